@@ -1,0 +1,71 @@
+// gemmasim: thin CLI. parse -> load -> compute -> report.
+// Every InputError (bad file, unknown id, bad flag value) becomes one line on
+// stderr and exit code 2.
+#include <boost/program_options/errors.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "commands.h"
+#include "error.h"
+
+namespace {
+
+struct Command {
+  std::function<int(const gs::cli::Args&)> run;
+  const char* help;
+};
+
+const std::map<std::string, Command>& table() {
+  using namespace gs::cli;
+  static const std::map<std::string, Command> t = {
+      {"fit", {cmd_fit, "memory: weights, KV cache, buffers, overhead vs capacity; largest context"}},
+      {"matrix", {cmd_fit_matrix, "the fit matrix: variants x quants x headline hardware"}},
+      {"models", {cmd_models, "list known models with parameter counts"}},
+      {"hw", {cmd_hw, "list known devices and systems"}},
+      {"quants", {cmd_quants, "list weight formats, recipes and KV-cache types"}},
+  };
+  return t;
+}
+
+void usage() {
+  std::printf("usage: gemmasim <command> [options]   (gemmasim <command> --help for its options)\n\n");
+  for (const auto& [name, c] : table()) std::printf("  %-14s %s\n", name.c_str(), c.help);
+  std::printf("\nWith no command, gemmasim prints the fit matrix.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string name = argc > 1 ? argv[1] : "matrix";
+  if (name == "--help" || name == "-h" || name == "help") {
+    usage();
+    return 0;
+  }
+  gs::cli::Args args;
+  for (int i = 2; i < argc; ++i) args.emplace_back(argv[i]);
+  auto it = table().find(name);
+  if (it == table().end()) {
+    std::fprintf(stderr, "gemmasim: unknown command '%s' (see gemmasim --help)\n", name.c_str());
+    return 2;
+  }
+  try {
+    return it->second.run(args);
+  } catch (const gs::InputError& e) {
+    std::fprintf(stderr, "gemmasim %s: %s\n", name.c_str(), e.what());
+    return 2;
+  } catch (const boost::program_options::error& e) {
+    std::fprintf(stderr, "gemmasim %s: %s\n", name.c_str(), e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "gemmasim %s: out of memory\n", name.c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gemmasim %s: internal error: %s\n", name.c_str(), e.what());
+    return 1;
+  }
+}

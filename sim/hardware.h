@@ -1,0 +1,62 @@
+// hardware.h: devices (GPUs, CPUs, unified-memory chips, boards) and systems
+// (devices + host + links + price), loaded from hwdb/ (schema: hwdb/README.md).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "json_util.h"
+#include "units.h"
+
+namespace gs {
+
+struct Device {
+  std::string id, name, kind;   // kind: "gpu" | "cpu" | "unified" (one memory shared by CPU and GPU)
+  std::string vendor;           // "nvidia" | "amd" | "apple" | "intel" | "arm" ...
+  std::string backend;          // default backend family: "cuda" | "rocm" | "metal" | "vulkan" | "cpu"
+  std::string arch;             // "turing", "ampere", "ada", "zen4", "cortex-a76" ...
+  double memory_bytes = 0;
+  double memory_bandwidth_bytes_per_s = 0;
+  // Peak compute per data type: "fp32", "fp16", "bf16", "int8", "fp8", "fp4" (dense, no sparsity).
+  std::map<std::string, double> peak_flops_per_s;
+  double gpu_memory_fraction = 1.0;  // unified chips: share the GPU may wire (Apple ~0.75)
+  int cores = 0;                // CPU cores (cpu / unified)
+  double tdp_w = 0;
+  double price_usd = 0;         // 0: unknown
+  std::string price_date, price_kind;
+  json sources;
+  bool is_gpu() const { return kind == "gpu"; }
+  bool is_unified() const { return kind == "unified"; }
+  double flops(const std::string& dtype) const;  // falls back fp16 -> fp32; 0 if unknown
+};
+
+struct Link {
+  std::string kind;            // "pcie" | "nvlink" | "none"
+  int generation = 0, lanes = 0;
+  double bytes_per_s = 0;      // practical per direction
+};
+
+// A system: what a user owns or would buy.
+struct System {
+  std::string id, name, file;
+  std::vector<Device> gpus;    // one entry per physical GPU (count expanded)
+  Device host;                 // CPU (or unified chip) with host memory
+  double host_memory_bytes = 0;
+  Link host_link;              // CPU <-> GPU
+  Link gpu_link;               // GPU <-> GPU
+  double price_usd = 0;
+  std::string price_date;
+  json parts, sources;
+  bool unified() const { return host.is_unified(); }
+  bool has_gpu() const { return !gpus.empty() || host.is_unified(); }
+  double gpu_memory_bytes() const;  // all GPUs (or the unified chip's GPU-usable share)
+};
+
+Device load_device_file(const std::string& path);
+System load_system_file(const std::string& path);
+// --hw: a system id, a device id (wrapped in a default system), or a path to a JSON file.
+System resolve_hardware(const std::string& id_or_path);
+std::vector<Device> all_devices();
+std::vector<System> all_systems();
+
+}  // namespace gs

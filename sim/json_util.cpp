@@ -1,0 +1,77 @@
+#include "json_util.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace gs {
+
+json read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) input_error(path + ": cannot open file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    // e.byte is the position; keep the message to one line.
+    input_error(path + ": malformed JSON at byte " + std::to_string(e.byte) + " (expected a valid JSON document)");
+  }
+}
+
+static std::string type_name(const json& j) { return j.type_name(); }
+
+JsonReader JsonReader::at(const std::string& key) const {
+  if (!j_.is_object()) fail("expected an object, found " + type_name(j_));
+  auto it = j_.find(key);
+  if (it == j_.end() || it->is_null()) input_error(file_ + ": " + ptr_ + "/" + key + ": required key missing");
+  return JsonReader(*it, file_, ptr_ + "/" + key);
+}
+
+JsonReader JsonReader::at(std::size_t i) const {
+  if (!j_.is_array()) fail("expected an array, found " + type_name(j_));
+  if (i >= j_.size()) fail("expected at least " + std::to_string(i + 1) + " elements");
+  return JsonReader(j_[i], file_, ptr_ + "/" + std::to_string(i));
+}
+
+std::size_t JsonReader::size() const {
+  if (!j_.is_array()) fail("expected an array, found " + type_name(j_));
+  return j_.size();
+}
+
+std::string JsonReader::str() const {
+  if (!j_.is_string()) fail("expected a string, found " + type_name(j_));
+  return j_.get<std::string>();
+}
+
+double JsonReader::num() const {
+  if (!j_.is_number()) fail("expected a number, found " + type_name(j_));
+  double v = j_.get<double>();
+  if (!std::isfinite(v)) fail("expected a finite number");
+  return v;
+}
+
+double JsonReader::num(double lo, double hi) const {
+  double v = num();
+  if (v < lo || v > hi) {
+    std::ostringstream os;
+    os << "value " << v << " out of range (expected " << lo << " .. " << hi << ")";
+    fail(os.str());
+  }
+  return v;
+}
+
+long long JsonReader::integer(long long lo, long long hi) const {
+  double v = num();
+  if (std::floor(v) != v) fail("expected an integer, found " + j_.dump());
+  if (v < static_cast<double>(lo) || v > static_cast<double>(hi)) {
+    fail("value " + j_.dump() + " out of range (expected " + std::to_string(lo) + " .. " + std::to_string(hi) + ")");
+  }
+  return static_cast<long long>(v);
+}
+
+bool JsonReader::boolean() const {
+  if (!j_.is_boolean()) fail("expected true or false, found " + type_name(j_));
+  return j_.get<bool>();
+}
+
+}  // namespace gs

@@ -1,0 +1,26 @@
+// units.h: the one unit system inside gemmasim.
+//
+// Rule: every quantity inside sim/ is a double (or int64) in SI base units
+// — bytes, seconds, FLOP, FLOP/s, bytes/s, tokens — and the unit is in the
+// variable name: weight_bytes, time_s, bandwidth_bytes_per_s, tok_per_s.
+// Conversions happen only at the edges (printing, parsing user input),
+// through the named constants below. Never 2^40 for "tera" FLOP/s.
+#pragma once
+#include <cstdint>
+
+namespace gs {
+
+inline constexpr double kKB = 1e3;
+inline constexpr double kMB = 1e6;
+inline constexpr double kGB = 1e9;
+inline constexpr double kTB = 1e12;
+inline constexpr double kKiB = 1024.0;
+inline constexpr double kMiB = 1024.0 * 1024.0;
+inline constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+inline constexpr double kTiB = 1024.0 * 1024.0 * 1024.0 * 1024.0;
+inline constexpr double kGFLOP = 1e9;
+inline constexpr double kTFLOP = 1e12;
+
+using i64 = std::int64_t;
+
+}  // namespace gs
