@@ -1,0 +1,81 @@
+// blocks.h: GGUF block layouts (ggml-common.h) and the 8-bit activation blocks
+// the integer dot products use. Byte-exact: static_asserts pin every size.
+//
+//   Q4_0: d f16 | qs[16]: weight j in low nibble of qs[j], j+16 in the high nibble; w = (q-8)*d
+//   Q8_0: d f16 | qs[32] int8; w = q*d
+//   Q4_K: 256 weights = 8 sub-blocks of 32; d f16, dmin f16, scales[12] (6-bit scale and
+//         min per sub-block, packed as get_scale_min_k4 reads them), qs[128]: sub-block 2i
+//         in the low nibbles of qs[32i..32i+31], 2i+1 in the high nibbles;
+//         w = d*sc*q - dmin*m
+//   Q6_K: 256 weights = 16 groups of 16; ql[128] low 4 bits, qh[64] high 2 bits,
+//         scales[16] int8, d f16; w = d*sc*(q-32)
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "quant.h"
+
+namespace gs::ref {
+
+inline constexpr int kQK = 32;    // weights per Q4_0 / Q8_0 block
+inline constexpr int kQKK = 256;  // weights per K-quant super-block
+
+struct BlockQ4_0 {
+  std::uint16_t d;
+  std::uint8_t qs[kQK / 2];
+};
+struct BlockQ8_0 {
+  std::uint16_t d;
+  std::int8_t qs[kQK];
+};
+struct BlockQ4_K {
+  std::uint16_t d;
+  std::uint16_t dmin;
+  std::uint8_t scales[12];
+  std::uint8_t qs[kQKK / 2];
+};
+struct BlockQ6_K {
+  std::uint8_t ql[kQKK / 2];
+  std::uint8_t qh[kQKK / 4];
+  std::int8_t scales[kQKK / 16];
+  std::uint16_t d;
+};
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ6_K) == 210);
+
+// Activation blocks (ours, not GGUF): float scale, the sum of the quants (so the
+// unsigned-times-signed SIMD products can remove the weights' offset exactly).
+struct ActQ8 {       // for Q4_0 / Q8_0 weights: 32 activations
+  float d;
+  std::int32_t sum;  // sum of qs
+  std::int8_t qs[kQK];
+};
+struct ActQ8K {      // for Q4_K / Q6_K weights: 256 activations
+  float d;
+  std::int16_t bsums[16];  // sums of qs in groups of 16
+  std::int8_t qs[kQKK];
+};
+static_assert(sizeof(ActQ8) == 40);
+static_assert(sizeof(ActQ8K) == 292);
+
+// Block geometry of the formats the kernels execute (the same numbers as
+// sim's type table; test_kernels checks they agree).
+struct BlockGeom {
+  int weights;
+  int bytes;
+};
+// Throws InputError for a type the kernels cannot execute.
+BlockGeom block_geom(GgmlType t);
+bool kernel_supports(GgmlType t);
+
+// Activation layout a weight type's dot product reads.
+enum class ActKind { F32, Q8, Q8K };
+ActKind act_kind(GgmlType t);
+// Bytes of one token's activation row of n values in that layout.
+std::size_t act_row_bytes(ActKind k, std::int64_t n);
+// Convert one row of n floats into that layout (n a multiple of its block; F32: copy).
+void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n);
+
+}  // namespace gs::ref

@@ -1,0 +1,152 @@
+// convert.cpp: quantize_row / dequantize_row for every executable format, the
+// block geometry table, and the 8-bit activation quantizers.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "error.h"
+#include "fp16.h"
+#include "formats.h"
+#include "qmatrix.h"
+
+namespace gs::ref {
+
+bool kernel_supports(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0:
+    case GgmlType::Q4_0: case GgmlType::Q4_K: case GgmlType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+BlockGeom block_geom(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: return {1, 4};
+    case GgmlType::F16: return {1, 2};
+    case GgmlType::BF16: return {1, 2};
+    case GgmlType::Q8_0: return {kQK, sizeof(BlockQ8_0)};
+    case GgmlType::Q4_0: return {kQK, sizeof(BlockQ4_0)};
+    case GgmlType::Q4_K: return {kQKK, sizeof(BlockQ4_K)};
+    case GgmlType::Q6_K: return {kQKK, sizeof(BlockQ6_K)};
+    default:
+      input_error("reference kernel: tensor type id " + std::to_string(static_cast<int>(t)) +
+                  " is not supported (supported: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
+  }
+}
+
+namespace {
+void check_row(GgmlType t, std::int64_t n) {
+  const BlockGeom g = block_geom(t);
+  if (n < 0 || n % g.weights != 0) {
+    input_error("reference kernel: row of " + std::to_string(n) + " weights is not a multiple of the block size " +
+                std::to_string(g.weights));
+  }
+}
+}  // namespace
+
+void dequantize_row(GgmlType t, const void* src, float* dst, std::int64_t n) {
+  check_row(t, n);
+  switch (t) {
+    case GgmlType::F32: std::memcpy(dst, src, static_cast<std::size_t>(n) * 4); break;
+    case GgmlType::F16: {
+      const auto* s = static_cast<const std::uint16_t*>(src);
+      for (std::int64_t i = 0; i < n; ++i) dst[i] = fp16_to_f32(s[i]);
+      break;
+    }
+    case GgmlType::BF16: {
+      const auto* s = static_cast<const std::uint16_t*>(src);
+      for (std::int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+      break;
+    }
+    case GgmlType::Q8_0: fmt::dequantize_q8_0(static_cast<const BlockQ8_0*>(src), dst, n); break;
+    case GgmlType::Q4_0: fmt::dequantize_q4_0(static_cast<const BlockQ4_0*>(src), dst, n); break;
+    case GgmlType::Q4_K: fmt::dequantize_q4_k(static_cast<const BlockQ4_K*>(src), dst, n); break;
+    case GgmlType::Q6_K: fmt::dequantize_q6_k(static_cast<const BlockQ6_K*>(src), dst, n); break;
+    default: break;  // unreachable: check_row threw
+  }
+}
+
+void quantize_row(GgmlType t, const float* src, void* dst, std::int64_t n) {
+  check_row(t, n);
+  switch (t) {
+    case GgmlType::F32: std::memcpy(dst, src, static_cast<std::size_t>(n) * 4); break;
+    case GgmlType::F16: {
+      auto* d = static_cast<std::uint16_t*>(dst);
+      for (std::int64_t i = 0; i < n; ++i) d[i] = f32_to_fp16(src[i]);
+      break;
+    }
+    case GgmlType::BF16: {
+      auto* d = static_cast<std::uint16_t*>(dst);
+      for (std::int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
+      break;
+    }
+    case GgmlType::Q8_0: fmt::quantize_q8_0(src, static_cast<BlockQ8_0*>(dst), n); break;
+    case GgmlType::Q4_0: fmt::quantize_q4_0(src, static_cast<BlockQ4_0*>(dst), n); break;
+    case GgmlType::Q4_K: fmt::quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), n); break;
+    case GgmlType::Q6_K: fmt::quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), n); break;
+    default: break;
+  }
+}
+
+ActKind act_kind(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q8_0: case GgmlType::Q4_0: return ActKind::Q8;
+    case GgmlType::Q4_K: case GgmlType::Q6_K: return ActKind::Q8K;
+    default: return ActKind::F32;
+  }
+}
+
+std::size_t act_row_bytes(ActKind k, std::int64_t n) {
+  switch (k) {
+    case ActKind::Q8: return static_cast<std::size_t>(n / kQK) * sizeof(ActQ8);
+    case ActKind::Q8K: return static_cast<std::size_t>(n / kQKK) * sizeof(ActQ8K);
+    default: return static_cast<std::size_t>(n) * 4;
+  }
+}
+
+// Activations: d = absmax / 127, q = round-half-even(x / d) (one scalar rule for
+// every ISA, so each path sees the same integers).
+void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n) {
+  if (k == ActKind::F32) {
+    std::memcpy(dst, x, static_cast<std::size_t>(n) * 4);
+    return;
+  }
+  const int bw = k == ActKind::Q8 ? kQK : kQKK;
+  for (std::int64_t b = 0; b < n / bw; ++b, x += bw) {
+    float amax = 0.0f;
+    for (int j = 0; j < bw; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    std::int8_t* qs;
+    if (k == ActKind::Q8) {
+      auto* a = static_cast<ActQ8*>(dst) + b;
+      a->d = d;
+      qs = a->qs;
+    } else {
+      auto* a = static_cast<ActQ8K*>(dst) + b;
+      a->d = d;
+      qs = a->qs;
+    }
+    for (int j = 0; j < bw; ++j) {
+      const float v = std::nearbyint(x[j] * id);
+      qs[j] = static_cast<std::int8_t>(v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? static_cast<int>(v) : 0);
+    }
+    if (k == ActKind::Q8) {
+      int s = 0;
+      for (int j = 0; j < bw; ++j) s += qs[j];
+      (static_cast<ActQ8*>(dst) + b)->sum = s;
+    } else {
+      auto* a = static_cast<ActQ8K*>(dst) + b;
+      for (int g = 0; g < 16; ++g) {
+        int s = 0;
+        for (int j = 0; j < 16; ++j) s += qs[16 * g + j];
+        a->bsums[g] = static_cast<std::int16_t>(s);
+      }
+    }
+  }
+}
+
+}  // namespace gs::ref

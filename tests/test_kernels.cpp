@@ -1,0 +1,266 @@
+// test_kernels.cpp: weight formats (round trips, hand-computed blocks, geometry
+// vs sim's type table), SIMD paths vs the scalar path, matmul vs a naive loop.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "error.h"
+#include "kernels/blocks.h"
+#include "kernels/fp16.h"
+#include "qmatrix.h"
+#include "quant.h"
+
+using namespace gs;
+using namespace gs::ref;
+
+namespace {
+
+const GgmlType kTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
+                           GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K};
+
+bool integer_type(GgmlType t) { return act_kind(t) != ActKind::F32; }
+
+std::vector<float> gaussian(std::size_t n, unsigned seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = nd(rng);
+  return v;
+}
+
+std::size_t row_bytes(GgmlType t, std::int64_t n) {
+  const BlockGeom g = block_geom(t);
+  return static_cast<std::size_t>(n / g.weights) * g.bytes;
+}
+
+// Quantize a (rows x n) float matrix into a buffer of GGUF rows.
+std::vector<std::uint8_t> quantize_matrix(GgmlType t, const std::vector<float>& w, std::int64_t rows, std::int64_t n) {
+  std::vector<std::uint8_t> q(row_bytes(t, n) * rows);
+  for (std::int64_t r = 0; r < rows; ++r) quantize_row(t, w.data() + r * n, q.data() + r * row_bytes(t, n), n);
+  return q;
+}
+
+// The activations an integer dot product really sees: x quantized then dequantized.
+std::vector<float> act_as_seen(GgmlType t, const float* x, std::int64_t n) {
+  const ActKind k = act_kind(t);
+  std::vector<float> out(x, x + n);
+  if (k == ActKind::F32) return out;
+  std::vector<std::uint8_t> buf(act_row_bytes(k, n));
+  quantize_act_row(k, x, buf.data(), n);
+  const int bw = k == ActKind::Q8 ? 32 : 256;
+  for (std::int64_t b = 0; b < n / bw; ++b) {
+    const float d = k == ActKind::Q8 ? reinterpret_cast<ActQ8*>(buf.data())[b].d : reinterpret_cast<ActQ8K*>(buf.data())[b].d;
+    const std::int8_t* qs = k == ActKind::Q8 ? reinterpret_cast<ActQ8*>(buf.data())[b].qs : reinterpret_cast<ActQ8K*>(buf.data())[b].qs;
+    for (int j = 0; j < bw; ++j) out[b * bw + j] = d * qs[j];
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("kernel block geometry agrees with sim's type table") {
+  for (GgmlType t : kTypes) {
+    CAPTURE(static_cast<int>(t));
+    const TypeInfo& ti = type_info(t);
+    CHECK(block_geom(t).weights == ti.block_weights);
+    CHECK(block_geom(t).bytes == ti.block_bytes);
+  }
+  CHECK_THROWS_AS(block_geom(GgmlType::Q5_0), InputError);
+}
+
+TEST_CASE("fp16 and bf16 conversions are exact on known values and round trips") {
+  CHECK(f32_to_fp16(1.0f) == 0x3C00);
+  CHECK(f32_to_fp16(-2.0f) == 0xC000);
+  CHECK(f32_to_fp16(65504.0f) == 0x7BFF);
+  CHECK(f32_to_fp16(65520.0f) == 0x7C00);        // halfway to the next: rounds to even = inf
+  CHECK(f32_to_fp16(0.1f) == 0x2E66);
+  CHECK(f32_to_fp16(std::ldexp(1.0f, -24)) == 0x0001);  // smallest subnormal
+  CHECK(f32_to_fp16(std::ldexp(1.0f, -25)) == 0x0000);  // tie -> even (0)
+  CHECK(f32_to_fp16(std::ldexp(3.0f, -26)) == 0x0001);  // above the tie
+  CHECK(fp16_to_f32(0x0001) == std::ldexp(1.0f, -24));
+  CHECK(fp16_to_f32(0x3555) == 0.333251953125f);
+  int bad = 0;
+  for (std::uint32_t h = 0; h < 65536; ++h) {
+    const float f = fp16_to_f32(static_cast<std::uint16_t>(h));
+    if (std::isnan(f)) continue;
+    if (f32_to_fp16(f) != h) ++bad;
+  }
+  CHECK(bad == 0);
+  CHECK(f32_to_bf16(1.0f) == 0x3F80);
+  CHECK(f32_to_bf16(bits_to_f32(0x3F808000u)) == 0x3F80);  // tie -> even
+  CHECK(f32_to_bf16(bits_to_f32(0x3F818000u)) == 0x3F82);  // tie -> even (up)
+  CHECK(bf16_to_f32(0xC040) == -3.0f);
+}
+
+TEST_CASE("Q4_0 and Q4_K dequantize hand-built blocks as ggml does") {
+  BlockQ4_0 b{};
+  b.d = f32_to_fp16(0.5f);
+  b.qs[0] = 0x3F;  // weight 0: 15 -> (15-8)*0.5 = 3.5; weight 16: 3 -> -2.5
+  b.qs[1] = 0x80;  // weight 1: 0 -> -4; weight 17: 8 -> 0
+  float y[32];
+  dequantize_row(GgmlType::Q4_0, &b, y, 32);
+  CHECK(y[0] == 3.5f);
+  CHECK(y[16] == -2.5f);
+  CHECK(y[1] == -4.0f);
+  CHECK(y[17] == 0.0f);
+
+  BlockQ4_K k{};
+  k.d = f32_to_fp16(1.0f);
+  k.dmin = f32_to_fp16(0.25f);
+  // sub-block 0: scale 5, min 4 (6-bit fields in bytes 0 and 4)
+  k.scales[0] = 5;
+  k.scales[4] = 4;
+  // sub-block 5: scale = low nibble of byte 9 | (byte 1 >> 6) << 4; min = high nibble of byte 9 | (byte 5 >> 6) << 4
+  k.scales[9] = 0x72;          // scale low 2, min low 7
+  k.scales[1] = 0x40;          // scale high bits 01 -> scale 2 + 16 = 18
+  k.scales[5] = 0x80;          // min high bits 10 -> min 7 + 32 = 39
+  k.qs[0] = 0x03;              // weight 0 (sub-block 0): q = 3
+  k.qs[64 + 5] = 0x90;         // sub-block 5 = high nibbles of qs[64..95]; weight 160+5: q = 9
+  std::vector<float> w(256);
+  dequantize_row(GgmlType::Q4_K, &k, w.data(), 256);
+  CHECK(w[0] == 5.0f * 3 - 0.25f * 4);            // 14
+  CHECK(w[1] == -1.0f);                           // q 0: -min
+  CHECK(w[165] == 18.0f * 9 - 0.25f * 39);        // 152.25
+  CHECK(w[160] == -0.25f * 39);
+}
+
+TEST_CASE("Q6_K dequantizes a hand-built block as ggml does") {
+  BlockQ6_K b{};
+  b.d = f32_to_fp16(0.5f);
+  for (int g = 0; g < 16; ++g) b.scales[g] = static_cast<std::int8_t>(g - 4);
+  // weight 0: low nibble of ql[0], bits 0-1 of qh[0]; weight 64+3: high nibble of ql[3], bits 4-5 of qh[3]
+  b.ql[0] = 0x0A;                 // q low 10
+  b.qh[0] = 0x02;                 // q high 2 -> 10 + 32 = 42 -> 42-32 = 10
+  b.ql[3] = 0x50;                 // weight 67: low 5
+  b.qh[3] = 0x10;                 // high 1 -> 5 + 16 = 21 -> -11
+  b.ql[64 + 33] = 0x0F;           // second half, weight 128+32+1 = 161: low 15, high 0 -> -17
+  std::vector<float> w(256);
+  dequantize_row(GgmlType::Q6_K, &b, w.data(), 256);
+  CHECK(w[0] == 0.5f * -4 * 10);   // group 0 scale -4
+  CHECK(w[67] == 0.5f * 0 * -11);  // group 4 scale 0
+  CHECK(w[161] == 0.5f * 6 * -17); // group 10 scale 6
+  CHECK(w[2] == 0.5f * -4 * -32);  // all-zero bits: q = -32
+}
+
+TEST_CASE("quantize -> dequantize round trip stays within each format's bound") {
+  const std::int64_t n = 4096;
+  const auto x = gaussian(n, 7);
+  // Bounds: per-element relative for float formats; RMS error / RMS(x) for block
+  // formats (uniform step s gives RMS s/sqrt(12): Q8_0 s = amax/127, Q4_0 s = amax/8,
+  // Q6_K s ~ amax/31, Q4_K s ~ range/15 over 32 weights; amax of 32 N(0,1) ~ 2.1).
+  struct Case { GgmlType t; double bound; };
+  const Case cases[] = {{GgmlType::F32, 0}, {GgmlType::F16, 1.0 / 2048}, {GgmlType::BF16, 1.0 / 256},
+                        {GgmlType::Q8_0, 0.01}, {GgmlType::Q4_0, 0.12}, {GgmlType::Q4_K, 0.12},
+                        {GgmlType::Q6_K, 0.03}};
+  for (const auto& c : cases) {
+    CAPTURE(static_cast<int>(c.t));
+    std::vector<std::uint8_t> q(row_bytes(c.t, n));
+    std::vector<float> y(n);
+    quantize_row(c.t, x.data(), q.data(), n);
+    dequantize_row(c.t, q.data(), y.data(), n);
+    double se = 0, sx = 0, worst_rel = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      se += (y[i] - x[i]) * double(y[i] - x[i]);
+      sx += x[i] * double(x[i]);
+      worst_rel = std::max(worst_rel, std::fabs(y[i] - x[i]) / std::max(1e-4, double(std::fabs(x[i]))));
+    }
+    if (!integer_type(c.t)) {
+      CHECK(worst_rel <= c.bound);
+    } else {
+      CHECK(std::sqrt(se / sx) <= c.bound);
+      CHECK(std::sqrt(se / sx) > 0);  // really quantized
+    }
+  }
+}
+
+TEST_CASE("matmul equals a naive loop over dequantized weights and seen activations") {
+  const std::int64_t n = 512, rows = 37;  // rows not a multiple of 8 or 16
+  const auto w = gaussian(rows * n, 11, 0.05f);
+  for (GgmlType t : kTypes) {
+    for (int T : {1, 3, 17}) {
+      CAPTURE(static_cast<int>(t));
+      CAPTURE(T);
+      const auto q = quantize_matrix(t, w, rows, n);
+      const auto x = gaussian(T * n, 100 + T);
+      QMatrix W{t, n, rows, 1, q.data(), row_bytes(t, n)};
+      std::vector<float> y(T * rows);
+      matmul(W, x.data(), T, y.data());
+      std::vector<float> wr(n);
+      for (int tk = 0; tk < T; ++tk) {
+        const auto xa = act_as_seen(t, x.data() + tk * n, n);
+        for (std::int64_t r = 0; r < rows; ++r) {
+          dequantize_row(t, q.data() + r * row_bytes(t, n), wr.data(), n);
+          double ref = 0, mag = 0;
+          for (std::int64_t c = 0; c < n; ++c) {
+            ref += double(wr[c]) * xa[c];
+            mag += std::fabs(double(wr[c]) * xa[c]);
+          }
+          // float accumulation of n terms: relative to the sum of magnitudes
+          CHECK(std::fabs(y[tk * rows + r] - ref) <= 1e-5 * mag + 1e-7);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("every SIMD path equals the scalar path (bit-exact for integer formats)") {
+  const Isa saved = active_isa();
+  const std::int64_t n = 768, rows = 45;
+  const auto w = gaussian(rows * n, 21, 0.05f);
+  const auto x = gaussian(70 * n, 22);  // 70 tokens: crosses the 64-token tile
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    if (best_isa() == Isa::Scalar || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
+    for (GgmlType t : kTypes) {
+      for (int T : {1, 3, 17, 70}) {
+        CAPTURE(isa_name(isa));
+        CAPTURE(static_cast<int>(t));
+        CAPTURE(T);
+        const auto q = quantize_matrix(t, w, rows, n);
+        QMatrix W{t, n, rows, 1, q.data(), row_bytes(t, n)};
+        std::vector<float> ys(T * rows), yv(T * rows);
+        set_isa(Isa::Scalar);
+        matmul(W, x.data(), T, ys.data());
+        set_isa(isa);
+        matmul(W, x.data(), T, yv.data());
+        int mismatches = 0;
+        for (std::size_t i = 0; i < ys.size(); ++i) {
+          if (integer_type(t) ? ys[i] != yv[i] : std::fabs(ys[i] - yv[i]) > 1e-5f * (1 + std::fabs(ys[i]))) ++mismatches;
+        }
+        CHECK(mismatches == 0);
+      }
+    }
+  }
+  set_isa(saved);
+}
+
+TEST_CASE("matmul selects the expert slice of a 3-D weight") {
+  const std::int64_t n = 256, rows = 5, E = 3;
+  const auto w = gaussian(E * rows * n, 31, 0.1f);
+  const auto q = quantize_matrix(GgmlType::Q4_0, w, E * rows, n);
+  const auto x = gaussian(n, 32);
+  QMatrix all{GgmlType::Q4_0, n, rows, E, q.data(), row_bytes(GgmlType::Q4_0, n)};
+  QMatrix third{GgmlType::Q4_0, n, rows, 1, q.data() + 2 * rows * all.row_bytes, all.row_bytes};
+  std::vector<float> a(rows), b(rows);
+  matmul(all, x.data(), 1, a.data(), 2);
+  matmul(third, x.data(), 1, b.data());
+  CHECK(a == b);
+  CHECK_THROWS_AS(matmul(all, x.data(), 1, a.data(), 3), InputError);
+  QMatrix bad = all;
+  bad.type = GgmlType::Q5_K;
+  CHECK_THROWS_AS(matmul(bad, x.data(), 1, a.data()), InputError);
+}
+
+TEST_CASE("ISA names and selection") {
+  CHECK(std::string(isa_name(Isa::Scalar)) == "scalar");
+  CHECK(std::string(isa_name(Isa::Avx2)) == "avx2");
+  CHECK(std::string(isa_name(Isa::Avx512)) == "avx512");
+  const Isa saved = active_isa();
+  set_isa(Isa::Scalar);
+  CHECK(active_isa() == Isa::Scalar);
+  set_isa(best_isa());
+  CHECK(active_isa() == best_isa());
+  set_isa(saved);
+}
