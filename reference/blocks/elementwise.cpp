@@ -1,0 +1,50 @@
+// elementwise.cpp: RMSNorm, RoPE, softmax.
+#include "blocks/elementwise.h"
+
+#include <algorithm>
+
+namespace gs::ref {
+
+void rms_norm_rows(float* x, std::int64_t rows, std::int64_t n, const float* w, float eps) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* v = x + r * n;
+    double ss = 0;
+    for (std::int64_t i = 0; i < n; ++i) ss += static_cast<double>(v[i]) * v[i];
+    const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+    if (w) {
+      for (std::int64_t i = 0; i < n; ++i) v[i] = v[i] * scale * w[i];
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) v[i] *= scale;
+    }
+  }
+}
+
+void rope_angles(int Dh, int n_rot_pairs, double theta, std::int64_t p, float* cos_out, float* sin_out) {
+  for (int i = 0; i < n_rot_pairs; ++i) {
+    const double a = static_cast<double>(p) * std::pow(theta, -2.0 * i / Dh);
+    cos_out[i] = static_cast<float>(std::cos(a));
+    sin_out[i] = static_cast<float>(std::sin(a));
+  }
+}
+
+void rope_head(float* x, int Dh, int n_rot_pairs, const float* cos_a, const float* sin_a) {
+  const int half = Dh / 2;
+  for (int i = 0; i < n_rot_pairs; ++i) {
+    const float x0 = x[i], x1 = x[i + half];
+    x[i] = x0 * cos_a[i] - x1 * sin_a[i];
+    x[i + half] = x1 * cos_a[i] + x0 * sin_a[i];
+  }
+}
+
+void softmax(float* x, std::int64_t n) {
+  const float mx = *std::max_element(x, x + n);
+  double sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (std::int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace gs::ref

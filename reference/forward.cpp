@@ -1,0 +1,179 @@
+// forward.cpp: the Gemma 4 forward pass, top to bottom.
+//
+//   x = embed(tokens) * sqrt(D)                          [T, D]
+//   ple = per-layer inputs (E2B/E4B)                     [T, L*P]
+//   for each layer il:
+//     x = x + post_attn_norm(attention(attn_norm(x)))
+//     x = x + post_ffn_norm(ffn(x))                      (dense GeGLU, or dense + MoE)
+//     x = x + ple_post_norm(ple_proj(gelu(ple_gate(x)) * ple[il]))   (PLE models)
+//     x = x * layer_scalar
+//   logits = softcap(output(final_norm(x)))             [T_out, V]
+//
+// Sources: llama.cpp src/models/gemma4-iswa.cpp, transformers modular_gemma4.py,
+// ../shared/gemma4-architecture.md. Blocks: blocks/attention.cpp, blocks/ffn.cpp, blocks/ple.cpp.
+#include "forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "blocks/elementwise.h"
+#include "error.h"
+
+namespace gs::ref {
+
+using Clock = std::chrono::steady_clock;
+
+Forward::Forward(const ModelSpec& m, const ModelWeights& w, ForwardOptions o) : m_(m), w_(w), o_(o) {
+  if (o_.n_ctx < 1 || o_.n_ctx > m.n_ctx_max)
+    input_error("context of " + std::to_string(o_.n_ctx) + " tokens is beyond the limit of " + m.id + " (" +
+                std::to_string(m.n_ctx_max) + " tokens)");
+  if (o_.n_ubatch < 1 || o_.n_ubatch > 65536)
+    input_error("micro-batch of " + std::to_string(o_.n_ubatch) + " tokens (expected 1..65536)");
+  if (static_cast<int>(w.layers.size()) != m.n_layer) input_error(m.id + ": weights bound for another layer count");
+  kv_.resize(static_cast<std::size_t>(m.n_layer));
+  for (int il = 0; il < m.n_layer; ++il) {
+    if (!m.owns_kv(il)) continue;
+    const bool ring = m.is_sliding(il) && m.sliding_window > 0;
+    const std::int64_t cap = ring ? std::min<std::int64_t>(o_.n_ctx, m.sliding_window + o_.n_ubatch) : o_.n_ctx;
+    kv_[static_cast<std::size_t>(il)] = LayerKv(o_.kv_type, cap, m.n_head_kv(il), m.head_dim(il));
+  }
+}
+
+std::int64_t Forward::kv_bytes() const {
+  std::int64_t b = 0;
+  for (const auto& k : kv_) b += k.bytes();
+  return b;
+}
+
+std::vector<float> Forward::step(const std::vector<std::int32_t>& tokens) {
+  const std::int64_t T = static_cast<std::int64_t>(tokens.size());
+  if (pos_ + T > o_.n_ctx)
+    input_error("sequence of " + std::to_string(pos_ + T) + " tokens is beyond the context of " +
+                std::to_string(o_.n_ctx) + " tokens");
+  for (std::int32_t t : tokens)
+    if (t < 0 || t >= m_.n_vocab)
+      input_error("token id " + std::to_string(t) + " outside the vocabulary 0.." + std::to_string(m_.n_vocab - 1));
+  std::vector<float> logits;
+  for (std::int64_t t0 = 0; t0 < T; t0 += o_.n_ubatch) {
+    const int n = static_cast<int>(std::min<std::int64_t>(o_.n_ubatch, T - t0));
+    const bool last = t0 + n == T;
+    ubatch(tokens.data() + t0, n, o_.all_logits || last, logits);
+  }
+  return logits;
+}
+
+void Forward::ubatch(const std::int32_t* tokens, int T, bool want_logits, std::vector<float>& logits) {
+  const std::int64_t D = m_.n_embd;
+  std::vector<float> x(static_cast<std::size_t>(T * D));  // [T, D] residual stream
+  embed(tokens, T, x.data());
+  std::vector<float> ple;                                 // [T, L*P] per-layer inputs
+  if (m_.has_ple()) {
+    ple.resize(static_cast<std::size_t>(T) * m_.n_layer * m_.ple.dim);
+    ple_inputs(tokens, T, x.data(), ple.data());
+  }
+  for (int il = 0; il < m_.n_layer; ++il) layer(il, T, x.data(), ple.data());
+  if (want_logits) {
+    const int T_out = o_.all_logits ? T : 1;
+    const std::size_t at = logits.size();
+    logits.resize(at + static_cast<std::size_t>(T_out * m_.n_vocab));
+    head(T, x.data(), logits.data() + at);
+  }
+  pos_ += T;
+}
+
+// Token embedding: dequantize each token's row, scale by sqrt(D) (embed_scale).
+void Forward::embed(const std::int32_t* tokens, int T, float* x) {
+  auto t0 = Clock::now();
+  const std::int64_t D = m_.n_embd;
+  for (int t = 0; t < T; ++t) dequantize_matrix_row(w_.token_embd, 0, tokens[t], x + t * D);
+  OpCount c;
+  c.weight_bytes = T * static_cast<std::int64_t>(w_.token_embd.row_bytes);
+  c.act_bytes = 4 * T * D;
+  c.calls = 1;
+  record(op::kEmbed, kModelLayer, c, t0);
+  t0 = Clock::now();
+  const float s = static_cast<float>(m_.embed_scale);
+  for (std::int64_t i = 0; i < T * D; ++i) x[i] *= s;
+  record(op::kResidual, kModelLayer, count_elementwise(T * D, 1), t0);
+}
+
+// One decoder layer on the residual stream x [T, D].
+void Forward::layer(int il, int T, float* x, const float* ple) {
+  const LayerWeights& lw = w_.layers[static_cast<std::size_t>(il)];
+  const std::int64_t D = m_.n_embd, n = T * D;
+  std::vector<float> h(x, x + n), a(static_cast<std::size_t>(n));  // [T, D] each
+
+  // Attention block: pre-norm, attention, post-norm, residual.
+  norm(il, h.data(), T, D, lw.attn_norm);
+  attention(il, T, h.data(), a.data());
+  norm(il, a.data(), T, D, lw.post_attn_norm);
+  auto t0 = Clock::now();
+  for (std::int64_t i = 0; i < n; ++i) x[i] += a[i];
+  record(op::kResidual, il, count_elementwise(n, 1), t0);
+
+  // FFN block: dense GeGLU, or (MoE layers) dense MLP + routed experts.
+  if (m_.is_moe(il)) {
+    moe_ffn(il, T, x, a.data());
+  } else {
+    std::copy(x, x + n, h.begin());
+    norm(il, h.data(), T, D, lw.ffn_norm);
+    dense_ffn(il, T, h.data(), a.data());
+  }
+  norm(il, a.data(), T, D, lw.post_ffn_norm);
+  t0 = Clock::now();
+  for (std::int64_t i = 0; i < n; ++i) x[i] += a[i];
+  record(op::kResidual, il, count_elementwise(n, 1), t0);
+
+  if (m_.has_ple()) ple_block(il, T, x, ple);
+
+  if (!lw.layer_scalar.empty()) {
+    t0 = Clock::now();
+    const float s = lw.layer_scalar[0];
+    for (std::int64_t i = 0; i < n; ++i) x[i] *= s;
+    record(op::kResidual, il, count_elementwise(n, 1, 4), t0);
+  }
+}
+
+// Final norm, output head (tied: token_embd), final logit softcap.
+void Forward::head(int T, const float* x, float* logits) {
+  const std::int64_t D = m_.n_embd, V = m_.n_vocab;
+  const int T_out = o_.all_logits ? T : 1;
+  std::vector<float> h(x + (T - T_out) * D, x + T * D);  // [T_out, D]
+  norm(kModelLayer, h.data(), T_out, D, w_.output_norm);
+  mm(op::kOutputHead, kModelLayer, w_.output, h.data(), T_out, logits);
+  if (m_.final_logit_softcap > 0) {
+    auto t0 = Clock::now();
+    const float cap = static_cast<float>(m_.final_logit_softcap);
+    for (std::int64_t i = 0; i < T_out * V; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+    record(op::kSoftcap, kModelLayer, count_elementwise(T_out * V, kFlopsSoftcap), t0);
+  }
+}
+
+void Forward::mm(const char* op, int il, const QMatrix& w, const float* x, int T, float* y) {
+  auto t0 = Clock::now();
+  matmul(w, x, T, y);
+  record(op, il, count_matmul(T, w.ne0, w.ne1, static_cast<std::int64_t>(w.row_bytes)), t0);
+}
+
+// RMSNorm with a weight vector (skipped when the model has no such tensor).
+void Forward::norm(int il, float* x, std::int64_t rows, std::int64_t n, const Vec& w) {
+  if (w.empty()) return;
+  auto t0 = Clock::now();
+  rms_norm_rows(x, rows, n, w.data(), static_cast<float>(m_.norm_eps));
+  record(op::kNorms, il, count_rms_norm(rows * n, true, 4 * n), t0);
+}
+
+void Forward::record(const char* op, int il, OpCount c, Clock::time_point t0) {
+  c.time_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  counters_.add(op, il, c);
+}
+
+int argmax(const float* logits, std::int64_t n) {
+  std::int64_t best = 0;
+  for (std::int64_t i = 1; i < n; ++i)
+    if (logits[i] > logits[best]) best = i;
+  return static_cast<int>(best);
+}
+
+}  // namespace gs::ref

@@ -1,0 +1,84 @@
+// forward.h: the readable Gemma 4 forward pass (reference kernel).
+//
+// One Forward object is one sequence: it owns the KV caches and the position.
+// step(tokens) runs T tokens at positions pos()..pos()+T-1 in micro-batches of
+// at most n_ubatch tokens (prefill: T > 1, one batched matmul per weight;
+// decode: T = 1) and returns the logits of the last token (or of every token
+// with all_logits). Everything is driven by ModelSpec: no per-variant code.
+// Blocks live in forward.cpp (the layer, top to bottom), blocks/attention.cpp,
+// blocks/ffn.cpp, blocks/ple.cpp, blocks/elementwise.{h,cpp}.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "counters.h"
+#include "kv_cache.h"
+#include "model.h"
+#include "weights.h"
+
+namespace gs::ref {
+
+struct ForwardOptions {
+  std::int64_t n_ctx = 4096;   // positions this sequence may hold (<= the model's context limit)
+  int n_ubatch = 512;          // largest micro-batch (sliding caches hold W + n_ubatch slots)
+  KvType kv_type = KvType::F16;
+  bool all_logits = false;     // output head on every token (tests); else on the last token only
+  bool profile = false;        // measure time per op (OpCount::time_s)
+  bool trace = false;          // record MoE routing (routes())
+};
+
+// One token's routing in one MoE layer.
+struct Route {
+  std::int64_t token;          // position of the token in the sequence
+  int layer;
+  std::vector<int> experts;    // K expert ids, by descending router probability
+  std::vector<float> weights;  // K gate weights (renormalised, times the per-expert scale)
+};
+
+class Forward {
+ public:
+  // Throws InputError if n_ctx is beyond the model's limit or options are absurd.
+  Forward(const ModelSpec& m, const ModelWeights& w, ForwardOptions o);
+
+  // Logits [T_out, V] (T_out = 1, or T with all_logits).
+  std::vector<float> step(const std::vector<std::int32_t>& tokens);
+
+  std::int64_t pos() const { return pos_; }
+  Counters& counters() { return counters_; }
+  const std::vector<Route>& routes() const { return routes_; }
+  void clear_routes() { routes_.clear(); }
+  std::int64_t kv_bytes() const;  // bytes allocated for all KV caches
+  const ModelSpec& model() const { return m_; }
+
+ private:
+  // One micro-batch of T tokens at positions pos_..pos_+T-1.
+  void ubatch(const std::int32_t* tokens, int T, bool want_logits, std::vector<float>& logits);
+  // Blocks, each over T rows (see the .cpp files for shapes).
+  void embed(const std::int32_t* tokens, int T, float* x);
+  void ple_inputs(const std::int32_t* tokens, int T, const float* x, float* ple);
+  void layer(int il, int T, float* x, const float* ple);
+  void attention(int il, int T, const float* h, float* out);
+  void attend(int il, int T, const float* q, float* o);
+  void dense_ffn(int il, int T, const float* h, float* out);
+  void moe_ffn(int il, int T, const float* x_attn, float* out);
+  void ple_block(int il, int T, float* x, const float* ple);
+  void head(int T, const float* x, float* logits);
+
+  // Instrumented primitives: do the work and record counts (and time) under (op, layer).
+  void mm(const char* op, int il, const QMatrix& w, const float* x, int T, float* y);
+  void norm(int il, float* x, std::int64_t rows, std::int64_t n, const Vec& w);
+  void record(const char* op, int il, OpCount c, std::chrono::steady_clock::time_point t0);
+
+  const ModelSpec& m_;
+  const ModelWeights& w_;
+  ForwardOptions o_;
+  std::vector<LayerKv> kv_;  // per layer; empty for KV-shared layers
+  std::int64_t pos_ = 0;
+  Counters counters_;
+  std::vector<Route> routes_;
+};
+
+int argmax(const float* logits, std::int64_t n);  // greedy next token (lowest id on ties)
+
+}  // namespace gs::ref

@@ -1,0 +1,59 @@
+// kv_cache.cpp: slot arithmetic and f16/f32 conversion of the KV cache.
+#include "kv_cache.h"
+
+#include <cstring>
+
+#include "error.h"
+#include "kernels/fp16.h"
+
+namespace gs::ref {
+
+KvType kv_type_from_name(const std::string& s) {
+  if (s == "f16") return KvType::F16;
+  if (s == "f32") return KvType::F32;
+  input_error("--kv-type: '" + s + "' (expected f16 or f32)");
+}
+
+const char* kv_type_name(KvType t) { return t == KvType::F16 ? "f16" : "f32"; }
+
+LayerKv::LayerKv(KvType type, std::int64_t cap, int n_head_kv, int head_dim)
+    : type_(type), cap_(cap), hkv_(n_head_kv), dh_(head_dim) {
+  const std::size_t n = static_cast<std::size_t>(cap) * static_cast<std::size_t>(n_head_kv) * static_cast<std::size_t>(head_dim) *
+                        static_cast<std::size_t>(kv_type_bytes(type));
+  k_.assign(n, 0);
+  v_.assign(n, 0);
+}
+
+std::size_t LayerKv::offset(std::int64_t p, int g) const {
+  const std::size_t slot = static_cast<std::size_t>(p % cap_);
+  return ((slot * static_cast<std::size_t>(hkv_) + static_cast<std::size_t>(g)) * static_cast<std::size_t>(dh_)) *
+         static_cast<std::size_t>(kv_type_bytes(type_));
+}
+
+void LayerKv::store(std::int64_t p, const float* k, const float* v) {
+  const std::size_t n = static_cast<std::size_t>(hkv_) * static_cast<std::size_t>(dh_);
+  const std::size_t off = offset(p, 0);
+  if (type_ == KvType::F32) {
+    std::memcpy(k_.data() + off, k, n * 4);
+    std::memcpy(v_.data() + off, v, n * 4);
+    return;
+  }
+  auto* kd = reinterpret_cast<std::uint16_t*>(k_.data() + off);
+  auto* vd = reinterpret_cast<std::uint16_t*>(v_.data() + off);
+  for (std::size_t i = 0; i < n; ++i) {
+    kd[i] = f32_to_fp16(k[i]);
+    vd[i] = f32_to_fp16(v[i]);
+  }
+}
+
+void LayerKv::read(const std::vector<std::uint8_t>& buf, std::int64_t p, int g, float* dst) const {
+  const std::size_t off = offset(p, g);
+  if (type_ == KvType::F32) {
+    std::memcpy(dst, buf.data() + off, static_cast<std::size_t>(dh_) * 4);
+    return;
+  }
+  const auto* s = reinterpret_cast<const std::uint16_t*>(buf.data() + off);
+  for (int i = 0; i < dh_; ++i) dst[i] = fp16_to_f32(s[i]);
+}
+
+}  // namespace gs::ref

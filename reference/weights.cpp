@@ -1,0 +1,169 @@
+// weights.cpp: bind GGUF tensors (or seeded in-memory ones) to the forward pass's slots.
+#include "weights.h"
+
+#include <cmath>
+#include <string>
+
+#include "error.h"
+
+namespace gs::ref {
+
+namespace {
+
+struct Slot {
+  QMatrix* mat = nullptr;
+  Vec* vec = nullptr;
+};
+
+// Where a tensor of the list goes. Roles the forward pass does not use
+// (biases, sinks, shared experts of other architectures) map to no slot.
+Slot slot_for(ModelWeights& w, const TensorInfo& t) {
+  if (t.layer < 0) {
+    switch (t.role) {
+      case TensorRole::TokenEmbd: return {&w.token_embd, nullptr};
+      case TensorRole::Output: return {&w.output, nullptr};
+      case TensorRole::OutputNorm: return {nullptr, &w.output_norm};
+      case TensorRole::PleTable: return {&w.ple_table, nullptr};
+      case TensorRole::PleModelProj: return {&w.ple_model_proj, nullptr};
+      case TensorRole::PleProjNorm: return {nullptr, &w.ple_proj_norm};
+      default: return {};
+    }
+  }
+  LayerWeights& l = w.layers[static_cast<std::size_t>(t.layer)];
+  switch (t.role) {
+    case TensorRole::AttnNorm: return {nullptr, &l.attn_norm};
+    case TensorRole::AttnQ: return {&l.wq, nullptr};
+    case TensorRole::AttnK: return {&l.wk, nullptr};
+    case TensorRole::AttnV: return {&l.wv, nullptr};
+    case TensorRole::AttnOut: return {&l.wo, nullptr};
+    case TensorRole::AttnQNorm: return {nullptr, &l.q_norm};
+    case TensorRole::AttnKNorm: return {nullptr, &l.k_norm};
+    case TensorRole::PostAttnNorm: return {nullptr, &l.post_attn_norm};
+    case TensorRole::FfnNorm: return {nullptr, &l.ffn_norm};
+    case TensorRole::FfnGate: return {&l.ffn_gate, nullptr};
+    case TensorRole::FfnUp: return {&l.ffn_up, nullptr};
+    case TensorRole::FfnDown: return {&l.ffn_down, nullptr};
+    case TensorRole::PostFfnNorm: return {nullptr, &l.post_ffn_norm};
+    case TensorRole::MoeRouter: return {&l.router, nullptr};
+    case TensorRole::MoeRouterScale: return {nullptr, &l.router_scale};
+    case TensorRole::MoeGateUpExps: return {&l.gate_up_exps, nullptr};
+    case TensorRole::MoeGateExps: return {&l.gate_exps, nullptr};
+    case TensorRole::MoeUpExps: return {&l.up_exps, nullptr};
+    case TensorRole::MoeDownExps: return {&l.down_exps, nullptr};
+    case TensorRole::MoeExpertScale: return {nullptr, &l.expert_scale};
+    case TensorRole::MoePreNorm2: return {nullptr, &l.pre_ffn_norm_2};
+    case TensorRole::MoePostNorm1: return {nullptr, &l.post_ffn_norm_1};
+    case TensorRole::MoePostNorm2: return {nullptr, &l.post_ffn_norm_2};
+    case TensorRole::PleInpGate: return {&l.ple_gate, nullptr};
+    case TensorRole::PleProj: return {&l.ple_proj, nullptr};
+    case TensorRole::PlePostNorm: return {nullptr, &l.ple_post_norm};
+    case TensorRole::LayerScalar: return {nullptr, &l.layer_scalar};
+    default: return {};
+  }
+}
+
+std::size_t row_bytes_of(GgmlType type, std::int64_t ne0) { return static_cast<std::size_t>(tensor_bytes(type, ne0)); }
+
+void check_supported(const ModelSpec& m) {
+  if (m.arch != "gemma4" && m.arch != "gemma3")
+    input_error(m.file + ": arch '" + m.arch + "': the reference kernel runs gemma4 (and gemma3-style) models only");
+  if (m.attn_bias || m.attn_sinks || m.moe.expert_bias || m.moe.router_bias || m.moe.shared_expert_ffn > 0)
+    input_error(m.file + ": attention bias/sinks, expert biases and shared experts are not supported by the reference kernel");
+}
+
+void finish(const ModelSpec& m, ModelWeights& w) {
+  if (m.tied_embeddings) w.output = w.token_embd;
+}
+
+// splitmix64: a tiny seeded generator, identical on every platform.
+struct Rng {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f; }  // [-1, 1)
+};
+
+void fill_vector(const TensorInfo& t, Rng& rng, Vec& v) {
+  v.resize(static_cast<std::size_t>(t.n_elements()));
+  float center = 1.0f, spread = 0.25f;
+  if (t.role == TensorRole::LayerScalar) spread = 0.2f;
+  if (t.role == TensorRole::MoeExpertScale) spread = 0.5f;
+  for (auto& x : v) x = center + spread * rng.uniform();
+}
+
+}  // namespace
+
+void dequantize_matrix_row(const QMatrix& w, std::int64_t e, std::int64_t r, float* dst) {
+  dequantize_row(w.type, w.row(e, r), dst, w.ne0);
+}
+
+ModelWeights bind_weights(const ModelSpec& m, const GgufFile& f) {
+  check_supported(m);
+  ModelWeights w;
+  w.layers.resize(static_cast<std::size_t>(m.n_layer));
+  for (const TensorInfo& t : weight_tensors(m)) {
+    Slot s = slot_for(w, t);
+    if (!s.mat && !s.vec) continue;
+    const GgufTensor& g = f.require(t.name);
+    for (int d = 0; d < 3; ++d)
+      if (g.ne[d] != t.ne[static_cast<std::size_t>(d)])
+        input_error(f.path() + ": tensor " + t.name + ": ne[" + std::to_string(d) + "] = " + std::to_string(g.ne[d]) +
+                    ", the model " + m.id + " expects " + std::to_string(t.ne[static_cast<std::size_t>(d)]));
+    if (!row_compatible(g.type, g.ne[0]))
+      input_error(f.path() + ": tensor " + t.name + ": row of " + std::to_string(g.ne[0]) +
+                  " weights does not fit type " + type_info(g.type).name);
+    w.total_bytes += static_cast<std::int64_t>(g.bytes);
+    if (s.mat) {
+      *s.mat = g.as_matrix();
+    } else {
+      s.vec->resize(static_cast<std::size_t>(t.n_elements()));
+      dequantize_row(g.type, g.data, s.vec->data(), t.n_elements());
+    }
+  }
+  finish(m, w);
+  return w;
+}
+
+ModelWeights random_weights(const ModelSpec& m, GgmlType type, std::uint64_t seed) {
+  check_supported(m);
+  ModelWeights w;
+  w.layers.resize(static_cast<std::size_t>(m.n_layer));
+  std::uint64_t index = 0;
+  for (const TensorInfo& t : weight_tensors(m)) {
+    Rng rng{seed * 0x100000001B3ull + (++index) * 0x9E3779B97F4A7C15ull};
+    Slot s = slot_for(w, t);
+    if (!s.mat && !s.vec) continue;
+    if (s.vec) {
+      fill_vector(t, rng, *s.vec);
+      w.total_bytes += 4 * t.n_elements();
+      continue;
+    }
+    const GgmlType ty = row_compatible(type, t.ne[0]) ? type : GgmlType::F32;
+    QMatrix q;
+    q.type = ty;
+    q.ne0 = t.ne[0];
+    q.ne1 = t.ne[1];
+    q.ne2 = t.ne[2];
+    q.row_bytes = row_bytes_of(ty, q.ne0);
+    const std::size_t bytes = q.row_bytes * static_cast<std::size_t>(q.ne1 * q.ne2);
+    w.owned.emplace_back(new std::uint8_t[bytes]);
+    q.data = w.owned.back().get();
+    w.total_bytes += static_cast<std::int64_t>(bytes);
+    const float amp = std::sqrt(3.0f / static_cast<float>(q.ne0));
+    std::vector<float> row(static_cast<std::size_t>(q.ne0));
+    for (std::int64_t e = 0; e < q.ne2; ++e)
+      for (std::int64_t r = 0; r < q.ne1; ++r) {
+        for (auto& x : row) x = amp * rng.uniform();
+        quantize_row(ty, row.data(), const_cast<std::uint8_t*>(q.row(e, r)), q.ne0);
+      }
+    *s.mat = q;
+  }
+  finish(m, w);
+  return w;
+}
+
+}  // namespace gs::ref

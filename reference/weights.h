@@ -1,0 +1,69 @@
+// weights.h: a model's weights bound to the slots the forward pass reads.
+//
+// Matrices stay in their GGUF type (QMatrix views into the mmap, or into
+// buffers owned here for in-memory test models); 1-D tensors (norm weights,
+// scales) are dequantized to float once at bind time (they are tiny).
+// Binding goes by TensorRole over gs::weight_tensors(m), so tensor names and
+// shapes come from one place (sim/tensors.cpp).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "gguf.h"
+#include "model.h"
+#include "qmatrix.h"
+#include "tensors.h"
+
+namespace gs::ref {
+
+using Vec = std::vector<float>;  // empty: tensor absent (the op is skipped)
+
+struct LayerWeights {
+  Vec attn_norm;                  // [D]
+  QMatrix wq, wk, wv, wo;         // [D -> H*Dh], [D -> Hkv*Dh] x2, [H*Dh -> D]; wk/wv absent on KV-shared layers, wv on K=V layers
+  Vec q_norm, k_norm;             // [Dh]
+  Vec post_attn_norm;             // [D]
+  Vec ffn_norm;                   // [D] (pre-norm of the dense MLP)
+  QMatrix ffn_gate, ffn_up, ffn_down;  // [D -> F], [D -> F], [F -> D]
+  Vec post_ffn_norm;              // [D]
+  // MoE (Gemma 4 26B)
+  QMatrix router;                 // ffn_gate_inp [D -> E]
+  Vec router_scale;               // [D]
+  QMatrix gate_up_exps;           // [D -> 2*Fe] x E (gate rows first, then up rows)
+  QMatrix gate_exps, up_exps;     // unfused form: [D -> Fe] x E each
+  QMatrix down_exps;              // [Fe -> D] x E
+  Vec expert_scale;               // [E]
+  Vec pre_ffn_norm_2, post_ffn_norm_1, post_ffn_norm_2;  // [D]
+  // Per-Layer Embeddings
+  QMatrix ple_gate;               // inp_gate [D -> P]
+  QMatrix ple_proj;               // proj [P -> D]
+  Vec ple_post_norm;              // [D]
+  Vec layer_scalar;               // [1]
+};
+
+struct ModelWeights {
+  QMatrix token_embd;             // [V rows of D]
+  QMatrix output;                 // [D -> V] (== token_embd when tied)
+  Vec output_norm;                // [D]
+  QMatrix ple_table;              // per_layer_token_embd [V_ple rows of L*P]
+  QMatrix ple_model_proj;         // [D -> L*P]
+  Vec ple_proj_norm;              // [P]
+  std::vector<LayerWeights> layers;
+  std::vector<std::unique_ptr<std::uint8_t[]>> owned;  // storage of in-memory weights
+  std::int64_t total_bytes = 0;   // bytes of every bound tensor (type-exact)
+};
+
+// Bind the tensors of a GGUF file to the model's slots. Throws InputError
+// naming the file and tensor when one is missing or has the wrong shape/type.
+ModelWeights bind_weights(const ModelSpec& m, const GgufFile& f);
+
+// In-memory seeded weights for tests: matrices in `type` (F32 when a row does
+// not fit the type's block size), vectors in F32. Values: matrices uniform in
+// +-sqrt(3/ne0) (unit-variance outputs), norm weights 1 +- 0.25, scales near 1.
+ModelWeights random_weights(const ModelSpec& m, GgmlType type, std::uint64_t seed);
+
+// Dequantize one row of a QMatrix (expert e, row r) into dst[ne0].
+void dequantize_matrix_row(const QMatrix& w, std::int64_t e, std::int64_t r, float* dst);
+
+}  // namespace gs::ref
