@@ -13,5 +13,6 @@ int cmd_fit_matrix(const Args& a);   // `gemmasim` with no arguments
 int cmd_models(const Args& a);
 int cmd_hw(const Args& a);
 int cmd_quants(const Args& a);
+int cmd_import_config(const Args& a);  // Hugging Face config.json -> models/ schema
 
 }  // namespace gs::cli

@@ -28,6 +28,7 @@ const std::map<std::string, Command>& table() {
       {"models", {cmd_models, "list known models with parameter counts"}},
       {"hw", {cmd_hw, "list known devices and systems"}},
       {"quants", {cmd_quants, "list weight formats, recipes and KV-cache types"}},
+      {"import-config", {cmd_import_config, "Hugging Face config.json -> model file (models/ schema)"}},
   };
   return t;
 }

@@ -21,6 +21,7 @@ struct Device {
   std::map<std::string, double> peak_flops_per_s;
   double gpu_memory_fraction = 1.0;  // unified chips: share the GPU may wire (Apple ~0.75)
   int cores = 0;                // CPU cores (cpu / unified)
+  int pcie_generation = 0;      // discrete GPUs: PCIe generation of the card (0 unknown)
   double tdp_w = 0;
   double price_usd = 0;         // 0: unknown
   std::string price_date, price_kind;

@@ -35,6 +35,7 @@ struct MoeSpec {
   bool router_bias = false;
   bool router_scale = false;     // Gemma 4: learned D-vector scale on the router input
   bool per_expert_scale = false; // Gemma 4: learned E-vector scale on the routed weights
+  bool gate_up_fused = false;    // llama.cpp stores gate and up experts as one tensor (gemma4)
 };
 
 struct PleSpec {  // Per-Layer Embeddings (Gemma 4 E2B/E4B)
@@ -65,6 +66,7 @@ struct ModelSpec {
   bool qk_norm = false;           // RMSNorm on q and k per head (Dh-sized weights)
   bool v_norm = false;            // RMSNorm without scale on v (no weights)
   bool layer_scalar = false;      // Gemma 4: per-layer output scalar (1 weight)
+  bool post_norms = false;        // Gemma: post-attention and post-FFN norms (sandwich)
   double attn_scale = 0;          // 0: 1/sqrt(Dh); Gemma 4 uses 1.0
   double final_logit_softcap = 0; // 0: none
   double embed_scale = 1.0;       // Gemma: sqrt(D)
@@ -101,6 +103,10 @@ struct ModelSpec {
 ModelSpec load_model_file(const std::string& path);
 // Parse from JSON already in memory (file used in messages).
 ModelSpec parse_model(const json& j, const std::string& file);
+// --model: an id from models/ (or models/tiny/), or a path to a model JSON file.
+ModelSpec find_model(const std::string& id_or_path);
+// Every model in models/ (not the tiny test configs), sorted by id.
+std::vector<ModelSpec> all_models();
 
 // Parameter counts, exactly from the tensor list (sim/tensors.h).
 struct ParamCounts {

@@ -70,6 +70,10 @@ const QuantRecipe& find_recipe(const std::string& id);  // throws InputError lis
 
 // The type a recipe gives each tensor (llama.cpp's llama_tensor_get_type logic, as data).
 GgmlType tensor_type(const QuantRecipe& r, const ModelSpec& m, const TensorInfo& t);
+// All at once, in the order of ts (= weight_tensors(m)); use this in loops.
+std::vector<GgmlType> tensor_types(const QuantRecipe& r, const ModelSpec& m, const std::vector<TensorInfo>& ts);
+// Bytes one tensor takes in type t (GGUF: whole blocks; GPU formats: exact bits rounded up).
+i64 tensor_storage_bytes(GgmlType t, const TensorInfo& ti);
 
 struct WeightBytes {
   double total_bytes = 0;        // every text weight (a GGUF file's tensor data)

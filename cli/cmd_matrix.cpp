@@ -1,0 +1,65 @@
+// gemmasim (no arguments): the fit matrix. The four Gemma 4 variants x common
+// quantizations x the headline hardware: what fits at 8K and the largest context.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "data_paths.h"
+#include "options.h"
+#include "table.h"
+
+namespace gs::cli {
+
+// Headline hardware, in the order people ask about it. Ids missing from hwdb/ are skipped.
+static const char* kHeadline[] = {"gtx-1650", "rtx-3060-12gb", "rtx-4090", "a100-80gb", "rpi5-16gb",
+                                  "desktop-rtx3090-used", "desktop-2x-rtx3060", "mac-mini-m4-pro-64gb",
+                                  "framework-desktop-395-128gb", "cpu-ddr5-128gb"};
+static const char* kVariants[] = {"gemma4-e2b", "gemma4-e4b", "gemma4-26b-a4b", "gemma4-31b"};
+static const char* kQuants[] = {"q4_k_m", "q8_0", "bf16"};
+
+static bool exists_hw(const std::string& id) {
+  return std::filesystem::exists(data_path("hwdb/systems/" + id + ".json")) ||
+         std::filesystem::exists(data_path("hwdb/devices/" + id + ".json"));
+}
+
+int cmd_fit_matrix(const Args& a) {
+  Common c;
+  po::options_description d("gemmasim matrix options");
+  long long ctx = 8192;
+  bool js = false, cs = false;
+  d.add_options()("ctx", po::value(&ctx)->default_value(ctx), "context to test, tokens")("json", po::bool_switch(&js), "JSON")(
+      "csv", po::bool_switch(&cs), "CSV");
+  po::variables_map vm;
+  if (!parse(a, d, vm, "usage: gemmasim [matrix] [--ctx N] [--json|--csv]")) return 0;
+  report::Table t({"hardware", "model", "quant", "engine", "weights", "total@ctx", "fits@ctx", "max context"});
+  t.right_align_from(4);
+  json arr = json::array();
+  for (const char* hw_id : kHeadline) {
+    if (!exists_hw(hw_id)) continue;
+    const System hw = resolve_hardware(hw_id);
+    for (const char* mid : kVariants) {
+      const ModelSpec m = find_model(mid);
+      for (const char* qid : kQuants) {
+        const QuantRecipe& q = find_recipe(qid);
+        const MemoryRules rules = load_memory_rules(default_engine(hw, q));
+        FitOptions o;
+        o.context_tokens = std::min<long long>(ctx, m.n_ctx_max);
+        const FitResult r = fit(m, hw, q, rules, o);
+        const i64 mc = max_context(m, hw, q, rules, o);
+        arr.push_back(fit_to_json(r, mc));
+        t.add({hw_id, mid, qid, rules.engine, report::fmt_gb(r.weights_bytes, 1), report::fmt_gb(r.total_bytes, 1),
+               r.fits ? "yes" : "no", mc > 0 ? report::fmt_tokens(mc) : "does not fit"});
+      }
+    }
+  }
+  if (js) std::cout << arr.dump(2) << "\n";
+  else if (cs) std::fputs(t.csv().c_str(), stdout);
+  else {
+    std::printf("gemmasim fit matrix: Gemma 4 variants x quantizations x headline hardware, at %lld tokens of context\n"
+                "(all layers on the GPU where there is one; `gemmasim fit` for splits and details)\n\n", ctx);
+    std::fputs(t.text().c_str(), stdout);
+  }
+  return 0;
+}
+
+}  // namespace gs::cli

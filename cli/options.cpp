@@ -1,0 +1,92 @@
+#include "options.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace gs::cli {
+
+void add_common(po::options_description& d, Common& c) {
+  d.add_options()
+      ("model,m", po::value(&c.model)->default_value(c.model), "model id (gemmasim models) or a model JSON file")
+      ("quant,q", po::value(&c.quant)->default_value(c.quant), "quantization recipe (gemmasim quants)")
+      ("hw", po::value(&c.hw)->default_value(c.hw), "hardware: system or device id (gemmasim hw) or a JSON file")
+      ("engine", po::value(&c.engine), "engine profile (default: from the hardware and format)")
+      ("ctx,c", po::value(&c.ctx)->default_value(c.ctx), "context length per sequence, tokens")
+      ("kv-type", po::value(&c.kv_type)->default_value(c.kv_type), "KV-cache type: f16, bf16, q8_0, q4_0 ...")
+      ("gpu-layers", po::value(&c.gpu_layers)->default_value(c.gpu_layers), "layers on the GPU (llama.cpp -ngl; -1 = all + output)")
+      ("n-cpu-moe", po::value(&c.n_cpu_moe)->default_value(c.n_cpu_moe), "keep the experts of the first N layers on the CPU")
+      ("cpu-moe", po::bool_switch(&c.cpu_moe), "keep all experts on the CPU")
+      ("batch", po::value(&c.batch)->default_value(c.batch), "concurrent sequences")
+      ("json", po::bool_switch(&c.json), "JSON output")
+      ("csv", po::bool_switch(&c.csv), "CSV output");
+}
+
+bool parse(const Args& a, po::options_description& d, po::variables_map& vm, const char* usage) {
+  d.add_options()("help,h", "show this help");
+  po::store(po::command_line_parser(a).options(d).run(), vm);
+  if (vm.count("help")) {
+    std::cout << usage << "\n\n" << d << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+Inputs load_inputs(const Common& c) {
+  Inputs in{find_model(c.model), find_recipe(c.quant), resolve_hardware(c.hw), {}, {}};
+  in.rules = load_memory_rules(c.engine.empty() ? default_engine(in.hw, in.quant) : c.engine);
+  in.fit.context_tokens = c.ctx;
+  in.fit.n_seq = c.batch;
+  in.fit.kv_type = c.kv_type;
+  in.fit.placement.gpu_layers = c.gpu_layers;
+  in.fit.placement.n_cpu_moe = c.n_cpu_moe;
+  in.fit.placement.cpu_moe = c.cpu_moe;
+  return in;
+}
+
+double parse_bytes(const std::string& s, const std::string& flag) {
+  std::size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &pos);
+  } catch (const std::exception&) {
+    input_error(flag + ": '" + s + "' is not a size (expected e.g. 12GB, 11.5GiB, 8e9)");
+  }
+  std::string unit = s.substr(pos);
+  unit.erase(0, unit.find_first_not_of(' '));
+  for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  double mul = 1;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "kb") mul = 1e3;
+  else if (unit == "mb") mul = 1e6;
+  else if (unit == "gb") mul = 1e9;
+  else if (unit == "tb") mul = 1e12;
+  else if (unit == "kib") mul = 1024.0;
+  else if (unit == "mib") mul = 1024.0 * 1024;
+  else if (unit == "gib") mul = 1024.0 * 1024 * 1024;
+  else if (unit == "tib") mul = 1024.0 * 1024 * 1024 * 1024;
+  else input_error(flag + ": unknown unit '" + unit + "' in '" + s + "' (expected B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)");
+  if (!std::isfinite(v) || v < 0) input_error(flag + ": size must be a non-negative number, got '" + s + "'");
+  return v * mul;
+}
+
+void write_output(const std::string& path, const std::string& text) {
+  if (path.empty() || path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return;
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) input_error(path + ": cannot write file");
+    out << text;
+    if (!out) input_error(path + ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace gs::cli

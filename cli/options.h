@@ -1,0 +1,49 @@
+// options.h: the model/quant/hardware/split/workload flags shared by fit,
+// estimate, place and advise, parsed the same way everywhere.
+#pragma once
+#include <boost/program_options.hpp>
+
+#include <string>
+
+#include "commands.h"
+#include "hardware.h"
+#include "memory_fit.h"
+#include "model.h"
+#include "quant.h"
+
+namespace gs::cli {
+
+namespace po = boost::program_options;
+
+struct Common {
+  std::string model = "gemma4-e4b", quant = "q4_k_m", hw = "rtx-4090", engine, kv_type = "f16";
+  long long ctx = 8192;
+  int gpu_layers = -1;
+  int n_cpu_moe = 0;
+  bool cpu_moe = false;
+  int batch = 1;
+  bool json = false, csv = false;
+};
+
+// Adds --model --quant --hw --engine --ctx --kv-type --gpu-layers --n-cpu-moe --cpu-moe --batch --json --csv.
+void add_common(po::options_description& d, Common& c);
+// Parses args into vm; prints help and returns false when --help was given.
+bool parse(const Args& a, po::options_description& d, po::variables_map& vm, const char* usage);
+
+// Loaded and checked inputs.
+struct Inputs {
+  ModelSpec model;
+  QuantRecipe quant;
+  System hw;
+  MemoryRules rules;
+  FitOptions fit;
+};
+Inputs load_inputs(const Common& c);
+
+// Parse a byte size with an optional unit: "12GB", "12 GiB", "1.5e9", "512MiB". Throws on negatives.
+double parse_bytes(const std::string& s, const std::string& flag);
+
+// Write text to a file atomically (temp + rename), or to stdout when path is "" or "-".
+void write_output(const std::string& path, const std::string& text);
+
+}  // namespace gs::cli

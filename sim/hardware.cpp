@@ -1,0 +1,204 @@
+#include "hardware.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "data_paths.h"
+
+namespace gs {
+
+namespace fs = std::filesystem;
+
+double Device::flops(const std::string& dtype) const {
+  if (auto it = peak_flops_per_s.find(dtype); it != peak_flops_per_s.end()) return it->second;
+  if (dtype == "bf16") return flops("fp16");
+  if (dtype == "fp16") {
+    auto it = peak_flops_per_s.find("fp32");
+    return it == peak_flops_per_s.end() ? 0.0 : it->second;
+  }
+  if (dtype == "int8") return flops("fp16");
+  return 0.0;
+}
+
+double System::gpu_memory_bytes() const {
+  if (host.is_unified()) return host_memory_bytes * host.gpu_memory_fraction;
+  double s = 0;
+  for (const auto& g : gpus) s += g.memory_bytes;
+  return s;
+}
+
+static Device parse_device(const json& j, const std::string& file) {
+  JsonReader r(j, file);
+  if (!j.is_object()) r.fail("expected a JSON object describing a device");
+  r.at("schema_version").integer(1, 1);
+  Device d;
+  d.id = r.at("id").str();
+  d.name = r.str_or("name", d.id);
+  d.kind = r.at("kind").str();
+  if (d.kind != "gpu" && d.kind != "cpu" && d.kind != "unified") r.at("kind").fail("expected gpu, cpu or unified, found '" + d.kind + "'");
+  d.vendor = r.str_or("vendor", "");
+  d.backend = r.str_or("backend", d.kind == "cpu" ? "cpu" : "");
+  d.arch = r.str_or("arch", "");
+  d.memory_bytes = r.at("memory_bytes").num(1e6, 1e15);
+  d.memory_bandwidth_bytes_per_s = r.at("memory_bandwidth_bytes_per_s").num(1e8, 1e14);
+  if (r.has("peak_flops_per_s")) {
+    auto p = r.at("peak_flops_per_s");
+    if (!p.is_object()) p.fail("expected an object of data type -> FLOP/s");
+    for (auto it = p.raw().begin(); it != p.raw().end(); ++it) {
+      if (it->is_null()) continue;
+      d.peak_flops_per_s[it.key()] = p.at(it.key()).num(1e6, 1e18);
+    }
+  }
+  d.gpu_memory_fraction = r.num_or("gpu_memory_fraction", 1.0, 0.05, 1.0);
+  d.cores = static_cast<int>(r.int_or("cores", 0, 0, 100000));
+  if (r.has("pcie")) d.pcie_generation = static_cast<int>(r.at("pcie").int_or("generation", 0, 0, 10));
+  d.tdp_w = r.num_or("tdp_w", 0.0, 0.0, 1e5);
+  d.price_usd = r.num_or("price_usd", 0.0, 0.0, 1e7);
+  d.price_date = r.str_or("price_date", "");
+  d.price_kind = r.str_or("price_kind", "");
+  if (!r.has("sources")) r.fail("required key 'sources' missing: every number needs its source");
+  d.sources = j.at("sources");
+  return d;
+}
+
+Device load_device_file(const std::string& path) { return parse_device(read_json_file(path), path); }
+
+static std::string device_path(const std::string& id) { return data_path("hwdb/devices/" + id + ".json"); }
+
+static Device load_device_id(const std::string& id, const JsonReader& where) {
+  const std::string p = device_path(id);
+  if (!fs::exists(p)) where.fail("unknown device '" + id + "' (no " + p + ")");
+  return load_device_file(p);
+}
+
+static Link parse_link(const JsonReader& r) {
+  Link l;
+  l.kind = r.str_or("kind", "pcie");
+  l.generation = static_cast<int>(r.int_or("generation", 0, 0, 10));
+  l.lanes = static_cast<int>(r.int_or("lanes", 0, 0, 64));
+  l.bytes_per_s = r.at("bytes_per_s").num(1e6, 1e14);
+  return l;
+}
+
+// Practical host<->GPU bandwidth when a system does not state it: PCIe per
+// generation at x16, measured figures from shared hardware facts (gen3 12.15 GB/s
+// P100 bandwidthTest; gen4 ~25 GB/s A100; gen5 ~50 GB/s RX 9060 XT).
+static Link default_pcie(int generation) {
+  Link l{"pcie", generation, 16, 12.15e9};
+  if (generation >= 5) l.bytes_per_s = 50e9;
+  else if (generation == 4) l.bytes_per_s = 25e9;
+  return l;
+}
+
+static System parse_system(const json& j, const std::string& file) {
+  JsonReader r(j, file);
+  if (!j.is_object()) r.fail("expected a JSON object describing a system");
+  r.at("schema_version").integer(1, 1);
+  System s;
+  s.file = file;
+  s.id = r.at("id").str();
+  s.name = r.str_or("name", s.id);
+  if (r.has("gpus")) {
+    auto g = r.at("gpus");
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      auto gi = g.at(i);
+      Device d = load_device_id(gi.at("device").str(), gi.at("device"));
+      if (!d.is_gpu()) gi.at("device").fail("'" + d.id + "' is not a discrete GPU");
+      const int n = static_cast<int>(gi.int_or("count", 1, 1, 64));
+      for (int k = 0; k < n; ++k) s.gpus.push_back(d);
+    }
+  }
+  auto h = r.at("host");
+  s.host = load_device_id(h.at("device").str(), h.at("device"));
+  if (s.host.is_gpu()) h.at("device").fail("host must be a cpu or unified device");
+  s.host_memory_bytes = h.num_or("memory_bytes", s.host.memory_bytes, 1e6, 1e15);
+  s.host_link = {"none", 0, 0, 0};
+  s.gpu_link = {"none", 0, 0, 0};
+  if (r.has("links")) {
+    auto l = r.at("links");
+    if (l.has("host_gpu")) s.host_link = parse_link(l.at("host_gpu"));
+    if (l.has("gpu_gpu")) s.gpu_link = parse_link(l.at("gpu_gpu"));
+  }
+  if (!s.gpus.empty() && s.host_link.kind == "none") s.host_link = default_pcie(4);
+  if (s.gpus.size() > 1 && s.gpu_link.kind == "none") s.gpu_link = s.host_link;
+  s.price_usd = r.num_or("price_usd", 0.0, 0.0, 1e8);
+  s.price_date = r.str_or("price_date", "");
+  if (j.contains("parts")) s.parts = j.at("parts");
+  if (!r.has("sources")) r.fail("required key 'sources' missing: every number needs its source");
+  s.sources = j.at("sources");
+  return s;
+}
+
+System load_system_file(const std::string& path) { return parse_system(read_json_file(path), path); }
+
+// A bare device becomes a system: a GPU gets the default host (a desktop with
+// dual-channel DDR4-3200 and 32 GiB, PCIe of the GPU's generation); a CPU or a
+// unified chip is its own host.
+static System wrap_device(const Device& d, const std::string& file) {
+  System s;
+  s.id = d.id;
+  s.name = d.name;
+  s.file = file;
+  s.sources = d.sources;
+  s.price_usd = d.price_usd;
+  s.price_date = d.price_date;
+  s.host_link = {"none", 0, 0, 0};
+  s.gpu_link = {"none", 0, 0, 0};
+  if (d.is_gpu()) {
+    s.gpus.push_back(d);
+    const std::string host_id = "cpu-ddr4-3200-dual";
+    s.host = fs::exists(device_path(host_id)) ? load_device_file(device_path(host_id)) : Device{};
+    if (s.host.id.empty()) {
+      s.host.id = host_id;
+      s.host.kind = "cpu";
+      s.host.memory_bandwidth_bytes_per_s = 51.2e9;  // 2 x 8 B x 3200 MT/s
+    }
+    s.host_memory_bytes = 32 * kGiB;
+    s.host_link = default_pcie(d.pcie_generation > 0 ? d.pcie_generation : 3);
+  } else {
+    s.host = d;
+    s.host_memory_bytes = d.memory_bytes;
+  }
+  return s;
+}
+
+static bool looks_like_path(const std::string& s) {
+  return s.find('/') != std::string::npos || (s.size() > 5 && s.substr(s.size() - 5) == ".json");
+}
+
+System resolve_hardware(const std::string& id_or_path) {
+  if (id_or_path.empty()) input_error("--hw: empty hardware id");
+  if (looks_like_path(id_or_path)) {
+    const json j = read_json_file(id_or_path);
+    if (j.is_object() && j.contains("host")) return parse_system(j, id_or_path);
+    return wrap_device(parse_device(j, id_or_path), id_or_path);
+  }
+  const std::string sp = data_path("hwdb/systems/" + id_or_path + ".json");
+  if (fs::exists(sp)) return load_system_file(sp);
+  const std::string dp = device_path(id_or_path);
+  if (fs::exists(dp)) return wrap_device(load_device_file(dp), dp);
+  input_error("--hw: unknown hardware '" + id_or_path + "' (see `gemmasim hw` for ids, or pass a JSON file)");
+}
+
+static std::vector<std::string> json_files(const std::string& dir) {
+  std::vector<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".json") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<Device> all_devices() {
+  std::vector<Device> v;
+  for (const auto& f : json_files(data_path("hwdb/devices"))) v.push_back(load_device_file(f));
+  return v;
+}
+
+std::vector<System> all_systems() {
+  std::vector<System> v;
+  for (const auto& f : json_files(data_path("hwdb/systems"))) v.push_back(load_system_file(f));
+  return v;
+}
+
+}  // namespace gs

@@ -1,0 +1,319 @@
+#include "memory_fit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "data_paths.h"
+
+namespace gs {
+
+MemoryRules load_memory_rules(const std::string& engine_id) {
+  const std::string path = data_path("hwdb/engines/" + engine_id + ".json");
+  if (!std::filesystem::exists(path)) input_error("--engine: unknown engine '" + engine_id + "' (no " + path + ")");
+  const json j = read_json_file(path);
+  JsonReader r(j, path);
+  auto mr = r.at("memory");
+  MemoryRules m;
+  m.engine = engine_id;
+  m.runtime_overhead_bytes = mr.at("runtime_overhead_bytes").num(0, 1e12);
+  m.host_overhead_bytes = mr.num_or("host_overhead_bytes", 0.0, 0, 1e12);
+  m.usable_memory_fraction = mr.num_or("usable_memory_fraction", 1.0, 0.05, 1.0);
+  m.ubatch_tokens = static_cast<int>(mr.at("ubatch_tokens").integer(1, 1 << 20));
+  m.kv_pad_tokens = static_cast<int>(mr.int_or("kv_pad_tokens", 1, 1, 1 << 16));
+  m.swa_cache = mr.at("swa_cache").str();
+  if (m.swa_cache != "window_plus_ubatch" && m.swa_cache != "window" && m.swa_cache != "full")
+    mr.at("swa_cache").fail("expected window_plus_ubatch, window or full");
+  m.logits_buffer = mr.bool_or("logits_buffer", true);
+  m.activation_bytes_per_token_factor = mr.num_or("activation_bytes_per_element", 4.0, 0, 64);
+  m.ple_location = mr.str_or("ple_location", "host");
+  if (m.ple_location != "host" && m.ple_location != "device") mr.at("ple_location").fail("expected host or device");
+  m.input_embedding_on_host = mr.bool_or("input_embedding_on_host", true);
+  if (j.contains("sources")) m.sources = j.at("sources");
+  return m;
+}
+
+std::string default_engine(const System& hw, const QuantRecipe& q) {
+  const std::string backend = !hw.gpus.empty() ? hw.gpus.front().backend : hw.host.backend;
+  // Hugging Face checkpoint formats on discrete datacenter/consumer GPUs are served by vLLM;
+  // GGUF quantizations by llama.cpp with the device's backend.
+  const bool hf_format = q.kind == "gpu" || q.id == "bf16";
+  if (!hw.gpus.empty() && hf_format && (backend == "cuda" || backend == "rocm")) return "vllm";
+  if (backend == "cuda" || backend == "rocm" || backend == "metal" || backend == "vulkan") return "llama.cpp-" + backend;
+  return "llama.cpp-cpu";
+}
+
+static i64 pad_up(i64 x, i64 p) { return (x + p - 1) / p * p; }
+
+double kv_bytes_per_cell(const ModelSpec& m, int il, const KvType& kv, bool single_for_k_eq_v) {
+  if (!m.owns_kv(il)) return 0.0;
+  const double tensors = (m.k_eq_v(il) && single_for_k_eq_v) ? 1.0 : 2.0;  // K and V
+  return tensors * m.n_head_kv(il) * m.head_dim(il) * kv.bytes_per_element;
+}
+
+i64 kv_cells(const ModelSpec& m, int il, i64 ctx, int n_seq, const MemoryRules& rules) {
+  const i64 base = pad_up(ctx * n_seq, rules.kv_pad_tokens);
+  if (!m.is_sliding(il) || rules.swa_cache == "full") return base;
+  const i64 w = static_cast<i64>(m.sliding_window) * n_seq;
+  if (rules.swa_cache == "window") return std::min(base, pad_up(w, rules.kv_pad_tokens));
+  return std::min(base, pad_up(w + rules.ubatch_tokens, rules.kv_pad_tokens));
+}
+
+namespace {
+
+struct ModelLevelBytes {
+  double token_embd = 0, output_head = 0, output_norm = 0, ple_input = 0, ple_table = 0;
+};
+
+ModelLevelBytes model_level_bytes(const ModelSpec& m, const QuantRecipe& q) {
+  ModelLevelBytes b;
+  const auto ts = weight_tensors(m);
+  const auto types = tensor_types(q, m, ts);
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    if (ts[i].layer >= 0) continue;
+    const double bytes = static_cast<double>(tensor_storage_bytes(types[i], ts[i]));
+    switch (ts[i].role) {
+      case TensorRole::TokenEmbd: b.token_embd += bytes; break;
+      case TensorRole::Output: b.output_head += bytes; break;
+      case TensorRole::OutputNorm: b.output_norm += bytes; break;
+      case TensorRole::PleTable: b.ple_table += bytes; break;
+      default: b.ple_input += bytes; break;  // PLE model projection and its norm
+    }
+  }
+  if (m.tied_embeddings) b.output_head = b.token_embd;  // llama.cpp duplicates it into the output layer
+  return b;
+}
+
+// f32 activations of one micro-batch on a device that computes layers: the
+// widest intermediate tensors (FFN gate/up or the routed experts, Q/attention
+// output, residual stream). Flash attention is assumed (no T x n_kv scores).
+double activation_bytes(const ModelSpec& m, const MemoryRules& r) {
+  double widest = 0;
+  for (int il = 0; il < m.n_layer; ++il) {
+    double ffn = 2.0 * static_cast<double>(m.ffn(il));
+    if (m.is_moe(il)) ffn += 2.0 * m.moe.expert_ffn * m.moe.n_expert_used;
+    const double attn = 2.0 * m.n_head(il) * m.head_dim(il);
+    widest = std::max(widest, ffn + attn + 4.0 * static_cast<double>(m.n_embd));
+  }
+  return r.ubatch_tokens * widest * r.activation_bytes_per_token_factor;
+}
+
+}  // namespace
+
+static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules,
+                               const FitOptions& o) {
+  FitResult res;
+  res.model = m.id;
+  res.quant = q.id;
+  res.hardware = hw.id;
+  res.engine = rules.engine;
+  res.kv_type = o.kv_type;
+  res.context_tokens = o.context_tokens;
+  res.n_seq = o.n_seq;
+  const KvType& kv = find_kv_type(o.kv_type);
+  const WeightBytes wb = weight_bytes(m, q);
+  const ModelLevelBytes ml = model_level_bytes(m, q);
+  const int L = m.n_layer;
+
+  // Devices: GPUs (or the unified chip's GPU share), then host.
+  const bool unified_gpu = hw.unified() && hw.host.backend != "cpu";
+  std::vector<DeviceMemory> gpus;
+  if (unified_gpu) {
+    DeviceMemory d;
+    d.role = "gpu0";
+    d.device = hw.host.id;
+    d.capacity_bytes = hw.host_memory_bytes * hw.host.gpu_memory_fraction * rules.usable_memory_fraction;
+    gpus.push_back(d);
+  } else {
+    for (std::size_t g = 0; g < hw.gpus.size(); ++g) {
+      DeviceMemory d;
+      d.role = "gpu" + std::to_string(g);
+      d.device = hw.gpus[g].id;
+      d.capacity_bytes = hw.gpus[g].memory_bytes * rules.usable_memory_fraction;
+      gpus.push_back(d);
+    }
+  }
+  DeviceMemory host;
+  host.role = "host";
+  host.device = hw.host.id;
+  host.capacity_bytes = hw.host_memory_bytes;
+
+  const int ngl = gpus.empty() ? 0 : (o.placement.gpu_layers < 0 ? L + 1 : std::min(o.placement.gpu_layers, L + 1));
+  res.placement = o.placement;
+  res.placement.gpu_layers = ngl;
+  const int first_gpu_layer = L - std::min(ngl, L);
+  const bool output_on_gpu = ngl > L;
+
+  // Which GPU holds layer il: split proportional to capacity (llama.cpp's default tensor split).
+  double cap_sum = 0;
+  for (const auto& g : gpus) cap_sum += g.capacity_bytes;
+  auto gpu_of_layer = [&](int il) -> int {
+    const int n_on_gpu = L - first_gpu_layer;
+    const double pos = (il - first_gpu_layer + 0.5) / n_on_gpu;
+    double acc = 0;
+    for (std::size_t g = 0; g < gpus.size(); ++g) {
+      acc += gpus[g].capacity_bytes / cap_sum;
+      if (pos <= acc) return static_cast<int>(g);
+    }
+    return static_cast<int>(gpus.size()) - 1;
+  };
+
+  res.kv_layer_bytes.assign(L, 0.0);
+  double max_layer_act = activation_bytes(m, rules);
+  bool host_computes = false;
+  for (int il = 0; il < L; ++il) {
+    const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v) * kv_cells(m, il, o.context_tokens, o.n_seq, rules);
+    res.kv_layer_bytes[il] = kvb;
+    const double experts = wb.layer_expert_bytes[il];
+    const double rest = wb.layer_bytes[il] - experts;
+    const bool experts_on_cpu = o.placement.cpu_moe || il < o.placement.n_cpu_moe;
+    if (il >= first_gpu_layer && !gpus.empty()) {
+      DeviceMemory& g = gpus[gpu_of_layer(il)];
+      g.weights_bytes += rest;
+      g.kv_cache_bytes += kvb;
+      g.layers += 1;
+      if (experts_on_cpu) {
+        host.weights_bytes += experts;
+        if (experts > 0) host_computes = true;
+      } else {
+        g.weights_bytes += experts;
+      }
+    } else {
+      host.weights_bytes += rest + experts;
+      host.kv_cache_bytes += kvb;
+      host.layers += 1;
+      host_computes = true;
+    }
+  }
+  // Model-level tensors.
+  const double logits = rules.logits_buffer ? static_cast<double>(rules.ubatch_tokens) * m.n_vocab * 4.0 : 0.0;
+  DeviceMemory& out_dev = output_on_gpu ? gpus.back() : host;
+  out_dev.weights_bytes += ml.output_head + ml.output_norm;
+  out_dev.compute_buffer_bytes += logits;
+  const bool embd_on_host = gpus.empty() || rules.input_embedding_on_host;
+  if (!(m.tied_embeddings && !embd_on_host && output_on_gpu)) {
+    (embd_on_host ? host : gpus.front()).weights_bytes += ml.token_embd;
+  }
+  const bool ple_on_host = gpus.empty() || rules.ple_location == "host";
+  (ple_on_host ? host : gpus.front()).weights_bytes += ml.ple_table + ml.ple_input;
+  res.ple_table_bytes = ml.ple_table;
+  res.ple_location = ml.ple_table > 0 ? (ple_on_host ? "host" : "device") : "none";
+
+  for (auto& g : gpus) {
+    if (g.layers > 0 || &g == &out_dev) {
+      g.compute_buffer_bytes += max_layer_act;
+      g.overhead_bytes += rules.runtime_overhead_bytes;
+    }
+  }
+  if (host_computes || gpus.empty()) host.compute_buffer_bytes += max_layer_act;
+  host.overhead_bytes += rules.host_overhead_bytes;
+
+  if (unified_gpu) host.capacity_bytes = std::max(0.0, hw.host_memory_bytes - 0.0);  // one pool, checked below
+
+  for (auto& d : gpus) {
+    d.total_bytes = d.weights_bytes + d.kv_cache_bytes + d.compute_buffer_bytes + d.overhead_bytes;
+    d.fits = d.total_bytes <= d.capacity_bytes;
+  }
+  host.total_bytes = host.weights_bytes + host.kv_cache_bytes + host.compute_buffer_bytes + host.overhead_bytes;
+  if (unified_gpu) {
+    // GPU share and host share come out of the same memory.
+    host.capacity_bytes = hw.host_memory_bytes - gpus.front().total_bytes;
+  }
+  host.fits = host.total_bytes <= host.capacity_bytes;
+
+  res.fits = host.fits;
+  for (auto& d : gpus) {
+    res.devices.push_back(d);
+    res.fits = res.fits && d.fits;
+  }
+  res.devices.push_back(host);
+  for (const auto& d : res.devices) {
+    res.weights_bytes += d.weights_bytes;
+    res.kv_cache_bytes += d.kv_cache_bytes;
+    res.compute_buffer_bytes += d.compute_buffer_bytes;
+    res.overhead_bytes += d.overhead_bytes;
+    res.total_bytes += d.total_bytes;
+  }
+  res.capacity_bytes = unified_gpu ? hw.host_memory_bytes : 0.0;
+  if (!unified_gpu)
+    for (const auto& d : res.devices) res.capacity_bytes += d.capacity_bytes;
+  res.gguf_file_bytes = gguf_file_bytes(m, q);
+  return res;
+}
+
+static void check_options(const ModelSpec& m, const FitOptions& o) {
+  if (o.context_tokens <= 0) input_error("--ctx: context must be a positive number of tokens, got " + std::to_string(o.context_tokens));
+  if (o.context_tokens > m.n_ctx_max)
+    input_error("--ctx: " + std::to_string(o.context_tokens) + " tokens is beyond " + m.id + "'s context limit of " +
+                std::to_string(m.n_ctx_max));
+  if (o.n_seq < 1) input_error("--batch: need at least 1 sequence");
+  if (o.placement.gpu_layers < -1) input_error("--gpu-layers: must be >= 0");
+  if (o.placement.n_cpu_moe < 0) input_error("--n-cpu-moe: must be >= 0");
+  if (o.placement.n_cpu_moe > m.n_layer)
+    input_error("--n-cpu-moe: " + std::to_string(o.placement.n_cpu_moe) + " is more than the model's " + std::to_string(m.n_layer) + " layers");
+  if ((o.placement.n_cpu_moe > 0 || o.placement.cpu_moe) && m.moe.n_expert == 0)
+    input_error("--n-cpu-moe/--cpu-moe: " + m.id + " has no experts");
+  find_kv_type(o.kv_type);
+}
+
+FitResult fit(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, const FitOptions& o) {
+  check_options(m, o);
+  return fit_unchecked(m, hw, q, rules, o);
+}
+
+i64 max_context(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, FitOptions o) {
+  check_options(m, FitOptions{1, o.n_seq, o.kv_type, o.kv_single_for_k_eq_v, o.placement});
+  o.context_tokens = 1;
+  if (!fit_unchecked(m, hw, q, rules, o).fits) return 0;
+  i64 lo = 1, hi = m.n_ctx_max;  // invariant: lo fits
+  o.context_tokens = hi;
+  if (fit_unchecked(m, hw, q, rules, o).fits) return hi;
+  while (hi - lo > 1) {
+    const i64 mid = lo + (hi - lo) / 2;
+    o.context_tokens = mid;
+    (fit_unchecked(m, hw, q, rules, o).fits ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+int max_gpu_layers(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, FitOptions o) {
+  check_options(m, o);
+  for (int n = m.n_layer + 1; n >= 0; --n) {
+    o.placement.gpu_layers = n;
+    if (fit_unchecked(m, hw, q, rules, o).fits) return n;
+  }
+  return -1;
+}
+
+json fit_to_json(const FitResult& r, i64 max_context_tokens) {
+  json j;
+  j["model"] = r.model;
+  j["quant"] = r.quant;
+  j["hardware"] = r.hardware;
+  j["engine"] = r.engine;
+  j["kv_type"] = r.kv_type;
+  j["context_tokens"] = r.context_tokens;
+  j["sequences"] = r.n_seq;
+  j["gpu_layers"] = r.placement.gpu_layers;
+  j["n_cpu_moe"] = r.placement.cpu_moe ? -1 : r.placement.n_cpu_moe;
+  j["cpu_moe"] = r.placement.cpu_moe;
+  j["memory"] = {{"weights_bytes", r.weights_bytes},       {"kv_cache_bytes", r.kv_cache_bytes},
+                 {"compute_buffer_bytes", r.compute_buffer_bytes}, {"overhead_bytes", r.overhead_bytes},
+                 {"total_bytes", r.total_bytes},           {"capacity_bytes", r.capacity_bytes},
+                 {"fits", r.fits}};
+  j["max_context_tokens"] = max_context_tokens;
+  j["ple_table_bytes"] = r.ple_table_bytes;
+  j["ple_location"] = r.ple_location;
+  j["gguf_file_bytes"] = r.gguf_file_bytes;
+  json devs = json::array();
+  for (const auto& d : r.devices) {
+    devs.push_back({{"role", d.role}, {"device", d.device}, {"layers", d.layers},
+                    {"weights_bytes", d.weights_bytes}, {"kv_cache_bytes", d.kv_cache_bytes},
+                    {"compute_buffer_bytes", d.compute_buffer_bytes}, {"overhead_bytes", d.overhead_bytes},
+                    {"total_bytes", d.total_bytes}, {"capacity_bytes", d.capacity_bytes}, {"fits", d.fits}});
+  }
+  j["devices"] = devs;
+  return j;
+}
+
+}  // namespace gs

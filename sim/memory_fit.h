@@ -1,0 +1,88 @@
+// memory_fit.h: where every byte lives, and whether it fits.
+//
+// memory = weights + KV cache + compute buffers + runtime overhead, per device.
+// The engine's memory rules (hwdb/engines/<id>.json) decide the KV layout of
+// sliding layers, the compute buffer and the fixed overhead. Splits follow
+// llama.cpp: --gpu-layers N puts the LAST N layers on the GPU (the output head
+// only when N > L), the input embedding (and the PLE table) stay in host memory,
+// --n-cpu-moe N keeps the experts of the first N layers in host memory.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "hardware.h"
+#include "model.h"
+#include "quant.h"
+
+namespace gs {
+
+struct MemoryRules {
+  std::string engine;              // engine id
+  double runtime_overhead_bytes = 0;   // per GPU (CUDA/ROCm/Metal context, allocator slack)
+  double host_overhead_bytes = 0;      // process overhead in host memory
+  double usable_memory_fraction = 1;   // vLLM gpu_memory_utilization (0.9), 1 for llama.cpp
+  int ubatch_tokens = 512;             // micro-batch of the compute buffer
+  int kv_pad_tokens = 256;             // KV cells padded to this
+  std::string swa_cache = "window_plus_ubatch";  // "window_plus_ubatch" | "window" | "full"
+  bool logits_buffer = true;           // compute buffer holds ubatch x vocab f32 logits
+  double activation_bytes_per_token_factor = 4;  // f32 activations of the widest tensors per ubatch token
+  std::string ple_location = "host";   // "host" (mmap / CPU input layer) | "device"
+  bool input_embedding_on_host = true; // llama.cpp: token_embd on CPU (input layer)
+  json sources;
+};
+MemoryRules load_memory_rules(const std::string& engine_id);  // hwdb/engines/<id>.json
+// The engine gemmasim assumes when none is given (see hwdb/engines/README.md).
+std::string default_engine(const System& hw, const QuantRecipe& q);
+
+struct Placement {
+  int gpu_layers = -1;   // -1: all layers and the output head (llama.cpp -ngl 99)
+  int n_cpu_moe = 0;     // experts of the first N layers on the CPU
+  bool cpu_moe = false;  // all experts on the CPU
+};
+
+struct FitOptions {
+  i64 context_tokens = 8192;   // per sequence
+  int n_seq = 1;               // concurrent sequences (each its own context)
+  std::string kv_type = "f16";
+  bool kv_single_for_k_eq_v = false;  // store one tensor for K=V global layers (card: "unified keys and values")
+  Placement placement;
+};
+
+struct DeviceMemory {
+  std::string role;    // "gpu0", "gpu1", ..., "host"
+  std::string device;  // device id
+  double weights_bytes = 0, kv_cache_bytes = 0, compute_buffer_bytes = 0, overhead_bytes = 0;
+  double total_bytes = 0, capacity_bytes = 0;
+  int layers = 0;      // decoder layers whose attention weights live here
+  bool fits = true;
+};
+
+struct FitResult {
+  std::string model, quant, hardware, engine, kv_type;
+  i64 context_tokens = 0;
+  int n_seq = 1;
+  Placement placement;          // as resolved (gpu_layers never -1 here)
+  double weights_bytes = 0, kv_cache_bytes = 0, compute_buffer_bytes = 0, overhead_bytes = 0;
+  double total_bytes = 0, capacity_bytes = 0;
+  bool fits = false;
+  std::vector<DeviceMemory> devices;
+  std::vector<double> kv_layer_bytes;   // per layer (0 for KV-shared layers)
+  double ple_table_bytes = 0;           // and where it lives:
+  std::string ple_location;
+  double gguf_file_bytes = 0;
+};
+
+// Pure: one configuration.
+FitResult fit(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, const FitOptions& o);
+// Largest context (tokens, <= model limit) that fits; 0 if none does.
+i64 max_context(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, FitOptions o);
+// Largest --gpu-layers N (0..L+1) that fits at o.context_tokens; -1 if even 0 does not.
+int max_gpu_layers(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, FitOptions o);
+// KV bytes of one owning layer for `cells` cached tokens.
+double kv_bytes_per_cell(const ModelSpec& m, int il, const KvType& kv, bool single_for_k_eq_v);
+// Cached cells a layer holds at this context under these rules.
+i64 kv_cells(const ModelSpec& m, int il, i64 ctx, int n_seq, const MemoryRules& rules);
+
+json fit_to_json(const FitResult& r, i64 max_context_tokens);
+
+}  // namespace gs
