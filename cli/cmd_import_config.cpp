@@ -1,0 +1,80 @@
+// gemmasim import-config FILE [-o OUT.json] [--id ID]
+// Reads a Hugging Face config.json and writes a model file in the models/ schema
+// (stdout without -o). The result is checked by the model loader before it is written;
+// the output file is written to a temporary name and renamed, never left half-written.
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "commands.h"
+#include "import_config.h"
+#include "model.h"
+
+namespace gs::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+
+void write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) input_error(path + ": cannot write (check the directory exists and is writable)");
+    out << text;
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      input_error(path + ": write failed");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    input_error(path + ": cannot rename the temporary file into place: " + ec.message());
+  }
+}
+
+}  // namespace
+
+int cmd_import_config(const Args& a) {
+  po::options_description opts("gemmasim import-config FILE [options]");
+  std::string file, out_path, id;
+  opts.add_options()("help,h", "show this help")("output,o", po::value(&out_path), "write the model file here (default: stdout)")(
+      "id", po::value(&id), "model id (default: from _name_or_path or the file name)")(
+      "file", po::value(&file), "Hugging Face config.json");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(a).options(opts).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts << "\nSupported architectures: " << supported_hf_architectures() << "\n";
+    return 0;
+  }
+  if (file.empty()) input_error("import-config: missing FILE (a Hugging Face config.json)");
+  if (vm.count("id") && id.empty()) input_error("--id: empty id");
+
+  const json hf = read_json_file(file);
+  ImportOptions opt;
+  opt.id = id;
+  const auto model = import_hf_config(hf, file, opt);
+  const std::string text = model.dump(2) + "\n";
+  // The imported description must load: same checks as a bundled model file.
+  const ModelSpec spec = parse_model(json::parse(text), file);
+  if (out_path.empty()) {
+    std::cout << text;
+  } else {
+    write_atomically(out_path, text);
+    const ParamCounts c = count_params(spec);
+    std::fprintf(stderr, "wrote %s: %s, %d layers, %.3fB parameters (%.3fB active)\n", out_path.c_str(), spec.id.c_str(),
+                 spec.n_layer, c.total / 1e9, c.active / 1e9);
+  }
+  return 0;
+}
+
+}  // namespace gs::cli
