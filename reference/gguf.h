@@ -47,6 +47,7 @@ class GgufFile {
   const std::string& path() const { return path_; }
 
  private:
+  void parse();  // header, metadata, tensor infos; checks everything
   std::string path_;
   void* map_ = nullptr;
   std::size_t size_ = 0;
