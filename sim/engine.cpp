@@ -1,0 +1,159 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "data_paths.h"
+
+namespace gs {
+
+namespace fs = std::filesystem;
+
+static const char* const kDtypeNames[kNumDtypes] = {"fp32", "fp16", "bf16", "int8", "fp8", "fp4"};
+
+const char* dtype_name(Dtype d) { return kDtypeNames[static_cast<int>(d)]; }
+
+bool dtype_from_name(const std::string& s, Dtype* out) {
+  for (int i = 0; i < kNumDtypes; ++i)
+    if (s == kDtypeNames[i]) {
+      *out = static_cast<Dtype>(i);
+      return true;
+    }
+  return false;
+}
+
+bool EngineProfile::supports_kv_type(const std::string& kid) const {
+  return std::find(kv_types.begin(), kv_types.end(), kid) != kv_types.end();
+}
+
+static std::string one_of(const JsonReader& r, const std::string& key, const std::string& def,
+                          std::initializer_list<const char*> allowed) {
+  if (!r.has(key)) return def;
+  std::string v = r.at(key).str();
+  std::string list;
+  for (const char* a : allowed) {
+    if (v == a) return v;
+    list += (list.empty() ? "" : ", ") + std::string(a);
+  }
+  r.at(key).fail("expected one of " + list + ", found '" + v + "'");
+}
+
+static EngineThroughput parse_throughput(const JsonReader& t) {
+  EngineThroughput e;
+  if (!t.is_object()) t.fail("expected an object of throughput constants");
+  e.bandwidth_efficiency = t.at("bandwidth_efficiency").num(0.01, 1.0);
+  auto ce = t.at("compute_efficiency");
+  if (!ce.is_object()) ce.fail("expected an object of dtype -> fraction of peak");
+  for (auto it = ce.raw().begin(); it != ce.raw().end(); ++it) {
+    Dtype d;
+    if (!dtype_from_name(it.key(), &d)) ce.fail("unknown dtype '" + it.key() + "' (expected fp32, fp16, bf16, int8, fp8, fp4)");
+    e.compute_efficiency[static_cast<int>(d)] = ce.at(it.key()).num(0.001, 1.0);
+  }
+  // Dtypes not listed inherit fp16's (bf16, int8, fp8, fp4) or stay at the default.
+  for (const char* k : {"bf16", "int8", "fp8", "fp4"}) {
+    Dtype d = Dtype::F16;
+    dtype_from_name(k, &d);
+    if (!ce.has(k) && ce.has("fp16")) e.compute_efficiency[static_cast<int>(d)] = e.compute_efficiency[1];
+  }
+  if (t.has("quantized_matmul_dtype")) {
+    std::string q = t.at("quantized_matmul_dtype").str();
+    if (!dtype_from_name(q, &e.quantized_matmul_dtype))
+      t.at("quantized_matmul_dtype").fail("unknown dtype '" + q + "' (expected fp32, fp16, bf16, int8, fp8, fp4)");
+  }
+  e.dequant_flops_per_weight = t.num_or("dequant_flops_per_weight", e.dequant_flops_per_weight, 0.0, 1000.0);
+  e.step_overhead_s = t.num_or("step_overhead_s", 0.0, 0.0, 10.0);
+  e.per_layer_overhead_s = t.num_or("per_layer_overhead_s", 0.0, 0.0, 1.0);
+  e.moe_prefill_efficiency = t.num_or("moe_prefill_efficiency", 1.0, 0.01, 1.0);
+  e.attention_compute_efficiency = t.num_or("attention_compute_efficiency", 1.0, 0.01, 1.0);
+  e.host_link_efficiency = t.num_or("host_link_efficiency", 0.8, 0.01, 1.0);
+  e.gpu_link_efficiency = t.num_or("gpu_link_efficiency", 0.8, 0.01, 1.0);
+  e.allreduce_latency_s = t.num_or("allreduce_latency_s", e.allreduce_latency_s, 0.0, 1.0);
+  e.weight_upload_min_tokens = static_cast<int>(t.int_or("weight_upload_min_tokens", 32, 0, 1 << 20));
+  e.matvec_max_tokens = static_cast<int>(t.int_or("matvec_max_tokens", 8, 0, 1024));
+  e.host_bandwidth_efficiency = t.num_or("host_bandwidth_efficiency", e.host_bandwidth_efficiency, 0.01, 1.0);
+  e.host_compute_efficiency = t.num_or("host_compute_efficiency", e.host_compute_efficiency, 0.01, 1.0);
+  return e;
+}
+
+EngineProfile parse_engine(const json& j, const std::string& file) {
+  JsonReader r(j, file);
+  if (!j.is_object()) r.fail("expected a JSON object describing an engine");
+  r.at("schema_version").integer(1, 1);
+  EngineProfile e;
+  e.file = file;
+  e.id = r.at("id").str();
+  e.name = r.str_or("name", e.id);
+  e.family = r.at("family").str();
+  e.backend = r.str_or("backend", "any");
+  e.weight_formats = r.str_or("weight_formats", "gguf");
+  e.runtime_overhead_bytes = r.at("runtime_overhead_bytes").num(0.0, 1e12);
+  if (r.has("compute_buffer")) {
+    auto c = r.at("compute_buffer");
+    auto& b = e.compute_buffer;
+    b.rule = one_of(c, "rule", "logits_plus_activations", {"logits_plus_activations"});
+    b.logits_bytes_per_value = c.num_or("logits_bytes_per_value", 4, 0, 8);
+    b.activation_bytes_per_value = c.num_or("activation_bytes_per_value", 4, 0, 8);
+    b.activation_embd_multiple = c.num_or("activation_embd_multiple", 4, 0, 100);
+    b.activation_ffn_multiple = c.num_or("activation_ffn_multiple", 2, 0, 100);
+    b.activation_q_multiple = c.num_or("activation_q_multiple", 2, 0, 100);
+  }
+  e.ubatch_tokens = static_cast<int>(r.at("ubatch_tokens").integer(1, 1 << 20));
+  e.batch_tokens = static_cast<int>(r.int_or("batch_tokens", e.ubatch_tokens, 1, 1 << 22));
+  e.swa_cache = one_of(r, "swa_cache", "window", {"window_plus_ubatch", "full", "window"});
+  e.kv_pad_tokens = static_cast<int>(r.at("kv_pad_tokens").integer(1, 1 << 16));
+  if (r.has("kv_types")) {
+    auto k = r.at("kv_types");
+    if (!k.is_array()) k.fail("expected an array of KV-cache type ids");
+    for (std::size_t i = 0; i < k.size(); ++i) e.kv_types.push_back(k.at(i).str());
+  }
+  e.kv_cache_k_eq_v_shared = r.bool_or("kv_cache_k_eq_v_shared", false);
+  e.ple_location = one_of(r, "ple_location", "host", {"host", "device"});
+  e.token_embd_location = one_of(r, "token_embd_location", "host", {"host", "device"});
+  e.output_head_on_gpu_only_if_all_layers = r.bool_or("output_head_on_gpu_only_if_all_layers", true);
+  e.multi_gpu_split = one_of(r, "multi_gpu_split", "layer", {"layer", "tensor", "none"});
+  e.gpu_memory_utilization = r.num_or("gpu_memory_utilization", 0.0, 0.0, 1.0);
+  e.thr = parse_throughput(r.at("throughput"));
+  if (!r.has("sources")) r.fail("required key 'sources' missing: every number needs its source");
+  e.sources = j.at("sources");
+  return e;
+}
+
+EngineProfile load_engine_file(const std::string& path) { return parse_engine(read_json_file(path), path); }
+
+static std::string engines_dir() { return data_path("hwdb/engines"); }
+
+std::vector<std::string> engine_ids() {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(engines_dir(), ec))
+    if (f.path().extension() == ".json") ids.push_back(f.path().stem().string());
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+EngineProfile resolve_engine(const std::string& id_or_path) {
+  if (id_or_path.find('/') != std::string::npos || id_or_path.ends_with(".json")) return load_engine_file(id_or_path);
+  const std::string p = engines_dir() + "/" + id_or_path + ".json";
+  if (!fs::exists(p)) {
+    std::string known;
+    for (const auto& k : engine_ids()) known += (known.empty() ? "" : ", ") + k;
+    input_error("--engine: unknown engine '" + id_or_path + "' (known: " + known + ")");
+  }
+  return load_engine_file(p);
+}
+
+std::vector<EngineProfile> all_engines() {
+  std::vector<EngineProfile> v;
+  for (const auto& id : engine_ids()) v.push_back(resolve_engine(id));
+  return v;
+}
+
+std::string default_engine_id(const std::string& backend) {
+  if (backend == "cuda") return "llama.cpp-cuda";
+  if (backend == "metal") return "llama.cpp-metal";
+  if (backend == "rocm" || backend == "hip") return "llama.cpp-rocm";
+  if (backend == "vulkan") return "llama.cpp-vulkan";
+  return "llama.cpp-cpu";
+}
+
+}  // namespace gs

@@ -1,0 +1,86 @@
+// engine.h: inference-engine profiles (llama.cpp per backend, vLLM, TensorRT-LLM,
+// transformers, LiteRT-LM, the reference kernel), loaded from hwdb/engines/<id>.json
+// (schema and every key: hwdb/engines/README.md).
+//
+// A profile holds what the runtime adds to the model and the hardware:
+//   memory rules      runtime overhead, compute buffer, micro-batch, SWA cache rule,
+//                     KV padding, supported KV types, where PLE tables live;
+//   throughput rules  achieved fractions of peak bandwidth / FLOP/s per dtype and the
+//                     fixed per-step and per-layer overheads (sim/roofline.h uses them).
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+#include "json_util.h"
+
+namespace gs {
+
+// Data types a matrix product (or any op) runs in; index into per-dtype arrays.
+enum class Dtype : int { F32 = 0, F16, BF16, I8, F8, F4 };
+inline constexpr int kNumDtypes = 6;
+const char* dtype_name(Dtype d);                 // "fp32" "fp16" "bf16" "int8" "fp8" "fp4"
+bool dtype_from_name(const std::string& s, Dtype* out);
+
+struct ComputeBufferRule {
+  std::string rule = "logits_plus_activations";
+  double logits_bytes_per_value = 4;
+  double activation_bytes_per_value = 4;
+  double activation_embd_multiple = 4;
+  double activation_ffn_multiple = 2;
+  double activation_q_multiple = 2;
+};
+
+struct EngineThroughput {
+  double bandwidth_efficiency = 0.7;             // achieved / peak memory bandwidth
+  std::array<double, kNumDtypes> compute_efficiency{0.5, 0.5, 0.5, 0.5, 0.5, 0.5};
+  Dtype quantized_matmul_dtype = Dtype::F16;     // dtype of T > 1 products with quantized weights
+  double dequant_flops_per_weight = 8;           // vector work per quantized weight in a mat-vec
+  double step_overhead_s = 0;                    // per forward step
+  double per_layer_overhead_s = 0;               // per layer per step
+  double moe_prefill_efficiency = 1;             // x compute efficiency for expert matmuls, T > 1
+  double attention_compute_efficiency = 1;       // x compute efficiency for scores / values
+  double host_link_efficiency = 0.8;
+  double gpu_link_efficiency = 0.8;
+  double allreduce_latency_s = 10e-6;            // fixed cost of one all-reduce (tensor parallel)
+  int weight_upload_min_tokens = 32;             // llama.cpp op offload threshold (0: never)
+  int matvec_max_tokens = 8;                     // T up to this: mat-vec kernels (dequant on vector units)
+  // Work a GPU engine leaves on the CPU (-ngl < L, --n-cpu-moe): fractions of the host's peaks.
+  double host_bandwidth_efficiency = 0.55;
+  double host_compute_efficiency = 0.5;
+};
+
+struct EngineProfile {
+  std::string id, name, family, backend, file;
+  std::string weight_formats;                    // "gguf" | "safetensors" | "litertlm"
+  // Memory rules.
+  double runtime_overhead_bytes = 0;             // per GPU
+  ComputeBufferRule compute_buffer;
+  int ubatch_tokens = 512;
+  int batch_tokens = 2048;
+  std::string swa_cache = "window_plus_ubatch";  // "window_plus_ubatch" | "full" | "window"
+  int kv_pad_tokens = 1;
+  std::vector<std::string> kv_types;
+  bool kv_cache_k_eq_v_shared = false;
+  std::string ple_location = "host";             // "host" | "device"
+  std::string token_embd_location = "host";
+  bool output_head_on_gpu_only_if_all_layers = true;
+  std::string multi_gpu_split = "layer";         // "layer" | "tensor" | "none"
+  double gpu_memory_utilization = 0;             // vLLM (0: not used)
+  // Throughput rules.
+  EngineThroughput thr;
+  json sources;
+
+  bool supports_kv_type(const std::string& id) const;
+};
+
+EngineProfile parse_engine(const json& j, const std::string& file);
+EngineProfile load_engine_file(const std::string& path);
+// --engine: an id in hwdb/engines/ or a path to a JSON file in that schema.
+EngineProfile resolve_engine(const std::string& id_or_path);
+std::vector<EngineProfile> all_engines();
+std::vector<std::string> engine_ids();
+// Default engine for a device backend: cuda -> llama.cpp-cuda, metal -> llama.cpp-metal, ...
+std::string default_engine_id(const std::string& backend);
+
+}  // namespace gs

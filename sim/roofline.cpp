@@ -1,0 +1,463 @@
+// roofline.cpp: op costs -> times on devices; placement; prefill and decode phases.
+#include "roofline.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace gs {
+
+namespace {
+
+// Peak for a dtype with fallbacks (int8 -> fp16, fp8 -> fp16, fp4 -> fp8 -> fp16, bf16 -> fp16 -> fp32).
+double peak(const Device& d, Dtype t) {
+  double f = d.flops(dtype_name(t));
+  if (f <= 0 && t == Dtype::F4) f = d.flops("fp8");
+  if (f <= 0 && t != Dtype::F32) f = d.flops("fp16");
+  if (f <= 0) f = d.flops("fp32");
+  return f;
+}
+
+// CPU cores of a unified chip or a CPU without a stated peak: cores x 3 GHz x 16 FP32 FLOP/cycle
+// (two 128-bit FMA pipes), an [estimate] documented in docs/calibration.md.
+double cpu_fp32_estimate(const Device& d) { return std::max(d.cores, 4) * 3e9 * 16; }
+
+DeviceRates cpu_rates(const Device& host, const EngineThroughput& t, bool cpu_engine) {
+  DeviceRates r;
+  r.id = host.id;
+  r.gpu = false;
+  r.memory_bytes = host.memory_bytes;
+  const double bw_eff = cpu_engine ? t.bandwidth_efficiency : t.host_bandwidth_efficiency;
+  r.bandwidth_bytes_per_s = host.memory_bandwidth_bytes_per_s * bw_eff;
+  double fp32 = host.is_unified() ? 0 : host.flops("fp32");
+  if (fp32 <= 0) fp32 = cpu_fp32_estimate(host);
+  auto eff = [&](Dtype d) { return cpu_engine ? t.compute_efficiency[static_cast<int>(d)] : t.host_compute_efficiency; };
+  auto cpu_peak = [&](Dtype d) {
+    if (host.is_unified()) return fp32;  // the chip's table is its GPU's
+    double f = d == Dtype::F32 ? fp32 : host.flops(dtype_name(d));
+    return f > 0 ? f : fp32;
+  };
+  const Dtype by_class[kNumWeightClasses] = {Dtype::F32, Dtype::F16, Dtype::BF16, t.quantized_matmul_dtype,
+                                             Dtype::F32, Dtype::F32, Dtype::F32};
+  for (int c = 0; c < kNumWeightClasses; ++c) r.matmul_flops_per_s[static_cast<std::size_t>(c)] = cpu_peak(by_class[c]) * eff(by_class[c]);
+  r.attn_flops_per_s = fp32 * eff(Dtype::F32) * t.attention_compute_efficiency;
+  r.vector_flops_per_s = fp32 * eff(Dtype::F32);
+  r.moe_efficiency = t.moe_prefill_efficiency;
+  return r;
+}
+
+DeviceRates gpu_rates(const Device& g, const EngineThroughput& t) {
+  DeviceRates r;
+  r.id = g.id;
+  r.gpu = true;
+  r.memory_bytes = g.is_unified() ? g.memory_bytes * g.gpu_memory_fraction : g.memory_bytes;
+  r.bandwidth_bytes_per_s = g.memory_bandwidth_bytes_per_s * t.bandwidth_efficiency;
+  auto rate = [&](Dtype d) { return peak(g, d) * t.compute_efficiency[static_cast<int>(d)]; };
+  const Dtype by_class[kNumWeightClasses] = {Dtype::F32, Dtype::F16, Dtype::BF16, t.quantized_matmul_dtype,
+                                             Dtype::F8, Dtype::F4, Dtype::F16};
+  for (int c = 0; c < kNumWeightClasses; ++c) r.matmul_flops_per_s[static_cast<std::size_t>(c)] = rate(by_class[c]);
+  r.attn_flops_per_s = rate(Dtype::F16) * t.attention_compute_efficiency;
+  r.vector_flops_per_s = peak(g, Dtype::F32) * t.compute_efficiency[0];
+  r.moe_efficiency = t.moe_prefill_efficiency;
+  return r;
+}
+
+enum class OpClass { Matmul, Attention, Elementwise, Link };
+
+OpClass op_class(Op op) {
+  switch (op) {
+    case Op::AttnQ: case Op::AttnK: case Op::AttnV: case Op::AttnOut: case Op::FfnGate: case Op::FfnUp:
+    case Op::FfnDown: case Op::MoeRouter: case Op::MoeExperts: case Op::PleGate: case Op::PleProj:
+    case Op::PleModelProj: case Op::OutputHead:
+      return OpClass::Matmul;
+    case Op::AttnScores: case Op::AttnValues: case Op::AttnSoftmax: return OpClass::Attention;
+    case Op::WeightUpload: case Op::LayerTransfer: case Op::AllReduce: return OpClass::Link;
+    default: return OpClass::Elementwise;
+  }
+}
+
+bool is_attention(Op op) { return op == Op::AttnScores || op == Op::AttnValues || op == Op::AttnSoftmax; }
+
+WeightClass op_wclass(const LayerInfo& li, Op op) {
+  switch (op) {
+    case Op::AttnQ: return li.q.wclass;
+    case Op::AttnK: return li.k.wclass;
+    case Op::AttnV: return li.v.wclass;
+    case Op::AttnOut: return li.o.wclass;
+    case Op::FfnGate: return li.gate.present() ? li.gate.wclass : li.sh_gate.wclass;
+    case Op::FfnUp: return li.up.present() ? li.up.wclass : li.sh_up.wclass;
+    case Op::FfnDown: return li.down.present() ? li.down.wclass : li.sh_down.wclass;
+    case Op::MoeRouter: return li.router.wclass;
+    case Op::MoeExperts: return li.exp_wclass;
+    case Op::PleGate: return li.ple_gate.wclass;
+    case Op::PleProj: return li.ple_proj.wclass;
+    default: return WeightClass::F32;
+  }
+}
+
+struct PhaseAcc {
+  PhaseResult& ph;
+  const HardwareRates& hw;
+  double deq;
+  int matvec_max;
+
+  // Charge one op's cost (mult repetitions) on device d; T tokens per repetition.
+  void charge(Op op, const OpCost& c, double mult, int d, WeightClass wc, double T, double link_bytes,
+              double link_bw) {
+    if (mult <= 0) return;
+    const DeviceRates& dv = hw.dev[static_cast<std::size_t>(d)];
+    double compute = 0;
+    switch (op_class(op)) {
+      case OpClass::Matmul:
+        if (T <= matvec_max) {
+          compute = (c.flops + c.quant_weights * deq) / dv.vector_flops_per_s;
+        } else {
+          double rate = dv.matmul_flops_per_s[static_cast<std::size_t>(wc)];
+          if (op == Op::MoeExperts) rate *= dv.moe_efficiency;
+          compute = c.flops / rate;
+        }
+        break;
+      case OpClass::Attention: compute = c.flops / dv.attn_flops_per_s; break;
+      case OpClass::Elementwise: compute = c.flops / dv.vector_flops_per_s; break;
+      case OpClass::Link: break;
+    }
+    const double memory = c.memory_bytes() / dv.bandwidth_bytes_per_s;
+    const double link = link_bytes > 0 ? link_bytes / link_bw : 0;
+    OpRow& row = ph.ops[static_cast<std::size_t>(op)];
+    row.cost += c.scaled(mult);
+    row.link_bytes += link_bytes * mult;
+    row.compute_s += compute * mult;
+    row.memory_s += memory * mult;
+    row.link_s += link * mult;
+    row.time_s += (std::max(compute, memory) + link) * mult;
+    row.device_mask |= 1u << d;
+  }
+  void link(Op op, double bytes, double bw, double latency, double mult, int d) {
+    if (mult <= 0 || bytes <= 0) return;
+    OpRow& row = ph.ops[static_cast<std::size_t>(op)];
+    const double t = bytes / bw + latency;
+    row.link_bytes += bytes * mult;
+    row.link_s += t * mult;
+    row.time_s += t * mult;
+    row.device_mask |= 1u << d;
+  }
+  void overhead(double s) {
+    OpRow& row = ph.ops[static_cast<std::size_t>(Op::StepOverhead)];
+    row.time_s += s;
+  }
+};
+
+// Where each layer runs: dev index (0 = CPU, 1.. GPUs); tensor parallel groups report their first GPU.
+struct Layout {
+  int L = 0, n_gpu = 0, gl = 0, tp = 1;
+  int first_gpu_layer = 0;
+  std::array<double, 18> cum{};  // cumulative split shares over GPUs (layer split)
+  int dev_of(int il) const {
+    if (il < first_gpu_layer || n_gpu == 0) return 0;
+    if (tp > 1 || n_gpu == 1) return 1;
+    const double f = (il - first_gpu_layer + 0.5) / gl;
+    for (int g = 0; g < n_gpu; ++g)
+      if (f < cum[static_cast<std::size_t>(g) + 1]) return g + 1;
+    return n_gpu;
+  }
+};
+
+void finish_phase(PhaseResult& ph) {
+  double by_bound[5] = {0, 0, 0, 0, 0};
+  for (auto& r : ph.ops) {
+    ph.time_s += r.time_s;
+    ph.compute_s += r.compute_s;
+    ph.memory_s += r.memory_s;
+    ph.link_s += r.link_s;
+    by_bound[static_cast<int>(r.bound())] += r.time_s;
+  }
+  ph.overhead_s = ph.ops[static_cast<std::size_t>(Op::StepOverhead)].time_s;
+  int best = 0;
+  for (int b = 1; b < 5; ++b)
+    if (by_bound[b] > by_bound[best]) best = b;
+  ph.bound = static_cast<Bound>(best);
+  ph.tok_per_s = ph.time_s > 0 ? ph.tokens / ph.time_s : 0;
+}
+
+}  // namespace
+
+const char* bound_name(Bound b) {
+  switch (b) {
+    case Bound::Compute: return "compute";
+    case Bound::Memory: return "memory";
+    case Bound::Link: return "link";
+    case Bound::Overhead: return "overhead";
+    default: return "none";
+  }
+}
+
+Bound OpRow::bound() const {
+  if (time_s <= 0) return Bound::None;
+  if (compute_s == 0 && memory_s == 0 && link_s == 0) return Bound::Overhead;
+  if (link_s >= compute_s && link_s >= memory_s) return Bound::Link;
+  return compute_s > memory_s ? Bound::Compute : Bound::Memory;
+}
+
+HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
+  HardwareRates hw;
+  hw.system_id = s.id;
+  hw.engine_id = e.id;
+  hw.thr = e.thr;
+  hw.ubatch_tokens = e.ubatch_tokens;
+  hw.output_head_on_gpu_only_if_all_layers = e.output_head_on_gpu_only_if_all_layers;
+  hw.ple_on_host = e.ple_location == "host";
+  hw.embd_on_host = e.token_embd_location == "host";
+  const bool cpu_engine = e.backend == "cpu";
+  hw.unified = s.unified();
+  hw.dev.push_back(cpu_rates(s.host, e.thr, cpu_engine));
+  if (!cpu_engine) {
+    if (!s.gpus.empty()) {
+      for (const auto& g : s.gpus) hw.dev.push_back(gpu_rates(g, e.thr));
+    } else if (s.host.is_unified()) {
+      hw.dev.push_back(gpu_rates(s.host, e.thr));
+      hw.dev.back().memory_bytes = s.gpu_memory_bytes();
+    }
+  }
+  hw.gpu_backend = hw.dev.size() > 1;
+  hw.host_link_bytes_per_s = (s.host_link.bytes_per_s > 0 ? s.host_link.bytes_per_s : 12.15e9) * e.thr.host_link_efficiency;
+  hw.gpu_link_bytes_per_s = s.gpu_link.bytes_per_s > 0 ? s.gpu_link.bytes_per_s * e.thr.gpu_link_efficiency : 0;
+  return hw;
+}
+
+Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const Placement& pl, const Workload& wl) {
+  Estimate est;
+  const EngineThroughput& t = hw.thr;
+  const int L = mo.L;
+  const double b = wl.kv_bytes_per_element;
+  const double B = std::max(wl.batch, 1);
+  const double P = static_cast<double>(std::max<i64>(wl.prompt_tokens, 0));
+  const double G = static_cast<double>(std::max<i64>(wl.gen_tokens, 1));
+  const double D0 = static_cast<double>(std::max<i64>(wl.depth_tokens, 0));
+  const double ub = wl.ubatch_tokens > 0 ? wl.ubatch_tokens : hw.ubatch_tokens;
+
+  // --- placement -----------------------------------------------------------
+  Layout lay;
+  lay.L = L;
+  lay.n_gpu = hw.gpu_backend ? hw.n_gpus() : 0;
+  lay.gl = lay.n_gpu == 0 ? 0 : ((pl.gpu_layers < 0 || pl.gpu_layers > L) ? L : pl.gpu_layers);
+  if (lay.gl == 0) lay.n_gpu = 0;
+  lay.first_gpu_layer = L - lay.gl;
+  lay.tp = std::max(1, pl.tp);
+  if (lay.tp > 1 && lay.tp > lay.n_gpu)
+    input_error("--tp " + std::to_string(lay.tp) + ": the system has " + std::to_string(hw.n_gpus()) + " GPU(s) for the layers");
+  if (lay.n_gpu > 17) input_error("more than 17 GPUs are not supported");
+  if (lay.tp == 1 && lay.n_gpu > 1) {
+    double tot = 0;
+    for (int g = 0; g < lay.n_gpu; ++g)
+      tot += g < static_cast<int>(pl.split.size()) ? pl.split[static_cast<std::size_t>(g)] : hw.dev[static_cast<std::size_t>(g) + 1].memory_bytes;
+    double acc = 0;
+    for (int g = 0; g < lay.n_gpu; ++g) {
+      acc += g < static_cast<int>(pl.split.size()) ? pl.split[static_cast<std::size_t>(g)] : hw.dev[static_cast<std::size_t>(g) + 1].memory_bytes;
+      lay.cum[static_cast<std::size_t>(g) + 1] = acc / tot;
+    }
+  }
+  est.gpu_layers = lay.gl;
+  const int n_cpu_moe = pl.n_cpu_moe < 0 ? L : pl.n_cpu_moe;
+  const bool all_on_gpu = lay.gl == L && lay.n_gpu > 0;
+  const int last_dev = lay.n_gpu > 0 ? lay.dev_of(L - 1) : 0;
+  const int head_dev = (all_on_gpu || (!hw.output_head_on_gpu_only_if_all_layers && lay.n_gpu > 0)) ? last_dev : 0;
+  const double tpf = lay.tp;  // work per GPU divides by tp on tensor-parallel layers
+  const bool can_upload = lay.n_gpu > 0 && !hw.unified && t.weight_upload_min_tokens > 0;
+  const double host_bw = hw.host_link_bytes_per_s;
+  const double gpu_bw = hw.gpu_link_bytes_per_s > 0 ? hw.gpu_link_bytes_per_s : host_bw;
+
+  // Count layers per (class, device, experts on CPU).
+  const int nc = static_cast<int>(mo.classes.size());
+  const int nd = static_cast<int>(hw.dev.size());
+  int counts_small[512] = {};
+  std::vector<int> counts_big;
+  int* counts = counts_small;
+  const int ncell = nc * nd * 2;
+  if (ncell > 512) {
+    counts_big.assign(static_cast<std::size_t>(ncell), 0);
+    counts = counts_big.data();
+  }
+  int transfers_host = 0, transfers_gpu = 0;  // activation hand-overs per step
+  {
+    int prev = 0;  // the embedding output starts on the host
+    for (int il = 0; il < L; ++il) {
+      const int d = lay.dev_of(il);
+      const int cpu_exp = (mo.layer(il).moe && il < n_cpu_moe && d != 0) ? 1 : 0;
+      ++counts[(mo.layer_class[static_cast<std::size_t>(il)] * nd + d) * 2 + cpu_exp];
+      if (d != prev) ((d == 0 || prev == 0) ? transfers_host : transfers_gpu) += 1;
+      transfers_host += 2 * cpu_exp;
+      if (pl.kv_on_host && d != 0) transfers_host += 2;
+      prev = d;
+    }
+    if (prev != head_dev) ((head_dev == 0 || prev == 0) ? transfers_host : transfers_gpu) += 1;
+  }
+  if (hw.unified) transfers_host = 0;  // one memory: no copies between CPU and GPU
+
+  // One step of T tokens for every layer group; attention handled by the caller's lambda.
+  auto run_layers = [&](PhaseAcc& acc, double T, double mult, double n_distinct, bool upload, auto&& attention) {
+    for (int c = 0; c < nc; ++c) {
+      const LayerInfo& li = mo.classes[static_cast<std::size_t>(c)];
+      for (int d = 0; d < nd; ++d)
+        for (int ce = 0; ce < 2; ++ce) {
+          const int n = counts[(c * nd + d) * 2 + ce];
+          if (n == 0) continue;
+          OpCosts oc{};
+          add_layer_proj_step(mo, li, T, b, n_distinct, oc);
+          attention(li, oc);
+          const double per_gpu = (d != 0 && lay.tp > 1) ? 1.0 / tpf : 1.0;
+          for (int k = 0; k < kNumKernelOps; ++k) {
+            const Op op = static_cast<Op>(k);
+            const OpCost& cst = oc[static_cast<std::size_t>(k)];
+            if (cst.flops == 0 && cst.memory_bytes() == 0) continue;
+            int dev = d;
+            if (op == Op::MoeExperts && ce) dev = 0;
+            if (pl.kv_on_host && (is_attention(op))) dev = 0;
+            double share = dev == 0 ? 1.0 : per_gpu;
+            double up_bytes = 0;
+            if (dev == 0 && upload && op_class(op) == OpClass::Matmul && cst.weight_bytes > 0) {
+              // llama.cpp copies the CPU-resident weight to the GPU and multiplies there.
+              up_bytes = op == Op::MoeExperts ? li.expert_bytes : cst.weight_bytes;
+              dev = lay.n_gpu > 0 ? std::max(1, last_dev) : 0;
+              share = 1.0;
+            }
+            acc.charge(op, share == 1.0 ? cst : cst.scaled(share), mult * n, dev, op_wclass(li, op), T, up_bytes,
+                       host_bw);
+          }
+          if (d != 0 && lay.tp > 1) {
+            // two all-reduces per layer (after attention and after the FFN), ring algorithm, bf16 activations
+            const double bytes = 2.0 * (tpf - 1) / tpf * T * static_cast<double>(mo.D) * 2;
+            acc.link(Op::AllReduce, bytes, gpu_bw, t.allreduce_latency_s, 2 * mult * n, d);
+          }
+        }
+    }
+  };
+  auto run_model_level = [&](PhaseAcc& acc, double T, double T_out, double mult, bool upload) {
+    OpCosts oc{};
+    add_model_step(mo, T, T_out, oc);
+    const int first_dev = lay.dev_of(0);
+    for (int k = 0; k < kNumKernelOps; ++k) {
+      const Op op = static_cast<Op>(k);
+      const OpCost& cst = oc[static_cast<std::size_t>(k)];
+      if (cst.flops == 0 && cst.memory_bytes() == 0) continue;
+      int dev = first_dev;
+      if (op == Op::Embed) dev = hw.embd_on_host ? 0 : first_dev;
+      if (op == Op::PleEmbed) dev = hw.ple_on_host ? 0 : first_dev;
+      if (op == Op::OutputHead || op == Op::Softcap) dev = head_dev;
+      if (op == Op::Norms) dev = head_dev;  // final norm (and the small PLE norm) — negligible either way
+      double up_bytes = 0;
+      if (dev == 0 && upload && op_class(op) == OpClass::Matmul && cst.weight_bytes > 0) {
+        up_bytes = cst.weight_bytes;
+        dev = std::max(1, last_dev);
+      }
+      const double share = (dev != 0 && lay.tp > 1 && op == Op::OutputHead) ? 1.0 / tpf : 1.0;
+      const WeightClass wc = op == Op::OutputHead ? mo.output_head.wclass
+                             : op == Op::PleModelProj ? mo.ple_model_proj.wclass : WeightClass::F32;
+      acc.charge(op, cst.scaled(share), mult, dev, wc, op == Op::OutputHead ? T_out : T, up_bytes, host_bw);
+    }
+    // Sampling on the host: logits copied off the GPU, read a few times (softmax, top-k/p).
+    if (T_out > 0) {
+      OpCost s;
+      s.flops = 5 * T_out * static_cast<double>(mo.V);
+      s.act_bytes = 3 * 4 * T_out * static_cast<double>(mo.V);
+      const double logits_link = (head_dev != 0 && !hw.unified) ? 4 * T_out * static_cast<double>(mo.V) : 0;
+      acc.charge(Op::Sampling, s, mult, 0, WeightClass::F32, T_out, logits_link, host_bw);
+    }
+    // Activation hand-overs between devices.
+    const double act = 4 * T * static_cast<double>(mo.D);
+    acc.link(Op::LayerTransfer, act, host_bw, 0, mult * transfers_host, 0);
+    acc.link(Op::LayerTransfer, act, gpu_bw, 0, mult * transfers_gpu, 1);
+    acc.overhead(mult * (t.step_overhead_s + t.per_layer_overhead_s * L));
+  };
+
+  // --- prefill: B prompts of P tokens at depth D0, in micro-batches of ub ---
+  if (P > 0) {
+    PhaseAcc acc{est.prefill, hw, t.dequant_flops_per_weight, t.matvec_max_tokens};
+    const double n_full = std::floor(P / ub), r = P - n_full * ub;
+    bool first_chunk = true;
+    for (int part = 0; part < 2; ++part) {
+      const double T = part == 0 ? ub : r;
+      const double reps = part == 0 ? n_full : (r > 0 ? 1 : 0);
+      if (reps <= 0) continue;
+      const bool upload = can_upload && T >= t.weight_upload_min_tokens;
+      double nd_exp = 0;
+      if (mo.classes.size() > 0)
+        for (const auto& li : mo.classes)
+          if (li.moe) nd_exp = expected_distinct_experts(li.E, li.K, T);
+      if (part == 0) est.expert_distinct_prefill = nd_exp;
+      // attention is added once for the whole prompt, with the first group of chunks
+      const bool with_attn = first_chunk;
+      auto attention = [&](const LayerInfo& li, OpCosts& oc) {
+        if (!with_attn) return;
+        OpCosts a{};
+        add_layer_attention_prefill(mo, li, D0, P, ub, b, a);
+        for (int k : {static_cast<int>(Op::AttnScores), static_cast<int>(Op::AttnSoftmax), static_cast<int>(Op::AttnValues)})
+          oc[static_cast<std::size_t>(k)] += a[static_cast<std::size_t>(k)].scaled(1.0 / reps);
+      };
+      run_layers(acc, T, B * reps, nd_exp, upload, attention);
+      first_chunk = false;
+    }
+    // Model-level ops: embeddings and PLE on every token; logits on the last token of each prompt.
+    run_model_level(acc, ub, 0, B * n_full, can_upload && ub >= t.weight_upload_min_tokens);
+    if (r > 0) run_model_level(acc, r, 0, B, can_upload && r >= t.weight_upload_min_tokens);
+    // the output head of the last token (T_out = 1) runs once per prompt; its step overhead is already counted
+    {
+      OpCosts oc{};
+      add_model_step(mo, 0, 1, oc);
+      for (Op op : {Op::Norms, Op::OutputHead, Op::Softcap}) {
+        const OpCost& cst = oc[static_cast<std::size_t>(op)];
+        const WeightClass wc = op == Op::OutputHead ? mo.output_head.wclass : WeightClass::F32;
+        acc.charge(op, cst, B, head_dev, wc, 1, 0, host_bw);
+      }
+      OpCost s;
+      s.flops = 5 * static_cast<double>(mo.V);
+      s.act_bytes = 12 * static_cast<double>(mo.V);
+      acc.charge(Op::Sampling, s, B, 0, WeightClass::F32, 1, (head_dev != 0 && !hw.unified) ? 4 * static_cast<double>(mo.V) : 0,
+                 host_bw);
+    }
+    est.prefill.tokens = B * P;
+    finish_phase(est.prefill);
+  }
+
+  // --- decode: one step of B tokens (one per sequence) at the mean depth -----
+  {
+    PhaseAcc acc{est.decode, hw, t.dequant_flops_per_weight, t.matvec_max_tokens};
+    const double start = D0 + (wl.decode_after_prompt ? P : 0);
+    const double p_mean = start + (G - 1) / 2;
+    double nd_exp = 0;
+    for (const auto& li : mo.classes)
+      if (li.moe) nd_exp = expected_distinct_experts(li.E, li.K, B);
+    est.expert_distinct_decode = nd_exp;
+    auto attention = [&](const LayerInfo& li, OpCosts& oc) {
+      OpCosts a{};
+      add_layer_attention_step(mo, li, 1, p_mean, b, a);
+      for (int k : {static_cast<int>(Op::AttnScores), static_cast<int>(Op::AttnSoftmax), static_cast<int>(Op::AttnValues)})
+        oc[static_cast<std::size_t>(k)] += a[static_cast<std::size_t>(k)].scaled(B);
+    };
+    run_layers(acc, B, 1, nd_exp, can_upload && B >= t.weight_upload_min_tokens, attention);
+    run_model_level(acc, B, B, 1, can_upload && B >= t.weight_upload_min_tokens);
+    est.decode.tokens = B;
+    finish_phase(est.decode);
+  }
+
+  est.tpot_s = est.decode.time_s;
+  est.decode_tok_per_s = est.tpot_s > 0 ? 1.0 / est.tpot_s : 0;
+  est.decode_tok_per_s_aggregate = est.tpot_s > 0 ? B / est.tpot_s : 0;
+  est.ttft_s = est.prefill.time_s;
+  est.prefill_tok_per_s = est.prefill.time_s > 0 ? est.prefill.tokens / est.prefill.time_s : 0;
+  est.total_s = est.ttft_s + (G - 1) * est.tpot_s;
+  // KV cache held by one sequence at its longest (no engine padding).
+  const double ctx = D0 + P + G;
+  for (int il = 0; il < L; ++il) {
+    const LayerInfo& li = mo.layer(il);
+    if (!li.owns_kv) continue;
+    const double cells = li.sliding && mo.W > 0 ? std::min(ctx, static_cast<double>(mo.W)) : ctx;
+    est.kv_bytes_per_seq += cells * 2.0 * li.Hkv * li.Dh * b;
+  }
+  return est;
+}
+
+Estimate estimate(const ModelSpec& m, const System& s, const QuantRecipe& r, const EngineProfile& e,
+                  const Placement& pl, const Workload& wl) {
+  return estimate(prepare_ops(m, r), prepare_hardware(s, e), pl, wl);
+}
+
+}  // namespace gs
