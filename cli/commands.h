@@ -14,5 +14,6 @@ int cmd_models(const Args& a);
 int cmd_hw(const Args& a);
 int cmd_quants(const Args& a);
 int cmd_import_config(const Args& a);  // Hugging Face config.json -> models/ schema
+int cmd_synth(const Args& a);        // seeded synthetic GGUF at a model's real shapes
 
 }  // namespace gs::cli

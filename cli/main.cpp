@@ -29,6 +29,7 @@ const std::map<std::string, Command>& table() {
       {"hw", {cmd_hw, "list known devices and systems"}},
       {"quants", {cmd_quants, "list weight formats, recipes and KV-cache types"}},
       {"import-config", {cmd_import_config, "Hugging Face config.json -> model file (models/ schema)"}},
+      {"synth", {cmd_synth, "write a seeded synthetic GGUF (llama.cpp-loadable) at a model's real shapes"}},
   };
   return t;
 }
