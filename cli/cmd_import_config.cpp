@@ -56,7 +56,7 @@ int cmd_import_config(const Args& a) {
     std::cout << opts << "\nSupported architectures: " << supported_hf_architectures() << "\n";
     return 0;
   }
-  if (file.empty()) input_error("import-config: missing FILE (a Hugging Face config.json)");
+  if (file.empty()) input_error("missing FILE (a Hugging Face config.json; see gemmasim import-config --help)");
   if (vm.count("id") && id.empty()) input_error("--id: empty id");
 
   const json hf = read_json_file(file);
