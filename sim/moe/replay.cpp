@@ -9,7 +9,7 @@
 namespace gs::moe {
 
 double SimpleRestModel::operator()(std::uint32_t n_tokens, std::uint64_t) const {
-  return std::max(weight_bytes / bytes_per_s, n_tokens * flops_per_token / flops_per_s);
+  return std::max(weight_bytes / bytes_per_s, n_tokens * flops_per_token / flops_per_s) + overhead_s;
 }
 
 void PhaseStats::add(const PhaseStats& o) {

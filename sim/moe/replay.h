@@ -30,11 +30,12 @@ struct ReplayConfig {
 };
 
 // Non-expert time from bytes and FLOPs on the GPU (the stand-in until issue 3's per-op model):
-//   rest = max(weight_bytes / bw, n_tokens * flops_per_token / flops) + n_tokens * overhead.
+//   rest = max(weight_bytes / bw, n_tokens * flops_per_token / flops) + overhead_s.
 struct SimpleRestModel {
   double weight_bytes = 0;       // non-expert weights read once per step (tied head included)
   double flops_per_token = 0;    // 2 * non-expert active parameters
   double bytes_per_s = 0, flops_per_s = 0;
+  double overhead_s = 0;         // fixed per step (launches, synchronisation)
   double operator()(std::uint32_t n_tokens, std::uint64_t /*depth*/) const;
 };
 

@@ -1,0 +1,109 @@
+// setup.cpp: model x quant x hardware -> replay inputs (see setup.h).
+#include "moe/setup.h"
+
+#include <algorithm>
+
+#include "engine.h"
+#include "error.h"
+#include "memory_fit.h"
+
+namespace gs::moe {
+
+TraceShape trace_shape(const ModelSpec& m) {
+  if (m.moe.n_expert <= 0 || m.moe.n_expert_used <= 0)
+    input_error("--model " + m.id + ": not a mixture-of-experts model (expected a model with routed experts, e.g. gemma4-26b-a4b)");
+  return TraceShape{m.n_layer, m.moe.n_expert, m.moe.n_expert_used};
+}
+
+std::vector<int> moe_layers(const ModelSpec& m) {
+  std::vector<int> v;
+  for (int il = 0; il < m.n_layer; ++il)
+    if (m.is_moe(il)) v.push_back(il);
+  return v;
+}
+
+namespace {
+// GPU bytes of a fit: sum over the GPU devices.
+double gpu_total(const FitResult& f) {
+  double b = 0;
+  for (const auto& d : f.devices)
+    if (d.role != "host") b += d.total_bytes;
+  return b;
+}
+}  // namespace
+
+MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& hw, long long context_tokens) {
+  MoeSetup s;
+  s.shape = trace_shape(m);
+  s.moe_layers = moe_layers(m);
+  s.model = m.id;
+  s.quant = q.id;
+  s.hardware = hw.id;
+  s.context_tokens = context_tokens;
+  if (hw.unified())
+    input_error("--hw " + hw.id + ": unified memory (CPU and GPU share one memory), so there is no expert placement "
+                "between host and GPU memory to choose (expected a system with a discrete GPU)");
+  if (hw.gpus.empty()) input_error("--hw " + hw.id + ": no GPU (expected a system with a discrete GPU)");
+  if (!(hw.host_link.bytes_per_s > 0))
+    input_error("--hw " + hw.id + ": host_link.bytes_per_s missing (expected the CPU-GPU link bandwidth)");
+
+  const WeightBytes wb = weight_bytes(m, q);
+  const double e = m.moe.n_expert;
+  for (int il : s.moe_layers) {
+    s.layer_expert_bytes.push_back(wb.layer_expert_bytes[static_cast<std::size_t>(il)]);
+    s.cost.expert_bytes.push_back(wb.layer_expert_bytes[static_cast<std::size_t>(il)] / e);
+    s.experts_bytes += wb.layer_expert_bytes[static_cast<std::size_t>(il)];
+  }
+  // One expert, one token: gate (+ up) D x F and down F x D, 2 FLOP per multiply-add.
+  const double d = static_cast<double>(m.n_embd), f = static_cast<double>(m.moe.expert_ffn);
+  s.cost.flops_per_token = 2.0 * ((m.ffn_gated ? 2.0 : 1.0) * d * f + f * d);
+
+  // Rates: peaks x the engine profile's efficiencies.
+  const std::string engine_id = default_engine(hw, q);
+  s.engine = engine_id;
+  const EngineProfile eng = resolve_engine(engine_id);
+  const EngineThroughput& t = eng.thr;
+  const Device& g = hw.gpus[0];
+  const std::string mm = dtype_name(t.quantized_matmul_dtype);
+  Dtype mmd = t.quantized_matmul_dtype;
+  s.cost.gpu_bytes_per_s = g.memory_bandwidth_bytes_per_s * t.bandwidth_efficiency;
+  s.cost.gpu_flops_per_s = g.flops(mm) * t.compute_efficiency[static_cast<std::size_t>(mmd)] * t.moe_prefill_efficiency;
+  s.cost.cpu_bytes_per_s = hw.host.memory_bandwidth_bytes_per_s * t.host_bandwidth_efficiency;
+  s.cost.cpu_flops_per_s = hw.host.flops("fp32") * t.host_compute_efficiency;
+  s.cost.link_bytes_per_s = hw.host_link.bytes_per_s * t.host_link_efficiency;
+  s.op_offload_min_tokens = t.weight_upload_min_tokens;
+  s.ubatch_tokens = eng.ubatch_tokens;
+
+  // Rest of a step: non-expert weights on the GPU.
+  const ParamCounts pc = count_params(m);
+  s.rest.weight_bytes = wb.total_bytes - wb.experts_bytes - wb.ple_table_bytes;
+  s.rest.flops_per_token = 2.0 * (pc.active - pc.experts_active);
+  s.rest.bytes_per_s = s.cost.gpu_bytes_per_s;
+  s.rest.flops_per_s = g.flops(mm) * t.compute_efficiency[static_cast<std::size_t>(mmd)];
+  s.rest.overhead_s = t.step_overhead_s + t.per_layer_overhead_s * m.n_layer;
+
+  // Budget: fit with every expert on the CPU.
+  const MemoryRules rules = load_memory_rules(engine_id);
+  FitOptions fo;
+  fo.context_tokens = context_tokens;
+  fo.placement.cpu_moe = true;
+  const FitResult fr = fit(m, hw, q, rules, fo);
+  for (const auto& dm : fr.devices)
+    if (dm.role != "host") s.gpu_capacity_bytes += dm.capacity_bytes;
+  s.non_expert_vram_bytes = gpu_total(fr);
+  s.default_budget_bytes = std::max(0.0, s.gpu_capacity_bytes - s.non_expert_vram_bytes);
+  s.non_expert_fits = s.non_expert_vram_bytes <= s.gpu_capacity_bytes;
+  return s;
+}
+
+PolicyContext base_context(const MoeSetup& s) {
+  PolicyContext c;
+  c.shape = s.shape;
+  c.layers = s.moe_layers;
+  c.cost = s.cost;
+  c.vram_budget_bytes = s.default_budget_bytes;
+  c.op_offload_min_tokens = s.op_offload_min_tokens;
+  return c;
+}
+
+}  // namespace gs::moe

@@ -1,0 +1,49 @@
+// setup.h: the MoE replay inputs for one model x quant x hardware x engine.
+//
+// Expert sizes come from gs::weight_bytes (per-layer expert bytes / E); device rates are
+// the hwdb peaks times the engine profile's efficiencies (hwdb/engines/<id>.json:
+// bandwidth_efficiency, compute_efficiency, moe_prefill_efficiency, host_*_efficiency,
+// host_link_efficiency, weight_upload_min_tokens); the default VRAM budget for experts is
+// what gs::fit leaves free on the GPUs with every expert in host memory (--cpu-moe):
+// GPU capacity minus non-expert weights, KV cache, compute buffer and runtime overhead.
+// The non-expert part of a step uses SimpleRestModel until the throughput model's per-op
+// times (sim/roofline.h, issue 3) are wired in.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "hardware.h"
+#include "model.h"
+#include "moe/placement_policy.h"
+#include "moe/replay.h"
+#include "quant.h"
+
+namespace gs::moe {
+
+struct MoeSetup {
+  std::string model, quant, hardware, engine;
+  TraceShape shape;                 // L, E, K
+  std::vector<int> moe_layers;      // [NL]
+  ExpertCostModel cost;
+  SimpleRestModel rest;
+  std::vector<double> layer_expert_bytes;  // [NL] all E experts of the layer
+  double experts_bytes = 0;         // all routed experts
+  double gpu_capacity_bytes = 0;    // all GPUs
+  double non_expert_vram_bytes = 0; // fit with --cpu-moe: everything on the GPUs but the experts
+  double default_budget_bytes = 0;  // gpu_capacity - non_expert_vram (>= 0)
+  bool non_expert_fits = true;      // false: even without experts the model does not fit
+  int ubatch_tokens = 512;
+  int op_offload_min_tokens = 32;
+  long long context_tokens = 0;
+};
+
+TraceShape trace_shape(const ModelSpec& m);  // InputError if the model has no experts
+std::vector<int> moe_layers(const ModelSpec& m);
+
+// context_tokens: KV cache size assumed for the budget (fit's --ctx).
+MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& hw, long long context_tokens);
+
+// A PolicyContext filled from the setup (budget, profile and options left to the caller).
+PolicyContext base_context(const MoeSetup& s);
+
+}  // namespace gs::moe
