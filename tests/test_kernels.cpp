@@ -215,7 +215,7 @@ TEST_CASE("every SIMD path equals the scalar path (bit-exact for integer formats
     if (best_isa() == Isa::Scalar || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
     for (GgmlType t : kTypes) {
       for (int T : {1, 3, 17, 70}) {
-        CAPTURE(isa_name(isa));
+        CAPTURE(std::string(isa_name(isa)));
         CAPTURE(static_cast<int>(t));
         CAPTURE(T);
         const auto q = quantize_matrix(t, w, rows, n);

@@ -1,5 +1,9 @@
-// dot_avx2.cpp: placeholder until the SIMD tiles land.
-#include "kernels.h"
+// dot_avx2.cpp: AVX2 + FMA + F16C tiles (compiled with those flags only; chosen
+// at run time when the CPU has them). The code is simd_tiles.inl.
+#include <algorithm>
+
+#include "simd_tiles.inl"
+
 namespace gs::ref {
-const IsaKernels& kernels_avx2() { return kernels_scalar(); }
+const IsaKernels& kernels_avx2() { return simd_kernels(); }
 }  // namespace gs::ref

@@ -20,7 +20,7 @@ float dot_q4_0(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x) {
       isum += ((wb[b].qs[j] >> 4) - 8) * xb[b].qs[j + kQK / 2];
     }
     const float s = fp16_to_f32(wb[b].d) * xb[b].d;
-    acc[b % 8] += s * static_cast<float>(isum);
+    acc[b % 8] += no_fma(s * static_cast<float>(isum));
   }
   return reduce8(acc);
 }
@@ -33,7 +33,7 @@ float dot_q8_0(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x) {
     int isum = 0;
     for (int j = 0; j < kQK; ++j) isum += wb[b].qs[j] * xb[b].qs[j];
     const float s = fp16_to_f32(wb[b].d) * xb[b].d;
-    acc[b % 8] += s * static_cast<float>(isum);
+    acc[b % 8] += no_fma(s * static_cast<float>(isum));
   }
   return reduce8(acc);
 }
@@ -56,7 +56,7 @@ float dot_q4_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x) {
     }
     const float sd = xb[b].d * fp16_to_f32(wb[b].d);
     const float sm = xb[b].d * fp16_to_f32(wb[b].dmin);
-    const float c = sd * static_cast<float>(sumi) - sm * static_cast<float>(summ);
+    const float c = no_fma(sd * static_cast<float>(sumi)) - no_fma(sm * static_cast<float>(summ));
     acc[b % 8] += c;
   }
   return reduce8(acc);
@@ -86,7 +86,7 @@ float dot_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x) {
       sumi += wb[b].scales[g] * (isum - 32 * xb[b].bsums[g]);
     }
     const float sd = xb[b].d * fp16_to_f32(wb[b].d);
-    acc[b % 8] += sd * static_cast<float>(sumi);
+    acc[b % 8] += no_fma(sd * static_cast<float>(sumi));
   }
   return reduce8(acc);
 }

@@ -44,6 +44,15 @@ const IsaKernels& kernels_scalar();
 const IsaKernels& kernels_avx2();
 const IsaKernels& kernels_avx512();
 
+// A product that must not be fused into a following add: GCC contracts a*b+c
+// into an FMA (intrinsics included) whenever FMA is enabled, and no per-function
+// switch stops it reliably, so the value goes through an empty asm.
+template <class V>
+inline V no_fma(V v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+
 // Canonical 8-lane reduction (see above).
 inline float reduce8(const float a[8]) { return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7])); }
 
