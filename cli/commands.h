@@ -14,6 +14,11 @@ int cmd_models(const Args& a);
 int cmd_hw(const Args& a);
 int cmd_quants(const Args& a);
 int cmd_import_config(const Args& a);  // Hugging Face config.json -> models/ schema
+int cmd_estimate(const Args& a);     // throughput: prefill/decode tok/s, TTFT, per-op breakdown
+int cmd_calibrate(const Args& a);    // estimate published measurements, per-row error
+int cmd_bench(const Args& a);        // estimates per second over a sweep (benchmark)
 int cmd_synth(const Args& a);        // seeded synthetic GGUF at a model's real shapes
+int cmd_place(const Args& a);        // MoE expert placement: replay a routing trace through policies
+int cmd_trace_gen(const Args& a);    // synthetic MoE routing traces
 
 }  // namespace gs::cli

@@ -29,7 +29,12 @@ const std::map<std::string, Command>& table() {
       {"hw", {cmd_hw, "list known devices and systems"}},
       {"quants", {cmd_quants, "list weight formats, recipes and KV-cache types"}},
       {"import-config", {cmd_import_config, "Hugging Face config.json -> model file (models/ schema)"}},
+      {"estimate", {cmd_estimate, "speed: prefill/decode tok/s, TTFT, binding limits, per-op breakdown"}},
+      {"calibrate", {cmd_calibrate, "estimate published measurements (CSV) and report the errors"}},
+      {"bench", {cmd_bench, "benchmark the estimator: estimates per second over a full sweep"}},
       {"synth", {cmd_synth, "write a seeded synthetic GGUF (llama.cpp-loadable) at a model's real shapes"}},
+      {"place", {cmd_place, "MoE expert placement: replay a routing trace through GPU/CPU placement policies"}},
+      {"trace-gen", {cmd_trace_gen, "write a synthetic MoE routing trace (Zipf skew, locality, phases)"}},
   };
   return t;
 }

@@ -223,7 +223,7 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
   return hw;
 }
 
-Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const Placement& pl, const Workload& wl) {
+Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacement& pl, const Workload& wl) {
   Estimate est;
   const EngineThroughput& t = hw.thr;
   const int L = mo.L;
@@ -259,7 +259,9 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const Placement& 
   const int n_cpu_moe = pl.n_cpu_moe < 0 ? L : pl.n_cpu_moe;
   const bool all_on_gpu = lay.gl == L && lay.n_gpu > 0;
   const int last_dev = lay.n_gpu > 0 ? lay.dev_of(L - 1) : 0;
-  const int head_dev = (all_on_gpu || (!hw.output_head_on_gpu_only_if_all_layers && lay.n_gpu > 0)) ? last_dev : 0;
+  const bool head_gpu = lay.n_gpu > 0 && (!hw.output_head_on_gpu_only_if_all_layers ||
+                                          (all_on_gpu && (pl.gpu_layers < 0 || pl.gpu_layers > L)));
+  const int head_dev = head_gpu ? last_dev : 0;
   const double tpf = lay.tp;  // work per GPU divides by tp on tensor-parallel layers
   const bool can_upload = lay.n_gpu > 0 && !hw.unified && t.weight_upload_min_tokens > 0;
   const double host_bw = hw.host_link_bytes_per_s;
@@ -456,7 +458,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const Placement& 
 }
 
 Estimate estimate(const ModelSpec& m, const System& s, const QuantRecipe& r, const EngineProfile& e,
-                  const Placement& pl, const Workload& wl) {
+                  const RunPlacement& pl, const Workload& wl) {
   return estimate(prepare_ops(m, r), prepare_hardware(s, e), pl, wl);
 }
 

@@ -33,8 +33,10 @@
 
 namespace gs {
 
-struct Placement {
-  int gpu_layers = -1;        // layers on the GPU(s), llama.cpp -ngl (the last N layers); -1 or >= L: all
+// Where the work runs (the memory model's gs::Placement plus what only speed needs).
+struct RunPlacement {
+  int gpu_layers = -1;        // llama.cpp -ngl: the last N layers on the GPU(s); the output head
+                              // too only when N > L; -1: all layers and the output head
   int n_cpu_moe = 0;          // experts of the first N layers stay on the CPU; -1: all (--cpu-moe)
   int tp = 1;                 // tensor parallel degree (vLLM --tensor-parallel-size)
   bool kv_on_host = false;    // llama.cpp -nkvo: KV cache (and attention) on the CPU
@@ -117,10 +119,10 @@ struct Estimate {
 };
 
 // The throughput model: a pure function (no I/O, no globals, no allocation beyond the result).
-Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const Placement& pl, const Workload& wl);
+Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacement& pl, const Workload& wl);
 
 // Convenience: prepares and estimates (allocates; use the form above in sweeps).
 Estimate estimate(const ModelSpec& m, const System& s, const QuantRecipe& r, const EngineProfile& e,
-                  const Placement& pl, const Workload& wl);
+                  const RunPlacement& pl, const Workload& wl);
 
 }  // namespace gs

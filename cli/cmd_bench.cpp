@@ -1,0 +1,81 @@
+// gemmasim bench: how fast is the estimator? Times estimate() over every
+// model x quant x hardware x 8 contexts on one core and prints estimates per
+// second (target: >= 200,000). A benchmark, not a test: nothing is asserted.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+#include "data_paths.h"
+#include "engine.h"
+#include "memory_fit.h"
+#include "options.h"
+#include "roofline.h"
+
+namespace gs::cli {
+
+int cmd_bench(const Args& a) {
+  int repeat = 3;
+  bool as_json = false;
+  po::options_description d("gemmasim bench options");
+  d.add_options()("repeat", po::value(&repeat)->default_value(repeat), "passes over the sweep (best pass is reported)")(
+      "json", po::bool_switch(&as_json), "JSON output");
+  po::variables_map vm;
+  if (!parse(a, d, vm, "usage: gemmasim bench [--repeat N] [--json]")) return 0;
+  if (repeat < 1 || repeat > 1000) input_error("--repeat: expected 1 .. 1000, got " + std::to_string(repeat));
+  const bool tty = isatty(2);
+
+  // Setup (not timed): every model x recipe prepared once, every hardware x its default engine once.
+  const auto t_setup = std::chrono::steady_clock::now();
+  std::vector<ModelOps> models;
+  for (const auto& m : all_models())
+    for (const auto& r : all_recipes()) models.push_back(prepare_ops(m, r));
+  std::vector<HardwareRates> hws;
+  std::vector<std::string> hw_ids;
+  for (const auto& dv : all_devices()) hw_ids.push_back(dv.id);
+  for (const auto& s : all_systems()) hw_ids.push_back(s.id);
+  for (const auto& id : hw_ids) {
+    const System s = resolve_hardware(id);
+    hws.push_back(prepare_hardware(s, resolve_engine(default_engine(s, all_recipes().front()))));
+  }
+  const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_setup).count();
+  const i64 contexts[8] = {512, 2048, 4096, 8192, 16384, 32768, 65536, 131072};
+
+  double best = 1e300, checksum = 0;
+  long long n = 0;
+  for (int pass = 0; pass < repeat; ++pass) {
+    n = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const auto& mo : models) {
+      for (const auto& hw : hws)
+        for (i64 ctx : contexts) {
+          Workload wl;
+          wl.depth_tokens = ctx - 512;
+          wl.prompt_tokens = 512;
+          wl.gen_tokens = 128;
+          const Estimate e = estimate(mo, hw, RunPlacement{}, wl);
+          checksum += e.decode_tok_per_s;
+          ++n;
+        }
+      if (tty) std::fprintf(stderr, "\rpass %d/%d: %lld estimates", pass + 1, repeat, n);
+    }
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  const double rate = n / best;
+  if (as_json) {
+    std::cout << json{{"estimates", n}, {"models_x_quants", models.size()}, {"hardware", hws.size()}, {"contexts", 8},
+                      {"best_pass_s", best}, {"estimates_per_s", rate}, {"setup_s", setup_s}, {"target_per_s", 200000},
+                      {"checksum", checksum}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::printf("sweep: %zu model x quant pairs x %zu hardware x 8 contexts = %lld estimates (prompt 512, gen 128)\n",
+                models.size(), hws.size(), n);
+    std::printf("setup (prepare_ops + prepare_hardware, once): %.3f s\n", setup_s);
+    std::printf("best of %d passes: %.3f s -> %.0f estimates/s on one core (target 200,000)\n", repeat, best, rate);
+  }
+  return 0;
+}
+
+}  // namespace gs::cli

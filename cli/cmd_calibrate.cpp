@@ -1,0 +1,58 @@
+// gemmasim calibrate --published FILE.csv: estimate each published measurement
+// and report per-row errors and median / max absolute error (decode, prefill).
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "calibrate.h"
+#include "options.h"
+#include "table.h"
+
+namespace gs::cli {
+
+int cmd_calibrate(const Args& a) {
+  std::string path;
+  bool as_json = false, show_skipped = false;
+  po::options_description d("gemmasim calibrate options");
+  d.add_options()("published", po::value(&path), "CSV of measurements (columns of shared/calibration/measured-speeds.csv)")(
+      "json", po::bool_switch(&as_json), "JSON output")("skipped", po::bool_switch(&show_skipped), "list skipped rows and why");
+  po::variables_map vm;
+  if (!parse(a, d, vm, "usage: gemmasim calibrate --published FILE.csv [--json] [--skipped]")) return 0;
+  if (path.empty()) input_error("--published: a CSV file is required");
+  const auto rows = read_calibration_csv(path);
+  const auto res = run_calibration(rows);
+  const CalSummary s = summarize(res);
+  if (as_json) {
+    std::cout << calibration_to_json(res, s).dump(2) << "\n";
+    return 0;
+  }
+  auto pct = [](double e) { return (e >= 0 ? "+" : "") + report::fmt_num(100 * e, 1) + "%"; };
+  report::Table t({"line", "model", "quant", "hardware", "engine", "P/G/D", "B", "ngl", "pp meas", "pp est", "pp err",
+                   "tg meas", "tg est", "tg err", "tg bound"});
+  t.right_align_from(5);
+  for (const auto& r : res) {
+    if (!r.c.skip.empty()) continue;
+    t.add({std::to_string(r.c.row.line), r.c.model_id, r.c.recipe_id, r.c.hw_id, r.c.engine_id,
+           std::to_string(r.c.prompt) + "/" + std::to_string(r.c.gen) + "/" + std::to_string(r.c.depth),
+           std::to_string(r.c.batch) + (r.c.single_stream ? "" : "*"), std::to_string(r.gpu_layers_used),
+           r.has_pp() ? report::fmt_num(r.c.measured_pp, 1) : "-", r.has_pp() ? report::fmt_num(r.est_pp, 1) : "-",
+           r.has_pp() ? pct(r.err_pp) : "-", r.has_tg() ? report::fmt_num(r.c.measured_tg, 1) : "-",
+           r.has_tg() ? report::fmt_num(r.est_tg, 1) : "-", r.has_tg() ? pct(r.err_tg) : "-",
+           r.has_tg() ? r.tg_bound : "-"});
+  }
+  std::fputs(t.text().c_str(), stdout);
+  std::printf("(* aggregate over the batch; not a single-stream row)\n");
+  if (show_skipped) {
+    std::printf("\nskipped rows:\n");
+    for (const auto& r : res)
+      if (!r.c.skip.empty()) std::printf("  line %d (%s on %s): %s\n", r.c.row.line, r.c.row.model.c_str(), r.c.row.hardware.c_str(), r.c.skip.c_str());
+  }
+  std::printf("\n%d rows: %d estimated, %d skipped%s\n", s.rows, s.estimated, s.skipped, show_skipped ? "" : " (--skipped lists why)");
+  std::printf("single-stream decode:  %d rows, median |error| %.1f%%, max %.1f%%, %d rows beyond 40%%\n", s.n_decode,
+              100 * s.median_abs_err_decode, 100 * s.max_abs_err_decode, s.decode_over_40);
+  std::printf("single-stream prefill: %d rows, median |error| %.1f%%, max %.1f%%\n", s.n_prefill,
+              100 * s.median_abs_err_prefill, 100 * s.max_abs_err_prefill);
+  return 0;
+}
+
+}  // namespace gs::cli

@@ -1,0 +1,184 @@
+// gemmasim estimate: memory (as fit) and speed: prefill / decode tok/s, TTFT,
+// time per output token, the binding limit of each phase and the ops that cost most.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "engine.h"
+#include "options.h"
+#include "roofline.h"
+#include "table.h"
+
+namespace gs::cli {
+
+namespace {
+
+struct EstimateFlags {
+  long long prompt = 512, gen = 128, depth = 0;
+  int tp = 1, ubatch = 0;
+  bool ops = false, nkvo = false;
+};
+
+std::string devices_of(unsigned mask, const HardwareRates& hw) {
+  std::string s;
+  for (int d = 0; d < static_cast<int>(hw.dev.size()); ++d)
+    if (mask & (1u << d)) s += (s.empty() ? "" : "+") + (d == 0 ? std::string("cpu") : "gpu" + std::to_string(d - 1));
+  return s.empty() ? "-" : s;
+}
+
+json op_json(Op op, const OpRow& r, const HardwareRates& hw) {
+  return json{{"op", op_name(op)},
+              {"device", devices_of(r.device_mask, hw)},
+              {"flops", r.cost.flops},
+              {"weight_bytes", r.cost.weight_bytes},
+              {"kv_read_bytes", r.cost.kv_read_bytes},
+              {"kv_write_bytes", r.cost.kv_write_bytes},
+              {"activation_bytes", r.cost.act_bytes},
+              {"link_bytes", r.link_bytes},
+              {"compute_s", r.compute_s},
+              {"memory_s", r.memory_s},
+              {"link_s", r.link_s},
+              {"time_s", r.time_s},
+              {"bound", bound_name(r.bound())}};
+}
+
+std::vector<int> ops_by_time(const PhaseResult& ph) {
+  std::vector<int> idx;
+  for (int k = 0; k < kNumOps; ++k)
+    if (ph.ops[static_cast<std::size_t>(k)].time_s > 0) idx.push_back(k);
+  std::sort(idx.begin(), idx.end(), [&](int a, int b) {
+    return ph.ops[static_cast<std::size_t>(a)].time_s > ph.ops[static_cast<std::size_t>(b)].time_s;
+  });
+  return idx;
+}
+
+void print_ops(const char* title, const PhaseResult& ph, const HardwareRates& hw, bool all) {
+  std::printf("\n%s (%s-bound, %.3g ms):\n", title, bound_name(ph.bound), ph.time_s * 1e3);
+  report::Table t({"op", "device", "GFLOP", "weights MB", "KV MB", "act MB", "compute ms", "memory ms", "link ms",
+                   "time ms", "share", "bound"});
+  t.right_align_from(2);
+  auto idx = ops_by_time(ph);
+  const std::size_t n = all ? idx.size() : std::min<std::size_t>(idx.size(), 8);
+  for (std::size_t i = 0; i < n; ++i) {
+    const OpRow& r = ph.ops[static_cast<std::size_t>(idx[i])];
+    t.add({op_name(static_cast<Op>(idx[i])), devices_of(r.device_mask, hw), report::fmt_num(r.cost.flops / 1e9, 2),
+           report::fmt_num(r.cost.weight_bytes / 1e6, 1),
+           report::fmt_num((r.cost.kv_read_bytes + r.cost.kv_write_bytes) / 1e6, 1),
+           report::fmt_num(r.cost.act_bytes / 1e6, 1), report::fmt_num(r.compute_s * 1e3, 3),
+           report::fmt_num(r.memory_s * 1e3, 3), report::fmt_num(r.link_s * 1e3, 3), report::fmt_num(r.time_s * 1e3, 3),
+           report::fmt_num(100 * r.time_s / ph.time_s, 1) + "%", bound_name(r.bound())});
+  }
+  std::fputs(t.text().c_str(), stdout);
+  if (!all && idx.size() > n) std::printf("(%zu more ops; --ops lists all)\n", idx.size() - n);
+}
+
+}  // namespace
+
+int cmd_estimate(const Args& a) {
+  Common c;
+  EstimateFlags f;
+  po::options_description d("gemmasim estimate options");
+  add_common(d, c);
+  d.add_options()
+      ("prompt,p", po::value(&f.prompt)->default_value(f.prompt), "prompt tokens P (llama-bench -p)")
+      ("gen,n", po::value(&f.gen)->default_value(f.gen), "generated tokens G (llama-bench -n)")
+      ("depth,d", po::value(&f.depth)->default_value(f.depth), "tokens already in the KV cache D (llama-bench -d)")
+      ("tp", po::value(&f.tp)->default_value(f.tp), "tensor parallel GPUs (vLLM --tensor-parallel-size)")
+      ("ubatch", po::value(&f.ubatch)->default_value(0), "micro-batch tokens (0: the engine's)")
+      ("no-kv-offload", po::bool_switch(&f.nkvo), "KV cache and attention on the CPU (llama.cpp -nkvo)")
+      ("ops", po::bool_switch(&f.ops), "list every op (default: the top 8 per phase)");
+  po::variables_map vm;
+  if (!parse(a, d, vm,
+             "usage: gemmasim estimate --model M --quant Q --hw H [--engine E] [--prompt P] [--gen G] [--depth D]\n"
+             "       [--batch B] [--gpu-layers N] [--n-cpu-moe N | --cpu-moe] [--tp N] [--kv-type T] [--ops] [--json]"))
+    return 0;
+  if (f.prompt < 0 || f.prompt > (1LL << 24)) input_error("--prompt: expected 0 .. 16M tokens, got " + std::to_string(f.prompt));
+  if (f.gen < 1 || f.gen > (1LL << 24)) input_error("--gen: expected 1 .. 16M tokens, got " + std::to_string(f.gen));
+  if (f.depth < 0 || f.depth > (1LL << 24)) input_error("--depth: expected 0 .. 16M tokens, got " + std::to_string(f.depth));
+  if (f.tp < 1 || f.tp > 64) input_error("--tp: expected 1 .. 64, got " + std::to_string(f.tp));
+  if (f.ubatch < 0 || f.ubatch > 65536) input_error("--ubatch: expected 0 .. 65536, got " + std::to_string(f.ubatch));
+  if (c.batch < 1 || c.batch > 65536) input_error("--batch: expected 1 .. 65536, got " + std::to_string(c.batch));
+  // Memory at the context this workload reaches unless --ctx was given.
+  if (vm["ctx"].defaulted()) c.ctx = f.depth + f.prompt + f.gen;
+  const std::string engine_id = c.engine.empty() ? "" : c.engine;
+  Inputs in = load_inputs(c);
+  const EngineProfile eng = resolve_engine(engine_id.empty() ? in.rules.engine : engine_id);
+  if (in.fit.context_tokens > in.model.n_ctx_max)
+    input_error("context " + std::to_string(in.fit.context_tokens) + " (depth + prompt + gen) is beyond " + in.model.id +
+                "'s limit of " + std::to_string(in.model.n_ctx_max) + " tokens");
+
+  const FitResult fr = fit(in.model, in.hw, in.quant, in.rules, in.fit);
+  const i64 max_ctx = max_context(in.model, in.hw, in.quant, in.rules, in.fit);
+
+  RunPlacement pl;
+  pl.gpu_layers = c.gpu_layers;
+  pl.n_cpu_moe = c.cpu_moe ? -1 : c.n_cpu_moe;
+  pl.tp = f.tp;
+  pl.kv_on_host = f.nkvo;
+  Workload wl;
+  wl.prompt_tokens = f.prompt;
+  wl.gen_tokens = f.gen;
+  wl.depth_tokens = f.depth;
+  wl.batch = c.batch;
+  wl.kv_bytes_per_element = find_kv_type(c.kv_type).bytes_per_element;
+  wl.ubatch_tokens = f.ubatch;
+  const ModelOps mo = prepare_ops(in.model, in.quant);
+  const HardwareRates hw = prepare_hardware(in.hw, eng);
+  const Estimate e = estimate(mo, hw, pl, wl);
+
+  if (c.json) {
+    json j = fit_to_json(fr, max_ctx);
+    j["engine"] = eng.id;
+    j["workload"] = {{"prompt_tokens", f.prompt}, {"gen_tokens", f.gen}, {"depth_tokens", f.depth}, {"batch", c.batch},
+                     {"tp", f.tp}, {"decode_starts_at_depth", f.depth + f.prompt}};
+    j["prefill_tok_per_s"] = e.prefill_tok_per_s;
+    j["decode_tok_per_s"] = e.decode_tok_per_s;
+    j["decode_tok_per_s_aggregate"] = e.decode_tok_per_s_aggregate;
+    j["ttft_s"] = e.ttft_s;
+    j["tpot_s"] = e.tpot_s;
+    j["total_s"] = e.total_s;
+    j["prefill_bound"] = bound_name(e.prefill.bound);
+    j["decode_bound"] = bound_name(e.decode.bound);
+    j["kv_bytes_per_seq"] = e.kv_bytes_per_seq;
+    j["gpu_layers_used"] = e.gpu_layers;
+    json ops = json::array();
+    for (const char* phase : {"prefill", "decode"}) {
+      const PhaseResult& ph = std::string(phase) == "prefill" ? e.prefill : e.decode;
+      for (int k : ops_by_time(ph)) {
+        json o = op_json(static_cast<Op>(k), ph.ops[static_cast<std::size_t>(k)], hw);
+        o["phase"] = phase;
+        ops.push_back(o);
+      }
+    }
+    j["ops"] = ops;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+
+  std::printf("%s  %s  on %s  (engine %s, KV %s)\n", in.model.name.c_str(), in.quant.id.c_str(), in.hw.name.c_str(),
+              eng.id.c_str(), c.kv_type.c_str());
+  std::printf("workload: prompt %lld tokens at depth %lld, then %lld generated (decode from depth %lld), batch %d%s\n",
+              f.prompt, f.depth, f.gen, f.depth + f.prompt, c.batch, f.tp > 1 ? (", tensor parallel " + std::to_string(f.tp)).c_str() : "");
+  std::printf("memory: %s of %s at context %lld -> %s (largest context %lld); layers on GPU: %d of %d\n",
+              report::fmt_gb(fr.total_bytes).c_str(), report::fmt_gb(fr.capacity_bytes).c_str(),
+              static_cast<long long>(fr.context_tokens), fr.fits ? "fits" : "DOES NOT FIT", static_cast<long long>(max_ctx),
+              e.gpu_layers, in.model.n_layer);
+  report::Table t({"phase", "tok/s", "time", "bound", "compute", "memory", "link", "overhead"});
+  t.right_align_from(1);
+  auto ms = [](double s) { return report::fmt_num(s * 1e3, 2) + " ms"; };
+  t.add({"prefill", report::fmt_num(e.prefill_tok_per_s, 1), ms(e.ttft_s) + " (TTFT)", bound_name(e.prefill.bound),
+         ms(e.prefill.compute_s), ms(e.prefill.memory_s), ms(e.prefill.link_s), ms(e.prefill.overhead_s)});
+  t.add({"decode", report::fmt_num(e.decode_tok_per_s, 1) + (c.batch > 1 ? " /seq" : ""), ms(e.tpot_s) + " (TPOT)",
+         bound_name(e.decode.bound), ms(e.decode.compute_s), ms(e.decode.memory_s), ms(e.decode.link_s),
+         ms(e.decode.overhead_s)});
+  std::fputs(t.text().c_str(), stdout);
+  if (c.batch > 1)
+    std::printf("batch %d: %.1f tok/s aggregate decode; KV cache %s per sequence\n", c.batch, e.decode_tok_per_s_aggregate,
+                report::fmt_gb(e.kv_bytes_per_seq).c_str());
+  std::printf("total for the request: %.3f s\n", e.total_s);
+  print_ops("prefill ops", e.prefill, hw, f.ops);
+  print_ops("decode ops (one step)", e.decode, hw, f.ops);
+  return 0;
+}
+
+}  // namespace gs::cli

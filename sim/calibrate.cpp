@@ -1,0 +1,389 @@
+// calibrate.cpp: map published measurements to estimates and report the errors.
+#include "calibrate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "data_paths.h"
+#include "memory_fit.h"
+
+namespace gs {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+std::string trim(const std::string& s) {
+  const auto a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos) return "";
+  const auto b = s.find_last_not_of(" \t\r\n");
+  return s.substr(a, b - a + 1);
+}
+bool starts_with_ci(const std::string& s, const std::string& p) { return lower(s).rfind(lower(p), 0) == 0; }
+
+// Split a CSV text into records of fields (RFC 4180: quotes, doubled quotes, newlines in quotes).
+std::vector<std::pair<int, std::vector<std::string>>> parse_csv(const std::string& text, const std::string& file) {
+  std::vector<std::pair<int, std::vector<std::string>>> out;
+  std::vector<std::string> rec;
+  std::string field;
+  bool quoted = false, any = false;
+  int line = 1, rec_line = 1;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (quoted) {
+      if (ch == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        if (ch == '\n') ++line;
+        field += ch;
+      }
+      continue;
+    }
+    if (ch == '"') {
+      quoted = true;
+      any = true;
+    } else if (ch == ',') {
+      rec.push_back(field);
+      field.clear();
+      any = true;
+    } else if (ch == '\n' || ch == '\r') {
+      if (ch == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      if (any || !field.empty()) {
+        rec.push_back(field);
+        out.emplace_back(rec_line, rec);
+      }
+      rec.clear();
+      field.clear();
+      any = false;
+      ++line;
+      rec_line = line;
+    } else {
+      field += ch;
+      any = true;
+    }
+  }
+  if (quoted) input_error(file + ":" + std::to_string(rec_line) + ": unterminated quoted field");
+  if (any || !field.empty()) {
+    rec.push_back(field);
+    out.emplace_back(rec_line, rec);
+  }
+  return out;
+}
+
+struct Aliases {
+  json models, quants, engines, hardware;
+};
+
+Aliases load_aliases() {
+  Aliases a;
+  const std::string mp = data_path("calibration/model-aliases.json");
+  const json m = read_json_file(mp);
+  JsonReader r(m, mp);
+  a.models = r.at("models").raw();
+  a.quants = r.at("quants").raw();
+  a.engines = r.at("engines").raw();
+  const std::string hp = data_path("hwdb/aliases.json");
+  const json h = read_json_file(hp);
+  a.hardware = JsonReader(h, hp).at("aliases").raw();
+  return a;
+}
+
+// "12-15" -> 13.5, "" -> 0, "189.63" -> 189.63; false when unparseable.
+bool parse_rate(const std::string& s, double* v, std::vector<std::string>& notes, const char* what) {
+  const std::string t = trim(s);
+  *v = 0;
+  if (t.empty()) return true;
+  std::smatch m;
+  static const std::regex range(R"(^([0-9.]+)\s*-\s*([0-9.]+)$)");
+  if (std::regex_match(t, m, range)) {
+    *v = (std::stod(m[1]) + std::stod(m[2])) / 2;
+    notes.push_back(std::string(what) + " given as a range " + t + ": midpoint used");
+    return true;
+  }
+  try {
+    std::size_t pos = 0;
+    *v = std::stod(t, &pos);
+    return pos == t.size() && std::isfinite(*v) && *v >= 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+CalCase map_row(const CalRow& r, const Aliases& al) {
+  CalCase c;
+  c.row = r;
+  auto skip = [&](const std::string& why) {
+    if (c.skip.empty()) c.skip = why;
+  };
+  // Model.
+  const std::string mname = trim(r.model);
+  if (al.models.contains(mname)) {
+    c.model_id = al.models.at(mname).at("id").get<std::string>();
+    if (al.models.at(mname).contains("why")) c.notes.push_back("model: " + al.models.at(mname).at("why").get<std::string>());
+  } else {
+    skip("model '" + mname + "' has no models/ file (calibration/model-aliases.json)");
+  }
+  // Quantization.
+  const std::string q = trim(r.quant);
+  if (q.empty()) skip("quantization not stated");
+  for (const auto& e : al.quants) {
+    if (!q.empty() && starts_with_ci(q, e.at("prefix").get<std::string>())) {
+      c.recipe_id = e.at("recipe").get<std::string>();
+      if (e.contains("why")) c.notes.push_back("quant: " + e.at("why").get<std::string>());
+      break;
+    }
+  }
+  if (!q.empty() && c.recipe_id.empty()) skip("quantization '" + q + "' has no recipe");
+  // Hardware.
+  const std::string hw = trim(r.hardware);
+  if (al.hardware.contains(hw)) c.hw_id = al.hardware.at(hw).get<std::string>();
+  else skip("hardware '" + hw + "' has no hwdb entry (hwdb/aliases.json)");
+  // Engine.
+  const std::string be = trim(r.backend);
+  for (const auto& e : al.engines) {
+    if (starts_with_ci(be, e.at("prefix").get<std::string>())) {
+      c.engine_id = e.at("engine").get<std::string>();
+      c.cpu_only = e.value("cpu_only", false);
+      break;
+    }
+  }
+  if (c.engine_id.empty()) skip("backend '" + be + "' has no engine profile");
+  if (lower(be).find("-nkvo") != std::string::npos || lower(be).find("kv cache in system ram") != std::string::npos)
+    c.kv_on_host = true;
+  std::smatch m;
+  static const std::regex ngl(R"(-ngl\s+([0-9]+))");
+  if (std::regex_search(hw, m, ngl) || std::regex_search(be, m, ngl)) {
+    const int n = std::stoi(m[1]);
+    if (n < 99) c.gpu_layers = n;  // -ngl 99 means all
+  }
+  static const std::regex ub_re(R"(ubatch\s+([0-9]+))");
+  if (std::regex_search(be, m, ub_re)) c.ubatch = std::stoi(m[1]);
+  // Batch.
+  const std::string b = lower(trim(r.batch));
+  if (b == "1" || b.empty()) {
+    c.batch = 1;
+  } else if (std::regex_search(b, m, std::regex(R"(^([0-9]+)\s*\(aggregate\))"))) {
+    c.batch = std::stoi(m[1]);
+    c.single_stream = false;
+  } else {
+    c.single_stream = false;
+    skip("batch '" + r.batch + "': concurrency not stated (max-load throughput)");
+  }
+  // Workload.
+  const std::string w = lower(r.ctx);
+  static const std::regex pp_re(R"(pp([0-9]+))"), tg_re(R"(tg_?([0-9]+))"), depth_re(R"(depth\s+([0-9]+))"),
+      isl_re(R"(isl\s+([0-9]+)\s*/\s*osl\s+([0-9]+))"), ktok_re(R"(~([0-9.]+)k-token prompt)"),
+      gen_re(R"(([0-9]+)-token generations)");
+  bool known = false;
+  if (std::regex_search(w, m, depth_re)) c.depth = std::stoll(m[1]);
+  if (std::regex_search(w, m, isl_re)) {
+    c.prompt = std::stoll(m[1]);
+    c.gen = std::stoll(m[2]);
+    c.decode_after_prompt = true;
+    known = true;
+  } else if (w.find("ubatch=1") != std::string::npos && std::regex_search(w, m, pp_re)) {
+    c.prompt = 0;
+    c.gen = std::stoll(m[1]);
+    c.notes.push_back("micro-batch-1 prompt processing = decode at depth " + std::to_string(c.depth));
+    known = true;
+  } else if (std::regex_search(w, m, ktok_re)) {
+    c.prompt = static_cast<i64>(std::stod(m[1]) * 1000);
+    c.decode_after_prompt = true;
+    if (std::regex_search(w, m, gen_re)) c.gen = std::stoll(m[1]);
+    known = true;
+  } else {
+    const bool has_pp = std::regex_search(w, m, pp_re);
+    if (has_pp) c.prompt = std::stoll(m[1]);
+    if (std::regex_search(w, m, tg_re)) {
+      c.gen = std::stoll(m[1]);
+      if (!has_pp) c.prompt = 0;
+      known = true;
+    }
+    known = known || has_pp;
+  }
+  if (!known) c.notes.push_back("lengths '" + r.ctx + "' not stated: llama-bench defaults pp512 / tg128 assumed");
+  // Measurements.
+  if (!parse_rate(r.pp, &c.measured_pp, c.notes, "pp")) skip("pp_tok_s '" + r.pp + "' is not a number");
+  if (!parse_rate(r.tg, &c.measured_tg, c.notes, "tg")) skip("tg_tok_s '" + r.tg + "' is not a number");
+  if (c.measured_pp <= 0 && c.measured_tg <= 0) skip("no speed measured");
+  return c;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+std::vector<CalRow> read_calibration_csv(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) input_error(path + ": cannot open the calibration CSV");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const auto recs = parse_csv(ss.str(), path);
+  if (recs.empty()) input_error(path + ": empty file (expected a header line)");
+  const std::vector<std::string> need = {"model", "quant", "hardware", "backend", "batch", "ctx_or_prompt",
+                                         "pp_tok_s", "tg_tok_s", "source"};
+  std::map<std::string, std::size_t> col;
+  for (std::size_t i = 0; i < recs[0].second.size(); ++i) col[trim(recs[0].second[i])] = i;
+  for (const auto& n : need)
+    if (!col.count(n)) input_error(path + ":1: missing column '" + n + "' (expected the columns of measured-speeds.csv)");
+  std::vector<CalRow> rows;
+  for (std::size_t k = 1; k < recs.size(); ++k) {
+    const auto& [line, f2] = recs[k];
+    if (f2.size() != recs[0].second.size())
+      input_error(path + ":" + std::to_string(line) + ": " + std::to_string(f2.size()) + " fields, expected " +
+                  std::to_string(recs[0].second.size()));
+    CalRow r;
+    r.line = line;
+    r.model = f2[col["model"]];
+    r.quant = f2[col["quant"]];
+    r.hardware = f2[col["hardware"]];
+    r.backend = f2[col["backend"]];
+    r.batch = f2[col["batch"]];
+    r.ctx = f2[col["ctx_or_prompt"]];
+    r.pp = f2[col["pp_tok_s"]];
+    r.tg = f2[col["tg_tok_s"]];
+    r.source = f2[col["source"]];
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+CalCase map_calibration_row(const CalRow& r) { return map_row(r, load_aliases()); }
+
+std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
+  const Aliases al = load_aliases();
+  std::vector<CalResult> out;
+  for (const auto& row : rows) {
+    CalResult res;
+    res.c = map_row(row, al);
+    CalCase& c = res.c;
+    if (c.skip.empty()) {
+      try {
+        const ModelSpec m = find_model(c.model_id);
+        const QuantRecipe& q = find_recipe(c.recipe_id);
+        const System s = resolve_hardware(c.hw_id);
+        if (c.engine_id == "default") c.engine_id = default_engine(s, q);
+        const EngineProfile e = resolve_engine(c.engine_id);
+        RunPlacement pl;
+        pl.kv_on_host = c.kv_on_host;
+        if (c.cpu_only) {
+          pl.gpu_layers = 0;
+        } else if (c.gpu_layers >= 0) {
+          pl.gpu_layers = c.gpu_layers;
+        } else if (s.has_gpu() && e.backend != "cpu") {
+          const MemoryRules rules = load_memory_rules(e.id);
+          FitOptions fo;
+          fo.context_tokens = std::min<i64>(std::max<i64>(c.depth + c.prompt + c.gen, 512), m.n_ctx_max);
+          fo.n_seq = c.batch;
+          if (!fit(m, s, q, rules, fo).fits) {
+            const int n = max_gpu_layers(m, s, q, rules, fo);
+            pl.gpu_layers = std::max(n, 0);
+            c.notes.push_back("does not fit on the GPU(s): --gpu-layers " + std::to_string(pl.gpu_layers) +
+                              " (largest that fits)");
+          }
+        }
+        Workload wl;
+        wl.prompt_tokens = c.prompt;
+        wl.gen_tokens = c.gen;
+        wl.depth_tokens = c.depth;
+        wl.batch = c.batch;
+        wl.ubatch_tokens = c.ubatch;
+        wl.decode_after_prompt = c.decode_after_prompt;
+        Workload wp = wl;
+        if (wp.prompt_tokens == 0) wp.prompt_tokens = 512;
+        const Estimate est = estimate(prepare_ops(m, q), prepare_hardware(s, e), pl, wp);
+        res.gpu_layers_used = est.gpu_layers;
+        res.est_pp = est.prefill_tok_per_s;
+        res.est_tg = c.batch > 1 ? est.decode_tok_per_s_aggregate : est.decode_tok_per_s;
+        res.pp_bound = bound_name(est.prefill.bound);
+        res.tg_bound = bound_name(est.decode.bound);
+        if (c.measured_pp > 0) res.err_pp = res.est_pp / c.measured_pp - 1;
+        if (c.measured_tg > 0) res.err_tg = res.est_tg / c.measured_tg - 1;
+      } catch (const InputError& e) {
+        c.skip = std::string("cannot estimate: ") + e.what();
+      }
+    }
+    out.push_back(res);
+  }
+  return out;
+}
+
+CalSummary summarize(const std::vector<CalResult>& res) {
+  CalSummary s;
+  std::vector<double> d, p;
+  for (const auto& r : res) {
+    ++s.rows;
+    if (!r.c.skip.empty()) {
+      ++s.skipped;
+      continue;
+    }
+    ++s.estimated;
+    if (!r.c.single_stream) continue;
+    if (r.has_tg()) {
+      d.push_back(std::fabs(r.err_tg));
+      if (std::fabs(r.err_tg) > 0.40) ++s.decode_over_40;
+    }
+    if (r.has_pp()) p.push_back(std::fabs(r.err_pp));
+  }
+  s.n_decode = static_cast<int>(d.size());
+  s.n_prefill = static_cast<int>(p.size());
+  s.median_abs_err_decode = median(d);
+  s.median_abs_err_prefill = median(p);
+  s.max_abs_err_decode = d.empty() ? 0 : *std::max_element(d.begin(), d.end());
+  s.max_abs_err_prefill = p.empty() ? 0 : *std::max_element(p.begin(), p.end());
+  return s;
+}
+
+json calibration_to_json(const std::vector<CalResult>& res, const CalSummary& s) {
+  json rows = json::array(), skipped = json::array();
+  for (const auto& r : res) {
+    if (!r.c.skip.empty()) {
+      skipped.push_back({{"line", r.c.row.line}, {"model", r.c.row.model}, {"hardware", r.c.row.hardware}, {"reason", r.c.skip}});
+      continue;
+    }
+    json j = {{"line", r.c.row.line},
+              {"model", r.c.model_id},
+              {"quant", r.c.recipe_id},
+              {"hardware", r.c.hw_id},
+              {"engine", r.c.engine_id},
+              {"prompt_tokens", r.c.prompt},
+              {"gen_tokens", r.c.gen},
+              {"depth_tokens", r.c.depth},
+              {"batch", r.c.batch},
+              {"single_stream", r.c.single_stream},
+              {"gpu_layers", r.gpu_layers_used},
+              {"notes", r.c.notes}};
+    if (r.has_pp()) j["prefill"] = {{"measured_tok_per_s", r.c.measured_pp}, {"estimated_tok_per_s", r.est_pp},
+                                    {"error", r.err_pp}, {"bound", r.pp_bound}};
+    if (r.has_tg()) j["decode"] = {{"measured_tok_per_s", r.c.measured_tg}, {"estimated_tok_per_s", r.est_tg},
+                                   {"error", r.err_tg}, {"bound", r.tg_bound}};
+    rows.push_back(j);
+  }
+  return json{{"rows", rows},
+              {"skipped", skipped},
+              {"summary",
+               {{"rows", s.rows}, {"estimated", s.estimated}, {"skipped", s.skipped},
+                {"single_stream_decode_rows", s.n_decode}, {"single_stream_prefill_rows", s.n_prefill},
+                {"median_abs_err_decode", s.median_abs_err_decode}, {"max_abs_err_decode", s.max_abs_err_decode},
+                {"median_abs_err_prefill", s.median_abs_err_prefill}, {"max_abs_err_prefill", s.max_abs_err_prefill},
+                {"decode_rows_over_40pct", s.decode_over_40}}}};
+}
+
+}  // namespace gs

@@ -1,0 +1,74 @@
+// calibrate.h: published measurements (shared/calibration/measured-speeds.csv
+// columns) -> model / quant / hardware / engine / workload -> estimate -> error.
+//
+// Mapping data: calibration/model-aliases.json (models, quant prefixes, engine
+// prefixes) and hwdb/aliases.json (hardware strings). A row maps only where every
+// part maps; otherwise it is skipped with the reason. Workload from ctx_or_prompt:
+//   "pp512 / tg128"             P = 512, G = 128 (llama-bench: tg at depth D, not after the prompt)
+//   "... at depth N", "depth N" D = N
+//   "pp256 at ubatch=1 ..."     micro-batch 1 prompt = decode-equivalent: G = 256 at depth D
+//   "isl 2048 / osl 128"        P = 2048, G = 128, decode after the prompt (serving benchmarks)
+//   "tg_1024 (no prompt)"       P = 0, G = 1024
+//   "~2k-token prompt; 192-token generations"  P = 2000, G = 192, decode after the prompt
+//   anything else ("not stated", "ctx 4096" ...): llama-bench defaults pp512 / tg128 (noted)
+// Placement: everything on the GPU(s) when it fits (engine memory rules), else the
+// largest --gpu-layers that fits (what llama.cpp's auto-fit and Ollama do); "-ngl N" in
+// the hardware or backend cell sets it; CPU backends put everything on the CPU.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "json_util.h"
+#include "roofline.h"
+
+namespace gs {
+
+struct CalRow {
+  int line = 0;  // 1-based line in the CSV (header = 1)
+  std::string model, quant, hardware, backend, batch, ctx, pp, tg, source;
+};
+
+// RFC 4180 CSV with the calibration header; throws InputError naming file/line on malformed input.
+std::vector<CalRow> read_calibration_csv(const std::string& path);
+
+struct CalCase {
+  CalRow row;
+  std::string model_id, recipe_id, hw_id, engine_id;
+  bool cpu_only = false, kv_on_host = false;
+  int gpu_layers = -1;        // -1: decided by the memory model
+  i64 prompt = 512, gen = 128, depth = 0;
+  int batch = 1;
+  int ubatch = 0;
+  bool decode_after_prompt = false;
+  bool single_stream = true;
+  double measured_pp = 0, measured_tg = 0;  // 0: not measured
+  std::vector<std::string> notes;
+  std::string skip;           // non-empty: why the row is skipped
+};
+
+struct CalResult {
+  CalCase c;
+  int gpu_layers_used = 0;
+  double est_pp = 0, est_tg = 0;  // tg: per sequence for batch 1, aggregate for batch > 1 (as measured)
+  double err_pp = 0, err_tg = 0;  // estimate / measured - 1
+  std::string pp_bound, tg_bound;
+  bool has_pp() const { return c.skip.empty() && c.measured_pp > 0; }
+  bool has_tg() const { return c.skip.empty() && c.measured_tg > 0; }
+};
+
+struct CalSummary {
+  int rows = 0, estimated = 0, skipped = 0;
+  int n_decode = 0, n_prefill = 0;  // single-stream rows with a measurement
+  double median_abs_err_decode = 0, max_abs_err_decode = 0;
+  double median_abs_err_prefill = 0, max_abs_err_prefill = 0;
+  int decode_over_40 = 0;
+};
+
+// Map one row (loads alias files once per call through the data path).
+CalCase map_calibration_row(const CalRow& r);
+// Map and estimate every row.
+std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows);
+CalSummary summarize(const std::vector<CalResult>& res);
+json calibration_to_json(const std::vector<CalResult>& res, const CalSummary& s);
+
+}  // namespace gs
