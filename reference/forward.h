@@ -22,7 +22,7 @@ namespace gs::ref {
 struct ForwardOptions {
   std::int64_t n_ctx = 4096;   // positions this sequence may hold (<= the model's context limit)
   int n_ubatch = 512;          // largest micro-batch (sliding caches hold W + n_ubatch slots)
-  KvType kv_type = KvType::F16;
+  KvCacheType kv_type = KvCacheType::F16;
   bool all_logits = false;     // output head on every token (tests); else on the last token only
   bool profile = false;        // measure time per op (OpCount::time_s)
   bool trace = false;          // record MoE routing (routes())

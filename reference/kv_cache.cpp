@@ -8,15 +8,15 @@
 
 namespace gs::ref {
 
-KvType kv_type_from_name(const std::string& s) {
-  if (s == "f16") return KvType::F16;
-  if (s == "f32") return KvType::F32;
+KvCacheType kv_type_from_name(const std::string& s) {
+  if (s == "f16") return KvCacheType::F16;
+  if (s == "f32") return KvCacheType::F32;
   input_error("--kv-type: '" + s + "' (expected f16 or f32)");
 }
 
-const char* kv_type_name(KvType t) { return t == KvType::F16 ? "f16" : "f32"; }
+const char* kv_type_name(KvCacheType t) { return t == KvCacheType::F16 ? "f16" : "f32"; }
 
-LayerKv::LayerKv(KvType type, std::int64_t cap, int n_head_kv, int head_dim)
+LayerKv::LayerKv(KvCacheType type, std::int64_t cap, int n_head_kv, int head_dim)
     : type_(type), cap_(cap), hkv_(n_head_kv), dh_(head_dim) {
   const std::size_t n = static_cast<std::size_t>(cap) * static_cast<std::size_t>(n_head_kv) * static_cast<std::size_t>(head_dim) *
                         static_cast<std::size_t>(kv_type_bytes(type));
@@ -33,7 +33,7 @@ std::size_t LayerKv::offset(std::int64_t p, int g) const {
 void LayerKv::store(std::int64_t p, const float* k, const float* v) {
   const std::size_t n = static_cast<std::size_t>(hkv_) * static_cast<std::size_t>(dh_);
   const std::size_t off = offset(p, 0);
-  if (type_ == KvType::F32) {
+  if (type_ == KvCacheType::F32) {
     std::memcpy(k_.data() + off, k, n * 4);
     std::memcpy(v_.data() + off, v, n * 4);
     return;
@@ -48,7 +48,7 @@ void LayerKv::store(std::int64_t p, const float* k, const float* v) {
 
 void LayerKv::read(const std::vector<std::uint8_t>& buf, std::int64_t p, int g, float* dst) const {
   const std::size_t off = offset(p, g);
-  if (type_ == KvType::F32) {
+  if (type_ == KvCacheType::F32) {
     std::memcpy(dst, buf.data() + off, static_cast<std::size_t>(dh_) * 4);
     return;
   }

@@ -13,15 +13,15 @@
 
 namespace gs::ref {
 
-enum class KvType { F16, F32 };
-KvType kv_type_from_name(const std::string& s);  // "f16" | "f32", else InputError
-const char* kv_type_name(KvType t);
-inline int kv_type_bytes(KvType t) { return t == KvType::F16 ? 2 : 4; }
+enum class KvCacheType { F16, F32 };
+KvCacheType kv_type_from_name(const std::string& s);  // "f16" | "f32", else InputError
+const char* kv_type_name(KvCacheType t);
+inline int kv_type_bytes(KvCacheType t) { return t == KvCacheType::F16 ? 2 : 4; }
 
 class LayerKv {
  public:
   LayerKv() = default;
-  LayerKv(KvType type, std::int64_t cap, int n_head_kv, int head_dim);
+  LayerKv(KvCacheType type, std::int64_t cap, int n_head_kv, int head_dim);
 
   // Store the K and V rows ([Hkv*Dh] floats each) of position p.
   void store(std::int64_t p, const float* k, const float* v);
@@ -35,13 +35,13 @@ class LayerKv {
   std::int64_t bytes() const { return static_cast<std::int64_t>(k_.size() + v_.size()); }
   int n_head_kv() const { return hkv_; }
   int head_dim() const { return dh_; }
-  KvType type() const { return type_; }
+  KvCacheType type() const { return type_; }
 
  private:
   void read(const std::vector<std::uint8_t>& buf, std::int64_t p, int g, float* dst) const;
   std::size_t offset(std::int64_t p, int g) const;
 
-  KvType type_ = KvType::F16;
+  KvCacheType type_ = KvCacheType::F16;
   std::int64_t cap_ = 0;
   int hkv_ = 0, dh_ = 0;
   std::vector<std::uint8_t> k_, v_;  // [cap][Hkv][Dh] elements of type_

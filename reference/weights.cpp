@@ -91,6 +91,9 @@ void fill_vector(const TensorInfo& t, Rng& rng, Vec& v) {
   v.resize(static_cast<std::size_t>(t.n_elements()));
   float center = 1.0f, spread = 0.25f;
   if (t.role == TensorRole::LayerScalar) spread = 0.2f;
+  // q/k norm weights near 0.3: attention scores (scale 1.0 in Gemma 4) of order 1 instead of
+  // sqrt(Dh), so softmax is not near-argmax and small rounding differences stay small.
+  if (t.role == TensorRole::AttnQNorm || t.role == TensorRole::AttnKNorm) center = 0.3f, spread = 0.1f;
   if (t.role == TensorRole::MoeExpertScale) spread = 0.5f;
   for (auto& x : v) x = center + spread * rng.uniform();
 }
@@ -153,7 +156,9 @@ ModelWeights random_weights(const ModelSpec& m, GgmlType type, std::uint64_t see
     w.owned.emplace_back(new std::uint8_t[bytes]);
     q.data = w.owned.back().get();
     w.total_bytes += static_cast<std::int64_t>(bytes);
-    const float amp = std::sqrt(3.0f / static_cast<float>(q.ne0));
+    // Router rows get logits of spread ~2 (its input has unit norm), as a trained
+    // router's: near-uniform probabilities would make top-K a coin toss.
+    const float amp = t.role == TensorRole::MoeRouter ? 2.0f * std::sqrt(3.0f) : std::sqrt(3.0f / static_cast<float>(q.ne0));
     std::vector<float> row(static_cast<std::size_t>(q.ne0));
     for (std::int64_t e = 0; e < q.ne2; ++e)
       for (std::int64_t r = 0; r < q.ne1; ++r) {
