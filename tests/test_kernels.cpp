@@ -52,8 +52,8 @@ std::vector<float> act_as_seen(GgmlType t, const float* x, std::int64_t n) {
   quantize_act_row(k, x, buf.data(), n);
   const int bw = k == ActKind::Q8 ? 32 : 256;
   for (std::int64_t b = 0; b < n / bw; ++b) {
-    const float d = k == ActKind::Q8 ? reinterpret_cast<ActQ8*>(buf.data())[b].d : reinterpret_cast<ActQ8K*>(buf.data())[b].d;
-    const std::int8_t* qs = k == ActKind::Q8 ? reinterpret_cast<ActQ8*>(buf.data())[b].qs : reinterpret_cast<ActQ8K*>(buf.data())[b].qs;
+    const float d = k == ActKind::Q8 ? act_q8_row(buf.data(), n).d[b] : reinterpret_cast<ActQ8K*>(buf.data())[b].d;
+    const std::int8_t* qs = k == ActKind::Q8 ? act_q8_row(buf.data(), n).qs + b * bw : reinterpret_cast<ActQ8K*>(buf.data())[b].qs;
     for (int j = 0; j < bw; ++j) out[b * bw + j] = d * qs[j];
   }
   return out;

@@ -45,19 +45,26 @@ static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ6_K) == 210);
 
-// Activation blocks (ours, not GGUF): float scale, the sum of the quants (so the
-// unsigned-times-signed SIMD products can remove the weights' offset exactly).
-struct ActQ8 {       // for Q4_0 / Q8_0 weights: 32 activations
-  float d;
-  std::int32_t sum;  // sum of qs
-  std::int8_t qs[kQK];
+// Activations (ours, not GGUF), with a float scale and sums of the quants (so
+// unsigned-times-signed SIMD products can remove a weight offset exactly).
+// For Q4_0 / Q8_0 weights, one token's row of n values (n % 32 == 0) is laid out
+// as arrays, so scales and sums of 8 consecutive blocks load as one vector:
+//   qs[n] int8 | d[n/32] float | sum[n/32] int32
+struct ActQ8Row {
+  std::int8_t* qs;
+  float* d;
+  std::int32_t* sum;
 };
+inline ActQ8Row act_q8_row(const void* p, std::int64_t n) {
+  auto* b = static_cast<std::uint8_t*>(const_cast<void*>(p));
+  auto* d = reinterpret_cast<float*>(b + n);
+  return {reinterpret_cast<std::int8_t*>(b), d, reinterpret_cast<std::int32_t*>(d + n / kQK)};
+}
 struct ActQ8K {      // for Q4_K / Q6_K weights: 256 activations
   float d;
   std::int16_t bsums[16];  // sums of qs in groups of 16
   std::int8_t qs[kQKK];
 };
-static_assert(sizeof(ActQ8) == 40);
 static_assert(sizeof(ActQ8K) == 292);
 
 // Block geometry of the formats the kernels execute (the same numbers as

@@ -101,7 +101,7 @@ ActKind act_kind(GgmlType t) {
 
 std::size_t act_row_bytes(ActKind k, std::int64_t n) {
   switch (k) {
-    case ActKind::Q8: return static_cast<std::size_t>(n / kQK) * sizeof(ActQ8);
+    case ActKind::Q8: return static_cast<std::size_t>(n) + static_cast<std::size_t>(n / kQK) * 8;
     case ActKind::Q8K: return static_cast<std::size_t>(n / kQKK) * sizeof(ActQ8K);
     default: return static_cast<std::size_t>(n) * 4;
   }
@@ -115,21 +115,13 @@ void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n) {
     return;
   }
   const int bw = k == ActKind::Q8 ? kQK : kQKK;
+  const ActQ8Row row = k == ActKind::Q8 ? act_q8_row(dst, n) : ActQ8Row{nullptr, nullptr, nullptr};
   for (std::int64_t b = 0; b < n / bw; ++b, x += bw) {
     float amax = 0.0f;
     for (int j = 0; j < bw; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    std::int8_t* qs;
-    if (k == ActKind::Q8) {
-      auto* a = static_cast<ActQ8*>(dst) + b;
-      a->d = d;
-      qs = a->qs;
-    } else {
-      auto* a = static_cast<ActQ8K*>(dst) + b;
-      a->d = d;
-      qs = a->qs;
-    }
+    std::int8_t* qs = k == ActKind::Q8 ? row.qs + b * bw : (static_cast<ActQ8K*>(dst) + b)->qs;
     for (int j = 0; j < bw; ++j) {
       const float v = std::nearbyint(x[j] * id);
       qs[j] = static_cast<std::int8_t>(v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? static_cast<int>(v) : 0);
@@ -137,9 +129,11 @@ void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n) {
     if (k == ActKind::Q8) {
       int s = 0;
       for (int j = 0; j < bw; ++j) s += qs[j];
-      (static_cast<ActQ8*>(dst) + b)->sum = s;
+      row.d[b] = d;
+      row.sum[b] = s;
     } else {
       auto* a = static_cast<ActQ8K*>(dst) + b;
+      a->d = d;
       for (int g = 0; g < 16; ++g) {
         int s = 0;
         for (int j = 0; j < 16; ++j) s += qs[16 * g + j];

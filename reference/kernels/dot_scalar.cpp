@@ -11,15 +11,15 @@ namespace {
 // One weight row x one activation row, per format.
 float dot_q4_0(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x) {
   const auto* wb = reinterpret_cast<const BlockQ4_0*>(w);
-  const auto* xb = reinterpret_cast<const ActQ8*>(x);
+  const ActQ8Row xr = act_q8_row(x, n);
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (std::int64_t b = 0; b < n / kQK; ++b) {
     int isum = 0;
     for (int j = 0; j < kQK / 2; ++j) {
-      isum += ((wb[b].qs[j] & 0xF) - 8) * xb[b].qs[j];
-      isum += ((wb[b].qs[j] >> 4) - 8) * xb[b].qs[j + kQK / 2];
+      isum += ((wb[b].qs[j] & 0xF) - 8) * xr.qs[b * kQK + j];
+      isum += ((wb[b].qs[j] >> 4) - 8) * xr.qs[b * kQK + j + kQK / 2];
     }
-    const float s = fp16_to_f32(wb[b].d) * xb[b].d;
+    const float s = fp16_to_f32(wb[b].d) * xr.d[b];
     acc[b % 8] += no_fma(s * static_cast<float>(isum));
   }
   return reduce8(acc);
@@ -27,12 +27,12 @@ float dot_q4_0(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x) {
 
 float dot_q8_0(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x) {
   const auto* wb = reinterpret_cast<const BlockQ8_0*>(w);
-  const auto* xb = reinterpret_cast<const ActQ8*>(x);
+  const ActQ8Row xr = act_q8_row(x, n);
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (std::int64_t b = 0; b < n / kQK; ++b) {
     int isum = 0;
-    for (int j = 0; j < kQK; ++j) isum += wb[b].qs[j] * xb[b].qs[j];
-    const float s = fp16_to_f32(wb[b].d) * xb[b].d;
+    for (int j = 0; j < kQK; ++j) isum += wb[b].qs[j] * xr.qs[b * kQK + j];
+    const float s = fp16_to_f32(wb[b].d) * xr.d[b];
     acc[b % 8] += no_fma(s * static_cast<float>(isum));
   }
   return reduce8(acc);

@@ -17,6 +17,11 @@
 #include "formats.h"
 #include "kernels.h"
 
+// GCC 12 reports the zero-initialised 8-lane accumulators as maybe-uninitialised
+// after inlining reduce8 (a false positive); silence it for this file only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace gs::ref {
 namespace {
 
@@ -59,70 +64,106 @@ inline float reduce8_ps(__m256 v) {
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// ---- Q4_0 / Q8_0 x ActQ8 -----------------------------------------------------
+// ---- Q4_0 / Q8_0 x Q8 activations ----------------------------------------------
 
 // Unpack one Q4_0 block's 32 weights to u8 0..15 in weight order.
 inline __m256i unpack_q4_0(const BlockQ4_0& b) {
   const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-  const __m128i m = _mm_set1_epi8(0x0F);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+  const __m256i qq = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+  return _mm256_and_si256(qq, _mm256_set1_epi8(0x0F));
+}
+
+template <class B>
+inline __m256 scales8(const B* b) {  // the 8 blocks' f16 scales as floats (F16C: exact)
+  return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(b[0].d), static_cast<short>(b[1].d), static_cast<short>(b[2].d),
+                                        static_cast<short>(b[3].d), static_cast<short>(b[4].d), static_cast<short>(b[5].d),
+                                        static_cast<short>(b[6].d), static_cast<short>(b[7].d)));
+}
+
+// 8 consecutive blocks of one weight row against nt tokens (xq: the tokens' 256
+// quants, xd / xsum: their 8 scales and sums); adds c_b to acc lane b.
+template <bool Q8>
+inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const float* const* xd,
+                   const std::int32_t* const* xsum, int nt, __m256* acc) {
+  __m256i wu[8], ws[8];
+  __m256 dw;
+  if constexpr (Q8) {
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(w);
+    for (int k = 0; k < 8; ++k) {
+      ws[k] = load32(b[k].qs);
+      wu[k] = _mm256_abs_epi8(ws[k]);
+    }
+    dw = scales8(b);
+  } else {
+    const auto* b = reinterpret_cast<const BlockQ4_0*>(w);
+    for (int k = 0; k < 8; ++k) wu[k] = unpack_q4_0(b[k]);
+    dw = scales8(b);
+  }
+  for (int t = 0; t < nt; ++t) {
+    __m256i v[8];
+    for (int k = 0; k < 8; ++k) {
+      const __m256i x = load32(xq[t] + 32 * k);
+      v[k] = dot_u8s8(_mm256_setzero_si256(), wu[k], Q8 ? _mm256_sign_epi8(x, ws[k]) : x);
+    }
+    __m256i isum = reduce_8x8(v);
+    if constexpr (!Q8) isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(load32(xsum[t]), 3));  // q-8: remove 8*sum(x)
+    const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t]));
+    acc[t] = _mm256_add_ps(acc[t], no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum))));
+  }
 }
 
 template <bool Q8>
 void row_q_legacy(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, int nt, float* out) {
-  const std::int64_t nb = n / kQK;
+  constexpr int kBB = Q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+  const std::int64_t nb = n / kQK, nfull = nb / 8 * 8;
   __m256 acc[kTok];
+  const std::int8_t* xq[kTok];
+  const float* xd[kTok];
+  const std::int32_t* xsum[kTok];
+  ActQ8Row xr[kTok];
   for (int t = 0; t < kTok; ++t) acc[t] = _mm256_setzero_ps();
-  alignas(32) float dw[8];
-  for (std::int64_t b0 = 0; b0 < nb; b0 += 8) {
-    const int cnt = static_cast<int>(std::min<std::int64_t>(8, nb - b0));
-    __m256i wu[8], ws[8];  // unsigned weights (Q4_0: q, Q8_0: |q|) and, for Q8_0, the signs
-    for (int k = 0; k < 8; ++k) {
-      if (k < cnt) {
-        if constexpr (Q8) {
-          const auto& blk = reinterpret_cast<const BlockQ8_0*>(w)[b0 + k];
-          const __m256i q = load32(blk.qs);
-          wu[k] = _mm256_abs_epi8(q);
-          ws[k] = q;
-          dw[k] = fp16_to_f32(blk.d);
-        } else {
-          const auto& blk = reinterpret_cast<const BlockQ4_0*>(w)[b0 + k];
-          wu[k] = unpack_q4_0(blk);
-          dw[k] = fp16_to_f32(blk.d);
-        }
-      } else {
-        wu[k] = ws[k] = _mm256_setzero_si256();
-        dw[k] = 0.0f;
-      }
-    }
-    const __m256 dwv = _mm256_load_ps(dw);
+  for (int t = 0; t < nt; ++t) xr[t] = act_q8_row(xs[t], n);
+  for (std::int64_t b0 = 0; b0 < nfull; b0 += 8) {
     for (int t = 0; t < nt; ++t) {
-      const ActQ8* xb = reinterpret_cast<const ActQ8*>(xs[t]) + b0;
-      __m256i v[8];
-      alignas(32) float dx[8];
-      alignas(32) std::int32_t sx[8];
-      for (int k = 0; k < 8; ++k) {
-        if (k < cnt) {
-          const __m256i x = load32(xb[k].qs);
-          v[k] = dot_u8s8(_mm256_setzero_si256(), wu[k], Q8 ? _mm256_sign_epi8(x, ws[k]) : x);
-          dx[k] = xb[k].d;
-          sx[k] = xb[k].sum;
-        } else {
-          v[k] = _mm256_setzero_si256();
-          dx[k] = 0.0f;
-          sx[k] = 0;
-        }
-      }
-      __m256i isum = reduce_8x8(v);
-      if constexpr (!Q8) isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(sx)), 3));
-      const __m256 s = _mm256_mul_ps(dwv, _mm256_load_ps(dx));
-      acc[t] = _mm256_add_ps(acc[t], no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum))));
+      xq[t] = xr[t].qs + b0 * kQK;
+      xd[t] = xr[t].d + b0;
+      xsum[t] = xr[t].sum + b0;
     }
+    group8<Q8>(w + b0 * kBB, xq, xd, xsum, nt, acc);
+  }
+  if (nfull < nb) {  // tail: zero-padded copies of the last blocks (zero blocks add exactly 0)
+    const int cnt = static_cast<int>(nb - nfull);
+    alignas(32) std::uint8_t wt[8 * kBB] = {};
+    alignas(32) std::int8_t qt[kTok][8 * kQK] = {};
+    alignas(32) float dt[kTok][8] = {};
+    alignas(32) std::int32_t st[kTok][8] = {};
+    std::memcpy(wt, w + nfull * kBB, static_cast<std::size_t>(cnt) * kBB);
+    for (int t = 0; t < nt; ++t) {
+      std::memcpy(qt[t], xr[t].qs + nfull * kQK, static_cast<std::size_t>(cnt) * kQK);
+      std::memcpy(dt[t], xr[t].d + nfull, static_cast<std::size_t>(cnt) * 4);
+      std::memcpy(st[t], xr[t].sum + nfull, static_cast<std::size_t>(cnt) * 4);
+      xq[t] = qt[t];
+      xd[t] = dt[t];
+      xsum[t] = st[t];
+    }
+    group8<Q8>(wt, xq, xd, xsum, nt, acc);
   }
   for (int t = 0; t < nt; ++t) out[t] = reduce8_ps(acc[t]);
 }
 
 // ---- Q4_K x ActQ8K ------------------------------------------------------------
+
+inline float f16(std::uint16_t h) { return _cvtsh_ss(h); }  // F16C: exact, same as fp16_to_f32
+
+// The 8 6-bit scales and mins of a Q4_K block (get_scale_min_k4's layout, 32 bits at a time).
+inline void q4k_unpack_scales(const std::uint8_t* q, std::uint32_t sc[2], std::uint32_t mn[2]) {
+  std::uint32_t u[3];
+  std::memcpy(u, q, 12);
+  sc[0] = u[0] & 0x3F3F3F3Fu;
+  sc[1] = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  mn[0] = u[1] & 0x3F3F3F3Fu;
+  mn[1] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+}
 
 void row_q4_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, int nt, float* out) {
   const auto* wb = reinterpret_cast<const BlockQ4_K*>(w);
@@ -135,18 +176,18 @@ void row_q4_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
       wq[2 * i] = _mm256_and_si256(q, m4);
       wq[2 * i + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
     }
-    alignas(32) std::int32_t sc[8];
-    int mn[8];
-    for (int j = 0; j < 8; ++j) fmt::q4k_scale_min(j, wb[b].scales, sc[j], mn[j]);
-    const __m256i scv = _mm256_load_si256(reinterpret_cast<const __m256i*>(sc));
-    const float d = fp16_to_f32(wb[b].d), dmin = fp16_to_f32(wb[b].dmin);
+    std::uint32_t sc[2], mn[2];
+    q4k_unpack_scales(wb[b].scales, sc, mn);
+    const __m256i scv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sc[0] | (std::uint64_t{sc[1]} << 32))));
+    const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(mn[0] | (std::uint64_t{mn[1]} << 32)));
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));  // each min twice: pairs of bsums
+    const float d = f16(wb[b].d), dmin = f16(wb[b].dmin);
     for (int t = 0; t < nt; ++t) {
       const ActQ8K& xb = reinterpret_cast<const ActQ8K*>(xs[t])[b];
       __m256i v[8];
       for (int j = 0; j < 8; ++j) v[j] = dot_u8s8(_mm256_setzero_si256(), wq[j], load32(xb.qs + 32 * j));
       const int sumi = hsum_epi32(_mm256_mullo_epi32(reduce_8x8(v), scv));
-      int summ = 0;
-      for (int j = 0; j < 8; ++j) summ += mn[j] * (xb.bsums[2 * j] + xb.bsums[2 * j + 1]);
+      const int summ = hsum_epi32(_mm256_madd_epi16(load32(xb.bsums), mn16));
       const float sd = xb.d * d;
       const float sm = xb.d * dmin;
       const float c = no_fma(sd * static_cast<float>(sumi)) - no_fma(sm * static_cast<float>(summ));
@@ -164,7 +205,7 @@ void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
   const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
     __m256i wq[8];   // 32 weights each, u8 0..63, in weight order
-    __m256i scv[8];  // int32 scales matching dot_u8s8's lanes: groups 2k (lanes 0-3), 2k+1 (lanes 4-7)
+    __m256i scv[8];  // int32 scales matching dot_u8s8's lanes: group 2k (lanes 0-3), 2k+1 (lanes 4-7)
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = load32(wb[b].ql + 64 * h), ql1 = load32(wb[b].ql + 64 * h + 32);
       const __m256i qh = load32(wb[b].qh + 32 * h);
@@ -174,20 +215,22 @@ void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
       wq[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
     }
-    const std::int8_t* s = wb[b].scales;
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].scales));
     for (int k = 0; k < 8; ++k) {
-      const int a = s[2 * k], c = s[2 * k + 1];
-      scv[k] = _mm256_setr_epi32(a, a, a, a, c, c, c, c);
+      const __m128i idx = _mm_setr_epi8(static_cast<char>(2 * k), static_cast<char>(2 * k), static_cast<char>(2 * k),
+                                        static_cast<char>(2 * k), static_cast<char>(2 * k + 1), static_cast<char>(2 * k + 1),
+                                        static_cast<char>(2 * k + 1), static_cast<char>(2 * k + 1), 0, 0, 0, 0, 0, 0, 0, 0);
+      scv[k] = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(sc8, idx));
     }
-    const float d = fp16_to_f32(wb[b].d);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+    const float d = f16(wb[b].d);
     for (int t = 0; t < nt; ++t) {
       const ActQ8K& xb = reinterpret_cast<const ActQ8K*>(xs[t])[b];
       __m256i tot = _mm256_setzero_si256();
       for (int k = 0; k < 8; ++k) {
         tot = _mm256_add_epi32(tot, _mm256_mullo_epi32(dot_u8s8(_mm256_setzero_si256(), wq[k], load32(xb.qs + 32 * k)), scv[k]));
       }
-      int off = 0;
-      for (int g = 0; g < 16; ++g) off += s[g] * xb.bsums[g];
+      const int off = hsum_epi32(_mm256_madd_epi16(sc16, load32(xb.bsums)));  // sum_g sc_g * bsum_g
       const int sumi = hsum_epi32(tot) - 32 * off;
       const float sd = xb.d * d;
       acc[t][b % 8] += no_fma(sd * static_cast<float>(sumi));
@@ -264,3 +307,5 @@ const IsaKernels& simd_kernels() {
 
 }  // namespace
 }  // namespace gs::ref
+
+#pragma GCC diagnostic pop

@@ -1,0 +1,84 @@
+// bench_kernels: speed of the reference kernel's matmul, per weight format and ISA.
+//   decode (T = 1): weight bytes streamed per second (memory-bound: compare with
+//                   the machine's STREAM triad bandwidth)
+//   prefill (T = 512): GFLOP/s (2 FLOP per weight per token)
+// Usage: bench_kernels [rows ne1] [cols ne0] [threads]   (default 8192 x 4096, all threads)
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "kernels/blocks.h"
+#include "qmatrix.h"
+#include "units.h"
+
+using namespace gs;
+using namespace gs::ref;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Median-free simple timing: repeat until at least min_s elapsed, report the best rep.
+template <class F>
+double best_time_s(F f, double min_s) {
+  double best = 1e30, start = now_s();
+  int reps = 0;
+  while (reps < 3 || now_s() - start < min_s) {
+    const double t0 = now_s();
+    f();
+    best = std::min(best, now_s() - t0);
+    ++reps;
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::int64_t rows = argc > 1 ? std::atoll(argv[1]) : 8192;
+  const std::int64_t cols = argc > 2 ? std::atoll(argv[2]) : 4096;
+  if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
+  const int threads = omp_get_max_threads();
+  std::printf("matmul %lld x %lld, %d threads, best ISA %s\n", static_cast<long long>(rows), static_cast<long long>(cols),
+              threads, isa_name(best_isa()));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 0.02f);
+  std::vector<float> w(static_cast<std::size_t>(rows * cols));
+  for (auto& v : w) v = nd(rng);
+  const int T = 512;
+  std::vector<float> x(static_cast<std::size_t>(T * cols)), y(static_cast<std::size_t>(T * rows));
+  for (auto& v : x) v = nd(rng) * 50.0f;
+  const GgmlType types[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
+                            GgmlType::Q6_K, GgmlType::Q4_K, GgmlType::Q4_0};
+  std::vector<Isa> isas = {Isa::Scalar};
+  if (best_isa() != Isa::Scalar) isas.push_back(Isa::Avx2);
+  if (best_isa() == Isa::Avx512) isas.push_back(Isa::Avx512);
+  std::printf("%-6s %-7s %12s %14s %16s\n", "type", "isa", "MB", "T=1 GB/s", "T=512 GFLOP/s");
+  for (GgmlType t : types) {
+    const BlockGeom g = block_geom(t);
+    const std::size_t rb = static_cast<std::size_t>(cols / g.weights * g.bytes);
+    std::vector<std::uint8_t> q(rb * rows);
+    for (std::int64_t r = 0; r < rows; ++r) quantize_row(t, w.data() + r * cols, q.data() + r * rb, cols);
+    QMatrix W{t, cols, rows, 1, q.data(), rb};
+    const double bytes = static_cast<double>(q.size());
+    for (Isa isa : isas) {
+      set_isa(isa);
+      const double t1 = best_time_s([&] { matmul(W, x.data(), 1, y.data()); }, 0.5);
+      double gflops = 0;
+      if (isa != Isa::Scalar) {
+        const double tp = best_time_s([&] { matmul(W, x.data(), T, y.data()); }, 1.0);
+        gflops = 2.0 * rows * cols * T / tp / kGFLOP;
+      }
+      std::printf("%-6s %-7s %12.1f %14.2f %16.1f\n", type_info(t).name, isa_name(isa), bytes / kMB,
+                  bytes / t1 / kGB, gflops);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
