@@ -12,7 +12,7 @@ namespace gs::cli {
 
 // Headline hardware, in the order people ask about it. Ids missing from hwdb/ are skipped.
 static const char* kHeadline[] = {"gtx-1650", "rtx-3060-12gb", "rtx-4090", "a100-80gb", "rpi5-16gb",
-                                  "desktop-rtx3090-used", "desktop-2x-rtx3060", "mac-mini-m4-pro-64gb",
+                                  "desktop-rtx3090-used", "desktop-2x-rtx3060-12gb", "mac-mini-m4-pro-64gb",
                                   "framework-desktop-395-128gb", "cpu-ddr5-128gb"};
 static const char* kVariants[] = {"gemma4-e2b", "gemma4-e4b", "gemma4-26b-a4b", "gemma4-31b"};
 static const char* kQuants[] = {"q4_k_m", "q8_0", "bf16"};

@@ -13,23 +13,28 @@ MemoryRules load_memory_rules(const std::string& engine_id) {
   if (!std::filesystem::exists(path)) input_error("--engine: unknown engine '" + engine_id + "' (no " + path + ")");
   const json j = read_json_file(path);
   JsonReader r(j, path);
-  auto mr = r.at("memory");
   MemoryRules m;
   m.engine = engine_id;
-  m.runtime_overhead_bytes = mr.at("runtime_overhead_bytes").num(0, 1e12);
-  m.host_overhead_bytes = mr.num_or("host_overhead_bytes", 0.0, 0, 1e12);
-  m.usable_memory_fraction = mr.num_or("usable_memory_fraction", 1.0, 0.05, 1.0);
-  m.ubatch_tokens = static_cast<int>(mr.at("ubatch_tokens").integer(1, 1 << 20));
-  m.kv_pad_tokens = static_cast<int>(mr.int_or("kv_pad_tokens", 1, 1, 1 << 16));
-  m.swa_cache = mr.at("swa_cache").str();
+  m.runtime_overhead_bytes = r.at("runtime_overhead_bytes").num(0, 1e12);
+  m.usable_memory_fraction = r.num_or("gpu_memory_utilization", 1.0, 0.05, 1.0);
+  m.ubatch_tokens = static_cast<int>(r.at("ubatch_tokens").integer(1, 1 << 20));
+  m.kv_pad_tokens = static_cast<int>(r.int_or("kv_pad_tokens", 1, 1, 1 << 16));
+  m.swa_cache = r.at("swa_cache").str();
   if (m.swa_cache != "window_plus_ubatch" && m.swa_cache != "window" && m.swa_cache != "full")
-    mr.at("swa_cache").fail("expected window_plus_ubatch, window or full");
-  m.logits_buffer = mr.bool_or("logits_buffer", true);
-  m.activation_bytes_per_token_factor = mr.num_or("activation_bytes_per_element", 4.0, 0, 64);
-  m.ple_location = mr.str_or("ple_location", "host");
-  if (m.ple_location != "host" && m.ple_location != "device") mr.at("ple_location").fail("expected host or device");
-  m.input_embedding_on_host = mr.bool_or("input_embedding_on_host", true);
-  if (j.contains("sources")) m.sources = j.at("sources");
+    r.at("swa_cache").fail("expected window_plus_ubatch, window or full");
+  m.kv_single_for_k_eq_v = r.bool_or("kv_cache_k_eq_v_shared", false);
+  auto cb = r.at("compute_buffer");
+  m.logits_bytes_per_value = cb.num_or("logits_bytes_per_value", 4.0, 0, 16);
+  m.activation_bytes_per_value = cb.num_or("activation_bytes_per_value", 4.0, 0, 16);
+  m.activation_embd_multiple = cb.num_or("activation_embd_multiple", 4.0, 0, 64);
+  m.activation_ffn_multiple = cb.num_or("activation_ffn_multiple", 2.0, 0, 64);
+  m.activation_q_multiple = cb.num_or("activation_q_multiple", 2.0, 0, 64);
+  m.ple_location = r.str_or("ple_location", "host");
+  if (m.ple_location != "host" && m.ple_location != "device") r.at("ple_location").fail("expected host or device");
+  const std::string te = r.str_or("token_embd_location", "host");
+  if (te != "host" && te != "device") r.at("token_embd_location").fail("expected host or device");
+  m.input_embedding_on_host = te == "host";
+  m.output_on_gpu_only_if_all_layers = r.bool_or("output_head_on_gpu_only_if_all_layers", true);
   return m;
 }
 
@@ -84,18 +89,19 @@ ModelLevelBytes model_level_bytes(const ModelSpec& m, const QuantRecipe& q) {
   return b;
 }
 
-// f32 activations of one micro-batch on a device that computes layers: the
-// widest intermediate tensors (FFN gate/up or the routed experts, Q/attention
-// output, residual stream). Flash attention is assumed (no T x n_kv scores).
+// Activations of one micro-batch on a device that computes layers (the engine's
+// compute_buffer formula without the logits): the widest intermediate tensors.
+// F_max includes the routed experts' K x F_exp. Flash attention is assumed.
 double activation_bytes(const ModelSpec& m, const MemoryRules& r) {
-  double widest = 0;
+  double f_max = 0, q_max = 0;
   for (int il = 0; il < m.n_layer; ++il) {
-    double ffn = 2.0 * static_cast<double>(m.ffn(il));
-    if (m.is_moe(il)) ffn += 2.0 * m.moe.expert_ffn * m.moe.n_expert_used;
-    const double attn = 2.0 * m.n_head(il) * m.head_dim(il);
-    widest = std::max(widest, ffn + attn + 4.0 * static_cast<double>(m.n_embd));
+    double f = static_cast<double>(m.ffn(il));
+    if (m.is_moe(il)) f = std::max(f, static_cast<double>(m.moe.expert_ffn) * m.moe.n_expert_used);
+    f_max = std::max(f_max, f);
+    q_max = std::max(q_max, static_cast<double>(m.n_head(il)) * m.head_dim(il));
   }
-  return r.ubatch_tokens * widest * r.activation_bytes_per_token_factor;
+  return r.ubatch_tokens * r.activation_bytes_per_value *
+         (r.activation_embd_multiple * m.n_embd + r.activation_ffn_multiple * f_max + r.activation_q_multiple * q_max);
 }
 
 }  // namespace
@@ -142,7 +148,7 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
   res.placement = o.placement;
   res.placement.gpu_layers = ngl;
   const int first_gpu_layer = L - std::min(ngl, L);
-  const bool output_on_gpu = ngl > L;
+  const bool output_on_gpu = !gpus.empty() && (ngl > L || (!rules.output_on_gpu_only_if_all_layers && ngl >= L));
 
   // Which GPU holds layer il: split proportional to capacity (llama.cpp's default tensor split).
   double cap_sum = 0;
@@ -162,7 +168,7 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
   double max_layer_act = activation_bytes(m, rules);
   bool host_computes = false;
   for (int il = 0; il < L; ++il) {
-    const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v) * kv_cells(m, il, o.context_tokens, o.n_seq, rules);
+    const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) * kv_cells(m, il, o.context_tokens, o.n_seq, rules);
     res.kv_layer_bytes[il] = kvb;
     const double experts = wb.layer_expert_bytes[il];
     const double rest = wb.layer_bytes[il] - experts;
@@ -186,7 +192,7 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
     }
   }
   // Model-level tensors.
-  const double logits = rules.logits_buffer ? static_cast<double>(rules.ubatch_tokens) * m.n_vocab * 4.0 : 0.0;
+  const double logits = static_cast<double>(rules.ubatch_tokens) * m.n_vocab * rules.logits_bytes_per_value;
   DeviceMemory& out_dev = output_on_gpu ? gpus.back() : host;
   out_dev.weights_bytes += ml.output_head + ml.output_norm;
   out_dev.compute_buffer_bytes += logits;
@@ -206,7 +212,6 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
     }
   }
   if (host_computes || gpus.empty()) host.compute_buffer_bytes += max_layer_act;
-  host.overhead_bytes += rules.host_overhead_bytes;
 
   if (unified_gpu) host.capacity_bytes = std::max(0.0, hw.host_memory_bytes - 0.0);  // one pool, checked below
 

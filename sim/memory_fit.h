@@ -19,16 +19,17 @@ namespace gs {
 struct MemoryRules {
   std::string engine;              // engine id
   double runtime_overhead_bytes = 0;   // per GPU (CUDA/ROCm/Metal context, allocator slack)
-  double host_overhead_bytes = 0;      // process overhead in host memory
   double usable_memory_fraction = 1;   // vLLM gpu_memory_utilization (0.9), 1 for llama.cpp
   int ubatch_tokens = 512;             // micro-batch of the compute buffer
   int kv_pad_tokens = 256;             // KV cells padded to this
   std::string swa_cache = "window_plus_ubatch";  // "window_plus_ubatch" | "window" | "full"
-  bool logits_buffer = true;           // compute buffer holds ubatch x vocab f32 logits
-  double activation_bytes_per_token_factor = 4;  // f32 activations of the widest tensors per ubatch token
+  bool kv_single_for_k_eq_v = false;   // engine stores one tensor for K=V global layers
+  // Compute buffer = ubatch x (V x logits_bytes + act_bytes x (embd_mult x D + ffn_mult x F_max + q_mult x H x Dh_max))
+  double logits_bytes_per_value = 4, activation_bytes_per_value = 4;
+  double activation_embd_multiple = 4, activation_ffn_multiple = 2, activation_q_multiple = 2;
   std::string ple_location = "host";   // "host" (mmap / CPU input layer) | "device"
   bool input_embedding_on_host = true; // llama.cpp: token_embd on CPU (input layer)
-  json sources;
+  bool output_on_gpu_only_if_all_layers = true;  // llama.cpp: output head offloaded only when -ngl > L
 };
 MemoryRules load_memory_rules(const std::string& engine_id);  // hwdb/engines/<id>.json
 // The engine gemmasim assumes when none is given (see hwdb/engines/README.md).

@@ -1,0 +1,42 @@
+// cli_run.h: run the gemmasim binary as a user would, capturing stdout,
+// stderr and the exit code (for end-to-end and bad-input tests).
+#pragma once
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+  int err_lines() const {
+    int n = 0;
+    for (char c : err) n += c == '\n';
+    return n;
+  }
+};
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// args: everything after the binary name, already shell-quoted where needed.
+inline CliResult run_cli(const std::string& args) {
+  static int counter = 0;
+  const std::string base = "/tmp/gemmasim_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  const std::string cmd = std::string(GEMMASIM_BINARY) + " " + args + " </dev/null >" + base + ".out 2>" + base + ".err";
+  const int status = std::system(cmd.c_str());
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(base + ".out");
+  r.err = slurp(base + ".err");
+  std::remove((base + ".out").c_str());
+  std::remove((base + ".err").c_str());
+  return r;
+}
