@@ -152,8 +152,10 @@ TEST_CASE("n-cpu-moe VRAM matches fit's --n-cpu-moe arithmetic for the 26B A4B")
   gs::ModelSpec m = gs::load_model_file(std::string(GEMMASIM_SOURCE_DIR) + "/models/gemma4-26b-a4b.json");
   const gs::QuantRecipe& q = gs::find_recipe("q4_k_m");
   gs::System hw = gs::resolve_hardware("desktop-rtx4090");
-  MoeSetup s = make_moe_setup(m, q, hw, 8192);
-  gs::MemoryRules rules = gs::load_memory_rules(s.engine);
+  gs::MemoryRules rules = gs::load_memory_rules(gs::default_engine(hw, q));
+  gs::FitOptions base;
+  base.context_tokens = 8192;
+  MoeSetup s = make_moe_setup(m, q, hw, rules, base);
   for (int n : {0, 7, 18, 30}) {
     CAPTURE(n);
     PolicyContext c = base_context(s);
@@ -164,10 +166,7 @@ TEST_CASE("n-cpu-moe VRAM matches fit's --n-cpu-moe arithmetic for the 26B A4B")
     fo.context_tokens = 8192;
     fo.placement.n_cpu_moe = n;
     gs::FitResult f = gs::fit(m, hw, q, rules, fo);
-    double gpu = 0;
-    for (const auto& d : f.devices)
-      if (d.role != "host") gpu += d.total_bytes;
-    CHECK(s.non_expert_vram_bytes + p->expert_vram_bytes() == doctest::Approx(gpu).epsilon(1e-12));
+    CHECK(s.non_expert_vram_bytes + p->expert_vram_bytes() == doctest::Approx(fit_gpu_bytes(f)).epsilon(1e-12));
   }
   // And the per-layer expert bytes add up to weight_bytes' experts.
   CHECK(s.experts_bytes == doctest::Approx(gs::weight_bytes(m, q).experts_bytes));

@@ -69,6 +69,7 @@ struct PolicyContext {
   double decay_half_life_tokens = 128;// decay policy
   int op_offload_min_tokens = 32;     // llama.cpp: CPU weights copied to the GPU for batches >= this (0: never)
   std::vector<std::uint8_t> cpu_layer_mask;  // "layers" policy: [NL] 1 = experts of that slot on the CPU
+  bool cache_warm_start = false;      // caches start holding the static-global placement (else empty)
 
   int n_slots() const { return static_cast<int>(layers.size()); }
   int n_expert() const { return shape.n_expert; }

@@ -20,6 +20,9 @@ std::unique_ptr<PlacementPolicy> make_lfu();            // "lfu": GPU cache, lea
 std::unique_ptr<PlacementPolicy> make_decay();          // "decay": GPU cache, lowest exponentially decayed frequency evicted
 std::unique_ptr<PlacementPolicy> make_fiddler();        // "fiddler": static hot set; cold experts on the CPU or moved, whichever is faster
 
+// Resident map [NL, E] of the frequency knapsack on ctx.profile_counts (static_freq.cpp).
+std::vector<std::uint8_t> frequency_placement(const PolicyContext& ctx, bool per_layer);
+
 struct PolicyInfo {
   const char* name;
   std::unique_ptr<PlacementPolicy> (*make)();

@@ -22,24 +22,21 @@ std::vector<int> moe_layers(const ModelSpec& m) {
   return v;
 }
 
-namespace {
-// GPU bytes of a fit: sum over the GPU devices.
-double gpu_total(const FitResult& f) {
+double fit_gpu_bytes(const FitResult& f) {
   double b = 0;
   for (const auto& d : f.devices)
     if (d.role != "host") b += d.total_bytes;
   return b;
 }
-}  // namespace
 
-MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& hw, long long context_tokens) {
+MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& hw, const MemoryRules& rules, FitOptions fo) {
   MoeSetup s;
   s.shape = trace_shape(m);
   s.moe_layers = moe_layers(m);
   s.model = m.id;
   s.quant = q.id;
   s.hardware = hw.id;
-  s.context_tokens = context_tokens;
+  s.context_tokens = fo.context_tokens;
   if (hw.unified())
     input_error("--hw " + hw.id + ": unified memory (CPU and GPU share one memory), so there is no expert placement "
                 "between host and GPU memory to choose (expected a system with a discrete GPU)");
@@ -59,9 +56,8 @@ MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& 
   s.cost.flops_per_token = 2.0 * ((m.ffn_gated ? 2.0 : 1.0) * d * f + f * d);
 
   // Rates: peaks x the engine profile's efficiencies.
-  const std::string engine_id = default_engine(hw, q);
-  s.engine = engine_id;
-  const EngineProfile eng = resolve_engine(engine_id);
+  s.engine = rules.engine.empty() ? default_engine(hw, q) : rules.engine;
+  const EngineProfile eng = resolve_engine(s.engine);
   const EngineThroughput& t = eng.thr;
   const Device& g = hw.gpus[0];
   const std::string mm = dtype_name(t.quantized_matmul_dtype);
@@ -83,14 +79,12 @@ MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& 
   s.rest.overhead_s = t.step_overhead_s + t.per_layer_overhead_s * m.n_layer;
 
   // Budget: fit with every expert on the CPU.
-  const MemoryRules rules = load_memory_rules(engine_id);
-  FitOptions fo;
-  fo.context_tokens = context_tokens;
+  fo.placement = {};
   fo.placement.cpu_moe = true;
   const FitResult fr = fit(m, hw, q, rules, fo);
   for (const auto& dm : fr.devices)
     if (dm.role != "host") s.gpu_capacity_bytes += dm.capacity_bytes;
-  s.non_expert_vram_bytes = gpu_total(fr);
+  s.non_expert_vram_bytes = fit_gpu_bytes(fr);
   s.default_budget_bytes = std::max(0.0, s.gpu_capacity_bytes - s.non_expert_vram_bytes);
   s.non_expert_fits = s.non_expert_vram_bytes <= s.gpu_capacity_bytes;
   return s;

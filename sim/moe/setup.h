@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "hardware.h"
+#include "memory_fit.h"
 #include "model.h"
 #include "moe/placement_policy.h"
 #include "moe/replay.h"
@@ -40,8 +41,11 @@ struct MoeSetup {
 TraceShape trace_shape(const ModelSpec& m);  // InputError if the model has no experts
 std::vector<int> moe_layers(const ModelSpec& m);
 
-// context_tokens: KV cache size assumed for the budget (fit's --ctx).
-MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& hw, long long context_tokens);
+// fo: fit's options (context, KV type, sequences) for the budget; its placement is ignored.
+// rules.engine names the engine profile whose efficiencies apply.
+MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& hw, const MemoryRules& rules, FitOptions fo);
+// GPU bytes of a fit: the sum over its GPU devices.
+double fit_gpu_bytes(const FitResult& f);
 
 // A PolicyContext filled from the setup (budget, profile and options left to the caller).
 PolicyContext base_context(const MoeSetup& s);

@@ -317,30 +317,32 @@ Trace read_trace(const std::string& path, const TraceShape& shape) {
   return ends_with(path, ".csv") ? read_trace_csv(path, shape) : read_trace_jsonl(path, shape);
 }
 
-void write_trace_jsonl(const Trace& tr, const std::string& path, const std::string& meta_json) {
-  write_atomically(path, [&](std::ofstream& out) {
-    if (!meta_json.empty()) out << "{\"meta\":" << meta_json << "}\n";
-    const int k = tr.k();
-    char buf[32];
-    for (std::size_t t = 0; t < tr.n_tokens(); ++t)
-      for (int s = 0; s < tr.n_slots(); ++s) {
-        const std::uint16_t* e = tr.row(t, s);
-        out << "{\"token\":" << tr.token_ids[t] << ",\"layer\":" << tr.layers[static_cast<std::size_t>(s)]
-            << ",\"experts\":[";
-        for (int i = 0; i < k; ++i) out << (i ? "," : "") << e[i];
-        out << "]";
-        if (!tr.weights.empty()) {
-          out << ",\"weights\":[";
-          const float* w = tr.weights.data() + (e - tr.experts.data());
-          for (int i = 0; i < k; ++i) {
-            std::snprintf(buf, sizeof buf, "%.4g", static_cast<double>(w[i]));
-            out << (i ? "," : "") << buf;
-          }
-          out << "]";
+void write_trace_jsonl(const Trace& tr, std::ostream& out, const std::string& meta_json) {
+  if (!meta_json.empty()) out << "{\"meta\":" << meta_json << "}\n";
+  const int k = tr.k();
+  char buf[32];
+  for (std::size_t t = 0; t < tr.n_tokens(); ++t)
+    for (int s = 0; s < tr.n_slots(); ++s) {
+      const std::uint16_t* e = tr.row(t, s);
+      out << "{\"token\":" << tr.token_ids[t] << ",\"layer\":" << tr.layers[static_cast<std::size_t>(s)]
+          << ",\"experts\":[";
+      for (int i = 0; i < k; ++i) out << (i ? "," : "") << e[i];
+      out << "]";
+      if (!tr.weights.empty()) {
+        out << ",\"weights\":[";
+        const float* w = tr.weights.data() + (e - tr.experts.data());
+        for (int i = 0; i < k; ++i) {
+          std::snprintf(buf, sizeof buf, "%.4g", static_cast<double>(w[i]));
+          out << (i ? "," : "") << buf;
         }
-        out << ",\"phase\":\"" << phase_name(tr.phase[t]) << "\"}\n";
+        out << "]";
       }
-  });
+      out << ",\"phase\":\"" << phase_name(tr.phase[t]) << "\"}\n";
+    }
+}
+
+void write_trace_jsonl(const Trace& tr, const std::string& path, const std::string& meta_json) {
+  write_atomically(path, [&](std::ofstream& out) { write_trace_jsonl(tr, out, meta_json); });
 }
 
 void write_trace_csv(const Trace& tr, const std::string& path) {

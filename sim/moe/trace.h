@@ -15,6 +15,7 @@
 // must carry a record for every one of those layers.
 #pragma once
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,7 @@ Trace read_trace(const std::string& path, const TraceShape& shape);
 // Writers go through a temporary file and a rename (never a half-written file).
 // `meta` (a JSON object as text, may be empty) is written as the header line's "meta".
 void write_trace_jsonl(const Trace& tr, const std::string& path, const std::string& meta_json = "");
+void write_trace_jsonl(const Trace& tr, std::ostream& out, const std::string& meta_json = "");
 void write_trace_csv(const Trace& tr, const std::string& path);
 void write_trace(const Trace& tr, const std::string& path, const std::string& meta_json = "");
 

@@ -59,13 +59,13 @@ Trace generate_trace(const TraceGenParams& p) {
     if (!(z >= 0.0 && z <= 100.0))
       input_error("trace-gen: skew " + std::to_string(z) + " (expected a Zipf exponent in [0, 100])");
 
-  Rng rng(p.seed);
+  Rng rng(p.seed), pop(p.popularity_seed ^ 0x706f70756c6172ull);
   // Popularity weight of each expert per layer: w[s*E + pi_s[r]] = (r+1)^-z_s.
   std::vector<double> w(nl * e);
   std::vector<std::uint16_t> perm(e);
   for (std::size_t s = 0; s < nl; ++s) {
     std::iota(perm.begin(), perm.end(), 0);
-    for (std::size_t i = e - 1; i > 0; --i) std::swap(perm[i], perm[rng.next() % (i + 1)]);
+    for (std::size_t i = e - 1; i > 0; --i) std::swap(perm[i], perm[pop.next() % (i + 1)]);
     const double z = p.skew.size() == 1 ? p.skew[0] : p.skew[s];
     for (std::size_t r = 0; r < e; ++r) w[s * e + perm[r]] = std::pow(static_cast<double>(r + 1), -z);
   }
@@ -129,7 +129,8 @@ std::string trace_gen_meta(const TraceGenParams& p, const std::string& model_id)
                       {"prompt", p.n_prompt},
                       {"skew", p.skew},
                       {"locality", p.locality},
-                      {"seed", p.seed}};
+                      {"seed", p.seed},
+                      {"popularity_seed", p.popularity_seed}};
   return m.dump();
 }
 

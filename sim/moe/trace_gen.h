@@ -1,7 +1,9 @@
 // trace_gen.h: synthetic routing traces with controlled skew, locality and phases.
 //
 // Per layer l, expert popularity follows a Zipf law of exponent z_l over a random
-// permutation pi_l of the E experts: the expert of popularity rank r (0-based) has weight
+// permutation pi_l of the E experts (drawn from `popularity_seed`, a property of the
+// simulated model: traces with different `seed` but the same popularity seed are a
+// profile/evaluation pair of the same model): the expert of popularity rank r (0-based) has weight
 //   w_r = 1 / (r + 1)^z_l          (z = 0: uniform routing).
 // Each token routes K distinct experts per layer. With probability `locality` each of the
 // previous token's experts (same layer) is reused; the remaining slots are drawn without
@@ -26,7 +28,8 @@ struct TraceGenParams {
   std::size_t n_prompt = 0;          // first n_prompt tokens are prefill
   std::vector<double> skew;          // Zipf exponent per MoE layer (size 1: same for all)
   double locality = 0.0;             // P(reuse each of the previous token's experts), [0, 1]
-  std::uint64_t seed = 1;
+  std::uint64_t seed = 1;             // token sampling
+  std::uint64_t popularity_seed = 0;  // expert popularity permutation per layer
   bool with_weights = true;
 };
 

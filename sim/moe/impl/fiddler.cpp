@@ -9,8 +9,6 @@
 
 namespace gs::moe {
 
-std::vector<std::uint8_t> frequency_placement(const PolicyContext& ctx, bool per_layer);
-
 namespace {
 class Fiddler final : public impl::StaticMapPolicy {
  public:

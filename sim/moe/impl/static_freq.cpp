@@ -9,7 +9,6 @@
 
 namespace gs::moe {
 
-// Resident map [NL, E] of the frequency knapsack; shared with fiddler.cpp.
 std::vector<std::uint8_t> frequency_placement(const PolicyContext& ctx, bool per_layer) {
   const std::size_t nl = static_cast<std::size_t>(ctx.n_slots()), e = static_cast<std::size_t>(ctx.n_expert());
   auto value = [&](std::size_t s, std::size_t x) {
