@@ -111,31 +111,52 @@ std::vector<double> router_sigmas(int E, int K, double Z) {
   std::vector<double> sigma(static_cast<std::size_t>(E), 1.0);
   if (Z <= 0 || E <= K || K <= 0) return sigma;
   // Target top-K frequency of the expert of rank r: proportional to (r+1)^-Z,
-  // summing to K, each at most 0.98 (an expert is chosen at most once per token).
+  // summing to K. Zero-mean logits put an expert in the top K at most about half
+  // the time (when its logit is positive), so targets are capped at 0.45 and the
+  // rest rescaled (ranks below the cap keep exact Zipf ratios).
   std::vector<double> target(static_cast<std::size_t>(E));
   for (int e = 0; e < E; ++e) target[e] = std::pow(e + 1.0, -Z);
-  for (int pass = 0; pass < 50; ++pass) {
-    const double sum = std::accumulate(target.begin(), target.end(), 0.0);
-    for (auto& t : target) t = std::min(0.98, t * K / sum);
+  for (int pass = 0; pass < 100; ++pass) {
+    double capped = 0, free_sum = 0;
+    for (auto t : target) (t >= 0.45 ? capped : free_sum) += t >= 0.45 ? 0.45 : t;
+    for (auto& t : target) t = t >= 0.45 ? 0.45 : std::min(0.45, t * (K - capped) / free_sum);
   }
-  // Fixed-point fit: logits of an isotropic unit input are independent N(0, sigma_e^2).
+  // Mean-field start: the K-th largest logit sits near a threshold tau (= 1, the
+  // scale is free), so P(e in top K) ~ P(sigma_e z > 1) = Phic(1 / sigma_e).
+  auto phic_inv = [](double f) {  // x with P(z > x) = f, f in (0, 0.5)
+    double lo = 0, hi = 40;
+    for (int i = 0; i < 100; ++i) {
+      const double mid = 0.5 * (lo + hi);
+      (0.5 * std::erfc(mid / std::sqrt(2.0)) > f ? lo : hi) = mid;
+    }
+    return 0.5 * (lo + hi);
+  };
+  for (int e = 0; e < E; ++e) sigma[e] = 1.0 / phic_inv(std::max(1e-9, target[e]));
+  // Then a fixed-point correction on one fixed sample of isotropic inputs (logits
+  // independent N(0, sigma_e^2)): raise sigma where an expert is picked too rarely.
   std::mt19937_64 rng(12345);
   std::normal_distribution<double> nd;
-  const int samples = 3000;
+  const int samples = 4000;
+  std::vector<double> z(static_cast<std::size_t>(samples) * E);
+  for (auto& v : z) v = nd(rng);
   std::vector<double> logit(static_cast<std::size_t>(E));
   std::vector<int> idx(static_cast<std::size_t>(E));
-  for (int it = 0; it < 60; ++it) {
+  for (int it = 0; it < 40; ++it) {
     std::vector<double> freq(static_cast<std::size_t>(E), 0.0);
     for (int s = 0; s < samples; ++s) {
-      for (int e = 0; e < E; ++e) logit[e] = sigma[e] * nd(rng);
+      for (int e = 0; e < E; ++e) logit[e] = sigma[e] * z[static_cast<std::size_t>(s) * E + e];
       std::iota(idx.begin(), idx.end(), 0);
-      std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return logit[a] > logit[b]; });
+      std::nth_element(idx.begin(), idx.begin() + (K - 1), idx.end(), [&](int a, int b) { return logit[a] > logit[b]; });
       for (int k = 0; k < K; ++k) freq[idx[k]] += 1.0 / samples;
     }
     for (int e = 0; e < E; ++e) {
-      const double ratio = (target[e] + 1e-3) / (freq[e] + 1e-3);
-      sigma[e] = std::clamp(sigma[e] * std::pow(ratio, 0.5), 0.05, 50.0);
+      const double ratio = (target[e] + 2.0 / samples) / (freq[e] + 2.0 / samples);
+      sigma[e] = std::clamp(sigma[e] * std::pow(ratio, 0.3), 1e-3, 1e3);
     }
+    // Only ratios of sigmas matter for the selection: keep their geometric mean at 1.
+    double log_mean = 0;
+    for (double v : sigma) log_mean += std::log(v) / E;
+    for (double& v : sigma) v /= std::exp(log_mean);
   }
   cache[{E, K, Z}] = sigma;
   return sigma;

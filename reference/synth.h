@@ -9,11 +9,14 @@
 //   matrices                      sd 1/sqrt(ne0)  (y = W x keeps x's scale)
 //   per_layer_token_embd          sd 1/sqrt(P)    (scaled by sqrt(P) when used)
 //   norms, layer scalar, scales   1 + sd 0.05
-//   MoE router ffn_gate_inp       sd sigma_e per expert (row): 1 without skew; with
-//                                 --router-skew Z the sigma_e are calibrated so that, for
-//                                 isotropic router inputs, expert of popularity rank r is
-//                                 in the top-K with frequency ~ (r+1)^-Z (Zipf-like); the
-//                                 rank order is a seeded permutation per layer.
+//   MoE router ffn_gate_inp       sd sigma_e per expert (row): 1 without skew. With
+//                                 --router-skew Z the sigma_e are fitted (mean-field start,
+//                                 then a fixed-point Monte Carlo correction) so that, for
+//                                 isotropic router inputs (logits ~ N(0, sigma_e^2)), the
+//                                 expert of popularity rank r is in the top K with frequency
+//                                 ~ (r+1)^-Z (Zipf), capped at 0.45 (a zero-mean logit is
+//                                 positive only half the time). The rank order is a seeded
+//                                 permutation per layer, so each layer has its own favourites.
 //   biases                        0
 // Plus rope_freqs.weight (Dh_global/2 F32; 1 for rotated pairs, 1e30 = unrotated),
 // which llama.cpp's gemma4 loader requires for proportional RoPE.

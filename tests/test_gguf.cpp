@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "error.h"
 #include "gguf.h"
 #include "gguf_write.h"
