@@ -31,7 +31,7 @@ int cmd_fit_matrix(const Args& a) {
       "csv", po::bool_switch(&cs), "CSV");
   po::variables_map vm;
   if (!parse(a, d, vm, "usage: gemmasim [matrix] [--ctx N] [--json|--csv]")) return 0;
-  report::Table t({"hardware", "model", "quant", "engine", "weights", "total@ctx", "fits@ctx", "max context"});
+  report::Table t({"hardware", "model", "quant", "engine", "GPU used/capacity", "host used/capacity", "fits", "max context"});
   t.right_align_from(4);
   json arr = json::array();
   for (const char* hw_id : kHeadline) {
@@ -47,8 +47,14 @@ int cmd_fit_matrix(const Args& a) {
         const FitResult r = fit(m, hw, q, rules, o);
         const i64 mc = max_context(m, hw, q, rules, o);
         arr.push_back(fit_to_json(r, mc));
-        t.add({hw_id, mid, qid, rules.engine, report::fmt_gb(r.weights_bytes, 1), report::fmt_gb(r.total_bytes, 1),
-               r.fits ? "yes" : "no", mc > 0 ? report::fmt_tokens(mc) : "does not fit"});
+        std::string gpu = "-";
+        double gpu_used = 0, gpu_cap = 0;
+        for (const auto& dv : r.devices)
+          if (dv.role != "host") gpu_used += dv.total_bytes, gpu_cap += dv.capacity_bytes;
+        if (gpu_cap > 0) gpu = report::fmt_num(gpu_used / 1e9, 1) + " / " + report::fmt_num(gpu_cap / 1e9, 1) + " GB";
+        const auto& h = r.devices.back();
+        const std::string host = report::fmt_num(h.total_bytes / 1e9, 1) + " / " + report::fmt_num(h.capacity_bytes / 1e9, 1) + " GB";
+        t.add({hw_id, mid, qid, rules.engine, gpu, host, r.fits ? "yes" : "no", mc > 0 ? report::fmt_tokens(mc) : "-"});
       }
     }
   }

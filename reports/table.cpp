@@ -77,6 +77,7 @@ std::string fmt_count(double v) {
 }
 std::string fmt_tokens(long long t) {
   if (t >= 1024 && t % 1024 == 0) return std::to_string(t / 1024) + "K";
+  if (t >= 1024) return fmt(static_cast<double>(t) / 1024.0, 1, "K");
   return std::to_string(t);
 }
 
