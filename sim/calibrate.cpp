@@ -287,7 +287,8 @@ std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
           pl.gpu_layers = 0;
         } else if (c.gpu_layers >= 0) {
           pl.gpu_layers = c.gpu_layers;
-        } else if (s.has_gpu() && e.backend != "cpu") {
+        } else if (s.has_gpu() && e.backend != "cpu" && !s.unified()) {
+          // (unified chips: one memory pool, so offloading fewer layers frees nothing: all on the GPU)
           const MemoryRules rules = load_memory_rules(e.id);
           FitOptions fo;
           fo.context_tokens = std::min<i64>(std::max<i64>(c.depth + c.prompt + c.gen, 512), m.n_ctx_max);

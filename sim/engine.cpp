@@ -70,6 +70,8 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
   e.allreduce_latency_s = t.num_or("allreduce_latency_s", e.allreduce_latency_s, 0.0, 1.0);
   e.weight_upload_min_tokens = static_cast<int>(t.int_or("weight_upload_min_tokens", 32, 0, 1 << 20));
   e.matvec_max_tokens = static_cast<int>(t.int_or("matvec_max_tokens", 8, 0, 1024));
+  e.prefill_dequant_flops_per_flop = t.num_or("prefill_dequant_flops_per_flop", 0.0, 0.0, 100.0);
+  e.device_switch_s = t.num_or("device_switch_s", e.device_switch_s, 0.0, 1.0);
   e.host_bandwidth_efficiency = t.num_or("host_bandwidth_efficiency", e.host_bandwidth_efficiency, 0.01, 1.0);
   e.host_compute_efficiency = t.num_or("host_compute_efficiency", e.host_compute_efficiency, 0.01, 1.0);
   return e;

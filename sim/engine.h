@@ -45,6 +45,8 @@ struct EngineThroughput {
   double allreduce_latency_s = 10e-6;            // fixed cost of one all-reduce (tensor parallel)
   int weight_upload_min_tokens = 32;             // llama.cpp op offload threshold (0: never)
   int matvec_max_tokens = 8;                     // T up to this: mat-vec kernels (dequant on vector units)
+  double prefill_dequant_flops_per_flop = 0;     // T > matvec, quantized weights: vector-unit work per tensor FLOP
+  double device_switch_s = 2e-5;                 // each hand-over of activations between devices (sync + copy launch)
   // Work a GPU engine leaves on the CPU (-ngl < L, --n-cpu-moe): fractions of the host's peaks.
   double host_bandwidth_efficiency = 0.55;
   double host_compute_efficiency = 0.5;

@@ -28,11 +28,13 @@ DeviceRates cpu_rates(const Device& host, const EngineThroughput& t, bool cpu_en
   r.memory_bytes = host.memory_bytes;
   const double bw_eff = cpu_engine ? t.bandwidth_efficiency : t.host_bandwidth_efficiency;
   r.bandwidth_bytes_per_s = host.memory_bandwidth_bytes_per_s * bw_eff;
-  double fp32 = host.is_unified() ? 0 : host.flops("fp32");
+  // A unified chip's peak table is its GPU's unless the chip has no GPU backend (Raspberry Pi).
+  const bool table_is_gpu = host.is_unified() && host.backend != "cpu";
+  double fp32 = table_is_gpu ? 0 : host.flops("fp32");
   if (fp32 <= 0) fp32 = cpu_fp32_estimate(host);
   auto eff = [&](Dtype d) { return cpu_engine ? t.compute_efficiency[static_cast<int>(d)] : t.host_compute_efficiency; };
   auto cpu_peak = [&](Dtype d) {
-    if (host.is_unified()) return fp32;  // the chip's table is its GPU's
+    if (table_is_gpu) return fp32;
     double f = d == Dtype::F32 ? fp32 : host.flops(dtype_name(d));
     return f > 0 ? f : fp32;
   };
@@ -99,6 +101,7 @@ struct PhaseAcc {
   const HardwareRates& hw;
   double deq;
   int matvec_max;
+  double pq;  // prefill_dequant_flops_per_flop
 
   // Charge one op's cost (mult repetitions) on device d; T tokens per repetition.
   void charge(Op op, const OpCost& c, double mult, int d, WeightClass wc, double T, double link_bytes,
@@ -114,6 +117,8 @@ struct PhaseAcc {
           double rate = dv.matmul_flops_per_s[static_cast<std::size_t>(wc)];
           if (op == Op::MoeExperts) rate *= dv.moe_efficiency;
           compute = c.flops / rate;
+          // quantized tiles are unpacked on the vector units before the tensor-core product
+          if (wc == WeightClass::Quant) compute += c.flops * pq / dv.vector_flops_per_s;
         }
         break;
       case OpClass::Attention: compute = c.flops / dv.attn_flops_per_s; break;
@@ -365,14 +370,14 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
     }
     // Activation hand-overs between devices.
     const double act = 4 * T * static_cast<double>(mo.D);
-    acc.link(Op::LayerTransfer, act, host_bw, 0, mult * transfers_host, 0);
-    acc.link(Op::LayerTransfer, act, gpu_bw, 0, mult * transfers_gpu, 1);
+    acc.link(Op::LayerTransfer, act, host_bw, t.device_switch_s, mult * transfers_host, 0);
+    acc.link(Op::LayerTransfer, act, gpu_bw, t.device_switch_s, mult * transfers_gpu, 1);
     acc.overhead(mult * (t.step_overhead_s + t.per_layer_overhead_s * L));
   };
 
   // --- prefill: B prompts of P tokens at depth D0, in micro-batches of ub ---
   if (P > 0) {
-    PhaseAcc acc{est.prefill, hw, t.dequant_flops_per_weight, t.matvec_max_tokens};
+    PhaseAcc acc{est.prefill, hw, t.dequant_flops_per_weight, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
     const double n_full = std::floor(P / ub), r = P - n_full * ub;
     bool first_chunk = true;
     for (int part = 0; part < 2; ++part) {
@@ -421,7 +426,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
 
   // --- decode: one step of B tokens (one per sequence) at the mean depth -----
   {
-    PhaseAcc acc{est.decode, hw, t.dequant_flops_per_weight, t.matvec_max_tokens};
+    PhaseAcc acc{est.decode, hw, t.dequant_flops_per_weight, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
     const double start = D0 + (wl.decode_after_prompt ? P : 0);
     const double p_mean = start + (G - 1) / 2;
     double nd_exp = 0;
