@@ -2,15 +2,22 @@
 //   decode (T = 1): weight bytes streamed per second (memory-bound: compare with
 //                   the machine's STREAM triad bandwidth)
 //   prefill (T = 512): GFLOP/s (2 FLOP per weight per token)
+//   triad:          STREAM-style a[i] = b[i] + s*c[i] over 3 x 256 MiB, bytes/s
+//   model sweep:    with a GGUF file, one T = 1 matmul over every matrix a decode step
+//                   reads (all but the PLE table; the tied embedding as the output
+//                   head), as weight bytes/s next to the triad
 // Usage: bench_kernels [rows ne1] [cols ne0] [threads]   (default 8192 x 4096, all threads)
+//        bench_kernels --gguf FILE.gguf [threads]
 #include <omp.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "gguf.h"
 #include "kernels/blocks.h"
 #include "qmatrix.h"
 #include "units.h"
@@ -38,9 +45,52 @@ double best_time_s(F f, double min_s) {
   return best;
 }
 
+double triad_bytes_per_s() {
+  const std::size_t n = std::size_t{64} << 20;  // 64 Mi floats = 256 MiB per array
+  std::vector<float> a(n), b(n, 1.0f), c(n, 2.0f);
+  const float s = 3.0f;
+  const double t = best_time_s([&] {
+#pragma omp parallel for schedule(static)
+    for (std::size_t i = 0; i < n; ++i) a[i] = b[i] + s * c[i];
+  }, 2.0);
+  return 3.0 * n * sizeof(float) / t;
+}
+
+int model_sweep(const char* path) {
+  GgufFile f(path);
+  std::vector<QMatrix> mats;
+  double bytes = 0;
+  std::int64_t max_ne0 = 0, max_ne1 = 0;
+  for (const auto& t : f.tensors()) {
+    if (t.n_dims < 2 || t.name == "per_layer_token_embd.weight" || !kernel_supports(t.type)) continue;
+    QMatrix m = t.as_matrix();
+    mats.push_back(m);
+    bytes += static_cast<double>(t.bytes);
+    max_ne0 = std::max(max_ne0, m.ne0);
+    max_ne1 = std::max(max_ne1, m.ne1 * m.ne2);
+  }
+  std::vector<float> x(static_cast<std::size_t>(max_ne0), 0.01f), y(static_cast<std::size_t>(max_ne1));
+  auto sweep = [&] {
+    for (const auto& m : mats)
+      for (std::int64_t e = 0; e < m.ne2; ++e) matmul(m, x.data(), 1, y.data(), e);
+  };
+  sweep();  // page in the mapping
+  const double t = best_time_s(sweep, 5.0);
+  const double triad = triad_bytes_per_s();
+  std::printf("%s: %zu matrices, %.3f GB per decode sweep, %d threads, ISA %s\n", path, mats.size(), bytes / kGB,
+              omp_get_max_threads(), isa_name(active_isa()));
+  std::printf("decode sweep %.2f GB/s (%.1f sweeps/s); STREAM triad %.2f GB/s; ratio %.0f%%\n", bytes / t / kGB, 1.0 / t,
+              triad / kGB, 100.0 * bytes / t / triad);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[1]) == "--gguf") {
+    if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
+    return model_sweep(argv[2]);
+  }
   const std::int64_t rows = argc > 1 ? std::atoll(argv[1]) : 8192;
   const std::int64_t cols = argc > 2 ? std::atoll(argv[2]) : 4096;
   if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));

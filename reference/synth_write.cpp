@@ -160,7 +160,7 @@ std::uint64_t synth_gguf(const ModelSpec& m, const SynthOptions& o, const std::s
     for (std::int64_t r = r0; r < r1; ++r) {
       quantize_row(t.type, vals.data() + (r - r0) * ne0, dst + (r - r0) * rb, ne0);
     }
-  }, o.progress, std::size_t{32} << 20);
+  }, o.progress, std::size_t{8} << 20);
   return w.file_bytes();
 }
 
