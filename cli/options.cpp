@@ -21,6 +21,7 @@ void add_common(po::options_description& d, Common& c) {
       ("n-cpu-moe", po::value(&c.n_cpu_moe)->default_value(c.n_cpu_moe), "keep the experts of the first N layers on the CPU")
       ("cpu-moe", po::bool_switch(&c.cpu_moe), "keep all experts on the CPU")
       ("batch", po::value(&c.batch)->default_value(c.batch), "concurrent sequences")
+      ("modality", po::value(&c.modality)->default_value(c.modality), "text | image (adds the vision encoder) | audio (adds the audio encoder)")
       ("json", po::bool_switch(&c.json), "JSON output")
       ("csv", po::bool_switch(&c.csv), "CSV output");
 }
@@ -45,6 +46,9 @@ Inputs load_inputs(const Common& c) {
   in.fit.placement.gpu_layers = c.gpu_layers;
   in.fit.placement.n_cpu_moe = c.n_cpu_moe;
   in.fit.placement.cpu_moe = c.cpu_moe;
+  if (c.modality == "image") in.fit.encoders = {"vision"};
+  else if (c.modality == "audio") in.fit.encoders = {"audio"};
+  else if (c.modality != "text") input_error("--modality: expected text, image or audio, got '" + c.modality + "'");
   return in;
 }
 

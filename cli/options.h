@@ -22,10 +22,11 @@ struct Common {
   int n_cpu_moe = 0;
   bool cpu_moe = false;
   int batch = 1;
+  std::string modality = "text";  // text | image | audio
   bool json = false, csv = false;
 };
 
-// Adds --model --quant --hw --engine --ctx --kv-type --gpu-layers --n-cpu-moe --cpu-moe --batch --json --csv.
+// Adds --model --quant --hw --engine --ctx --kv-type --gpu-layers --n-cpu-moe --cpu-moe --batch --modality --json --csv.
 void add_common(po::options_description& d, Common& c);
 // Parses args into vm; prints help and returns false when --help was given.
 bool parse(const Args& a, po::options_description& d, po::variables_map& vm, const char* usage);

@@ -202,6 +202,11 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
   }
   const bool ple_on_host = gpus.empty() || rules.ple_location == "host";
   (ple_on_host ? host : gpus.front()).weights_bytes += ml.ple_table + ml.ple_input;
+  for (const auto& name : o.encoders) {
+    for (const auto& e : m.encoders)
+      if (e.name == name) res.encoder_bytes += e.params * kEncoderBytesPerParam;
+  }
+  (gpus.empty() ? host : gpus.front()).weights_bytes += res.encoder_bytes;
   res.ple_table_bytes = ml.ple_table;
   res.ple_location = ml.ple_table > 0 ? (ple_on_host ? "host" : "device") : "none";
 
@@ -259,6 +264,11 @@ static void check_options(const ModelSpec& m, const FitOptions& o) {
   if ((o.placement.n_cpu_moe > 0 || o.placement.cpu_moe) && m.moe.n_expert == 0)
     input_error("--n-cpu-moe/--cpu-moe: " + m.id + " has no experts");
   find_kv_type(o.kv_type);
+  for (const auto& name : o.encoders) {
+    bool found = false;
+    for (const auto& e : m.encoders) found = found || e.name == name;
+    if (!found) input_error("--modality: " + m.id + " has no " + name + " encoder");
+  }
 }
 
 FitResult fit(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, const FitOptions& o) {
@@ -267,7 +277,9 @@ FitResult fit(const ModelSpec& m, const System& hw, const QuantRecipe& q, const 
 }
 
 i64 max_context(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, FitOptions o) {
-  check_options(m, FitOptions{1, o.n_seq, o.kv_type, o.kv_single_for_k_eq_v, o.placement});
+  FitOptions first = o;
+  first.context_tokens = 1;
+  check_options(m, first);
   o.context_tokens = 1;
   if (!fit_unchecked(m, hw, q, rules, o).fits) return 0;
   i64 lo = 1, hi = m.n_ctx_max;  // invariant: lo fits
@@ -310,6 +322,7 @@ json fit_to_json(const FitResult& r, i64 max_context_tokens) {
   j["ple_table_bytes"] = r.ple_table_bytes;
   j["ple_location"] = r.ple_location;
   j["gguf_file_bytes"] = r.gguf_file_bytes;
+  j["encoder_bytes"] = r.encoder_bytes;
   json devs = json::array();
   for (const auto& d : r.devices) {
     devs.push_back({{"role", d.role}, {"device", d.device}, {"layers", d.layers},

@@ -47,6 +47,9 @@ struct FitOptions {
   std::string kv_type = "f16";
   bool kv_single_for_k_eq_v = false;  // store one tensor for K=V global layers (card: "unified keys and values")
   Placement placement;
+  // Encoders loaded beside the text decoder ("vision", "audio"): F16 weights on the
+  // first GPU (llama.cpp's mmproj default), or host memory without a GPU.
+  std::vector<std::string> encoders;
 };
 
 struct DeviceMemory {
@@ -71,7 +74,11 @@ struct FitResult {
   double ple_table_bytes = 0;           // and where it lives:
   std::string ple_location;
   double gguf_file_bytes = 0;
+  double encoder_bytes = 0;
 };
+
+// Bytes per encoder parameter: llama.cpp writes mmproj files in F16 by default.
+inline constexpr double kEncoderBytesPerParam = 2.0;
 
 // Pure: one configuration.
 FitResult fit(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, const FitOptions& o);

@@ -167,3 +167,21 @@ TEST_CASE("bad fit options are input errors") {
   CHECK_THROWS_AS(resolve_hardware(std::string(GEMMASIM_SOURCE_DIR) + "/tests/data/bad/negative-memory-device.json"), InputError);
   CHECK_THROWS_AS(load_memory_rules("llama.cpp-fpga"), InputError);
 }
+
+TEST_CASE("an image or audio modality adds the encoder's F16 weights; audio needs E2B/E4B") {
+  const System hw = resolve_hardware("rtx-4090");
+  const QuantRecipe& q = find_recipe("q4_k_m");
+  const MemoryRules rules = load_memory_rules("llama.cpp-cuda");
+  const ModelSpec e2b = find_model("gemma4-e2b");
+  FitOptions o;
+  const FitResult text = fit(e2b, hw, q, rules, o);
+  o.encoders = {"audio"};
+  const FitResult audio = fit(e2b, hw, q, rules, o);
+  double audio_params = 0;
+  for (const auto& e : e2b.encoders)
+    if (e.name == "audio") audio_params = e.params;
+  REQUIRE(audio_params > 0);
+  CHECK(audio.devices.front().weights_bytes - text.devices.front().weights_bytes == doctest::Approx(2.0 * audio_params));
+  CHECK_THROWS_WITH_AS(fit(find_model("gemma4-31b"), hw, q, rules, o), "--modality: gemma4-31b has no audio encoder",
+                       InputError);
+}
