@@ -1,0 +1,96 @@
+#include "advise_input.h"
+
+#include <cmath>
+#include <set>
+
+namespace gs::cli {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : s + ",") {
+    if (ch == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (ch != ' ') {
+      cur += ch;
+    }
+  }
+  return out;
+}
+
+void add_advise_flags(po::options_description& d, AdviseFlags& f) {
+  d.add_options()
+      ("budget", po::value(&f.budget_usd)->default_value(f.budget_usd), "USD: consider the priced systems in hwdb/systems up to this price")
+      ("hw", po::value(&f.hw), "hardware already owned: system or device id (gemmasim hw) or a JSON file (ignores --budget)")
+      ("use-case", po::value(&f.use_case), "chat | coding | agentic | documents | mobile (presets in data/use-cases.json; default chat)")
+      ("ctx,c", po::value(&f.ctx), "context per user, tokens (default: the use case's)")
+      ("min-decode-tok-per-s", po::value(&f.min_decode), "slowest acceptable decode, tok/s per user (default: the use case's)")
+      ("min-prefill-tok-per-s", po::value(&f.min_prefill), "slowest acceptable prompt processing, tok/s (default: the use case's)")
+      ("modality", po::value(&f.modality)->default_value(f.modality), "text | image | audio (audio: E2B/E4B only)")
+      ("users", po::value(&f.users)->default_value(f.users), "concurrent users (sequences), each with the full context")
+      ("top", po::value(&f.top)->default_value(f.top), "recommendations to show")
+      ("models", po::value(&f.models)->default_value(f.models), "comma-separated model ids to consider")
+      ("quants", po::value(&f.quants), "comma-separated quantizations (default: those with a quality penalty marked advise)");
+}
+
+void add_engines_for(AdviseInput& in, const std::vector<System>& systems) {
+  std::set<std::string> ids = {"llama.cpp-cuda"};
+  for (const auto& s : systems)
+    for (const auto& q : in.quants) ids.insert(default_engine(s, q));
+  for (const auto& id : ids) {
+    if (!in.engines.count(id)) in.engines.emplace(id, resolve_engine(id));
+    if (!in.rules.count(id)) in.rules.emplace(id, load_memory_rules(id));
+  }
+}
+
+AdviseInput load_advise_input(const AdviseFlags& f) {
+  if (!std::isfinite(f.budget_usd) || f.budget_usd <= 0 || f.budget_usd > 1e8)
+    input_error("--budget: expected a price in USD between 1 and 1e8, got " + std::to_string(f.budget_usd));
+  if (f.ctx < 0 || f.ctx > (1LL << 24)) input_error("--ctx: expected 1 .. 16M tokens, got " + std::to_string(f.ctx));
+  if (f.users < 1 || f.users > 4096) input_error("--users: expected 1 .. 4096, got " + std::to_string(f.users));
+  if (f.min_decode > 1e6 || std::isnan(f.min_decode)) input_error("--min-decode-tok-per-s: expected 0 .. 1e6");
+  if (f.min_prefill > 1e7 || std::isnan(f.min_prefill)) input_error("--min-prefill-tok-per-s: expected 0 .. 1e7");
+  if (f.top < 1 || f.top > 1000) input_error("--top: expected 1 .. 1000");
+  if (f.modality != "text" && f.modality != "image" && f.modality != "audio")
+    input_error("--modality: expected text, image or audio, got '" + f.modality + "'");
+
+  AdviseInput in;
+  in.book = use_case_book();
+  in.penalties = quality_penalties();
+  const UseCase& uc = in.book.find(f.use_case.empty() ? in.book.default_id : f.use_case);
+  Requirements& r = in.req;
+  r.use_case = uc.id;
+  r.context_tokens = f.ctx > 0 ? f.ctx : uc.context_tokens;
+  r.gen_tokens = std::min<i64>(uc.gen_tokens, std::max<i64>(1, r.context_tokens / 4));
+  r.prompt_tokens = std::max<i64>(1, std::min<i64>(uc.prompt_tokens, r.context_tokens - r.gen_tokens));
+  r.min_decode_tok_per_s = f.min_decode >= 0 ? f.min_decode : uc.min_decode_tok_per_s;
+  r.min_prefill_tok_per_s = f.min_prefill >= 0 ? f.min_prefill : uc.min_prefill_tok_per_s;
+  r.modality = f.modality;
+  r.users = f.users;
+  r.benchmarks = uc.benchmarks;
+
+  for (const auto& id : split_list(f.models)) in.models.push_back(find_model(id));
+  if (in.models.empty()) input_error("--models: no model ids given");
+  const auto qids = f.quants.empty() ? in.penalties.advise_ids() : split_list(f.quants);
+  for (const auto& id : qids) {
+    if (!in.penalties.find(id))
+      input_error("--quants: '" + id + "' has no quality penalty in quants/quality-penalty.json (cannot be ranked)");
+    in.quants.push_back(find_recipe(id));
+  }
+  if (in.quants.empty()) input_error("--quants: no quantizations given");
+
+  if (!f.hw.empty()) {
+    in.systems.push_back(resolve_hardware(f.hw));
+  } else {
+    for (auto& s : all_systems())
+      if (s.price_usd > 0 && s.price_usd <= f.budget_usd) in.systems.push_back(std::move(s));
+    if (in.systems.empty())
+      input_error("--budget: no priced system in hwdb/systems costs $" + std::to_string(static_cast<long long>(f.budget_usd)) +
+                  " or less (the cheapest is listed by `gemmasim hw`)");
+  }
+  add_engines_for(in, in.systems);
+  return in;
+}
+
+}  // namespace gs::cli

@@ -1,0 +1,145 @@
+// gemmasim advise: which Gemma 4 variant, quantization, hardware and split to run
+// for a budget (priced systems in hwdb/systems) or for hardware already owned.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "advise_input.h"
+#include "html.h"
+#include "report_charts.h"
+#include "table.h"
+
+namespace gs::cli {
+
+namespace {
+
+std::string money(double usd) { return usd > 0 ? "$" + report::fmt_num(usd, 0) : "-"; }
+
+report::Table advise_table(const AdviseResult& r, std::size_t top) {
+  report::Table t({"#", "system", "price", "variant", "quant", "split", "engine", "context fits", "prefill tok/s",
+                   "decode tok/s", "quality"});
+  t.right_align_from(7);
+  for (std::size_t i = 0; i < std::min(top, r.ranked.size()); ++i) {
+    const Candidate& c = r.ranked[i];
+    t.add({std::to_string(i + 1), c.system_id, money(c.price_usd), c.model_name, c.quant_id, c.split, c.engine,
+           report::fmt_tokens(c.context_fits), report::fmt_num(c.prefill_tok_per_s, 0), report::fmt_num(c.decode_tok_per_s, 1),
+           report::fmt_num(c.quality, 1)});
+  }
+  return t;
+}
+
+std::string requirements_line(const Requirements& q) {
+  std::string s = "use case " + q.use_case + ": context " + std::to_string(q.context_tokens) + " tokens, prompt " +
+                  std::to_string(q.prompt_tokens) + ", reply " + std::to_string(q.gen_tokens);
+  if (q.min_decode_tok_per_s > 0) s += ", decode >= " + report::fmt_num(q.min_decode_tok_per_s, 1) + " tok/s";
+  if (q.min_prefill_tok_per_s > 0) s += ", prefill >= " + report::fmt_num(q.min_prefill_tok_per_s, 0) + " tok/s";
+  s += ", " + q.modality + ", " + std::to_string(q.users) + (q.users == 1 ? " user" : " users");
+  return s;
+}
+
+}  // namespace
+
+// Progress on stderr (a terminal only) once the work has taken more than a second.
+std::function<void(int, int)> progress_reporter(const char* what) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = isatty(fileno(stderr));
+  return [t0, tty, what](int done, int total) {
+    if (!tty) return;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s < 1.0 && done < total) return;
+    if (s >= 1.0) std::fprintf(stderr, "\r%s: %d/%d%s", what, done, total, done == total ? "\n" : "");
+  };
+}
+
+// Charts and page for one advise answer, in dir. Returns the page path.
+std::string write_advise_files(const AdviseResult& r, std::size_t top, const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  report::write_file_atomic(dir + "/advise.json", advise_to_json(r, top).dump(2) + "\n");
+  const bool render = report::gnuplot_available();
+  std::vector<report::HtmlSection> secs;
+  report::HtmlSection rec{"Recommendation", "<p>" + report::html_escape(r.winner_reason) + "</p>\n", false, {}};
+  if (!r.ranked.empty()) {
+    rec.html += "<pre>";
+    for (const auto& cmd : run_commands(r.ranked.front(), r.req)) rec.html += report::html_escape(cmd) + "\n";
+    rec.html += "</pre>\n";
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (std::size_t i = 0; i < std::min(top, r.ranked.size()); ++i) {
+    const Candidate& c = r.ranked[i];
+    rows.push_back({std::to_string(i + 1), c.system_id, money(c.price_usd), c.model_name, c.quant_id, c.split,
+                    report::fmt_tokens(c.context_fits), report::fmt_num(c.prefill_tok_per_s, 0),
+                    report::fmt_num(c.decode_tok_per_s, 1), report::fmt_num(c.quality, 1)});
+  }
+  rec.html += report::html_table({"#", "system", "price", "variant", "quant", "split", "context fits", "prefill tok/s",
+                                  "decode tok/s", "quality proxy"},
+                                 rows);
+  std::string vs = "<ul>\n";
+  for (const auto& v : r.variants) vs += "<li><b>" + report::html_escape(v.model_name) + "</b>: " + report::html_escape(v.reason) + "</li>\n";
+  rec.html += vs + "</ul>\n";
+  secs.push_back(rec);
+  if (!r.ranked.empty()) {
+    secs.push_back({"Speed of the top recommendations", "", true, report::write_chart(dir, report::chart_advise_top(r, top), render)});
+    secs.push_back({"Memory of the top recommendations", "", true, report::write_chart(dir, report::chart_advise_memory(r, top), render)});
+  }
+  const std::string page = dir + "/advise.html";
+  report::write_file_atomic(page, report::html_page("gemmasim advise", "<p>" + report::html_escape(requirements_line(r.req)) + "</p>", secs, dir));
+  return page;
+}
+
+int cmd_advise(const Args& a) {
+  AdviseFlags f;
+  bool js = false, cs = false;
+  std::string out;
+  po::options_description d("gemmasim advise options");
+  add_advise_flags(d, f);
+  d.add_options()("out", po::value(&out), "also write advise.json, charts (PNG, SVG, CSV, .gp) and advise.html to this directory")(
+      "json", po::bool_switch(&js), "JSON output")("csv", po::bool_switch(&cs), "CSV output (the ranked table)");
+  po::variables_map vm;
+  if (!parse(a, d, vm,
+             "usage: gemmasim advise [--budget USD | --hw ID|FILE] [--use-case chat|coding|agentic|documents|mobile]\n"
+             "       [--ctx N] [--min-decode-tok-per-s X] [--modality text|image|audio] [--users N] [--top N]\n"
+             "       [--out DIR] [--json | --csv]"))
+    return 0;
+  const AdviseInput in = load_advise_input(f);
+  const AdviseResult r = advise(in, progress_reporter("advise: systems"));
+  std::string page;
+  if (!out.empty()) page = write_advise_files(r, f.top, out);
+
+  if (js) {
+    std::cout << advise_to_json(r, f.top).dump(2) << "\n";
+    return 0;
+  }
+  if (cs) {
+    std::fputs(advise_table(r, f.top).csv().c_str(), stdout);
+    return 0;
+  }
+  std::printf("gemmasim advise: %s\n", requirements_line(r.req).c_str());
+  if (f.hw.empty())
+    std::printf("hardware: %zu priced systems up to $%.0f (hwdb/systems); variants x quantizations x splits: %d configurations evaluated, %zu pass\n\n",
+                in.systems.size(), f.budget_usd, r.evaluated, r.ranked.size());
+  else
+    std::printf("hardware: %s; %d configurations evaluated, %zu pass\n\n", in.systems.front().name.c_str(), r.evaluated, r.ranked.size());
+  if (!r.ranked.empty()) std::fputs(advise_table(r, f.top).text().c_str(), stdout);
+  std::printf("\nRecommendation: %s\n", r.winner_reason.c_str());
+  if (!r.ranked.empty()) {
+    std::printf("\nRun it:\n");
+    for (const auto& cmd : run_commands(r.ranked.front(), r.req)) std::printf("  %s\n", cmd.c_str());
+  }
+  std::printf("\nVariants:\n");
+  for (const auto& v : r.variants) std::printf("  %-18s %s\n", v.model_name.c_str(), v.reason.c_str());
+  std::printf("\nQuality proxy = mean of the variant's published scores (%s) x (1 - quantization penalty);\n"
+              "penalties: llama.cpp's measured perplexity increase per quantization (quants/quality-penalty.json).\n",
+              r.req.benchmarks.empty() ? "all" : [&] {
+                std::string s;
+                for (const auto& b : r.req.benchmarks) s += (s.empty() ? "" : ", ") + b;
+                return s;
+              }().c_str());
+  if (!page.empty()) std::printf("Charts and page: %s\n", page.c_str());
+  return 0;
+}
+
+}  // namespace gs::cli

@@ -1,0 +1,238 @@
+// The advisor's sweep: evaluate each (system, model, quant) once, filter, rank.
+#include "advise.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <tuple>
+
+#include "roofline.h"
+
+namespace gs {
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::Ok: return "ok";
+    case Verdict::NoEncoder: return "no-encoder";
+    case Verdict::ContextTooLong: return "context-too-long";
+    case Verdict::DoesNotFit: return "does-not-fit";
+    case Verdict::TooSlow: return "too-slow";
+    case Verdict::NoScores: return "no-scores";
+  }
+  return "?";
+}
+
+// Scores are published with one decimal: proxies closer than that are a tie.
+static long long quality_key(double q) { return std::llround(q * 10.0); }
+
+bool ranks_before(const Candidate& a, const Candidate& b) {
+  const long long qa = quality_key(a.quality), qb = quality_key(b.quality);
+  if (qa != qb) return qa > qb;
+  if (a.decode_tok_per_s != b.decode_tok_per_s) return a.decode_tok_per_s > b.decode_tok_per_s;
+  if (a.price_usd != b.price_usd) return a.price_usd < b.price_usd;
+  return std::tie(a.system_id, a.model_id, a.quant_id) < std::tie(b.system_id, b.model_id, b.quant_id);
+}
+
+namespace {
+
+const EncoderSpec* find_encoder(const ModelSpec& m, const std::string& name) {
+  for (const auto& e : m.encoders)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+std::string fmt_gb1(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GB", bytes / kGB);
+  return buf;
+}
+
+int n_gpu_devices(const FitResult& f) {
+  int n = 0;
+  for (const auto& d : f.devices) n += d.role != "host";
+  return n;
+}
+
+// Shared per-sweep caches: ops per (model, quant), rates per (system, engine).
+struct Sweep {
+  const AdviseInput& in;
+  std::map<std::string, ModelOps> ops;
+  std::map<std::string, HardwareRates> rates;
+  const ModelOps& ops_for(const ModelSpec& m, const QuantRecipe& q) {
+    const std::string k = m.id + "|" + q.id;
+    auto it = ops.find(k);
+    if (it == ops.end()) it = ops.emplace(k, prepare_ops(m, q)).first;
+    return it->second;
+  }
+  const HardwareRates& rates_for(const System& s, const EngineProfile& e) {
+    const std::string k = s.id + "|" + e.id;
+    auto it = rates.find(k);
+    if (it == rates.end()) it = rates.emplace(k, prepare_hardware(s, e)).first;
+    return it->second;
+  }
+};
+
+template <class Map>
+const typename Map::mapped_type& lookup(const Map& m, const std::string& id, const char* what) {
+  auto it = m.find(id);
+  if (it == m.end()) input_error(std::string("advise: no ") + what + " '" + id + "' loaded");
+  return it->second;
+}
+
+Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const QuantRecipe& q) {
+  const AdviseInput& in = sw.in;
+  const Requirements& req = in.req;
+  Candidate c;
+  c.system_id = s0.id;
+  c.system_name = s0.name;
+  c.model_id = m.id;
+  c.model_name = m.name;
+  c.quant_id = q.id;
+  c.price_usd = s0.price_usd;
+
+  // Quality first (cheap): no scores or no penalty -> cannot be ranked.
+  const auto bench = req.benchmarks.empty() ? percent_benchmarks(m) : req.benchmarks;
+  const auto base = base_quality(m, bench);
+  const QuantPenalty* pen = in.penalties.find(q.id);
+  if (!base || !pen) {
+    c.verdict = Verdict::NoScores;
+    c.why = !base ? m.id + " has no published benchmark scores (models/*.json quality)"
+                  : "no quality penalty for " + q.id + " in quants/quality-penalty.json";
+    return c;
+  }
+  c.base_quality = *base;
+  c.penalty = pen->penalty;
+  c.quality = quality_proxy(*base, pen->penalty);
+
+  // Modality: encoder present? its weights and tokens.
+  auto mit = in.book.modalities.find(req.modality);
+  if (mit == in.book.modalities.end()) input_error("--modality: unknown '" + req.modality + "' (expected text, image or audio)");
+  const ModalitySpec& mod = mit->second;
+  i64 extra_tokens = mod.extra_tokens;
+  System s = s0;
+  if (!mod.encoder.empty()) {
+    const EncoderSpec* enc = find_encoder(m, mod.encoder);
+    if (!enc) {
+      c.verdict = Verdict::NoEncoder;
+      c.why = m.name + " has no " + mod.encoder + " encoder";
+      return c;
+    }
+    if (extra_tokens == 0) extra_tokens = static_cast<i64>(enc->tokens_per_item) * mod.items;
+    c.encoder_bytes = enc->params * in.book.encoder_bytes_per_param;
+    if (!s.gpus.empty()) s.gpus[0].memory_bytes = std::max(0.0, s.gpus[0].memory_bytes - c.encoder_bytes);
+    else s.host_memory_bytes = std::max(0.0, s.host_memory_bytes - c.encoder_bytes);
+  }
+  c.context_needed = req.context_tokens + extra_tokens;
+  if (c.context_needed > m.n_ctx_max) {
+    c.verdict = Verdict::ContextTooLong;
+    c.why = "context " + std::to_string(c.context_needed) + " tokens is beyond " + m.name + "'s limit of " +
+            std::to_string(m.n_ctx_max);
+    return c;
+  }
+
+  // Placement.
+  c.engine = default_engine(s, q);
+  const MemoryRules& rules = lookup(in.rules, c.engine, "memory rules for engine");
+  const EngineProfile& eng = lookup(in.engines, c.engine, "engine profile");
+  FitOptions o;
+  o.context_tokens = c.context_needed;
+  o.n_seq = req.users;
+  FitResult fr = fit(m, s, q, rules, o);
+  const int n_gpu = n_gpu_devices(fr);
+  const bool vllm = eng.multi_gpu_split == "tensor";
+  c.cpu_only = n_gpu == 0;
+  c.split = c.cpu_only ? "CPU only" : (s.unified() ? "unified, all layers" : "full GPU");
+  if (!fr.fits && !c.cpu_only && !vllm) {
+    const FitResult full = fr;
+    bool placed = false;
+    if (m.moe.n_expert > 0) {
+      FitOptions t = o;
+      t.placement.n_cpu_moe = m.n_layer;
+      if (fit(m, s, q, rules, t).fits) {
+        int lo = 1, hi = m.n_layer;  // smallest N that fits
+        while (lo < hi) {
+          const int mid = (lo + hi) / 2;
+          t.placement.n_cpu_moe = mid;
+          if (fit(m, s, q, rules, t).fits) hi = mid;
+          else lo = mid + 1;
+        }
+        o.placement.n_cpu_moe = lo;
+        c.split = "--n-cpu-moe " + std::to_string(lo);
+        placed = true;
+      }
+    }
+    if (!placed) {
+      const int ngl = max_gpu_layers(m, s, q, rules, o);
+      if (ngl >= 0 && ngl <= m.n_layer) {
+        o.placement.gpu_layers = ngl;
+        c.split = "-ngl " + std::to_string(ngl) + " of " + std::to_string(m.n_layer);
+        placed = true;
+      }
+    }
+    fr = placed ? fit(m, s, q, rules, o) : full;
+  }
+  c.placement = o.placement;
+  c.fit = fr;
+  if (!fr.fits) {
+    c.verdict = Verdict::DoesNotFit;
+    c.why = "needs " + fmt_gb1(fr.total_bytes + c.encoder_bytes) + " at " + std::to_string(c.context_needed) +
+            " tokens x " + std::to_string(req.users) + (vllm ? " (vLLM: all on the GPU)" : "") + ", has " +
+            fmt_gb1(fr.capacity_bytes + c.encoder_bytes);
+    return c;
+  }
+  c.context_fits = max_context(m, s, q, rules, o);
+  if (vllm && n_gpu > 1) c.tp = n_gpu;
+
+  // Speed.
+  RunPlacement pl;
+  pl.gpu_layers = o.placement.gpu_layers;
+  pl.n_cpu_moe = o.placement.n_cpu_moe;
+  pl.tp = c.tp;
+  Workload wl;
+  wl.prompt_tokens = std::max<i64>(1, std::min(req.prompt_tokens, req.context_tokens - req.gen_tokens)) + extra_tokens;
+  wl.gen_tokens = req.gen_tokens;
+  wl.batch = req.users;
+  const Estimate e = estimate(sw.ops_for(m, q), sw.rates_for(s, eng), pl, wl);
+  c.prefill_tok_per_s = e.prefill_tok_per_s;
+  c.decode_tok_per_s = e.decode_tok_per_s;
+  c.decode_tok_per_s_aggregate = e.decode_tok_per_s_aggregate;
+  if (c.decode_tok_per_s < req.min_decode_tok_per_s || c.prefill_tok_per_s < req.min_prefill_tok_per_s) {
+    c.verdict = Verdict::TooSlow;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "decode %.1f tok/s (needs %.1f), prefill %.0f tok/s (needs %.0f)", c.decode_tok_per_s,
+                  req.min_decode_tok_per_s, c.prefill_tok_per_s, req.min_prefill_tok_per_s);
+    c.why = buf;
+  }
+  return c;
+}
+
+}  // namespace
+
+Candidate evaluate(const System& s, const ModelSpec& m, const QuantRecipe& q, const AdviseInput& in) {
+  Sweep sw{in, {}, {}};
+  return evaluate_in(sw, s, m, q);
+}
+
+void explain(AdviseResult& r, const AdviseInput& in);  // advise_explain.cpp
+
+AdviseResult advise(const AdviseInput& in, const std::function<void(int, int)>& progress) {
+  if (in.req.users < 1) input_error("--users: need at least 1 concurrent sequence");
+  AdviseResult r;
+  r.req = in.req;
+  Sweep sw{in, {}, {}};
+  const int total = static_cast<int>(in.systems.size());
+  for (int i = 0; i < total; ++i) {
+    for (const auto& m : in.models)
+      for (const auto& q : in.quants) {
+        Candidate c = evaluate_in(sw, in.systems[static_cast<std::size_t>(i)], m, q);
+        ++r.evaluated;
+        (c.verdict == Verdict::Ok ? r.ranked : r.rejected).push_back(std::move(c));
+      }
+    if (progress) progress(i + 1, total);
+  }
+  std::sort(r.ranked.begin(), r.ranked.end(), ranks_before);
+  explain(r, in);
+  return r;
+}
+
+}  // namespace gs

@@ -1,0 +1,134 @@
+// advise.h: which Gemma 4 variant, quantization, hardware and split to run.
+//
+// enumerate -> filter -> rank, a pure function of its inputs (no file I/O: the
+// caller loads systems, models, recipes, engine profiles and memory rules).
+// Every (system, model, quant) is evaluated once:
+//   1. modality: image/audio need the model's encoder (audio: E2B/E4B only); the
+//      encoder weights are reserved on the first GPU (or host) and its tokens are
+//      added to the context and the prompt;
+//   2. placement: all layers on the GPU(s); else, for an MoE model, the fewest
+//      --n-cpu-moe N that fits; else the largest --gpu-layers N; CPU-only systems
+//      run everything in host memory; vLLM (bf16 on CUDA/ROCm) must fit whole;
+//   3. speed: the throughput model (sim/roofline.h) at the use case's prompt and
+//      reply lengths with `users` concurrent sequences;
+//   4. filter: does not fit, context beyond the model's limit, slower than the
+//      required decode / prefill tok/s;
+//   5. rank: quality proxy (sim/quality.h, compared at 0.1 points, the precision
+//      of the published scores) desc, then decode tok/s desc, then price asc.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "hardware.h"
+#include "json_util.h"
+#include "memory_fit.h"
+#include "model.h"
+#include "quality.h"
+#include "quant.h"
+
+namespace gs {
+
+// A documented preset (data/use-cases.json).
+struct UseCase {
+  std::string id, description, reasoning;
+  i64 context_tokens = 8192, prompt_tokens = 512, gen_tokens = 256;
+  double min_decode_tok_per_s = 0, min_prefill_tok_per_s = 0;
+  std::vector<std::string> benchmarks;
+};
+
+struct ModalitySpec {
+  std::string id;          // "text" | "image" | "audio"
+  std::string encoder;     // encoder name in models/*.json ("" for text)
+  i64 extra_tokens = 0;    // fixed tokens per request (audio); image: from the encoder's tokens_per_item
+  int items = 1;
+  std::string reasoning;
+};
+
+struct UseCaseBook {
+  std::vector<UseCase> use_cases;
+  std::string default_id = "chat";
+  std::map<std::string, ModalitySpec> modalities;
+  double encoder_bytes_per_param = 2;
+  const UseCase& find(const std::string& id) const;  // InputError listing the known ids
+};
+UseCaseBook parse_use_cases(const json& j, const std::string& file);
+const UseCaseBook& use_case_book();  // data/use-cases.json, loaded once
+
+struct Requirements {
+  std::string use_case = "chat";
+  i64 context_tokens = 8192;   // per sequence, text tokens (modality tokens are added)
+  i64 prompt_tokens = 512, gen_tokens = 256;
+  double min_decode_tok_per_s = 0, min_prefill_tok_per_s = 0;
+  std::string modality = "text";
+  int users = 1;               // concurrent sequences
+  std::vector<std::string> benchmarks;  // quality proxy scores (empty: every *_pct score)
+};
+
+struct AdviseInput {
+  std::vector<System> systems;
+  std::vector<ModelSpec> models;
+  std::vector<QuantRecipe> quants;
+  QualityPenalties penalties;
+  std::map<std::string, EngineProfile> engines;  // id -> profile (every engine default_engine may pick)
+  std::map<std::string, MemoryRules> rules;      // id -> memory rules
+  UseCaseBook book;                              // modalities
+  Requirements req;
+};
+
+enum class Verdict { Ok, NoEncoder, ContextTooLong, DoesNotFit, TooSlow, NoScores };
+const char* verdict_name(Verdict v);  // "ok" "no-encoder" "context-too-long" "does-not-fit" "too-slow" "no-scores"
+
+struct Candidate {
+  std::string system_id, system_name, model_id, model_name, quant_id, engine;
+  double price_usd = 0;
+  Placement placement;          // gpu_layers -1: all on GPU; n_cpu_moe N
+  std::string split;            // "full GPU", "--n-cpu-moe 12", "-ngl 20 of 60", "CPU only", "unified"
+  bool cpu_only = false;
+  int tp = 1;
+  i64 context_needed = 0;       // text + modality tokens
+  i64 context_fits = 0;         // largest context that fits with this placement (0: none)
+  double prefill_tok_per_s = 0, decode_tok_per_s = 0, decode_tok_per_s_aggregate = 0;
+  double quality = 0, base_quality = 0, penalty = 0;
+  double encoder_bytes = 0;
+  FitResult fit;                // at context_needed with the placement
+  Verdict verdict = Verdict::Ok;
+  std::string why;              // one line for rejections
+};
+
+struct VariantSummary {
+  std::string model_id, model_name;
+  bool ranked = false;          // has at least one candidate that passes
+  int best_rank = -1;           // index in ranked (-1 none)
+  std::string reason;           // plain-language standing or why it was ruled out
+};
+
+struct AdviseResult {
+  Requirements req;
+  std::vector<Candidate> ranked;    // passes, best first
+  std::vector<Candidate> rejected;  // all others
+  std::vector<VariantSummary> variants;
+  std::string winner_reason;
+  int evaluated = 0;
+};
+
+// The ranking rule: true when a ranks before b.
+bool ranks_before(const Candidate& a, const Candidate& b);
+
+// Evaluate one (system, model, quant).
+Candidate evaluate(const System& s, const ModelSpec& m, const QuantRecipe& q, const AdviseInput& in);
+
+// Whole sweep; progress(done, total) is called after each system (may be empty).
+AdviseResult advise(const AdviseInput& in, const std::function<void(int, int)>& progress = {});
+
+// The command that runs a candidate: llama-server / ollama / vllm lines.
+std::vector<std::string> run_commands(const Candidate& c, const Requirements& req);
+// GGUF file name as published (lmstudio-community / unsloth naming): gemma-4-31B-it-Q4_K_M.gguf
+std::string gguf_file_name(const std::string& model_id, const std::string& quant_name);
+
+json candidate_to_json(const Candidate& c, const Requirements& req);
+json advise_to_json(const AdviseResult& r, std::size_t top);
+
+}  // namespace gs
