@@ -187,6 +187,7 @@ ModelOps prepare_ops(const ModelSpec& m, const QuantRecipe& r) {
       case TensorRole::MoePostNorm2: li.post_ffn_norm2_bytes = bytes; break;
       case TensorRole::PlePostNorm: li.ple_post_norm_bytes = bytes; break;
       case TensorRole::LayerScalar: li.layer_scalar_bytes = bytes; break;
+      case TensorRole::MoeRouterScale: li.router_scale_bytes = bytes; break;
       default: break;
     }
   }
@@ -279,7 +280,9 @@ void add_layer_proj_step(const ModelOps& mo, const LayerInfo& li, double T, doub
   if (li.moe) {
     const double E = li.E, K = li.K, Fe = static_cast<double>(li.Fe);
     matmul(at(out, Op::MoeRouter), T, li.router);
-    at(out, Op::MoeRoute).flops += T * (5 * E + 2 * D + E + 2 * K);
+    // softmax over E, router-input scales, top-K, renormalise and expert scale, per token
+    elementwise(at(out, Op::MoeRoute), T, static_cast<double>(ref::kFlopsSoftmax) * E + 2 * D + E + 2 * K,
+                li.router_scale_bytes);
     OpCost& ex = at(out, Op::MoeExperts);
     ex.flops += T * K * (2 * D * 2 * Fe + 2 * Fe * D);
     ex.weight_bytes += n_distinct * (2 * Fe * li.exp_gate_up_row_bytes + D * li.exp_down_row_bytes);
@@ -343,7 +346,8 @@ void add_model_step(const ModelOps& mo, double T, double T_out, OpCosts& out) {
     pe.act_bytes += 4 * T * LP;
     matmul(at(out, Op::PleModelProj), T, mo.ple_model_proj);
     rms_norm(at(out, Op::Norms), T * LP, mo.ple_proj_norm_bytes);
-    residual += 3 * T * LP + T * LP;
+    elementwise(at(out, Op::Residual), T * LP, 1);  // projection scale
+    elementwise(at(out, Op::Residual), T * LP, 3);  // table scale, add, combine scale
   }
   elementwise(at(out, Op::Residual), residual, 1);
   if (T_out > 0) {

@@ -92,7 +92,7 @@ struct LayerInfo {
   // Norm weight bytes (type-exact; 0 where the norm has no weight).
   double attn_norm_bytes = 0, q_norm_bytes = 0, k_norm_bytes = 0, post_attn_norm_bytes = 0, ffn_norm_bytes = 0,
          post_ffn_norm_bytes = 0, pre_ffn_norm2_bytes = 0, post_ffn_norm1_bytes = 0, post_ffn_norm2_bytes = 0,
-         ple_post_norm_bytes = 0, layer_scalar_bytes = 0;
+         ple_post_norm_bytes = 0, layer_scalar_bytes = 0, router_scale_bytes = 0;
   double weight_bytes = 0;   // all tensors of the layer (memory), experts included
   double expert_bytes = 0;   // routed experts only (all E)
   bool operator==(const LayerInfo&) const = default;

@@ -164,3 +164,65 @@ TEST_CASE("step_counts keys every kernel op by (name, layer) and sums like the p
   // output head: tied embedding in Q6_K per the q4_0 recipe, V = 262144 rows of 1536
   CHECK(counts.at({"output_head", -1}).flops == 2LL * 1536 * 262144);
 }
+
+// ---- the simulator's counts equal the reference kernel's, exactly (tiny configs) ----
+#include "reference/forward.h"
+#include "reference/weights.h"
+
+namespace {
+
+void check_same(const std::map<std::pair<std::string, int>, ref::OpCount>& kernel,
+                const std::map<std::pair<std::string, int>, ref::OpCount>& sim) {
+  for (const auto& [key, kc] : kernel) {
+    CAPTURE(key.first);
+    CAPTURE(key.second);
+    if (kc.flops == 0 && kc.weight_bytes == 0 && kc.kv_read_bytes == 0 && kc.kv_write_bytes == 0 && kc.act_bytes == 0)
+      continue;
+    REQUIRE(sim.count(key) == 1);
+    const ref::OpCount& sc = sim.at(key);
+    CHECK(sc.flops == kc.flops);
+    CHECK(sc.weight_bytes == kc.weight_bytes);
+    CHECK(sc.kv_read_bytes == kc.kv_read_bytes);
+    CHECK(sc.kv_write_bytes == kc.kv_write_bytes);
+    CHECK(sc.act_bytes == kc.act_bytes);
+  }
+  for (const auto& [key, sc] : sim) {
+    CAPTURE(key.first);
+    CAPTURE(key.second);
+    CHECK(kernel.count(key) == 1);
+  }
+}
+
+std::vector<int> distinct_per_layer(const ModelSpec& m, const std::vector<ref::Route>& routes) {
+  std::vector<std::set<int>> s(static_cast<std::size_t>(m.n_layer));
+  for (const auto& r : routes)
+    for (int e : r.experts) s[static_cast<std::size_t>(r.layer)].insert(e);
+  std::vector<int> n;
+  for (const auto& x : s) n.push_back(static_cast<int>(x.size()));
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("simulated counts equal the reference kernel's counters for every tiny variant (prefill and decode)") {
+  for (const char* id : {"gemma4-e2b-tiny", "gemma4-e4b-tiny", "gemma4-26b-a4b-tiny", "gemma4-31b-tiny"}) {
+    CAPTURE(id);
+    const ModelSpec m = load_model_file(std::string(GEMMASIM_SOURCE_DIR) + "/models/tiny/" + id + ".json");
+    const ref::ModelWeights w = ref::random_weights(m, GgmlType::F32, 5);
+    const ModelOps mo = prepare_ops(m, find_recipe("f32"));
+    ref::ForwardOptions o;
+    o.n_ctx = 64;
+    o.n_ubatch = 64;
+    o.kv_type = ref::KvCacheType::F16;
+    o.trace = true;
+    ref::Forward f(m, w, o);
+    std::vector<std::int32_t> toks;
+    for (int i = 0; i < 19; ++i) toks.push_back((i * 7 + 3) % static_cast<int>(m.n_vocab));
+    f.step(toks);
+    check_same(f.counters().all(), step_counts(mo, 19, 0, 2, 1, distinct_per_layer(m, f.routes())));
+    f.counters().reset();
+    f.clear_routes();
+    f.step({1});
+    check_same(f.counters().all(), step_counts(mo, 1, 19, 2, 1, distinct_per_layer(m, f.routes())));
+  }
+}
