@@ -166,6 +166,8 @@ TEST_CASE("step_counts keys every kernel op by (name, layer) and sums like the p
 }
 
 // ---- the simulator's counts equal the reference kernel's, exactly (tiny configs) ----
+#include <omp.h>
+
 #include "reference/forward.h"
 #include "reference/weights.h"
 
@@ -205,6 +207,8 @@ std::vector<int> distinct_per_layer(const ModelSpec& m, const std::vector<ref::R
 }  // namespace
 
 TEST_CASE("simulated counts equal the reference kernel's counters for every tiny variant (prefill and decode)") {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);  // counts do not depend on threads; one thread avoids spinning on a shared machine
   for (const char* id : {"gemma4-e2b-tiny", "gemma4-e4b-tiny", "gemma4-26b-a4b-tiny", "gemma4-31b-tiny"}) {
     CAPTURE(id);
     const ModelSpec m = load_model_file(std::string(GEMMASIM_SOURCE_DIR) + "/models/tiny/" + id + ".json");
@@ -225,4 +229,5 @@ TEST_CASE("simulated counts equal the reference kernel's counters for every tiny
     f.step({1});
     check_same(f.counters().all(), step_counts(mo, 1, 19, 2, 1, distinct_per_layer(m, f.routes())));
   }
+  omp_set_num_threads(saved);
 }
