@@ -107,7 +107,23 @@ int cmd_estimate(const Args& a) {
     input_error("context " + std::to_string(in.fit.context_tokens) + " (depth + prompt + gen) is beyond " + in.model.id +
                 "'s limit of " + std::to_string(in.model.n_ctx_max) + " tokens");
 
-  const FitResult fr = fit(in.model, in.hw, in.quant, in.rules, in.fit);
+  FitResult fr = fit(in.model, in.hw, in.quant, in.rules, in.fit);
+  // Like llama.cpp's automatic fit and Ollama: when everything does not fit on the GPU(s) and
+  // no --gpu-layers was given, offload the most layers that fit (not on unified chips:
+  // one memory pool, nothing is freed by keeping layers on the CPU).
+  std::string placement_note;
+  if (!fr.fits && vm["gpu-layers"].defaulted() && !in.hw.gpus.empty() && eng.backend != "cpu") {
+    const int n = max_gpu_layers(in.model, in.hw, in.quant, in.rules, in.fit);
+    if (n >= 0) {
+      c.gpu_layers = n;
+      in.fit.placement.gpu_layers = n;
+      fr = fit(in.model, in.hw, in.quant, in.rules, in.fit);
+      placement_note = "does not fit on the GPU(s): estimated with --gpu-layers " + std::to_string(n) +
+                       " (the most that fit)";
+    } else {
+      placement_note = "does not fit even with every layer on the CPU: speeds assume it did";
+    }
+  }
   const i64 max_ctx = max_context(in.model, in.hw, in.quant, in.rules, in.fit);
 
   RunPlacement pl;
@@ -141,6 +157,7 @@ int cmd_estimate(const Args& a) {
     j["decode_bound"] = bound_name(e.decode.bound);
     j["kv_bytes_per_seq"] = e.kv_bytes_per_seq;
     j["gpu_layers_used"] = e.gpu_layers;
+    if (!placement_note.empty()) j["placement_note"] = placement_note;
     json ops = json::array();
     for (const char* phase : {"prefill", "decode"}) {
       const PhaseResult& ph = std::string(phase) == "prefill" ? e.prefill : e.decode;
@@ -163,6 +180,7 @@ int cmd_estimate(const Args& a) {
               report::fmt_gb(fr.total_bytes).c_str(), report::fmt_gb(fr.capacity_bytes).c_str(),
               static_cast<long long>(fr.context_tokens), fr.fits ? "fits" : "DOES NOT FIT", static_cast<long long>(max_ctx),
               e.gpu_layers, in.model.n_layer);
+  if (!placement_note.empty()) std::printf("note: %s\n", placement_note.c_str());
   report::Table t({"phase", "tok/s", "time", "bound", "compute", "memory", "link", "overhead"});
   t.right_align_from(1);
   auto ms = [](double s) { return report::fmt_num(s * 1e3, 2) + " ms"; };
