@@ -332,7 +332,7 @@ void write_trace_jsonl(const Trace& tr, std::ostream& out, const std::string& me
         out << ",\"weights\":[";
         const float* w = tr.weights.data() + (e - tr.experts.data());
         for (int i = 0; i < k; ++i) {
-          std::snprintf(buf, sizeof buf, "%.4g", static_cast<double>(w[i]));
+          std::snprintf(buf, sizeof buf, "%.3g", static_cast<double>(w[i]));
           out << (i ? "," : "") << buf;
         }
         out << "]";
@@ -362,7 +362,7 @@ void write_trace_csv(const Trace& tr, const std::string& path) {
         if (!tr.weights.empty()) {
           const float* w = tr.weights.data() + (e - tr.experts.data());
           for (int i = 0; i < k; ++i) {
-            std::snprintf(buf, sizeof buf, "%.4g", static_cast<double>(w[i]));
+            std::snprintf(buf, sizeof buf, "%.3g", static_cast<double>(w[i]));
             out << "," << buf;
           }
         }
