@@ -32,6 +32,6 @@ std::vector<std::string> split_list(const std::string& s);
 // Progress on stderr (a terminal only) once the work has taken more than a second.
 std::function<void(int, int)> progress_reporter(const char* what);
 // advise.json, the advise charts and advise.html in dir (cmd_advise.cpp); returns the page path.
-std::string write_advise_files(const AdviseResult& r, std::size_t top, const std::string& dir);
+std::string write_advise_files(const AdviseResult& r, std::size_t top, const std::string& dir, bool render);
 
 }  // namespace gs::cli

@@ -55,11 +55,10 @@ std::function<void(int, int)> progress_reporter(const char* what) {
 }
 
 // Charts and page for one advise answer, in dir. Returns the page path.
-std::string write_advise_files(const AdviseResult& r, std::size_t top, const std::string& dir) {
+std::string write_advise_files(const AdviseResult& r, std::size_t top, const std::string& dir, bool render) {
   namespace fs = std::filesystem;
   fs::create_directories(dir);
   report::write_file_atomic(dir + "/advise.json", advise_to_json(r, top).dump(2) + "\n");
-  const bool render = report::gnuplot_available();
   std::vector<report::HtmlSection> secs;
   report::HtmlSection rec{"Recommendation", "<p>" + report::html_escape(r.winner_reason) + "</p>\n", false, {}};
   if (!r.ranked.empty()) {
@@ -107,7 +106,7 @@ int cmd_advise(const Args& a) {
   const AdviseInput in = load_advise_input(f);
   const AdviseResult r = advise(in, progress_reporter("advise: systems"));
   std::string page;
-  if (!out.empty()) page = write_advise_files(r, f.top, out);
+  if (!out.empty()) page = write_advise_files(r, f.top, out, report::gnuplot_available());
 
   if (js) {
     std::cout << advise_to_json(r, f.top).dump(2) << "\n";

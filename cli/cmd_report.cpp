@@ -51,7 +51,7 @@ int cmd_report(const Args& a) {
   const int steps = 7;
   int step = 0;
   const AdviseResult r = advise(in);
-  write_advise_files(r, f.top, out);
+  write_advise_files(r, f.top, out, render);
   prog(++step, steps);
 
   // Chart inputs: the headline hardware; the cost chart uses every priced system.

@@ -63,8 +63,10 @@ std::string html_page(const std::string& title, const std::string& intro_html, c
       if (f == png || !exists(f)) continue;
       links += (links.empty() ? "" : " · ") + std::string("<a href=\"") + html_escape(f) + "\">" + html_escape(f) + "</a>";
     }
-    if (!links.empty()) s << "<p class=\"files\">Files: " << links << " (restyle: <code>gnuplot -e \"fmt='svg'\" "
-                          << html_escape(c.name) << ".gp</code>)</p>\n";
+    if (links.empty()) continue;
+    s << "<p class=\"files\">Files: " << links;
+    if (exists(c.name + ".gp")) s << " (restyle: <code>gnuplot -e \"fmt='svg'\" " << html_escape(c.name) << ".gp</code>)";
+    s << "</p>\n";
   }
   s << "</body>\n</html>\n";
   return s.str();

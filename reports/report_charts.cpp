@@ -63,7 +63,7 @@ ChartSpec chart_decode(const AdviseInput& in, const std::vector<System>& hw) {
   gp << "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.9 border rgb \"#333333\"\n"
      << "set boxwidth 0.9\nset logscale y\nset yrange [0.3:*]\nset ytics (0.5,1,2,5,10,20,50,100,200,500)\n"
      << "set ylabel \"decode tokens/s (log scale)\"\nset grid ytics\nset key top left\n"
-     << "set xtics rotate by -25 left nomirror\nset bmargin 9\nset rmargin 8\n"
+     << "set xtics rotate by 30 right nomirror\nset bmargin 9\n"
      << "plot ";
   for (std::size_t i = 0; i < in.models.size(); ++i)
     gp << (i ? ", \\\n     " : "") << "\"decode.csv\" using " << i + 2 << (i == 0 ? ":xtic(1)" : "") << " skip 1 title \""
@@ -98,20 +98,25 @@ ChartSpec chart_memory(const AdviseInput& in, const std::vector<System>& hw) {
   c.csv = csv.str();
   std::ostringstream cap;
   cap << "device,capacity GB\n";
+  // Short labels; devices of (nearly) equal capacity share one line: "rtx-3090 / rtx-4090".
   std::vector<std::pair<double, std::string>> caps;
   for (const auto& s : hw) {
     const double b = s.gpu_memory_bytes();
     if (b <= 0) continue;
-    const std::string label = (s.gpus.empty() ? s.host.name : s.gpus.front().name) + (s.gpus.size() > 1 ? " x" + std::to_string(s.gpus.size()) : "");
-    if (std::none_of(caps.begin(), caps.end(), [&](const auto& p) { return p.second == label; })) caps.push_back({b, label});
+    std::string label = !s.gpus.empty() ? s.gpus.front().id
+                        : s.id + (s.host.gpu_memory_fraction < 1 ? " (GPU share)" : " (all memory)");
+    if (s.gpus.size() > 1) label = std::to_string(s.gpus.size()) + "x " + label;
+    auto same = std::find_if(caps.begin(), caps.end(), [&](const auto& p) { return std::fabs(p.first - b) < 0.01 * b; });
+    if (same == caps.end()) caps.push_back({b, label});
+    else if (same->second.find(label) == std::string::npos) same->second += " / " + label;
   }
   std::sort(caps.begin(), caps.end());
   for (const auto& [b, label] : caps) cap << csv_str(label) << "," << gb(b) << "\n";
   c.extra_csv.push_back({"memory-capacity.csv", cap.str()});
   std::ostringstream gp;
   gp << "set style data histograms\nset style histogram rowstacked\nset style fill solid 0.9 border rgb \"#333333\"\n"
-     << "set boxwidth 0.75\nset ylabel \"memory, GB (1e9 bytes)\"\nset grid ytics\nset key top left\n"
-     << "set yrange [0:*]\nset xtics rotate by -35 left nomirror\nset bmargin 7\nset rmargin 26\n"
+     << "set boxwidth 0.75\nset ylabel \"memory, GB (1e9 bytes)\"\nset grid ytics\nset key outside top center horizontal\n"
+     << "set yrange [0:*]\nset xtics rotate by 30 right nomirror\nset bmargin 7\nset rmargin 30\n"
      << "# capacity lines: GPU memory of each headline device (unified chips: the GPU-usable share)\n"
      << "plot \"memory.csv\" using 2:xtic(1) skip 1 title \"weights\" lc rgb \"#4e79a7\", \\\n"
      << "     \"\" using 3 skip 1 title \"KV cache\" lc rgb \"#f28e2b\", \\\n"
@@ -176,7 +181,7 @@ ChartSpec chart_context(const AdviseInput& in) {
 ChartSpec chart_cost(const AdviseInput& in, double budget_usd) {
   ChartSpec c;
   c.name = "cost";
-  c.title = "Price vs decode speed (Q4_K_M, 8K context); lines: Pareto front of systems within $" +
+  c.title = "Price vs decode speed (Q4_K_M, 8K context); lines: Pareto front of the systems within $" +
             std::to_string(static_cast<long long>(budget_usd));
   std::vector<System> sys;
   for (const auto& s : in.systems)
@@ -185,7 +190,7 @@ ChartSpec chart_cost(const AdviseInput& in, double budget_usd) {
   std::ostringstream csv, front;
   csv << "system,price USD";
   for (const auto& m : in.models) csv << "," << csv_str(variant_label(m) + " tok/s");
-  csv << "\n";
+  csv << ",fastest tok/s\n";
   std::vector<std::vector<double>> dec(in.models.size());
   for (const auto& s : sys) {
     csv << csv_str(s.id) << "," << csv_num(s.price_usd);
@@ -195,7 +200,10 @@ ChartSpec chart_cost(const AdviseInput& in, double budget_usd) {
       dec[i].push_back(v);
       csv << "," << csv_num(v);
     }
-    csv << "\n";
+    double fastest = NAN;
+    for (std::size_t i = 0; i < in.models.size(); ++i)
+      if (std::isfinite(dec[i].back()) && !(dec[i].back() <= fastest)) fastest = dec[i].back();
+    csv << "," << csv_num(fastest) << "\n";
   }
   // Pareto front within budget: sorted by price, keep a system when it is faster than every cheaper one.
   front << "# Pareto front per variant (systems within budget, by price): one block per variant, separated by two blank lines\n";
@@ -212,18 +220,20 @@ ChartSpec chart_cost(const AdviseInput& in, double budget_usd) {
   c.csv = csv.str();
   c.extra_csv.push_back({"cost-pareto.csv", front.str()});
   std::ostringstream gp;
-  gp << "set logscale y\nset ytics (0.5,1,2,5,10,20,50,100,200)\nset grid\nset key top left\n"
-     << "set xlabel \"system price, USD\"\nset ylabel \"decode tokens/s (log scale)\"\nset xrange [0:*]\n"
+  // Labels: each system once, above its fastest point (the columns after the variants).
+  gp << "set logscale xy\nset ytics (0.5,1,2,5,10,20,50,100,200,500)\nset xtics (200,300,500,1000,2000,3000,5000)\n"
+     << "set grid\nset key top left\nset xrange [150:7000]\nset yrange [0.5:1500]\n"
+     << "set xlabel \"system price, USD (log scale)\"\nset ylabel \"decode tokens/s, batch 1 (log scale)\"\n"
      << "set arrow from " << budget_usd << ", graph 0 to " << budget_usd << ", graph 1 nohead dt 2 lc rgb \"#c0392b\"\n"
-     << "set label \"budget $" << static_cast<long long>(budget_usd) << "\" at " << budget_usd << ", graph 0.97 right offset -0.5,0 tc rgb \"#c0392b\"\n"
+     << "set label \"budget $" << static_cast<long long>(budget_usd) << "\" at " << budget_usd
+     << ", graph 0.04 right offset -0.5,0 tc rgb \"#c0392b\"\n"
      << "plot ";
   for (std::size_t i = 0; i < in.models.size(); ++i) {
     gp << (i ? ", \\\n     " : "") << "\"cost.csv\" using 2:" << i + 3 << " skip 1 with points pt 7 ps 1.2 lc rgb \"" << kColors[i % 6]
        << "\" title \"" << variant_label(in.models[i]) << "\", \\\n     \"cost-pareto.csv\" index " << i
-       << " using 1:2 with lines lw 2 lc rgb \"" << kColors[i % 6] << "\" notitle, \\\n     \"\" index " << i
-       << " using 1:2:3 with labels left offset 0.6,0.4 font \",8\" tc rgb \"" << kColors[i % 6] << "\" notitle";
+       << " using 1:2 with lines lw 2 lc rgb \"" << kColors[i % 6] << "\" notitle";
   }
-  gp << "\n";
+  gp << ", \\\n     \"cost.csv\" using 2:" << in.models.size() + 3 << ":1 skip 1 with labels rotate by 35 left offset 0.4,0.6 font \",8\" tc rgb \"#333333\" notitle\n";
   c.body = gp.str();
   c.width = 1100;
   c.height = 650;
@@ -240,16 +250,26 @@ std::optional<ChartSpec> chart_validate(const json& v) {
   for (const auto& r : *rows) {
     if (!r.is_object()) continue;
     std::string label = r.value("label", r.value("model", std::string("?")) + " / " + r.value("hardware", std::string("?")));
+    if (r.contains("skipped")) continue;
     for (const char* ph : {"decode", "prefill"}) {
-      const std::string pk = std::string("predicted_") + ph + "_tok_per_s", mk = std::string("measured_") + ph + "_tok_per_s";
-      if (!r.contains(pk) || !r.contains(mk) || !r[pk].is_number() || !r[mk].is_number()) continue;
-      csv << csv_str(label) << "," << ph << "," << csv_num(r[mk].get<double>()) << "," << csv_num(r[pk].get<double>()) << "\n";
+      // validate.json (sim/validate_report.cpp): {"predicted": {"decode_tok_per_s": ..}, "measured": {..}};
+      // flat rows with predicted_decode_tok_per_s / measured_decode_tok_per_s are read too.
+      const std::string key = std::string(ph) + "_tok_per_s";
+      double pred = NAN, meas = NAN;
+      if (r.contains("predicted") && r["predicted"].is_object() && r["predicted"].value(key, json()).is_number())
+        pred = r["predicted"][key].get<double>();
+      if (r.contains("measured") && r["measured"].is_object() && r["measured"].value(key, json()).is_number())
+        meas = r["measured"][key].get<double>();
+      if (r.value("predicted_" + key, json()).is_number()) pred = r["predicted_" + key].get<double>();
+      if (r.value("measured_" + key, json()).is_number()) meas = r["measured_" + key].get<double>();
+      if (!(pred > 0) || !(meas > 0)) continue;
+      csv << csv_str(label) << "," << ph << "," << csv_num(meas) << "," << csv_num(pred) << "\n";
       ++n;
     }
   }
   if (n == 0) return std::nullopt;
   ChartSpec c;
-  c.name = "validate";
+  c.name = "predicted-vs-measured";  // validate itself writes validate.{csv,gp,png}
   c.title = "Predicted vs measured tokens/s (gemmasim validate)";
   c.csv = csv.str();
   c.body =
@@ -257,7 +277,7 @@ std::optional<ChartSpec> chart_validate(const json& v) {
       "set size ratio -1\n"
       "plot x with lines lc rgb \"#333333\" title \"predicted = measured\", \\\n"
       "     1.25*x with lines dt 2 lc rgb \"#999999\" title \"+/-25%\", 0.8*x with lines dt 2 lc rgb \"#999999\" notitle, \\\n"
-      "     \"validate.csv\" using 3:(stringcolumn(2) eq \"decode\" ? $4 : 1/0) skip 1 with points pt 7 lc rgb \"#1b9e77\" title \"decode\", \\\n"
+      "     \"predicted-vs-measured.csv\" using 3:(stringcolumn(2) eq \"decode\" ? $4 : 1/0) skip 1 with points pt 7 lc rgb \"#1b9e77\" title \"decode\", \\\n"
       "     \"\" using 3:(stringcolumn(2) eq \"prefill\" ? $4 : 1/0) skip 1 with points pt 5 lc rgb \"#d95f02\" title \"prefill\"\n";
   c.width = 800;
   c.height = 760;

@@ -198,10 +198,13 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   c.decode_tok_per_s_aggregate = e.decode_tok_per_s_aggregate;
   if (c.decode_tok_per_s < req.min_decode_tok_per_s || c.prefill_tok_per_s < req.min_prefill_tok_per_s) {
     c.verdict = Verdict::TooSlow;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "decode %.1f tok/s (needs %.1f), prefill %.0f tok/s (needs %.0f)", c.decode_tok_per_s,
-                  req.min_decode_tok_per_s, c.prefill_tok_per_s, req.min_prefill_tok_per_s);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "decode %.1f tok/s (needs %.1f)", c.decode_tok_per_s, req.min_decode_tok_per_s);
     c.why = buf;
+    if (req.min_prefill_tok_per_s > 0) {
+      std::snprintf(buf, sizeof buf, ", prefill %.0f tok/s (needs %.0f)", c.prefill_tok_per_s, req.min_prefill_tok_per_s);
+      c.why += buf;
+    }
   }
   return c;
 }

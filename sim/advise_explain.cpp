@@ -88,7 +88,7 @@ void explain(AdviseResult& r, const AdviseInput& in) {
   } else {
     const Candidate& w = r.ranked.front();
     r.winner_reason = where(w) + " (" + price(w.price_usd) + ") has the highest quality proxy (" + fmt("%.1f", w.quality) +
-                      ": published scores " + fmt("%.1f", w.base_quality) + " less " + fmt("%.1f", 100 * w.penalty) +
+                      ": published scores " + fmt("%.1f", w.base_quality) + " less " + fmt(w.penalty < 0.01 ? "%.2f" : "%.1f", 100 * w.penalty) +
                       "% for " + quant_name(w.quant_id) + ") of the " + std::to_string(r.ranked.size()) +
                       " configurations that fit and meet the requirements (" + need + "). It runs " + w.split + " with " +
                       w.engine + ", decodes " + fmt("%.1f", w.decode_tok_per_s) + " tok/s, reads prompts at " +

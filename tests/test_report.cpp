@@ -167,3 +167,18 @@ TEST_CASE("gemmasim report writes a page whose every link and image exists") {
   for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().extension() != ".tmp");
   fs::remove_all(dir);
 }
+
+TEST_CASE("predicted vs measured reads validate.json rows and skips skipped runs") {
+  const json v = {{"rows",
+                   {{{"label", "e2b q4_0 t4"},
+                     {"predicted", {{"prefill_tok_per_s", 100.0}, {"decode_tok_per_s", 10.0}}},
+                     {"measured", {{"prefill_tok_per_s", 80.0}, {"decode_tok_per_s", 12.0}}}},
+                    {{"label", "skipped one"}, {"skipped", "no GGUF"}}}}};
+  const auto c = report::chart_validate(v);
+  REQUIRE(c.has_value());
+  const auto rows = lines(c->csv);
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[1] == "e2b q4_0 t4,decode,12,10");
+  CHECK(rows[2] == "e2b q4_0 t4,prefill,80,100");
+  CHECK_FALSE(report::chart_validate(json{{"rows", json::array()}}).has_value());
+}
