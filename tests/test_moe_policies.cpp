@@ -6,6 +6,7 @@
 #include "error.h"
 #include "moe/knapsack.h"
 #include "moe/policies.h"
+#include "moe/realise.h"
 #include "moe/replay.h"
 #include "moe/trace_gen.h"
 #include "moe_test_util.h"
@@ -185,4 +186,36 @@ TEST_CASE("fiddler computes a cold expert on the CPU at decode and copies it for
   f->place(StepInfo{0, 512}, 0, &u, 1, &w);
   // CPU: 512 x 11.9 MFLOP / 1 TFLOP/s = 6.1 ms; copy + GPU: 0.5 ms + 0.06 ms -> copy.
   CHECK(w == Where::Transfer);
+}
+
+TEST_CASE("llama.cpp realisation: whole layers map to -ngl/--cpu-moe/--n-cpu-moe/-ot, experts round to layers") {
+  TraceGenParams p;
+  p.shape = {4, 4, 1};
+  p.n_tokens = 2;
+  p.skew = {0};
+  Trace tr = generate_trace(p);
+  PolicyContext c = context_for(tr, 1.0, 8.0);  // a layer is 4 bytes: 2 layers fit
+  auto args = [&](std::vector<std::uint8_t> cpu) { return llama_cpp_args(cpu, c, true); };
+  CHECK(args({0, 0, 0, 0}) == "-ngl 99");
+  CHECK(args({1, 1, 1, 1}) == "-ngl 99 --cpu-moe");
+  CHECK(args({1, 1, 0, 0}) == "-ngl 99 --n-cpu-moe 2");
+  CHECK(args({1, 0, 1, 0}) == "-ngl 99 -ot \"blk\\.(0|2)\\.ffn_(gate_up|down)_exps=CPU\"");
+  CHECK(llama_cpp_args({0, 1, 0, 0}, c, false) == "-ngl 99 -ot \"blk\\.(1)\\.ffn_(gate|up|down)_exps=CPU\"");
+  // Whole layers already: exact.
+  std::vector<std::uint8_t> res(16, 0);
+  std::fill(res.begin() + 8, res.end(), 1);
+  Realisation r = realise_llama_cpp(res, c, true);
+  CHECK(r.exact);
+  CHECK(r.args == "-ngl 99 --n-cpu-moe 2");
+  CHECK(r.experts_moved == 0);
+  // Per-expert: layer 0 has 3 of 4 resident, layer 1 2, layer 2 2, layer 3 1 (8 bytes). Two whole
+  // layers fit: layer 0 (3) and, of the tied layers 1 and 2, the later one (2). Moved: layer 0 +1,
+  // layer 2 +2, layer 1 -2, layer 3 -1 = 6 experts change side.
+  res = {1, 1, 1, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0};
+  r = realise_llama_cpp(res, c, true);
+  CHECK_FALSE(r.exact);
+  CHECK(r.cpu_layer == std::vector<std::uint8_t>{0, 1, 0, 1});
+  CHECK(r.experts_moved == 6);
+  CHECK(r.gpu_expert_bytes == 8.0);
+  CHECK(r.args == "-ngl 99 -ot \"blk\\.(1|3)\\.ffn_(gate_up|down)_exps=CPU\"");
 }

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <algorithm>
 
 #include "error.h"
 #include "hardware.h"
@@ -170,4 +173,74 @@ TEST_CASE("n-cpu-moe VRAM matches fit's --n-cpu-moe arithmetic for the 26B A4B")
   }
   // And the per-layer expert bytes add up to weight_bytes' experts.
   CHECK(s.experts_bytes == doctest::Approx(gs::weight_bytes(m, q).experts_bytes));
+}
+
+namespace {
+// Runs the CLI; returns its exit code and stdout.
+int run_cli(const std::string& args, std::string* out) {
+  const std::string path = (std::filesystem::temp_directory_path() / ("gemmasim_moe_cli_" + std::to_string(::getpid()))).string();
+  const std::string cmd = std::string(GEMMASIM_BINARY) + " " + args + " > " + path + " 2> " + path + ".err";
+  const int rc = std::system(cmd.c_str());
+  auto slurp = [](const std::string& f) {
+    std::ifstream in(f);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  if (out) *out = slurp(path) + slurp(path + ".err");
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".err");
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+}  // namespace
+
+TEST_CASE("gemmasim place --json replays a bundled trace pair through every policy") {
+  const std::string ex = std::string(GEMMASIM_SOURCE_DIR) + "/examples/traces/";
+  std::string out;
+  REQUIRE(run_cli("place --model gemma4-26b-a4b --quant q4_k_m --hw desktop-rtx4090 --policy all --trace " + ex +
+                      "gemma4-26b-eval.jsonl --profile-trace " + ex + "gemma4-26b-profile.jsonl --vram-budget 8GB --json",
+                  &out) == 0);
+  const auto j = nlohmann::json::parse(out);
+  CHECK(j["vram_budget_bytes"].get<double>() == 8e9);
+  CHECK(j["profile"]["in_sample"] == false);
+  REQUIRE(j["policies"].size() == comparable_policy_names().size());
+  double gpu_decode = 0;
+  for (const auto& p : j["policies"]) {
+    for (const char* k : {"hit_rate", "hit_rate_per_layer", "pcie_bytes_per_token", "time_split_s_per_token",
+                          "decode_tok_per_s", "prefill_tok_per_s", "vram_used_bytes", "llama_cpp"})
+      CHECK(p.contains(k));
+    CHECK(p["hit_rate_per_layer"].size() == 30);
+    if (p["policy"] == "gpu") gpu_decode = p["decode_tok_per_s"].get<double>();
+  }
+  for (const auto& p : j["policies"]) CHECK(p["decode_tok_per_s"].get<double>() <= gpu_decode);
+  const auto& sg = j["policies"][4];
+  CHECK(sg["policy"] == "static-global");
+  CHECK(sg["llama_cpp"]["exact"] == false);
+  CHECK(sg["llama_cpp"]["args"].get<std::string>().find("-ot \"blk\\.(") != std::string::npos);
+  CHECK(sg["llama_cpp"]["realisable"]["expert_vram_bytes"].get<double>() <= 8e9);
+}
+
+TEST_CASE("gemmasim place and trace-gen reject bad input with exit code 2 and one line") {
+  std::string out;
+  CHECK(run_cli("place --vram-budget -5GB", &out) == 2);
+  CHECK(out.find("--vram-budget") != std::string::npos);
+  CHECK(run_cli("place --policy nope", &out) == 2);
+  CHECK(out.find("unknown policy 'nope'") != std::string::npos);
+  CHECK(run_cli("place --model gemma4-e2b", &out) == 2);
+  CHECK(out.find("not a mixture-of-experts model") != std::string::npos);
+  CHECK(run_cli("place --trace /nonexistent.jsonl", &out) == 2);
+  CHECK(run_cli("trace-gen --tokens 10 --skew-per-layer 1,2 -o /tmp/x.jsonl", &out) == 2);
+  CHECK(out.find("expected 30, one per MoE layer") != std::string::npos);
+  CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+}
+
+TEST_CASE("gemmasim trace-gen writes a trace that place reads back") {
+  const std::string path = (std::filesystem::temp_directory_path() / ("gemmasim_moe_tg_" + std::to_string(::getpid()) + ".csv")).string();
+  std::string out;
+  REQUIRE(run_cli("trace-gen --tokens 40 --prompt 8 --skew 0.9 --locality 0.5 --seed 3 -o " + path, &out) == 0);
+  gs::ModelSpec m = gs::find_model("gemma4-26b-a4b");
+  Trace tr = read_trace(path, trace_shape(m));
+  CHECK(tr.n_tokens() == 40);
+  CHECK(tr.n_prefill_tokens() == 8);
+  REQUIRE(run_cli("place --policy lru --trace " + path + " --json", &out) == 0);
+  CHECK(nlohmann::json::parse(out)["trace"]["tokens"] == 40);
+  std::filesystem::remove(path);
 }
