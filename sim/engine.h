@@ -50,6 +50,7 @@ struct EngineThroughput {
   // Work a GPU engine leaves on the CPU (-ngl < L, --n-cpu-moe): fractions of the host's peaks.
   double host_bandwidth_efficiency = 0.55;
   double host_compute_efficiency = 0.5;
+  double host_dequant_flops_per_weight = 2;      // mat-vec unpacking on the CPU (llama.cpp-cpu's calibrated value)
 };
 
 struct EngineProfile {

@@ -44,6 +44,7 @@ DeviceRates cpu_rates(const Device& host, const EngineThroughput& t, bool cpu_en
   r.attn_flops_per_s = fp32 * eff(Dtype::F32) * t.attention_compute_efficiency;
   r.vector_flops_per_s = fp32 * eff(Dtype::F32);
   r.moe_efficiency = t.moe_prefill_efficiency;
+  r.dequant_flops_per_weight = cpu_engine ? t.dequant_flops_per_weight : t.host_dequant_flops_per_weight;
   return r;
 }
 
@@ -60,6 +61,7 @@ DeviceRates gpu_rates(const Device& g, const EngineThroughput& t) {
   r.attn_flops_per_s = rate(Dtype::F16) * t.attention_compute_efficiency;
   r.vector_flops_per_s = peak(g, Dtype::F32) * t.compute_efficiency[0];
   r.moe_efficiency = t.moe_prefill_efficiency;
+  r.dequant_flops_per_weight = t.dequant_flops_per_weight;
   return r;
 }
 
@@ -99,7 +101,6 @@ WeightClass op_wclass(const LayerInfo& li, Op op) {
 struct PhaseAcc {
   PhaseResult& ph;
   const HardwareRates& hw;
-  double deq;
   int matvec_max;
   double pq;  // prefill_dequant_flops_per_flop
 
@@ -112,7 +113,7 @@ struct PhaseAcc {
     switch (op_class(op)) {
       case OpClass::Matmul:
         if (T <= matvec_max) {
-          compute = (c.flops + c.quant_weights * deq) / dv.vector_flops_per_s;
+          compute = (c.flops + c.quant_weights * dv.dequant_flops_per_weight) / dv.vector_flops_per_s;
         } else {
           double rate = dv.matmul_flops_per_s[static_cast<std::size_t>(wc)];
           if (op == Op::MoeExperts) rate *= dv.moe_efficiency;
@@ -377,7 +378,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
 
   // --- prefill: B prompts of P tokens at depth D0, in micro-batches of ub ---
   if (P > 0) {
-    PhaseAcc acc{est.prefill, hw, t.dequant_flops_per_weight, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
+    PhaseAcc acc{est.prefill, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
     const double n_full = std::floor(P / ub), r = P - n_full * ub;
     bool first_chunk = true;
     for (int part = 0; part < 2; ++part) {
@@ -426,7 +427,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
 
   // --- decode: one step of B tokens (one per sequence) at the mean depth -----
   {
-    PhaseAcc acc{est.decode, hw, t.dequant_flops_per_weight, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
+    PhaseAcc acc{est.decode, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
     const double start = D0 + (wl.decode_after_prompt ? P : 0);
     const double p_mean = start + (G - 1) / 2;
     double nd_exp = 0;

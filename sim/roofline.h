@@ -65,6 +65,7 @@ struct DeviceRates {
   double attn_flops_per_s = 0;
   double vector_flops_per_s = 0;                          // fp32 peak x fp32 efficiency
   double moe_efficiency = 1;
+  double dequant_flops_per_weight = 0;                    // mat-vec unpacking work on this device
   double memory_bytes = 0;
 };
 
