@@ -15,9 +15,9 @@ int cmd_calibrate(const Args& a) {
   bool as_json = false, show_skipped = false;
   po::options_description d("gemmasim calibrate options");
   d.add_options()("published", po::value(&path), "CSV of measurements (columns of shared/calibration/measured-speeds.csv)")(
-      "json", po::bool_switch(&as_json), "JSON output")("skipped", po::bool_switch(&show_skipped), "list skipped rows and why");
+      "json", po::bool_switch(&as_json), "JSON output")("skipped", po::bool_switch(&show_skipped), "(kept for compatibility: skipped rows are always listed)");
   po::variables_map vm;
-  if (!parse(a, d, vm, "usage: gemmasim calibrate --published FILE.csv [--json] [--skipped]")) return 0;
+  if (!parse(a, d, vm, "usage: gemmasim calibrate --published FILE.csv [--json]")) return 0;
   if (path.empty()) input_error("--published: a CSV file is required");
   const auto rows = read_calibration_csv(path);
   const auto res = run_calibration(rows);
@@ -42,12 +42,13 @@ int cmd_calibrate(const Args& a) {
   }
   std::fputs(t.text().c_str(), stdout);
   std::printf("(* aggregate over the batch; not a single-stream row)\n");
-  if (show_skipped) {
+  (void)show_skipped;
+  {
     std::printf("\nskipped rows:\n");
     for (const auto& r : res)
       if (!r.c.skip.empty()) std::printf("  line %d (%s on %s): %s\n", r.c.row.line, r.c.row.model.c_str(), r.c.row.hardware.c_str(), r.c.skip.c_str());
   }
-  std::printf("\n%d rows: %d estimated, %d skipped%s\n", s.rows, s.estimated, s.skipped, show_skipped ? "" : " (--skipped lists why)");
+  std::printf("\n%d rows: %d estimated, %d skipped\n", s.rows, s.estimated, s.skipped);
   std::printf("single-stream decode:  %d rows, median |error| %.1f%%, max %.1f%%, %d rows beyond 40%%\n", s.n_decode,
               100 * s.median_abs_err_decode, 100 * s.max_abs_err_decode, s.decode_over_40);
   std::printf("single-stream prefill: %d rows, median |error| %.1f%%, max %.1f%%\n", s.n_prefill,
