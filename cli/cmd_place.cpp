@@ -169,7 +169,7 @@ int cmd_place(const Args& a) {
   ctx.cache_warm_start = !cold;
   moe::ReplayConfig cfg;
   cfg.ubatch = ubatch > 0 ? ubatch : static_cast<std::uint32_t>(s.ubatch_tokens);
-  cfg.rest_s = s.rest;
+  cfg.rest_s = s.rest_fn;
 
   if (c.cpu_moe && vm["policy"].defaulted()) policy = "cpu-moe";
   std::vector<std::string> names = policy == "all" ? moe::comparable_policy_names() : std::vector<std::string>{policy};

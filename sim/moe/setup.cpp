@@ -2,10 +2,14 @@
 #include "moe/setup.h"
 
 #include <algorithm>
+#include <memory>
+#include <unordered_map>
 
 #include "engine.h"
 #include "error.h"
 #include "memory_fit.h"
+#include "ops.h"
+#include "roofline.h"
 
 namespace gs::moe {
 
@@ -28,6 +32,30 @@ double fit_gpu_bytes(const FitResult& f) {
     if (d.role != "host") b += d.total_bytes;
   return b;
 }
+
+namespace {
+// Non-expert seconds of one step from the throughput model, memoised per (T, depth / 64).
+struct RooflineRest {
+  std::shared_ptr<const ModelOps> mo;
+  std::shared_ptr<const HardwareRates> hw;
+  std::shared_ptr<std::unordered_map<std::uint64_t, double>> memo;
+  double operator()(std::uint32_t n_tokens, std::uint64_t depth) const {
+    const std::uint64_t bucket = depth / 64, key = (static_cast<std::uint64_t>(n_tokens) << 40) | bucket;
+    if (auto it = memo->find(key); it != memo->end()) return it->second;
+    Workload wl;
+    wl.depth_tokens = static_cast<i64>(bucket * 64);
+    wl.decode_after_prompt = false;  // decode at exactly this depth
+    wl.gen_tokens = 1;
+    wl.prompt_tokens = std::max<std::uint32_t>(n_tokens, 1);
+    wl.ubatch_tokens = static_cast<int>(std::max<std::uint32_t>(n_tokens, 1));
+    const Estimate e = estimate(*mo, *hw, RunPlacement{}, wl);
+    const PhaseResult& ph = n_tokens <= 1 ? e.decode : e.prefill;
+    const double t = std::max(0.0, ph.time_s - ph.ops[static_cast<std::size_t>(Op::MoeExperts)].time_s);
+    memo->emplace(key, t);
+    return t;
+  }
+};
+}  // namespace
 
 MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& hw, const MemoryRules& rules, FitOptions fo) {
   MoeSetup s;
@@ -77,6 +105,9 @@ MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& 
   s.rest.bytes_per_s = s.cost.gpu_bytes_per_s;
   s.rest.flops_per_s = g.flops(mm) * t.compute_efficiency[static_cast<std::size_t>(mmd)];
   s.rest.overhead_s = t.step_overhead_s + t.per_layer_overhead_s * m.n_layer;
+  s.rest_fn = RooflineRest{std::make_shared<const ModelOps>(prepare_ops(m, q)),
+                           std::make_shared<const HardwareRates>(prepare_hardware(hw, eng)),
+                           std::make_shared<std::unordered_map<std::uint64_t, double>>()};
 
   // Budget: fit with every expert on the CPU.
   fo.placement = {};

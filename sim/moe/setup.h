@@ -6,9 +6,13 @@
 // host_link_efficiency, weight_upload_min_tokens); the default VRAM budget for experts is
 // what gs::fit leaves free on the GPUs with every expert in host memory (--cpu-moe):
 // GPU capacity minus non-expert weights, KV cache, compute buffer and runtime overhead.
-// The non-expert part of a step uses SimpleRestModel until the throughput model's per-op
-// times (sim/roofline.h, issue 3) are wired in.
+// The non-expert part of a step (rest_fn) is the throughput model's (sim/roofline.h,
+// issue 3) time for that step with every weight on the GPU, less its MoeExperts op:
+// attention at the step's KV depth, dense MLP, router, norms, output head, sampling and
+// the engine's per-step overheads. Memoised per (tokens, depth / 64).
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,7 +30,8 @@ struct MoeSetup {
   TraceShape shape;                 // L, E, K
   std::vector<int> moe_layers;      // [NL]
   ExpertCostModel cost;
-  SimpleRestModel rest;
+  SimpleRestModel rest;              // bytes/FLOPs stand-in (kept for comparison and benchmarks)
+  std::function<double(std::uint32_t, std::uint64_t)> rest_fn;  // roofline per-op times (used by place)
   std::vector<double> layer_expert_bytes;  // [NL] all E experts of the layer
   double experts_bytes = 0;         // all routed experts
   double gpu_capacity_bytes = 0;    // all GPUs
