@@ -90,6 +90,9 @@ ChartFiles write_chart(const std::string& dir, const ChartSpec& c, bool render) 
   f.name = c.name;
   f.title = c.title;
   fs::create_directories(dir);
+  std::error_code ec0;  // renders of an earlier run must not outlive their data
+  fs::remove(dir + "/" + c.name + ".png", ec0);
+  fs::remove(dir + "/" + c.name + ".svg", ec0);
   write_file_atomic(dir + "/" + c.name + ".csv", c.csv);
   f.files.push_back(c.name + ".csv");
   for (const auto& [file, text] : c.extra_csv) {

@@ -165,7 +165,8 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
       const int ngl = max_gpu_layers(m, s, q, rules, o);
       if (ngl >= 0 && ngl <= m.n_layer) {
         o.placement.gpu_layers = ngl;
-        c.split = "-ngl " + std::to_string(ngl) + " of " + std::to_string(m.n_layer);
+        c.split = ngl == m.n_layer ? "-ngl " + std::to_string(ngl) + " (output head on CPU)"
+                                   : "-ngl " + std::to_string(ngl) + " of " + std::to_string(m.n_layer);
         placed = true;
       }
     }
