@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "options.h"
 #include "synth.h"
@@ -36,10 +37,13 @@ int cmd_synth(const Args& a) {
   o.router_skew = skew;
   o.progress = ::isatty(2) != 0;
   const auto plan = ref::synth_plan(m, o);  // validates quant and skew before any writing
-  int mapped = 0;
-  for (const auto& t : plan) mapped += t.note.empty() ? 0 : 1;
-  if (mapped > 0 && !o.progress) {
-    std::fprintf(stderr, "note: %d tensors stored in the nearest type the kernel executes (recipe type unsupported)\n", mapped);
+  std::map<std::string, int> notes;  // "q5_0 -> q6_k" -> count
+  for (const auto& t : plan) {
+    if (!t.note.empty()) ++notes[t.note];
+  }
+  for (const auto& [n, c] : notes) {
+    std::fprintf(stderr, "note: %d tensors stored as %s (the recipe's type is not executable here or does not fit the row)\n",
+                 c, n.c_str());
   }
   const std::uint64_t bytes = ref::synth_gguf(m, o, out);
   if (as_json) {

@@ -3,7 +3,6 @@
 // the streaming write of the synthetic tensors.
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <vector>
 
 #include "error.h"
@@ -137,13 +136,6 @@ std::uint64_t synth_gguf(const ModelSpec& m, const SynthOptions& o, const std::s
   const std::int64_t n_rot_pairs = static_cast<std::int64_t>(std::llround(m.global.rope_fraction * m.global.head_dim)) / 2;
   if (rope_freqs) w.add_tensor({"rope_freqs.weight", GgmlType::F32, {n_pairs, 1, 1, 1}, 1});
 
-  if (o.progress) {
-    std::map<std::string, int> notes;
-    for (const auto& t : plan) {
-      if (!t.note.empty()) ++notes[t.note];
-    }
-    for (const auto& [n, c] : notes) std::fprintf(stderr, "note: %d tensors stored as %s (nearest type the kernel executes)\n", c, n.c_str());
-  }
   std::vector<float> vals;
   w.write(path, [&](std::size_t i, std::int64_t r0, std::int64_t r1, std::uint8_t* dst) {
     if (i >= plan.size()) {  // rope_freqs
