@@ -25,7 +25,7 @@
 namespace gs::ref {
 namespace {
 
-constexpr int kTok = 4;  // tokens per micro-kernel
+constexpr int kTok = 8;  // tokens per micro-kernel
 
 // acc + sum over groups of 4 of u8(u) * s8(s), as 8 int32 lanes (lane i: bytes 4i..4i+3).
 inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
