@@ -4,6 +4,7 @@
 // the output file is written to a temporary name and renamed, never left half-written.
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +40,42 @@ void write_atomically(const std::string& path, const std::string& text) {
   }
 }
 
+// Indented JSON with arrays of scalars kept on one line, like the bundled model files.
+void dump_readable(const nlohmann::ordered_json& j, int depth, std::string& out) {
+  const std::string pad(static_cast<std::size_t>(2 * depth + 2), ' ');
+  const std::string close_pad(static_cast<std::size_t>(2 * depth), ' ');
+  if (j.is_object() && !j.empty()) {
+    out += "{\n";
+    std::size_t i = 0;
+    for (auto it = j.begin(); it != j.end(); ++it, ++i) {
+      out += pad;
+      out += nlohmann::ordered_json(it.key()).dump();
+      out += ": ";
+      dump_readable(it.value(), depth + 1, out);
+      out += i + 1 < j.size() ? ",\n" : "\n";
+    }
+    out += close_pad + "}";
+  } else if (j.is_array() && !j.empty() &&
+             std::any_of(j.begin(), j.end(), [](const auto& e) { return e.is_structured(); })) {
+    out += "[\n";
+    for (std::size_t i = 0; i < j.size(); ++i) {
+      out += pad;
+      dump_readable(j[i], depth + 1, out);
+      out += i + 1 < j.size() ? ",\n" : "\n";
+    }
+    out += close_pad + "]";
+  } else if (j.is_array()) {
+    out += "[";
+    for (std::size_t i = 0; i < j.size(); ++i) {
+      if (i) out += ", ";
+      out += j[i].dump();
+    }
+    out += "]";
+  } else {
+    out += j.dump();
+  }
+}
+
 }  // namespace
 
 int cmd_import_config(const Args& a) {
@@ -63,7 +100,9 @@ int cmd_import_config(const Args& a) {
   ImportOptions opt;
   opt.id = id;
   const auto model = import_hf_config(hf, file, opt);
-  const std::string text = model.dump(2) + "\n";
+  std::string text;
+  dump_readable(model, 0, text);
+  text += "\n";
   // The imported description must load: same checks as a bundled model file.
   const ModelSpec spec = parse_model(json::parse(text), file);
   if (out_path.empty()) {
