@@ -222,6 +222,23 @@ int cmd_place(const Args& a) {
     std::cout << out.dump(2) << "\n";
     return 0;
   }
+  if (c.csv) {
+    report::Table t({"policy", "hit_rate", "hit_rate_decode", "pcie_bytes_per_token", "gpu_experts_s", "cpu_experts_s",
+                     "transfers_s", "rest_s", "decode_tok_per_s", "prefill_tok_per_s", "expert_vram_bytes",
+                     "vram_used_bytes", "llama_cpp_args"});
+    auto num = [](double v) { return report::fmt_num(v, 9); };
+    for (const auto& row : rows) {
+      const auto& r = row.r;
+      const auto& d = r.decode;
+      t.add({r.policy, num(r.hit_rate()), num(d.hit_rate()), num(per_tok(d.transfer_bytes, d.tokens)),
+             num(per_tok(d.gpu_expert_s, d.tokens)), num(per_tok(d.cpu_expert_s, d.tokens)),
+             num(per_tok(d.transfer_s, d.tokens)), num(per_tok(d.rest_s, d.tokens)), num(d.tok_per_s()),
+             num(r.prefill.tok_per_s()), num(r.expert_vram_bytes), num(s.non_expert_vram_bytes + r.expert_vram_bytes),
+             row.real ? row.real->args : ""});
+    }
+    std::fputs(t.csv().c_str(), stdout);
+    return 0;
+  }
   std::printf("%s %s on %s (engine %s), trace %s: %zu tokens (%zu prompt), %zu routing events\n", in.model.name.c_str(),
               s.quant.c_str(), s.hardware.c_str(), s.engine.c_str(), eval.source.c_str(), eval.n_tokens(),
               eval.n_prefill_tokens(), eval.n_events());
