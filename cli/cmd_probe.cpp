@@ -1,0 +1,80 @@
+// gemmasim probe [--json] [-o FILE] [--threads N] [--no-kernels]: measure this
+// machine (STREAM triad at 1..N threads, vector peaks, the reference kernel's
+// matmul per weight format, cores, caches) and write a hwdb device file for it,
+// so `--hw FILE` describes this machine.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "options.h"
+#include "probe.h"
+#include "table.h"
+#include "units.h"
+
+namespace gs::cli {
+
+int cmd_probe(const Args& a) {
+  std::string out, id = "this-machine";
+  int threads = 0, reps = 7;
+  long long array_mib = 512;
+  bool as_json = false, no_kernels = false;
+  po::options_description d("gemmasim probe options");
+  d.add_options()("json", po::bool_switch(&as_json), "print the device file (JSON) on stdout")(
+      "output,o", po::value(&out), "write the hwdb device file here (temp file + rename)")(
+      "threads", po::value(&threads)->default_value(0), "measure at 1..N threads (0: every usable core)")(
+      "id", po::value(&id)->default_value("this-machine"), "device id written into the file")(
+      "array-mib", po::value(&array_mib)->default_value(512), "MiB per triad array (3 arrays; >> last-level cache)")(
+      "reps", po::value(&reps)->default_value(7), "triad repetitions (best and median)")(
+      "no-kernels", po::bool_switch(&no_kernels), "skip the kernel matmul rates");
+  po::variables_map vm;
+  if (!parse(a, d, vm, "usage: gemmasim probe [--json] [-o FILE] [--threads N] [--id ID] [--array-mib M] [--no-kernels]"))
+    return 0;
+  if (threads < 0 || threads > 4096) input_error("--threads: " + std::to_string(threads) + " (expected 0..4096)");
+  if (array_mib < 1 || array_mib > 65536) input_error("--array-mib: " + std::to_string(array_mib) + " (expected 1..65536)");
+  if (reps < 1 || reps > 1000) input_error("--reps: " + std::to_string(reps) + " (expected 1..1000)");
+
+  ref::ProbeOptions o;
+  o.max_threads = threads;
+  o.triad_array_bytes = array_mib << 20;
+  o.triad_reps = reps;
+  o.kernels = !no_kernels;
+  o.progress = [](const std::string& s) { std::fprintf(stderr, "probe: %s\n", s.c_str()); };
+  const ref::ProbeResult r = ref::probe_machine(o);
+  const json dev = ref::probe_device_json(r, id);
+  if (!out.empty()) write_output(out, dev.dump(2) + "\n");
+  if (as_json) {
+    std::cout << dev.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("cpu          %s (%s), %d usable cores, %d hardware threads\n", r.cpu_name.c_str(), r.isa.c_str(), r.cores,
+              r.hardware_threads);
+  std::printf("caches       L1d %s, L2 %s, L3 %s per cpu0\n", report::fmt_bytes(static_cast<double>(r.caches.l1d_bytes)).c_str(),
+              report::fmt_bytes(static_cast<double>(r.caches.l2_bytes)).c_str(),
+              report::fmt_bytes(static_cast<double>(r.caches.l3_bytes)).c_str());
+  std::printf("memory       %s\n\n", report::fmt_gib(static_cast<double>(r.memory_bytes)).c_str());
+  report::Table t({"threads", "triad best GB/s", "triad median GB/s", "fp32 GFLOP/s", "int8 GOP/s"});
+  t.right_align_from(0);
+  for (const auto& x : r.triad) {
+    const auto* p = r.peaks_at(x.threads);
+    t.add({std::to_string(x.threads), report::fmt_num(x.best_bytes_per_s / kGB, 2), report::fmt_num(x.median_bytes_per_s / kGB, 2),
+           p ? report::fmt_num(p->fp32_flops_per_s / kGFLOP, 1) : "-", p ? report::fmt_num(p->int8_ops_per_s / kGFLOP, 1) : "-"});
+  }
+  std::fputs(t.text().c_str(), stdout);
+  if (!r.kernels.empty()) {
+    std::printf("\nreference kernel matmul (%s):\n", r.isa.c_str());
+    report::Table k({"format", "threads", "T=1 GB/s of weights", "T=1 / triad", "T=512 GFLOP/s"});
+    k.right_align_from(1);
+    for (const auto& x : r.kernels) {
+      const auto* tr = r.triad_at(x.threads);
+      k.add({x.format, std::to_string(x.threads), report::fmt_num(x.matvec_weight_bytes_per_s / kGB, 2),
+             tr ? report::fmt_num(x.matvec_weight_bytes_per_s / tr->best_bytes_per_s, 3) : "-",
+             report::fmt_num(x.matmul_flops_per_s / kGFLOP, 1)});
+    }
+    std::fputs(k.text().c_str(), stdout);
+  }
+  std::printf("\nprobe took %.1f s%s%s\n", r.seconds, out.empty() ? "" : "; device file: ", out.c_str());
+  return 0;
+}
+
+}  // namespace gs::cli

@@ -1,0 +1,303 @@
+// gemmasim validate [--quick] [--json] [--probe FILE] [--out-dir DIR]
+// gemmasim validate --llama-bench FILE.json [--hw ID|FILE] [--json]
+//
+// On this machine: for each configuration of the matrix (sim/validate.h), measure
+// the STREAM triad at the run's thread count just before and after executing it,
+// execute it with the reference kernel in a child process (`gemmasim run --json`,
+// so its peak memory is its own), predict it with the `reference` engine profile
+// at the bandwidth measured around it, and report predicted vs measured.
+// Configurations the memory model says do not fit are skipped with the reason.
+// Reports go to reports/out/: validate.md, validate.json, validate.csv, validate.gp,
+// validate.png and validate.svg (gnuplot, when installed).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "data_paths.h"
+#include "options.h"
+#include "probe.h"
+#include "table.h"
+#include "units.h"
+#include "validate.h"
+
+namespace gs::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string self_exe() {
+  std::error_code ec;
+  const fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("gemmasim") : p.string();
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+
+// Execute one configuration: gemmasim run --json in a child process.
+Measured execute(const ValidateConfig& c, const std::string& tmp_base) {
+  const std::string out = tmp_base + ".json", err = tmp_base + ".err";
+  std::ostringstream cmd;
+  cmd << shell_quote(self_exe()) << " run --model " << c.model << " --quant " << c.quant << " --prompt " << c.prompt
+      << " --gen " << c.gen << " --depth " << c.depth << " --threads " << c.threads << " --json </dev/null >"
+      << shell_quote(out) << " 2>" << shell_quote(err);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = std::system(cmd.str().c_str());
+  Measured m;
+  m.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string text = slurp(out), etext = slurp(err);
+  std::remove(out.c_str());
+  std::remove(err.c_str());
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string last = etext;
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    if (auto p = last.rfind('\n'); p != std::string::npos) last = last.substr(p + 1);
+    throw std::runtime_error("gemmasim run failed (status " + std::to_string(status) + "): " + last);
+  }
+  const json j = json::parse(text);
+  m.prefill_tok_per_s = j.value("prefill_tok_per_s", 0.0);
+  m.decode_tok_per_s = j.value("decode_tok_per_s", 0.0);
+  m.peak_bytes = j.value("peak_rss_bytes", 0.0);
+  if (j.contains("counters")) m.counters = j["counters"];
+  return m;
+}
+
+ref::ProbeResult load_or_probe(const std::string& probe_file, int max_threads, bool tty) {
+  if (!probe_file.empty()) return ref::probe_from_json(read_json_file(probe_file), probe_file);
+  ref::ProbeOptions o;
+  o.max_threads = max_threads;
+  o.kernels = false;  // validate needs the peaks; the triad is re-measured next to each run
+  o.triad_reps = 5;
+  o.progress = [tty](const std::string& s) {
+    if (tty) std::fprintf(stderr, "probe: %s\n", s.c_str());
+  };
+  return ref::probe_machine(o);
+}
+
+MachineRates rates_at(const ref::ProbeResult& p, int threads) {
+  MachineRates r;
+  r.threads = threads;
+  r.cpu_name = p.cpu_name;
+  r.memory_bytes = static_cast<double>(p.memory_bytes);
+  const auto* pk = p.peaks_at(threads);
+  if (pk) {
+    r.fp32_flops_per_s = pk->fp32_flops_per_s;
+    r.int8_ops_per_s = pk->int8_ops_per_s;
+  }
+  if (const auto* t = p.triad_at(threads)) r.bandwidth_bytes_per_s = t->best_bytes_per_s;
+  return r;
+}
+
+int llama_bench_mode(const std::string& file, const std::string& hw, bool as_json) {
+  std::vector<std::string> bad;
+  const auto runs = read_llama_bench(file, &bad);
+  std::vector<BenchCompare> res;
+  for (const auto& r : runs) res.push_back(predict_llama_bench(map_llama_bench_run(r, hw)));
+  std::vector<double> ep, et;
+  std::vector<std::string> lp, lt;
+  for (const auto& b : res) {
+    if (!b.c.skip.empty()) continue;
+    (b.c.prefill ? ep : et).push_back(b.err);
+    (b.c.prefill ? lp : lt).push_back(std::to_string(b.c.run.index));
+  }
+  const ErrorStats sp = error_stats(ep, lp), st = error_stats(et, lt);
+  if (as_json) {
+    json j = {{"file", file}, {"runs", json::array()}, {"malformed", bad}};
+    for (const auto& b : res) {
+      json x = {{"index", b.c.run.index}, {"model_type", b.c.run.model_type}, {"test", b.c.test},
+                {"measured_tok_per_s", b.c.run.avg_ts}, {"stddev_tok_per_s", b.c.run.stddev_ts}};
+      if (!b.c.skip.empty()) {
+        x["skipped"] = b.c.skip;
+      } else {
+        x.update({{"model", b.c.model_id}, {"quant", b.c.recipe_id}, {"hardware", b.c.hw_id}, {"engine", b.c.engine_id},
+                  {"gpu_layers", b.c.gpu_layers}, {"predicted_tok_per_s", b.predicted_tok_per_s}, {"error", b.err},
+                  {"bound", b.bound}, {"notes", b.c.notes}});
+      }
+      j["runs"].push_back(x);
+    }
+    j["summary"] = {{"prefill", {{"n", sp.n}, {"median_abs_error", sp.median_abs}, {"max_abs_error", sp.max_abs}}},
+                    {"decode", {{"n", st.n}, {"median_abs_error", st.median_abs}, {"max_abs_error", st.max_abs}}}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  report::Table t({"#", "model", "quant", "hardware", "engine", "test", "measured", "predicted", "error", "bound"});
+  t.right_align_from(6);
+  for (const auto& b : res) {
+    if (!b.c.skip.empty()) continue;
+    char e[32];
+    std::snprintf(e, sizeof e, "%+.1f%%", 100 * b.err);
+    t.add({std::to_string(b.c.run.index), b.c.model_id, b.c.recipe_id, b.c.hw_id, b.c.engine_id, b.c.test,
+           report::fmt_num(b.c.run.avg_ts, 2), report::fmt_num(b.predicted_tok_per_s, 2), e, b.bound});
+  }
+  std::fputs(t.text().c_str(), stdout);
+  for (const auto& b : res)
+    if (!b.c.skip.empty()) std::printf("skipped run %d (%s, %s): %s\n", b.c.run.index, b.c.run.model_type.c_str(), b.c.test.c_str(), b.c.skip.c_str());
+  for (const auto& m : bad) std::printf("malformed run: %s\n", m.c_str());
+  std::printf("\nprefill: %d runs, median |error| %.1f%%, max %.1f%%\n", sp.n, 100 * sp.median_abs, 100 * sp.max_abs);
+  std::printf("decode:  %d runs, median |error| %.1f%%, max %.1f%%\n", st.n, 100 * st.median_abs, 100 * st.max_abs);
+  return 0;
+}
+
+}  // namespace
+
+int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
+                     bool as_json, const std::string& command, double max_run_s);
+
+int cmd_validate(const Args& a) {
+  bool quick = false, as_json = false;
+  double max_run_s = 300;
+  std::string llama_bench, hw, probe_file, out_dir, only;
+  po::options_description d("gemmasim validate options");
+  d.add_options()("quick", po::bool_switch(&quick), "a subset for CI (under 3 minutes once the synthetic files are cached)")(
+      "json", po::bool_switch(&as_json), "print validate.json on stdout")(
+      "llama-bench", po::value(&llama_bench), "compare with runs of `llama-bench -o json` measured elsewhere")(
+      "hw", po::value(&hw), "hardware of the llama-bench runs (id or file; default: from gpu_info / cpu_info)")(
+      "probe", po::value(&probe_file), "reuse a device file written by `gemmasim probe` for the vector peaks")(
+      "max-run-s", po::value(&max_run_s)->default_value(300), "skip configurations predicted to run longer (0: no limit)")(
+      "only", po::value(&only), "run only configurations whose label contains this text")(
+      "out-dir", po::value(&out_dir), "report folder (default: <repo>/reports/out)");
+  po::variables_map vm;
+  if (!parse(a, d, vm,
+             "usage: gemmasim validate [--quick] [--json] [--probe FILE] [--out-dir DIR]\n"
+             "       gemmasim validate --llama-bench FILE.json [--hw ID|FILE] [--json]"))
+    return 0;
+  if (!llama_bench.empty()) return llama_bench_mode(llama_bench, hw, as_json);
+  if (max_run_s < 0) input_error("--max-run-s: expected >= 0");
+  if (!hw.empty()) input_error("--hw: only with --llama-bench (validate measures this machine)");
+  std::vector<ValidateConfig> matrix;
+  for (const auto& c : validate_matrix(quick))
+    if (only.empty() || c.label().find(only) != std::string::npos) matrix.push_back(c);
+  if (matrix.empty()) input_error("--only: '" + only + "' matches no configuration");
+  std::string cmd = "gemmasim validate";
+  for (const auto& x : a) cmd += " " + x;
+  return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s);
+}
+
+int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
+                     bool as_json, const std::string& command, double max_run_s) {
+  const bool tty = ::isatty(2) != 0;
+  int max_threads = 1;
+  for (const auto& c : matrix) max_threads = std::max(max_threads, c.threads);
+  const ref::ProbeResult probe = load_or_probe(probe_file, max_threads, true);
+  fs::create_directories(out_dir);
+  const std::string tmp = (fs::temp_directory_path() / ("gemmasim_validate_" + std::to_string(::getpid()))).string();
+  std::vector<ValidateRow> rows;
+  int i = 0;
+  for (const auto& c : matrix) {
+    ++i;
+    ValidateRow r;
+    r.c = c;
+    r.skip = memory_skip_reason(c, static_cast<double>(probe.memory_bytes));
+    if (!r.skip.empty()) {
+      std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
+      rows.push_back(r);
+      continue;
+    }
+    // Time budget: predicted wall time of the run (KV fill at the prefill rate, prompt, decode).
+    {
+      const Prediction g = predict_run(c, rates_at(probe, c.threads));
+      const double t_pred = (g.prefill_tok_per_s > 0 ? static_cast<double>(c.depth + c.prompt) / g.prefill_tok_per_s : 0) +
+                            (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen) / g.decode_tok_per_s : 0);
+      if (max_run_s > 0 && t_pred > max_run_s) {
+        char b[200];
+        std::snprintf(b, sizeof b, "predicted run time %.0f s (KV fill + prompt + decode) > --max-run-s %.0f", t_pred, max_run_s);
+        r.skip = b;
+        std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
+        rows.push_back(r);
+        continue;
+      }
+    }
+    std::fprintf(stderr, "[%d/%zu] %s: triad + peaks, run, triad + peaks...\n", i, matrix.size(), c.label().c_str());
+    const auto before = ref::triad_bandwidth(512LL << 20, c.threads, 3);
+    const auto pk_before = ref::vector_peaks(c.threads);
+    try {
+      r.meas = execute(c, tmp);
+    } catch (const std::exception& e) {
+      r.skip = std::string("execution failed: ") + e.what();
+      std::fprintf(stderr, "  %s\n", r.skip.c_str());
+      rows.push_back(r);
+      continue;
+    }
+    const auto after = ref::triad_bandwidth(512LL << 20, c.threads, 3);
+    const auto pk_after = ref::vector_peaks(c.threads);
+    r.rates = rates_at(probe, c.threads);
+    r.rates.bandwidth_bytes_per_s = 0.5 * (before.best_bytes_per_s + after.best_bytes_per_s);
+    r.rates.fp32_flops_per_s = 0.5 * (pk_before.fp32_flops_per_s + pk_after.fp32_flops_per_s);
+    r.rates.int8_ops_per_s = 0.5 * (pk_before.int8_ops_per_s + pk_after.int8_ops_per_s);
+    r.pred = predict_run(c, r.rates);
+    r.compute_errors();
+    std::fprintf(stderr, "  triad %.1f GB/s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s\n",
+                 r.rates.bandwidth_bytes_per_s / kGB, r.meas.prefill_tok_per_s, r.pred.prefill_tok_per_s, 100 * r.err_prefill,
+                 r.meas.decode_tok_per_s, r.pred.decode_tok_per_s, 100 * r.err_decode, r.meas.peak_bytes / kGiB,
+                 r.pred.peak_bytes / kGiB, 100 * r.err_peak, r.meas.wall_s);
+    rows.push_back(r);
+  }
+  (void)tty;
+  const ValidateSummary s = summarize_validate(rows);
+  json extra = {{"command", command}, {"date_utc", utc_now()},
+                {"machine", {{"cpu", probe.cpu_name}, {"isa", probe.isa}, {"cores", probe.cores},
+                             {"memory_gib", static_cast<double>(probe.memory_bytes) / kGiB}}},
+                {"engine", "reference"}};
+  // Per-op comparison for the row with the largest decode (or prefill) error.
+  const bool decode_worse = s.decode.max_abs >= s.prefill.max_abs;
+  const std::string worst = decode_worse ? s.decode.worst : s.prefill.worst;
+  for (const auto& r : rows) {
+    if (!r.skip.empty() || r.c.label() != worst) continue;
+    const char* phase = decode_worse ? "decode" : "prefill";
+    const json mops = r.meas.counters.contains(phase) ? r.meas.counters[phase].value("ops", json::object()) : json::object();
+    const auto ops = compare_ops(decode_worse ? r.pred.est.decode : r.pred.est.prefill, mops, 1.0,
+                                 decode_worse ? static_cast<double>(r.c.gen) : 1.0);
+    json arr = json::array();
+    for (const auto& o : ops)
+      arr.push_back({{"op", o.op}, {"pred_s", o.pred_s}, {"meas_s", o.meas_s}, {"pred_flops", o.pred_flops},
+                     {"meas_flops", o.meas_flops}, {"pred_bytes", o.pred_bytes}, {"meas_bytes", o.meas_bytes}});
+    extra["op_compare"] = {{"label", r.c.label()}, {"phase", phase}, {"ops", arr}};
+  }
+  const json j = validate_to_json(rows, s, extra);
+  const std::string base = out_dir + "/validate";
+  write_output(base + ".json", j.dump(2) + "\n");
+  write_output(base + ".md", validate_markdown(rows, s, extra));
+  write_output(base + ".csv", validate_chart_csv(rows));
+  write_output(base + ".gp", validate_gnuplot("validate.csv", "validate"));
+  if (s.executed > 0) {
+    const std::string cmd = "cd " + shell_quote(out_dir) + " && gnuplot validate.gp >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "validate: gnuplot failed or is missing; the chart script is %s.gp\n", base.c_str());
+  }
+  if (as_json) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::fputs(validate_markdown(rows, s, extra).c_str(), stdout);
+  std::printf("\nreports: %s.{md,json,csv,gp,png,svg}\n", base.c_str());
+  return 0;
+}
+
+}  // namespace gs::cli

@@ -1,0 +1,329 @@
+// probe.cpp: STREAM triad, vector peaks, kernel rates, topology (see probe.h).
+#include "probe.h"
+
+#include <omp.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "error.h"
+#include "qmatrix.h"
+#include "quant.h"
+#include "units.h"
+
+namespace gs::ref {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<double, FreeDeleter>;
+Buffer alloc_doubles(std::int64_t n) {
+  void* p = std::aligned_alloc(64, static_cast<std::size_t>(n) * sizeof(double));
+  if (!p) throw std::bad_alloc();
+  return Buffer(static_cast<double*>(p));
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+// "32K" / "2048K" / "32M" -> bytes.
+std::int64_t parse_cache_size(const std::string& s) {
+  if (s.empty()) return 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (v <= 0) return 0;
+  if (*end == 'K') return v * 1024;
+  if (*end == 'M') return v * 1024 * 1024;
+  return v;
+}
+
+std::string cpuinfo_field(const std::string& key) {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(key, 0) == 0) {
+      const auto c = line.find(':');
+      if (c == std::string::npos) continue;
+      std::string v = line.substr(c + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  }
+  return "";
+}
+
+bool cpu_has_avx512() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni") &&
+         __builtin_cpu_supports("avx512bw");
+}
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+// Run f(iters) on `threads` threads at once; returns the aggregate rate (units of f per s).
+double parallel_rate(int threads, double (*f)(std::int64_t), std::int64_t iters) {
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    double work = 0;
+    const auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : work)
+    { work += f(iters); }
+    const double s = since(t0);
+    if (s > 0) best = std::max(best, work / s);
+  }
+  return best;
+}
+
+const char* kFormats[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
+
+GgmlType format_type(const std::string& f) {
+  for (const char* k : kFormats)
+    if (f == k) return *type_from_name(f);
+  input_error("probe: weight format '" + f + "' (expected f32 f16 bf16 q8_0 q4_0 q4_k q6_k)");
+}
+
+// A matrix of ne1 rows of ne0 weights in format t: 64 distinct quantized rows, repeated
+// (the values do not change the speed; quantizing 256 MiB would take longer than the probe).
+struct OwnedMatrix {
+  QMatrix m;
+  std::unique_ptr<std::uint8_t[]> data;
+};
+OwnedMatrix make_matrix(GgmlType t, std::int64_t ne0, std::int64_t ne1) {
+  OwnedMatrix o;
+  o.m.type = t;
+  o.m.ne0 = ne0;
+  o.m.ne1 = ne1;
+  o.m.row_bytes = static_cast<std::size_t>(tensor_bytes(t, ne0));
+  const std::size_t total = o.m.row_bytes * static_cast<std::size_t>(ne1);
+  o.data.reset(new std::uint8_t[total]);
+  const std::int64_t distinct = std::min<std::int64_t>(64, ne1);
+  std::vector<float> row(static_cast<std::size_t>(ne0));
+  std::uint64_t s = 0x9E3779B97F4A7C15ull;
+  for (std::int64_t r = 0; r < distinct; ++r) {
+    for (auto& v : row) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      v = static_cast<float>(static_cast<double>(s >> 11) / 9007199254740992.0 - 0.5);
+    }
+    quantize_row(t, row.data(), o.data.get() + static_cast<std::size_t>(r) * o.m.row_bytes, ne0);
+  }
+  // Copy the distinct rows over the rest, in parallel (first touch spreads the pages).
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = distinct; r < ne1; ++r)
+    std::memcpy(o.data.get() + static_cast<std::size_t>(r) * o.m.row_bytes,
+                o.data.get() + static_cast<std::size_t>(r % distinct) * o.m.row_bytes, o.m.row_bytes);
+  o.m.data = o.data.get();
+  return o;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+TriadResult triad_bandwidth(std::int64_t array_bytes, int threads, int reps) {
+  if (array_bytes < (1 << 20) || array_bytes > (64LL << 30))
+    input_error("probe: triad array of " + std::to_string(array_bytes) + " bytes (expected 1 MiB .. 64 GiB)");
+  if (threads < 1 || reps < 1) input_error("probe: triad needs >= 1 thread and >= 1 repetition");
+  const std::int64_t n = array_bytes / static_cast<std::int64_t>(sizeof(double));
+  Buffer a = alloc_doubles(n), b = alloc_doubles(n), c = alloc_doubles(n);
+  double* pa = a.get();
+  double* pb = b.get();
+  double* pc = c.get();
+  // First touch with the same static schedule as the timed loop.
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (std::int64_t i = 0; i < n; ++i) {
+    pa[i] = 0;
+    pb[i] = 1.0;
+    pc[i] = 2.0;
+  }
+  const double scalar = 3.0;
+  std::vector<double> rates;
+  for (int r = 0; r < reps + 1; ++r) {  // the first pass warms up (not counted)
+    const auto t0 = Clock::now();
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (std::int64_t i = 0; i < n; ++i) pa[i] = pb[i] + scalar * pc[i];
+    const double s = since(t0);
+    if (r > 0 && s > 0) rates.push_back(24.0 * static_cast<double>(n) / s);
+  }
+  volatile double sink = pa[n / 2];
+  (void)sink;
+  TriadResult t;
+  t.threads = threads;
+  t.reps = reps;
+  t.array_bytes = n * static_cast<std::int64_t>(sizeof(double));
+  t.best_bytes_per_s = *std::max_element(rates.begin(), rates.end());
+  t.median_bytes_per_s = median(rates);
+  return t;
+}
+
+PeakRates vector_peaks(int threads) {
+  PeakRates p;
+  p.threads = threads;
+  const std::int64_t iters = 2'000'000;  // ~10-50 ms per thread
+  if (cpu_has_avx512()) {
+    p.fp32_flops_per_s = parallel_rate(threads, fma_loop_avx512, iters);
+    p.int8_ops_per_s = parallel_rate(threads, vnni_loop_avx512, iters);
+  } else if (cpu_has_avx2()) {
+    p.fp32_flops_per_s = parallel_rate(threads, fma_loop_avx2, iters);
+  }
+  return p;
+}
+
+KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens) {
+  const GgmlType t = format_type(format);
+  KernelRate k;
+  k.format = format;
+  k.threads = threads;
+  const std::int64_t ne0 = 4096;  // a multiple of every block size
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  {
+    const std::int64_t row = tensor_bytes(t, ne0);
+    const std::int64_t ne1 = std::max<std::int64_t>(256, weight_bytes / row);
+    OwnedMatrix w = make_matrix(t, ne0, ne1);
+    std::vector<float> x(static_cast<std::size_t>(ne0), 0.5f), y(static_cast<std::size_t>(ne1));
+    std::vector<double> rates;
+    for (int r = 0; r < 6; ++r) {
+      const auto t0 = Clock::now();
+      matmul(w.m, x.data(), 1, y.data());
+      const double s = since(t0);
+      if (r > 0 && s > 0) rates.push_back(static_cast<double>(row * ne1) / s);
+    }
+    k.matvec_weight_bytes_per_s = median(rates);
+  }
+  {
+    const std::int64_t ne1 = 1024;
+    OwnedMatrix w = make_matrix(t, ne0, ne1);
+    std::vector<float> x(static_cast<std::size_t>(ne0) * static_cast<std::size_t>(matmul_tokens), 0.25f);
+    std::vector<float> y(static_cast<std::size_t>(ne1) * static_cast<std::size_t>(matmul_tokens));
+    std::vector<double> rates;
+    for (int r = 0; r < 3; ++r) {
+      const auto t0 = Clock::now();
+      matmul(w.m, x.data(), matmul_tokens, y.data());
+      const double s = since(t0);
+      if (r > 0 && s > 0) rates.push_back(2.0 * matmul_tokens * static_cast<double>(ne0 * ne1) / s);
+    }
+    k.matmul_flops_per_s = median(rates);
+  }
+  omp_set_num_threads(prev);
+  return k;
+}
+
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  const unsigned h = std::thread::hardware_concurrency();
+  return h > 0 ? static_cast<int>(h) : 1;
+}
+
+CacheSizes cache_sizes() {
+  CacheSizes c;
+  // /sys first (per core, as the kernel reports it; some VMs' sysconf L3 is wrong), sysconf as fallback.
+  for (int i = 0; i < 8; ++i) {
+    const std::string d = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    const std::string level = read_first_line(d + "level"), type = read_first_line(d + "type");
+    if (level.empty()) break;
+    const std::int64_t size = parse_cache_size(read_first_line(d + "size"));
+    if (level == "1" && type == "Data" && c.l1d_bytes == 0) c.l1d_bytes = size;
+    if (level == "2" && c.l2_bytes == 0) c.l2_bytes = size;
+    if (level == "3" && c.l3_bytes == 0) c.l3_bytes = size;
+  }
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+  if (c.l1d_bytes == 0) c.l1d_bytes = std::max<long>(0, sysconf(_SC_LEVEL1_DCACHE_SIZE));
+  if (c.l2_bytes == 0) c.l2_bytes = std::max<long>(0, sysconf(_SC_LEVEL2_CACHE_SIZE));
+  if (c.l3_bytes == 0) c.l3_bytes = std::max<long>(0, sysconf(_SC_LEVEL3_CACHE_SIZE));
+#endif
+  return c;
+}
+
+std::string cpu_model_name() {
+  std::string s = cpuinfo_field("model name");
+  return s.empty() ? "unknown CPU" : s;
+}
+
+const TriadResult* ProbeResult::triad_at(int threads) const {
+  for (const auto& t : triad)
+    if (t.threads == threads) return &t;
+  return nullptr;
+}
+const PeakRates* ProbeResult::peaks_at(int threads) const {
+  for (const auto& p : peaks)
+    if (p.threads == threads) return &p;
+  return nullptr;
+}
+const KernelRate* ProbeResult::kernel_at(const std::string& format, int threads) const {
+  for (const auto& k : kernels)
+    if (k.format == format && k.threads == threads) return &k;
+  return nullptr;
+}
+
+ProbeResult probe_machine(const ProbeOptions& o) {
+  const auto t0 = Clock::now();
+  auto say = [&](const std::string& s) {
+    if (o.progress) o.progress(s);
+  };
+  ProbeResult r;
+  r.cpu_name = cpu_model_name();
+  r.vendor = cpuinfo_field("vendor_id");
+  r.isa = isa_name(active_isa());
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) == 0) r.hostname = host;
+  r.date_utc = utc_now();
+  r.cores = usable_cores();
+  r.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
+  r.caches = cache_sizes();
+  r.memory_bytes = static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  const int N = o.max_threads > 0 ? o.max_threads : r.cores;
+  if (N < 1 || N > 4096) input_error("--threads: " + std::to_string(N) + " (expected 1..4096)");
+  for (int t = 1; t <= N; ++t) {
+    say("triad, " + std::to_string(t) + " thread(s), 3 x " + std::to_string(o.triad_array_bytes >> 20) + " MiB");
+    r.triad.push_back(triad_bandwidth(o.triad_array_bytes, t, o.triad_reps));
+    say("vector peaks, " + std::to_string(t) + " thread(s)");
+    r.peaks.push_back(vector_peaks(t));
+  }
+  if (o.kernels) {
+    for (const auto& f : o.formats) {
+      for (int t = 1; t <= N; ++t) {
+        say("kernel " + f + ", " + std::to_string(t) + " thread(s)");
+        r.kernels.push_back(kernel_rate(f, t, o.kernel_matvec_bytes));
+      }
+    }
+  }
+  r.seconds = since(t0);
+  return r;
+}
+
+}  // namespace gs::ref

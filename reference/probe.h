@@ -1,0 +1,102 @@
+// probe.h: measure the machine gemmasim runs on, so `--hw FILE` can describe it.
+//
+//   memory bandwidth   STREAM-style triad a[i] = b[i] + s*c[i] over three double
+//                      arrays far larger than the last-level cache; counted as
+//                      STREAM counts it (24 bytes per element: two reads, one write);
+//                      best and median of several repetitions, at 1..N OpenMP threads.
+//   vector peaks       fp32 FMA and int8 dot-product (AVX-512 VNNI) throughput of
+//                      register-only loops, per thread count (the "peak" a roofline needs).
+//   kernel rates       the reference kernel's matmul (reference/qmatrix.h) per weight
+//                      format: T = 1 in bytes of weights per second (a mat-vec over a
+//                      matrix far larger than the cache), T = 512 in FLOP/s.
+//   topology           cores (sched_getaffinity, hardware_concurrency), caches
+//                      (sysconf, else /sys/devices/system/cpu/cpu0/cache), memory size.
+//
+// probe_device_json() turns a result into a hwdb device file (kind "cpu",
+// hwdb/README.md schema) with the measured figures in "measured".
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "json_util.h"
+
+namespace gs::ref {
+
+struct TriadResult {
+  int threads = 0;
+  double best_bytes_per_s = 0;    // fastest repetition
+  double median_bytes_per_s = 0;
+  int reps = 0;
+  std::int64_t array_bytes = 0;   // bytes of each of the three arrays
+};
+
+// One triad measurement at `threads` threads over three arrays of array_bytes each.
+// Allocates (and frees) the arrays; throws InputError on absurd sizes.
+TriadResult triad_bandwidth(std::int64_t array_bytes, int threads, int reps);
+
+struct PeakRates {
+  int threads = 0;
+  double fp32_flops_per_s = 0;    // FMA = 2 FLOP
+  double int8_ops_per_s = 0;      // u8 x s8 multiply-add = 2 OP (0 without VNNI)
+};
+PeakRates vector_peaks(int threads);
+
+struct KernelRate {
+  std::string format;             // "f32" "f16" "bf16" "q8_0" "q4_0" "q4_k" "q6_k"
+  int threads = 0;
+  double matvec_weight_bytes_per_s = 0;  // T = 1: weight bytes / s
+  double matmul_flops_per_s = 0;         // T = 512: 2 * T * ne0 * ne1 / s
+};
+// Kernel rate of one format at `threads` threads; weight_bytes: size of the T = 1 matrix.
+KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens = 512);
+
+struct CacheSizes {
+  std::int64_t l1d_bytes = 0, l2_bytes = 0, l3_bytes = 0;
+};
+
+struct ProbeOptions {
+  int max_threads = 0;                        // 0: all usable cores
+  std::int64_t triad_array_bytes = 512LL << 20;  // each of the 3 arrays
+  int triad_reps = 7;
+  bool kernels = true;                        // measure kernel rates
+  std::int64_t kernel_matvec_bytes = 256LL << 20;
+  std::vector<std::string> formats = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
+  std::function<void(const std::string&)> progress;  // one line per step (may be empty)
+};
+
+struct ProbeResult {
+  std::string cpu_name, vendor, isa, hostname, date_utc;
+  int cores = 0;                   // usable CPUs (affinity)
+  int hardware_threads = 0;        // std::thread::hardware_concurrency
+  CacheSizes caches;
+  std::int64_t memory_bytes = 0;   // physical memory
+  std::vector<TriadResult> triad;  // per thread count 1..N
+  std::vector<PeakRates> peaks;    // per thread count 1..N
+  std::vector<KernelRate> kernels; // per format x thread count
+  double seconds = 0;              // time the probe took
+  const TriadResult* triad_at(int threads) const;
+  const PeakRates* peaks_at(int threads) const;
+  const KernelRate* kernel_at(const std::string& format, int threads) const;
+};
+
+int usable_cores();
+CacheSizes cache_sizes();
+std::string cpu_model_name();
+
+ProbeResult probe_machine(const ProbeOptions& o);
+
+// hwdb device file for this machine: bandwidth = best triad at all threads,
+// peak fp32 / int8 = the measured vector peaks at all threads; every figure sourced.
+json probe_device_json(const ProbeResult& r, const std::string& id = "this-machine");
+// Parse the "measured" object back (for validate reusing a probe file).
+ProbeResult probe_from_json(const json& device, const std::string& file);
+
+// Architecture-specific loops (probe_avx512.cpp / probe_avx2.cpp): FLOP or OP per call
+// of one thread for `iters` iterations; 0 when not compiled in.
+double fma_loop_avx512(std::int64_t iters);
+double fma_loop_avx2(std::int64_t iters);
+double vnni_loop_avx512(std::int64_t iters);
+
+}  // namespace gs::ref

@@ -1,0 +1,138 @@
+// probe_json.cpp: a probe result as a hwdb device file (hwdb/README.md schema),
+// and back (validate reuses a recent probe file).
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+#include "error.h"
+#include "probe.h"
+#include "units.h"
+
+namespace gs::ref {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string gbs(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", v / kGB);
+  return b;
+}
+
+}  // namespace
+
+json probe_device_json(const ProbeResult& r, const std::string& id) {
+  if (r.triad.empty()) input_error("probe: no triad measurement to write");
+  const TriadResult& tb = r.triad.back();  // all threads
+  const int N = tb.threads;
+  const PeakRates* pk = r.peaks_at(N);
+  std::string vendor = lower(r.vendor);
+  if (vendor.find("amd") != std::string::npos) vendor = "amd";
+  else if (vendor.find("intel") != std::string::npos) vendor = "intel";
+  const std::string where = "measured: gemmasim probe on " + r.hostname + ", " + r.date_utc;
+
+  json j = {{"schema_version", 1},
+            {"id", id},
+            {"name", r.cpu_name + " (" + std::to_string(r.cores) + " usable cores, probed " + r.date_utc.substr(0, 10) + ")"},
+            {"kind", "cpu"},
+            {"vendor", vendor.empty() ? "unknown" : vendor},
+            {"backend", "cpu"},
+            {"arch", "x86-64-" + r.isa},
+            {"memory_bytes", r.memory_bytes},
+            {"memory_type", "unknown (measured machine)"},
+            {"memory_bandwidth_bytes_per_s", tb.best_bytes_per_s},
+            {"measured_bandwidth_bytes_per_s", tb.median_bytes_per_s},
+            {"cores", r.cores}};
+  json sources = {
+      {"memory_bytes", where + ": sysconf(_SC_PHYS_PAGES) x page size"},
+      {"memory_bandwidth_bytes_per_s",
+       where + ": STREAM triad best of " + std::to_string(tb.reps) + " at " + std::to_string(N) + " threads, 3 x " +
+           std::to_string(tb.array_bytes >> 20) + " MiB arrays, 24 bytes per element = " + gbs(tb.best_bytes_per_s) +
+           " GB/s (stands in for the unknown theoretical peak)"},
+      {"measured_bandwidth_bytes_per_s", where + ": STREAM triad median = " + gbs(tb.median_bytes_per_s) + " GB/s"},
+      {"cores", where + ": sched_getaffinity CPU count"}};
+  if (pk && pk->fp32_flops_per_s > 0) {
+    j["peak_flops_per_s"]["fp32"] = pk->fp32_flops_per_s;
+    sources["peak_flops_per_s.fp32"] = where + ": register-only FMA loop (12 chains) on " + std::to_string(N) + " threads";
+  }
+  if (pk && pk->int8_ops_per_s > 0) {
+    j["peak_flops_per_s"]["int8"] = pk->int8_ops_per_s;
+    sources["peak_flops_per_s.int8"] = where + ": register-only AVX-512 VNNI vpdpbusd loop (12 chains) on " + std::to_string(N) + " threads";
+  }
+  sources["measured"] = where + ": per thread count; kernel rates of reference/qmatrix.h matmul (T=1: weight bytes/s over a 256 MiB matrix; T=512: FLOP/s)";
+  j["sources"] = sources;
+
+  json m = {{"date_utc", r.date_utc}, {"hostname", r.hostname}, {"cpu", r.cpu_name}, {"isa", r.isa},
+            {"cores", r.cores}, {"hardware_threads", r.hardware_threads},
+            {"caches", {{"l1d_bytes", r.caches.l1d_bytes}, {"l2_bytes", r.caches.l2_bytes}, {"l3_bytes", r.caches.l3_bytes}}},
+            {"probe_seconds", r.seconds}};
+  m["triad"] = json::array();
+  for (const auto& t : r.triad)
+    m["triad"].push_back({{"threads", t.threads}, {"best_bytes_per_s", t.best_bytes_per_s},
+                          {"median_bytes_per_s", t.median_bytes_per_s}, {"reps", t.reps}, {"array_bytes", t.array_bytes}});
+  m["peaks"] = json::array();
+  for (const auto& p : r.peaks)
+    m["peaks"].push_back({{"threads", p.threads}, {"fp32_flops_per_s", p.fp32_flops_per_s}, {"int8_ops_per_s", p.int8_ops_per_s}});
+  m["kernels"] = json::array();
+  for (const auto& k : r.kernels)
+    m["kernels"].push_back({{"format", k.format}, {"threads", k.threads},
+                            {"matvec_weight_bytes_per_s", k.matvec_weight_bytes_per_s},
+                            {"matmul_flops_per_s", k.matmul_flops_per_s}});
+  j["measured"] = m;
+  return j;
+}
+
+ProbeResult probe_from_json(const json& device, const std::string& file) {
+  JsonReader r(device, file);
+  if (!r.has("measured")) r.fail("no 'measured' object: not a file written by gemmasim probe");
+  const JsonReader m = r.at("measured");
+  ProbeResult p;
+  p.cpu_name = m.str_or("cpu", "");
+  p.isa = m.str_or("isa", "");
+  p.hostname = m.str_or("hostname", "");
+  p.date_utc = m.str_or("date_utc", "");
+  p.cores = static_cast<int>(m.int_or("cores", 1, 1, 100000));
+  p.memory_bytes = static_cast<std::int64_t>(r.at("memory_bytes").num(1e6, 1e15));
+  const JsonReader tr = m.at("triad");
+  for (std::size_t i = 0; i < tr.size(); ++i) {
+    const JsonReader t = tr.at(i);
+    TriadResult x;
+    x.threads = static_cast<int>(t.at("threads").integer(1, 100000));
+    x.best_bytes_per_s = t.at("best_bytes_per_s").num(1e6, 1e14);
+    x.median_bytes_per_s = t.at("median_bytes_per_s").num(1e6, 1e14);
+    x.reps = static_cast<int>(t.int_or("reps", 1, 1, 1000000));
+    x.array_bytes = static_cast<std::int64_t>(t.num_or("array_bytes", 0, 0, 1e15));
+    p.triad.push_back(x);
+  }
+  if (m.has("peaks")) {
+    const JsonReader pk = m.at("peaks");
+    for (std::size_t i = 0; i < pk.size(); ++i) {
+      const JsonReader t = pk.at(i);
+      PeakRates x;
+      x.threads = static_cast<int>(t.at("threads").integer(1, 100000));
+      x.fp32_flops_per_s = t.num_or("fp32_flops_per_s", 0, 0, 1e18);
+      x.int8_ops_per_s = t.num_or("int8_ops_per_s", 0, 0, 1e18);
+      p.peaks.push_back(x);
+    }
+  }
+  if (m.has("kernels")) {
+    const JsonReader ks = m.at("kernels");
+    for (std::size_t i = 0; i < ks.size(); ++i) {
+      const JsonReader t = ks.at(i);
+      KernelRate x;
+      x.format = t.at("format").str();
+      x.threads = static_cast<int>(t.at("threads").integer(1, 100000));
+      x.matvec_weight_bytes_per_s = t.num_or("matvec_weight_bytes_per_s", 0, 0, 1e15);
+      x.matmul_flops_per_s = t.num_or("matmul_flops_per_s", 0, 0, 1e18);
+      p.kernels.push_back(x);
+    }
+  }
+  if (p.triad.empty()) r.at("measured").at("triad").fail("expected at least one triad measurement");
+  return p;
+}
+
+}  // namespace gs::ref

@@ -1,0 +1,235 @@
+// validate.cpp: the matrix, predictions on a probed machine, error statistics,
+// per-op comparison, llama-bench predictions (reports: validate_report.cpp).
+#include "validate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "engine.h"
+#include "error.h"
+#include "memory_fit.h"
+#include "model.h"
+#include "ops.h"
+#include "quant.h"
+#include "units.h"
+
+namespace gs {
+
+std::string ValidateConfig::label() const {
+  return model + " " + quant + " p" + std::to_string(prompt) + " d" + std::to_string(depth) + " t" + std::to_string(threads);
+}
+
+std::vector<ValidateConfig> validate_matrix(bool quick) {
+  const std::string e2b = "gemma4-e2b", e4b = "gemma4-e4b", moe = "gemma4-26b-a4b", dense = "gemma4-31b";
+  if (quick) {
+    // CI: the smallest variant, two formats, both thread counts (files cached after the first run).
+    return {{e2b, "q4_0", 64, 0, 8, 2}, {e2b, "q8_0", 64, 0, 8, 1}};
+  }
+  // Configurations whose predicted run time exceeds the budget (--max-run-s) are skipped
+  // with that reason by the caller (a 4096-token KV fill is a full prefill of 4096 tokens).
+  return {
+      // E2B: every format, both prompts, both thread counts, depth 4096.
+      {e2b, "q4_0", 64, 0, 16, 2}, {e2b, "q8_0", 64, 0, 16, 2}, {e2b, "q4_k_m", 64, 0, 16, 2},
+      {e2b, "q4_0", 64, 0, 16, 1}, {e2b, "q8_0", 64, 0, 16, 1}, {e2b, "q4_k_m", 64, 0, 16, 1},
+      {e2b, "q4_0", 512, 0, 16, 2}, {e2b, "q8_0", 512, 0, 16, 1}, {e2b, "q4_0", 64, 4096, 16, 2},
+      // E4B.
+      {e4b, "q4_0", 64, 0, 16, 2}, {e4b, "q4_k_m", 64, 0, 16, 2}, {e4b, "q4_0", 64, 0, 16, 1},
+      {e4b, "q4_k_m", 64, 0, 16, 1}, {e4b, "q4_0", 512, 0, 16, 2},
+      // 26B A4B (MoE): Q8_0 does not fit 24 GiB.
+      {moe, "q4_0", 64, 0, 8, 2}, {moe, "q4_0", 64, 0, 8, 1}, {moe, "q8_0", 64, 0, 8, 2},
+      // 31B dense: Q8_0 does not fit.
+      {dense, "q4_0", 64, 0, 4, 2}, {dense, "q8_0", 64, 0, 4, 2},
+  };
+}
+
+System machine_system(const MachineRates& r) {
+  if (r.bandwidth_bytes_per_s <= 0) input_error("validate: no measured bandwidth for " + std::to_string(r.threads) + " thread(s)");
+  Device d;
+  d.id = "this-machine-t" + std::to_string(r.threads);
+  d.name = r.cpu_name + " (" + std::to_string(r.threads) + " threads, probed)";
+  d.kind = "cpu";
+  d.backend = "cpu";
+  d.memory_bytes = r.memory_bytes;
+  d.memory_bandwidth_bytes_per_s = r.bandwidth_bytes_per_s;
+  if (r.fp32_flops_per_s > 0) d.peak_flops_per_s["fp32"] = r.fp32_flops_per_s;
+  if (r.int8_ops_per_s > 0) d.peak_flops_per_s["int8"] = r.int8_ops_per_s;
+  d.cores = r.threads;
+  d.sources = {{"all", "measured: gemmasim probe / validate (STREAM triad, FMA and VNNI loops) at " + std::to_string(r.threads) + " threads"}};
+  System s;
+  s.id = d.id;
+  s.name = d.name;
+  s.host = d;
+  s.host_memory_bytes = r.memory_bytes;
+  s.host_link = {"none", 0, 0, 0};
+  s.gpu_link = {"none", 0, 0, 0};
+  s.sources = d.sources;
+  return s;
+}
+
+namespace {
+
+FitResult fit_run(const ValidateConfig& c, double memory_bytes, const std::string& engine_id, const System* sys) {
+  const ModelSpec m = find_model(c.model);
+  const QuantRecipe& q = find_recipe(c.quant);
+  MachineRates r;
+  r.memory_bytes = memory_bytes;
+  r.bandwidth_bytes_per_s = 1e9;  // irrelevant to memory
+  const System s = sys ? *sys : machine_system(r);
+  FitOptions o;
+  o.context_tokens = c.depth + c.prompt + c.gen;
+  o.kv_type = "f16";
+  return fit(m, s, q, load_memory_rules(engine_id), o);
+}
+
+// PLE table bytes an mmap'd GGUF never makes resident: the table minus the pages of
+// the rows of the tokens the run sees (depth filler + prompt + generated tokens).
+double ple_not_resident(const ModelSpec& m, const QuantRecipe& q, const ValidateConfig& c) {
+  const WeightBytes wb = weight_bytes(m, q);
+  if (wb.ple_table_bytes <= 0 || m.ple.vocab <= 0) return 0;
+  const double row = wb.ple_table_bytes / static_cast<double>(m.ple.vocab);
+  const double page = 4096;
+  const double rows_seen = std::min<double>(static_cast<double>(m.ple.vocab), static_cast<double>(c.depth + c.prompt + c.gen + 1));
+  const double touched = rows_seen * (std::ceil(row / page) + 1) * page;  // a row spans ceil(row/page)+1 pages at most
+  return std::max(0.0, wb.ple_table_bytes - touched);
+}
+
+}  // namespace
+
+Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std::string& engine_id) {
+  const ModelSpec m = find_model(c.model);
+  const QuantRecipe& q = find_recipe(c.quant);
+  const System s = machine_system(r);
+  const EngineProfile e = resolve_engine(engine_id);
+  Workload wl;
+  wl.prompt_tokens = c.prompt;
+  wl.gen_tokens = c.gen;
+  wl.depth_tokens = c.depth;
+  wl.kv_bytes_per_element = 2;
+  wl.decode_after_prompt = true;
+  Prediction p;
+  p.est = estimate(m, s, q, e, RunPlacement{}, wl);
+  p.prefill_tok_per_s = p.est.prefill_tok_per_s;
+  p.decode_tok_per_s = p.est.decode_tok_per_s;
+  const FitResult f = fit_run(c, r.memory_bytes, engine_id, &s);
+  p.fit_total_bytes = f.total_bytes;
+  p.fits = f.fits;
+  p.ple_not_resident_bytes = ple_not_resident(m, q, c);
+  p.peak_bytes = f.total_bytes - p.ple_not_resident_bytes;
+  return p;
+}
+
+std::string memory_skip_reason(const ValidateConfig& c, double memory_bytes, const std::string& engine_id) {
+  const FitResult f = fit_run(c, memory_bytes, engine_id, nullptr);
+  const ModelSpec m = find_model(c.model);
+  const double need = f.total_bytes - ple_not_resident(m, find_recipe(c.quant), c);
+  // Keep 10% of physical memory (at least 2 GiB) for the OS, the page cache of the
+  // probe arrays and the other processes of a shared machine.
+  const double margin = std::max(2 * kGiB, 0.10 * memory_bytes);
+  if (need + margin <= memory_bytes) return "";
+  char b[256];
+  std::snprintf(b, sizeof b, "needs %.1f GiB (memory model, %s engine) + %.1f GiB margin > %.1f GiB of memory", need / kGiB,
+                engine_id.c_str(), margin / kGiB, memory_bytes / kGiB);
+  return b;
+}
+
+void ValidateRow::compute_errors() {
+  auto err = [](double p, double m) { return m > 0 ? p / m - 1 : 0; };
+  err_prefill = err(pred.prefill_tok_per_s, meas.prefill_tok_per_s);
+  err_decode = err(pred.decode_tok_per_s, meas.decode_tok_per_s);
+  err_peak = err(pred.peak_bytes, meas.peak_bytes);
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::string>& labels) {
+  ErrorStats s;
+  s.n = static_cast<int>(errs.size());
+  std::vector<double> a;
+  for (std::size_t i = 0; i < errs.size(); ++i) {
+    a.push_back(std::abs(errs[i]));
+    if (a.back() >= s.max_abs) {
+      s.max_abs = a.back();
+      s.worst = i < labels.size() ? labels[i] : "";
+    }
+  }
+  s.median_abs = median_of(a);
+  return s;
+}
+
+ValidateSummary summarize_validate(const std::vector<ValidateRow>& rows) {
+  ValidateSummary s;
+  std::vector<double> ep, ed, em;
+  std::vector<std::string> lp, ld, lm;
+  for (const auto& r : rows) {
+    if (!r.skip.empty()) {
+      ++s.skipped;
+      continue;
+    }
+    ++s.executed;
+    if (r.meas.prefill_tok_per_s > 0) ep.push_back(r.err_prefill), lp.push_back(r.c.label());
+    if (r.meas.decode_tok_per_s > 0) ed.push_back(r.err_decode), ld.push_back(r.c.label());
+    if (r.meas.peak_bytes > 0) em.push_back(r.err_peak), lm.push_back(r.c.label());
+  }
+  s.prefill = error_stats(ep, lp);
+  s.decode = error_stats(ed, ld);
+  s.peak = error_stats(em, lm);
+  return s;
+}
+
+std::vector<OpCompare> compare_ops(const PhaseResult& pred, const json& measured_ops, double pred_steps, double meas_steps) {
+  std::vector<OpCompare> out;
+  for (int k = 0; k < kNumOps; ++k) {
+    const OpRow& row = pred.ops[static_cast<std::size_t>(k)];
+    const std::string name = op_name(static_cast<Op>(k));
+    OpCompare c;
+    c.op = name;
+    c.pred_s = row.time_s / pred_steps;
+    c.pred_flops = row.cost.flops / pred_steps;
+    c.pred_bytes = row.cost.memory_bytes() / pred_steps;
+    if (measured_ops.is_object() && measured_ops.contains(name)) {
+      const json& m = measured_ops.at(name);
+      c.meas_s = m.value("time_s", 0.0) / meas_steps;
+      c.meas_flops = m.value("flops", 0.0) / meas_steps;
+      c.meas_bytes = (m.value("weight_bytes", 0.0) + m.value("kv_read_bytes", 0.0) + m.value("kv_write_bytes", 0.0) +
+                      m.value("act_bytes", 0.0)) / meas_steps;
+    }
+    if (c.pred_s == 0 && c.meas_s == 0 && c.pred_flops == 0 && c.meas_flops == 0) continue;
+    out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(), [](const OpCompare& a, const OpCompare& b) {
+    return std::abs(a.pred_s - a.meas_s) > std::abs(b.pred_s - b.meas_s);
+  });
+  return out;
+}
+
+BenchCompare predict_llama_bench(const LlamaBenchCase& c) {
+  BenchCompare b;
+  b.c = c;
+  if (!c.skip.empty()) return b;
+  const ModelSpec m = find_model(c.model_id);
+  const QuantRecipe& q = find_recipe(c.recipe_id);
+  const System s = resolve_hardware(c.hw_id);
+  const EngineProfile e = resolve_engine(c.engine_id);
+  Workload wl;
+  wl.prompt_tokens = c.prefill ? c.run.n_prompt : 0;
+  wl.gen_tokens = c.prefill ? 1 : c.run.n_gen;
+  wl.depth_tokens = c.run.n_depth;
+  wl.decode_after_prompt = false;  // llama-bench: tg at depth n_depth
+  wl.ubatch_tokens = c.run.n_ubatch;
+  wl.kv_bytes_per_element = find_kv_type(c.run.type_k).bytes_per_element;
+  RunPlacement pl;
+  pl.gpu_layers = c.gpu_layers;
+  const Estimate est = estimate(m, s, q, e, pl, wl);
+  b.predicted_tok_per_s = c.prefill ? est.prefill_tok_per_s : est.decode_tok_per_s;
+  b.bound = bound_name(c.prefill ? est.prefill.bound : est.decode.bound);
+  b.err = c.run.avg_ts > 0 ? b.predicted_tok_per_s / c.run.avg_ts - 1 : 0;
+  return b;
+}
+
+}  // namespace gs

@@ -1,0 +1,114 @@
+// validate.h: predicted vs measured, on this machine (gemmasim validate) and from
+// llama-bench files measured elsewhere (gemmasim validate --llama-bench).
+//
+// A configuration is model x quant x prompt P x depth D x threads, decoded for G
+// tokens after the prompt. The prediction uses the `reference` engine profile on a
+// CPU device described by the probe figures measured next to the execution:
+//   memory_bandwidth_bytes_per_s = STREAM triad (best of reps) at the run's threads
+//   peak_flops_per_s.fp32 / int8 = the probe's register-only FMA / VNNI loops at those threads
+// and the memory model (sim/memory_fit.h) with the same engine for peak memory,
+// minus what an mmap'd GGUF never makes resident (the PLE table: only the rows of
+// the tokens seen; see resident_weight_bytes()).
+// Errors are predicted / measured - 1; summaries use absolute errors.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "hardware.h"
+#include "json_util.h"
+#include "llama_bench.h"
+#include "roofline.h"
+
+namespace gs {
+
+struct ValidateConfig {
+  std::string model, quant;
+  i64 prompt = 64, depth = 0, gen = 16;
+  int threads = 2;
+  std::string label() const;  // "gemma4-e2b q4_0 p64 d0 t2"
+};
+
+// The matrix: >= 16 configurations over the four variants, Q4_0 / Q8_0 / Q4_K_M,
+// prompt 64 / 512, depth 0 / 4096, 1 / 2 threads. quick: a subset for CI (< 3 min).
+std::vector<ValidateConfig> validate_matrix(bool quick);
+
+// Rates of this machine at one thread count (from a probe, measured next to the run).
+struct MachineRates {
+  int threads = 1;
+  double bandwidth_bytes_per_s = 0;   // triad
+  double fp32_flops_per_s = 0;        // vector FMA peak at these threads
+  double int8_ops_per_s = 0;          // VNNI peak (0: none)
+  double memory_bytes = 0;            // physical memory
+  std::string cpu_name;
+};
+// A CPU-only system describing the machine at these rates (sources say "measured").
+System machine_system(const MachineRates& r);
+
+struct Prediction {
+  Estimate est;
+  double prefill_tok_per_s = 0, decode_tok_per_s = 0;
+  double peak_bytes = 0;               // predicted peak resident memory of the run
+  double fit_total_bytes = 0;          // the memory model's total (host) for the run
+  double ple_not_resident_bytes = 0;   // PLE table bytes an mmap never touches
+  bool fits = true;                    // the memory model says it fits in memory_bytes
+};
+Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std::string& engine_id = "reference");
+
+// Skip reason for a configuration that does not fit this machine ("" when it fits):
+// the memory model's total for the run plus a margin for the OS, against physical memory.
+std::string memory_skip_reason(const ValidateConfig& c, double memory_bytes, const std::string& engine_id = "reference");
+
+struct Measured {
+  double prefill_tok_per_s = 0, decode_tok_per_s = 0, peak_bytes = 0;
+  double wall_s = 0;
+  json counters;                       // gemmasim run --json "counters" (per op)
+};
+
+struct ValidateRow {
+  ValidateConfig c;
+  std::string skip;                    // non-empty: not executed, and why
+  MachineRates rates;                  // measured next to the execution
+  Prediction pred;
+  Measured meas;
+  double err_prefill = 0, err_decode = 0, err_peak = 0;  // predicted / measured - 1
+  void compute_errors();
+};
+
+struct ErrorStats {
+  int n = 0;
+  double median_abs = 0, max_abs = 0;
+  std::string worst;                   // label of the row with max |error|
+};
+ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::string>& labels);
+double median_of(std::vector<double> v);
+
+struct ValidateSummary {
+  ErrorStats prefill, decode, peak;
+  int executed = 0, skipped = 0;
+};
+ValidateSummary summarize_validate(const std::vector<ValidateRow>& rows);
+
+// Per-op comparison of one phase: predicted time per op (estimate) vs measured time
+// per op (gemmasim run --profile CSV), for the row with the largest error.
+struct OpCompare {
+  std::string op;
+  double pred_s = 0, meas_s = 0;
+  double pred_flops = 0, meas_flops = 0, pred_bytes = 0, meas_bytes = 0;
+};
+std::vector<OpCompare> compare_ops(const PhaseResult& pred, const json& measured_ops, double pred_steps, double meas_steps);
+
+// Reports: validate.json, validate.md, validate.csv + validate.gp (gnuplot chart).
+json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummary& s, const json& extra);
+std::string validate_markdown(const std::vector<ValidateRow>& rows, const ValidateSummary& s, const json& extra);
+std::string validate_chart_csv(const std::vector<ValidateRow>& rows);
+std::string validate_gnuplot(const std::string& csv_name, const std::string& out_base);
+
+// llama-bench runs: predicted vs measured with the run's engine on its hardware.
+struct BenchCompare {
+  LlamaBenchCase c;
+  double predicted_tok_per_s = 0, err = 0;
+  std::string bound;
+};
+BenchCompare predict_llama_bench(const LlamaBenchCase& c);
+
+}  // namespace gs

@@ -1,0 +1,142 @@
+// validate_report.cpp: validate.json, validate.md, the chart's CSV and gnuplot script.
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "units.h"
+#include "validate.h"
+
+namespace gs {
+
+namespace {
+
+std::string pct(double e) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%+.1f%%", 100 * e);
+  return b;
+}
+std::string num(double v, int d = 2) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", d, v);
+  return b;
+}
+
+json stats_json(const ErrorStats& s) {
+  return {{"n", s.n}, {"median_abs_error", s.median_abs}, {"max_abs_error", s.max_abs}, {"worst", s.worst}};
+}
+
+}  // namespace
+
+json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummary& s, const json& extra) {
+  json j = extra;
+  j["summary"] = {{"executed", s.executed}, {"skipped", s.skipped}, {"prefill", stats_json(s.prefill)},
+                  {"decode", stats_json(s.decode)}, {"peak_memory", stats_json(s.peak)}};
+  j["rows"] = json::array();
+  for (const auto& r : rows) {
+    json x = {{"label", r.c.label()}, {"model", r.c.model}, {"quant", r.c.quant}, {"prompt", r.c.prompt},
+              {"depth", r.c.depth}, {"gen", r.c.gen}, {"threads", r.c.threads}};
+    if (!r.skip.empty()) {
+      x["skipped"] = r.skip;
+      j["rows"].push_back(x);
+      continue;
+    }
+    x["bandwidth_bytes_per_s"] = r.rates.bandwidth_bytes_per_s;
+    x["predicted"] = {{"prefill_tok_per_s", r.pred.prefill_tok_per_s}, {"decode_tok_per_s", r.pred.decode_tok_per_s},
+                      {"peak_bytes", r.pred.peak_bytes}, {"fit_total_bytes", r.pred.fit_total_bytes},
+                      {"ple_not_resident_bytes", r.pred.ple_not_resident_bytes},
+                      {"prefill_bound", bound_name(r.pred.est.prefill.bound)},
+                      {"decode_bound", bound_name(r.pred.est.decode.bound)}};
+    x["measured"] = {{"prefill_tok_per_s", r.meas.prefill_tok_per_s}, {"decode_tok_per_s", r.meas.decode_tok_per_s},
+                     {"peak_bytes", r.meas.peak_bytes}, {"wall_s", r.meas.wall_s}};
+    x["error"] = {{"prefill", r.err_prefill}, {"decode", r.err_decode}, {"peak_memory", r.err_peak}};
+    j["rows"].push_back(x);
+  }
+  return j;
+}
+
+std::string validate_markdown(const std::vector<ValidateRow>& rows, const ValidateSummary& s, const json& extra) {
+  std::ostringstream o;
+  o << "# gemmasim validate: predicted vs measured on this machine\n\n";
+  if (extra.contains("machine")) o << "Machine: " << extra["machine"].value("cpu", std::string("?")) << ", "
+                                   << extra["machine"].value("memory_gib", 0.0) << " GiB. ";
+  if (extra.contains("command")) o << "Command: `" << extra["command"].get<std::string>() << "`. ";
+  if (extra.contains("date_utc")) o << "Date: " << extra["date_utc"].get<std::string>() << ".";
+  o << "\n\nPrediction: `reference` engine profile on a CPU device with the STREAM triad bandwidth measured "
+       "just before each execution at the run's thread count, and the probe's FMA/VNNI peaks. Errors are "
+       "predicted / measured - 1.\n\n";
+  o << "| configuration | triad GB/s | prefill pred | prefill meas | err | decode pred | decode meas | err | peak pred GiB | peak meas GiB | err |\n";
+  o << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  for (const auto& r : rows) {
+    if (!r.skip.empty()) continue;
+    o << "| " << r.c.label() << " | " << num(r.rates.bandwidth_bytes_per_s / kGB, 1) << " | " << num(r.pred.prefill_tok_per_s)
+      << " | " << num(r.meas.prefill_tok_per_s) << " | " << pct(r.err_prefill) << " | " << num(r.pred.decode_tok_per_s) << " | "
+      << num(r.meas.decode_tok_per_s) << " | " << pct(r.err_decode) << " | " << num(r.pred.peak_bytes / kGiB) << " | "
+      << num(r.meas.peak_bytes / kGiB) << " | " << pct(r.err_peak) << " |\n";
+  }
+  o << "\n| phase | n | median abs error | max abs error | worst configuration |\n| --- | ---: | ---: | ---: | --- |\n";
+  auto line = [&](const char* name, const ErrorStats& e) {
+    o << "| " << name << " | " << e.n << " | " << num(100 * e.median_abs, 1) << "% | " << num(100 * e.max_abs, 1) << "% | "
+      << e.worst << " |\n";
+  };
+  line("prefill", s.prefill);
+  line("decode", s.decode);
+  line("peak memory", s.peak);
+  bool any_skip = false;
+  for (const auto& r : rows)
+    if (!r.skip.empty()) {
+      if (!any_skip) o << "\nSkipped (the memory model decides):\n\n";
+      any_skip = true;
+      o << "- " << r.c.label() << ": " << r.skip << "\n";
+    }
+  if (extra.contains("op_compare")) {
+    const json& oc = extra["op_compare"];
+    o << "\nPer-op comparison, " << oc.value("phase", std::string("")) << " of " << oc.value("label", std::string(""))
+      << " (the largest " << oc.value("phase", std::string("")) << " error; times per step, ms):\n\n";
+    o << "| op | predicted ms | measured ms | pred FLOP | meas FLOP | pred bytes | meas bytes |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+    for (const auto& x : oc["ops"])
+      o << "| " << x.value("op", std::string("")) << " | " << num(1e3 * x.value("pred_s", 0.0), 3) << " | "
+        << num(1e3 * x.value("meas_s", 0.0), 3) << " | " << num(x.value("pred_flops", 0.0), 0) << " | "
+        << num(x.value("meas_flops", 0.0), 0) << " | " << num(x.value("pred_bytes", 0.0), 0) << " | "
+        << num(x.value("meas_bytes", 0.0), 0) << " |\n";
+  }
+  o << "\nChart: validate.png / validate.svg (log-log, predicted vs measured tok/s, y = x dashed).\n";
+  return o.str();
+}
+
+std::string validate_chart_csv(const std::vector<ValidateRow>& rows) {
+  std::ostringstream o;
+  o << "label,phase,measured_tok_per_s,predicted_tok_per_s\n";
+  for (const auto& r : rows) {
+    if (!r.skip.empty()) continue;
+    if (r.meas.prefill_tok_per_s > 0)
+      o << "\"" << r.c.label() << "\",prefill," << r.meas.prefill_tok_per_s << "," << r.pred.prefill_tok_per_s << "\n";
+    if (r.meas.decode_tok_per_s > 0)
+      o << "\"" << r.c.label() << "\",decode," << r.meas.decode_tok_per_s << "," << r.pred.decode_tok_per_s << "\n";
+  }
+  return o.str();
+}
+
+std::string validate_gnuplot(const std::string& csv_name, const std::string& out_base) {
+  std::ostringstream o;
+  o << "# gnuplot script written by gemmasim validate: predicted vs measured tok/s, log-log, y = x.\n"
+    << "set datafile separator ','\n"
+    << "set key top left\n"
+    << "set logscale xy\n"
+    << "set grid\n"
+    << "set xlabel 'measured tok/s'\n"
+    << "set ylabel 'predicted tok/s'\n"
+    << "set title 'gemmasim validate: reference kernel on this machine'\n"
+    << "stats '" << csv_name << "' using 3 skip 1 nooutput\n"
+    << "lo = STATS_min / 2; hi = STATS_max * 2\n"
+    << "set xrange [lo:hi]; set yrange [lo:hi]\n"
+    << "do for [fmt in 'pngcairo svg'] {\n"
+    << "  if (fmt eq 'svg') { set terminal svg size 800,700; set output '" << out_base << ".svg' } "
+    << "else { set terminal pngcairo size 800,700; set output '" << out_base << ".png' }\n"
+    << "  plot x title 'y = x' with lines dashtype 2 lc rgb 'gray', \\\n"
+    << "       '" << csv_name << "' using 3:(stringcolumn(2) eq 'prefill' ? $4 : 1/0) skip 1 title 'prefill' with points pt 7 ps 1.2, \\\n"
+    << "       '" << csv_name << "' using 3:(stringcolumn(2) eq 'decode' ? $4 : 1/0) skip 1 title 'decode' with points pt 5 ps 1.2\n"
+    << "}\n";
+  return o.str();
+}
+
+}  // namespace gs

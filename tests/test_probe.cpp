@@ -1,0 +1,103 @@
+// test_probe.cpp: the machine probe (small sizes: these are behaviour tests, not
+// measurements): triad arithmetic and bounds, kernel rates, the device file it
+// writes loads as hardware, and the CLI's answers to bad flags.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli_run.h"
+#include "error.h"
+#include "hardware.h"
+#include "probe.h"
+
+using namespace gs;
+using namespace gs::ref;
+namespace fs = std::filesystem;
+
+TEST_CASE("the triad reports best >= median > 0 and the array size it used") {
+  const TriadResult t = triad_bandwidth(8LL << 20, 1, 3);
+  CHECK(t.threads == 1);
+  CHECK(t.reps == 3);
+  CHECK(t.array_bytes == (8LL << 20));
+  CHECK(t.median_bytes_per_s > 1e8);   // any machine moves more than 0.1 GB/s
+  CHECK(t.best_bytes_per_s >= t.median_bytes_per_s);
+  CHECK(t.best_bytes_per_s < 1e13);    // and less than 10 TB/s from one core
+}
+
+TEST_CASE("absurd triad sizes, threads or repetitions are an InputError") {
+  CHECK_THROWS_AS(triad_bandwidth(100, 1, 1), InputError);
+  CHECK_THROWS_AS(triad_bandwidth(1LL << 50, 1, 1), InputError);
+  CHECK_THROWS_AS(triad_bandwidth(8LL << 20, 0, 1), InputError);
+  CHECK_THROWS_AS(triad_bandwidth(8LL << 20, 1, 0), InputError);
+}
+
+TEST_CASE("kernel rates of every format are positive; an unknown format is an InputError") {
+  for (const char* f : {"f32", "q8_0", "q4_0", "q4_k"}) {
+    CAPTURE(f);
+    const KernelRate k = kernel_rate(f, 1, 4LL << 20, 16);
+    CHECK(k.matvec_weight_bytes_per_s > 1e7);
+    CHECK(k.matmul_flops_per_s > 1e7);
+  }
+  CHECK_THROWS_AS(kernel_rate("q3_k", 1, 4LL << 20), InputError);
+}
+
+TEST_CASE("cache sizes grow with the level when the system reports them") {
+  const CacheSizes c = cache_sizes();
+  if (c.l1d_bytes > 0 && c.l2_bytes > 0) CHECK(c.l2_bytes > c.l1d_bytes);
+  if (c.l2_bytes > 0 && c.l3_bytes > 0) CHECK(c.l3_bytes >= c.l2_bytes);
+  CHECK(usable_cores() >= 1);
+}
+
+TEST_CASE("the probe's device file loads as hardware and round-trips its measurements") {
+  ProbeOptions o;
+  o.max_threads = 1;
+  o.triad_array_bytes = 8LL << 20;
+  o.triad_reps = 2;
+  o.kernels = true;
+  o.formats = {"q4_0"};
+  o.kernel_matvec_bytes = 4LL << 20;
+  const ProbeResult r = probe_machine(o);
+  REQUIRE(r.triad.size() == 1);
+  REQUIRE(r.kernels.size() == 1);
+  const json j = probe_device_json(r, "probe-test");
+  const fs::path p = fs::temp_directory_path() / ("gemmasim_probe_test_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(p) << j.dump(2);
+  const Device d = load_device_file(p.string());
+  CHECK(d.kind == "cpu");
+  CHECK(d.id == "probe-test");
+  CHECK(d.memory_bandwidth_bytes_per_s == doctest::Approx(r.triad[0].best_bytes_per_s));
+  CHECK(d.memory_bytes == doctest::Approx(static_cast<double>(r.memory_bytes)));
+  for (const auto& [k, v] : d.peak_flops_per_s) CHECK(j["sources"].contains("peak_flops_per_s." + k));
+  const System s = resolve_hardware(p.string());  // --hw FILE
+  CHECK(s.host.id == "probe-test");
+  const ProbeResult back = probe_from_json(j, p.string());
+  REQUIRE(back.triad.size() == 1);
+  CHECK(back.triad[0].median_bytes_per_s == doctest::Approx(r.triad[0].median_bytes_per_s));
+  REQUIRE(back.kernels.size() == 1);
+  CHECK(back.kernels[0].format == "q4_0");
+  CHECK(back.kernels[0].matvec_weight_bytes_per_s == doctest::Approx(r.kernels[0].matvec_weight_bytes_per_s));
+  fs::remove(p);
+  // A device file without the probe's measurements is not a probe file.
+  json plain = j;
+  plain.erase("measured");
+  CHECK_THROWS_AS(probe_from_json(plain, "plain.json"), InputError);
+}
+
+TEST_CASE("gemmasim probe writes a loadable file; bad flags exit 2 with one line") {
+  const std::string out = (fs::temp_directory_path() / ("gemmasim_probe_cli_" + std::to_string(::getpid()) + ".json")).string();
+  const CliResult r = run_cli("probe --threads 1 --array-mib 8 --reps 2 --no-kernels -o " + out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("triad") != std::string::npos);
+  CHECK_NOTHROW(resolve_hardware(out));
+  fs::remove(out);
+  for (const char* bad : {"probe --threads -1", "probe --array-mib 0", "probe --reps 0"}) {
+    CAPTURE(bad);
+    const CliResult e = run_cli(bad);
+    CHECK(e.code == 2);
+    CHECK(e.err_lines() == 1);
+  }
+}

@@ -1,0 +1,192 @@
+// test_validate.cpp: the validation matrix, predictions on a described machine,
+// error statistics, and the llama-bench import (hand-written llama-bench -o json
+// files in tests/data/llama-bench/: their tok/s are made-up test values, not
+// measurements).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <set>
+#include <string>
+
+#include "cli_run.h"
+#include "error.h"
+#include "llama_bench.h"
+#include "model.h"
+#include "units.h"
+#include "validate.h"
+
+using namespace gs;
+
+namespace {
+const std::string kLb = std::string(GEMMASIM_SOURCE_DIR) + "/tests/data/llama-bench/";
+
+MachineRates machine(double bw, int threads = 2) {
+  MachineRates r;
+  r.threads = threads;
+  r.bandwidth_bytes_per_s = bw;
+  r.fp32_flops_per_s = 150e9;
+  r.int8_ops_per_s = 600e9;
+  r.memory_bytes = 24 * kGiB;
+  r.cpu_name = "test cpu";
+  return r;
+}
+}  // namespace
+
+TEST_CASE("the full matrix covers every variant, format, prompt, depth and thread count the issue names") {
+  const auto full = validate_matrix(false);
+  CHECK(full.size() >= 16);
+  std::set<std::string> models, quants, labels;
+  std::set<long long> prompts, depths;
+  std::set<int> threads;
+  for (const auto& c : full) {
+    models.insert(c.model), quants.insert(c.quant), prompts.insert(c.prompt), depths.insert(c.depth), threads.insert(c.threads);
+    labels.insert(c.label());
+  }
+  CHECK(models == std::set<std::string>{"gemma4-e2b", "gemma4-e4b", "gemma4-26b-a4b", "gemma4-31b"});
+  CHECK(quants == std::set<std::string>{"q4_0", "q8_0", "q4_k_m"});
+  CHECK(prompts == std::set<long long>{64, 512});
+  CHECK(depths == std::set<long long>{0, 4096});
+  CHECK(threads == std::set<int>{1, 2});
+  CHECK(labels.size() == full.size());  // no duplicates
+  const auto quick = validate_matrix(true);
+  CHECK(quick.size() < full.size());
+  CHECK(quick.size() >= 2);
+}
+
+TEST_CASE("the memory model skips the 31B and 26B at Q8_0 on 24 GiB and keeps the small variants") {
+  CHECK(memory_skip_reason({"gemma4-31b", "q8_0", 64, 0, 4, 2}, 24 * kGiB) != "");
+  CHECK(memory_skip_reason({"gemma4-26b-a4b", "q8_0", 64, 0, 8, 2}, 24 * kGiB) != "");
+  CHECK(memory_skip_reason({"gemma4-e2b", "q4_0", 64, 0, 16, 2}, 24 * kGiB) == "");
+  CHECK(memory_skip_reason({"gemma4-31b", "q4_0", 64, 0, 4, 2}, 24 * kGiB) == "");
+  CHECK(memory_skip_reason({"gemma4-31b", "q4_0", 64, 0, 4, 2}, 8 * kGiB) != "");
+}
+
+TEST_CASE("predictions follow the measured bandwidth: decode speeds up with it, prefill barely") {
+  const ValidateConfig c{"gemma4-e2b", "q4_0", 64, 0, 16, 2};
+  const Prediction slow = predict_run(c, machine(40e9)), fast = predict_run(c, machine(80e9));
+  CHECK(slow.decode_tok_per_s > 0);
+  CHECK(fast.decode_tok_per_s > 1.3 * slow.decode_tok_per_s);
+  CHECK(fast.prefill_tok_per_s < 1.3 * slow.prefill_tok_per_s);
+  // Decode cannot beat reading the weights of one token at the full triad bandwidth.
+  const double bytes = slow.est.decode.ops[0].cost.memory_bytes();  // embed: small
+  (void)bytes;
+  double step_bytes = 0;
+  for (const auto& r : slow.est.decode.ops) step_bytes += r.cost.memory_bytes();
+  CHECK(slow.decode_tok_per_s <= 40e9 / step_bytes);
+}
+
+TEST_CASE("predicted peak memory leaves out the PLE table an mmap never touches, and only it") {
+  const Prediction e2b = predict_run({"gemma4-e2b", "q4_0", 64, 0, 16, 2}, machine(50e9));
+  CHECK(e2b.ple_not_resident_bytes > 0.5 * kGiB);
+  CHECK(e2b.peak_bytes == doctest::Approx(e2b.fit_total_bytes - e2b.ple_not_resident_bytes));
+  const Prediction dense = predict_run({"gemma4-31b", "q4_0", 64, 0, 4, 2}, machine(50e9));
+  CHECK(dense.ple_not_resident_bytes == 0);
+  CHECK(dense.peak_bytes == doctest::Approx(dense.fit_total_bytes));
+}
+
+TEST_CASE("error statistics: median and max of absolute errors, and which row is worst") {
+  const ErrorStats s = error_stats({0.10, -0.30, 0.05, -0.02}, {"a", "b", "c", "d"});
+  CHECK(s.n == 4);
+  CHECK(s.median_abs == doctest::Approx(0.075));
+  CHECK(s.max_abs == doctest::Approx(0.30));
+  CHECK(s.worst == "b");
+  ValidateRow r;
+  r.pred.decode_tok_per_s = 11;
+  r.meas.decode_tok_per_s = 10;
+  r.pred.peak_bytes = 95;
+  r.meas.peak_bytes = 100;
+  r.compute_errors();
+  CHECK(r.err_decode == doctest::Approx(0.1));
+  CHECK(r.err_peak == doctest::Approx(-0.05));
+  CHECK(r.err_prefill == 0);  // not measured
+}
+
+TEST_CASE("llama.cpp file types map to recipes; file names are the fallback") {
+  CHECK(recipe_from_file_type("gemma4 ?B Q4_K - Medium", "") == "q4_k_m");
+  CHECK(recipe_from_file_type("llama 8B Q8_0", "") == "q8_0");
+  CHECK(recipe_from_file_type("gemma4 E2B all F32", "") == "f32");
+  CHECK(recipe_from_file_type("gemma4 ?B BF16", "") == "bf16");
+  CHECK(recipe_from_file_type("gemma4 ?B Q4_0 (guessed)", "") == "q4_0");
+  CHECK(recipe_from_file_type("gemma4 ?B unknown", "x/gemma-4-E4B-it-Q4_K_M.gguf") == "q4_k_m");
+  CHECK(recipe_from_file_type("gemma4 ?B unknown", "x.gguf") == "");
+}
+
+TEST_CASE("hardware strings map through aliases and device names") {
+  CHECK(hardware_from_info("NVIDIA GeForce RTX 4090") == "rtx-4090");
+  CHECK(hardware_from_info("RTX 4090 24GB") == "rtx-4090");
+  CHECK(hardware_from_info("AMD Ryzen 9 7900X 12-Core Processor") == "ryzen-9-7900x");
+  CHECK(hardware_from_info("NVIDIA GeForce RTX 9090 Ti") == "");
+  CHECK(hardware_from_info("") == "");
+}
+
+TEST_CASE("a llama-bench file from a GPU maps every run and predicts it") {
+  const auto runs = read_llama_bench(kLb + "rtx4090-gemma4-e4b.json");
+  REQUIRE(runs.size() == 3);
+  CHECK(runs[2].n_depth == 4096);
+  CHECK(runs[2].type_k == "q8_0");
+  for (const auto& r : runs) {
+    const LlamaBenchCase c = map_llama_bench_run(r);
+    CAPTURE(c.skip);
+    REQUIRE(c.skip.empty());
+    CHECK(c.model_id == "gemma4-e4b");
+    CHECK(c.recipe_id == "q4_k_m");
+    CHECK(c.hw_id == "rtx-4090");
+    CHECK(c.engine_id == "llama.cpp-cuda");
+    const BenchCompare b = predict_llama_bench(c);
+    CHECK(b.predicted_tok_per_s > 0);
+    CHECK(b.err == doctest::Approx(b.predicted_tok_per_s / r.avg_ts - 1));
+  }
+  CHECK(map_llama_bench_run(runs[0]).prefill);
+  CHECK_FALSE(map_llama_bench_run(runs[1]).prefill);
+  // Deeper KV: a slower predicted decode.
+  CHECK(predict_llama_bench(map_llama_bench_run(runs[2])).predicted_tok_per_s <
+        predict_llama_bench(map_llama_bench_run(runs[1])).predicted_tok_per_s);
+}
+
+TEST_CASE("a CPU llama-bench run maps to the CPU engine and the CPU from cpu_info; --hw overrides") {
+  const auto runs = read_llama_bench(kLb + "cpu-ryzen-7900x-gemma4-e2b.json");
+  REQUIRE(runs.size() == 2);
+  const LlamaBenchCase c = map_llama_bench_run(runs[1]);
+  REQUIRE(c.skip.empty());
+  CHECK(c.model_id == "gemma4-e2b");
+  CHECK(c.cpu_only);
+  CHECK(c.engine_id == "llama.cpp-cpu");
+  CHECK(c.hw_id == "ryzen-9-7900x");
+  CHECK(map_llama_bench_run(runs[1], "ryzen-9-9950x").hw_id == "ryzen-9-9950x");
+}
+
+TEST_CASE("unknown GPUs, combined tests and unknown architectures are skipped with the reason") {
+  const auto runs = read_llama_bench(kLb + "unknown-gpu.json");
+  REQUIRE(runs.size() == 3);
+  const auto a = map_llama_bench_run(runs[0]);
+  CHECK(a.skip.find("unknown GPU 'NVIDIA GeForce RTX 9090 Ti'") != std::string::npos);
+  CHECK(map_llama_bench_run(runs[1]).skip.find("combined") != std::string::npos);
+  CHECK(map_llama_bench_run(runs[2]).skip.find("arch 'falcon'") != std::string::npos);
+  CHECK(predict_llama_bench(a).predicted_tok_per_s == 0);
+}
+
+TEST_CASE("malformed llama-bench input: a broken file is an InputError naming it; bad runs are listed") {
+  CHECK_THROWS_WITH_AS(read_llama_bench(kLb + "malformed.json"), doctest::Contains("malformed.json"), InputError);
+  CHECK_THROWS_AS(read_llama_bench(kLb + "does-not-exist.json"), InputError);
+  CHECK_THROWS_AS(parse_llama_bench(json::object(), "x.json"), InputError);
+  std::vector<std::string> bad;
+  const auto runs = read_llama_bench(kLb + "bad-runs.json", &bad);
+  CHECK(runs.size() == 1);
+  CHECK(bad.size() == 3);
+  CHECK_THROWS_AS(read_llama_bench(kLb + "bad-runs.json"), InputError);  // without a list: the first bad run throws
+}
+
+TEST_CASE("gemmasim validate --llama-bench: a table, skipped runs with reasons, exit 2 on a broken file") {
+  const CliResult ok = run_cli("validate --llama-bench " + kLb + "unknown-gpu.json");
+  CHECK(ok.code == 0);
+  CHECK(ok.out.find("skipped run 0") != std::string::npos);
+  const CliResult js = run_cli("validate --llama-bench " + kLb + "rtx4090-gemma4-e4b.json --json");
+  REQUIRE(js.code == 0);
+  const json j = json::parse(js.out);
+  CHECK(j["runs"].size() == 3);
+  CHECK(j["runs"][0].contains("predicted_tok_per_s"));
+  const CliResult bad = run_cli("validate --llama-bench " + kLb + "malformed.json");
+  CHECK(bad.code == 2);
+  CHECK(bad.err_lines() == 1);
+  CHECK(run_cli("validate --only no-such-config").code == 2);
+}
