@@ -20,5 +20,7 @@ int cmd_bench(const Args& a);        // estimates per second over a sweep (bench
 int cmd_synth(const Args& a);        // seeded synthetic GGUF at a model's real shapes
 int cmd_place(const Args& a);        // MoE expert placement: replay a routing trace through policies
 int cmd_trace_gen(const Args& a);    // synthetic MoE routing traces
+int cmd_probe(const Args& a);        // measure this machine: triad bandwidth, vector peaks, kernel rates -> hwdb device file
+int cmd_validate(const Args& a);     // predicted vs measured: this machine (reference kernel) or llama-bench JSON
 
 }  // namespace gs::cli

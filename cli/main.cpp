@@ -35,6 +35,8 @@ const std::map<std::string, Command>& table() {
       {"synth", {cmd_synth, "write a seeded synthetic GGUF (llama.cpp-loadable) at a model's real shapes"}},
       {"place", {cmd_place, "MoE expert placement: replay a routing trace through GPU/CPU placement policies"}},
       {"trace-gen", {cmd_trace_gen, "write a synthetic MoE routing trace (Zipf skew, locality, phases)"}},
+      {"validate", {cmd_validate, "predicted vs measured: execute a matrix with the reference kernel, or read llama-bench JSON"}},
+      {"probe", {cmd_probe, "measure this machine (memory bandwidth, kernel rates) and write a hwdb device file"}},
   };
   return t;
 }
