@@ -75,6 +75,8 @@ TEST_CASE("uniform independent routing: LRU, LFU and decay caches of C of E expe
   }
 }
 
+// Holds when the CPU is slower than the GPU in both bandwidth and FLOP/s (as in context_for):
+// moving an expert's work to the CPU or adding a copy can then only add time.
 TEST_CASE("no policy beats every expert on the GPU, and each keeps to its VRAM budget") {
   TraceGenParams p;
   p.shape = {4, 128, 8};
@@ -243,4 +245,26 @@ TEST_CASE("gemmasim trace-gen writes a trace that place reads back") {
   REQUIRE(run_cli("place --policy lru --trace " + path + " --json", &out) == 0);
   CHECK(nlohmann::json::parse(out)["trace"]["tokens"] == 40);
   std::filesystem::remove(path);
+}
+
+TEST_CASE("a trace written by gemmasim run --trace-out is read and replayed by place") {
+  const auto dir = std::filesystem::temp_directory_path() / ("gemmasim_moe_run_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string trace = (dir / "run.jsonl").string();
+  const std::string cmd = "XDG_CACHE_HOME=" + dir.string() + " " + GEMMASIM_BINARY +
+                          " run --model gemma4-26b-a4b-tiny --prompt 8 --gen 4 --threads 1 --trace-out " + trace +
+                          " > /dev/null 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  gs::ModelSpec m = gs::load_model_file(std::string(GEMMASIM_SOURCE_DIR) + "/models/tiny/gemma4-26b-a4b-tiny.json");
+  Trace tr = read_trace(trace, trace_shape(m));
+  CHECK(tr.n_prefill_tokens() == 8);
+  CHECK(tr.n_tokens() >= 8 + 3);  // the last generated token may not be run through the model
+  CHECK(tr.layers == moe_layers(m));
+  CHECK(tr.weights.size() == tr.experts.size());
+  std::string out;
+  CHECK(run_cli("place --model " + std::string(GEMMASIM_SOURCE_DIR) + "/models/tiny/gemma4-26b-a4b-tiny.json --ctx 256 --trace " +
+                    trace + " --vram-budget 1MB --json",
+                &out) == 0);
+  CHECK(nlohmann::json::parse(out)["trace"]["tokens"] == tr.n_tokens());
+  std::filesystem::remove_all(dir);
 }
