@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
   c.cost.cpu_bytes_per_s = 45e9;
   c.cost.cpu_flops_per_s = 0.9e12;
   c.cost.link_bytes_per_s = 20e9;
+  c.cost.matvec_max_tokens = 8;  // decode experts as mat-vecs with dequant work, as place does
+  c.cost.gpu_vector_flops_per_s = 40e12;
+  c.cost.cpu_vector_flops_per_s = 0.9e12;
+  c.cost.gpu_dequant_flops_per_token = 12 * 3.0 * 2816 * 704;
+  c.cost.cpu_dequant_flops_per_token = 12 * 3.0 * 2816 * 704;
   c.vram_budget_bytes = 8e9;  // about half the experts
   c.profile_counts = expert_counts(prof);
   ReplayConfig cfg;

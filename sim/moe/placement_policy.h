@@ -41,21 +41,42 @@ struct ExpertUse {
 };
 
 // Time of one expert's work, shared by replay (accounting) and policies that decide by
-// time (Fiddler). Roofline per device: max(bytes / bandwidth, FLOPs / peak).
+// time (Fiddler). Roofline per device: max(bytes / bandwidth, compute), where compute for
+// n tokens routed to the expert follows the throughput model's kernels (sim/roofline.h):
+//   n <= matvec_max_tokens: mat-vec on the vector units, n * (flops + dequant) / vector rate
+//   n >  matvec_max_tokens: n * flops / matmul rate + n * flops * matmul_dequant / vector rate
+// (matvec_max_tokens = 0 and vector rates 0: always the matmul form, as in the tests).
 struct ExpertCostModel {
   std::vector<double> expert_bytes;   // [NL] bytes of one expert (gate_up + down), per slot
   double flops_per_token = 0;         // one expert, one token: 2 * (D * 2F + F * D) (GeGLU)
-  double gpu_bytes_per_s = 0, gpu_flops_per_s = 0;
+  double gpu_bytes_per_s = 0, gpu_flops_per_s = 0;  // flops: matmul rate (x MoE efficiency)
   double cpu_bytes_per_s = 0, cpu_flops_per_s = 0;
   double link_bytes_per_s = 0;        // host <-> GPU, per direction
+  int matvec_max_tokens = 0;
+  double gpu_vector_flops_per_s = 0, cpu_vector_flops_per_s = 0;
+  double gpu_dequant_flops_per_token = 0, cpu_dequant_flops_per_token = 0;  // mat-vec unpacking, one token
+  double matmul_dequant_flops_per_flop = 0;  // quantized matmul: vector work per tensor FLOP
 
-  double gpu_s(int slot, double n_tokens) const {
-    return std::max(expert_bytes[static_cast<std::size_t>(slot)] / gpu_bytes_per_s, n_tokens * flops_per_token / gpu_flops_per_s);
+  double gpu_compute_s(double n) const {
+    return n <= matvec_max_tokens ? n * (flops_per_token + gpu_dequant_flops_per_token) / gpu_vector_flops_per_s
+                                  : n * flops_per_token / gpu_flops_per_s + matmul_dequant(n, gpu_vector_flops_per_s);
   }
-  double cpu_s(int slot, double n_tokens) const {
-    return std::max(expert_bytes[static_cast<std::size_t>(slot)] / cpu_bytes_per_s, n_tokens * flops_per_token / cpu_flops_per_s);
+  double cpu_compute_s(double n) const {
+    return n <= matvec_max_tokens ? n * (flops_per_token + cpu_dequant_flops_per_token) / cpu_vector_flops_per_s
+                                  : n * flops_per_token / cpu_flops_per_s + matmul_dequant(n, cpu_vector_flops_per_s);
+  }
+  double gpu_s(int slot, double n) const {
+    return std::max(expert_bytes[static_cast<std::size_t>(slot)] / gpu_bytes_per_s, gpu_compute_s(n));
+  }
+  double cpu_s(int slot, double n) const {
+    return std::max(expert_bytes[static_cast<std::size_t>(slot)] / cpu_bytes_per_s, cpu_compute_s(n));
   }
   double transfer_s(int slot) const { return expert_bytes[static_cast<std::size_t>(slot)] / link_bytes_per_s; }
+
+ private:
+  double matmul_dequant(double n, double vec) const {
+    return matmul_dequant_flops_per_flop > 0 ? n * flops_per_token * matmul_dequant_flops_per_flop / vec : 0.0;
+  }
 };
 
 // Everything a policy may know before a replay.

@@ -52,14 +52,15 @@ void validate_context(const Trace& tr, const PolicyContext& ctx) {
 namespace {
 
 struct LayerAcc {
-  double gpu_bytes = 0, gpu_flops = 0, cpu_bytes = 0, cpu_flops = 0, link_bytes = 0;
+  double gpu_bytes = 0, gpu_compute_s = 0, cpu_bytes = 0, cpu_compute_s = 0, link_bytes = 0;
 };
 
 // One (step, slot): ask the policy, account events and bytes into acc and stats.
 inline void run_slot(PlacementPolicy& pol, const PolicyContext& ctx, const StepInfo& st, int s,
                      const ExpertUse* uses, int n, Where* where, PhaseStats& ph, ReplayResult& res) {
   const double extra = pol.place(st, s, uses, n, where);
-  const double eb = ctx.cost.expert_bytes[static_cast<std::size_t>(s)], fl = ctx.cost.flops_per_token;
+  const ExpertCostModel& c = ctx.cost;
+  const double eb = c.expert_bytes[static_cast<std::size_t>(s)];
   LayerAcc a;
   a.link_bytes = extra;
   double ev = 0, hit = 0, cp = 0, cpu = 0;
@@ -70,24 +71,23 @@ inline void run_slot(PlacementPolicy& pol, const PolicyContext& ctx, const StepI
       case Where::Gpu:
         hit += nt;
         a.gpu_bytes += eb;
-        a.gpu_flops += nt * fl;
+        a.gpu_compute_s += c.gpu_compute_s(nt);
         break;
       case Where::Transfer:
         cp += nt;
         a.gpu_bytes += eb;
-        a.gpu_flops += nt * fl;
+        a.gpu_compute_s += c.gpu_compute_s(nt);
         a.link_bytes += eb;
         break;
       case Where::Cpu:
         cpu += nt;
         a.cpu_bytes += eb;
-        a.cpu_flops += nt * fl;
+        a.cpu_compute_s += c.cpu_compute_s(nt);
         break;
     }
   }
-  const ExpertCostModel& c = ctx.cost;
-  if (a.gpu_bytes > 0) ph.gpu_expert_s += std::max(a.gpu_bytes / c.gpu_bytes_per_s, a.gpu_flops / c.gpu_flops_per_s);
-  if (a.cpu_bytes > 0) ph.cpu_expert_s += std::max(a.cpu_bytes / c.cpu_bytes_per_s, a.cpu_flops / c.cpu_flops_per_s);
+  if (a.gpu_bytes > 0) ph.gpu_expert_s += std::max(a.gpu_bytes / c.gpu_bytes_per_s, a.gpu_compute_s);
+  if (a.cpu_bytes > 0) ph.cpu_expert_s += std::max(a.cpu_bytes / c.cpu_bytes_per_s, a.cpu_compute_s);
   ph.transfer_s += a.link_bytes / c.link_bytes_per_s;
   ph.transfer_bytes += a.link_bytes;
   ph.events += ev;

@@ -5,8 +5,8 @@
 // distinct experts routed and their token counts go to the policy, which says where each
 // runs (placement_policy.h). Time of one layer in one step, with the expert work summed
 // per device and the roofline applied to the sums:
-//   gpu   = max(sum bytes_gpu / gpu_bw, sum flops_gpu / gpu_flops)   (hits and copied experts)
-//   cpu   = max(sum bytes_cpu / cpu_bw, sum flops_cpu / cpu_flops)
+//   gpu   = max(sum bytes_gpu / gpu_bw, sum compute_gpu)   (hits and copied experts)
+//   cpu   = max(sum bytes_cpu / cpu_bw, sum compute_cpu)   (compute: ExpertCostModel)
 //   link  = bytes moved / link_bw
 // and the three add (no overlap: llama.cpp runs a CPU layer's experts while the GPU waits,
 // and an on-demand copy is known only after routing). The rest of the step (attention,

@@ -69,8 +69,6 @@ MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& 
     input_error("--hw " + hw.id + ": unified memory (CPU and GPU share one memory), so there is no expert placement "
                 "between host and GPU memory to choose (expected a system with a discrete GPU)");
   if (hw.gpus.empty()) input_error("--hw " + hw.id + ": no GPU (expected a system with a discrete GPU)");
-  if (!(hw.host_link.bytes_per_s > 0))
-    input_error("--hw " + hw.id + ": host_link.bytes_per_s missing (expected the CPU-GPU link bandwidth)");
 
   const WeightBytes wb = weight_bytes(m, q);
   const double e = m.moe.n_expert;
@@ -83,18 +81,30 @@ MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& 
   const double d = static_cast<double>(m.n_embd), f = static_cast<double>(m.moe.expert_ffn);
   s.cost.flops_per_token = 2.0 * ((m.ffn_gated ? 2.0 : 1.0) * d * f + f * d);
 
-  // Rates: peaks x the engine profile's efficiencies.
+  // Rates: the throughput model's (peaks x the engine profile's efficiencies).
   s.engine = rules.engine.empty() ? default_engine(hw, q) : rules.engine;
   const EngineProfile eng = resolve_engine(s.engine);
   const EngineThroughput& t = eng.thr;
-  const Device& g = hw.gpus[0];
-  const std::string mm = dtype_name(t.quantized_matmul_dtype);
-  Dtype mmd = t.quantized_matmul_dtype;
-  s.cost.gpu_bytes_per_s = g.memory_bandwidth_bytes_per_s * t.bandwidth_efficiency;
-  s.cost.gpu_flops_per_s = g.flops(mm) * t.compute_efficiency[static_cast<std::size_t>(mmd)] * t.moe_prefill_efficiency;
-  s.cost.cpu_bytes_per_s = hw.host.memory_bandwidth_bytes_per_s * t.host_bandwidth_efficiency;
-  s.cost.cpu_flops_per_s = hw.host.flops("fp32") * t.host_compute_efficiency;
-  s.cost.link_bytes_per_s = hw.host_link.bytes_per_s * t.host_link_efficiency;
+  auto ops = std::make_shared<const ModelOps>(prepare_ops(m, q));
+  auto rates = std::make_shared<const HardwareRates>(prepare_hardware(hw, eng));
+  if (rates->dev.size() < 2) input_error("--hw " + hw.id + ": engine " + s.engine + " runs nothing on the GPU (expected a GPU engine)");
+  const DeviceRates &cpu = rates->dev[0], &gpu = rates->dev[1];
+  const LayerInfo& li = ops->layer(s.moe_layers.front());
+  const auto wc = static_cast<std::size_t>(li.exp_wclass);
+  s.cost.gpu_bytes_per_s = gpu.bandwidth_bytes_per_s;
+  s.cost.gpu_flops_per_s = gpu.matmul_flops_per_s[wc] * gpu.moe_efficiency;
+  s.cost.cpu_bytes_per_s = cpu.bandwidth_bytes_per_s;
+  s.cost.cpu_flops_per_s = cpu.matmul_flops_per_s[wc] * cpu.moe_efficiency;
+  s.cost.link_bytes_per_s = rates->host_link_bytes_per_s;
+  s.cost.matvec_max_tokens = t.matvec_max_tokens;
+  s.cost.gpu_vector_flops_per_s = gpu.vector_flops_per_s;
+  s.cost.cpu_vector_flops_per_s = cpu.vector_flops_per_s;
+  const double expert_weights = s.cost.flops_per_token / 2.0;
+  if (li.exp_quantized) {
+    s.cost.gpu_dequant_flops_per_token = expert_weights * gpu.dequant_flops_per_weight;
+    s.cost.cpu_dequant_flops_per_token = expert_weights * cpu.dequant_flops_per_weight;
+    s.cost.matmul_dequant_flops_per_flop = t.prefill_dequant_flops_per_flop;
+  }
   s.op_offload_min_tokens = t.weight_upload_min_tokens;
   s.ubatch_tokens = eng.ubatch_tokens;
 
@@ -103,11 +113,9 @@ MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& 
   s.rest.weight_bytes = wb.total_bytes - wb.experts_bytes - wb.ple_table_bytes;
   s.rest.flops_per_token = 2.0 * (pc.active - pc.experts_active);
   s.rest.bytes_per_s = s.cost.gpu_bytes_per_s;
-  s.rest.flops_per_s = g.flops(mm) * t.compute_efficiency[static_cast<std::size_t>(mmd)];
+  s.rest.flops_per_s = gpu.matmul_flops_per_s[wc];
   s.rest.overhead_s = t.step_overhead_s + t.per_layer_overhead_s * m.n_layer;
-  s.rest_fn = RooflineRest{std::make_shared<const ModelOps>(prepare_ops(m, q)),
-                           std::make_shared<const HardwareRates>(prepare_hardware(hw, eng)),
-                           std::make_shared<std::unordered_map<std::uint64_t, double>>()};
+  s.rest_fn = RooflineRest{ops, rates, std::make_shared<std::unordered_map<std::uint64_t, double>>()};
 
   // Budget: fit with every expert on the CPU.
   fo.placement = {};

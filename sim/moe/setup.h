@@ -1,9 +1,9 @@
 // setup.h: the MoE replay inputs for one model x quant x hardware x engine.
 //
 // Expert sizes come from gs::weight_bytes (per-layer expert bytes / E); device rates are
-// the hwdb peaks times the engine profile's efficiencies (hwdb/engines/<id>.json:
-// bandwidth_efficiency, compute_efficiency, moe_prefill_efficiency, host_*_efficiency,
-// host_link_efficiency, weight_upload_min_tokens); the default VRAM budget for experts is
+// the throughput model's (gs::prepare_hardware: hwdb peaks x the engine profile's
+// efficiencies, matmul rate of the experts' weight class x moe efficiency, mat-vec on the
+// vector units with dequant work up to matvec_max_tokens); the default VRAM budget for experts is
 // what gs::fit leaves free on the GPUs with every expert in host memory (--cpu-moe):
 // GPU capacity minus non-expert weights, KV cache, compute buffer and runtime overhead.
 // The non-expert part of a step (rest_fn) is the throughput model's (sim/roofline.h,
