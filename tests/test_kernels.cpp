@@ -50,12 +50,7 @@ std::vector<float> act_as_seen(GgmlType t, const float* x, std::int64_t n) {
   if (k == ActKind::F32) return out;
   std::vector<std::uint8_t> buf(act_row_bytes(k, n));
   quantize_act_row(k, x, buf.data(), n);
-  const int bw = k == ActKind::Q8 ? 32 : 256;
-  for (std::int64_t b = 0; b < n / bw; ++b) {
-    const float d = k == ActKind::Q8 ? act_q8_row(buf.data(), n).d[b] : reinterpret_cast<ActQ8K*>(buf.data())[b].d;
-    const std::int8_t* qs = k == ActKind::Q8 ? act_q8_row(buf.data(), n).qs + b * bw : reinterpret_cast<ActQ8K*>(buf.data())[b].qs;
-    for (int j = 0; j < bw; ++j) out[b * bw + j] = d * qs[j];
-  }
+  dequantize_act_row(k, buf.data(), out.data(), n);
   return out;
 }
 
@@ -231,6 +226,38 @@ TEST_CASE("every SIMD path equals the scalar path (bit-exact for integer formats
         }
         CHECK(mismatches == 0);
       }
+    }
+  }
+  // Odd block counts (13 blocks: one group of 8, a tail of 5, an unpaired last block).
+  const std::int64_t n2 = 13 * 32;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    if (best_isa() == Isa::Scalar || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
+    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::F16}) {
+      CAPTURE(std::string(isa_name(isa)));
+      CAPTURE(static_cast<int>(t));
+      const auto w2 = gaussian(rows * n2, 23, 0.05f);
+      const auto q = quantize_matrix(t, w2, rows, n2);
+      QMatrix W{t, n2, rows, 1, q.data(), row_bytes(t, n2)};
+      const int T = 9;
+      std::vector<float> ys(T * rows), yv(T * rows), wr(n2);
+      set_isa(Isa::Scalar);
+      matmul(W, x.data(), T, ys.data());
+      set_isa(isa);
+      matmul(W, x.data(), T, yv.data());
+      int mismatches = 0;
+      for (std::size_t i = 0; i < ys.size(); ++i) {
+        if (integer_type(t) ? ys[i] != yv[i] : std::fabs(ys[i] - yv[i]) > 1e-5f * (1 + std::fabs(ys[i]))) ++mismatches;
+      }
+      CHECK(mismatches == 0);
+      // and against the naive loop (token 8, row 44)
+      const auto xa = act_as_seen(t, x.data() + 8 * n2, n2);
+      dequantize_row(t, q.data() + 44 * row_bytes(t, n2), wr.data(), n2);
+      double ref = 0, mag = 0;
+      for (std::int64_t c = 0; c < n2; ++c) {
+        ref += double(wr[c]) * xa[c];
+        mag += std::fabs(double(wr[c]) * xa[c]);
+      }
+      CHECK(std::fabs(yv[8 * rows + 44] - ref) <= 1e-5 * mag + 1e-7);
     }
   }
   set_isa(saved);

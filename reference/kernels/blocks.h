@@ -47,19 +47,27 @@ static_assert(sizeof(BlockQ6_K) == 210);
 
 // Activations (ours, not GGUF), with a float scale and sums of the quants (so
 // unsigned-times-signed SIMD products can remove a weight offset exactly).
-// For Q4_0 / Q8_0 weights, one token's row of n values (n % 32 == 0) is laid out
-// as arrays, so scales and sums of 8 consecutive blocks load as one vector:
-//   qs[n] int8 | d[n/32] float | sum[n/32] int32
+// For Q4_0 / Q8_0 weights, one token's row of n values (n % 32 == 0, nb = n/32
+// blocks, padded with a zero block to an even count nbp) is laid out as arrays,
+// so scales and sums of 8 consecutive blocks load as one vector:
+//   qs[nbp*32] int8 | d[nbp] float | sum[nbp] int32
+// Q8 (for Q8_0) keeps each block's 32 quants in order. Q8P (for Q4_0) interleaves
+// each pair of blocks (2p, 2p+1) as  x2p[0..15] x2p+1[0..15] x2p[16..31] x2p+1[16..31],
+// the order in which one 32-byte load of two Q4_0 blocks' nibbles unpacks.
 struct ActQ8Row {
   std::int8_t* qs;
   float* d;
   std::int32_t* sum;
 };
+inline std::int64_t act_q8_blocks_padded(std::int64_t n) { return (n / kQK + 1) / 2 * 2; }
 inline ActQ8Row act_q8_row(const void* p, std::int64_t n) {
   auto* b = static_cast<std::uint8_t*>(const_cast<void*>(p));
-  auto* d = reinterpret_cast<float*>(b + n);
-  return {reinterpret_cast<std::int8_t*>(b), d, reinterpret_cast<std::int32_t*>(d + n / kQK)};
+  const std::int64_t nbp = act_q8_blocks_padded(n);
+  auto* d = reinterpret_cast<float*>(b + nbp * kQK);
+  return {reinterpret_cast<std::int8_t*>(b), d, reinterpret_cast<std::int32_t*>(d + nbp)};
 }
+// Position of quant e (< 32) of block b in a Q8P row.
+inline std::int64_t q8p_pos(std::int64_t b, int e) { return (b / 2) * 64 + (b % 2) * 16 + (e < 16 ? e : e + 16); }
 struct ActQ8K {      // for Q4_K / Q6_K weights: 256 activations
   float d;
   std::int16_t bsums[16];  // sums of qs in groups of 16
@@ -78,11 +86,13 @@ BlockGeom block_geom(GgmlType t);
 bool kernel_supports(GgmlType t);
 
 // Activation layout a weight type's dot product reads.
-enum class ActKind { F32, Q8, Q8K };
+enum class ActKind { F32, Q8, Q8P, Q8K };
 ActKind act_kind(GgmlType t);
 // Bytes of one token's activation row of n values in that layout.
 std::size_t act_row_bytes(ActKind k, std::int64_t n);
 // Convert one row of n floats into that layout (n a multiple of its block; F32: copy).
 void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n);
+// The values a quantized activation row stands for (d * q), in order (for tests).
+void dequantize_act_row(ActKind k, const void* src, float* y, std::int64_t n);
 
 }  // namespace gs::ref

@@ -93,7 +93,8 @@ void quantize_row(GgmlType t, const float* src, void* dst, std::int64_t n) {
 
 ActKind act_kind(GgmlType t) {
   switch (t) {
-    case GgmlType::Q8_0: case GgmlType::Q4_0: return ActKind::Q8;
+    case GgmlType::Q8_0: return ActKind::Q8;
+    case GgmlType::Q4_0: return ActKind::Q8P;
     case GgmlType::Q4_K: case GgmlType::Q6_K: return ActKind::Q8K;
     default: return ActKind::F32;
   }
@@ -101,7 +102,7 @@ ActKind act_kind(GgmlType t) {
 
 std::size_t act_row_bytes(ActKind k, std::int64_t n) {
   switch (k) {
-    case ActKind::Q8: return static_cast<std::size_t>(n) + static_cast<std::size_t>(n / kQK) * 8;
+    case ActKind::Q8: case ActKind::Q8P: return static_cast<std::size_t>(act_q8_blocks_padded(n)) * (kQK + 8);
     case ActKind::Q8K: return static_cast<std::size_t>(n / kQKK) * sizeof(ActQ8K);
     default: return static_cast<std::size_t>(n) * 4;
   }
@@ -114,21 +115,26 @@ void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n) {
     std::memcpy(dst, x, static_cast<std::size_t>(n) * 4);
     return;
   }
-  const int bw = k == ActKind::Q8 ? kQK : kQKK;
-  const ActQ8Row row = k == ActKind::Q8 ? act_q8_row(dst, n) : ActQ8Row{nullptr, nullptr, nullptr};
+  const bool q8 = k == ActKind::Q8 || k == ActKind::Q8P;
+  const int bw = q8 ? kQK : kQKK;
+  const ActQ8Row row = q8 ? act_q8_row(dst, n) : ActQ8Row{nullptr, nullptr, nullptr};
+  std::int8_t tmp[kQKK];
   for (std::int64_t b = 0; b < n / bw; ++b, x += bw) {
     float amax = 0.0f;
     for (int j = 0; j < bw; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    std::int8_t* qs = k == ActKind::Q8 ? row.qs + b * bw : (static_cast<ActQ8K*>(dst) + b)->qs;
+    std::int8_t* qs = q8 ? tmp : (static_cast<ActQ8K*>(dst) + b)->qs;
     for (int j = 0; j < bw; ++j) {
       const float v = std::nearbyint(x[j] * id);
       qs[j] = static_cast<std::int8_t>(v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? static_cast<int>(v) : 0);
     }
-    if (k == ActKind::Q8) {
+    if (q8) {
       int s = 0;
-      for (int j = 0; j < bw; ++j) s += qs[j];
+      for (int j = 0; j < bw; ++j) {
+        s += qs[j];
+        row.qs[k == ActKind::Q8P ? q8p_pos(b, j) : b * kQK + j] = qs[j];
+      }
       row.d[b] = d;
       row.sum[b] = s;
     } else {
@@ -140,6 +146,30 @@ void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n) {
         a->bsums[g] = static_cast<std::int16_t>(s);
       }
     }
+  }
+  if (q8 && act_q8_blocks_padded(n) > n / kQK) {  // the zero padding block
+    const std::int64_t b = n / kQK;
+    for (int j = 0; j < kQK; ++j) row.qs[k == ActKind::Q8P ? q8p_pos(b, j) : b * kQK + j] = 0;
+    row.d[b] = 0.0f;
+    row.sum[b] = 0;
+  }
+}
+
+void dequantize_act_row(ActKind k, const void* src, float* y, std::int64_t n) {
+  if (k == ActKind::F32) {
+    std::memcpy(y, src, static_cast<std::size_t>(n) * 4);
+    return;
+  }
+  if (k == ActKind::Q8K) {
+    for (std::int64_t b = 0; b < n / kQKK; ++b) {
+      const auto* a = static_cast<const ActQ8K*>(src) + b;
+      for (int j = 0; j < kQKK; ++j) y[b * kQKK + j] = a->d * a->qs[j];
+    }
+    return;
+  }
+  const ActQ8Row row = act_q8_row(src, n);
+  for (std::int64_t b = 0; b < n / kQK; ++b) {
+    for (int j = 0; j < kQK; ++j) y[b * kQK + j] = row.d[b] * row.qs[k == ActKind::Q8P ? q8p_pos(b, j) : b * kQK + j];
   }
 }
 

@@ -16,8 +16,8 @@ float dot_q4_0(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x) {
   for (std::int64_t b = 0; b < n / kQK; ++b) {
     int isum = 0;
     for (int j = 0; j < kQK / 2; ++j) {
-      isum += ((wb[b].qs[j] & 0xF) - 8) * xr.qs[b * kQK + j];
-      isum += ((wb[b].qs[j] >> 4) - 8) * xr.qs[b * kQK + j + kQK / 2];
+      isum += ((wb[b].qs[j] & 0xF) - 8) * xr.qs[q8p_pos(b, j)];
+      isum += ((wb[b].qs[j] >> 4) - 8) * xr.qs[q8p_pos(b, j + kQK / 2)];
     }
     const float s = fp16_to_f32(wb[b].d) * xr.d[b];
     acc[b % 8] += no_fma(s * static_cast<float>(isum));

@@ -66,13 +66,6 @@ inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<con
 
 // ---- Q4_0 / Q8_0 x Q8 activations ----------------------------------------------
 
-// Unpack one Q4_0 block's 32 weights to u8 0..15 in weight order.
-inline __m256i unpack_q4_0(const BlockQ4_0& b) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-  const __m256i qq = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
-  return _mm256_and_si256(qq, _mm256_set1_epi8(0x0F));
-}
-
 template <class B>
 inline __m256 scales8(const B* b) {  // the 8 blocks' f16 scales as floats (F16C: exact)
   return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(b[0].d), static_cast<short>(b[1].d), static_cast<short>(b[2].d),
@@ -95,18 +88,38 @@ inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const fl
     }
     dw = scales8(b);
   } else {
+    // Q4_0: two blocks per vector: [qs_2p | qs_2p+1] -> low nibbles (weights 0..15 of
+    // both) and high nibbles (16..31), matching the Q8P activation order.
     const auto* b = reinterpret_cast<const BlockQ4_0*>(w);
-    for (int k = 0; k < 8; ++k) wu[k] = unpack_q4_0(b[k]);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int p = 0; p < 4; ++p) {
+      const __m256i q = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b[2 * p + 1].qs),
+                                            reinterpret_cast<const __m128i*>(b[2 * p].qs));
+      wu[2 * p] = _mm256_and_si256(q, m4);
+      wu[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    }
     dw = scales8(b);
   }
   for (int t = 0; t < nt; ++t) {
-    __m256i v[8];
-    for (int k = 0; k < 8; ++k) {
-      const __m256i x = load32(xq[t] + 32 * k);
-      v[k] = dot_u8s8(_mm256_setzero_si256(), wu[k], Q8 ? _mm256_sign_epi8(x, ws[k]) : x);
+    __m256i isum;
+    if constexpr (Q8) {
+      __m256i v[8];
+      for (int k = 0; k < 8; ++k) {
+        const __m256i x = load32(xq[t] + 32 * k);
+        v[k] = dot_u8s8(_mm256_setzero_si256(), wu[k], _mm256_sign_epi8(x, ws[k]));
+      }
+      isum = reduce_8x8(v);
+    } else {
+      __m256i v[4];  // lanes 0-3: block 2p, lanes 4-7: block 2p+1
+      for (int p = 0; p < 4; ++p) {
+        v[p] = dot_u8s8(dot_u8s8(_mm256_setzero_si256(), wu[2 * p], load32(xq[t] + 64 * p)), wu[2 * p + 1],
+                        load32(xq[t] + 64 * p + 32));
+      }
+      const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+      // h = [b0 b2 b4 b6 | b1 b3 b5 b7] -> block order
+      isum = _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(load32(xsum[t]), 3));  // q-8: remove 8*sum(x)
     }
-    __m256i isum = reduce_8x8(v);
-    if constexpr (!Q8) isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(load32(xsum[t]), 3));  // q-8: remove 8*sum(x)
     const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t]));
     acc[t] = _mm256_add_ps(acc[t], no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum))));
   }
@@ -139,7 +152,8 @@ void row_q_legacy(std::int64_t n, const std::uint8_t* w, const std::uint8_t* con
     alignas(32) std::int32_t st[kTok][8] = {};
     std::memcpy(wt, w + nfull * kBB, static_cast<std::size_t>(cnt) * kBB);
     for (int t = 0; t < nt; ++t) {
-      std::memcpy(qt[t], xr[t].qs + nfull * kQK, static_cast<std::size_t>(cnt) * kQK);
+      // Q8P rows hold an even number of blocks (zero padded): copy whole pairs
+      std::memcpy(qt[t], xr[t].qs + nfull * kQK, static_cast<std::size_t>(Q8 ? cnt : (cnt + 1) / 2 * 2) * kQK);
       std::memcpy(dt[t], xr[t].d + nfull, static_cast<std::size_t>(cnt) * 4);
       std::memcpy(st[t], xr[t].sum + nfull, static_cast<std::size_t>(cnt) * 4);
       xq[t] = qt[t];
