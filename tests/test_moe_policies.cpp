@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "error.h"
+#include "moe/expert_cache.h"
 #include "moe/knapsack.h"
 #include "moe/policies.h"
 #include "moe/realise.h"
@@ -218,4 +219,43 @@ TEST_CASE("llama.cpp realisation: whole layers map to -ngl/--cpu-moe/--n-cpu-moe
   CHECK(r.experts_moved == 6);
   CHECK(r.gpu_expert_bytes == 8.0);
   CHECK(r.args == "-ngl 99 -ot \"blk\\.(1|3)\\.ffn_(gate_up|down)_exps=CPU\"");
+}
+
+TEST_CASE("ExpertCache (lazy tournament tree) evicts exactly as a naive scan for the lowest score") {
+  Rng rng(77);
+  for (int trial = 0; trial < 20; ++trial) {
+    const std::uint32_t n = 5 + static_cast<std::uint32_t>(rng.next() % 60);
+    std::vector<double> bytes(n);
+    for (auto& b : bytes) b = trial % 2 ? 1.0 : 1.0 + static_cast<double>(rng.next() % 4);  // equal / unequal sizes
+    const double cap = 3.0 + static_cast<double>(rng.next() % 20);
+    ExpertCache fast;
+    fast.reset(bytes, cap);
+    std::vector<double> score(n, 0.0);
+    std::vector<std::uint8_t> res(n, 0);
+    double used = 0;
+    for (int step = 0; step < 3000; ++step) {
+      const std::uint32_t k = static_cast<std::uint32_t>(rng.next() % n);
+      score[k] += static_cast<double>(rng.next() % 3);  // never decreases, often ties
+      if (step % 500 == 499) {                          // rescaling keeps the order
+        for (auto& s : score) s *= 0.5;
+        fast.rescale(0.5);
+      }
+      bool hit = res[k] != 0;
+      if (!hit && bytes[k] <= cap) {
+        while (used + bytes[k] > cap) {  // naive: lowest (score, key) among residents
+          std::uint32_t v = n;
+          for (std::uint32_t i = 0; i < n; ++i)
+            if (res[i] && (v == n || score[i] < score[v])) v = i;
+          res[v] = 0;
+          used -= bytes[v];
+        }
+        res[k] = 1;
+        used += bytes[k];
+      }
+      CAPTURE(trial);
+      CAPTURE(step);
+      REQUIRE(fast.access(k, score[k]) == hit);
+      REQUIRE(fast.used_bytes() == doctest::Approx(used));
+    }
+  }
 }
