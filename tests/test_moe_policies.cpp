@@ -259,3 +259,22 @@ TEST_CASE("ExpertCache (lazy tournament tree) evicts exactly as a naive scan for
     }
   }
 }
+
+TEST_CASE("lru (linked list) hits exactly where a lowest-clock ExpertCache hits") {
+  TraceGenParams p;
+  p.shape = {3, 32, 4};
+  p.n_tokens = 2000;
+  p.skew = {0.9};
+  p.locality = 0.2;
+  Trace tr = generate_trace(p);
+  PolicyContext c = context_for(tr, 1.0, 40.0);
+  const double lru_hits = hits("lru", tr, c);
+  ExpertCache naive;
+  naive.reset(std::vector<double>(3 * 32, 1.0), 40.0);
+  double clock = 0, h = 0;
+  for (std::size_t t = 0; t < tr.n_tokens(); ++t)
+    for (int s = 0; s < 3; ++s)
+      for (int i = 0; i < 4; ++i) h += naive.access(static_cast<std::uint32_t>(s * 32 + tr.row(t, s)[i]), ++clock);
+  CHECK(lru_hits == h);
+  CHECK(h > 0);
+}
