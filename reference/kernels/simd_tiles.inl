@@ -192,15 +192,21 @@ void row_q4_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
     }
     std::uint32_t sc[2], mn[2];
     q4k_unpack_scales(wb[b].scales, sc, mn);
-    const __m256i scv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sc[0] | (std::uint64_t{sc[1]} << 32))));
+    // Sub-block scales as int16 multipliers: maddubs (u8 x s8 -> int16 pairs, at most
+    // 2*15*127) then madd by the scale gives sc_j * partial sums in int32, exactly.
+    __m256i s16[8];
+    for (int j = 0; j < 8; ++j) s16[j] = _mm256_set1_epi16(static_cast<short>((sc[j / 4] >> (8 * (j % 4))) & 0xFF));
     const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(mn[0] | (std::uint64_t{mn[1]} << 32)));
     const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));  // each min twice: pairs of bsums
     const float d = f16(wb[b].d), dmin = f16(wb[b].dmin);
     for (int t = 0; t < nt; ++t) {
       const ActQ8K& xb = reinterpret_cast<const ActQ8K*>(xs[t])[b];
-      __m256i v[8];
-      for (int j = 0; j < 8; ++j) v[j] = dot_u8s8(_mm256_setzero_si256(), wq[j], load32(xb.qs + 32 * j));
-      const int sumi = hsum_epi32(_mm256_mullo_epi32(reduce_8x8(v), scv));
+      __m256i tot = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        const __m256i p16 = _mm256_maddubs_epi16(wq[j], load32(xb.qs + 32 * j));
+        tot = _mm256_add_epi32(tot, _mm256_madd_epi16(p16, s16[j]));
+      }
+      const int sumi = hsum_epi32(tot);
       const int summ = hsum_epi32(_mm256_madd_epi16(load32(xb.bsums), mn16));
       const float sd = xb.d * d;
       const float sm = xb.d * dmin;
