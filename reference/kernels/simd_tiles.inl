@@ -225,7 +225,7 @@ void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
   const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
     __m256i wq[8];   // 32 weights each, u8 0..63, in weight order
-    __m256i scv[8];  // int32 scales matching dot_u8s8's lanes: group 2k (lanes 0-3), 2k+1 (lanes 4-7)
+    __m256i scv[8];  // int16 scales matching maddubs' lanes: group 2k (lanes 0-7), 2k+1 (lanes 8-15)
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = load32(wb[b].ql + 64 * h), ql1 = load32(wb[b].ql + 64 * h + 32);
       const __m256i qh = load32(wb[b].qh + 32 * h);
@@ -237,10 +237,9 @@ void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
     }
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].scales));
     for (int k = 0; k < 8; ++k) {
-      const __m128i idx = _mm_setr_epi8(static_cast<char>(2 * k), static_cast<char>(2 * k), static_cast<char>(2 * k),
-                                        static_cast<char>(2 * k), static_cast<char>(2 * k + 1), static_cast<char>(2 * k + 1),
-                                        static_cast<char>(2 * k + 1), static_cast<char>(2 * k + 1), 0, 0, 0, 0, 0, 0, 0, 0);
-      scv[k] = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(sc8, idx));
+      const char a = static_cast<char>(2 * k), c = static_cast<char>(2 * k + 1);
+      const __m128i idx = _mm_setr_epi8(a, a, a, a, a, a, a, a, c, c, c, c, c, c, c, c);
+      scv[k] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, idx));
     }
     const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
     const float d = f16(wb[b].d);
@@ -248,7 +247,9 @@ void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
       const ActQ8K& xb = reinterpret_cast<const ActQ8K*>(xs[t])[b];
       __m256i tot = _mm256_setzero_si256();
       for (int k = 0; k < 8; ++k) {
-        tot = _mm256_add_epi32(tot, _mm256_mullo_epi32(dot_u8s8(_mm256_setzero_si256(), wq[k], load32(xb.qs + 32 * k)), scv[k]));
+        // maddubs: u8 0..63 x s8, pairs at most 2*63*127 < 32768; madd by the group scale -> int32
+        const __m256i p16 = _mm256_maddubs_epi16(wq[k], load32(xb.qs + 32 * k));
+        tot = _mm256_add_epi32(tot, _mm256_madd_epi16(p16, scv[k]));
       }
       const int off = hsum_epi32(_mm256_madd_epi16(sc16, load32(xb.bsums)));  // sum_g sc_g * bsum_g
       const int sumi = hsum_epi32(tot) - 32 * off;
