@@ -6,7 +6,7 @@
 //   model sweep:    with a GGUF file, one T = 1 matmul over every matrix a decode step
 //                   reads (all but the PLE table; the tied embedding as the output
 //                   head), as weight bytes/s next to the triad
-// Usage: bench_kernels [rows ne1] [cols ne0] [threads]   (default 8192 x 4096, all threads)
+// Usage: bench_kernels [rows ne1] [cols ne0] [threads]   (default 12288 x 6144: larger than L3 at every format, all threads)
 //        bench_kernels --gguf FILE.gguf [threads]
 #include <omp.h>
 
@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
     if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
     return model_sweep(argv[2]);
   }
-  const std::int64_t rows = argc > 1 ? std::atoll(argv[1]) : 8192;
-  const std::int64_t cols = argc > 2 ? std::atoll(argv[2]) : 4096;
+  const std::int64_t rows = argc > 1 ? std::atoll(argv[1]) : 12288;
+  const std::int64_t cols = argc > 2 ? std::atoll(argv[2]) : 6144;
   if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
   const int threads = omp_get_max_threads();
   std::printf("matmul %lld x %lld, %d threads, best ISA %s\n", static_cast<long long>(rows), static_cast<long long>(cols),
