@@ -20,7 +20,10 @@ int cmd_bench(const Args& a);        // estimates per second over a sweep (bench
 int cmd_synth(const Args& a);        // seeded synthetic GGUF at a model's real shapes
 int cmd_place(const Args& a);        // MoE expert placement: replay a routing trace through policies
 int cmd_trace_gen(const Args& a);    // synthetic MoE routing traces
+int cmd_run(const Args& a);          // execute a model with the reference kernel: tok/s, bytes, memory
 int cmd_probe(const Args& a);        // measure this machine: triad bandwidth, vector peaks, kernel rates -> hwdb device file
+int cmd_advise(const Args& a);       // which variant, quant, hardware and split: ranked recommendations
+int cmd_report(const Args& a);       // HTML page with comparison charts (gnuplot PNG/SVG + CSV + .gp)
 int cmd_validate(const Args& a);     // predicted vs measured: this machine (reference kernel) or llama-bench JSON
 
 }  // namespace gs::cli

@@ -23,6 +23,8 @@ struct Command {
 const std::map<std::string, Command>& table() {
   using namespace gs::cli;
   static const std::map<std::string, Command> t = {
+      {"advise", {cmd_advise, "which Gemma 4 variant, quant, hardware and split for a budget or your hardware"}},
+      {"report", {cmd_report, "HTML report with comparison charts (PNG, SVG, CSV, gnuplot scripts) in reports/out/"}},
       {"fit", {cmd_fit, "memory: weights, KV cache, buffers, overhead vs capacity; largest context"}},
       {"matrix", {cmd_fit_matrix, "the fit matrix: variants x quants x headline hardware"}},
       {"models", {cmd_models, "list known models with parameter counts"}},
@@ -37,6 +39,7 @@ const std::map<std::string, Command>& table() {
       {"trace-gen", {cmd_trace_gen, "write a synthetic MoE routing trace (Zipf skew, locality, phases)"}},
       {"validate", {cmd_validate, "predicted vs measured: execute a matrix with the reference kernel, or read llama-bench JSON"}},
       {"probe", {cmd_probe, "measure this machine (memory bandwidth, kernel rates) and write a hwdb device file"}},
+      {"run", {cmd_run, "execute a model (GGUF or synthetic) with the reference kernel: tok/s, bytes, peak memory"}},
   };
   return t;
 }

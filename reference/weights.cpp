@@ -1,8 +1,12 @@
 // weights.cpp: bind GGUF tensors (or seeded in-memory ones) to the forward pass's slots.
 #include "weights.h"
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <string>
+
+#include "data_paths.h"
 
 #include "error.h"
 
@@ -169,6 +173,40 @@ ModelWeights random_weights(const ModelSpec& m, GgmlType type, std::uint64_t see
   }
   finish(m, w);
   return w;
+}
+
+ModelSpec model_for_gguf(const GgufFile& f, const std::string& spec) {
+  const std::string arch = f.get_string("general.architecture");
+  if (arch != "gemma4") input_error(f.path() + ": general.architecture is '" + arch + "' (the reference kernel runs gemma4)");
+  const std::string a = arch + ".";
+  auto get_or = [&](const std::string& key, std::int64_t def) { return f.find(key) ? f.get_int(key) : def; };
+  const std::int64_t L = f.get_int(a + "block_count"), D = f.get_int(a + "embedding_length");
+  const std::int64_t P = get_or(a + "embedding_length_per_layer_input", 0), E = get_or(a + "expert_count", 0);
+  const std::int64_t V = f.require("token_embd.weight").ne[1];
+  auto matches = [&](const ModelSpec& m) {
+    return m.arch == arch && m.n_layer == L && m.n_embd == D && m.n_vocab == V && m.ple.dim == P && m.moe.n_expert == E;
+  };
+  const std::string shape = std::to_string(L) + " layers, width " + std::to_string(D) + ", vocabulary " +
+                            std::to_string(V) + ", PLE " + std::to_string(P) + ", experts " + std::to_string(E);
+  if (!spec.empty()) {
+    ModelSpec m = find_model(spec);
+    if (!matches(m)) input_error(f.path() + ": does not have the shape of " + m.id + " (file: " + shape + ")");
+    return m;
+  }
+  namespace fs = std::filesystem;
+  for (const char* dir : {"models", "models/tiny"}) {
+    const std::string d = data_path(dir);
+    if (!fs::exists(d)) continue;
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(d))
+      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    for (const auto& p : files) {
+      ModelSpec m = load_model_file(p);
+      if (matches(m)) return m;
+    }
+  }
+  input_error(f.path() + ": no bundled gemma4 model has this shape (" + shape + "); pass --spec FILE.json");
 }
 
 }  // namespace gs::ref

@@ -63,6 +63,12 @@ ModelWeights bind_weights(const ModelSpec& m, const GgufFile& f);
 // +-sqrt(3/ne0) (unit-variance outputs), norm weights 1 +- 0.25, scales near 1.
 ModelWeights random_weights(const ModelSpec& m, GgmlType type, std::uint64_t seed);
 
+// The bundled model (models/, models/tiny/) a GGUF file holds: `spec` (an id
+// or JSON path) when given, else the gemma4 model whose layer count, width,
+// vocabulary, PLE width and expert count equal the file's metadata. Throws
+// InputError naming the file when none (or the wrong one) matches.
+ModelSpec model_for_gguf(const GgufFile& f, const std::string& spec = "");
+
 // Dequantize one row of a QMatrix (expert e, row r) into dst[ne0].
 void dequantize_matrix_row(const QMatrix& w, std::int64_t e, std::int64_t r, float* dst);
 

@@ -1,0 +1,275 @@
+// gemmasim run: execute a model with the reference kernel and measure it.
+//   gemmasim run --model FILE.gguf|ID --quant Q --prompt P --gen G [--depth D] [--threads T]
+//                [--seed S] [--json] [--trace-out FILE] [--profile FILE]
+// With an ID, a seeded synthetic GGUF is written first into the cache folder
+// ($XDG_CACHE_HOME/gemmasim, else <repo>/.cache/gemmasim) as <id>-<quant>-<seed>.gguf.
+// Prefill runs the prompt in micro-batches (--ubatch, 512); decode runs G greedy
+// steps of one token; --depth D prefills D tokens first (not timed).
+#include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "data_paths.h"
+#include "forward.h"
+#include "gguf.h"
+#include "options.h"
+#include "synth.h"
+#include "units.h"
+#include "weights.h"
+
+namespace gs::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string cache_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/gemmasim";
+  return data_root() + "/.cache/gemmasim";
+}
+
+bool is_gguf_path(const std::string& s) { return s.size() > 5 && s.substr(s.size() - 5) == ".gguf"; }
+
+// The GGUF to run: the file itself, or the cached synthetic file for an id (written when missing).
+std::string resolve_gguf(const std::string& model, const std::string& quant, unsigned long long seed) {
+  if (is_gguf_path(model)) {
+    if (!fs::exists(model)) input_error("--model: " + model + ": no such file");
+    return model;
+  }
+  const ModelSpec m = find_model(model);
+  const std::string path = cache_dir() + "/" + m.id + "-" + quant + "-" + std::to_string(seed) + ".gguf";
+  if (fs::exists(path)) return path;
+  fs::create_directories(cache_dir());
+  ref::SynthOptions o;
+  o.quant = quant;
+  o.seed = seed;
+  o.progress = ::isatty(2) != 0;
+  std::fprintf(stderr, "synthesising %s (%s, seed %llu) into %s\n", m.id.c_str(), quant.c_str(), seed, path.c_str());
+  ref::synth_gguf(m, o, path);
+  return path;
+}
+
+// Prompt: "N" = N seeded token ids; "a,b,c" = these ids.
+std::vector<std::int32_t> make_prompt(const std::string& p, const ModelSpec& m, unsigned long long seed) {
+  std::vector<std::int32_t> t;
+  if (p.find(',') != std::string::npos) {
+    std::stringstream ss(p);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      if (item.empty()) continue;
+      char* end = nullptr;
+      const long long v = std::strtoll(item.c_str(), &end, 10);
+      if (*end != '\0' || v < 0 || v >= m.n_vocab)
+        input_error("--prompt: token id '" + item + "' (expected 0.." + std::to_string(m.n_vocab - 1) + ")");
+      t.push_back(static_cast<std::int32_t>(v));
+    }
+    return t;
+  }
+  char* end = nullptr;
+  const long long n = std::strtoll(p.c_str(), &end, 10);
+  if (p.empty() || *end != '\0' || n < 1 || n > (1LL << 24))
+    input_error("--prompt: '" + p + "' (expected a token count >= 1, or comma-separated token ids)");
+  std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 12345;
+  for (long long i = 0; i < n; ++i) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    t.push_back(static_cast<std::int32_t>((s >> 33) % static_cast<std::uint64_t>(m.n_vocab)));
+  }
+  return t;
+}
+
+struct PeakMemory {
+  long long ru_maxrss_bytes = 0, vm_hwm_bytes = 0;
+};
+PeakMemory peak_memory() {
+  PeakMemory p;
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) == 0) p.ru_maxrss_bytes = static_cast<long long>(ru.ru_maxrss) * 1024;  // Linux: KiB
+  std::ifstream st("/proc/self/status");
+  std::string line;
+  while (std::getline(st, line))
+    if (line.rfind("VmHWM:", 0) == 0) p.vm_hwm_bytes = std::atoll(line.c_str() + 6) * 1024;  // "VmHWM:  1234 kB"
+  return p;
+}
+
+json op_json(const ref::OpCount& c) {
+  return {{"flops", c.flops}, {"weight_bytes", c.weight_bytes}, {"kv_read_bytes", c.kv_read_bytes},
+          {"kv_write_bytes", c.kv_write_bytes}, {"act_bytes", c.act_bytes}, {"calls", c.calls}, {"time_s", c.time_s}};
+}
+
+json counters_json(const ref::Counters& c) {
+  json ops = json::object();
+  for (const auto& [k, v] : c.all()) {
+    if (!ops.contains(k.first)) ops[k.first] = op_json(c.op_total(k.first));
+  }
+  return {{"total", op_json(c.total())}, {"ops", ops}};
+}
+
+void append_profile(std::string& csv, const char* phase, const ref::Counters& c) {
+  char buf[512];
+  for (const auto& [k, v] : c.all()) {
+    std::snprintf(buf, sizeof buf, "%s,%s,%d,%lld,%.9f,%lld,%lld,%lld,%lld,%lld\n", phase, k.first.c_str(), k.second,
+                  static_cast<long long>(v.calls), v.time_s, static_cast<long long>(v.flops),
+                  static_cast<long long>(v.weight_bytes), static_cast<long long>(v.kv_read_bytes),
+                  static_cast<long long>(v.kv_write_bytes), static_cast<long long>(v.act_bytes));
+    csv += buf;
+  }
+}
+
+void append_trace(std::string& out, const char* phase, const std::vector<ref::Route>& routes) {
+  for (const auto& r : routes) {
+    json j = {{"token", r.token}, {"layer", r.layer}, {"experts", r.experts}, {"weights", r.weights}, {"phase", phase}};
+    out += j.dump() + "\n";
+  }
+}
+
+double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+}  // namespace
+
+int cmd_run(const Args& a) {
+  std::string model, quant = "q4_0", prompt = "32", trace_out, profile_out, spec, kv = "f16";
+  long long gen = 32, depth = 0;
+  int threads = 0, ubatch = 512;
+  unsigned long long seed = 1;
+  bool as_json = false;
+  po::options_description d("options");
+  d.add_options()
+      ("model", po::value(&model)->required(), "FILE.gguf, or a model id (synthesised into the cache folder first)")
+      ("quant", po::value(&quant)->default_value("q4_0"), "quantization of a synthesised model: f32 f16 bf16 q8_0 q4_0 q4_k_m")
+      ("prompt", po::value(&prompt)->default_value("32"), "prompt: a token count (seeded ids) or comma-separated token ids")
+      ("gen", po::value(&gen)->default_value(32), "decode steps (greedy)")
+      ("depth", po::value(&depth)->default_value(0), "tokens prefilled before the prompt (not timed): decode at KV depth D")
+      ("threads", po::value(&threads)->default_value(0), "OpenMP threads (0: OpenMP's default)")
+      ("seed", po::value(&seed)->default_value(1), "seed of the synthetic weights and prompt")
+      ("ubatch", po::value(&ubatch)->default_value(512), "largest micro-batch of a prefill step")
+      ("kv-type", po::value(&kv)->default_value("f16"), "KV-cache element type: f16 | f32")
+      ("spec", po::value(&spec), "model id or JSON describing a GGUF file (default: matched by shape)")
+      ("json", po::bool_switch(&as_json), "print the result as JSON")
+      ("trace-out", po::value(&trace_out), "write the MoE routing trace (JSON Lines)")
+      ("profile", po::value(&profile_out), "write time and counts per op per layer (CSV)");
+  po::variables_map vm;
+  if (!parse(a, d, vm,
+             "usage: gemmasim run --model FILE.gguf|ID --quant Q --prompt P --gen G [--depth D] [--threads T] [--seed S]\n"
+             "                    [--json] [--trace-out FILE] [--profile FILE]"))
+    return 0;
+  if (gen < 0 || gen > (1LL << 24)) input_error("--gen: " + std::to_string(gen) + " (expected 0..16777216)");
+  if (depth < 0 || depth > (1LL << 28)) input_error("--depth: " + std::to_string(depth) + " (expected >= 0)");
+  if (threads < 0 || threads > 4096) input_error("--threads: " + std::to_string(threads) + " (expected 0..4096)");
+  if (threads > 0) omp_set_num_threads(threads);
+  const bool tty = ::isatty(2) != 0;
+
+  const std::string path = resolve_gguf(model, quant, seed);
+  const ref::GgufFile file(path);
+  const ModelSpec m = ref::model_for_gguf(file, spec);
+  const ref::ModelWeights w = ref::bind_weights(m, file);
+  const auto toks = make_prompt(prompt, m, seed);
+  const long long P = static_cast<long long>(toks.size());
+
+  ref::ForwardOptions o;
+  o.n_ctx = depth + P + gen;
+  o.n_ubatch = ubatch;
+  o.kv_type = ref::kv_type_from_name(kv);
+  o.trace = !trace_out.empty();
+  ref::Forward f(m, w, o);  // throws InputError beyond the model's context
+
+  // Depth: D filler tokens (seeded), not timed, not counted.
+  if (depth > 0) {
+    if (tty) std::fprintf(stderr, "filling KV to depth %lld...\n", depth);
+    f.step(make_prompt(std::to_string(depth), m, seed + 1));
+    f.counters().reset();
+    f.clear_routes();
+  }
+
+  // Prefill.
+  if (tty) std::fprintf(stderr, "prefill %lld tokens...\n", P);
+  auto t0 = Clock::now();
+  std::vector<float> logits = f.step(toks);
+  const double prefill_s = seconds(t0, Clock::now());
+  const ref::Counters prefill = f.counters();
+  std::string trace, profile;
+  append_trace(trace, "prefill", f.routes());
+  f.counters().reset();
+  f.clear_routes();
+
+  // Decode: G greedy steps.
+  std::int32_t next = ref::argmax(logits.data(), m.n_vocab);
+  const std::int32_t first_token = next;
+  std::vector<std::int32_t> generated{first_token};  // every generated token, in order (G + 1)
+  std::vector<double> step_s;
+  for (long long i = 0; i < gen; ++i) {
+    t0 = Clock::now();
+    logits = f.step({next});
+    step_s.push_back(seconds(t0, Clock::now()));
+    next = ref::argmax(logits.data(), m.n_vocab);
+    generated.push_back(next);
+    if (tty && (i % 8 == 7 || i + 1 == gen)) std::fprintf(stderr, "\rdecode %lld/%lld", i + 1, gen);
+  }
+  if (tty && gen > 0) std::fprintf(stderr, "\n");
+  const ref::Counters& decode = f.counters();
+  append_trace(trace, "decode", f.routes());
+
+  // Figures.
+  std::vector<double> sorted = step_s;
+  std::sort(sorted.begin(), sorted.end());
+  const double median_s = sorted.empty() ? 0 : (sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                                                  : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]));
+  double sum_s = 0;
+  for (double s : step_s) sum_s += s;
+  const double G = static_cast<double>(std::max<long long>(gen, 1));
+  const ref::OpCount dt = decode.total();
+  const double weight_bpt = static_cast<double>(dt.weight_bytes) / G;
+  const double kv_bpt = static_cast<double>(dt.kv_read_bytes + dt.kv_write_bytes) / G;
+  const double decode_tps = median_s > 0 ? 1.0 / median_s : 0;
+  const double decode_tps_mean = sum_s > 0 ? static_cast<double>(gen) / sum_s : 0;
+  const double prefill_tps = prefill_s > 0 ? static_cast<double>(P) / prefill_s : 0;
+  const double achieved = (weight_bpt + kv_bpt) * decode_tps;
+  const PeakMemory mem = peak_memory();
+  const long long peak = std::max(mem.vm_hwm_bytes, mem.ru_maxrss_bytes);
+
+  if (!trace_out.empty()) write_output(trace_out, trace);
+  if (!profile_out.empty()) {
+    profile = "phase,op,layer,calls,time_s,flops,weight_bytes,kv_read_bytes,kv_write_bytes,act_bytes\n";
+    append_profile(profile, "prefill", prefill);
+    append_profile(profile, "decode", decode);
+    write_output(profile_out, profile);
+  }
+
+  if (as_json) {
+    json j = {{"model", m.id}, {"file", path}, {"file_bytes", file.file_bytes()}, {"weights_bytes", w.total_bytes},
+              {"isa", ref::isa_name(ref::active_isa())}, {"threads", omp_get_max_threads()},
+              {"kv_type", ref::kv_type_name(o.kv_type)}, {"kv_cache_bytes", f.kv_bytes()},
+              {"prompt_tokens", P}, {"gen_tokens", gen}, {"depth", depth},
+              {"prefill_s", prefill_s}, {"prefill_tok_per_s", prefill_tps},
+              {"decode_tok_per_s", decode_tps}, {"decode_tok_per_s_mean", decode_tps_mean},
+              {"decode_step_s", step_s}, {"weight_bytes_per_token", weight_bpt}, {"kv_bytes_per_token", kv_bpt},
+              {"achieved_bytes_per_s", achieved}, {"peak_rss_bytes", peak}, {"ru_maxrss_bytes", mem.ru_maxrss_bytes},
+              {"vm_hwm_bytes", mem.vm_hwm_bytes}, {"tokens", generated},
+              {"counters", {{"prefill", counters_json(prefill)}, {"decode", counters_json(decode)}}}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("model        %s (%s, %.3f GB file)\n", m.id.c_str(), path.c_str(), static_cast<double>(file.file_bytes()) / kGB);
+  std::printf("kernel       %s, %d threads, KV %s (%.1f MiB)\n", ref::isa_name(ref::active_isa()), omp_get_max_threads(),
+              ref::kv_type_name(o.kv_type), static_cast<double>(f.kv_bytes()) / kMiB);
+  std::printf("prefill      %lld tokens at depth %lld: %.3f s, %.2f tok/s\n", P, depth, prefill_s, prefill_tps);
+  std::printf("decode       %lld tokens: %.2f tok/s (median step), %.2f tok/s (mean)\n", gen, decode_tps, decode_tps_mean);
+  std::printf("per token    weights %.1f MB, KV %.3f MB; achieved %.2f GB/s\n", weight_bpt / kMB, kv_bpt / kMB, achieved / kGB);
+  std::printf("peak memory  %.1f MiB (VmHWM %.1f MiB, ru_maxrss %.1f MiB)\n", static_cast<double>(peak) / kMiB,
+              static_cast<double>(mem.vm_hwm_bytes) / kMiB, static_cast<double>(mem.ru_maxrss_bytes) / kMiB);
+  std::printf("tokens      ");
+  for (auto t : generated) std::printf(" %d", t);
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace gs::cli
