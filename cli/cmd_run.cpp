@@ -168,6 +168,13 @@ int cmd_run(const Args& a) {
   if (threads > 0) omp_set_num_threads(threads);
   const bool tty = ::isatty(2) != 0;
 
+  if (!is_gguf_path(model)) {  // check the context before spending time on synthesis
+    const ModelSpec pre = find_model(model);
+    const long long n = depth + static_cast<long long>(make_prompt(prompt, pre, seed).size()) + gen;
+    if (n > pre.n_ctx_max)
+      input_error("--depth + --prompt + --gen = " + std::to_string(n) + " tokens is beyond the context limit of " +
+                  pre.id + " (" + std::to_string(pre.n_ctx_max) + ")");
+  }
   const std::string path = resolve_gguf(model, quant, seed);
   const ref::GgufFile file(path);
   const ModelSpec m = ref::model_for_gguf(file, spec);

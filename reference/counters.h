@@ -49,26 +49,31 @@
 //
 // Elementwise ops: count_elementwise(n, flops_per_element, weight_bytes):
 //   flops = n*flops_per_element; act_bytes = 8*n (one f32 read and one write);
-//   weight_bytes = bytes of the weight vector used (type-exact), 0 if none.
-//   "norms": every RMSNorm: kFlopsRmsNorm per element, +1 with a weight vector
-//     (layer -1: PLE projection norm and the final norm; per layer: attn_norm,
-//     q_norm (T*H*Dh elements), k_norm, v_norm (T*Hkv*Dh each), post_attention_norm,
-//     ffn_norm, post_ffw_norm, pre_ffw_norm_2, post_ffw_norm_1, post_ffw_norm_2,
-//     ple post_norm, the router input norm (no weight)).
+//   weight_bytes = bytes of the weight vector used (1-D tensors are F32: 4 per value), 0 if none.
+//   "norms": every RMSNorm, count_rms_norm(rows*n, weighted, 4*n): kFlopsRmsNorm per
+//     element, +1 with a weight vector. Model level: PLE projection norm (rows T*L, n P),
+//     final norm (rows T_out, n D). Per layer: attn_norm, post_attention_norm, ffn_norm,
+//     post_ffw_norm, ple post_norm (rows T, n D); q_norm (rows T*H, n Dh); k_norm and
+//     the unweighted v_norm (rows T*Hkv, n Dh, KV-owning layers); MoE layers also
+//     pre_ffw_norm_2, post_ffw_norm_1, post_ffw_norm_2 and the unweighted router-input norm.
+//     A norm whose tensor the model lacks is not run and not counted.
 //   "rope": kFlopsRopePerElement per rotated element, T*(H + Hkv)*R rotated elements on
 //     KV-owning layers, T*H*R on shared layers; R = 2*floor(rope_fraction*Dh/2).
-//   "act": GELU (kFlopsGelu) times up (+1): n = T*F for each GeGLU (dense and
-//     each routed token's expert: T*K*Fe), T*P for the PLE gate (gelu times PLE slice).
-//   "residual": adds, scalings and the layer scalar: 1 FLOP per element:
-//     per layer 2*T*D (two residual adds) + T*D (PLE add, PLE layers) + T*D (layer
-//     scalar) + T*D (MoE layers: dense + expert sum);
-//     model level: T*D (embedding scale) + (PLE models) 3*T*L*P (table scale,
-//     projection scale, combine add+scale counted as one) + T*L*P.
-//   "moe_route": per token: softmax over E (5*E) + router-input scales (2*D) +
-//     top-K selection (E) + renormalise and expert scale (2*K).
+//   "act": GELU (kFlopsGelu) times up (+1) = 10 per element: T*F (dense MLP),
+//     T*K*Fe (experts), T*P (PLE gate times the layer's PLE slice).
+//   "residual": 1 FLOP per element: per layer T*D (attention residual add) + T*D (FFN
+//     residual add) + T*D (PLE add, PLE models) + T*D (MoE layers: dense + expert sum)
+//     + T*D with weight_bytes 4 (layer scalar, layer_scalar models);
+//     model level: T*D (embedding scale) and, PLE models, T*L*P (projection scale,
+//     1 per element) + T*L*P with 3 per element (table scale, add, 2^-0.5 scale).
+//   "moe_route": count_elementwise(T, 5*E + 2*D + E + 2*K, router_scale ? 4*D : 0):
+//     per token softmax over E, router-input scaling (2*D), top-K selection (E),
+//     renormalise and expert scale (2*K); act_bytes = 8*T by the elementwise rule.
 //   "embed": gather: weight_bytes = T*row_bytes(token_embd); flops 0; act 4*T*D.
 //   "ple_embed": gather: weight_bytes = T*row_bytes(per_layer_token_embd); act 4*T*L*P.
-//   "softcap": 3 FLOP per produced logit (divide, tanh, multiply).
+//   "softcap": count_elementwise(T_out*V, kFlopsSoftcap).
+// Every record adds calls = 1 (KV writes are separate records under attn_k/attn_v
+// with calls 0); calls and time_s are not part of the equality check.
 #pragma once
 #include <cstdint>
 #include <map>

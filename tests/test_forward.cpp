@@ -5,6 +5,10 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -18,6 +22,13 @@ using namespace gs;
 using namespace gs::ref;
 
 namespace {
+
+// One thread unless a test says otherwise: tiny matmuls gain nothing from
+// threads, and OpenMP spin-waits badly on a loaded CI machine.
+[[maybe_unused]] const int kSingleThread = [] {
+  omp_set_num_threads(1);
+  return 1;
+}();
 
 const char* kTiny[] = {"gemma4-e2b-tiny", "gemma4-e4b-tiny", "gemma4-26b-a4b-tiny", "gemma4-31b-tiny"};
 
@@ -238,14 +249,14 @@ TEST_CASE("MoE routing picks K distinct experts whose weights, divided by the ex
 TEST_CASE("runs are deterministic for a seed and a thread count") {
   const ModelSpec m = tiny("gemma4-26b-a4b-tiny");
   const auto toks = prompt(m, 20);
+  const ModelWeights w1 = random_weights(m, GgmlType::Q4_0, 29), w2 = random_weights(m, GgmlType::Q4_0, 29),
+                     w3 = random_weights(m, GgmlType::Q4_0, 30);
   const int saved = omp_get_max_threads();
   for (int threads : {1, 2}) {
     omp_set_num_threads(threads);
-    const auto a = kernel_logits(m, random_weights(m, GgmlType::Q4_K, 29), toks);
-    const auto b = kernel_logits(m, random_weights(m, GgmlType::Q4_K, 29), toks);
-    CHECK(a == b);
-    const auto c = kernel_logits(m, random_weights(m, GgmlType::Q4_K, 30), toks);
-    CHECK(a != c);
+    const auto a = kernel_logits(m, w1, toks);
+    CHECK(a == kernel_logits(m, w2, toks));  // same seed: bit-identical logits
+    CHECK(a != kernel_logits(m, w3, toks));  // another seed: other weights
   }
   omp_set_num_threads(saved);
 }
@@ -291,4 +302,34 @@ TEST_CASE("a context beyond the model's limit or a token outside the vocabulary 
   Forward f(m, w, o);
   CHECK_THROWS_AS(f.step({1, 2, 3, 4, 5}), InputError);
   CHECK_THROWS_AS(f.step({static_cast<std::int32_t>(m.n_vocab)}), InputError);
+}
+
+TEST_CASE("gemmasim run --json reports speeds, bytes per token, memory and tokens; bad input exits with 2") {
+  const std::string dir = std::string(GEMMASIM_BINARY) + ".run-test";
+  const std::string env = "XDG_CACHE_HOME=" + dir + " ";
+  const std::string out = dir + "/out.json", trace = dir + "/trace.jsonl";
+  std::system(("mkdir -p " + dir).c_str());
+  const std::string cmd = env + GEMMASIM_BINARY + " run --model gemma4-26b-a4b-tiny --quant q8_0 --prompt 6 --gen 3 --depth 4" +
+                          " --threads 1 --json --trace-out " + trace + " > " + out;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::ifstream f(out);
+  const auto j = nlohmann::json::parse(f);
+  for (const char* k : {"prefill_tok_per_s", "decode_tok_per_s", "weight_bytes_per_token", "achieved_bytes_per_s",
+                        "peak_rss_bytes", "tokens", "counters"})
+    CHECK(j.contains(k));
+  CHECK(j["tokens"].size() == 4);  // the prefill's next token + 3 decode steps
+  CHECK(j["weight_bytes_per_token"].get<double>() > 0);
+  // A decoded token reads K = 2 of the E = 8 experts: far less than the file's weights.
+  CHECK(j["weight_bytes_per_token"].get<double>() < 0.6 * j["file_bytes"].get<double>());
+  CHECK(j["kv_bytes_per_token"].get<double>() > 0);
+  std::ifstream t(trace);
+  int lines = 0;
+  for (std::string line; std::getline(t, line); ++lines) {
+    const auto r = nlohmann::json::parse(line);
+    CHECK(r["experts"].size() == 2);
+    CHECK(r["token"].get<int>() >= 4);  // depth tokens are not traced
+  }
+  CHECK(lines == (6 + 3) * 6);  // tokens x MoE layers
+  CHECK(std::system((env + GEMMASIM_BINARY + " run --model no-such-model 2>/dev/null").c_str()) != 0);
+  CHECK(std::system((env + GEMMASIM_BINARY + " run --model gemma4-31b-tiny --prompt 300 2>/dev/null").c_str()) != 0);
 }
