@@ -47,8 +47,8 @@ std::string collapse_spaces(const std::string& s) {
 std::string hw_key(const std::string& s) {
   std::string x = lower(s);
   x = std::regex_replace(x, std::regex("\\([^)]*\\)"), " ");
-  x = std::regex_replace(x, std::regex("\\b(nvidia|geforce|amd|radeon|intel|apple|core|processor|laptop gpu)\\b"), " ");
   x = std::regex_replace(x, std::regex("\\b\\d+-core\\b"), " ");
+  x = std::regex_replace(x, std::regex("\\b(nvidia|geforce|amd|radeon|intel|apple|core|processor|laptop gpu)\\b"), " ");
   x = std::regex_replace(x, std::regex("\\b\\d+ ?gb\\b"), " ");
   x = std::regex_replace(x, std::regex("[,;]"), " ");
   return collapse_spaces(x);
