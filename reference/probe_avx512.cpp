@@ -1,5 +1,6 @@
 // probe_avx512.cpp: register-only AVX-512 loops for the probe's vector peaks
 // (compiled with AVX-512 flags; called only when the CPU has them).
+#include <cstdint>
 #include <immintrin.h>
 
 #include "probe.h"
@@ -28,14 +29,20 @@ double fma_loop_avx512(std::int64_t iters) {
 double vnni_loop_avx512(std::int64_t iters) {
   __m512i a[12];
   for (int k = 0; k < 12; ++k) a[k] = _mm512_set1_epi32(k);
-  const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);
+  // y alternates +1/-1 bytes, so each lane's four products sum to 0 and the
+  // accumulators never grow (no wrap-around, nothing for UBSan to flag).
+  const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi16(static_cast<short>(0xFF01));
   for (std::int64_t i = 0; i < iters; ++i) {
 #pragma GCC unroll 12
     for (int k = 0; k < 12; ++k) a[k] = _mm512_dpbusd_epi32(a[k], x, y);
   }
   __m512i s = a[0];
   for (int k = 1; k < 12; ++k) s = _mm512_add_epi32(s, a[k]);
-  volatile int sink = _mm512_reduce_add_epi32(s);
+  alignas(64) std::uint32_t lanes[16];
+  _mm512_store_si512(lanes, s);
+  std::uint32_t acc = 0;
+  for (std::uint32_t v : lanes) acc += v;  // unsigned: wrap is defined
+  volatile std::uint32_t sink = acc;
   (void)sink;
   return static_cast<double>(iters) * 12 * 64 * 2;
 }

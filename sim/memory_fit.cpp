@@ -194,10 +194,14 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
   // Model-level tensors.
   const double logits = static_cast<double>(rules.ubatch_tokens) * m.n_vocab * rules.logits_bytes_per_value;
   DeviceMemory& out_dev = output_on_gpu ? gpus.back() : host;
-  out_dev.weights_bytes += ml.output_head + ml.output_norm;
-  out_dev.compute_buffer_bytes += logits;
   const bool embd_on_host = gpus.empty() || rules.input_embedding_on_host;
-  if (!(m.tied_embeddings && !embd_on_host && output_on_gpu)) {
+  // A tied output head is the token embedding itself. llama.cpp duplicates it only
+  // into a discrete GPU's memory; on the CPU, and in a unified-memory chip's single
+  // pool, the output layer reads the same (mmap'd) bytes as the embedding lookup.
+  const bool tied_shares_embd = m.tied_embeddings && (!output_on_gpu || unified_gpu);
+  out_dev.weights_bytes += (tied_shares_embd ? 0.0 : ml.output_head) + ml.output_norm;
+  out_dev.compute_buffer_bytes += logits;
+  if (tied_shares_embd || !(m.tied_embeddings && !embd_on_host && output_on_gpu)) {
     (embd_on_host ? host : gpus.front()).weights_bytes += ml.token_embd;
   }
   const bool ple_on_host = gpus.empty() || rules.ple_location == "host";

@@ -149,6 +149,25 @@ TEST_CASE("CPU-only and unified-memory machines") {
   CHECK(r.fits);
 }
 
+TEST_CASE("a tied output head is counted once on CPU and unified memory, twice on a discrete GPU") {
+  const QuantRecipe& q = find_recipe("q4_0");
+  const ModelSpec m = find_model("gemma4-e2b");
+  REQUIRE(m.tied_embeddings);
+  const WeightBytes wb = weight_bytes(m, q);
+  FitOptions o;
+  o.context_tokens = 4096;
+  // CPU only: every tensor of the file once (the output layer reads the mmap'd embedding).
+  const FitResult cpu = fit(m, resolve_hardware("rpi5-8gb"), q, load_memory_rules("llama.cpp-cpu"), o);
+  CHECK(cpu.weights_bytes == doctest::Approx(wb.total_bytes).epsilon(1e-12));
+  // Unified memory: one pool, one copy.
+  const FitResult mac = fit(m, resolve_hardware("m4-max"), q, load_memory_rules("llama.cpp-metal"), o);
+  CHECK(mac.weights_bytes == doctest::Approx(wb.total_bytes).epsilon(1e-12));
+  // Discrete GPU with every layer offloaded: the embedding stays on the host for the
+  // lookup and llama.cpp copies it to the GPU as the output layer.
+  const FitResult gpu = fit(m, resolve_hardware("rtx-4090"), q, load_memory_rules("llama.cpp-cuda"), o);
+  CHECK(gpu.weights_bytes == doctest::Approx(wb.total_bytes + wb.token_embd_bytes).epsilon(1e-12));
+}
+
 TEST_CASE("bad fit options are input errors") {
   const ModelSpec m = find_model("gemma4-e2b");
   const System hw = resolve_hardware("rtx-4090");
