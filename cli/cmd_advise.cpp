@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "atomic_file.h"
 #include "advise_input.h"
 #include "html.h"
 #include "report_charts.h"
@@ -57,7 +58,7 @@ std::function<void(int, int)> progress_reporter(const char* what) {
 // Charts and page for one advise answer, in dir. Returns the page path.
 std::string write_advise_files(const AdviseResult& r, std::size_t top, const std::string& dir, bool render) {
   namespace fs = std::filesystem;
-  fs::create_directories(dir);
+  make_output_dir(dir);
   report::write_file_atomic(dir + "/advise.json", advise_to_json(r, top).dump(2) + "\n");
   std::vector<report::HtmlSection> secs;
   report::HtmlSection rec{"Recommendation", "<p>" + report::html_escape(r.winner_reason) + "</p>\n", false, {}};

@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "import_config.h"
+#include "atomic_file.h"
 #include "model.h"
 
 namespace gs::cli {
@@ -20,25 +21,6 @@ namespace po = boost::program_options;
 
 namespace {
 
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) input_error(path + ": cannot write (check the directory exists and is writable)");
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      input_error(path + ": write failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    input_error(path + ": cannot rename the temporary file into place: " + ec.message());
-  }
-}
 
 // Indented JSON with arrays of scalars kept on one line, like the bundled model files.
 void dump_readable(const nlohmann::ordered_json& j, int depth, std::string& out) {
@@ -108,7 +90,7 @@ int cmd_import_config(const Args& a) {
   if (out_path.empty()) {
     std::cout << text;
   } else {
-    write_atomically(out_path, text);
+    write_file_atomic(out_path, text);
     const ParamCounts c = count_params(spec);
     std::fprintf(stderr, "wrote %s: %s, %d layers, %.3fB parameters (%.3fB active)\n", out_path.c_str(), spec.id.c_str(),
                  spec.n_layer, c.total / 1e9, c.active / 1e9);

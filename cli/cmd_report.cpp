@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "atomic_file.h"
 #include "advise_input.h"
 #include "html.h"
 #include "report_charts.h"
@@ -42,7 +43,7 @@ int cmd_report(const Args& a) {
       "no-render", po::bool_switch(&no_render), "write CSV and .gp files only (no gnuplot)");
   po::variables_map vm;
   if (!parse(a, d, vm, "usage: gemmasim report [--out DIR] [--budget USD] [--validate FILE] [--no-render]")) return 0;
-  fs::create_directories(out);
+  make_output_dir(out);
   const bool render = !no_render && report::gnuplot_available();
 
   // The advisor on the defaults (its files go beside the report).

@@ -1,5 +1,7 @@
 #include "options.h"
 
+#include "atomic_file.h"
+
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -83,14 +85,7 @@ void write_output(const std::string& path, const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return;
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) input_error(path + ": cannot write file");
-    out << text;
-    if (!out) input_error(path + ": write failed");
-  }
-  std::filesystem::rename(tmp, path);
+  write_file_atomic(path, text);
 }
 
 }  // namespace gs::cli

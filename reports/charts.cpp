@@ -7,25 +7,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "table.h"
 
 namespace gs::report {
 
 namespace fs = std::filesystem;
-
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) input_error(path + ": cannot write file");
-    out << text;
-    if (!out) input_error(path + ": write failed");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) input_error(path + ": cannot rename the temporary file: " + ec.message());
-}
 
 static std::string shell_quote(const std::string& s) {
   std::string q = "'";
@@ -89,7 +77,7 @@ ChartFiles write_chart(const std::string& dir, const ChartSpec& c, bool render) 
   ChartFiles f;
   f.name = c.name;
   f.title = c.title;
-  fs::create_directories(dir);
+  make_output_dir(dir);
   std::error_code ec0;  // renders of an earlier run must not outlive their data
   fs::remove(dir + "/" + c.name + ".png", ec0);
   fs::remove(dir + "/" + c.name + ".svg", ec0);

@@ -7,13 +7,14 @@
 // Rendering needs gnuplot on PATH; pngcairo is used when this gnuplot has it,
 // else the libgd png terminal.
 #pragma once
+#include "atomic_file.h"
 #include <string>
 #include <vector>
 
 namespace gs::report {
 
-// Write text to path atomically (path.tmp, then rename). Throws InputError on failure.
-void write_file_atomic(const std::string& path, const std::string& text);
+// Write text to path atomically (temp + rename); throws InputError on failure.
+using gs::write_file_atomic;
 
 bool gnuplot_available();
 std::string gnuplot_png_terminal();  // "pngcairo" | "png" | "" (no gnuplot)

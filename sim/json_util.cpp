@@ -1,11 +1,14 @@
 #include "json_util.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 namespace gs {
 
 json read_json_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) input_error(path + ": is a directory (expected a JSON file)");
   std::ifstream in(path, std::ios::binary);
   if (!in) input_error(path + ": cannot open file");
   std::stringstream ss;

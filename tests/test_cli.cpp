@@ -77,3 +77,10 @@ TEST_CASE("bad input: one line on stderr, exit code 2") {
   check_bad("fit --bogus-flag", "bogus");
   check_bad("no-such-command", "unknown command");
 }
+
+TEST_CASE("unwritable output places and directories given as files are input errors") {
+  check_bad("report --no-render --out /proc/gemmasim-report", "cannot create the output directory");
+  check_bad("advise --out /proc/gemmasim-advise", "cannot create the output directory");
+  check_bad("trace-gen --tokens 8 -o /proc/gemmasim-trace.jsonl", "cannot open for writing");
+  check_bad("fit --model gemma4-e2b --hw " + kData + "/tests/data", "is a directory");
+}

@@ -1,6 +1,8 @@
 // trace.cpp: building, reading (JSON Lines, CSV) and writing routing traces.
 #include "moe/trace.h"
 
+#include "atomic_file.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -83,27 +85,6 @@ void check_meta(const json& m, const TraceShape& s, const std::string& where) {
   same("top_k", s.top_k);
 }
 
-// Write text to path through a temporary file in the same directory, then rename.
-template <class Fn>
-void write_atomically(const std::string& path, Fn&& body) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) input_error(path + ": cannot open for writing");
-    body(out);
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      input_error(path + ": write failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    input_error(path + ": cannot rename temporary file (" + ec.message() + ")");
-  }
-}
 
 bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && std::equal(suf.rbegin(), suf.rend(), s.rbegin(),
@@ -342,11 +323,11 @@ void write_trace_jsonl(const Trace& tr, std::ostream& out, const std::string& me
 }
 
 void write_trace_jsonl(const Trace& tr, const std::string& path, const std::string& meta_json) {
-  write_atomically(path, [&](std::ofstream& out) { write_trace_jsonl(tr, out, meta_json); });
+  write_file_atomic(path, [&](std::ostream& out) { write_trace_jsonl(tr, out, meta_json); });
 }
 
 void write_trace_csv(const Trace& tr, const std::string& path) {
-  write_atomically(path, [&](std::ofstream& out) {
+  write_file_atomic(path, [&](std::ostream& out) {
     const int k = tr.k();
     out << "token,layer";
     for (int i = 0; i < k; ++i) out << ",expert_" << i;
