@@ -51,7 +51,10 @@ static Device parse_device(const json& j, const std::string& file) {
   }
   d.gpu_memory_fraction = r.num_or("gpu_memory_fraction", 1.0, 0.05, 1.0);
   d.cores = static_cast<int>(r.int_or("cores", 0, 0, 100000));
-  if (r.has("pcie")) d.pcie_generation = static_cast<int>(r.at("pcie").int_or("generation", 0, 0, 10));
+  if (r.has("pcie")) {
+    d.pcie_generation = static_cast<int>(r.at("pcie").int_or("generation", 0, 0, 10));
+    d.pcie_lanes = static_cast<int>(r.at("pcie").int_or("lanes", 0, 0, 32));
+  }
   d.tdp_w = r.num_or("tdp_w", 0.0, 0.0, 1e5);
   d.price_usd = r.num_or("price_usd", 0.0, 0.0, 1e7);
   d.price_date = r.str_or("price_date", "");
@@ -82,11 +85,14 @@ static Link parse_link(const JsonReader& r) {
 
 // Practical host<->GPU bandwidth when a system does not state it: PCIe per
 // generation at x16, measured figures from shared hardware facts (gen3 12.15 GB/s
-// P100 bandwidthTest; gen4 ~25 GB/s A100; gen5 ~50 GB/s RX 9060 XT).
-static Link default_pcie(int generation) {
-  Link l{"pcie", generation, 16, 12.15e9};
+// P100 bandwidthTest; gen4 ~25 GB/s A100; gen5 ~50 GB/s RX 9060 XT), scaled by
+// lanes / 16 (a PCIe link's bandwidth is per lane; an x8 card gets half). Lanes 0 = x16.
+static Link default_pcie(int generation, int lanes = 16) {
+  if (lanes <= 0) lanes = 16;
+  Link l{"pcie", generation, lanes, 12.15e9};
   if (generation >= 5) l.bytes_per_s = 50e9;
   else if (generation == 4) l.bytes_per_s = 25e9;
+  l.bytes_per_s *= std::min(lanes, 16) / 16.0;
   return l;
 }
 
@@ -154,7 +160,7 @@ static System wrap_device(const Device& d, const std::string& file) {
       s.host.memory_bandwidth_bytes_per_s = 51.2e9;  // 2 x 8 B x 3200 MT/s
     }
     s.host_memory_bytes = 32 * kGiB;
-    s.host_link = default_pcie(d.pcie_generation > 0 ? d.pcie_generation : 3);
+    s.host_link = default_pcie(d.pcie_generation > 0 ? d.pcie_generation : 3, d.pcie_lanes);
   } else {
     s.host = d;
     s.host_memory_bytes = d.memory_bytes;

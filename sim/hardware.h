@@ -22,6 +22,7 @@ struct Device {
   double gpu_memory_fraction = 1.0;  // unified chips: share the GPU may wire (Apple ~0.75)
   int cores = 0;                // CPU cores (cpu / unified)
   int pcie_generation = 0;      // discrete GPUs: PCIe generation of the card (0 unknown)
+  int pcie_lanes = 0;           // discrete GPUs: PCIe lanes of the card (0 unknown: x16 assumed)
   double tdp_w = 0;
   double price_usd = 0;         // 0: unknown
   std::string price_date, price_kind;

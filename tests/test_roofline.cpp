@@ -1,5 +1,9 @@
 // sim/roofline: binding limits, splits and tensor parallelism behave as the physics says.
 #include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "engine.h"
 #include "hardware.h"
@@ -78,6 +82,34 @@ TEST_CASE("prompt batches of 32+ tokens copy CPU-resident weights to the GPU (ll
   CHECK(row(e.prefill, Op::FfnUp).link_bytes > 0);   // uploaded over PCIe
   CHECK(row(e.decode, Op::FfnUp).link_bytes == 0);   // decode (T = 1) multiplies on the CPU
   CHECK((row(e.decode, Op::FfnUp).device_mask & 1u) != 0);
+}
+
+TEST_CASE("a bare GPU's host link follows its PCIe lanes: x8 has half the bandwidth of x16") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("gemmasim_lanes_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  json j = read_json_file(std::string(GEMMASIM_SOURCE_DIR) + "/hwdb/devices/rtx-4090.json");
+  auto write = [&](int lanes) {
+    j["pcie"]["lanes"] = lanes;
+    const fs::path p = dir / ("gpu-x" + std::to_string(lanes) + ".json");
+    std::ofstream(p) << j.dump();
+    return resolve_hardware(p.string());
+  };
+  const System x16 = write(16), x8 = write(8), x4 = write(4);
+  CHECK(x16.host_link.lanes == 16);
+  CHECK(x8.host_link.lanes == 8);
+  CHECK(x8.host_link.bytes_per_s == doctest::Approx(x16.host_link.bytes_per_s / 2));
+  CHECK(x4.host_link.bytes_per_s == doctest::Approx(x16.host_link.bytes_per_s / 4));
+  // a split prompt uploads CPU-resident weights over that link: fewer lanes, slower prefill
+  RunPlacement pl;
+  pl.gpu_layers = 20;
+  const ModelOps mo = prepare_ops(find_model("gemma4-e4b"), find_recipe("q4_k_m"));
+  const EngineProfile e = resolve_engine("llama.cpp-cuda");
+  const Estimate a = estimate(mo, prepare_hardware(x16, e), pl, {});
+  const Estimate b = estimate(mo, prepare_hardware(x8, e), pl, {});
+  CHECK(b.prefill.link_s == doctest::Approx(2 * a.prefill.link_s).epsilon(0.05));
+  CHECK(b.prefill_tok_per_s < a.prefill_tok_per_s);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("tensor parallel 2 halves the weight bytes per GPU and adds all-reduce time") {
