@@ -4,6 +4,7 @@
 // so `--hw FILE` describes this machine.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -14,11 +15,72 @@
 
 namespace gs::cli {
 
+namespace {
+
+// The non-matmul ops of the kernel that get a measured rate; the three attention ops
+// share one (the kernel times scores and values together, softmax inside them).
+const char* kRatedOps[] = {"norms", "rope", "act", "residual", "softcap", "moe_route", "attention"};
+
+double op_group(const ref::ProbeResult& r, const std::string& op, const std::string& phase, int threads, double* time_s) {
+  double f = 0, t = 0;
+  auto add = [&](const std::string& n) {
+    if (const auto* x = r.op_rate_at(n, phase, threads)) f += x->flops, t += x->time_s;
+  };
+  if (op == "attention") {
+    add("attn_scores");
+    add("attn_softmax");
+    add("attn_values");
+  } else {
+    add(op);
+  }
+  *time_s = t;
+  return f;
+}
+
+}  // namespace
+
+// The reference engine's throughput.cpu_ops from a probe (docs/validation.md): per op and
+// phase, efficiency = achieved FLOP/s / fp32 FMA peak of the threads it uses; serial when
+// the op gains less than half of the ideal speed-up from 1 to N threads (then the 1-thread
+// figure against one core's peak); matmul_call_s / _parallel_s = the tiny-matmul call cost
+// at 1 / N threads. Empty object when the probe has no op rates.
+json reference_cpu_ops(const ref::ProbeResult& r) {
+  json j = json::object();
+  if (r.op_rates.empty() || r.peaks.empty()) return j;
+  const int N = r.peaks.back().threads;
+  const auto* p1 = r.peaks_at(1);
+  const auto* pN = r.peaks_at(N);
+  if (!p1 || !pN || p1->fp32_flops_per_s <= 0) return j;
+  for (const char* phase : {"prefill", "decode"}) {
+    for (const char* op : kRatedOps) {
+      double t1 = 0, tN = 0;
+      const double f1 = op_group(r, op, phase, 1, &t1), fN = op_group(r, op, phase, N, &tN);
+      if (f1 <= 0 || t1 <= 0 || fN <= 0 || tN <= 0) continue;
+      const double r1 = f1 / t1, rN = fN / tN;
+      const bool serial = N > 1 && rN / r1 < 1 + 0.5 * (N - 1);
+      const double eff = serial || N == 1 ? r1 / p1->fp32_flops_per_s : rN / pN->fp32_flops_per_s;
+      auto put = [&](const std::string& name) {
+        j[phase][name] = {{"efficiency", std::max(1e-6, std::min(1.0, eff))}, {"serial", serial}};
+      };
+      if (std::string(op) == "attention") {
+        put("attn_scores");
+        put("attn_softmax");
+        put("attn_values");
+      } else {
+        put(op);
+      }
+    }
+  }
+  if (const auto* c = r.call_cost_at(1)) j["matmul_call_s"] = c->matmul_call_s;
+  if (const auto* c = r.call_cost_at(N)) j["matmul_call_parallel_s"] = c->matmul_call_s;
+  return j;
+}
+
 int cmd_probe(const Args& a) {
   std::string out, id = "this-machine";
   int threads = 0, reps = 7;
   long long array_mib = 512;
-  bool as_json = false, no_kernels = false;
+  bool as_json = false, no_kernels = false, no_ops = false;
   po::options_description d("gemmasim probe options");
   d.add_options()("json", po::bool_switch(&as_json), "print the device file (JSON) on stdout")(
       "output,o", po::value(&out), "write the hwdb device file here (temp file + rename)")(
@@ -26,7 +88,8 @@ int cmd_probe(const Args& a) {
       "id", po::value(&id)->default_value("this-machine"), "device id written into the file")(
       "array-mib", po::value(&array_mib)->default_value(512), "MiB per triad array (3 arrays; >> last-level cache)")(
       "reps", po::value(&reps)->default_value(7), "triad repetitions (best and median)")(
-      "no-kernels", po::bool_switch(&no_kernels), "skip the kernel matmul rates");
+      "no-kernels", po::bool_switch(&no_kernels), "skip the kernel matmul rates")(
+      "no-ops", po::bool_switch(&no_ops), "skip the kernel's per-op rates (probe model) and matmul call cost");
   po::variables_map vm;
   if (!parse(a, d, vm, "usage: gemmasim probe [--json] [-o FILE] [--threads N] [--id ID] [--array-mib M] [--no-kernels]"))
     return 0;
@@ -39,6 +102,7 @@ int cmd_probe(const Args& a) {
   o.triad_array_bytes = array_mib << 20;
   o.triad_reps = reps;
   o.kernels = !no_kernels;
+  o.op_rates = !no_ops;
   o.progress = [](const std::string& s) { std::fprintf(stderr, "probe: %s\n", s.c_str()); };
   const ref::ProbeResult r = ref::probe_machine(o);
   const json dev = ref::probe_device_json(r, id);
@@ -72,6 +136,19 @@ int cmd_probe(const Args& a) {
              report::fmt_num(x.matmul_flops_per_s / kGFLOP, 1)});
     }
     std::fputs(k.text().c_str(), stdout);
+  }
+  if (!r.op_rates.empty()) {
+    std::printf("\nreference kernel ops on the probe model (prefill 64 tokens, then 8 decode steps):\n");
+    report::Table k({"op", "phase", "threads", "GFLOP/s", "calls", "us per call"});
+    k.right_align_from(2);
+    for (const auto& x : r.op_rates) {
+      if (x.time_s <= 0) continue;
+      k.add({x.op, x.phase, std::to_string(x.threads), x.flops > 0 ? report::fmt_num(x.flops_per_s() / kGFLOP, 2) : "-",
+             std::to_string(x.calls), x.calls > 0 ? report::fmt_num(1e6 * x.time_s / static_cast<double>(x.calls), 2) : "-"});
+    }
+    std::fputs(k.text().c_str(), stdout);
+    for (const auto& c : r.call_costs) std::printf("matmul call (128 x 256 Q8_0, T=1, after 100 us serial work), %d thread(s): %.2f us\n", c.threads, 1e6 * c.matmul_call_s);
+    std::printf("\nreference engine throughput.cpu_ops from this probe (hwdb/engines/reference.json):\n%s\n", reference_cpu_ops(r).dump(2).c_str());
   }
   std::printf("\nprobe took %.1f s%s%s\n", r.seconds, out.empty() ? "" : "; device file: ", out.c_str());
   return 0;

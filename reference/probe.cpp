@@ -290,6 +290,17 @@ const KernelRate* ProbeResult::kernel_at(const std::string& format, int threads)
   return nullptr;
 }
 
+const OpRate* ProbeResult::op_rate_at(const std::string& op, const std::string& phase, int threads) const {
+  for (const auto& k : op_rates)
+    if (k.op == op && k.phase == phase && k.threads == threads) return &k;
+  return nullptr;
+}
+const CallCost* ProbeResult::call_cost_at(int threads) const {
+  for (const auto& c : call_costs)
+    if (c.threads == threads) return &c;
+  return nullptr;
+}
+
 ProbeResult probe_machine(const ProbeOptions& o) {
   const auto t0 = Clock::now();
   auto say = [&](const std::string& s) {
@@ -320,6 +331,14 @@ ProbeResult probe_machine(const ProbeOptions& o) {
         say("kernel " + f + ", " + std::to_string(t) + " thread(s)");
         r.kernels.push_back(kernel_rate(f, t, o.kernel_matvec_bytes));
       }
+    }
+  }
+  if (o.op_rates) {
+    for (int t = 1; t <= N; ++t) {
+      say("kernel ops (probe model: prefill 64 + decode 8), " + std::to_string(t) + " thread(s)");
+      const auto v = kernel_op_rates(t);
+      r.op_rates.insert(r.op_rates.end(), v.begin(), v.end());
+      r.call_costs.push_back({t, matmul_call_seconds(t)});
     }
   }
   r.seconds = since(t0);

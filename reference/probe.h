@@ -52,6 +52,25 @@ struct KernelRate {
 // Kernel rate of one format at `threads` threads; weight_bytes: size of the T = 1 matrix.
 KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens = 512);
 
+// One op of the reference kernel (counters.h name) in one phase of the probe model's run
+// (reference/probe_ops.cpp): counted FLOP and bytes, measured time, calls.
+struct OpRate {
+  std::string op, phase;          // phase: "prefill" (64 tokens) or "decode" (one token per step)
+  int threads = 0;
+  double flops = 0, bytes = 0, time_s = 0;
+  std::int64_t calls = 0;
+  double flops_per_s() const { return time_s > 0 ? flops / time_s : 0; }
+};
+// Runs the probe model (a fixed shape, see probe_ops.cpp) through the kernel's Forward.
+std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens = 64, int decode_steps = 8);
+// Median wall time of one matmul call on a tiny matrix (its fixed cost) after ~100 us of serial work.
+double matmul_call_seconds(int threads);
+
+struct CallCost {
+  int threads = 0;
+  double matmul_call_s = 0;
+};
+
 struct CacheSizes {
   std::int64_t l1d_bytes = 0, l2_bytes = 0, l3_bytes = 0;
 };
@@ -61,6 +80,7 @@ struct ProbeOptions {
   std::int64_t triad_array_bytes = 512LL << 20;  // each of the 3 arrays
   int triad_reps = 7;
   bool kernels = true;                        // measure kernel rates
+  bool op_rates = true;                       // per-op rates of the probe model + matmul call cost
   std::int64_t kernel_matvec_bytes = 256LL << 20;
   std::vector<std::string> formats = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
   std::function<void(const std::string&)> progress;  // one line per step (may be empty)
@@ -75,10 +95,14 @@ struct ProbeResult {
   std::vector<TriadResult> triad;  // per thread count 1..N
   std::vector<PeakRates> peaks;    // per thread count 1..N
   std::vector<KernelRate> kernels; // per format x thread count
+  std::vector<OpRate> op_rates;    // per op x phase x thread count
+  std::vector<CallCost> call_costs;  // per thread count
   double seconds = 0;              // time the probe took
   const TriadResult* triad_at(int threads) const;
   const PeakRates* peaks_at(int threads) const;
   const KernelRate* kernel_at(const std::string& format, int threads) const;
+  const OpRate* op_rate_at(const std::string& op, const std::string& phase, int threads) const;
+  const CallCost* call_cost_at(int threads) const;
 };
 
 int usable_cores();

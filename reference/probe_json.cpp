@@ -82,6 +82,12 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
     m["kernels"].push_back({{"format", k.format}, {"threads", k.threads},
                             {"matvec_weight_bytes_per_s", k.matvec_weight_bytes_per_s},
                             {"matmul_flops_per_s", k.matmul_flops_per_s}});
+  m["op_rates"] = json::array();
+  for (const auto& o : r.op_rates)
+    m["op_rates"].push_back({{"op", o.op}, {"phase", o.phase}, {"threads", o.threads}, {"flops", o.flops},
+                             {"bytes", o.bytes}, {"time_s", o.time_s}, {"calls", o.calls}});
+  m["call_costs"] = json::array();
+  for (const auto& c : r.call_costs) m["call_costs"].push_back({{"threads", c.threads}, {"matmul_call_s", c.matmul_call_s}});
   j["measured"] = m;
   return j;
 }
@@ -129,6 +135,28 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
       x.matvec_weight_bytes_per_s = t.num_or("matvec_weight_bytes_per_s", 0, 0, 1e15);
       x.matmul_flops_per_s = t.num_or("matmul_flops_per_s", 0, 0, 1e18);
       p.kernels.push_back(x);
+    }
+  }
+  if (m.has("op_rates")) {
+    const JsonReader os = m.at("op_rates");
+    for (std::size_t i = 0; i < os.size(); ++i) {
+      const JsonReader t = os.at(i);
+      OpRate x;
+      x.op = t.at("op").str();
+      x.phase = t.at("phase").str();
+      x.threads = static_cast<int>(t.at("threads").integer(1, 100000));
+      x.flops = t.num_or("flops", 0, 0, 1e21);
+      x.bytes = t.num_or("bytes", 0, 0, 1e21);
+      x.time_s = t.num_or("time_s", 0, 0, 1e9);
+      x.calls = t.int_or("calls", 0, 0, 1LL << 50);
+      p.op_rates.push_back(x);
+    }
+  }
+  if (m.has("call_costs")) {
+    const JsonReader cs = m.at("call_costs");
+    for (std::size_t i = 0; i < cs.size(); ++i) {
+      const JsonReader t = cs.at(i);
+      p.call_costs.push_back({static_cast<int>(t.at("threads").integer(1, 100000)), t.at("matmul_call_s").num(0, 10)});
     }
   }
   if (p.triad.empty()) r.at("measured").at("triad").fail("expected at least one triad measurement");

@@ -75,6 +75,26 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
   e.host_bandwidth_efficiency = t.num_or("host_bandwidth_efficiency", e.host_bandwidth_efficiency, 0.01, 1.0);
   e.host_compute_efficiency = t.num_or("host_compute_efficiency", e.host_compute_efficiency, 0.01, 1.0);
   e.host_dequant_flops_per_weight = t.num_or("host_dequant_flops_per_weight", e.host_dequant_flops_per_weight, 0.0, 1000.0);
+  if (t.has("cpu_ops")) {
+    auto c = t.at("cpu_ops");
+    if (!c.is_object()) c.fail("expected an object of phase -> {op: {efficiency, serial}}");
+    for (const char* phase : {"prefill", "decode"}) {
+      if (!c.has(phase)) continue;
+      auto ph = c.at(phase);
+      if (!ph.is_object()) ph.fail("expected an object of op -> {efficiency, serial}");
+      for (auto it = ph.raw().begin(); it != ph.raw().end(); ++it) {
+        auto o = ph.at(it.key());
+        EngineThroughput::CpuOpRule r;
+        r.op = it.key();
+        r.phase = phase;
+        r.efficiency = o.at("efficiency").num(1e-6, 1.0);
+        r.serial = o.bool_or("serial", false);
+        e.cpu_ops.push_back(r);
+      }
+    }
+    e.matmul_call_s = c.num_or("matmul_call_s", 0.0, 0.0, 0.1);
+    e.matmul_call_parallel_s = c.num_or("matmul_call_parallel_s", e.matmul_call_s, 0.0, 0.1);
+  }
   return e;
 }
 

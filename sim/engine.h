@@ -51,6 +51,17 @@ struct EngineThroughput {
   double host_bandwidth_efficiency = 0.55;
   double host_compute_efficiency = 0.5;
   double host_dequant_flops_per_weight = 2;      // mat-vec unpacking on the CPU (llama.cpp-cpu's calibrated value)
+  // Measured per-op costs of a CPU engine's own kernel (the reference kernel; gemmasim probe):
+  // an op listed here runs at efficiency x the fp32 FMA peak of the threads it uses (one
+  // core when serial, else all) instead of the vector rate; a matmul call adds a fixed cost.
+  struct CpuOpRule {
+    std::string op, phase;                       // ops.h name; "prefill" | "decode"
+    double efficiency = 1;                       // achieved FLOP/s / peak of the threads used
+    bool serial = false;                         // runs on one thread whatever the thread count
+  };
+  std::vector<CpuOpRule> cpu_ops;
+  double matmul_call_s = 0;                      // fixed cost per matmul call, one thread
+  double matmul_call_parallel_s = 0;             // fixed cost per matmul call, more than one thread
 };
 
 struct EngineProfile {

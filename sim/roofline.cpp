@@ -104,6 +104,9 @@ struct PhaseAcc {
   int matvec_max;
   double pq;  // prefill_dequant_flops_per_flop
 
+  int phase = 0;          // 0 prefill, 1 decode (hw.cpu_op_flops_per_s)
+  double moe_calls = 1;   // matmul calls of one MoE layer's experts (2 per distinct expert)
+
   // Charge one op's cost (mult repetitions) on device d; T tokens per repetition.
   void charge(Op op, const OpCost& c, double mult, int d, WeightClass wc, double T, double link_bytes,
               double link_bw) {
@@ -126,6 +129,14 @@ struct PhaseAcc {
       case OpClass::Elementwise: compute = c.flops / dv.vector_flops_per_s; break;
       case OpClass::Link: break;
     }
+    // Measured per-op rates of a CPU engine's kernel replace the vector rate; a matmul
+    // call adds its fixed cost (activation quantization, fork/join of the threads).
+    double fixed = 0;
+    if (!dv.gpu) {
+      const double r = hw.cpu_op_flops_per_s[static_cast<std::size_t>(phase)][static_cast<std::size_t>(op)];
+      if (r > 0 && op_class(op) != OpClass::Matmul) compute = c.flops / r;
+      if (op_class(op) == OpClass::Matmul) fixed = hw.matmul_call_s * (op == Op::MoeExperts ? moe_calls : 1.0);
+    }
     const double memory = c.memory_bytes() / dv.bandwidth_bytes_per_s;
     const double link = link_bytes > 0 ? link_bytes / link_bw : 0;
     OpRow& row = ph.ops[static_cast<std::size_t>(op)];
@@ -134,7 +145,7 @@ struct PhaseAcc {
     row.compute_s += compute * mult;
     row.memory_s += memory * mult;
     row.link_s += link * mult;
-    row.time_s += (std::max(compute, memory) + link) * mult;
+    row.time_s += (std::max(compute, memory) + link + fixed) * mult;
     row.device_mask |= 1u << d;
   }
   void link(Op op, double bytes, double bw, double latency, double mult, int d) {
@@ -224,6 +235,18 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
     }
   }
   hw.gpu_backend = hw.dev.size() > 1;
+  if (cpu_engine && (!e.thr.cpu_ops.empty() || e.thr.matmul_call_s > 0)) {
+    double fp32 = s.host.flops("fp32");
+    if (fp32 <= 0) fp32 = cpu_fp32_estimate(s.host);
+    const double cores = std::max(1, s.host.cores);
+    for (const auto& r : e.thr.cpu_ops) {
+      int k = 0;
+      while (k < kNumOps && r.op != op_name(static_cast<Op>(k))) ++k;
+      if (k == kNumOps) input_error(e.file + ": throughput.cpu_ops." + r.phase + ": unknown op '" + r.op + "'");
+      hw.cpu_op_flops_per_s[r.phase == "decode" ? 1 : 0][static_cast<std::size_t>(k)] = r.efficiency * fp32 / (r.serial ? cores : 1.0);
+    }
+    hw.matmul_call_s = cores > 1 ? e.thr.matmul_call_parallel_s : e.thr.matmul_call_s;
+  }
   hw.host_link_bytes_per_s = (s.host_link.bytes_per_s > 0 ? s.host_link.bytes_per_s : 12.15e9) * e.thr.host_link_efficiency;
   hw.gpu_link_bytes_per_s = s.gpu_link.bytes_per_s > 0 ? s.gpu_link.bytes_per_s * e.thr.gpu_link_efficiency : 0;
   return hw;
@@ -379,6 +402,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
   // --- prefill: B prompts of P tokens at depth D0, in micro-batches of ub ---
   if (P > 0) {
     PhaseAcc acc{est.prefill, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
+    acc.phase = 0;
     const double n_full = std::floor(P / ub), r = P - n_full * ub;
     bool first_chunk = true;
     for (int part = 0; part < 2; ++part) {
@@ -391,6 +415,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
         for (const auto& li : mo.classes)
           if (li.moe) nd_exp = expected_distinct_experts(li.E, li.K, T);
       if (part == 0) est.expert_distinct_prefill = nd_exp;
+      acc.moe_calls = 2 * nd_exp;
       // attention is added once for the whole prompt, with the first group of chunks
       const bool with_attn = first_chunk;
       auto attention = [&](const LayerInfo& li, OpCosts& oc) {
@@ -428,12 +453,14 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
   // --- decode: one step of B tokens (one per sequence) at the mean depth -----
   {
     PhaseAcc acc{est.decode, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
+    acc.phase = 1;
     const double start = D0 + (wl.decode_after_prompt ? P : 0);
     const double p_mean = start + (G - 1) / 2;
     double nd_exp = 0;
     for (const auto& li : mo.classes)
       if (li.moe) nd_exp = expected_distinct_experts(li.E, li.K, B);
     est.expert_distinct_decode = nd_exp;
+    acc.moe_calls = 2 * nd_exp;
     auto attention = [&](const LayerInfo& li, OpCosts& oc) {
       OpCosts a{};
       add_layer_attention_step(mo, li, 1, p_mean, b, a);

@@ -83,6 +83,10 @@ struct HardwareRates {
   bool output_head_on_gpu_only_if_all_layers = true;
   bool ple_on_host = true;
   bool embd_on_host = true;
+  // A CPU engine's measured per-op rates (EngineThroughput::cpu_ops) on the host, by Op and
+  // phase (0 prefill, 1 decode): FLOP/s, 0 where no rule; and the fixed cost per matmul call.
+  std::array<std::array<double, kNumOps>, 2> cpu_op_flops_per_s{};
+  double matmul_call_s = 0;
   int n_gpus() const { return static_cast<int>(dev.size()) - 1; }
 };
 

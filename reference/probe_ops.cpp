@@ -1,0 +1,134 @@
+// probe_ops.cpp: what the reference kernel's non-matmul ops and per-call costs achieve
+// on this machine (probe.h: kernel_op_rates, matmul_call_seconds).
+//
+// The op rates come from the kernel itself, not from a copy of its loops: a fixed
+// "probe model" (below; Gemma 4 E2B's layer structure and widths, 4 layers, a 16K
+// vocabulary) with in-memory seeded Q8_0 weights runs a 64-token prefill and 8
+// decode steps through gs::ref::Forward with the profile on, and every op's counted
+// FLOP / bytes and measured time are summed per phase. Whatever the kernel does in
+// an op (serial loops, OpenMP regions, transcendental functions, allocations, the
+// counters themselves) is in its time. The probe model is not one of the validated
+// configurations and nothing here depends on them.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include "forward.h"
+#include "kernels/kernels.h"
+#include "model.h"
+#include "probe.h"
+#include "qmatrix.h"
+#include "quant.h"
+#include "weights.h"
+
+namespace gs::ref {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The probe model: E2B's widths (D 1536, 8 heads of 256 / 512, one KV head, FFN 6144,
+// PLE 256, softcap 30), 4 layers (3 sliding + 1 global), vocabulary 16384.
+const char* kProbeModel = R"json({
+  "schema_version": 1, "id": "probe-model", "name": "gemmasim probe model (E2B widths, 4 layers)",
+  "arch": "gemma4", "hidden_size": 1536, "num_layers": 4, "vocab_size": 16384, "context_length": 4096,
+  "tie_word_embeddings": true, "embed_scale": "sqrt_hidden", "norm_eps": 1e-06, "final_logit_softcap": 30.0,
+  "post_norms": true, "layer_scalar": true,
+  "attention": {"sliding_window": 512, "layer_types": "SSSG", "qk_norm": true, "v_norm": true, "bias": false,
+    "sinks": false, "scale": 1.0,
+    "sliding": {"num_heads": 8, "num_kv_heads": 1, "head_dim": 256, "rope_theta": 10000, "rope_fraction": 1.0},
+    "global": {"num_heads": 8, "num_kv_heads": 1, "head_dim": 512, "rope_theta": 1000000, "rope_fraction": 0.25,
+               "k_eq_v": false}},
+  "kv_source": [0, 1, 2, 3],
+  "ffn": {"width": [6144, 6144, 6144, 6144], "gated": true, "activation": "gelu_tanh"},
+  "ple": {"dim": 256, "vocab_size": 16384},
+  "sources": {"all": "gemmasim probe: a fixed shape for measuring the kernel's per-op rates (reference/probe_ops.cpp)"}
+})json";
+
+void add_phase(const Counters& c, const std::string& phase, int threads, std::vector<OpRate>& out) {
+  std::map<std::string, OpCount> by_op;
+  for (const auto& [k, v] : c.all()) by_op[k.first] += v;
+  for (const auto& [name, v] : by_op) {
+    OpRate r;
+    r.op = name;
+    r.phase = phase;
+    r.threads = threads;
+    r.flops = static_cast<double>(v.flops);
+    r.bytes = static_cast<double>(v.weight_bytes + v.kv_read_bytes + v.kv_write_bytes + v.act_bytes);
+    r.time_s = v.time_s;
+    r.calls = v.calls;
+    out.push_back(r);
+  }
+}
+
+}  // namespace
+
+static ModelSpec probe_model() { return parse_model(json::parse(kProbeModel), "probe model (reference/probe_ops.cpp)"); }
+
+std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_steps) {
+  const ModelSpec m = probe_model();
+  static const ModelWeights w = random_weights(m, GgmlType::Q8_0, 7);
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  std::vector<OpRate> out;
+  ForwardOptions o;
+  o.n_ctx = 1024;
+  o.profile = true;
+  Forward f(m, w, o);
+  std::vector<std::int32_t> prompt(static_cast<std::size_t>(prompt_tokens));
+  for (int i = 0; i < prompt_tokens; ++i) prompt[static_cast<std::size_t>(i)] = (i * 7919 + 13) % static_cast<int>(m.n_vocab);
+  f.step(prompt);  // warm-up (first touch of the weights and buffers), not counted
+  Forward g(m, w, o);
+  g.step(prompt);
+  add_phase(g.counters(), "prefill", threads, out);
+  g.counters().reset();
+  std::int32_t tok = 1;
+  for (int s = 0; s < decode_steps; ++s) {
+    const auto logits = g.step({tok});
+    tok = argmax(logits.data(), m.n_vocab);
+  }
+  add_phase(g.counters(), "decode", threads, out);
+  omp_set_num_threads(prev);
+  return out;
+}
+
+double matmul_call_seconds(int threads) {
+  // 128 rows of 256 Q8_0 weights: the smallest matrix the kernel splits over threads
+  // (ne0 x ne1 x T >= 32768), so the call is its fixed cost (activation quantization,
+  // OpenMP fork/join, dispatch) plus < 1 us of work. Each call follows ~100 us of
+  // serial work, as a matmul in the forward pass follows a serial elementwise op (the
+  // other threads have gone idle and must wake up).
+  const std::int64_t ne0 = 256, ne1 = 128;
+  QMatrix q;
+  q.type = GgmlType::Q8_0;
+  q.ne0 = ne0;
+  q.ne1 = ne1;
+  q.row_bytes = static_cast<std::size_t>(tensor_bytes(q.type, ne0));
+  std::vector<std::uint8_t> data(q.row_bytes * static_cast<std::size_t>(ne1));
+  std::vector<float> row(static_cast<std::size_t>(ne0), 0.1f);
+  for (std::int64_t r = 0; r < ne1; ++r) quantize_row(q.type, row.data(), data.data() + r * q.row_bytes, ne0);
+  q.data = data.data();
+  std::vector<float> x(static_cast<std::size_t>(ne0), 0.5f), y(static_cast<std::size_t>(ne1));
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  std::vector<double> t;
+  volatile double sink = 0;
+  for (int rep = 0; rep < 201; ++rep) {
+    const auto w0 = Clock::now();
+    double acc = 0;
+    while (std::chrono::duration<double>(Clock::now() - w0).count() < 100e-6) acc += std::sqrt(acc + 1.0);
+    sink = sink + acc;
+    const auto t0 = Clock::now();
+    matmul(q, x.data(), 1, y.data());
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (rep > 0) t.push_back(s);
+  }
+  omp_set_num_threads(prev);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace gs::ref
