@@ -152,10 +152,16 @@ CalCase map_row(const CalRow& r, const Aliases& al) {
   else skip("hardware '" + hw + "' has no hwdb entry (hwdb/aliases.json)");
   // Engine.
   const std::string be = trim(r.backend);
+  const std::string src = lower(r.source);
   for (const auto& e : al.engines) {
+    // optional "source_contains": the rule applies only to rows whose source cell names it
+    // (an engine build the source dates, e.g. the Dec 2023 llama.cpp snapshot)
+    if (e.contains("source_contains") && src.find(lower(e.at("source_contains").get<std::string>())) == std::string::npos)
+      continue;
     if (starts_with_ci(be, e.at("prefix").get<std::string>())) {
       c.engine_id = e.at("engine").get<std::string>();
       c.cpu_only = e.value("cpu_only", false);
+      if (e.contains("source_contains") && e.contains("why")) c.notes.push_back("engine: " + e.at("why").get<std::string>());
       break;
     }
   }

@@ -71,6 +71,22 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
   e.weight_upload_min_tokens = static_cast<int>(t.int_or("weight_upload_min_tokens", 32, 0, 1 << 20));
   e.matvec_max_tokens = static_cast<int>(t.int_or("matvec_max_tokens", 8, 0, 1024));
   e.prefill_dequant_flops_per_flop = t.num_or("prefill_dequant_flops_per_flop", 0.0, 0.0, 100.0);
+  e.prefill_dequant_to_f16 = t.bool_or("prefill_dequant_to_f16", false);
+  if (t.has("vendor_compute_efficiency")) {
+    auto v = t.at("vendor_compute_efficiency");
+    if (!v.is_object()) v.fail("expected an object of device vendor -> {dtype: fraction of peak}");
+    for (auto it = v.raw().begin(); it != v.raw().end(); ++it) {
+      auto ve = v.at(it.key());
+      if (!ve.is_object()) ve.fail("expected an object of dtype -> fraction of peak");
+      std::array<double, kNumDtypes> eff = e.compute_efficiency;
+      for (auto jt = ve.raw().begin(); jt != ve.raw().end(); ++jt) {
+        Dtype d;
+        if (!dtype_from_name(jt.key(), &d)) ve.fail("unknown dtype '" + jt.key() + "' (expected fp32, fp16, bf16, int8, fp8, fp4)");
+        eff[static_cast<int>(d)] = ve.at(jt.key()).num(0.001, 1.0);
+      }
+      e.vendor_compute_efficiency[it.key()] = eff;
+    }
+  }
   e.device_switch_s = t.num_or("device_switch_s", e.device_switch_s, 0.0, 1.0);
   e.host_bandwidth_efficiency = t.num_or("host_bandwidth_efficiency", e.host_bandwidth_efficiency, 0.01, 1.0);
   e.host_compute_efficiency = t.num_or("host_compute_efficiency", e.host_compute_efficiency, 0.01, 1.0);

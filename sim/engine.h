@@ -9,6 +9,7 @@
 //                     fixed per-step and per-layer overheads (sim/roofline.h uses them).
 #pragma once
 #include <array>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,14 @@ struct EngineThroughput {
   int weight_upload_min_tokens = 32;             // llama.cpp op offload threshold (0: never)
   int matvec_max_tokens = 8;                     // T up to this: mat-vec kernels (dequant on vector units)
   double prefill_dequant_flops_per_flop = 0;     // T > matvec, quantized weights: vector-unit work per tensor FLOP
+  // Per device vendor ("intel", "amd" ...): compute efficiencies that replace compute_efficiency
+  // for that vendor's GPUs (its driver / shader compiler), dtypes not listed keep the engine's.
+  std::map<std::string, std::array<double, kNumDtypes>> vendor_compute_efficiency;
+  const std::array<double, kNumDtypes>& compute_efficiency_for(const std::string& vendor) const {
+    auto it = vendor_compute_efficiency.find(vendor);
+    return it == vendor_compute_efficiency.end() ? compute_efficiency : it->second;
+  }
+  bool prefill_dequant_to_f16 = false;           // T > matvec, quantized weights: a separate dequantize-to-F16 pass before the product (old llama.cpp CUDA + cuBLAS)
   double device_switch_s = 2e-5;                 // each hand-over of activations between devices (sync + copy launch)
   // Work a GPU engine leaves on the CPU (-ngl < L, --n-cpu-moe): fractions of the host's peaks.
   double host_bandwidth_efficiency = 0.55;

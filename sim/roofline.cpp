@@ -54,12 +54,13 @@ DeviceRates gpu_rates(const Device& g, const EngineThroughput& t) {
   r.gpu = true;
   r.memory_bytes = g.is_unified() ? g.memory_bytes * g.gpu_memory_fraction : g.memory_bytes;
   r.bandwidth_bytes_per_s = g.memory_bandwidth_bytes_per_s * t.bandwidth_efficiency;
-  auto rate = [&](Dtype d) { return peak(g, d) * t.compute_efficiency[static_cast<int>(d)]; };
+  const auto& ce = t.compute_efficiency_for(g.vendor);
+  auto rate = [&](Dtype d) { return peak(g, d) * ce[static_cast<std::size_t>(d)]; };
   const Dtype by_class[kNumWeightClasses] = {Dtype::F32, Dtype::F16, Dtype::BF16, t.quantized_matmul_dtype,
                                              Dtype::F8, Dtype::F4, Dtype::F16};
   for (int c = 0; c < kNumWeightClasses; ++c) r.matmul_flops_per_s[static_cast<std::size_t>(c)] = rate(by_class[c]);
   r.attn_flops_per_s = rate(Dtype::F16) * t.attention_compute_efficiency;
-  r.vector_flops_per_s = peak(g, Dtype::F32) * t.compute_efficiency[0];
+  r.vector_flops_per_s = peak(g, Dtype::F32) * ce[0];
   r.moe_efficiency = t.moe_prefill_efficiency;
   r.dequant_flops_per_weight = t.dequant_flops_per_weight;
   return r;
@@ -103,6 +104,7 @@ struct PhaseAcc {
   const HardwareRates& hw;
   int matvec_max;
   double pq;  // prefill_dequant_flops_per_flop
+  bool dq_f16 = false;  // prefill_dequant_to_f16
 
   int phase = 0;          // 0 prefill, 1 decode (hw.cpu_op_flops_per_s)
   double moe_calls = 1;   // matmul calls of one MoE layer's experts (2 per distinct expert)
@@ -123,6 +125,9 @@ struct PhaseAcc {
           compute = c.flops / rate;
           // quantized tiles are unpacked on the vector units before the tensor-core product
           if (wc == WeightClass::Quant) compute += c.flops * pq / dv.vector_flops_per_s;
+          // or (old llama.cpp CUDA) dequantized to an F16 scratch copy by a separate kernel before
+          // cuBLAS: read the quantized weights, write 2 B per weight; sequential with the product
+          if (wc == WeightClass::Quant && dq_f16) compute += (c.weight_bytes + 2 * c.quant_weights) / dv.bandwidth_bytes_per_s;
         }
         break;
       case OpClass::Attention: compute = c.flops / dv.attn_flops_per_s; break;
@@ -401,7 +406,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
 
   // --- prefill: B prompts of P tokens at depth D0, in micro-batches of ub ---
   if (P > 0) {
-    PhaseAcc acc{est.prefill, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
+    PhaseAcc acc{est.prefill, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop, t.prefill_dequant_to_f16};
     acc.phase = 0;
     const double n_full = std::floor(P / ub), r = P - n_full * ub;
     bool first_chunk = true;
@@ -452,7 +457,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
 
   // --- decode: one step of B tokens (one per sequence) at the mean depth -----
   {
-    PhaseAcc acc{est.decode, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop};
+    PhaseAcc acc{est.decode, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop, t.prefill_dequant_to_f16};
     acc.phase = 1;
     const double start = D0 + (wl.decode_after_prompt ? P : 0);
     const double p_mean = start + (G - 1) / 2;
