@@ -21,7 +21,7 @@ double Device::flops(const std::string& dtype) const {
 }
 
 double System::gpu_memory_bytes() const {
-  if (host.is_unified()) return host_memory_bytes * host.gpu_memory_fraction;
+  if (unified()) return host_memory_bytes * host.gpu_memory_fraction;
   double s = 0;
   for (const auto& g : gpus) s += g.memory_bytes;
   return s;

@@ -49,7 +49,9 @@ struct System {
   double price_usd = 0;
   std::string price_date;
   json parts, sources;
-  bool unified() const { return host.is_unified(); }
+  // one memory shared by CPU and GPU: a unified host chip with no discrete GPU attached
+  // (a Raspberry Pi 5 or a Mac driving an external GPU is a host + a discrete GPU)
+  bool unified() const { return host.is_unified() && gpus.empty(); }
   bool has_gpu() const { return !gpus.empty() || host.is_unified(); }
   double gpu_memory_bytes() const;  // all GPUs (or the unified chip's GPU-usable share)
 };
