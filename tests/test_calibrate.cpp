@@ -122,6 +122,22 @@ TEST_CASE("accuracy on the bundled calibration set (single-stream rows)") {
   // the targets on the median; the max is reported in docs/calibration.md
   CHECK(s.median_abs_err_decode <= 0.15);
   CHECK(s.median_abs_err_prefill <= 0.25);
+  CHECK(s.decode_over_40 == 0);  // the "no decode row off by more than 40%"
+}
+
+TEST_CASE("an engine rule with source_contains picks the build the source dates") {
+  CalRow r = row("LLaMA 7B", "Q4_0", "A100 80GB", "llama.cpp CUDA", "1", "llama-bench; lengths not stated in table", "3957", "136.7");
+  r.source = "github.com/XiongjieDai/GPU-Benchmarks-on-LLM-Inference README.md (LLaMA-1 table; snapshot Dec 2023; mean of 3 runs)";
+  const CalCase old_build = map_calibration_row(r);
+  CHECK(old_build.engine_id == "llama.cpp-cuda-2023");
+  CHECK(old_build.skip.empty());
+  r.source = "github.com/ggml-org/llama.cpp discussion #15013";
+  CHECK(map_calibration_row(r).engine_id == "llama.cpp-cuda");
+  // the quant cell that names F16 non-expert weights maps to its own recipe
+  CHECK(map_calibration_row(row("gpt-oss-20b", "MXFP4 (F16 non-expert)", "A100 80GB", "llama.cpp CUDA", "1", "pp512 / tg128", "", "50"))
+            .recipe_id == "mxfp4-f16");
+  CHECK(map_calibration_row(row("gpt-oss-20b", "MXFP4", "A100 80GB", "llama.cpp CUDA", "1", "pp512 / tg128", "", "50")).recipe_id ==
+        "mxfp4");
 }
 
 TEST_CASE("estimate --json adds the speed keys to fit's") {

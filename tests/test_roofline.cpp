@@ -112,6 +112,55 @@ TEST_CASE("a bare GPU's host link follows its PCIe lanes: x8 has half the bandwi
   fs::remove_all(dir);
 }
 
+TEST_CASE("engine mechanisms: dequantize-to-F16 prefill pass and per-vendor compute efficiency") {
+  // prefill_dequant_to_f16 slows quantized prompt batches by a memory pass and leaves F16 weights alone
+  EngineProfile e = resolve_engine("llama.cpp-cuda-2023");
+  REQUIRE(e.thr.prefill_dequant_to_f16);
+  EngineProfile off = e;
+  off.thr.prefill_dequant_to_f16 = false;
+  const System a100 = resolve_hardware("a100-80gb");
+  for (const char* q : {"q4_0", "f16"}) {
+    CAPTURE(q);
+    const ModelOps mo = prepare_ops(find_model("llama-2-7b"), find_recipe(q));
+    const Estimate with = estimate(mo, prepare_hardware(a100, e), {}, {});
+    const Estimate without = estimate(mo, prepare_hardware(a100, off), {}, {});
+    const double extra = with.prefill.time_s - without.prefill.time_s;
+    if (std::string(q) == "f16") {
+      CHECK(extra == doctest::Approx(0));
+    } else {
+      // one pass per micro-batch: read the quantized weights, write 2 B per weight, at the engine's bandwidth
+      const double w = row(without.prefill, Op::FfnUp).cost.quant_weights;
+      CHECK(w > 0);
+      CHECK(extra > 0);
+      CHECK(with.decode.time_s == doctest::Approx(without.decode.time_s));  // mat-vecs unchanged
+    }
+  }
+  // vendor_compute_efficiency replaces the engine's efficiencies for that vendor's GPUs only
+  const EngineProfile vk = resolve_engine("llama.cpp-vulkan");
+  REQUIRE(vk.thr.vendor_compute_efficiency.count("intel") == 1);
+  const HardwareRates intel = prepare_hardware(resolve_hardware("arc-b580"), vk);
+  const HardwareRates amd = prepare_hardware(resolve_hardware("ryzen-ai-max-395"), vk);
+  const Device b580 = resolve_hardware("arc-b580").gpus.at(0);
+  CHECK(intel.dev[1].vector_flops_per_s ==
+        doctest::Approx(b580.flops("fp32") * vk.thr.vendor_compute_efficiency.at("intel")[0]));
+  CHECK(amd.dev[1].vector_flops_per_s == doctest::Approx(resolve_hardware("ryzen-ai-max-395").host.flops("fp32") *
+                                                         vk.thr.compute_efficiency[0]));
+  json j = read_json_file(std::string(GEMMASIM_SOURCE_DIR) + "/hwdb/engines/llama.cpp-vulkan.json");
+  j["throughput"]["vendor_compute_efficiency"]["intel"]["fp99"] = 0.5;
+  CHECK_THROWS_WITH_AS(parse_engine(j, "x.json"), doctest::Contains("fp99"), InputError);
+}
+
+TEST_CASE("a unified host chip driving a discrete GPU is a host + GPU system, not a unified one") {
+  const System s = resolve_hardware("cal-pi500plus-arc-b580");
+  CHECK(s.host.is_unified());
+  CHECK_FALSE(s.unified());
+  CHECK(s.gpu_memory_bytes() == doctest::Approx(s.gpus.at(0).memory_bytes));
+  // the logits cross the PCIe 3.0 x1 link every token
+  const Estimate e = run("llama-3.2-3b", "q4_k_m", "cal-pi500plus-arc-b580", "llama.cpp-vulkan");
+  CHECK(row(e.decode, Op::Sampling).link_s > 0);
+  CHECK(resolve_hardware("m4-max").unified());
+}
+
 TEST_CASE("tensor parallel 2 halves the weight bytes per GPU and adds all-reduce time") {
   RunPlacement one, two;
   two.tp = 2;
