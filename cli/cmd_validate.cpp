@@ -62,6 +62,13 @@ std::string utc_now() {
   return b;
 }
 
+// The synthetic GGUF `gemmasim run --model ID --quant Q` uses (cli/cmd_run.cpp: seed 1).
+std::string synth_cache_path(const ValidateConfig& c) {
+  const char* x = std::getenv("XDG_CACHE_HOME");
+  const std::string dir = (x && *x) ? std::string(x) + "/gemmasim" : data_root() + "/.cache/gemmasim";
+  return dir + "/" + c.model + "-" + c.quant + "-1.gguf";
+}
+
 // Execute one configuration: gemmasim run --json in a child process.
 Measured execute(const ValidateConfig& c, const std::string& tmp_base) {
   const std::string out = tmp_base + ".json", err = tmp_base + ".err";
@@ -169,10 +176,10 @@ int llama_bench_mode(const std::string& file, const std::string& hw, bool as_jso
 }  // namespace
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
-                     bool as_json, const std::string& command, double max_run_s);
+                     bool as_json, const std::string& command, double max_run_s, bool evict);
 
 int cmd_validate(const Args& a) {
-  bool quick = false, as_json = false;
+  bool quick = false, as_json = false, evict = false;
   double max_run_s = 300;
   std::string llama_bench, hw, probe_file, out_dir, only;
   po::options_description d("gemmasim validate options");
@@ -183,6 +190,7 @@ int cmd_validate(const Args& a) {
       "probe", po::value(&probe_file), "reuse a device file written by `gemmasim probe` for the vector peaks")(
       "max-run-s", po::value(&max_run_s)->default_value(300), "skip configurations predicted to run longer (0: no limit)")(
       "only", po::value(&only), "run only configurations whose label contains this text")(
+      "evict", po::bool_switch(&evict), "delete each synthetic GGUF this run wrote after its last configuration (disk)")(
       "out-dir", po::value(&out_dir), "report folder (default: <repo>/reports/out)");
   po::variables_map vm;
   if (!parse(a, d, vm,
@@ -198,11 +206,22 @@ int cmd_validate(const Args& a) {
   if (matrix.empty()) input_error("--only: '" + only + "' matches no configuration");
   std::string cmd = "gemmasim validate";
   for (const auto& x : a) cmd += " " + x;
-  return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s);
+  return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s, evict);
 }
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
-                     bool as_json, const std::string& command, double max_run_s) {
+                     bool as_json, const std::string& command, double max_run_s, bool evict) {
+  // Synthetic files present before this run are never deleted by --evict.
+  std::vector<bool> existed;
+  for (const auto& c : matrix) existed.push_back(fs::exists(synth_cache_path(c)));
+  auto maybe_evict = [&](std::size_t i) {
+    if (!evict || existed[i]) return;
+    const std::string p = synth_cache_path(matrix[i]);
+    for (std::size_t j = i + 1; j < matrix.size(); ++j)
+      if (synth_cache_path(matrix[j]) == p) return;  // used again later
+    std::error_code ec;
+    if (fs::remove(p, ec)) std::fprintf(stderr, "  --evict: removed %s\n", p.c_str());
+  };
   const bool tty = ::isatty(2) != 0;
   int max_threads = 1;
   for (const auto& c : matrix) max_threads = std::max(max_threads, c.threads);
@@ -244,8 +263,10 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       r.skip = std::string("execution failed: ") + e.what();
       std::fprintf(stderr, "  %s\n", r.skip.c_str());
       rows.push_back(r);
+      maybe_evict(static_cast<std::size_t>(i - 1));
       continue;
     }
+    maybe_evict(static_cast<std::size_t>(i - 1));
     const auto after = ref::triad_bandwidth(512LL << 20, c.threads, 3);
     const auto pk_after = ref::vector_peaks(c.threads);
     r.rates = rates_at(probe, c.threads);

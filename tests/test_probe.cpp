@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -100,4 +101,43 @@ TEST_CASE("gemmasim probe writes a loadable file; bad flags exit 2 with one line
     CHECK(e.code == 2);
     CHECK(e.err_lines() == 1);
   }
+}
+
+TEST_CASE("per-op rates of the probe model: every non-matmul op is counted and timed in both phases; they round-trip") {
+  const std::vector<OpRate> v = kernel_op_rates(1, 8, 2);
+  for (const char* phase : {"prefill", "decode"})
+    for (const char* op : {"norms", "rope", "act", "residual", "softcap", "attn_scores", "ffn_up", "output_head"}) {
+      CAPTURE(phase);
+      CAPTURE(op);
+      const auto it = std::find_if(v.begin(), v.end(), [&](const OpRate& r) { return r.op == op && r.phase == phase; });
+      REQUIRE(it != v.end());
+      CHECK(it->threads == 1);
+      CHECK(it->flops > 0);
+      CHECK(it->time_s > 0);
+      CHECK(it->calls > 0);
+    }
+  // Decode runs one token per step: 8x fewer FLOP in the FFN than the 8-token prefill, 2 steps.
+  auto flops = [&](const char* op, const char* phase) {
+    for (const auto& r : v)
+      if (r.op == op && r.phase == phase) return r.flops;
+    return 0.0;
+  };
+  CHECK(flops("ffn_up", "decode") == doctest::Approx(flops("ffn_up", "prefill") * 2.0 / 8.0));
+  const double call = matmul_call_seconds(1);
+  CHECK(call > 0);
+  CHECK(call < 0.01);
+  ProbeResult r;
+  r.cpu_name = "test";
+  r.cores = 1;
+  r.memory_bytes = 1LL << 30;
+  r.triad.push_back({1, 1e10, 1e10, 1, 8 << 20});
+  r.op_rates = v;
+  r.call_costs.push_back({1, call});
+  const ProbeResult back = probe_from_json(probe_device_json(r, "t"), "t.json");
+  REQUIRE(back.op_rates.size() == v.size());
+  const OpRate* a = back.op_rate_at("act", "decode", 1);
+  REQUIRE(a != nullptr);
+  CHECK(a->flops == doctest::Approx(flops("act", "decode")));
+  REQUIRE(back.call_cost_at(1) != nullptr);
+  CHECK(back.call_cost_at(1)->matmul_call_s == doctest::Approx(call));
 }

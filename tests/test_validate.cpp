@@ -10,7 +10,10 @@
 
 #include "cli_run.h"
 #include "error.h"
+#include "engine.h"
 #include "llama_bench.h"
+#include "roofline.h"
+#include "quant.h"
 #include "model.h"
 #include "units.h"
 #include "validate.h"
@@ -99,6 +102,51 @@ TEST_CASE("error statistics: median and max of absolute errors, and which row is
   CHECK(r.err_decode == doctest::Approx(0.1));
   CHECK(r.err_peak == doctest::Approx(-0.05));
   CHECK(r.err_prefill == 0);  // not measured
+}
+
+TEST_CASE("reference profile: measured op rates, serial ops at one core's rate, a fixed cost per matmul call") {
+  const ModelSpec m = find_model("gemma4-e2b");
+  const QuantRecipe& q = find_recipe("q4_0");
+  EngineProfile e = resolve_engine("reference");
+  REQUIRE(!e.thr.cpu_ops.empty());
+  Workload wl;
+  wl.prompt_tokens = 64;
+  wl.gen_tokens = 16;
+  // Same per-core peak, 1 and 2 threads: a serial op takes the same time, a parallel one half.
+  const System s1 = machine_system(machine(40e9, 1)), s2 = machine_system(machine(40e9, 2));
+  auto with_rule = [&](bool serial) {
+    EngineProfile x = e;
+    x.thr.cpu_ops = {{"act", "decode", 0.01, serial}};
+    x.thr.matmul_call_s = x.thr.matmul_call_parallel_s = 0;
+    return x;
+  };
+  System s1h = s1, s2h = s2;
+  s1h.host.peak_flops_per_s["fp32"] = 1e11;  // per core 1e11 on both
+  s2h.host.peak_flops_per_s["fp32"] = 2e11;
+  const auto act = static_cast<std::size_t>(Op::Act);
+  const Estimate a1 = estimate(m, s1h, q, with_rule(true), RunPlacement{}, wl);
+  const Estimate a2 = estimate(m, s2h, q, with_rule(true), RunPlacement{}, wl);
+  const double flops = a1.decode.ops[act].cost.flops;
+  REQUIRE(flops > 0);
+  CHECK(a1.decode.ops[act].compute_s == doctest::Approx(flops / (0.01 * 1e11)));
+  CHECK(a2.decode.ops[act].compute_s == doctest::Approx(a1.decode.ops[act].compute_s));
+  const Estimate p2 = estimate(m, s2h, q, with_rule(false), RunPlacement{}, wl);
+  CHECK(p2.decode.ops[act].compute_s == doctest::Approx(0.5 * a1.decode.ops[act].compute_s));
+  // The rule is per phase: prefill's act keeps the vector rate.
+  CHECK(a1.prefill.ops[act].compute_s < a1.prefill.ops[act].cost.flops / (0.01 * 1e11));
+  // A fixed cost per matmul call: the decode step grows by a whole number of calls, at
+  // least 7 matmuls per layer (q, o, gate, up, down, PLE gate and proj).
+  EngineProfile c = with_rule(true);
+  c.thr.matmul_call_parallel_s = 1e-5;
+  const Estimate with_calls = estimate(m, s2h, q, c, RunPlacement{}, wl);
+  const double calls = (with_calls.decode.time_s - a2.decode.time_s) / 1e-5;
+  CHECK(calls == doctest::Approx(std::round(calls)).epsilon(1e-6));
+  CHECK(calls >= 7 * m.n_layer);
+  CHECK(calls <= 9 * m.n_layer + 2);
+  // An op name the simulator does not know is an input error naming it.
+  EngineProfile bad = e;
+  bad.thr.cpu_ops.push_back({"flux_capacitor", "decode", 0.1, false});
+  CHECK_THROWS_AS(estimate(m, s2h, q, bad, RunPlacement{}, wl), InputError);
 }
 
 TEST_CASE("llama.cpp file types map to recipes; file names are the fallback") {
