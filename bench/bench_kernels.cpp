@@ -6,7 +6,7 @@
 //   model sweep:    with a GGUF file, one T = 1 matmul over every matrix a decode step
 //                   reads (all but the PLE table; the tied embedding as the output
 //                   head), as weight bytes/s next to the triad
-// Usage: bench_kernels [rows ne1] [cols ne0] [threads]   (default 12288 x 6144: larger than L3 at every format, all threads)
+// Usage: bench_kernels [rows ne1] [cols ne0] [threads] [type]   (default 12288 x 6144: larger than L3 at every format, all threads)
 //        bench_kernels --gguf FILE.gguf [threads]
 #include <omp.h>
 
@@ -128,7 +128,9 @@ int main(int argc, char** argv) {
   std::printf("wall: elapsed time, all threads (best run); core: one thread, from CPU time\n");
   std::printf("%-6s %-7s %8s %12s %12s %14s %14s\n", "type", "isa", "MB", "T=1 GB/s", "core GB/s", "T=512 GFLOP/s",
               "core GFLOP/s");
+  const std::string only = argc > 4 ? argv[4] : "";
   for (GgmlType t : types) {
+    if (!only.empty() && only != type_info(t).name) continue;
     const BlockGeom g = block_geom(t);
     const std::size_t rb = static_cast<std::size_t>(cols / g.weights * g.bytes);
     std::vector<std::uint8_t> q(rb * rows);

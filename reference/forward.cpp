@@ -145,7 +145,7 @@ void Forward::head(int T, const float* x, float* logits) {
   if (m_.final_logit_softcap > 0) {
     auto t0 = Clock::now();
     const float cap = static_cast<float>(m_.final_logit_softcap);
-    for (std::int64_t i = 0; i < T_out * V; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+    softcap(logits, T_out * V, cap);
     record(op::kSoftcap, kModelLayer, count_elementwise(T_out * V, kFlopsSoftcap), t0);
   }
 }

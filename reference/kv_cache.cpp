@@ -52,8 +52,7 @@ void LayerKv::read(const std::vector<std::uint8_t>& buf, std::int64_t p, int g, 
     std::memcpy(dst, buf.data() + off, static_cast<std::size_t>(dh_) * 4);
     return;
   }
-  const auto* s = reinterpret_cast<const std::uint16_t*>(buf.data() + off);
-  for (int i = 0; i < dh_; ++i) dst[i] = fp16_to_f32(s[i]);
+  fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(buf.data() + off), dst, dh_);
 }
 
 }  // namespace gs::ref

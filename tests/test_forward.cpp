@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "blocks/elementwise.h"
 #include "error.h"
 #include "forward.h"
 #include "model.h"
@@ -332,4 +333,30 @@ TEST_CASE("gemmasim run --json reports speeds, bytes per token, memory and token
   CHECK(lines == (6 + 3) * 6);  // tokens x MoE layers
   CHECK(std::system((env + GEMMASIM_BINARY + " run --model no-such-model 2>/dev/null").c_str()) != 0);
   CHECK(std::system((env + GEMMASIM_BINARY + " run --model gemma4-31b-tiny --prompt 300 2>/dev/null").c_str()) != 0);
+}
+
+TEST_CASE("the vectorised GELU and softcap match their libm definitions") {
+  // gelu_tanh = x / (1 + e^-2u) with exp_fast; softcap via e^(-2x/cap): both must equal
+  // 0.5 x (1 + tanh u) and cap tanh(x / cap) to float accuracy over the whole range.
+  std::vector<float> x;
+  for (float v = -60.0f; v <= 60.0f; v += 0.0137f) x.push_back(v);
+  x.push_back(0.0f);
+  x.push_back(1e-8f);
+  x.push_back(-1e30f);
+  x.push_back(1e30f);
+  double worst_gelu = 0, worst_cap = 0;
+  std::vector<float> g(x.size()), ones(x.size(), 1.0f), c = x;
+  gelu_mul(x.data(), ones.data(), g.data(), static_cast<std::int64_t>(x.size()));
+  softcap(c.data(), static_cast<std::int64_t>(c.size()), 30.0f);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i], u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+    const double ref_g = std::abs(v) > 1e10 ? (v > 0 ? v : 0.0) : 0.5 * v * (1 + std::tanh(u));
+    worst_gelu = std::max(worst_gelu, std::abs(g[i] - ref_g) / std::max(1.0, std::abs(ref_g)));
+    worst_cap = std::max(worst_cap, std::abs(c[i] - 30.0 * std::tanh(v / 30.0)));
+    CHECK(g[i] == gelu_tanh(x[i]));  // the scalar and vectorised forms agree bit for bit
+  }
+  CHECK(worst_gelu < 1e-6);
+  CHECK(worst_cap < 1e-5);
+  CHECK(exp_fast(0.0f) == 1.0f);
+  CHECK(std::abs(exp_fast(1.0f) - 2.7182817f) < 1e-6f);
 }

@@ -103,32 +103,41 @@ void Forward::attend(int il, int T, const float* q, float* o) {
   if (first < cache.oldest_held(pos_ + T - 1)) throw std::logic_error("attention reads a KV slot already overwritten");
 
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<float> kf(static_cast<std::size_t>(n) * Dh), vf(kf.size());  // [n, Dh] of one kv head
-  for (int g = 0; g < Hkv; ++g) {
-#pragma omp parallel for schedule(static)
-    for (std::int64_t j = 0; j < n; ++j) {
-      cache.read_k(first + j, g, &kf[static_cast<std::size_t>(j) * Dh]);
-      cache.read_v(first + j, g, &vf[static_cast<std::size_t>(j) * Dh]);
-    }
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
-    for (int t = 0; t < T; ++t)
-      for (int hg = 0; hg < group; ++hg) {
-        const int hh = g * group + hg;
-        const std::int64_t p = pos_ + t;
-        const std::int64_t lo = W > 0 ? std::max<std::int64_t>(0, p - W + 1) : 0;
-        const std::int64_t nk = p - lo + 1;
-        const float* qv = q + (static_cast<std::size_t>(t) * H + hh) * Dh;
-        std::vector<float> s(static_cast<std::size_t>(nk));  // [nk] scores of this query
-        for (std::int64_t j = 0; j < nk; ++j) s[j] = scale * dot(qv, &kf[static_cast<std::size_t>(lo - first + j) * Dh], Dh);
-        softmax(s.data(), nk);
-        float* ov = o + (static_cast<std::size_t>(t) * H + hh) * Dh;
-        std::fill(ov, ov + Dh, 0.0f);
-        for (std::int64_t j = 0; j < nk; ++j) {
-          const float* vv = &vf[static_cast<std::size_t>(lo - first + j) * Dh];
-          const float pj = s[j];
-          for (int d = 0; d < Dh; ++d) ov[d] += pj * vv[d];
-        }
+  thread_local std::vector<float> kbuf, vbuf;  // [n, Dh] of one kv head, as floats (reused across calls)
+  kbuf.resize(static_cast<std::size_t>(n) * Dh);
+  vbuf.resize(kbuf.size());
+  float* const kf = kbuf.data();  // pointers, not the thread_local names, inside the parallel region
+  float* const vf = vbuf.data();
+  const bool par = static_cast<std::int64_t>(T) * group * n * Dh >= 32768;  // one region per layer, when worth it
+#pragma omp parallel if (par)
+  {
+    std::vector<float> s;  // scores of one query (per thread)
+    for (int g = 0; g < Hkv; ++g) {
+#pragma omp for schedule(static)
+      for (std::int64_t j = 0; j < n; ++j) {
+        cache.read_k(first + j, g, &kf[static_cast<std::size_t>(j) * Dh]);
+        cache.read_v(first + j, g, &vf[static_cast<std::size_t>(j) * Dh]);
       }
+#pragma omp for collapse(2) schedule(dynamic, 1)
+      for (int t = 0; t < T; ++t)
+        for (int hg = 0; hg < group; ++hg) {
+          const int hh = g * group + hg;
+          const std::int64_t p = pos_ + t;
+          const std::int64_t lo = W > 0 ? std::max<std::int64_t>(0, p - W + 1) : 0;
+          const std::int64_t nk = p - lo + 1;
+          const float* qv = q + (static_cast<std::size_t>(t) * H + hh) * Dh;
+          s.resize(static_cast<std::size_t>(nk));
+          for (std::int64_t j = 0; j < nk; ++j) s[j] = scale * dot(qv, &kf[static_cast<std::size_t>(lo - first + j) * Dh], Dh);
+          softmax(s.data(), nk);
+          float* ov = o + (static_cast<std::size_t>(t) * H + hh) * Dh;
+          std::fill(ov, ov + Dh, 0.0f);
+          for (std::int64_t j = 0; j < nk; ++j) {
+            const float* vv = &vf[static_cast<std::size_t>(lo - first + j) * Dh];
+            const float pj = s[j];
+            for (int d = 0; d < Dh; ++d) ov[d] += pj * vv[d];
+          }
+        }
+    }
   }
 
   // Counts by the rule in counters.h (scores, softmax and values share the measured time).

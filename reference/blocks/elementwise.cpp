@@ -1,5 +1,12 @@
-// elementwise.cpp: RMSNorm, RoPE, softmax.
+// elementwise.cpp: RMSNorm, RoPE, softmax, vectorised GELU and softcap.
+//
+// no-trapping-math lets GCC vectorise exp_fast's clamp (a select instead of a
+// branch); it changes no value (IEEE results are the same, only FP exceptions
+// are ignored), so the scalar gelu_tanh elsewhere stays bit-identical.
+#pragma GCC optimize("no-trapping-math")
 #include "blocks/elementwise.h"
+
+#include <omp.h>
 
 #include <algorithm>
 
@@ -16,6 +23,34 @@ void rms_norm_rows(float* x, std::int64_t rows, std::int64_t n, const float* w, 
     } else {
       for (std::int64_t i = 0; i < n; ++i) v[i] *= scale;
     }
+  }
+}
+
+namespace {
+constexpr std::int64_t kParallelMin = 16384;  // elements below which one thread is faster
+}
+
+void gelu_mul(const float* g, const float* u, float* out, std::int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (std::int64_t c = 0; c < (n + 1023) / 1024; ++c) {
+    const std::int64_t i0 = c * 1024, i1 = std::min(n, i0 + 1024);
+    if (u) {
+#pragma omp simd
+      for (std::int64_t i = i0; i < i1; ++i) out[i] = gelu_tanh(g[i]) * u[i];
+    } else {
+#pragma omp simd
+      for (std::int64_t i = i0; i < i1; ++i) out[i] = gelu_tanh(g[i]);
+    }
+  }
+}
+
+void softcap(float* x, std::int64_t n, float cap) {
+  const float m2 = -2.0f / cap;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (std::int64_t c = 0; c < (n + 4095) / 4096; ++c) {
+    const std::int64_t i0 = c * 4096, i1 = std::min(n, i0 + 4096);
+#pragma omp simd
+    for (std::int64_t i = i0; i < i1; ++i) x[i] = cap * (2.0f / (1.0f + exp_fast(m2 * x[i])) - 1.0f);
   }
 }
 

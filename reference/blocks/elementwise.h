@@ -1,5 +1,7 @@
 // elementwise.h: the small pure functions of the forward pass (no counting here).
 #pragma once
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 
@@ -8,11 +10,43 @@ namespace gs::ref {
 // x[rows][n] <- x / sqrt(mean(x^2) + eps) * w   (w == nullptr: no scale, as Gemma's v_norm)
 void rms_norm_rows(float* x, std::int64_t rows, std::int64_t n, const float* w, float eps);
 
-// GELU, tanh approximation (gelu_pytorch_tanh / ggml_gelu).
+// e^x for float x, vectorisable (plain arithmetic, no libm call): Cephes expf's
+// range reduction x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, times 2^n by
+// exponent bits. Relative error below 2e-7 over [-87, 88]; x is clamped to that
+// range (e^-87 ~ 1.6e-38, e^88 ~ 1.7e38). Bit-identical wherever it runs (no FMA:
+// the reference library is compiled without it).
+inline float exp_fast(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float t = x * 1.44269504088896341f + kMagic;
+  const float n = t - kMagic;
+  const std::int32_t ti = std::bit_cast<std::int32_t>(t);
+  const std::int32_t e = (ti - 0x4B400000) + 127;  // n + 127
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  return y * std::bit_cast<float>(e << 23);
+}
+
+// GELU, tanh approximation (gelu_pytorch_tanh / ggml_gelu):
+//   0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)),  u = sqrt(2/pi) (x + 0.044715 x^3).
 inline float gelu_tanh(float x) {
   constexpr float kC = 0.7978845608028654f;  // sqrt(2/pi)
-  return 0.5f * x * (1.0f + std::tanh(kC * (x + 0.044715f * x * x * x)));
+  const float u = kC * (x + 0.044715f * x * x * x);
+  return x / (1.0f + exp_fast(-2.0f * u));
 }
+
+// out[i] = gelu_tanh(g[i]) * u[i] (u == nullptr: no product), n values; vectorised,
+// split over OpenMP threads when n is large. In place (out == g) is allowed.
+void gelu_mul(const float* g, const float* u, float* out, std::int64_t n);
+
+// x[i] = cap * tanh(x[i] / cap) = cap * (2 / (1 + e^(-2 x / cap)) - 1); vectorised, threaded.
+void softcap(float* x, std::int64_t n, float cap);
 
 // NeoX-style RoPE on one head x[Dh] at position p: pairs (i, i + Dh/2) for
 // i < n_rot_pairs rotate by angle p * theta^(-2i/Dh); the other pairs stay

@@ -21,8 +21,8 @@ namespace {
 
 // a[r][i] = gelu(g[r][i]) * u[r][i]: gate and up rows with their own strides.
 void geglu(const float* g, const float* u, std::int64_t rows, std::int64_t F, std::int64_t stride, float* a) {
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t i = 0; i < F; ++i) a[r * F + i] = gelu_tanh(g[r * stride + i]) * u[r * stride + i];
+  if (stride == F) return gelu_mul(g, u, a, rows * F);
+  for (std::int64_t r = 0; r < rows; ++r) gelu_mul(g + r * stride, u + r * stride, a + r * F, F);
 }
 
 }  // namespace
@@ -38,7 +38,7 @@ void Forward::dense_ffn(int il, int T, const float* h, float* out) {
     t0 = std::chrono::steady_clock::now();
     geglu(g.data(), u.data(), T, F, F, g.data());
   } else {
-    for (std::int64_t i = 0; i < T * F; ++i) g[i] = gelu_tanh(u[i]);
+    gelu_mul(u.data(), nullptr, g.data(), T * F);
   }
   record(op::kAct, il, count_elementwise(T * F, kFlopsGelu + (m_.ffn_gated ? 1 : 0)), t0);
   mm(op::kFfnDown, il, lw.ffn_down, g.data(), T, out);

@@ -50,8 +50,7 @@ void Forward::ple_block(int il, int T, float* x, const float* ple) {
   std::vector<float> g(static_cast<std::size_t>(T * P));  // [T, P]
   mm(op::kPleGate, il, lw.ple_gate, x, T, g.data());
   auto t0 = std::chrono::steady_clock::now();
-  for (int t = 0; t < T; ++t)
-    for (std::int64_t i = 0; i < P; ++i) g[t * P + i] = gelu_tanh(g[t * P + i]) * ple[t * LP + il * P + i];
+  for (int t = 0; t < T; ++t) gelu_mul(&g[t * P], ple + t * LP + il * P, &g[t * P], P);
   record(op::kAct, il, count_elementwise(T * P, kFlopsGelu + 1), t0);
   std::vector<float> y(static_cast<std::size_t>(T * D));  // [T, D]
   mm(op::kPleProj, il, lw.ple_proj, g.data(), T, y.data());

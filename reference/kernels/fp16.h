@@ -38,6 +38,24 @@ inline float fp16_to_f32(std::uint16_t h) {
   return bits_to_f32(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
+// n halves to floats, branch-free so the loop vectorises (F. Giesen's half_to_float:
+// rebias the exponent; inf/nan get the rest of the exponent range; subnormals are
+// renormalised by one exact float subtraction). Bit-identical to fp16_to_f32.
+inline void fp16_to_f32_row(const std::uint16_t* h, float* out, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::uint32_t v = h[i];
+    std::uint32_t o = (v & 0x7FFFu) << 13;
+    const std::uint32_t e = o & 0x0F800000u;
+    o += (127u - 15u) << 23;
+    o += ((128u - 16u) << 23) & (0u - static_cast<std::uint32_t>(e == 0x0F800000u));  // inf / nan
+    const float fs = bits_to_f32(o + (1u << 23)) - bits_to_f32(113u << 23);  // zero / subnormal: renormalised
+    const std::uint32_t sub = 0u - static_cast<std::uint32_t>(e == 0);
+    o = (f32_to_bits(fs) & sub) | (o & ~sub);
+    out[i] = bits_to_f32(o | ((v & 0x8000u) << 16));
+  }
+}
+
 inline std::uint16_t f32_to_fp16(float f) {
   const std::uint32_t u = f32_to_bits(f);
   const std::uint32_t sign = (u >> 16) & 0x8000u;

@@ -75,9 +75,12 @@ inline __m256 scales8(const B* b) {  // the 8 blocks' f16 scales as floats (F16C
 
 // 8 consecutive blocks of one weight row against nt tokens (xq: the tokens' 256
 // quants, xd / xsum: their 8 scales and sums); adds c_b to acc lane b.
-template <bool Q8>
+// NT (tokens) is a compile-time constant so the accumulators stay in registers
+// (a runtime count kept acc[] on the stack: a store-forwarding chain per group).
+template <bool Q8, int NT>
 inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const float* const* xd,
-                   const std::int32_t* const* xsum, int nt, __m256* acc) {
+                   const std::int32_t* const* xsum, __m256* acc) {
+  constexpr int nt = NT;
   __m256i wu[8], ws[8];
   __m256 dw;
   if constexpr (Q8) {
@@ -125,16 +128,17 @@ inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const fl
   }
 }
 
-template <bool Q8>
-void row_q_legacy(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, int nt, float* out) {
+template <bool Q8, int NT>
+void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, float* out) {
+  constexpr int nt = NT;
   constexpr int kBB = Q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
   const std::int64_t nb = n / kQK, nfull = nb / 8 * 8;
-  __m256 acc[kTok];
-  const std::int8_t* xq[kTok];
-  const float* xd[kTok];
-  const std::int32_t* xsum[kTok];
-  ActQ8Row xr[kTok];
-  for (int t = 0; t < kTok; ++t) acc[t] = _mm256_setzero_ps();
+  __m256 acc[NT];
+  const std::int8_t* xq[NT];
+  const float* xd[NT];
+  const std::int32_t* xsum[NT];
+  ActQ8Row xr[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (int t = 0; t < nt; ++t) xr[t] = act_q8_row(xs[t], n);
   for (std::int64_t b0 = 0; b0 < nfull; b0 += 8) {
     for (int t = 0; t < nt; ++t) {
@@ -142,14 +146,14 @@ void row_q_legacy(std::int64_t n, const std::uint8_t* w, const std::uint8_t* con
       xd[t] = xr[t].d + b0;
       xsum[t] = xr[t].sum + b0;
     }
-    group8<Q8>(w + b0 * kBB, xq, xd, xsum, nt, acc);
+    group8<Q8, NT>(w + b0 * kBB, xq, xd, xsum, acc);
   }
   if (nfull < nb) {  // tail: zero-padded copies of the last blocks (zero blocks add exactly 0)
     const int cnt = static_cast<int>(nb - nfull);
     alignas(32) std::uint8_t wt[8 * kBB] = {};
-    alignas(32) std::int8_t qt[kTok][8 * kQK] = {};
-    alignas(32) float dt[kTok][8] = {};
-    alignas(32) std::int32_t st[kTok][8] = {};
+    alignas(32) std::int8_t qt[NT][8 * kQK] = {};
+    alignas(32) float dt[NT][8] = {};
+    alignas(32) std::int32_t st[NT][8] = {};
     std::memcpy(wt, w + nfull * kBB, static_cast<std::size_t>(cnt) * kBB);
     for (int t = 0; t < nt; ++t) {
       // Q8P rows hold an even number of blocks (zero padded): copy whole pairs
@@ -160,9 +164,23 @@ void row_q_legacy(std::int64_t n, const std::uint8_t* w, const std::uint8_t* con
       xd[t] = dt[t];
       xsum[t] = st[t];
     }
-    group8<Q8>(wt, xq, xd, xsum, nt, acc);
+    group8<Q8, NT>(wt, xq, xd, xsum, acc);
   }
   for (int t = 0; t < nt; ++t) out[t] = reduce8_ps(acc[t]);
+}
+
+template <bool Q8>
+void row_q_legacy(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, int nt, float* out) {
+  switch (nt) {
+    case 1: return row_q_legacy_nt<Q8, 1>(n, w, xs, out);
+    case 2: return row_q_legacy_nt<Q8, 2>(n, w, xs, out);
+    case 3: return row_q_legacy_nt<Q8, 3>(n, w, xs, out);
+    case 4: return row_q_legacy_nt<Q8, 4>(n, w, xs, out);
+    case 5: return row_q_legacy_nt<Q8, 5>(n, w, xs, out);
+    case 6: return row_q_legacy_nt<Q8, 6>(n, w, xs, out);
+    case 7: return row_q_legacy_nt<Q8, 7>(n, w, xs, out);
+    default: return row_q_legacy_nt<Q8, kTok>(n, w, xs, out);
+  }
 }
 
 // ---- Q4_K x ActQ8K ------------------------------------------------------------
