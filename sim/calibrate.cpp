@@ -153,6 +153,7 @@ CalCase map_row(const CalRow& r, const Aliases& al) {
   // Engine.
   const std::string be = trim(r.backend);
   const std::string src = lower(r.source);
+  const json* rule_workload = nullptr;  // the matched rule's workload for rows that state no lengths
   for (const auto& e : al.engines) {
     // optional "source_contains": the rule applies only to rows whose source cell names it
     // (an engine build the source dates, e.g. the Dec 2023 llama.cpp snapshot)
@@ -162,6 +163,7 @@ CalCase map_row(const CalRow& r, const Aliases& al) {
       c.engine_id = e.at("engine").get<std::string>();
       c.cpu_only = e.value("cpu_only", false);
       if (e.contains("source_contains") && e.contains("why")) c.notes.push_back("engine: " + e.at("why").get<std::string>());
+      if (e.contains("workload")) rule_workload = &e.at("workload");
       break;
     }
   }
@@ -219,7 +221,16 @@ CalCase map_row(const CalRow& r, const Aliases& al) {
     }
     known = known || has_pp;
   }
-  if (!known) c.notes.push_back("lengths '" + r.ctx + "' not stated: llama-bench defaults pp512 / tg128 assumed");
+  if (!known && rule_workload) {
+    // the source's own run procedure (e.g. llama.cpp ./main with a fixed prompt and -n) where the cell is silent
+    const json& wj = *rule_workload;
+    c.prompt = wj.value("prompt_tokens", c.prompt);
+    c.gen = wj.value("gen_tokens", c.gen);
+    c.decode_after_prompt = wj.value("decode_after_prompt", c.decode_after_prompt);
+    c.notes.push_back("lengths '" + r.ctx + "' not stated in the cell: " + wj.value("why", std::string("workload of the engine rule")));
+  } else if (!known) {
+    c.notes.push_back("lengths '" + r.ctx + "' not stated: llama-bench defaults pp512 / tg128 assumed");
+  }
   // Measurements.
   if (!parse_rate(r.pp, &c.measured_pp, c.notes, "pp")) skip("pp_tok_s '" + r.pp + "' is not a number");
   if (!parse_rate(r.tg, &c.measured_tg, c.notes, "tg")) skip("tg_tok_s '" + r.tg + "' is not a number");

@@ -131,6 +131,13 @@ TEST_CASE("an engine rule with source_contains picks the build the source dates"
   const CalCase old_build = map_calibration_row(r);
   CHECK(old_build.engine_id == "llama.cpp-cuda-2023");
   CHECK(old_build.skip.empty());
+  // the cell states no lengths: the rule's workload (the source's ./main run) replaces llama-bench's defaults
+  CHECK(old_build.prompt == 494);
+  CHECK(old_build.gen == 1024);
+  CHECK(old_build.decode_after_prompt);
+  r.ctx = "pp512 / tg128";  // a cell that states lengths keeps them
+  CHECK(map_calibration_row(r).gen == 128);
+  r.ctx = "llama-bench; lengths not stated in table";
   r.source = "github.com/ggml-org/llama.cpp discussion #15013";
   CHECK(map_calibration_row(r).engine_id == "llama.cpp-cuda");
   // the quant cell that names F16 non-expert weights maps to its own recipe
