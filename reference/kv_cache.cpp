@@ -1,6 +1,8 @@
 // kv_cache.cpp: slot arithmetic and f16/f32 conversion of the KV cache.
 #include "kv_cache.h"
 
+#include <immintrin.h>
+
 #include <cstring>
 
 #include "error.h"
@@ -46,13 +48,26 @@ void LayerKv::store(std::int64_t p, const float* k, const float* v) {
   }
 }
 
+namespace {
+// F16C: 8 halves per instruction, exact (the same values as fp16_to_f32_row).
+__attribute__((target("avx,f16c"))) void fp16_row_f16c(const std::uint16_t* h, float* out, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+  fp16_to_f32_row(h + i, out + i, n - i);
+}
+const bool kHasF16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+}  // namespace
+
 void LayerKv::read(const std::vector<std::uint8_t>& buf, std::int64_t p, int g, float* dst) const {
   const std::size_t off = offset(p, g);
   if (type_ == KvCacheType::F32) {
     std::memcpy(dst, buf.data() + off, static_cast<std::size_t>(dh_) * 4);
     return;
   }
-  fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(buf.data() + off), dst, dh_);
+  const auto* h = reinterpret_cast<const std::uint16_t*>(buf.data() + off);
+  if (kHasF16c) fp16_row_f16c(h, dst, dh_);
+  else fp16_to_f32_row(h, dst, dh_);
 }
 
 }  // namespace gs::ref

@@ -8,6 +8,8 @@
 //   out = Wo o                                 [T, D]
 // Mask: causal; on sliding layers a query at position p sees keys in (p-W, p].
 // KV-shared layers (kv_source != il) compute only q and read the source layer's cache.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -19,15 +21,115 @@ namespace gs::ref {
 
 namespace {
 
-inline float dot(const float* a, const float* b, int n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  float s = 0;
-  for (; i < n; ++i) s += a[i] * b[i];
-  for (float x : acc) s += x;
-  return s;
+constexpr int kHeadChunk = 4;  // query heads that share one pass over K and V
+
+// One query per head, NH heads of one kv head over the same nk keys.
+struct HeadChunk {
+  int Dh = 0;
+  std::int64_t nk = 0;
+  const float* k = nullptr;  // [nk, Dh] keys, as floats
+  const float* v = nullptr;  // [nk, Dh] values
+  float scale = 1;
+  const float* q[kHeadChunk] = {};
+  float* o[kHeadChunk] = {};
+  float* s[kHeadChunk] = {};  // [nk] scores per head (scratch)
+};
+
+inline float hsum4(__m128 v) {
+  const __m128 s = _mm_add_ps(v, _mm_movehl_ps(v, v));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+
+// scores s_h[j] = scale * q_h . k_j (each K row loaded once for the NH heads; 2 x NH
+// independent SSE accumulators), softmax per head, o_h = sum_j s_h[j] v_j (each V row
+// loaded once). SSE2 only (baseline x86-64), so every machine computes the same bits.
+template <int NH>
+void attend_heads(const HeadChunk& c) {
+  const int Dh = c.Dh, D8 = Dh / 8 * 8;
+  for (std::int64_t j = 0; j < c.nk; ++j) {
+    const float* kr = c.k + j * Dh;
+    __m128 a0[NH], a1[NH];
+    for (int h = 0; h < NH; ++h) a0[h] = a1[h] = _mm_setzero_ps();
+    for (int d = 0; d < D8; d += 8) {
+      const __m128 k0 = _mm_loadu_ps(kr + d), k1 = _mm_loadu_ps(kr + d + 4);
+      for (int h = 0; h < NH; ++h) {
+        a0[h] = _mm_add_ps(a0[h], _mm_mul_ps(_mm_loadu_ps(c.q[h] + d), k0));
+        a1[h] = _mm_add_ps(a1[h], _mm_mul_ps(_mm_loadu_ps(c.q[h] + d + 4), k1));
+      }
+    }
+    for (int h = 0; h < NH; ++h) {
+      float sum = hsum4(_mm_add_ps(a0[h], a1[h]));
+      for (int d = D8; d < Dh; ++d) sum += c.q[h][d] * kr[d];
+      c.s[h][j] = c.scale * sum;
+    }
+  }
+  for (int h = 0; h < NH; ++h) {
+    softmax(c.s[h], c.nk);
+    std::fill(c.o[h], c.o[h] + Dh, 0.0f);
+  }
+  const int D4 = Dh / 4 * 4;
+  for (std::int64_t j = 0; j < c.nk; ++j) {
+    const float* vr = c.v + j * Dh;
+    __m128 pj[NH];
+    for (int h = 0; h < NH; ++h) pj[h] = _mm_set1_ps(c.s[h][j]);
+    for (int d = 0; d < D4; d += 4) {
+      const __m128 vv = _mm_loadu_ps(vr + d);
+      for (int h = 0; h < NH; ++h) _mm_storeu_ps(c.o[h] + d, _mm_add_ps(_mm_loadu_ps(c.o[h] + d), _mm_mul_ps(pj[h], vv)));
+    }
+    for (int d = D4; d < Dh; ++d)
+      for (int h = 0; h < NH; ++h) c.o[h][d] += c.s[h][j] * vr[d];
+  }
+}
+
+// The same computation 8 lanes wide (AVX2, no FMA): lanes 0-3 of each accumulator
+// are the SSE form's a0, lanes 4-7 its a1, and the final sums add the halves first,
+// so the result is bit-identical to attend_heads; chosen at run time.
+template <int NH>
+__attribute__((target("avx2"))) void attend_heads_avx2(const HeadChunk& c) {
+  const int Dh = c.Dh, D8 = Dh / 8 * 8;
+  for (std::int64_t j = 0; j < c.nk; ++j) {
+    const float* kr = c.k + j * Dh;
+    __m256 a[NH];
+    for (int h = 0; h < NH; ++h) a[h] = _mm256_setzero_ps();
+    for (int d = 0; d < D8; d += 8) {
+      const __m256 k8 = _mm256_loadu_ps(kr + d);
+      for (int h = 0; h < NH; ++h) a[h] = _mm256_add_ps(a[h], _mm256_mul_ps(_mm256_loadu_ps(c.q[h] + d), k8));
+    }
+    for (int h = 0; h < NH; ++h) {
+      float sum = hsum4(_mm_add_ps(_mm256_castps256_ps128(a[h]), _mm256_extractf128_ps(a[h], 1)));
+      for (int d = D8; d < Dh; ++d) sum += c.q[h][d] * kr[d];
+      c.s[h][j] = c.scale * sum;
+    }
+  }
+  for (int h = 0; h < NH; ++h) {
+    softmax(c.s[h], c.nk);
+    std::fill(c.o[h], c.o[h] + Dh, 0.0f);
+  }
+  const int D4 = Dh / 4 * 4;
+  for (std::int64_t j = 0; j < c.nk; ++j) {
+    const float* vr = c.v + j * Dh;
+    __m256 pj[NH];
+    for (int h = 0; h < NH; ++h) pj[h] = _mm256_set1_ps(c.s[h][j]);
+    for (int d = 0; d < D8; d += 8) {
+      const __m256 vv = _mm256_loadu_ps(vr + d);
+      for (int h = 0; h < NH; ++h)
+        _mm256_storeu_ps(c.o[h] + d, _mm256_add_ps(_mm256_loadu_ps(c.o[h] + d), _mm256_mul_ps(pj[h], vv)));
+    }
+    for (int d = D8; d < D4; d += 4) {
+      const __m128 vv = _mm_loadu_ps(vr + d);
+      for (int h = 0; h < NH; ++h)
+        _mm_storeu_ps(c.o[h] + d, _mm_add_ps(_mm_loadu_ps(c.o[h] + d), _mm_mul_ps(_mm256_castps256_ps128(pj[h]), vv)));
+    }
+    for (int d = D4; d < Dh; ++d)
+      for (int h = 0; h < NH; ++h) c.o[h][d] += c.s[h][j] * vr[d];
+  }
+}
+
+template <int NH>
+void attend_chunk(const HeadChunk& c) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) attend_heads_avx2<NH>(c);
+  else attend_heads<NH>(c);
 }
 
 }  // namespace
@@ -108,35 +210,46 @@ void Forward::attend(int il, int T, const float* q, float* o) {
   vbuf.resize(kbuf.size());
   float* const kf = kbuf.data();  // pointers, not the thread_local names, inside the parallel region
   float* const vf = vbuf.data();
+  // Work items: (token, kv head, chunk of up to kHeadChunk query heads of that kv head);
+  // the heads of a chunk share each K and V row load (see attend_heads).
+  const int chunks = (group + kHeadChunk - 1) / kHeadChunk;
+  const std::int64_t items = static_cast<std::int64_t>(T) * chunks;
   const bool par = static_cast<std::int64_t>(T) * group * n * Dh >= 32768;  // one region per layer, when worth it
 #pragma omp parallel if (par)
   {
-    std::vector<float> s;  // scores of one query (per thread)
+    std::vector<float> sbuf;  // scores of the chunk's heads (per thread)
     for (int g = 0; g < Hkv; ++g) {
 #pragma omp for schedule(static)
       for (std::int64_t j = 0; j < n; ++j) {
         cache.read_k(first + j, g, &kf[static_cast<std::size_t>(j) * Dh]);
         cache.read_v(first + j, g, &vf[static_cast<std::size_t>(j) * Dh]);
       }
-#pragma omp for collapse(2) schedule(dynamic, 1)
-      for (int t = 0; t < T; ++t)
-        for (int hg = 0; hg < group; ++hg) {
-          const int hh = g * group + hg;
-          const std::int64_t p = pos_ + t;
-          const std::int64_t lo = W > 0 ? std::max<std::int64_t>(0, p - W + 1) : 0;
-          const std::int64_t nk = p - lo + 1;
-          const float* qv = q + (static_cast<std::size_t>(t) * H + hh) * Dh;
-          s.resize(static_cast<std::size_t>(nk));
-          for (std::int64_t j = 0; j < nk; ++j) s[j] = scale * dot(qv, &kf[static_cast<std::size_t>(lo - first + j) * Dh], Dh);
-          softmax(s.data(), nk);
-          float* ov = o + (static_cast<std::size_t>(t) * H + hh) * Dh;
-          std::fill(ov, ov + Dh, 0.0f);
-          for (std::int64_t j = 0; j < nk; ++j) {
-            const float* vv = &vf[static_cast<std::size_t>(lo - first + j) * Dh];
-            const float pj = s[j];
-            for (int d = 0; d < Dh; ++d) ov[d] += pj * vv[d];
-          }
+#pragma omp for schedule(static)
+      for (std::int64_t it = 0; it < items; ++it) {
+        const int t = static_cast<int>(it / chunks), c = static_cast<int>(it % chunks);
+        const int h0 = g * group + c * kHeadChunk, nh = std::min(kHeadChunk, group - c * kHeadChunk);
+        const std::int64_t p = pos_ + t;
+        const std::int64_t lo = W > 0 ? std::max<std::int64_t>(0, p - W + 1) : 0;
+        const std::int64_t nk = p - lo + 1;
+        sbuf.resize(static_cast<std::size_t>(nk) * kHeadChunk);
+        HeadChunk hc;
+        hc.Dh = Dh;
+        hc.nk = nk;
+        hc.k = kf + (lo - first) * Dh;
+        hc.v = vf + (lo - first) * Dh;
+        hc.scale = scale;
+        for (int h = 0; h < nh; ++h) {
+          hc.q[h] = q + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
+          hc.o[h] = o + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
+          hc.s[h] = sbuf.data() + static_cast<std::size_t>(h) * nk;
         }
+        switch (nh) {
+          case 1: attend_chunk<1>(hc); break;
+          case 2: attend_chunk<2>(hc); break;
+          case 3: attend_chunk<3>(hc); break;
+          default: attend_chunk<4>(hc); break;
+        }
+      }
     }
   }
 

@@ -59,7 +59,7 @@ void rope_angles(int Dh, int n_rot_pairs, double theta, std::int64_t p, float* c
 void rope_head(float* x, int Dh, int n_rot_pairs, const float* cos_a, const float* sin_a);
 inline int rope_pairs(int Dh, double fraction) { return static_cast<int>(fraction * Dh / 2.0); }
 
-// In-place softmax over n values; returns nothing, stable (max subtracted).
+// In-place softmax over n values (exp_fast; max subtracted; sum in double).
 void softmax(float* x, std::int64_t n);
 
 }  // namespace gs::ref
