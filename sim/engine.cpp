@@ -72,6 +72,7 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
   e.matvec_max_tokens = static_cast<int>(t.int_or("matvec_max_tokens", 8, 0, 1024));
   e.prefill_dequant_flops_per_flop = t.num_or("prefill_dequant_flops_per_flop", 0.0, 0.0, 100.0);
   e.prefill_dequant_to_f16 = t.bool_or("prefill_dequant_to_f16", false);
+  e.f16_gemm_fp16_accumulate = t.bool_or("f16_gemm_fp16_accumulate", false);
   if (t.has("vendor_compute_efficiency")) {
     auto v = t.at("vendor_compute_efficiency");
     if (!v.is_object()) v.fail("expected an object of device vendor -> {dtype: fraction of peak}");

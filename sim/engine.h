@@ -55,6 +55,9 @@ struct EngineThroughput {
     return it == vendor_compute_efficiency.end() ? compute_efficiency : it->second;
   }
   bool prefill_dequant_to_f16 = false;           // T > matvec, quantized weights: a separate dequantize-to-F16 pass before the product (old llama.cpp CUDA + cuBLAS)
+  // F16 GEMMs (T > matvec) accumulate in FP16 (cuBLAS CUBLAS_COMPUTE_16F): on GPUs that state an
+  // FP16-accumulate peak (peak_flops_per_s.fp16_acc16, GeForce: 2x the FP32-accumulate fp16) it replaces fp16
+  bool f16_gemm_fp16_accumulate = false;
   double device_switch_s = 2e-5;                 // each hand-over of activations between devices (sync + copy launch)
   // Work a GPU engine leaves on the CPU (-ngl < L, --n-cpu-moe): fractions of the host's peaks.
   double host_bandwidth_efficiency = 0.55;

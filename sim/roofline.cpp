@@ -55,11 +55,15 @@ DeviceRates gpu_rates(const Device& g, const EngineThroughput& t) {
   r.memory_bytes = g.is_unified() ? g.memory_bytes * g.gpu_memory_fraction : g.memory_bytes;
   r.bandwidth_bytes_per_s = g.memory_bandwidth_bytes_per_s * t.bandwidth_efficiency;
   const auto& ce = t.compute_efficiency_for(g.vendor);
-  auto rate = [&](Dtype d) { return peak(g, d) * ce[static_cast<std::size_t>(d)]; };
+  const double acc16 = t.f16_gemm_fp16_accumulate ? g.flops("fp16_acc16") : 0;  // FP16-accumulate GEMM peak
+  auto rate = [&](Dtype d) {
+    const double p = (d == Dtype::F16 && acc16 > 0) ? acc16 : peak(g, d);
+    return p * ce[static_cast<std::size_t>(d)];
+  };
   const Dtype by_class[kNumWeightClasses] = {Dtype::F32, Dtype::F16, Dtype::BF16, t.quantized_matmul_dtype,
                                              Dtype::F8, Dtype::F4, Dtype::F16};
   for (int c = 0; c < kNumWeightClasses; ++c) r.matmul_flops_per_s[static_cast<std::size_t>(c)] = rate(by_class[c]);
-  r.attn_flops_per_s = rate(Dtype::F16) * t.attention_compute_efficiency;
+  r.attn_flops_per_s = peak(g, Dtype::F16) * ce[static_cast<std::size_t>(Dtype::F16)] * t.attention_compute_efficiency;
   r.vector_flops_per_s = peak(g, Dtype::F32) * ce[0];
   r.moe_efficiency = t.moe_prefill_efficiency;
   r.dequant_flops_per_weight = t.dequant_flops_per_weight;

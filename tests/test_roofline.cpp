@@ -135,6 +135,23 @@ TEST_CASE("engine mechanisms: dequantize-to-F16 prefill pass and per-vendor comp
       CHECK(with.decode.time_s == doctest::Approx(without.decode.time_s));  // mat-vecs unchanged
     }
   }
+  // f16_gemm_fp16_accumulate: F16 products use the FP16-accumulate peak where a GPU states one (GeForce)
+  {
+    const System g4090 = resolve_hardware("rtx-4090");
+    REQUIRE(g4090.gpus.at(0).flops("fp16_acc16") > g4090.gpus.at(0).flops("fp16"));
+    REQUIRE(e.thr.f16_gemm_fp16_accumulate);
+    const HardwareRates acc16 = prepare_hardware(g4090, e);
+    EngineProfile off16 = e;
+    off16.thr.f16_gemm_fp16_accumulate = false;
+    const HardwareRates no16 = prepare_hardware(g4090, off16);
+    const auto f16 = static_cast<std::size_t>(WeightClass::F16);
+    CHECK(acc16.dev[1].matmul_flops_per_s[f16] ==
+          doctest::Approx(g4090.gpus.at(0).flops("fp16_acc16") * e.thr.compute_efficiency[static_cast<int>(Dtype::F16)]));
+    CHECK(no16.dev[1].matmul_flops_per_s[f16] ==
+          doctest::Approx(g4090.gpus.at(0).flops("fp16") * e.thr.compute_efficiency[static_cast<int>(Dtype::F16)]));
+    // a card without a separate FP16-accumulate figure (A100) keeps its fp16 peak
+    CHECK(prepare_hardware(a100, e).dev[1].matmul_flops_per_s[f16] == doctest::Approx(prepare_hardware(a100, off16).dev[1].matmul_flops_per_s[f16]));
+  }
   // vendor_compute_efficiency replaces the engine's efficiencies for that vendor's GPUs only
   const EngineProfile vk = resolve_engine("llama.cpp-vulkan");
   REQUIRE(vk.thr.vendor_compute_efficiency.count("intel") == 1);
