@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <vector>
 #include <iostream>
 
 #include "options.h"
 #include "probe.h"
+#include "quant.h"
 #include "table.h"
 #include "units.h"
 
@@ -71,6 +73,54 @@ json reference_cpu_ops(const ref::ProbeResult& r) {
       }
     }
   }
+  // MoE experts: decode (T=1) as a mat-vec of (2 + dequant 4) FLOP per weight against the
+  // fp32 peak; prefill (T=4 per expert) against the int8 peak; mean over 1..N threads.
+  double mv = 0, pf = 0;
+  int n = 0;
+  for (const auto& c : r.call_costs) {
+    const auto* pk = r.peaks_at(c.threads);
+    if (!pk || pk->fp32_flops_per_s <= 0 || pk->int8_ops_per_s <= 0 || c.expert_matvec_bytes_per_s <= 0) continue;
+    mv += c.expert_matvec_bytes_per_s / 18.0 * 32.0 * 6.0 / pk->fp32_flops_per_s;
+    pf += c.expert_t4_flops_per_s / pk->int8_ops_per_s;
+    ++n;
+  }
+  if (n > 0) {
+    j["moe_matvec_compute_efficiency"] = mv / n;
+    j["moe_prefill_int8_efficiency"] = pf / n;
+  }
+  // The matmul constants (docs/validation.md): bandwidth_efficiency = median over the formats
+  // memory-bound in a mat-vec (f32 f16 bf16 q8_0 q6_k, every thread count) of T=1 weight GB/s /
+  // triad best; int8 = median over q8_0 q4_0 q4_k q6_k of T=512 GFLOP/s / VNNI peak.
+  std::vector<double> bw, i8;
+  for (const auto& k : r.kernels) {
+    const auto* tr = r.triad_at(k.threads);
+    const auto* pk = r.peaks_at(k.threads);
+    if (tr && k.format != "q4_0" && k.format != "q4_k") bw.push_back(k.matvec_weight_bytes_per_s / tr->best_bytes_per_s);
+    if (pk && pk->int8_ops_per_s > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
+  }
+  auto med = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
+  };
+  if (!bw.empty()) j["bandwidth_efficiency"] = med(bw);
+  // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak, median
+  // over thread counts (formats the triad limits give their bandwidth-bound figure).
+  for (const char* f : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}) {
+    const auto ty = type_from_name(f);
+    if (!ty) continue;
+    const double bpw = static_cast<double>(tensor_bytes(*ty, 4096)) / 4096.0;
+    const double fpw = type_info(*ty).quantized ? 6.0 : 2.0;
+    std::vector<double> v;
+    for (const auto& k : r.kernels) {
+      const auto* pk = r.peaks_at(k.threads);
+      if (k.format == f && pk && pk->fp32_flops_per_s > 0) v.push_back(k.matvec_weight_bytes_per_s / bpw * fpw / pk->fp32_flops_per_s);
+    }
+    if (!v.empty()) j["matvec_compute_efficiency"][f] = med(v);
+  }
+  if (!i8.empty()) {
+    j["compute_efficiency_int8"] = med(i8);
+    if (j.contains("moe_prefill_int8_efficiency")) j["moe_prefill_efficiency"] = std::min(1.0, j["moe_prefill_int8_efficiency"].get<double>() / med(i8));
+  }
   if (const auto* c = r.call_cost_at(1)) j["matmul_call_s"] = c->matmul_call_s;
   if (const auto* c = r.call_cost_at(N)) j["matmul_call_parallel_s"] = c->matmul_call_s;
   return j;
@@ -105,7 +155,8 @@ int cmd_probe(const Args& a) {
   o.op_rates = !no_ops;
   o.progress = [](const std::string& s) { std::fprintf(stderr, "probe: %s\n", s.c_str()); };
   const ref::ProbeResult r = ref::probe_machine(o);
-  const json dev = ref::probe_device_json(r, id);
+  json dev = ref::probe_device_json(r, id);
+  if (const json t = reference_cpu_ops(r); !t.empty()) dev["measured"]["reference_engine_throughput"] = t;
   if (!out.empty()) write_output(out, dev.dump(2) + "\n");
   if (as_json) {
     std::cout << dev.dump(2) << "\n";
@@ -147,7 +198,13 @@ int cmd_probe(const Args& a) {
              std::to_string(x.calls), x.calls > 0 ? report::fmt_num(1e6 * x.time_s / static_cast<double>(x.calls), 2) : "-"});
     }
     std::fputs(k.text().c_str(), stdout);
-    for (const auto& c : r.call_costs) std::printf("matmul call (128 x 256 Q8_0, T=1, after 100 us serial work), %d thread(s): %.2f us\n", c.threads, 1e6 * c.matmul_call_s);
+    for (const auto& c : r.call_costs) {
+      const auto* tr = r.triad_at(c.threads);
+      std::printf("%d thread(s): matmul call (128 x 256 Q8_0, T=1, after 100 us serial work) %.2f us; 26B expert matmuls "
+                  "(8 of 48 per step, Q4_0, mapped file): T=1 %.2f GB/s = %.3f x triad, T=4 %.1f GFLOP/s\n",
+                  c.threads, 1e6 * c.matmul_call_s, c.expert_matvec_bytes_per_s / kGB,
+                  tr ? c.expert_matvec_bytes_per_s / tr->best_bytes_per_s : 0.0, c.expert_t4_flops_per_s / kGFLOP);
+    }
     std::printf("\nreference engine throughput.cpu_ops from this probe (hwdb/engines/reference.json):\n%s\n", reference_cpu_ops(r).dump(2).c_str());
   }
   std::printf("\nprobe took %.1f s%s%s\n", r.seconds, out.empty() ? "" : "; device file: ", out.c_str());

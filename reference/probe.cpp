@@ -338,7 +338,7 @@ ProbeResult probe_machine(const ProbeOptions& o) {
       say("kernel ops (probe model: prefill 64 + decode 8), " + std::to_string(t) + " thread(s)");
       const auto v = kernel_op_rates(t);
       r.op_rates.insert(r.op_rates.end(), v.begin(), v.end());
-      r.call_costs.push_back({t, matmul_call_seconds(t)});
+      r.call_costs.push_back({t, matmul_call_seconds(t), expert_matmul_rate(t, 1, false), expert_matmul_rate(t, 4, true)});
     }
   }
   r.seconds = since(t0);

@@ -66,9 +66,16 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens = 64, int dec
 // Median wall time of one matmul call on a tiny matrix (its fixed cost) after ~100 us of serial work.
 double matmul_call_seconds(int threads);
 
+// The kernel's matmul on 26B A4B's expert shapes (gate_up 1408 x 2816 and down 2816 x 704,
+// Q4_0, 48 experts in file-mapped 3-D tensors), 8 distinct experts per step with `tokens`
+// tokens each: weight bytes/s (flops false) or FLOP/s (2 per weight per token).
+double expert_matmul_rate(int threads, int tokens, bool flops);
+
 struct CallCost {
   int threads = 0;
   double matmul_call_s = 0;
+  double expert_matvec_bytes_per_s = 0;  // T = 1 per expert (decode)
+  double expert_t4_flops_per_s = 0;      // T = 4 per expert (a 64-token micro-batch: 64 x 8 / 128)
 };
 
 struct CacheSizes {

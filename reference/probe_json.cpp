@@ -87,7 +87,10 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
     m["op_rates"].push_back({{"op", o.op}, {"phase", o.phase}, {"threads", o.threads}, {"flops", o.flops},
                              {"bytes", o.bytes}, {"time_s", o.time_s}, {"calls", o.calls}});
   m["call_costs"] = json::array();
-  for (const auto& c : r.call_costs) m["call_costs"].push_back({{"threads", c.threads}, {"matmul_call_s", c.matmul_call_s}});
+  for (const auto& c : r.call_costs)
+    m["call_costs"].push_back({{"threads", c.threads}, {"matmul_call_s", c.matmul_call_s},
+                               {"expert_matvec_bytes_per_s", c.expert_matvec_bytes_per_s},
+                               {"expert_t4_flops_per_s", c.expert_t4_flops_per_s}});
   j["measured"] = m;
   return j;
 }
@@ -156,7 +159,8 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
     const JsonReader cs = m.at("call_costs");
     for (std::size_t i = 0; i < cs.size(); ++i) {
       const JsonReader t = cs.at(i);
-      p.call_costs.push_back({static_cast<int>(t.at("threads").integer(1, 100000)), t.at("matmul_call_s").num(0, 10)});
+      p.call_costs.push_back({static_cast<int>(t.at("threads").integer(1, 100000)), t.at("matmul_call_s").num(0, 10),
+                              t.num_or("expert_matvec_bytes_per_s", 0, 0, 1e15), t.num_or("expert_t4_flops_per_s", 0, 0, 1e18)});
     }
   }
   if (p.triad.empty()) r.at("measured").at("triad").fail("expected at least one triad measurement");

@@ -10,11 +10,15 @@
 // counters themselves) is in its time. The probe model is not one of the validated
 // configurations and nothing here depends on them.
 #include <omp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <map>
+#include <memory>
 
 #include "forward.h"
 #include "kernels/kernels.h"
@@ -129,6 +133,91 @@ double matmul_call_seconds(int threads) {
   omp_set_num_threads(prev);
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+namespace {
+
+// A 3-D Q4_0 expert tensor [E experts of ne1 rows of ne0] in a read-only file mapping,
+// as the kernel maps a GGUF (4 KiB page-cache pages, not the anonymous huge pages of a
+// heap buffer): written to an unlinked temporary file, mapped, read once.
+struct MappedExperts {
+  QMatrix q;
+  void* map = MAP_FAILED;
+  std::size_t total = 0;
+  MappedExperts(std::int64_t ne0, std::int64_t ne1, std::int64_t E) {
+    q.type = GgmlType::Q4_0;
+    q.ne0 = ne0;
+    q.ne1 = ne1;
+    q.ne2 = E;
+    q.row_bytes = static_cast<std::size_t>(tensor_bytes(q.type, ne0));
+    const std::size_t rows = static_cast<std::size_t>(ne1 * E);
+    total = q.row_bytes * rows;
+    std::vector<std::uint8_t> block(q.row_bytes * 64);
+    std::vector<float> row(static_cast<std::size_t>(ne0));
+    for (std::size_t r = 0; r < 64; ++r) {
+      for (std::size_t i = 0; i < row.size(); ++i) row[i] = static_cast<float>(((r * 131 + i * 17) % 97) / 97.0 - 0.5);
+      quantize_row(q.type, row.data(), block.data() + r * q.row_bytes, ne0);
+    }
+    char tmpl[] = "/tmp/gemmasim_probe_experts_XXXXXX";
+    const int fd = ::mkstemp(tmpl);
+    if (fd < 0) return;
+    ::unlink(tmpl);
+    std::size_t done = 0;
+    while (done < total) {
+      const std::size_t n = std::min(block.size(), total - done);
+      const ssize_t w = ::write(fd, block.data(), n);
+      if (w <= 0) break;
+      done += static_cast<std::size_t>(w);
+    }
+    if (done == total) map = ::mmap(nullptr, total, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (map == MAP_FAILED) return;
+    q.data = map;
+    volatile std::uint8_t sum = 0;
+    for (std::size_t i = 0; i < total; i += 4096) sum = sum + static_cast<const std::uint8_t*>(map)[i];
+  }
+  ~MappedExperts() {
+    if (map != MAP_FAILED) ::munmap(map, total);
+  }
+  bool ok() const { return map != MAP_FAILED; }
+};
+
+}  // namespace
+
+double expert_matmul_rate(int threads, int tokens, bool flops) {
+  // Gemma 4 26B A4B's expert shapes at Q4_0: fused gate_up (1408 rows of 2816) and down
+  // (2816 rows of 704), 48 experts each (160 MB, beyond the last-level cache); each step
+  // multiplies one token by 8 distinct experts (gate_up, then down), as a decode step of
+  // a MoE layer does. Short rows (704) make the down product slower per byte.
+  const std::int64_t D = 2816, Fe = 704, E = 48;
+  MappedExperts gu(D, 2 * Fe, E), dn(Fe, D, E);
+  if (!gu.ok() || !dn.ok()) return 0;
+  const std::size_t T = static_cast<std::size_t>(std::max(1, tokens));
+  std::vector<float> x(T * static_cast<std::size_t>(D), 0.25f), h(T * static_cast<std::size_t>(2 * Fe)), y(T * static_cast<std::size_t>(D));
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  std::uint32_t s = 12345;
+  double bytes = 0, secs = 0;
+  const double per_expert = static_cast<double>(gu.q.row_bytes * static_cast<std::size_t>(2 * Fe) + dn.q.row_bytes * static_cast<std::size_t>(D));
+  for (int step = 0; step < 36; ++step) {
+    std::vector<int> pick;
+    while (pick.size() < 8) {
+      s = s * 1664525u + 1013904223u;
+      const int e = static_cast<int>((s >> 8) % static_cast<std::uint32_t>(E));
+      if (std::find(pick.begin(), pick.end(), e) == pick.end()) pick.push_back(e);
+    }
+    const auto t0 = Clock::now();
+    for (int e : pick) {
+      matmul(gu.q, x.data(), static_cast<int>(T), h.data(), e);
+      matmul(dn.q, h.data(), static_cast<int>(T), y.data(), e);
+    }
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (step >= 4) bytes += 8.0 * per_expert, secs += dt;
+  }
+  omp_set_num_threads(prev);
+  // FLOP: 2 per weight per token (weights = bytes / 18 x 32 for Q4_0).
+  const double work = flops ? bytes / 18.0 * 32.0 * 2.0 * static_cast<double>(T) : bytes;
+  return secs > 0 ? work / secs : 0;
 }
 
 }  // namespace gs::ref

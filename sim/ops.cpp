@@ -28,6 +28,7 @@ MatInfo mat(const TensorInfo& t, GgmlType ty) {
   m.row_bytes = row_bytes_of(ty, t.ne[0]);
   m.wclass = weight_class(ty);
   m.quantized = type_info(ty).quantized;
+  m.type = ty;
   return m;
 }
 
@@ -174,6 +175,7 @@ ModelOps prepare_ops(const ModelSpec& m, const QuantRecipe& r) {
         li.exp_gate_up_row_bytes = row_bytes_of(ty, t.ne[0]);
         li.exp_wclass = weight_class(ty);
         li.exp_quantized = type_info(ty).quantized;
+        li.exp_type = ty;
         break;
       case TensorRole::MoeDownExps: li.exp_down_row_bytes = row_bytes_of(ty, t.ne[0]); break;
       case TensorRole::AttnNorm: li.attn_norm_bytes = bytes; break;

@@ -71,6 +71,7 @@ struct MatInfo {
   double row_bytes = 0;  // bytes of one row in its type (exact for GGUF types)
   WeightClass wclass = WeightClass::F32;
   bool quantized = false;
+  GgmlType type = GgmlType::F32;  // storage type (per-format mat-vec rates of CPU engines)
   bool present() const { return ne1 > 0; }
   double bytes() const { return row_bytes * static_cast<double>(ne1); }
   bool operator==(const MatInfo&) const = default;
@@ -89,6 +90,7 @@ struct LayerInfo {
   double exp_gate_up_row_bytes = 0, exp_down_row_bytes = 0;
   WeightClass exp_wclass = WeightClass::F32;
   bool exp_quantized = false;
+  GgmlType exp_type = GgmlType::F32;
   // Norm weight bytes (type-exact; 0 where the norm has no weight).
   double attn_norm_bytes = 0, q_norm_bytes = 0, k_norm_bytes = 0, post_attn_norm_bytes = 0, ffn_norm_bytes = 0,
          post_ffn_norm_bytes = 0, pre_ffn_norm2_bytes = 0, post_ffn_norm1_bytes = 0, post_ffn_norm2_bytes = 0,

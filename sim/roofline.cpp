@@ -86,6 +86,23 @@ OpClass op_class(Op op) {
 
 bool is_attention(Op op) { return op == Op::AttnScores || op == Op::AttnValues || op == Op::AttnSoftmax; }
 
+int op_wtype(const LayerInfo& li, Op op) {
+  switch (op) {
+    case Op::AttnQ: return static_cast<int>(li.q.type);
+    case Op::AttnK: return static_cast<int>(li.k.type);
+    case Op::AttnV: return static_cast<int>(li.v.type);
+    case Op::AttnOut: return static_cast<int>(li.o.type);
+    case Op::FfnGate: return static_cast<int>(li.gate.present() ? li.gate.type : li.sh_gate.type);
+    case Op::FfnUp: return static_cast<int>(li.up.present() ? li.up.type : li.sh_up.type);
+    case Op::FfnDown: return static_cast<int>(li.down.present() ? li.down.type : li.sh_down.type);
+    case Op::MoeRouter: return static_cast<int>(li.router.type);
+    case Op::MoeExperts: return static_cast<int>(li.exp_type);
+    case Op::PleGate: return static_cast<int>(li.ple_gate.type);
+    case Op::PleProj: return static_cast<int>(li.ple_proj.type);
+    default: return -1;
+  }
+}
+
 WeightClass op_wclass(const LayerInfo& li, Op op) {
   switch (op) {
     case Op::AttnQ: return li.q.wclass;
@@ -112,6 +129,7 @@ struct PhaseAcc {
 
   int phase = 0;          // 0 prefill, 1 decode (hw.cpu_op_flops_per_s)
   double moe_calls = 1;   // matmul calls of one MoE layer's experts (2 per distinct expert)
+  int wtype = -1;         // GgmlType of the weight of the op being charged (-1: unknown)
 
   // Charge one op's cost (mult repetitions) on device d; T tokens per repetition.
   void charge(Op op, const OpCost& c, double mult, int d, WeightClass wc, double T, double link_bytes,
@@ -122,7 +140,11 @@ struct PhaseAcc {
     switch (op_class(op)) {
       case OpClass::Matmul:
         if (T <= matvec_max) {
-          compute = (c.flops + c.quant_weights * dv.dequant_flops_per_weight) / dv.vector_flops_per_s;
+          double vr = dv.vector_flops_per_s;
+          if (!dv.gpu && wtype >= 0 && wtype < 64 && hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
+            vr = hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)];
+          if (op == Op::MoeExperts && !dv.gpu && hw.moe_matvec_flops_per_s > 0) vr = hw.moe_matvec_flops_per_s;
+          compute = (c.flops + c.quant_weights * dv.dequant_flops_per_weight) / vr;
         } else {
           double rate = dv.matmul_flops_per_s[static_cast<std::size_t>(wc)];
           if (op == Op::MoeExperts) rate *= dv.moe_efficiency;
@@ -255,6 +277,13 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
       hw.cpu_op_flops_per_s[r.phase == "decode" ? 1 : 0][static_cast<std::size_t>(k)] = r.efficiency * fp32 / (r.serial ? cores : 1.0);
     }
     hw.matmul_call_s = cores > 1 ? e.thr.matmul_call_parallel_s : e.thr.matmul_call_s;
+    hw.moe_matvec_flops_per_s = e.thr.moe_matvec_compute_efficiency * fp32;
+    for (const auto& [name, eff] : e.thr.matvec_compute_efficiency) {
+      const auto ty = type_from_name(name);
+      if (!ty || static_cast<int>(*ty) < 0 || static_cast<int>(*ty) >= 64)
+        input_error(e.file + ": throughput.cpu_ops.matvec_compute_efficiency: unknown weight format '" + name + "'");
+      hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(*ty)] = eff * fp32;
+    }
   }
   hw.host_link_bytes_per_s = (s.host_link.bytes_per_s > 0 ? s.host_link.bytes_per_s : 12.15e9) * e.thr.host_link_efficiency;
   hw.gpu_link_bytes_per_s = s.gpu_link.bytes_per_s > 0 ? s.gpu_link.bytes_per_s * e.thr.gpu_link_efficiency : 0;
@@ -359,8 +388,10 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
               dev = lay.n_gpu > 0 ? std::max(1, last_dev) : 0;
               share = 1.0;
             }
+            acc.wtype = op_wtype(li, op);
             acc.charge(op, share == 1.0 ? cst : cst.scaled(share), mult * n, dev, op_wclass(li, op), T, up_bytes,
                        host_bw);
+            acc.wtype = -1;
           }
           if (d != 0 && lay.tp > 1) {
             // two all-reduces per layer (after attention and after the FFN), ring algorithm, bf16 activations
@@ -391,7 +422,10 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
       const double share = (dev != 0 && lay.tp > 1 && op == Op::OutputHead) ? 1.0 / tpf : 1.0;
       const WeightClass wc = op == Op::OutputHead ? mo.output_head.wclass
                              : op == Op::PleModelProj ? mo.ple_model_proj.wclass : WeightClass::F32;
+      acc.wtype = op == Op::OutputHead ? static_cast<int>(mo.output_head.type)
+                  : op == Op::PleModelProj ? static_cast<int>(mo.ple_model_proj.type) : -1;
       acc.charge(op, cst.scaled(share), mult, dev, wc, op == Op::OutputHead ? T_out : T, up_bytes, host_bw);
+      acc.wtype = -1;
     }
     // Sampling on the host: logits copied off the GPU, read a few times (softmax, top-k/p).
     if (T_out > 0) {
@@ -447,7 +481,9 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
       for (Op op : {Op::Norms, Op::OutputHead, Op::Softcap}) {
         const OpCost& cst = oc[static_cast<std::size_t>(op)];
         const WeightClass wc = op == Op::OutputHead ? mo.output_head.wclass : WeightClass::F32;
+        acc.wtype = op == Op::OutputHead ? static_cast<int>(mo.output_head.type) : -1;
         acc.charge(op, cst, B, head_dev, wc, 1, 0, host_bw);
+        acc.wtype = -1;
       }
       OpCost s;
       s.flops = 5 * static_cast<double>(mo.V);

@@ -87,6 +87,8 @@ struct HardwareRates {
   // phase (0 prefill, 1 decode): FLOP/s, 0 where no rule; and the fixed cost per matmul call.
   std::array<std::array<double, kNumOps>, 2> cpu_op_flops_per_s{};
   double matmul_call_s = 0;
+  double moe_matvec_flops_per_s = 0;  // expert mat-vecs on the host (0: the vector rate)
+  std::array<double, 64> matvec_flops_per_s_by_type{};  // by GgmlType value (0: the vector rate)
   int n_gpus() const { return static_cast<int>(dev.size()) - 1; }
 };
 

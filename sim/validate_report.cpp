@@ -6,6 +6,8 @@
 #include "units.h"
 #include "validate.h"
 
+#include <algorithm>
+
 namespace gs {
 
 namespace {
@@ -49,6 +51,17 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
     x["measured"] = {{"prefill_tok_per_s", r.meas.prefill_tok_per_s}, {"decode_tok_per_s", r.meas.decode_tok_per_s},
                      {"peak_bytes", r.meas.peak_bytes}, {"wall_s", r.meas.wall_s}};
     x["error"] = {{"prefill", r.err_prefill}, {"decode", r.err_decode}, {"peak_memory", r.err_peak}};
+    // Per-op predicted vs measured time (prefill: the whole prompt; decode: per step).
+    for (const char* phase : {"prefill", "decode"}) {
+      const bool dec = std::string(phase) == "decode";
+      const json mops = r.meas.counters.contains(phase) ? r.meas.counters[phase].value("ops", json::object()) : json::object();
+      if (mops.empty()) continue;
+      json arr = json::array();
+      for (const auto& op : compare_ops(dec ? r.pred.est.decode : r.pred.est.prefill, mops, 1.0,
+                                        dec ? static_cast<double>(std::max<i64>(r.c.gen, 1)) : 1.0))
+        arr.push_back({{"op", op.op}, {"pred_s", op.pred_s}, {"meas_s", op.meas_s}});
+      x["ops"][phase] = arr;
+    }
     j["rows"].push_back(x);
   }
   return j;
