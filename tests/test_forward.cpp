@@ -17,6 +17,7 @@
 #include "forward.h"
 #include "model.h"
 #include "oracle.h"
+#include "qmatrix.h"
 #include "weights.h"
 
 using namespace gs;
@@ -359,4 +360,23 @@ TEST_CASE("the vectorised GELU and softcap match their libm definitions") {
   CHECK(worst_cap < 1e-5);
   CHECK(exp_fast(0.0f) == 1.0f);
   CHECK(std::abs(exp_fast(1.0f) - 2.7182817f) < 1e-6f);
+}
+
+TEST_CASE("integer-format logits are bit-identical on every ISA (kernels and attention)") {
+  // Q8_0 / Q4_0 tiles follow one canonical summation, and attention's AVX2 form does the
+  // SSE2 form's operations in the same order, so the scalar ISA and the best one agree exactly.
+  const Isa saved = active_isa();
+  for (const char* id : kTiny) {
+    const ModelSpec m = tiny(id);
+    const auto toks = prompt(m, 12);
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+      const ModelWeights w = random_weights(m, t, 41);
+      set_isa(Isa::Scalar);
+      const auto a = kernel_logits(m, w, toks, 5, KvCacheType::F16);
+      set_isa(best_isa());
+      const auto b = kernel_logits(m, w, toks, 5, KvCacheType::F16);
+      CHECK_MESSAGE(a == b, id);
+    }
+  }
+  set_isa(saved);
 }

@@ -16,6 +16,7 @@
 
 #include "blocks/elementwise.h"
 #include "forward.h"
+#include "qmatrix.h"
 
 namespace gs::ref {
 
@@ -127,8 +128,9 @@ __attribute__((target("avx2"))) void attend_heads_avx2(const HeadChunk& c) {
 
 template <int NH>
 void attend_chunk(const HeadChunk& c) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) attend_heads_avx2<NH>(c);
+  // The AVX2 form runs when the active kernel ISA is AVX2 or better (GEMMASIM_ISA=scalar
+  // or set_isa(Isa::Scalar) selects the SSE2 form, so tests can compare the two).
+  if (active_isa() != Isa::Scalar) attend_heads_avx2<NH>(c);
   else attend_heads<NH>(c);
 }
 
