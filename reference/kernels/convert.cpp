@@ -110,6 +110,17 @@ std::size_t act_row_bytes(ActKind k, std::int64_t n) {
 
 // Activations: d = absmax / 127, q = round-half-even(x / d) (one scalar rule for
 // every ISA, so each path sees the same integers).
+namespace {
+// std::nearbyint for |v| < 2^22 under the default rounding mode (nearest, ties to even):
+// adding and subtracting 1.5 * 2^23 rounds to an integer in the float unit. Inline
+// arithmetic instead of a libm call per activation (baseline x86-64 has no roundss);
+// larger |v| (and NaN) pass through unchanged, which the caller's clamp then handles.
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.0f;
+  return std::fabs(v) < 4194304.0f ? (v + kMagic) - kMagic : v;
+}
+}  // namespace
+
 void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n) {
   if (k == ActKind::F32) {
     std::memcpy(dst, x, static_cast<std::size_t>(n) * 4);
@@ -126,7 +137,7 @@ void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     std::int8_t* qs = q8 ? tmp : (static_cast<ActQ8K*>(dst) + b)->qs;
     for (int j = 0; j < bw; ++j) {
-      const float v = std::nearbyint(x[j] * id);
+      const float v = round_even(x[j] * id);
       qs[j] = static_cast<std::int8_t>(v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? static_cast<int>(v) : 0);
     }
     if (q8) {
