@@ -95,7 +95,8 @@ json reference_cpu_ops(const ref::ProbeResult& r) {
   for (const auto& k : r.kernels) {
     const auto* tr = r.triad_at(k.threads);
     const auto* pk = r.peaks_at(k.threads);
-    if (tr && k.format != "q4_0" && k.format != "q4_k") bw.push_back(k.matvec_weight_bytes_per_s / tr->best_bytes_per_s);
+    const double tb = k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : (tr ? tr->best_bytes_per_s : 0);
+    if (tb > 0 && k.format != "q4_0" && k.format != "q4_k") bw.push_back(k.matvec_weight_bytes_per_s / tb);
     if (pk && pk->int8_ops_per_s > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
   }
   auto med = [](std::vector<double> v) {
@@ -110,16 +111,28 @@ json reference_cpu_ops(const ref::ProbeResult& r) {
     if (!ty) continue;
     const double bpw = static_cast<double>(tensor_bytes(*ty, 4096)) / 4096.0;
     const double fpw = type_info(*ty).quantized ? 6.0 : 2.0;
-    std::vector<double> v;
+    std::vector<double> v, of_triad, mm;
     for (const auto& k : r.kernels) {
       const auto* pk = r.peaks_at(k.threads);
-      if (k.format == f && pk && pk->fp32_flops_per_s > 0) v.push_back(k.matvec_weight_bytes_per_s / bpw * fpw / pk->fp32_flops_per_s);
+      const auto* tr = r.triad_at(k.threads);
+      if (k.format != f || !pk || pk->fp32_flops_per_s <= 0 || !tr) continue;
+      v.push_back(k.matvec_weight_bytes_per_s / bpw * fpw / pk->fp32_flops_per_s);
+      of_triad.push_back(k.matvec_weight_bytes_per_s / (k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : tr->best_bytes_per_s));
+      if (pk->int8_ops_per_s > 0) mm.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
     }
-    if (!v.empty()) j["matvec_compute_efficiency"][f] = med(v);
+    if (v.empty()) continue;
+    // A format whose mat-vec reaches 80% of the bandwidth the model allows is memory-bound
+    // in the probe: its figure says nothing about a compute limit (4 = none).
+    const bool memory_bound = !bw.empty() && med(of_triad) >= 0.8 * med(bw);
+    j["matvec_compute_efficiency"][f] = memory_bound ? 4.0 : med(v);
+    if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = med(mm);
   }
+  // The expert probe is Q4_0: its T=4 rate relative to the Q4_0 T=512 rate.
+  if (j.contains("moe_prefill_int8_efficiency") && j.contains("matmul_int8_efficiency") && j["matmul_int8_efficiency"].contains("q4_0"))
+    j["moe_prefill_efficiency"] =
+        std::min(1.0, j["moe_prefill_int8_efficiency"].get<double>() / j["matmul_int8_efficiency"]["q4_0"].get<double>());
   if (!i8.empty()) {
     j["compute_efficiency_int8"] = med(i8);
-    if (j.contains("moe_prefill_int8_efficiency")) j["moe_prefill_efficiency"] = std::min(1.0, j["moe_prefill_int8_efficiency"].get<double>() / med(i8));
   }
   if (const auto* c = r.call_cost_at(1)) j["matmul_call_s"] = c->matmul_call_s;
   if (const auto* c = r.call_cost_at(N)) j["matmul_call_parallel_s"] = c->matmul_call_s;
@@ -183,7 +196,8 @@ int cmd_probe(const Args& a) {
     for (const auto& x : r.kernels) {
       const auto* tr = r.triad_at(x.threads);
       k.add({x.format, std::to_string(x.threads), report::fmt_num(x.matvec_weight_bytes_per_s / kGB, 2),
-             tr ? report::fmt_num(x.matvec_weight_bytes_per_s / tr->best_bytes_per_s, 3) : "-",
+             x.triad_bytes_per_s > 0 ? report::fmt_num(x.matvec_weight_bytes_per_s / x.triad_bytes_per_s, 3)
+             : tr ? report::fmt_num(x.matvec_weight_bytes_per_s / tr->best_bytes_per_s, 3) : "-",
              report::fmt_num(x.matmul_flops_per_s / kGFLOP, 1)});
     }
     std::fputs(k.text().c_str(), stdout);

@@ -48,6 +48,7 @@ struct KernelRate {
   int threads = 0;
   double matvec_weight_bytes_per_s = 0;  // T = 1: weight bytes / s
   double matmul_flops_per_s = 0;         // T = 512: 2 * T * ne0 * ne1 / s
+  double triad_bytes_per_s = 0;          // triad (best of 3) just before and after, mean (probe_machine)
 };
 // Kernel rate of one format at `threads` threads; weight_bytes: size of the T = 1 matrix.
 KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens = 512);

@@ -81,7 +81,7 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
   for (const auto& k : r.kernels)
     m["kernels"].push_back({{"format", k.format}, {"threads", k.threads},
                             {"matvec_weight_bytes_per_s", k.matvec_weight_bytes_per_s},
-                            {"matmul_flops_per_s", k.matmul_flops_per_s}});
+                            {"matmul_flops_per_s", k.matmul_flops_per_s}, {"triad_bytes_per_s", k.triad_bytes_per_s}});
   m["op_rates"] = json::array();
   for (const auto& o : r.op_rates)
     m["op_rates"].push_back({{"op", o.op}, {"phase", o.phase}, {"threads", o.threads}, {"flops", o.flops},
@@ -137,6 +137,7 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
       x.threads = static_cast<int>(t.at("threads").integer(1, 100000));
       x.matvec_weight_bytes_per_s = t.num_or("matvec_weight_bytes_per_s", 0, 0, 1e15);
       x.matmul_flops_per_s = t.num_or("matmul_flops_per_s", 0, 0, 1e18);
+      x.triad_bytes_per_s = t.num_or("triad_bytes_per_s", 0, 0, 1e15);
       p.kernels.push_back(x);
     }
   }

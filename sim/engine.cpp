@@ -118,6 +118,12 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
       for (auto it = m.raw().begin(); it != m.raw().end(); ++it)
         e.matvec_compute_efficiency.emplace_back(it.key(), m.at(it.key()).num(1e-3, 4.0));
     }
+    if (c.has("matmul_int8_efficiency")) {
+      auto m = c.at("matmul_int8_efficiency");
+      if (!m.is_object()) m.fail("expected an object of weight format -> fraction of the int8 peak");
+      for (auto it = m.raw().begin(); it != m.raw().end(); ++it)
+        e.matmul_int8_efficiency.emplace_back(it.key(), m.at(it.key()).num(1e-4, 1.0));
+    }
   }
   return e;
 }

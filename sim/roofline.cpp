@@ -147,6 +147,8 @@ struct PhaseAcc {
           compute = (c.flops + c.quant_weights * dv.dequant_flops_per_weight) / vr;
         } else {
           double rate = dv.matmul_flops_per_s[static_cast<std::size_t>(wc)];
+          if (!dv.gpu && wtype >= 0 && wtype < 64 && hw.matmul_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
+            rate = hw.matmul_flops_per_s_by_type[static_cast<std::size_t>(wtype)];
           if (op == Op::MoeExperts) rate *= dv.moe_efficiency;
           compute = c.flops / rate;
           // quantized tiles are unpacked on the vector units before the tensor-core product
@@ -283,6 +285,13 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
       if (!ty || static_cast<int>(*ty) < 0 || static_cast<int>(*ty) >= 64)
         input_error(e.file + ": throughput.cpu_ops.matvec_compute_efficiency: unknown weight format '" + name + "'");
       hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(*ty)] = eff * fp32;
+    }
+    const double int8 = s.host.flops("int8") > 0 ? s.host.flops("int8") : fp32;
+    for (const auto& [name, eff] : e.thr.matmul_int8_efficiency) {
+      const auto ty = type_from_name(name);
+      if (!ty || static_cast<int>(*ty) < 0 || static_cast<int>(*ty) >= 64)
+        input_error(e.file + ": throughput.cpu_ops.matmul_int8_efficiency: unknown weight format '" + name + "'");
+      hw.matmul_flops_per_s_by_type[static_cast<std::size_t>(*ty)] = eff * int8;
     }
   }
   hw.host_link_bytes_per_s = (s.host_link.bytes_per_s > 0 ? s.host_link.bytes_per_s : 12.15e9) * e.thr.host_link_efficiency;

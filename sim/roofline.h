@@ -89,6 +89,7 @@ struct HardwareRates {
   double matmul_call_s = 0;
   double moe_matvec_flops_per_s = 0;  // expert mat-vecs on the host (0: the vector rate)
   std::array<double, 64> matvec_flops_per_s_by_type{};  // by GgmlType value (0: the vector rate)
+  std::array<double, 64> matmul_flops_per_s_by_type{};  // T > matvec, by GgmlType value (0: the class rate)
   int n_gpus() const { return static_cast<int>(dev.size()) - 1; }
 };
 
