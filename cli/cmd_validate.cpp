@@ -9,6 +9,8 @@
 // Configurations the memory model says do not fit are skipped with the reason.
 // Reports go to reports/out/: validate.md, validate.json, validate.csv, validate.gp,
 // validate.png and validate.svg (gnuplot, when installed).
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,12 +189,12 @@ int llama_bench_mode(const std::string& file, const std::string& hw, bool as_jso
 }  // namespace
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
-                     bool as_json, const std::string& command, double max_run_s, bool evict);
+                     bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file);
 
 int cmd_validate(const Args& a) {
   bool quick = false, as_json = false, evict = false;
   double max_run_s = 300;
-  std::string llama_bench, hw, probe_file, out_dir, only;
+  std::string llama_bench, hw, probe_file, out_dir, only, lock_file;
   po::options_description d("gemmasim validate options");
   d.add_options()("quick", po::bool_switch(&quick), "a subset for CI (under 3 minutes once the synthetic files are cached)")(
       "json", po::bool_switch(&as_json), "print validate.json on stdout")(
@@ -201,6 +203,7 @@ int cmd_validate(const Args& a) {
       "probe", po::value(&probe_file), "reuse a device file written by `gemmasim probe` for the vector peaks")(
       "max-run-s", po::value(&max_run_s)->default_value(300), "skip configurations predicted to run longer (0: no limit)")(
       "only", po::value(&only), "run only configurations whose label contains this text")(
+      "lock", po::value(&lock_file), "hold an exclusive flock on this file while measuring each configuration (shared machines)")(
       "evict", po::bool_switch(&evict), "delete each synthetic GGUF this run wrote after its last configuration (disk)")(
       "out-dir", po::value(&out_dir), "report folder (default: <repo>/reports/out)");
   po::variables_map vm;
@@ -217,11 +220,25 @@ int cmd_validate(const Args& a) {
   if (matrix.empty()) input_error("--only: '" + only + "' matches no configuration");
   std::string cmd = "gemmasim validate";
   for (const auto& x : a) cmd += " " + x;
-  return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s, evict);
+  return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s, evict, lock_file);
 }
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
-                     bool as_json, const std::string& command, double max_run_s, bool evict) {
+                     bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file) {
+  int lock_fd = -1;
+  if (!lock_file.empty()) {
+    lock_fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock_fd < 0) input_error("--lock: " + lock_file + ": cannot open");
+  }
+  struct Held {
+    int fd;
+    explicit Held(int f) : fd(f) {
+      if (fd >= 0) ::flock(fd, LOCK_EX);
+    }
+    ~Held() {
+      if (fd >= 0) ::flock(fd, LOCK_UN);
+    }
+  };
   // Synthetic files present before this run are never deleted by --evict.
   std::vector<bool> existed;
   for (const auto& c : matrix) existed.push_back(fs::exists(synth_cache_path(c)));
@@ -265,6 +282,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         continue;
       }
     }
+    const Held held(lock_fd);  // the triads, the run and its prediction's inputs under one lock
     std::fprintf(stderr, "[%d/%zu] %s: triad + peaks, run, triad + peaks...\n", i, matrix.size(), c.label().c_str());
     const auto before = ref::triad_bandwidth(512LL << 20, c.threads, 3);
     const auto pk_before = ref::vector_peaks(c.threads);
