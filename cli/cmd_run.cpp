@@ -4,7 +4,8 @@
 // With an ID, a seeded synthetic GGUF is written first into the cache folder
 // ($XDG_CACHE_HOME/gemmasim, else <repo>/.cache/gemmasim) as <id>-<quant>-<seed>.gguf.
 // Prefill runs the prompt in micro-batches (--ubatch, 512); decode runs G greedy
-// steps of one token; --depth D prefills D tokens first (not timed).
+// steps of one token; --depth D prefills D tokens first (not timed). The generated ids
+// are also printed as text with the file's vocabulary (tokenizer.ggml.tokens), when it has one.
 #include <omp.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <variant>
 
 #include "data_paths.h"
 #include "forward.h"
@@ -132,6 +134,42 @@ void append_trace(std::string& out, const char* phase, const std::vector<ref::Ro
   }
 }
 
+// Text of token ids with the vocabulary a GGUF stores (tokenizer.ggml.tokens and, when
+// present, tokenizer.ggml.token_type), SentencePiece conventions as llama.cpp's
+// llama_token_to_piece for SPM vocabularies: U+2581 is a space, byte tokens "<0xNN>"
+// (type 6) are that byte, control tokens (type 3) print nothing. Returns false when the
+// file has no vocabulary (or an id is outside it).
+bool detokenize(const ref::GgufFile& file, const std::vector<std::int32_t>& ids, std::string& text) {
+  const ref::GgufValue* tv = file.find("tokenizer.ggml.tokens");
+  if (tv == nullptr || !std::holds_alternative<ref::GgufArray>(*tv)) return false;
+  const auto& toks = std::get<ref::GgufArray>(*tv);
+  const ref::GgufArray* types = nullptr;
+  if (const ref::GgufValue* ty = file.find("tokenizer.ggml.token_type"); ty && std::holds_alternative<ref::GgufArray>(*ty))
+    types = &std::get<ref::GgufArray>(*ty);
+  text.clear();
+  for (std::int32_t id : ids) {
+    if (id < 0 || static_cast<std::size_t>(id) >= toks.size() || !std::holds_alternative<std::string>(toks[id])) return false;
+    const std::string& piece = std::get<std::string>(toks[static_cast<std::size_t>(id)]);
+    std::int64_t type = 1;
+    if (types && static_cast<std::size_t>(id) < types->size() && std::holds_alternative<std::int64_t>((*types)[id]))
+      type = std::get<std::int64_t>((*types)[static_cast<std::size_t>(id)]);
+    if (type == 3) continue;  // control
+    if (type == 6 && piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece[5] == '>') {
+      text += static_cast<char>(std::strtol(piece.substr(3, 2).c_str(), nullptr, 16));
+      continue;
+    }
+    for (std::size_t i = 0; i < piece.size(); ++i) {
+      if (piece.compare(i, 3, "\xE2\x96\x81") == 0) {
+        text += ' ';
+        i += 2;
+      } else {
+        text += piece[i];
+      }
+    }
+  }
+  return true;
+}
+
 double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 }  // namespace
@@ -241,6 +279,8 @@ int cmd_run(const Args& a) {
   const double prefill_tps = prefill_s > 0 ? static_cast<double>(P) / prefill_s : 0;
   const double achieved = (weight_bpt + kv_bpt) * decode_tps;
   const PeakMemory mem = peak_memory();
+  std::string text;
+  const bool has_text = detokenize(file, generated, text);
   const long long peak = std::max(mem.vm_hwm_bytes, mem.ru_maxrss_bytes);
 
   if (!trace_out.empty()) write_output(trace_out, trace);
@@ -261,8 +301,9 @@ int cmd_run(const Args& a) {
               {"decode_step_s", step_s}, {"weight_bytes_per_token", weight_bpt}, {"kv_bytes_per_token", kv_bpt},
               {"achieved_bytes_per_s", achieved}, {"peak_rss_bytes", peak}, {"ru_maxrss_bytes", mem.ru_maxrss_bytes},
               {"vm_hwm_bytes", mem.vm_hwm_bytes}, {"tokens", generated},
+              {"text", has_text ? json(text) : json(nullptr)},
               {"counters", {{"prefill", counters_json(prefill)}, {"decode", counters_json(decode)}}}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
     return 0;
   }
   std::printf("model        %s (%s, %.3f GB file)\n", m.id.c_str(), path.c_str(), static_cast<double>(file.file_bytes()) / kGB);
@@ -276,6 +317,8 @@ int cmd_run(const Args& a) {
   std::printf("tokens      ");
   for (auto t : generated) std::printf(" %d", t);
   std::printf("\n");
+  if (has_text) std::printf("text         %s\n", text.c_str());
+  else std::printf("text         (no vocabulary in the file: tokenizer.ggml.tokens missing)\n");
   return 0;
 }
 

@@ -324,6 +324,19 @@ TEST_CASE("gemmasim run --json reports speeds, bytes per token, memory and token
   // A decoded token reads K = 2 of the E = 8 experts: far less than the file's weights.
   CHECK(j["weight_bytes_per_token"].get<double>() < 0.6 * j["file_bytes"].get<double>());
   CHECK(j["kv_bytes_per_token"].get<double>() > 0);
+  // Text from the file's vocabulary (synth's placeholder SentencePiece vocabulary: <pad> <eos>
+  // <bos> control, <unk>, 256 byte tokens when the vocabulary is large enough, then tok_N).
+  REQUIRE(j["text"].is_string());
+  const std::int64_t V = tiny("gemma4-26b-a4b-tiny").n_vocab;
+  const std::int64_t first_word = V >= 4 + 256 ? 4 + 256 : 4;
+  std::string expect;
+  for (const auto& tok : j["tokens"]) {
+    const std::int64_t id = tok.get<std::int64_t>();
+    if (id == 3) expect += "<unk>";
+    else if (id >= first_word) expect += "tok_" + std::to_string(id);
+    else if (id >= 4) expect += static_cast<char>(id - 4);
+  }
+  CHECK(j["text"].get<std::string>() == expect);
   std::ifstream t(trace);
   int lines = 0;
   for (std::string line; std::getline(t, line); ++lines) {
