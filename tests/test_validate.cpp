@@ -143,6 +143,19 @@ TEST_CASE("reference profile: measured op rates, serial ops at one core's rate, 
   CHECK(calls == doctest::Approx(std::round(calls)).epsilon(1e-6));
   CHECK(calls >= 7 * m.n_layer);
   CHECK(calls <= 9 * m.n_layer + 2);
+  // Per-format mat-vec limits apply to the weights of that format only.
+  EngineProfile lo = with_rule(true), hi = with_rule(true);
+  lo.thr.matvec_compute_efficiency = {{"q4_0", 0.01}};
+  hi.thr.matvec_compute_efficiency = {{"q8_0", 0.01}};  // no Q8_0 matrix in a Q4_0 file's FFN
+  const auto ffn = static_cast<std::size_t>(Op::FfnUp);
+  const Estimate elo = estimate(m, s2h, q, lo, RunPlacement{}, wl), ehi = estimate(m, s2h, q, hi, RunPlacement{}, wl);
+  CHECK(elo.decode.ops[ffn].time_s > 10 * ehi.decode.ops[ffn].time_s);
+  EngineProfile none = with_rule(true);
+  none.thr.matvec_compute_efficiency.clear();
+  CHECK(ehi.decode.ops[ffn].time_s == doctest::Approx(estimate(m, s2h, q, none, RunPlacement{}, wl).decode.ops[ffn].time_s));
+  EngineProfile badf = e;
+  badf.thr.matvec_compute_efficiency = {{"q9_9", 0.5}};
+  CHECK_THROWS_AS(estimate(m, s2h, q, badf, RunPlacement{}, wl), InputError);
   // An op name the simulator does not know is an input error naming it.
   EngineProfile bad = e;
   bad.thr.cpu_ops.push_back({"flux_capacitor", "decode", 0.1, false});
