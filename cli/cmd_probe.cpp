@@ -110,8 +110,7 @@ json reference_cpu_ops(const ref::ProbeResult& r) {
     return v.empty() ? 0.0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
   };
   if (!bw.empty()) j["bandwidth_efficiency"] = med(bw);
-  // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak, median
-  // over thread counts (formats the triad limits give their bandwidth-bound figure).
+  // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
   for (const char* f : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}) {
     const auto ty = type_from_name(f);
     if (!ty) continue;
@@ -127,10 +126,9 @@ json reference_cpu_ops(const ref::ProbeResult& r) {
       if (pk->int8_ops_per_s > 0) mm.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
     }
     if (v.empty()) continue;
-    // A format whose mat-vec reaches 80% of the bandwidth the model allows is memory-bound
-    // in the probe: its figure says nothing about a compute limit (4 = none).
-    const bool memory_bound = !bw.empty() && best_of_triad[f] >= 0.8 * med(bw);
-    j["matvec_compute_efficiency"][f] = memory_bound ? 4.0 : med(v);
+    // The best over thread counts (contention only lowers it). For a format the memory
+    // limits this is about its bandwidth-bound rate, so it rarely binds before the memory term.
+    j["matvec_compute_efficiency"][f] = *std::max_element(v.begin(), v.end());
     if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = med(mm);
   }
   // The expert probe is Q4_0: its T=4 rate relative to the Q4_0 T=512 rate.
