@@ -32,6 +32,7 @@ Forward::Forward(const ModelSpec& m, const ModelWeights& w, ForwardOptions o) : 
     input_error("micro-batch of " + std::to_string(o_.n_ubatch) + " tokens (expected 1..65536)");
   if (static_cast<int>(w.layers.size()) != m.n_layer) input_error(m.id + ": weights bound for another layer count");
   kv_.resize(static_cast<std::size_t>(m.n_layer));
+  kv_float_.resize(static_cast<std::size_t>(m.n_layer));
   for (int il = 0; il < m.n_layer; ++il) {
     if (!m.owns_kv(il)) continue;
     const bool ring = m.is_sliding(il) && m.sliding_window > 0;

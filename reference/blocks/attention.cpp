@@ -207,50 +207,77 @@ void Forward::attend(int il, int T, const float* q, float* o) {
   if (first < cache.oldest_held(pos_ + T - 1)) throw std::logic_error("attention reads a KV slot already overwritten");
 
   auto t0 = std::chrono::steady_clock::now();
-  thread_local std::vector<float> kbuf, vbuf;  // [n, Dh] of one kv head, as floats (reused across calls)
-  kbuf.resize(static_cast<std::size_t>(n) * Dh);
-  vbuf.resize(kbuf.size());
-  float* const kf = kbuf.data();  // pointers, not the thread_local names, inside the parallel region
-  float* const vf = vbuf.data();
+  // K and V of every kv head as floats, [Hkv][n][Dh]. KV-shared layers read the same source
+  // cache in the same step, so the conversion is kept per source layer and reused when the
+  // step (pos_, T) matches, up to kKvFloatBudget bytes; beyond that it is converted per call.
+  const int src = m_.kv_source[static_cast<std::size_t>(il)];
+  const std::size_t per = static_cast<std::size_t>(n) * Dh;
+  const bool keep = 2 * static_cast<std::int64_t>(Hkv) * n * Dh * 4 <= kKvFloatBudget;
+  thread_local std::vector<float> kbuf, vbuf;
+  KvFloat& kc = kv_float_[static_cast<std::size_t>(src)];
+  bool fresh = true;
+  float *kf, *vf;
+  if (keep) {
+    fresh = !(kc.pos == pos_ && kc.T == T && kc.first == first && kc.n == n);
+    if (fresh) {
+      kc.k.resize(static_cast<std::size_t>(Hkv) * per);
+      kc.v.resize(kc.k.size());
+      kc.pos = pos_;
+      kc.T = T;
+      kc.first = first;
+      kc.n = n;
+    }
+    kf = kc.k.data();
+    vf = kc.v.data();
+  } else {
+    kbuf.resize(static_cast<std::size_t>(Hkv) * per);
+    vbuf.resize(kbuf.size());
+    kf = kbuf.data();  // pointers, not the thread_local names, inside the parallel region
+    vf = vbuf.data();
+  }
   // Work items: (token, kv head, chunk of up to kHeadChunk query heads of that kv head);
   // the heads of a chunk share each K and V row load (see attend_heads).
   const int chunks = (group + kHeadChunk - 1) / kHeadChunk;
-  const std::int64_t items = static_cast<std::int64_t>(T) * chunks;
-  const bool par = static_cast<std::int64_t>(T) * group * n * Dh >= 32768;  // one region per layer, when worth it
+  const std::int64_t items = static_cast<std::int64_t>(T) * Hkv * chunks;
+  const bool par = static_cast<std::int64_t>(T) * H * n * Dh >= 32768;  // one region per layer, when worth it
+  const std::int64_t rows = static_cast<std::int64_t>(Hkv) * n;
 #pragma omp parallel if (par)
   {
     std::vector<float> sbuf;  // scores of the chunk's heads (per thread)
-    for (int g = 0; g < Hkv; ++g) {
+    if (fresh) {
 #pragma omp for schedule(static)
-      for (std::int64_t j = 0; j < n; ++j) {
-        cache.read_k(first + j, g, &kf[static_cast<std::size_t>(j) * Dh]);
-        cache.read_v(first + j, g, &vf[static_cast<std::size_t>(j) * Dh]);
+      for (std::int64_t gj = 0; gj < rows; ++gj) {
+        const int g = static_cast<int>(gj / n);
+        const std::int64_t j = gj % n;
+        cache.read_k(first + j, g, kf + g * per + static_cast<std::size_t>(j) * Dh);
+        cache.read_v(first + j, g, vf + g * per + static_cast<std::size_t>(j) * Dh);
       }
+    }
 #pragma omp for schedule(static)
-      for (std::int64_t it = 0; it < items; ++it) {
-        const int t = static_cast<int>(it / chunks), c = static_cast<int>(it % chunks);
-        const int h0 = g * group + c * kHeadChunk, nh = std::min(kHeadChunk, group - c * kHeadChunk);
-        const std::int64_t p = pos_ + t;
-        const std::int64_t lo = W > 0 ? std::max<std::int64_t>(0, p - W + 1) : 0;
-        const std::int64_t nk = p - lo + 1;
-        sbuf.resize(static_cast<std::size_t>(nk) * kHeadChunk);
-        HeadChunk hc;
-        hc.Dh = Dh;
-        hc.nk = nk;
-        hc.k = kf + (lo - first) * Dh;
-        hc.v = vf + (lo - first) * Dh;
-        hc.scale = scale;
-        for (int h = 0; h < nh; ++h) {
-          hc.q[h] = q + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
-          hc.o[h] = o + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
-          hc.s[h] = sbuf.data() + static_cast<std::size_t>(h) * nk;
-        }
-        switch (nh) {
-          case 1: attend_chunk<1>(hc); break;
-          case 2: attend_chunk<2>(hc); break;
-          case 3: attend_chunk<3>(hc); break;
-          default: attend_chunk<4>(hc); break;
-        }
+    for (std::int64_t it = 0; it < items; ++it) {
+      const int t = static_cast<int>(it / (static_cast<std::int64_t>(Hkv) * chunks));
+      const int g = static_cast<int>(it / chunks % Hkv), c = static_cast<int>(it % chunks);
+      const int h0 = g * group + c * kHeadChunk, nh = std::min(kHeadChunk, group - c * kHeadChunk);
+      const std::int64_t p = pos_ + t;
+      const std::int64_t lo = W > 0 ? std::max<std::int64_t>(0, p - W + 1) : 0;
+      const std::int64_t nk = p - lo + 1;
+      sbuf.resize(static_cast<std::size_t>(nk) * kHeadChunk);
+      HeadChunk hc;
+      hc.Dh = Dh;
+      hc.nk = nk;
+      hc.k = kf + g * per + (lo - first) * Dh;
+      hc.v = vf + g * per + (lo - first) * Dh;
+      hc.scale = scale;
+      for (int h = 0; h < nh; ++h) {
+        hc.q[h] = q + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
+        hc.o[h] = o + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
+        hc.s[h] = sbuf.data() + static_cast<std::size_t>(h) * nk;
+      }
+      switch (nh) {
+        case 1: attend_chunk<1>(hc); break;
+        case 2: attend_chunk<2>(hc); break;
+        case 3: attend_chunk<3>(hc); break;
+        default: attend_chunk<4>(hc); break;
       }
     }
   }
