@@ -101,10 +101,13 @@ ChartFiles write_chart(const std::string& dir, const ChartSpec& c, bool render) 
   f.rendered = true;
   for (const std::string fmt : {"png", "svg"}) {
     const std::string out = c.name + "." + fmt;
-    const std::string log = dir + "/." + c.name + "." + fmt + ".log";
+    // gnuplot runs inside dir (the script reads NAME.csv beside it), so every path in
+    // the shell command is relative to dir; the C++ side uses dir-prefixed paths.
+    const std::string log_name = "." + c.name + "." + fmt + ".log";
+    const std::string log = dir + "/" + log_name;
     const std::string cmd = "cd " + shell_quote(dir) + " && gnuplot -e " +
                             shell_quote("fmt='" + fmt + "'; out='" + out + ".tmp'; pngterm='" + term + "'") + " " +
-                            shell_quote(c.name + ".gp") + " > " + shell_quote(log) + " 2>&1";
+                            shell_quote(c.name + ".gp") + " > " + shell_quote(log_name) + " 2>&1";
     const int rc = std::system(cmd.c_str());
     std::error_code ec;
     const std::string tmp = dir + "/" + out + ".tmp";

@@ -131,6 +131,25 @@ TEST_CASE("each chart file is written, non-empty, and its data holds the plotted
   fs::remove_all(dir);
 }
 
+TEST_CASE("charts render into a directory given by a relative path (as README command 1 does)") {
+  if (!report::gnuplot_available()) {
+    MESSAGE("gnuplot not found: skipping (install gnuplot-nox)");
+    return;
+  }
+  const fs::path base = temp_dir("relative");
+  fs::create_directories(base);
+  const fs::path cwd = fs::current_path();
+  fs::current_path(base);
+  AdviseInput in = chart_input();
+  in.req.context_tokens = 8192;
+  const report::ChartFiles f = report::write_chart("out/sub", report::chart_decode(in, {resolve_hardware("rtx-4090")}), true);
+  fs::current_path(cwd);
+  CHECK_MESSAGE(f.rendered, f.note);
+  for (const char* ext : {".png", ".svg"}) CHECK(fs::file_size(base / "out/sub" / (std::string("decode") + ext)) > 1000);
+  for (const auto& e : fs::directory_iterator(base / "out/sub")) CHECK(e.path().filename().string().find(".log") == std::string::npos);
+  fs::remove_all(base);
+}
+
 TEST_CASE("the HTML page links only files that exist") {
   const std::string dir = temp_dir("html");
   report::write_file_atomic(dir + "/a.csv", "x,y\n1,2\n");
