@@ -36,7 +36,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// This process's own binary for the child runs: /proc/<pid>/exe stays valid when the file
+// is rebuilt (replaced) during a long validate; the resolved path is the fallback.
 std::string self_exe() {
+  const std::string proc = "/proc/" + std::to_string(::getpid()) + "/exe";
+  if (::access(proc.c_str(), X_OK) == 0) return proc;
   std::error_code ec;
   const fs::path p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? std::string("gemmasim") : p.string();
