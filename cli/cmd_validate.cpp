@@ -143,6 +143,10 @@ MachineRates rates_at(const ref::ProbeResult& p, int threads) {
 int llama_bench_mode(const std::string& file, const std::string& hw, bool as_json) {
   std::vector<std::string> bad;
   const auto runs = read_llama_bench(file, &bad);
+  // A file with no usable run is not llama-bench output: say so instead of an empty table.
+  if (runs.empty())
+    input_error(file + ": no llama-bench run in it (expected the JSON of `llama-bench -o json`" +
+                (bad.empty() ? std::string(")") : "; first problem: " + bad.front() + ")"));
   std::vector<BenchCompare> res;
   for (const auto& r : runs) res.push_back(predict_llama_bench(map_llama_bench_run(r, hw)));
   std::vector<double> ep, et;

@@ -7,15 +7,11 @@
 #include "error.h"
 #include "probe.h"
 #include "units.h"
+#include "text.h"
 
 namespace gs::ref {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::string gbs(double v) {
   char b[32];

@@ -11,21 +11,12 @@
 
 #include "data_paths.h"
 #include "memory_fit.h"
+#include "text.h"
 
 namespace gs {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  const auto b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
-}
 bool starts_with_ci(const std::string& s, const std::string& p) { return lower(s).rfind(lower(p), 0) == 0; }
 
 // Split a CSV text into records of fields (RFC 4180: quotes, doubled quotes, newlines in quotes).

@@ -14,22 +14,11 @@
 #include "hardware.h"
 #include "model.h"
 #include "quant.h"
+#include "text.h"
 
 namespace gs {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  const auto b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
-}
 
 std::string collapse_spaces(const std::string& s) {
   std::string o;
@@ -113,7 +102,12 @@ std::vector<LlamaBenchRun> read_llama_bench(const std::string& path, std::vector
   const std::string text = ss.str();
   json j;
   const std::string t = trim(text);
-  if (!t.empty() && t[0] == '{') {  // JSON Lines (llama-bench -o jsonl)
+  if (!t.empty() && t[0] == '{' && json::accept(t)) {  // one object: a single run, or some other file
+    j = json::parse(t);
+    if (!j.contains("model_type"))
+      input_error(path + ": no llama-bench run in it (a JSON object without model_type; expected the array of `llama-bench -o json`)");
+    j = json::array({j});
+  } else if (!t.empty() && t[0] == '{') {  // JSON Lines (llama-bench -o jsonl)
     j = json::array();
     std::istringstream ls(t);
     std::string line;

@@ -6,6 +6,7 @@
 
 #include "data_paths.h"
 #include "quant.h"
+#include "text.h"
 
 namespace gs {
 
@@ -43,11 +44,6 @@ const RecipeDb& db() {
     return out;
   }();
   return d;
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }

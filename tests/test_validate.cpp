@@ -250,4 +250,10 @@ TEST_CASE("gemmasim validate --llama-bench: a table, skipped runs with reasons, 
   CHECK(bad.code == 2);
   CHECK(bad.err_lines() == 1);
   CHECK(run_cli("validate --only no-such-config").code == 2);
+  // Valid JSON that holds no llama-bench run (another kind of file, an empty array).
+  const CliResult other = run_cli("validate --llama-bench " + std::string(GEMMASIM_SOURCE_DIR) + "/hwdb/devices/rtx-4090.json");
+  CHECK(other.code == 2);
+  CHECK(other.err_lines() == 1);
+  CHECK(other.err.find("no llama-bench run") != std::string::npos);
+  CHECK(other.out.empty());
 }
