@@ -280,19 +280,18 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
     }
     hw.matmul_call_s = cores > 1 ? e.thr.matmul_call_parallel_s : e.thr.matmul_call_s;
     hw.moe_matvec_flops_per_s = e.thr.moe_matvec_compute_efficiency * fp32;
-    for (const auto& [name, eff] : e.thr.matvec_compute_efficiency) {
-      const auto ty = type_from_name(name);
-      if (!ty || static_cast<int>(*ty) < 0 || static_cast<int>(*ty) >= 64)
-        input_error(e.file + ": throughput.cpu_ops.matvec_compute_efficiency: unknown weight format '" + name + "'");
-      hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(*ty)] = eff * fp32;
-    }
+    // Per weight format: efficiency (by format name) x the peak it is a fraction of.
+    auto by_type = [&](const auto& effs, double peak_flops_per_s, auto& table, const char* key) {
+      for (const auto& [name, eff] : effs) {
+        const auto ty = type_from_name(name);
+        if (!ty || static_cast<int>(*ty) < 0 || static_cast<int>(*ty) >= 64)
+          input_error(e.file + ": throughput.cpu_ops." + key + ": unknown weight format '" + name + "'");
+        table[static_cast<std::size_t>(*ty)] = eff * peak_flops_per_s;
+      }
+    };
+    by_type(e.thr.matvec_compute_efficiency, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency");
     const double int8 = s.host.flops("int8") > 0 ? s.host.flops("int8") : fp32;
-    for (const auto& [name, eff] : e.thr.matmul_int8_efficiency) {
-      const auto ty = type_from_name(name);
-      if (!ty || static_cast<int>(*ty) < 0 || static_cast<int>(*ty) >= 64)
-        input_error(e.file + ": throughput.cpu_ops.matmul_int8_efficiency: unknown weight format '" + name + "'");
-      hw.matmul_flops_per_s_by_type[static_cast<std::size_t>(*ty)] = eff * int8;
-    }
+    by_type(e.thr.matmul_int8_efficiency, int8, hw.matmul_flops_per_s_by_type, "matmul_int8_efficiency");
   }
   hw.host_link_bytes_per_s = (s.host_link.bytes_per_s > 0 ? s.host_link.bytes_per_s : 12.15e9) * e.thr.host_link_efficiency;
   hw.gpu_link_bytes_per_s = s.gpu_link.bytes_per_s > 0 ? s.gpu_link.bytes_per_s * e.thr.gpu_link_efficiency : 0;
