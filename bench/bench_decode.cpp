@@ -31,6 +31,7 @@
 #include "synth.h"
 #include "units.h"
 #include "weights.h"
+#include "stats.h"
 
 using namespace gs;
 using namespace gs::ref;
@@ -39,12 +40,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;

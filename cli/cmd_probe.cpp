@@ -15,6 +15,7 @@
 #include "quant.h"
 #include "table.h"
 #include "units.h"
+#include "stats.h"
 
 namespace gs::cli {
 
@@ -105,38 +106,33 @@ json reference_cpu_ops(const ref::ProbeResult& r) {
   }
   for (const auto& [f, v] : best_of_triad)
     if (f != "q4_0" && f != "q4_k") bw.push_back(v);
-  auto med = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0.0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
-  };
-  if (!bw.empty()) j["bandwidth_efficiency"] = med(bw);
+  if (!bw.empty()) j["bandwidth_efficiency"] = median(bw);
   // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
   for (const char* f : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}) {
     const auto ty = type_from_name(f);
     if (!ty) continue;
     const double bpw = static_cast<double>(tensor_bytes(*ty, 4096)) / 4096.0;
     const double fpw = type_info(*ty).quantized ? 6.0 : 2.0;
-    std::vector<double> v, of_triad, mm;
+    std::vector<double> v, mm;
     for (const auto& k : r.kernels) {
       const auto* pk = r.peaks_at(k.threads);
       const auto* tr = r.triad_at(k.threads);
       if (k.format != f || !pk || pk->fp32_flops_per_s <= 0 || !tr) continue;
       v.push_back(k.matvec_weight_bytes_per_s / bpw * fpw / pk->fp32_flops_per_s);
-      of_triad.push_back(k.matvec_weight_bytes_per_s / (k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : tr->best_bytes_per_s));
       if (pk->int8_ops_per_s > 0) mm.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
     }
     if (v.empty()) continue;
     // The best over thread counts (contention only lowers it). For a format the memory
     // limits this is about its bandwidth-bound rate, so it rarely binds before the memory term.
     j["matvec_compute_efficiency"][f] = *std::max_element(v.begin(), v.end());
-    if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = med(mm);
+    if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = median(mm);
   }
   // The expert probe is Q4_0: its T=4 rate relative to the Q4_0 T=512 rate.
   if (j.contains("moe_prefill_int8_efficiency") && j.contains("matmul_int8_efficiency") && j["matmul_int8_efficiency"].contains("q4_0"))
     j["moe_prefill_efficiency"] =
         std::min(1.0, j["moe_prefill_int8_efficiency"].get<double>() / j["matmul_int8_efficiency"]["q4_0"].get<double>());
   if (!i8.empty()) {
-    j["compute_efficiency_int8"] = med(i8);
+    j["compute_efficiency_int8"] = median(i8);
   }
   if (const auto* c = r.call_cost_at(1)) j["matmul_call_s"] = c->matmul_call_s;
   if (const auto* c = r.call_cost_at(N)) j["matmul_call_parallel_s"] = c->matmul_call_s;

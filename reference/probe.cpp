@@ -19,6 +19,7 @@
 #include "qmatrix.h"
 #include "quant.h"
 #include "units.h"
+#include "stats.h"
 
 namespace gs::ref {
 
@@ -26,13 +27,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }

@@ -12,6 +12,7 @@
 #include "data_paths.h"
 #include "memory_fit.h"
 #include "text.h"
+#include "stats.h"
 
 namespace gs {
 
@@ -227,13 +228,6 @@ CalCase map_row(const CalRow& r, const Aliases& al) {
   if (!parse_rate(r.tg, &c.measured_tg, c.notes, "tg")) skip("tg_tok_s '" + r.tg + "' is not a number");
   if (c.measured_pp <= 0 && c.measured_tg <= 0) skip("no speed measured");
   return c;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "ops.h"
 #include "quant.h"
 #include "units.h"
+#include "stats.h"
 
 namespace gs {
 
@@ -140,13 +141,6 @@ void ValidateRow::compute_errors() {
   err_peak = err(pred.peak_bytes, meas.peak_bytes);
 }
 
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::string>& labels) {
   ErrorStats s;
   s.n = static_cast<int>(errs.size());
@@ -158,7 +152,7 @@ ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::s
       s.worst = i < labels.size() ? labels[i] : "";
     }
   }
-  s.median_abs = median_of(a);
+  s.median_abs = median(a);
   return s;
 }
 
