@@ -6,138 +6,15 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
 #include <vector>
 #include <iostream>
 
 #include "options.h"
 #include "probe.h"
-#include "quant.h"
 #include "table.h"
 #include "units.h"
-#include "stats.h"
 
 namespace gs::cli {
-
-namespace {
-
-// The non-matmul ops of the kernel that get a measured rate; the three attention ops
-// share one (the kernel times scores and values together, softmax inside them).
-const char* kRatedOps[] = {"norms", "rope", "act", "residual", "softcap", "moe_route", "attention"};
-
-double op_group(const ref::ProbeResult& r, const std::string& op, const std::string& phase, int threads, double* time_s) {
-  double f = 0, t = 0;
-  auto add = [&](const std::string& n) {
-    if (const auto* x = r.op_rate_at(n, phase, threads)) f += x->flops, t += x->time_s;
-  };
-  if (op == "attention") {
-    add("attn_scores");
-    add("attn_softmax");
-    add("attn_values");
-  } else {
-    add(op);
-  }
-  *time_s = t;
-  return f;
-}
-
-}  // namespace
-
-// The reference engine's throughput.cpu_ops from a probe (docs/validation.md): per op and
-// phase, efficiency = achieved FLOP/s / fp32 FMA peak of the threads it uses; serial when
-// the op gains less than half of the ideal speed-up from 1 to N threads (then the 1-thread
-// figure against one core's peak); matmul_call_s / _parallel_s = the tiny-matmul call cost
-// at 1 / N threads. Empty object when the probe has no op rates.
-json reference_cpu_ops(const ref::ProbeResult& r) {
-  json j = json::object();
-  if (r.op_rates.empty() || r.peaks.empty()) return j;
-  const int N = r.peaks.back().threads;
-  const auto* p1 = r.peaks_at(1);
-  const auto* pN = r.peaks_at(N);
-  if (!p1 || !pN || p1->fp32_flops_per_s <= 0) return j;
-  for (const char* phase : {"prefill", "decode"}) {
-    for (const char* op : kRatedOps) {
-      double t1 = 0, tN = 0;
-      const double f1 = op_group(r, op, phase, 1, &t1), fN = op_group(r, op, phase, N, &tN);
-      if (f1 <= 0 || t1 <= 0 || fN <= 0 || tN <= 0) continue;
-      const double r1 = f1 / t1, rN = fN / tN;
-      const bool serial = N > 1 && rN / r1 < 1 + 0.5 * (N - 1);
-      const double eff = serial || N == 1 ? r1 / p1->fp32_flops_per_s : rN / pN->fp32_flops_per_s;
-      auto put = [&](const std::string& name) {
-        j[phase][name] = {{"efficiency", std::max(1e-6, std::min(1.0, eff))}, {"serial", serial}};
-      };
-      if (std::string(op) == "attention") {
-        put("attn_scores");
-        put("attn_softmax");
-        put("attn_values");
-      } else {
-        put(op);
-      }
-    }
-  }
-  // MoE experts: decode (T=1) as a mat-vec of (2 + dequant 4) FLOP per weight against the
-  // fp32 peak; prefill (T=4 per expert) against the int8 peak; mean over 1..N threads.
-  double mv = 0, pf = 0;
-  int n = 0;
-  for (const auto& c : r.call_costs) {
-    const auto* pk = r.peaks_at(c.threads);
-    if (!pk || pk->fp32_flops_per_s <= 0 || pk->int8_ops_per_s <= 0 || c.expert_matvec_bytes_per_s <= 0) continue;
-    mv += c.expert_matvec_bytes_per_s / 18.0 * 32.0 * 6.0 / pk->fp32_flops_per_s;
-    pf += c.expert_t4_flops_per_s / pk->int8_ops_per_s;
-    ++n;
-  }
-  if (n > 0) {
-    j["moe_matvec_compute_efficiency"] = mv / n;
-    j["moe_prefill_int8_efficiency"] = pf / n;
-  }
-  // The matmul constants (docs/validation.md): bandwidth_efficiency = median over the formats
-  // memory-bound in a mat-vec (f32 f16 bf16 q8_0 q6_k) of the best over thread counts of T=1
-  // weight GB/s / the triad measured next to it; int8 = median over q8_0 q4_0 q4_k q6_k of T=512 GFLOP/s / VNNI peak.
-  // Per format the best ratio over thread counts: on a shared machine another process only
-  // ever slows a measurement down (the same reason the triad keeps its best repetition).
-  std::vector<double> bw, i8;
-  std::map<std::string, double> best_of_triad;
-  for (const auto& k : r.kernels) {
-    const auto* tr = r.triad_at(k.threads);
-    const auto* pk = r.peaks_at(k.threads);
-    const double tb = k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : (tr ? tr->best_bytes_per_s : 0);
-    if (tb > 0) best_of_triad[k.format] = std::max(best_of_triad[k.format], k.matvec_weight_bytes_per_s / tb);
-    if (pk && pk->int8_ops_per_s > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
-  }
-  for (const auto& [f, v] : best_of_triad)
-    if (f != "q4_0" && f != "q4_k") bw.push_back(v);
-  if (!bw.empty()) j["bandwidth_efficiency"] = median(bw);
-  // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
-  for (const char* f : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}) {
-    const auto ty = type_from_name(f);
-    if (!ty) continue;
-    const double bpw = static_cast<double>(tensor_bytes(*ty, 4096)) / 4096.0;
-    const double fpw = type_info(*ty).quantized ? 6.0 : 2.0;
-    std::vector<double> v, mm;
-    for (const auto& k : r.kernels) {
-      const auto* pk = r.peaks_at(k.threads);
-      const auto* tr = r.triad_at(k.threads);
-      if (k.format != f || !pk || pk->fp32_flops_per_s <= 0 || !tr) continue;
-      v.push_back(k.matvec_weight_bytes_per_s / bpw * fpw / pk->fp32_flops_per_s);
-      if (pk->int8_ops_per_s > 0) mm.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
-    }
-    if (v.empty()) continue;
-    // The best over thread counts (contention only lowers it). For a format the memory
-    // limits this is about its bandwidth-bound rate, so it rarely binds before the memory term.
-    j["matvec_compute_efficiency"][f] = *std::max_element(v.begin(), v.end());
-    if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = median(mm);
-  }
-  // The expert probe is Q4_0: its T=4 rate relative to the Q4_0 T=512 rate.
-  if (j.contains("moe_prefill_int8_efficiency") && j.contains("matmul_int8_efficiency") && j["matmul_int8_efficiency"].contains("q4_0"))
-    j["moe_prefill_efficiency"] =
-        std::min(1.0, j["moe_prefill_int8_efficiency"].get<double>() / j["matmul_int8_efficiency"]["q4_0"].get<double>());
-  if (!i8.empty()) {
-    j["compute_efficiency_int8"] = median(i8);
-  }
-  if (const auto* c = r.call_cost_at(1)) j["matmul_call_s"] = c->matmul_call_s;
-  if (const auto* c = r.call_cost_at(N)) j["matmul_call_parallel_s"] = c->matmul_call_s;
-  return j;
-}
 
 int cmd_probe(const Args& a) {
   std::string out, id = "this-machine";
@@ -169,7 +46,7 @@ int cmd_probe(const Args& a) {
   o.progress = [](const std::string& s) { std::fprintf(stderr, "probe: %s\n", s.c_str()); };
   const ref::ProbeResult r = ref::probe_machine(o);
   json dev = ref::probe_device_json(r, id);
-  if (const json t = reference_cpu_ops(r); !t.empty()) dev["measured"]["reference_engine_throughput"] = t;
+  if (const json t = ref::reference_cpu_ops(r); !t.empty()) dev["measured"]["reference_engine_throughput"] = t;
   if (!out.empty()) write_output(out, dev.dump(2) + "\n");
   if (as_json) {
     std::cout << dev.dump(2) << "\n";
@@ -219,7 +96,7 @@ int cmd_probe(const Args& a) {
                   c.threads, 1e6 * c.matmul_call_s, c.expert_matvec_bytes_per_s / kGB,
                   tr ? c.expert_matvec_bytes_per_s / tr->best_bytes_per_s : 0.0, c.expert_t4_flops_per_s / kGFLOP);
     }
-    std::printf("\nreference engine throughput.cpu_ops from this probe (hwdb/engines/reference.json):\n%s\n", reference_cpu_ops(r).dump(2).c_str());
+    std::printf("\nreference engine throughput.cpu_ops from this probe (hwdb/engines/reference.json):\n%s\n", ref::reference_cpu_ops(r).dump(2).c_str());
   }
   std::printf("\nprobe took %.1f s%s%s\n", r.seconds, out.empty() ? "" : "; device file: ", out.c_str());
   return 0;

@@ -125,6 +125,10 @@ json probe_device_json(const ProbeResult& r, const std::string& id = "this-machi
 // Parse the "measured" object back (for validate reusing a probe file).
 ProbeResult probe_from_json(const json& device, const std::string& file);
 
+// The `reference` engine's throughput constants (throughput.cpu_ops and the matmul
+// efficiencies) derived from a probe; an empty object when it has no op rates.
+json reference_cpu_ops(const ProbeResult& r);
+
 // Architecture-specific loops (probe_avx512.cpp / probe_avx2.cpp): FLOP or OP per call
 // of one thread for `iters` iterations; 0 when not compiled in.
 double fma_loop_avx512(std::int64_t iters);
