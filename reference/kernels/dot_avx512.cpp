@@ -1,10 +1,11 @@
-// dot_avx512.cpp: the same tiles with AVX-512 VL + VNNI (vpdpbusd on 256-bit
-// vectors: u8 x s8 dot products straight into int32, one instruction instead of
-// maddubs + madd). 256-bit vectors keep the per-block reduction of the canonical
-// summation cheap; on this CPU (Zen 4) 512-bit integer ops are double-pumped anyway.
+// dot_avx512.cpp: the same tiles with AVX-512 BW + VL + VNNI (vpdpbusd: u8 x s8
+// dot products straight into int32). Q4_0 / Q8_0 run 512-bit groups (GS_AVX512 in
+// simd_tiles.inl: two blocks per vector, word permutes gather nibbles and scales);
+// the K-quants use the 256-bit code with vpdpbusd.
 #include <algorithm>
 
 #define GS_VNNI 1
+#define GS_AVX512 1
 #include "simd_tiles.inl"
 
 namespace gs::ref {

@@ -77,6 +77,108 @@ inline __m256 scales8(const B* b) {  // the 8 blocks' f16 scales as floats (F16C
 // quants, xd / xsum: their 8 scales and sums); adds c_b to acc lane b.
 // NT (tokens) is a compile-time constant so the accumulators stay in registers
 // (a runtime count kept acc[] on the stack: a store-forwarding chain per group).
+#if defined(GS_AVX512)
+// 512-bit form (AVX-512 BW + VNNI): one vector holds two blocks' 64 weights, so 8
+// blocks take 4 vpdpbusd per token. Weight bytes are gathered with word permutes
+// (Q4_0 blocks are 18 bytes: every block's nibbles and scale start at an even
+// offset), never reading past the 8-block group.
+
+// Lanes of d[p] (p < 4, 16 int32) -> per-block int32 sums of blocks 0..7 in block
+// order. lo/hi: which 128-bit lanes of d[p] belong to block 2p (the others: 2p+1).
+template <int Imm0, int Imm1>
+inline __m256i reduce_pairs(const __m512i d[4]) {
+  // s01 / s23: 128-bit lane k = the 4 partial sums of block k (blocks 0-3 / 4-7)
+  const __m512i s01 = _mm512_add_epi32(_mm512_shuffle_i64x2(d[0], d[1], Imm0), _mm512_shuffle_i64x2(d[0], d[1], Imm1));
+  const __m512i s23 = _mm512_add_epi32(_mm512_shuffle_i64x2(d[2], d[3], Imm0), _mm512_shuffle_i64x2(d[2], d[3], Imm1));
+  // lane k: [A0+A2, B0+B2, A1+A3, B1+B3] (A block k, B block k+4)
+  const __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi32(s01, s23), _mm512_unpackhi_epi32(s01, s23));
+  const __m512i v = _mm512_add_epi32(u, _mm512_shuffle_epi32(u, _MM_PERM_BADC));  // element 4k: block k, 4k+1: k+4
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_castsi512_si256(_mm512_permutexvar_epi32(idx, v));
+}
+
+inline __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+
+// Word permutes gathering Q4_0 pairs (2p, 2p+1) of an 8-block group as [qs_2p | qs_2p+1 |
+// qs_2p | qs_2p+1]. Block k's nibbles are words 9k+1..9k+8 of the group. Pairs 0-2 index
+// the table (bytes [0,64), [64,128)): word w; pair 3 the table ([64,128), [80,144)):
+// words 55..62 at w-32, words 64..71 at 32 + (w-40).
+struct Q4Idx {
+  alignas(64) short ix[4][32];
+};
+constexpr Q4Idx make_q4_idx() {
+  Q4Idx r{};
+  for (int p = 0; p < 4; ++p)
+    for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < 8; ++j) {
+        const int w0 = 9 * (2 * p) + 1 + j, w1 = 9 * (2 * p + 1) + 1 + j;
+        r.ix[p][16 * h + j] = static_cast<short>(p < 3 ? w0 : w0 - 32);
+        r.ix[p][16 * h + 8 + j] = static_cast<short>(p < 3 ? w1 : 32 + w1 - 40);
+      }
+  return r;
+}
+constexpr Q4Idx kQ4IdxT = make_q4_idx();
+constexpr const short (&kQ4Idx)[4][32] = kQ4IdxT.ix;
+
+template <bool Q8, int NT>
+inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const float* const* xd,
+                   const std::int32_t* const* xsum, __m256* acc) {
+  __m512i wv[4];
+  __m256 dw;
+  if constexpr (Q8) {
+    // Block k: scale at byte 34k, quants at 34k+2: blocks 2p, 2p+1 in one vector.
+    // Offset the weights by 128 (u8) for vpdpbusd; c = sum (w+128)*x - 128*sum(x).
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int p = 0; p < 4; ++p) {
+      const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(load32(w + 68 * p + 2)), load32(w + 68 * p + 36), 1);
+      wv[p] = _mm512_xor_si512(q, bias);
+    }
+    // scales at bytes 0,34,...,238: words 0,17,34,51 of [0,128) and 68,85,102,119 of
+    // [128,240) (loaded as [128,192) and [176,240)).
+    const __m512i ia = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 + 19, 32 + 2, 17, 0);
+    const __m512i ib = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                        0, 0, 0, 0, 0, 0, 0, 0, 32 + 31, 32 + 14, 21, 4, 0, 0, 0, 0);
+    const __m512i sa = _mm512_permutex2var_epi16(load64(w), ia, load64(w + 64));
+    const __m512i sb = _mm512_permutex2var_epi16(load64(w + 128), ib, load64(w + 176));
+    dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_mask_blend_epi16(0xF0, sa, sb)));
+  } else {
+    // Q4_0: block k = bytes [18k, 18k+18): scale word 9k, nibbles words 9k+1..9k+8.
+    // wv[p] = [qs_2p | qs_2p+1 | qs_2p | qs_2p+1], low nibbles in the first half, high
+    // in the second: the Q8P order of blocks 2p, 2p+1.
+    const __m512i a = load64(w), b = load64(w + 64), c = load64(w + 80);  // bytes [0,64) [64,128) [80,144)
+    const __m512i i0 = load64(kQ4Idx[0]), i1 = load64(kQ4Idx[1]), i2 = load64(kQ4Idx[2]), i3 = load64(kQ4Idx[3]);
+    const __m512i sh = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);  // >> 4 in the upper half (16-bit lanes)
+    const __m512i shv = _mm512_or_si512(sh, _mm512_slli_epi64(sh, 16));
+    const __m512i shift = _mm512_or_si512(shv, _mm512_slli_epi64(shv, 32));
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    wv[0] = _mm512_permutex2var_epi16(a, i0, b);
+    wv[1] = _mm512_permutex2var_epi16(a, i1, b);
+    wv[2] = _mm512_permutex2var_epi16(a, i2, b);
+    wv[3] = _mm512_permutex2var_epi16(b, i3, c);
+    for (int p = 0; p < 4; ++p) wv[p] = _mm512_and_si512(_mm512_srlv_epi16(wv[p], shift), m4);
+    const __m512i is = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                        0, 0, 0, 0, 0, 0, 0, 0, 63, 54, 45, 36, 27, 18, 9, 0);
+    dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(a, is, b)));
+  }
+  for (int t = 0; t < NT; ++t) {
+    __m512i d[4];
+    for (int p = 0; p < 4; ++p) d[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[p], load64(xq[t] + 64 * p));
+    __m256i isum;
+    if constexpr (Q8) {
+      // d[p]: lanes 0-7 block 2p, 8-15 block 2p+1 -> 128-bit lanes (0,2) and (1,3) of a pair
+      isum = reduce_pairs<_MM_SHUFFLE(2, 0, 2, 0), _MM_SHUFFLE(3, 1, 3, 1)>(d);
+      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(load32(xsum[t]), 7));
+    } else {
+      // d[p]: 128-bit lanes [2p lo, 2p+1 lo, 2p hi, 2p+1 hi]
+      isum = reduce_pairs<_MM_SHUFFLE(1, 0, 1, 0), _MM_SHUFFLE(3, 2, 3, 2)>(d);
+      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(load32(xsum[t]), 3));  // q-8: remove 8*sum(x)
+    }
+    const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t]));
+    acc[t] = _mm256_add_ps(acc[t], no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum))));
+  }
+}
+#else
 template <bool Q8, int NT>
 inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const float* const* xd,
                    const std::int32_t* const* xsum, __m256* acc) {
@@ -127,6 +229,7 @@ inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const fl
     acc[t] = _mm256_add_ps(acc[t], no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum))));
   }
 }
+#endif
 
 template <bool Q8, int NT>
 void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, float* out) {
