@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <vector>
 #include <iostream>
 
+#include "data_paths.h"
 #include "options.h"
 #include "probe.h"
 #include "table.h"
@@ -44,6 +46,11 @@ int cmd_probe(const Args& a) {
   o.kernels = !no_kernels;
   o.op_rates = !no_ops;
   o.progress = [](const std::string& s) { std::fprintf(stderr, "probe: %s\n", s.c_str()); };
+  {  // the page-cache figures on the filesystem of the synthetic model files
+    std::error_code ec;
+    std::filesystem::create_directories(synth_cache_dir(), ec);
+    if (!ec) o.file_cache_dir = synth_cache_dir();
+  }
   const ref::ProbeResult r = ref::probe_machine(o);
   json dev = ref::probe_device_json(r, id);
   if (const json t = ref::reference_cpu_ops(r); !t.empty()) dev["measured"]["reference_engine_throughput"] = t;
@@ -98,6 +105,9 @@ int cmd_probe(const Args& a) {
     }
     std::printf("\nreference engine throughput.cpu_ops from this probe (hwdb/engines/reference.json):\n%s\n", ref::reference_cpu_ops(r).dump(2).c_str());
   }
+  if (r.file_cache.fault_bytes > 0 || r.file_cache.cold_read_bytes_per_s > 0)
+    std::printf("\npage cache (%s): a read fault on a freshly read, mmap'd file makes %s resident; cold read %.2f GB/s\n",
+                o.file_cache_dir.c_str(), report::fmt_bytes(r.file_cache.fault_bytes).c_str(), r.file_cache.cold_read_bytes_per_s / kGB);
   std::printf("\nprobe took %.1f s%s%s\n", r.seconds, out.empty() ? "" : "; device file: ", out.c_str());
   return 0;
 }

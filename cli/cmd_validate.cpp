@@ -70,19 +70,16 @@ std::string utc_now() {
 
 // The synthetic GGUF `gemmasim run --model ID --quant Q` uses (cli/cmd_run.cpp: seed 1).
 std::string synth_cache_path(const ValidateConfig& c) {
-  const char* x = std::getenv("XDG_CACHE_HOME");
-  const std::string dir = (x && *x) ? std::string(x) + "/gemmasim" : data_root() + "/.cache/gemmasim";
-  return dir + "/" + c.model + "-" + c.quant + "-1.gguf";
+  return synth_cache_dir() + "/" + c.model + "-" + c.quant + "-1.gguf";
 }
 
-// Read a file once so its pages are in the page cache before a timed run (the model
-// predicts a warm run: weights come from memory, not from disk). Returns seconds taken.
+// Drop a model file from the page cache and read it once, right before a timed run: the model
+// predicts a warm run (weights come from memory, not disk), and a file read this way is held
+// in the page-cache units file_cache_rates() measures (they set how much of the sparsely read
+// PLE table becomes resident), whatever state earlier runs left it in. Returns seconds taken.
 double warm_page_cache(const std::string& path) {
   const auto t0 = std::chrono::steady_clock::now();
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> buf(16 << 20);
-  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
-  }
+  ref::reread_file(path);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -137,6 +134,7 @@ MachineRates rates_at(const ref::ProbeResult& p, int threads) {
     r.int8_ops_per_s = pk->int8_ops_per_s;
   }
   if (const auto* t = p.triad_at(threads)) r.bandwidth_bytes_per_s = t->best_bytes_per_s;
+  r.fault_bytes = p.file_cache.fault_bytes;
   return r;
 }
 
@@ -261,8 +259,17 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
   const bool tty = ::isatty(2) != 0;
   int max_threads = 1;
   for (const auto& c : matrix) max_threads = std::max(max_threads, c.threads);
-  const ref::ProbeResult probe = load_or_probe(probe_file, max_threads, true);
+  ref::ProbeResult probe = load_or_probe(probe_file, max_threads, true);
   fs::create_directories(out_dir);
+  {  // the page-cache fault unit on the model files' filesystem, measured now (it sets the PLE table's resident bytes)
+    std::error_code ec;
+    fs::create_directories(synth_cache_dir(), ec);
+    const Held held(lock_fd);
+    const ref::FileCacheRates fc = ref::file_cache_rates(synth_cache_dir());
+    if (fc.fault_bytes > 0) probe.file_cache = fc;
+    std::fprintf(stderr, "page cache: a read fault on a freshly read, mmap'd file makes %.0f KiB resident; cold read %.2f GB/s\n",
+                 probe.file_cache.fault_bytes / 1024, probe.file_cache.cold_read_bytes_per_s / kGB);
+  }
   const std::string tmp = (fs::temp_directory_path() / ("gemmasim_validate_" + std::to_string(::getpid()))).string();
   std::vector<ValidateRow> rows;
   int i = 0;
@@ -270,7 +277,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
     ++i;
     ValidateRow r;
     r.c = c;
-    r.skip = memory_skip_reason(c, static_cast<double>(probe.memory_bytes));
+    r.skip = memory_skip_reason(c, static_cast<double>(probe.memory_bytes), probe.file_cache.fault_bytes);
     if (!r.skip.empty()) {
       std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
       rows.push_back(r);
@@ -335,7 +342,9 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
   const ValidateSummary s = summarize_validate(rows);
   json extra = {{"command", command}, {"date_utc", utc_now()},
                 {"machine", {{"cpu", probe.cpu_name}, {"isa", probe.isa}, {"cores", probe.cores},
-                             {"memory_gib", static_cast<double>(probe.memory_bytes) / kGiB}}},
+                             {"memory_gib", static_cast<double>(probe.memory_bytes) / kGiB},
+                             {"page_cache_fault_bytes", probe.file_cache.fault_bytes},
+                             {"cold_read_bytes_per_s", probe.file_cache.cold_read_bytes_per_s}}},
                 {"engine", "reference"}};
   // Per-op comparison for the row with the largest decode (or prefill) error.
   const bool decode_worse = s.decode.max_abs >= s.prefill.max_abs;

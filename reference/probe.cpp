@@ -1,8 +1,10 @@
 // probe.cpp: STREAM triad, vector peaks, kernel rates, topology (see probe.h).
 #include "probe.h"
 
+#include <fcntl.h>
 #include <omp.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -295,6 +297,70 @@ const CallCost* ProbeResult::call_cost_at(int threads) const {
   return nullptr;
 }
 
+namespace {
+
+// RssFile of this process (/proc/self/status, kB), in bytes; -1 when unreadable.
+double rss_file_bytes() {
+  std::ifstream st("/proc/self/status");
+  std::string line;
+  while (std::getline(st, line))
+    if (line.rfind("RssFile:", 0) == 0) return std::atof(line.c_str() + 8) * 1024.0;
+  return -1;
+}
+
+}  // namespace
+
+double reread_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ::fdatasync(fd);  // dirty pages are not dropped
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  std::vector<char> buf(16 << 20);
+  const auto t0 = Clock::now();
+  double total = 0;
+  for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;) total += static_cast<double>(n);
+  const double s = since(t0);
+  ::close(fd);
+  return s > 0 ? total / s : 0;
+}
+
+FileCacheRates file_cache_rates(const std::string& dir, std::int64_t file_bytes, int touches) {
+  FileCacheRates r;
+  if (file_bytes < (16LL << 20) || touches < 1) return r;
+  std::string tmpl = dir + "/gemmasim_probe_cache_XXXXXX";
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return r;
+  std::vector<char> block(8 << 20);
+  for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>(i * 131 + 7);
+  std::int64_t done = 0;
+  while (done < file_bytes) {
+    const ssize_t w = ::write(fd, block.data(), static_cast<std::size_t>(std::min<std::int64_t>(file_bytes - done, block.size())));
+    if (w <= 0) break;
+    done += w;
+  }
+  ::close(fd);
+  if (done == file_bytes) {
+    r.cold_read_bytes_per_s = reread_file(tmpl);
+    const int rfd = ::open(tmpl.c_str(), O_RDONLY | O_CLOEXEC);
+    void* map = rfd >= 0 ? ::mmap(nullptr, static_cast<std::size_t>(file_bytes), PROT_READ, MAP_PRIVATE, rfd, 0) : MAP_FAILED;
+    if (rfd >= 0) ::close(rfd);
+    if (map != MAP_FAILED) {
+      const auto* p = static_cast<const volatile char*>(map);
+      const std::int64_t step = file_bytes / 2 / touches;
+      const double before = rss_file_bytes();
+      char sum = 0;
+      // Offsets off any alignment a folio could have (odd page, mid-page).
+      for (int i = 0; i < touches; ++i) sum = static_cast<char>(sum + p[file_bytes / 2 + i * step + 1234567]);
+      const double after = rss_file_bytes();
+      (void)sum;
+      if (before >= 0 && after > before) r.fault_bytes = (after - before) / touches;
+      ::munmap(map, static_cast<std::size_t>(file_bytes));
+    }
+  }
+  ::unlink(tmpl.c_str());
+  return r;
+}
+
 ProbeResult probe_machine(const ProbeOptions& o) {
   const auto t0 = Clock::now();
   auto say = [&](const std::string& s) {
@@ -339,6 +405,10 @@ ProbeResult probe_machine(const ProbeOptions& o) {
       r.op_rates.insert(r.op_rates.end(), v.begin(), v.end());
       r.call_costs.push_back({t, matmul_call_seconds(t), expert_matmul_rate(t, 1, false), expert_matmul_rate(t, 4, true)});
     }
+  }
+  if (!o.file_cache_dir.empty()) {
+    say("page cache: fault unit of a freshly read, mmap'd file; cold read");
+    r.file_cache = file_cache_rates(o.file_cache_dir);
   }
   r.seconds = since(t0);
   return r;

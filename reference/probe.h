@@ -79,6 +79,26 @@ struct CallCost {
   double expert_t4_flops_per_s = 0;      // T = 4 per expert (a 64-token micro-batch: 64 x 8 / 128)
 };
 
+// The page cache as a run of the reference kernel meets it (validate reads a model file once
+// before running it, and the kernel mmaps it):
+//   fault_bytes             bytes one read fault on that mmap'd, freshly read file makes
+//                           resident (the page-cache folio around the address, or the
+//                           fault-around window): the unit in which a sparsely read table
+//                           (the PLE table: one row per token) becomes resident memory
+//   cold_read_bytes_per_s   read() of the file after it was dropped from the page cache (disk)
+struct FileCacheRates {
+  double fault_bytes = 0;
+  double cold_read_bytes_per_s = 0;
+};
+// Drop a file from the page cache (fdatasync + POSIX_FADV_DONTNEED), then read it once with
+// read() in 16 MiB chunks, as validate prepares a model file. Returns the bytes/s of the read
+// (0 when the file cannot be opened).
+double reread_file(const std::string& path);
+// Measures FileCacheRates on a temporary file of file_bytes in dir (same filesystem as the
+// model files): reread_file, mmap read-only, read one byte at `touches` offsets in its second
+// half (8 MiB apart), RssFile growth / touches. Zeros when it cannot be measured.
+FileCacheRates file_cache_rates(const std::string& dir, std::int64_t file_bytes = 256LL << 20, int touches = 16);
+
 struct CacheSizes {
   std::int64_t l1d_bytes = 0, l2_bytes = 0, l3_bytes = 0;
 };
@@ -91,6 +111,7 @@ struct ProbeOptions {
   bool op_rates = true;                       // per-op rates of the probe model + matmul call cost
   std::int64_t kernel_matvec_bytes = 256LL << 20;
   std::vector<std::string> formats = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
+  std::string file_cache_dir;                 // where file_cache_rates writes its file ("": not measured)
   std::function<void(const std::string&)> progress;  // one line per step (may be empty)
 };
 
@@ -105,6 +126,7 @@ struct ProbeResult {
   std::vector<KernelRate> kernels; // per format x thread count
   std::vector<OpRate> op_rates;    // per op x phase x thread count
   std::vector<CallCost> call_costs;  // per thread count
+  FileCacheRates file_cache;       // 0: not measured
   double seconds = 0;              // time the probe took
   const TriadResult* triad_at(int threads) const;
   const PeakRates* peaks_at(int threads) const;

@@ -87,6 +87,8 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
     m["call_costs"].push_back({{"threads", c.threads}, {"matmul_call_s", c.matmul_call_s},
                                {"expert_matvec_bytes_per_s", c.expert_matvec_bytes_per_s},
                                {"expert_t4_flops_per_s", c.expert_t4_flops_per_s}});
+  if (r.file_cache.fault_bytes > 0 || r.file_cache.cold_read_bytes_per_s > 0)
+    m["file_cache"] = {{"fault_bytes", r.file_cache.fault_bytes}, {"cold_read_bytes_per_s", r.file_cache.cold_read_bytes_per_s}};
   j["measured"] = m;
   return j;
 }
@@ -159,6 +161,11 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
       p.call_costs.push_back({static_cast<int>(t.at("threads").integer(1, 100000)), t.at("matmul_call_s").num(0, 10),
                               t.num_or("expert_matvec_bytes_per_s", 0, 0, 1e15), t.num_or("expert_t4_flops_per_s", 0, 0, 1e18)});
     }
+  }
+  if (m.has("file_cache")) {
+    const JsonReader fc = m.at("file_cache");
+    p.file_cache.fault_bytes = fc.num_or("fault_bytes", 0, 0, 1e12);
+    p.file_cache.cold_read_bytes_per_s = fc.num_or("cold_read_bytes_per_s", 0, 0, 1e15);
   }
   if (p.triad.empty()) r.at("measured").at("triad").fail("expected at least one triad measurement");
   return p;

@@ -6,4 +6,6 @@
 namespace gs {
 std::string data_root();
 std::string data_path(const std::string& rel);  // data_root() + "/" + rel
+// Folder of the synthetic GGUFs (gemmasim run): $XDG_CACHE_HOME/gemmasim, else <data_root>/.cache/gemmasim.
+std::string synth_cache_dir();
 }  // namespace gs

@@ -29,6 +29,16 @@ MemoryRules load_memory_rules(const std::string& engine_id) {
   m.activation_embd_multiple = cb.num_or("activation_embd_multiple", 4.0, 0, 64);
   m.activation_ffn_multiple = cb.num_or("activation_ffn_multiple", 2.0, 0, 64);
   m.activation_q_multiple = cb.num_or("activation_q_multiple", 2.0, 0, 64);
+  m.logits_tokens = cb.num_or("logits_tokens", 0.0, 0, 1 << 20);
+  m.activations_at_step = cb.bool_or("activations_at_step", false);
+  const std::string blocks = cb.str_or("activation_blocks", "sum");
+  if (blocks != "sum" && blocks != "max") cb.at("activation_blocks").fail("expected sum or max");
+  m.activation_blocks_max = blocks == "max";
+  m.activation_ple_multiple = cb.num_or("activation_ple_multiple", 0.0, 0, 64);
+  m.activation_quant_bytes_per_ffn_value = cb.num_or("activation_quant_bytes_per_ffn_value", 0.0, 0, 16);
+  m.kv_float_bytes_per_element = cb.num_or("kv_float_bytes_per_element", 0.0, 0, 16);
+  m.kv_float_budget_bytes = cb.num_or("kv_float_budget_bytes", 0.0, 0, 1e15);
+  m.host_bytes_per_vocab_token = r.num_or("host_bytes_per_vocab_token", 0.0, 0, 1e6);
   m.ple_location = r.str_or("ple_location", "host");
   if (m.ple_location != "host" && m.ple_location != "device") r.at("ple_location").fail("expected host or device");
   const std::string te = r.str_or("token_embd_location", "host");
@@ -92,7 +102,8 @@ ModelLevelBytes model_level_bytes(const ModelSpec& m, const QuantRecipe& q) {
 // Activations of one micro-batch on a device that computes layers (the engine's
 // compute_buffer formula without the logits): the widest intermediate tensors.
 // F_max includes the routed experts' K x F_exp. Flash attention is assumed.
-double activation_bytes(const ModelSpec& m, const MemoryRules& r) {
+// tokens: the micro-batch the buffers are sized for.
+double activation_bytes(const ModelSpec& m, const MemoryRules& r, double tokens) {
   double f_max = 0, q_max = 0;
   for (int il = 0; il < m.n_layer; ++il) {
     double f = static_cast<double>(m.ffn(il));
@@ -100,8 +111,30 @@ double activation_bytes(const ModelSpec& m, const MemoryRules& r) {
     f_max = std::max(f_max, f);
     q_max = std::max(q_max, static_cast<double>(m.n_head(il)) * m.head_dim(il));
   }
-  return r.ubatch_tokens * r.activation_bytes_per_value *
-         (r.activation_embd_multiple * m.n_embd + r.activation_ffn_multiple * f_max + r.activation_q_multiple * q_max);
+  const double b = r.activation_bytes_per_value;
+  const double stream = b * (r.activation_embd_multiple * m.n_embd +
+                             r.activation_ple_multiple * static_cast<double>(m.n_layer) * m.ple.dim);
+  const double ffn = b * r.activation_ffn_multiple * f_max + r.activation_quant_bytes_per_ffn_value * f_max;
+  const double attn = b * r.activation_q_multiple * q_max;
+  return tokens * (stream + (r.activation_blocks_max ? std::max(ffn, attn) : ffn + attn));
+}
+
+// Float copies of the KV cache the attention of a step reads (reference kernel: one per
+// KV-owning layer, kept while within the budget; beyond it one buffer reused by all).
+// A step of T tokens reads the whole context on a global layer, at most W - 1 + T
+// positions on a sliding one.
+double kv_float_bytes(const ModelSpec& m, const MemoryRules& r, i64 ctx, double step_tokens) {
+  if (r.kv_float_bytes_per_element <= 0) return 0;
+  double kept = 0, reused = 0;
+  for (int il = 0; il < m.n_layer; ++il) {
+    if (!m.owns_kv(il)) continue;
+    double n = static_cast<double>(ctx);
+    if (m.is_sliding(il) && m.sliding_window > 0) n = std::min(n, m.sliding_window - 1 + step_tokens);
+    const double b = 2.0 * m.n_head_kv(il) * m.head_dim(il) * r.kv_float_bytes_per_element * n;
+    if (r.kv_float_budget_bytes <= 0 || b <= r.kv_float_budget_bytes) kept += b;
+    else reused = std::max(reused, b);
+  }
+  return kept + reused;
 }
 
 }  // namespace
@@ -165,7 +198,12 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
   };
 
   res.kv_layer_bytes.assign(L, 0.0);
-  double max_layer_act = activation_bytes(m, rules);
+  // Micro-batch of the buffers: the engine's, or the run's largest step when the engine sizes them so.
+  const double act_tokens = rules.activations_at_step && o.step_tokens > 0
+                                ? static_cast<double>(std::min<i64>(o.step_tokens, rules.ubatch_tokens))
+                                : static_cast<double>(rules.ubatch_tokens);
+  double max_layer_act = activation_bytes(m, rules, act_tokens) +
+                         kv_float_bytes(m, rules, o.context_tokens * o.n_seq, act_tokens);
   bool host_computes = false;
   for (int il = 0; il < L; ++il) {
     const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) * kv_cells(m, il, o.context_tokens, o.n_seq, rules);
@@ -192,7 +230,8 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
     }
   }
   // Model-level tensors.
-  const double logits = static_cast<double>(rules.ubatch_tokens) * m.n_vocab * rules.logits_bytes_per_value;
+  const double logits_rows = rules.logits_tokens > 0 ? rules.logits_tokens : static_cast<double>(rules.ubatch_tokens);
+  const double logits = logits_rows * m.n_vocab * rules.logits_bytes_per_value;
   DeviceMemory& out_dev = output_on_gpu ? gpus.back() : host;
   const bool embd_on_host = gpus.empty() || rules.input_embedding_on_host;
   // A tied output head is the token embedding itself. llama.cpp duplicates it only
@@ -221,6 +260,7 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
     }
   }
   if (host_computes || gpus.empty()) host.compute_buffer_bytes += max_layer_act;
+  host.overhead_bytes += rules.host_bytes_per_vocab_token * m.n_vocab;  // the process reading the GGUF
 
   if (unified_gpu) host.capacity_bytes = std::max(0.0, hw.host_memory_bytes - 0.0);  // one pool, checked below
 

@@ -27,6 +27,15 @@ struct MemoryRules {
   // Compute buffer = ubatch x (V x logits_bytes + act_bytes x (embd_mult x D + ffn_mult x F_max + q_mult x H x Dh_max))
   double logits_bytes_per_value = 4, activation_bytes_per_value = 4;
   double activation_embd_multiple = 4, activation_ffn_multiple = 2, activation_q_multiple = 2;
+  // Reference-kernel buffers (hwdb/engines/reference.json; 0 / false for other engines):
+  double logits_tokens = 0;                // > 0: logits of this many tokens, not of the micro-batch
+  bool activations_at_step = false;        // activations sized at the run's largest step (FitOptions::step_tokens)
+  bool activation_blocks_max = false;      // attention and FFN buffers are not live together: max, not sum
+  double activation_ple_multiple = 0;      // per-layer inputs [T, L x P] live through the layers
+  double activation_quant_bytes_per_ffn_value = 0;  // the matmul's quantized copy of the widest input
+  double kv_float_bytes_per_element = 0;   // float copy of each KV-owning layer's K and V per step
+  double kv_float_budget_bytes = 0;        // per layer; beyond it one reused buffer
+  double host_bytes_per_vocab_token = 0;   // parsed GGUF vocabulary arrays in host memory
   std::string ple_location = "host";   // "host" (mmap / CPU input layer) | "device"
   bool input_embedding_on_host = true; // llama.cpp: token_embd on CPU (input layer)
   bool output_on_gpu_only_if_all_layers = true;  // llama.cpp: output head offloaded only when -ngl > L
@@ -50,6 +59,9 @@ struct FitOptions {
   // Encoders loaded beside the text decoder ("vision", "audio"): F16 weights on the
   // first GPU (llama.cpp's mmproj default), or host memory without a GPU.
   std::vector<std::string> encoders;
+  // Tokens of the run's largest forward step (prompt or KV-fill micro-batch); 0: the engine's
+  // micro-batch. Used by engines whose buffers follow the step (activations_at_step).
+  i64 step_tokens = 0;
 };
 
 struct DeviceMemory {

@@ -68,6 +68,18 @@ System machine_system(const MachineRates& r) {
   return s;
 }
 
+double ple_resident_bytes(double table_bytes, double row_bytes, double rows, double fault_bytes) {
+  if (table_bytes <= 0 || rows <= 0) return 0;
+  const double unit = std::max(fault_bytes, 4096.0) + row_bytes;
+  if (unit >= table_bytes) return table_bytes;
+  return table_bytes * (1.0 - std::pow(1.0 - unit / table_bytes, rows));
+}
+
+i64 largest_step_tokens(const ValidateConfig& c, int ubatch_tokens) {
+  const i64 ub = std::max(1, ubatch_tokens);
+  return std::max({std::min(c.prompt, ub), std::min(c.depth, ub), static_cast<i64>(1)});
+}
+
 namespace {
 
 FitResult fit_run(const ValidateConfig& c, double memory_bytes, const std::string& engine_id, const System* sys) {
@@ -77,22 +89,22 @@ FitResult fit_run(const ValidateConfig& c, double memory_bytes, const std::strin
   r.memory_bytes = memory_bytes;
   r.bandwidth_bytes_per_s = 1e9;  // irrelevant to memory
   const System s = sys ? *sys : machine_system(r);
+  const MemoryRules rules = load_memory_rules(engine_id);
   FitOptions o;
   o.context_tokens = c.depth + c.prompt + c.gen;
   o.kv_type = "f16";
-  return fit(m, s, q, load_memory_rules(engine_id), o);
+  o.step_tokens = largest_step_tokens(c, rules.ubatch_tokens);
+  return fit(m, s, q, rules, o);
 }
 
-// PLE table bytes an mmap'd GGUF never makes resident: the table minus the pages of
-// the rows of the tokens the run sees (depth filler + prompt + generated tokens).
-double ple_not_resident(const ModelSpec& m, const QuantRecipe& q, const ValidateConfig& c) {
+// PLE table bytes the run never makes resident: the table minus ple_resident_bytes() for
+// the tokens it sees (depth filler + prompt + generated tokens + the first one).
+double ple_not_resident(const ModelSpec& m, const QuantRecipe& q, const ValidateConfig& c, double fault_bytes) {
   const WeightBytes wb = weight_bytes(m, q);
   if (wb.ple_table_bytes <= 0 || m.ple.vocab <= 0) return 0;
   const double row = wb.ple_table_bytes / static_cast<double>(m.ple.vocab);
-  const double page = 4096;
-  const double rows_seen = std::min<double>(static_cast<double>(m.ple.vocab), static_cast<double>(c.depth + c.prompt + c.gen + 1));
-  const double touched = rows_seen * (std::ceil(row / page) + 1) * page;  // a row spans ceil(row/page)+1 pages at most
-  return std::max(0.0, wb.ple_table_bytes - touched);
+  const double rows = std::min<double>(static_cast<double>(m.ple.vocab), static_cast<double>(c.depth + c.prompt + c.gen + 1));
+  return std::max(0.0, wb.ple_table_bytes - ple_resident_bytes(wb.ple_table_bytes, row, rows, fault_bytes));
 }
 
 }  // namespace
@@ -115,15 +127,15 @@ Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std
   const FitResult f = fit_run(c, r.memory_bytes, engine_id, &s);
   p.fit_total_bytes = f.total_bytes;
   p.fits = f.fits;
-  p.ple_not_resident_bytes = ple_not_resident(m, q, c);
+  p.ple_not_resident_bytes = ple_not_resident(m, q, c, r.fault_bytes);
   p.peak_bytes = f.total_bytes - p.ple_not_resident_bytes;
   return p;
 }
 
-std::string memory_skip_reason(const ValidateConfig& c, double memory_bytes, const std::string& engine_id) {
+std::string memory_skip_reason(const ValidateConfig& c, double memory_bytes, double fault_bytes, const std::string& engine_id) {
   const FitResult f = fit_run(c, memory_bytes, engine_id, nullptr);
   const ModelSpec m = find_model(c.model);
-  const double need = f.total_bytes - ple_not_resident(m, find_recipe(c.quant), c);
+  const double need = f.total_bytes - ple_not_resident(m, find_recipe(c.quant), c, fault_bytes);
   // Keep 10% of physical memory (at least 2 GiB) for the OS, the page cache of the
   // probe arrays and the other processes of a shared machine.
   const double margin = std::max(2 * kGiB, 0.10 * memory_bytes);

@@ -7,8 +7,9 @@
 //   memory_bandwidth_bytes_per_s = STREAM triad (best of reps) at the run's threads
 //   peak_flops_per_s.fp32 / int8 = the probe's register-only FMA / VNNI loops at those threads
 // and the memory model (sim/memory_fit.h) with the same engine for peak memory,
-// minus what an mmap'd GGUF never makes resident (the PLE table: only the rows of
-// the tokens seen; see resident_weight_bytes()).
+// its buffers sized at the run's largest step, minus what an mmap'd GGUF never makes
+// resident (the PLE table: only the page-cache units around the rows of the tokens
+// seen; see ple_resident_bytes()).
 // Errors are predicted / measured - 1; summaries use absolute errors.
 #pragma once
 #include <string>
@@ -39,6 +40,7 @@ struct MachineRates {
   double fp32_flops_per_s = 0;        // vector FMA peak at these threads
   double int8_ops_per_s = 0;          // VNNI peak (0: none)
   double memory_bytes = 0;            // physical memory
+  double fault_bytes = 0;             // bytes a read fault on a freshly read mmap'd file makes resident (0: a 4 KiB page)
   std::string cpu_name;
 };
 // A CPU-only system describing the machine at these rates (sources say "measured").
@@ -49,14 +51,23 @@ struct Prediction {
   double prefill_tok_per_s = 0, decode_tok_per_s = 0;
   double peak_bytes = 0;               // predicted peak resident memory of the run
   double fit_total_bytes = 0;          // the memory model's total (host) for the run
-  double ple_not_resident_bytes = 0;   // PLE table bytes an mmap never touches
+  double ple_not_resident_bytes = 0;   // PLE table bytes the run never makes resident
   bool fits = true;                    // the memory model says it fits in memory_bytes
 };
 Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std::string& engine_id = "reference");
 
 // Skip reason for a configuration that does not fit this machine ("" when it fits):
 // the memory model's total for the run plus a margin for the OS, against physical memory.
-std::string memory_skip_reason(const ValidateConfig& c, double memory_bytes, const std::string& engine_id = "reference");
+std::string memory_skip_reason(const ValidateConfig& c, double memory_bytes, double fault_bytes = 0,
+                               const std::string& engine_id = "reference");
+
+// Expected resident bytes of a table of table_bytes read one row (row_bytes) per token for
+// `rows` uniformly random tokens, when a read fault makes fault_bytes around the address
+// resident: each row covers fault_bytes + row_bytes of the table on average, so a byte stays
+// untouched with probability (1 - (fault_bytes + row_bytes) / table_bytes)^rows.
+double ple_resident_bytes(double table_bytes, double row_bytes, double rows, double fault_bytes);
+// Tokens of the largest forward step of a run (the micro-batch its buffers are sized for).
+i64 largest_step_tokens(const ValidateConfig& c, int ubatch_tokens);
 
 struct Measured {
   double prefill_tok_per_s = 0, decode_tok_per_s = 0, peak_bytes = 0;
