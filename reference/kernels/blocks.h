@@ -48,18 +48,21 @@ static_assert(sizeof(BlockQ6_K) == 210);
 // Activations (ours, not GGUF), with a float scale and sums of the quants (so
 // unsigned-times-signed SIMD products can remove a weight offset exactly).
 // For Q4_0 / Q8_0 weights, one token's row of n values (n % 32 == 0, nb = n/32
-// blocks, padded with a zero block to an even count nbp) is laid out as arrays,
+// blocks, padded with zero blocks to a multiple of 4, nbp) is laid out as arrays,
 // so scales and sums of 8 consecutive blocks load as one vector:
 //   qs[nbp*32] int8 | d[nbp] float | sum[nbp] int32
 // Q8 (for Q8_0) keeps each block's 32 quants in order. Q8P (for Q4_0) interleaves
-// each pair of blocks (2p, 2p+1) as  x2p[0..15] x2p+1[0..15] x2p[16..31] x2p+1[16..31],
-// the order in which one 32-byte load of two Q4_0 blocks' nibbles unpacks.
+// each quad of blocks (4q..4q+3) as 128 bytes: the first 16 quants of each of the four
+// blocks, then their last 16 quants:
+//   x4q[0..15] x4q+1[0..15] x4q+2[0..15] x4q+3[0..15] x4q[16..31] ... x4q+3[16..31]
+// the order in which the low and high nibbles of consecutive Q4_0 blocks unpack
+// (two blocks: one 32-byte vector, four blocks: one 64-byte vector).
 struct ActQ8Row {
   std::int8_t* qs;
   float* d;
   std::int32_t* sum;
 };
-inline std::int64_t act_q8_blocks_padded(std::int64_t n) { return (n / kQK + 1) / 2 * 2; }
+inline std::int64_t act_q8_blocks_padded(std::int64_t n) { return (n / kQK + 3) / 4 * 4; }
 inline ActQ8Row act_q8_row(const void* p, std::int64_t n) {
   auto* b = static_cast<std::uint8_t*>(const_cast<void*>(p));
   const std::int64_t nbp = act_q8_blocks_padded(n);
@@ -67,7 +70,7 @@ inline ActQ8Row act_q8_row(const void* p, std::int64_t n) {
   return {reinterpret_cast<std::int8_t*>(b), d, reinterpret_cast<std::int32_t*>(d + nbp)};
 }
 // Position of quant e (< 32) of block b in a Q8P row.
-inline std::int64_t q8p_pos(std::int64_t b, int e) { return (b / 2) * 64 + (b % 2) * 16 + (e < 16 ? e : e + 16); }
+inline std::int64_t q8p_pos(std::int64_t b, int e) { return (b / 4) * 128 + (e < 16 ? 0 : 64) + (b % 4) * 16 + e % 16; }
 struct ActQ8K {      // for Q4_K / Q6_K weights: 256 activations
   float d;
   std::int16_t bsums[16];  // sums of qs in groups of 16

@@ -158,11 +158,12 @@ void quantize_act_row(ActKind k, const float* x, void* dst, std::int64_t n) {
       }
     }
   }
-  if (q8 && act_q8_blocks_padded(n) > n / kQK) {  // the zero padding block
-    const std::int64_t b = n / kQK;
-    for (int j = 0; j < kQK; ++j) row.qs[k == ActKind::Q8P ? q8p_pos(b, j) : b * kQK + j] = 0;
-    row.d[b] = 0.0f;
-    row.sum[b] = 0;
+  if (q8) {  // the zero padding blocks
+    for (std::int64_t b = n / kQK; b < act_q8_blocks_padded(n); ++b) {
+      for (int j = 0; j < kQK; ++j) row.qs[k == ActKind::Q8P ? q8p_pos(b, j) : b * kQK + j] = 0;
+      row.d[b] = 0.0f;
+      row.sum[b] = 0;
+    }
   }
 }
 

@@ -78,18 +78,19 @@ inline __m256 scales8(const B* b) {  // the 8 blocks' f16 scales as floats (F16C
 // NT (tokens) is a compile-time constant so the accumulators stay in registers
 // (a runtime count kept acc[] on the stack: a store-forwarding chain per group).
 #if defined(GS_AVX512)
-// 512-bit form (AVX-512 BW + VNNI): one vector holds two blocks' 64 weights, so 8
-// blocks take 4 vpdpbusd per token. Weight bytes are gathered with word permutes
-// (Q4_0 blocks are 18 bytes: every block's nibbles and scale start at an even
-// offset), never reading past the 8-block group.
+// 512-bit forms (AVX-512 BW + DQ + VNNI). Weight bytes are gathered with word
+// permutes (Q4_0 blocks are 18 bytes: every block's nibbles and scale start at an
+// even offset), never reading past the group.
 
-// Lanes of d[p] (p < 4, 16 int32) -> per-block int32 sums of blocks 0..7 in block
-// order. lo/hi: which 128-bit lanes of d[p] belong to block 2p (the others: 2p+1).
-template <int Imm0, int Imm1>
-inline __m256i reduce_pairs(const __m512i d[4]) {
+inline __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+
+// Q8_0, 8 blocks: d[p] (p < 4) holds blocks 2p (128-bit lanes 0, 1) and 2p+1 (lanes
+// 2, 3) -> per-block int32 sums of blocks 0..7 in block order.
+inline __m256i reduce_q8_pairs(const __m512i d[4]) {
+  constexpr int kA = _MM_SHUFFLE(2, 0, 2, 0), kB = _MM_SHUFFLE(3, 1, 3, 1);
   // s01 / s23: 128-bit lane k = the 4 partial sums of block k (blocks 0-3 / 4-7)
-  const __m512i s01 = _mm512_add_epi32(_mm512_shuffle_i64x2(d[0], d[1], Imm0), _mm512_shuffle_i64x2(d[0], d[1], Imm1));
-  const __m512i s23 = _mm512_add_epi32(_mm512_shuffle_i64x2(d[2], d[3], Imm0), _mm512_shuffle_i64x2(d[2], d[3], Imm1));
+  const __m512i s01 = _mm512_add_epi32(_mm512_shuffle_i64x2(d[0], d[1], kA), _mm512_shuffle_i64x2(d[0], d[1], kB));
+  const __m512i s23 = _mm512_add_epi32(_mm512_shuffle_i64x2(d[2], d[3], kA), _mm512_shuffle_i64x2(d[2], d[3], kB));
   // lane k: [A0+A2, B0+B2, A1+A3, B1+B3] (A block k, B block k+4)
   const __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi32(s01, s23), _mm512_unpackhi_epi32(s01, s23));
   const __m512i v = _mm512_add_epi32(u, _mm512_shuffle_epi32(u, _MM_PERM_BADC));  // element 4k: block k, 4k+1: k+4
@@ -97,86 +98,117 @@ inline __m256i reduce_pairs(const __m512i d[4]) {
   return _mm512_castsi512_si256(_mm512_permutexvar_epi32(idx, v));
 }
 
-inline __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+template <int NT>
+inline void group8_q8(const std::uint8_t* w, const std::int8_t* const* xq, const float* const* xd,
+                      const std::int32_t* const* xsum, __m256* acc) {
+  __m512i wv[4];
+  // Block k: scale at byte 34k, quants at 34k+2: blocks 2p, 2p+1 in one vector.
+  // Offset the weights by 128 (u8) for vpdpbusd; c = sum (w+128)*x - 128*sum(x).
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int p = 0; p < 4; ++p) {
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(load32(w + 68 * p + 2)), load32(w + 68 * p + 36), 1);
+    wv[p] = _mm512_xor_si512(q, bias);
+  }
+  // scales at bytes 0,34,...,238: words 0,17,34,51 of [0,128) and 68,85,102,119 of
+  // [128,240) (loaded as [128,192) and [176,240)).
+  const __m512i ia = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 + 19, 32 + 2, 17, 0);
+  const __m512i ib = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                      0, 0, 0, 0, 0, 0, 0, 0, 32 + 31, 32 + 14, 21, 4, 0, 0, 0, 0);
+  const __m512i sa = _mm512_permutex2var_epi16(load64(w), ia, load64(w + 64));
+  const __m512i sb = _mm512_permutex2var_epi16(load64(w + 128), ib, load64(w + 176));
+  const __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_mask_blend_epi16(0xF0, sa, sb)));
+  for (int t = 0; t < NT; ++t) {
+    __m512i d[4];
+    for (int p = 0; p < 4; ++p) d[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[p], load64(xq[t] + 64 * p));
+    const __m256i isum = _mm256_sub_epi32(reduce_q8_pairs(d), _mm256_slli_epi32(load32(xsum[t]), 7));
+    const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t]));
+    acc[t] = _mm256_add_ps(acc[t], no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum))));
+  }
+}
 
-// Word permutes gathering Q4_0 pairs (2p, 2p+1) of an 8-block group as [qs_2p | qs_2p+1 |
-// qs_2p | qs_2p+1]. Block k's nibbles are words 9k+1..9k+8 of the group. Pairs 0-2 index
-// the table (bytes [0,64), [64,128)): word w; pair 3 the table ([64,128), [80,144)):
-// words 55..62 at w-32, words 64..71 at 32 + (w-40).
-struct Q4Idx {
-  alignas(64) short ix[4][32];
+// Q4_0 in groups of 8 or 16 blocks (NQ = 2 or 4 quads). Block k of a group is bytes
+// [18k, 18k+18): scale word 9k, nibbles words 9k+1..9k+8. Quad q gathers as one vector
+// [qs_4q | qs_4q+1 | qs_4q+2 | qs_4q+3]: its low nibbles and its high nibbles are the two
+// 64-byte halves of the quad in the Q8P layout, so one int32 lane accumulates 8
+// products of one block and 128-bit lane k of the quad's sum belongs to block 4q+k.
+// Tables: two 64-byte loads each, at the byte offsets kQ4Tab (last table of a group
+// ends at the group's end).
+struct Q4Perm {
+  alignas(64) short quad[2][4][32];  // [NQ == 4][quad] word indices
+  alignas(64) short scale_a[32];     // blocks 0..7 from the table at byte 0 (words 0..7)
+  alignas(64) short scale_b[32];     // blocks 8..15 from [144,208), [208,272) (words 8..15)
 };
-constexpr Q4Idx make_q4_idx() {
-  Q4Idx r{};
-  for (int p = 0; p < 4; ++p)
-    for (int h = 0; h < 2; ++h)
-      for (int j = 0; j < 8; ++j) {
-        const int w0 = 9 * (2 * p) + 1 + j, w1 = 9 * (2 * p + 1) + 1 + j;
-        r.ix[p][16 * h + j] = static_cast<short>(p < 3 ? w0 : w0 - 32);
-        r.ix[p][16 * h + 8 + j] = static_cast<short>(p < 3 ? w1 : 32 + w1 - 40);
-      }
+// Byte offsets of the two 64-byte loads of each quad's table.
+constexpr int kQ4Tab[2][4][2] = {{{0, 64}, {64, 80}, {0, 0}, {0, 0}}, {{0, 64}, {64, 128}, {128, 192}, {192, 224}}};
+constexpr Q4Perm make_q4_perm() {
+  Q4Perm r{};
+  for (int g = 0; g < 2; ++g)
+    for (int q = 0; q < (g ? 4 : 2); ++q)
+      for (int j = 0; j < 4; ++j)
+        for (int e = 0; e < 8; ++e) {
+          const int word = 9 * (4 * q + j) + 1 + e, a = kQ4Tab[g][q][0] / 2, b = kQ4Tab[g][q][1] / 2;
+          r.quad[g][q][8 * j + e] = static_cast<short>(word < a + 32 ? word - a : 32 + word - b);
+        }
+  for (int k = 0; k < 8; ++k) {
+    r.scale_a[k] = static_cast<short>(9 * k);
+    r.scale_b[8 + k] = static_cast<short>(9 * k);  // word 72+9k - 72 (< 32) or 32 + (72+9k) - 104: both 9k
+  }
   return r;
 }
-constexpr Q4Idx kQ4IdxT = make_q4_idx();
-constexpr const short (&kQ4Idx)[4][32] = kQ4IdxT.ix;
+constexpr Q4Perm kQ4Perm = make_q4_perm();
+
+template <int NQ, int NT>
+inline void group_q4(const std::uint8_t* w, const std::int8_t* const* xq, const float* const* xd,
+                     const std::int32_t* const* xsum, __m256* acc) {
+  constexpr int G = NQ == 4;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  __m512i lo[NQ], hi[NQ];
+  for (int q = 0; q < NQ; ++q) {
+    const __m512i v = _mm512_permutex2var_epi16(load64(w + kQ4Tab[G][q][0]), load64(kQ4Perm.quad[G][q]),
+                                                load64(w + kQ4Tab[G][q][1]));
+    lo[q] = _mm512_and_si512(v, m4);
+    hi[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+  }
+  const __m512i sa = _mm512_permutex2var_epi16(load64(w), load64(kQ4Perm.scale_a), load64(w + 64));
+  for (int t = 0; t < NT; ++t) {
+    __m512i d[NQ];
+    for (int q = 0; q < NQ; ++q) {
+      d[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[q], load64(xq[t] + 128 * q)), hi[q],
+                                 load64(xq[t] + 128 * q + 64));
+    }
+    // e01 lane k: [d0k0+d0k2, d1k0+d1k2, d0k1+d0k3, d1k1+d1k3]
+    const __m512i e01 = _mm512_add_epi32(_mm512_unpacklo_epi32(d[0], d[1]), _mm512_unpackhi_epi32(d[0], d[1]));
+    if constexpr (NQ == 4) {
+      const __m512i e23 = _mm512_add_epi32(_mm512_unpacklo_epi32(d[2], d[3]), _mm512_unpackhi_epi32(d[2], d[3]));
+      // element 4k+j: block 4j+k
+      const __m512i f = _mm512_add_epi32(_mm512_unpacklo_epi64(e01, e23), _mm512_unpackhi_epi64(e01, e23));
+      const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+      __m512i isum = _mm512_permutexvar_epi32(idx, f);
+      isum = _mm512_sub_epi32(isum, _mm512_slli_epi32(load64(xsum[t]), 3));  // q-8: remove 8*sum(x)
+      const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(
+          0xFF00, sa, _mm512_permutex2var_epi16(load64(w + 144), load64(kQ4Perm.scale_b), load64(w + 208)))));
+      const __m512 s = _mm512_mul_ps(dw, _mm512_loadu_ps(xd[t]));
+      const __m512 c = no_fma(_mm512_mul_ps(s, _mm512_cvtepi32_ps(isum)));
+      acc[t] = _mm256_add_ps(acc[t], _mm512_castps512_ps256(c));  // blocks 0..7, then 8..15
+      acc[t] = _mm256_add_ps(acc[t], _mm512_castps512_ps256(_mm512_shuffle_f32x4(c, c, _MM_SHUFFLE(3, 2, 3, 2))));
+    } else {
+      const __m512i v = _mm512_add_epi32(e01, _mm512_shuffle_epi32(e01, _MM_PERM_BADC));  // 4k: block k, 4k+1: k+4
+      const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+      __m256i isum = _mm512_castsi512_si256(_mm512_permutexvar_epi32(idx, v));
+      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(load32(xsum[t]), 3));
+      const __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(sa));
+      const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t]));
+      acc[t] = _mm256_add_ps(acc[t], no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum))));
+    }
+  }
+}
 
 template <bool Q8, int NT>
 inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const float* const* xd,
                    const std::int32_t* const* xsum, __m256* acc) {
-  __m512i wv[4];
-  __m256 dw;
-  if constexpr (Q8) {
-    // Block k: scale at byte 34k, quants at 34k+2: blocks 2p, 2p+1 in one vector.
-    // Offset the weights by 128 (u8) for vpdpbusd; c = sum (w+128)*x - 128*sum(x).
-    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    for (int p = 0; p < 4; ++p) {
-      const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(load32(w + 68 * p + 2)), load32(w + 68 * p + 36), 1);
-      wv[p] = _mm512_xor_si512(q, bias);
-    }
-    // scales at bytes 0,34,...,238: words 0,17,34,51 of [0,128) and 68,85,102,119 of
-    // [128,240) (loaded as [128,192) and [176,240)).
-    const __m512i ia = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
-                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 + 19, 32 + 2, 17, 0);
-    const __m512i ib = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
-                                        0, 0, 0, 0, 0, 0, 0, 0, 32 + 31, 32 + 14, 21, 4, 0, 0, 0, 0);
-    const __m512i sa = _mm512_permutex2var_epi16(load64(w), ia, load64(w + 64));
-    const __m512i sb = _mm512_permutex2var_epi16(load64(w + 128), ib, load64(w + 176));
-    dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_mask_blend_epi16(0xF0, sa, sb)));
-  } else {
-    // Q4_0: block k = bytes [18k, 18k+18): scale word 9k, nibbles words 9k+1..9k+8.
-    // wv[p] = [qs_2p | qs_2p+1 | qs_2p | qs_2p+1], low nibbles in the first half, high
-    // in the second: the Q8P order of blocks 2p, 2p+1.
-    const __m512i a = load64(w), b = load64(w + 64), c = load64(w + 80);  // bytes [0,64) [64,128) [80,144)
-    const __m512i i0 = load64(kQ4Idx[0]), i1 = load64(kQ4Idx[1]), i2 = load64(kQ4Idx[2]), i3 = load64(kQ4Idx[3]);
-    const __m512i sh = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);  // >> 4 in the upper half (16-bit lanes)
-    const __m512i shv = _mm512_or_si512(sh, _mm512_slli_epi64(sh, 16));
-    const __m512i shift = _mm512_or_si512(shv, _mm512_slli_epi64(shv, 32));
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    wv[0] = _mm512_permutex2var_epi16(a, i0, b);
-    wv[1] = _mm512_permutex2var_epi16(a, i1, b);
-    wv[2] = _mm512_permutex2var_epi16(a, i2, b);
-    wv[3] = _mm512_permutex2var_epi16(b, i3, c);
-    for (int p = 0; p < 4; ++p) wv[p] = _mm512_and_si512(_mm512_srlv_epi16(wv[p], shift), m4);
-    const __m512i is = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
-                                        0, 0, 0, 0, 0, 0, 0, 0, 63, 54, 45, 36, 27, 18, 9, 0);
-    dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(a, is, b)));
-  }
-  for (int t = 0; t < NT; ++t) {
-    __m512i d[4];
-    for (int p = 0; p < 4; ++p) d[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[p], load64(xq[t] + 64 * p));
-    __m256i isum;
-    if constexpr (Q8) {
-      // d[p]: lanes 0-7 block 2p, 8-15 block 2p+1 -> 128-bit lanes (0,2) and (1,3) of a pair
-      isum = reduce_pairs<_MM_SHUFFLE(2, 0, 2, 0), _MM_SHUFFLE(3, 1, 3, 1)>(d);
-      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(load32(xsum[t]), 7));
-    } else {
-      // d[p]: 128-bit lanes [2p lo, 2p+1 lo, 2p hi, 2p+1 hi]
-      isum = reduce_pairs<_MM_SHUFFLE(1, 0, 1, 0), _MM_SHUFFLE(3, 2, 3, 2)>(d);
-      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(load32(xsum[t]), 3));  // q-8: remove 8*sum(x)
-    }
-    const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t]));
-    acc[t] = _mm256_add_ps(acc[t], no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum))));
-  }
+  if constexpr (Q8) group8_q8<NT>(w, xq, xd, xsum, acc);
+  else group_q4<2, NT>(w, xq, xd, xsum, acc);
 }
 #else
 template <bool Q8, int NT>
@@ -217,8 +249,8 @@ inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const fl
     } else {
       __m256i v[4];  // lanes 0-3: block 2p, lanes 4-7: block 2p+1
       for (int p = 0; p < 4; ++p) {
-        v[p] = dot_u8s8(dot_u8s8(_mm256_setzero_si256(), wu[2 * p], load32(xq[t] + 64 * p)), wu[2 * p + 1],
-                        load32(xq[t] + 64 * p + 32));
+        const std::int8_t* x = xq[t] + 128 * (p / 2) + 32 * (p % 2);  // Q8P: low halves, then high halves at +64
+        v[p] = dot_u8s8(dot_u8s8(_mm256_setzero_si256(), wu[2 * p], load32(x)), wu[2 * p + 1], load32(x + 64));
       }
       const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
       // h = [b0 b2 b4 b6 | b1 b3 b5 b7] -> block order
@@ -243,12 +275,24 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
   ActQ8Row xr[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (int t = 0; t < nt; ++t) xr[t] = act_q8_row(xs[t], n);
-  for (std::int64_t b0 = 0; b0 < nfull; b0 += 8) {
+  auto at = [&](std::int64_t b0) {
     for (int t = 0; t < nt; ++t) {
       xq[t] = xr[t].qs + b0 * kQK;
       xd[t] = xr[t].d + b0;
       xsum[t] = xr[t].sum + b0;
     }
+  };
+  std::int64_t b0 = 0;
+#if defined(GS_AVX512)
+  if constexpr (!Q8) {  // Q4_0: 16 blocks at a time (acc += blocks 0..7, then 8..15: the same order)
+    for (; b0 + 16 <= nfull; b0 += 16) {
+      at(b0);
+      group_q4<4, NT>(w + b0 * kBB, xq, xd, xsum, acc);
+    }
+  }
+#endif
+  for (; b0 < nfull; b0 += 8) {
+    at(b0);
     group8<Q8, NT>(w + b0 * kBB, xq, xd, xsum, acc);
   }
   if (nfull < nb) {  // tail: zero-padded copies of the last blocks (zero blocks add exactly 0)
@@ -259,8 +303,8 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
     alignas(32) std::int32_t st[NT][8] = {};
     std::memcpy(wt, w + nfull * kBB, static_cast<std::size_t>(cnt) * kBB);
     for (int t = 0; t < nt; ++t) {
-      // Q8P rows hold an even number of blocks (zero padded): copy whole pairs
-      std::memcpy(qt[t], xr[t].qs + nfull * kQK, static_cast<std::size_t>(Q8 ? cnt : (cnt + 1) / 2 * 2) * kQK);
+      // Q8P rows hold a multiple of 4 blocks (zero padded): copy whole quads
+      std::memcpy(qt[t], xr[t].qs + nfull * kQK, static_cast<std::size_t>(Q8 ? cnt : (cnt + 3) / 4 * 4) * kQK);
       std::memcpy(dt[t], xr[t].d + nfull, static_cast<std::size_t>(cnt) * 4);
       std::memcpy(st[t], xr[t].sum + nfull, static_cast<std::size_t>(cnt) * 4);
       xq[t] = qt[t];
