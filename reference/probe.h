@@ -150,6 +150,9 @@ ProbeResult probe_from_json(const json& device, const std::string& file);
 // The `reference` engine's throughput constants (throughput.cpu_ops and the matmul
 // efficiencies) derived from a probe; an empty object when it has no op rates.
 json reference_cpu_ops(const ProbeResult& r);
+// Weight formats whose mat-vec the kernel's dot product limits on this project's machines (Q4_0,
+// Q4_K: half a byte per weight, unpacking costs more than the bytes); the others are memory-bound.
+bool is_dot_bound_matvec(const std::string& format);
 
 // Architecture-specific loops (probe_avx512.cpp / probe_avx2.cpp): FLOP or OP per call
 // of one thread for `iters` iterations; 0 when not compiled in.

@@ -35,6 +35,8 @@ double op_group(const ProbeResult& r, const std::string& op, const std::string& 
 
 }  // namespace
 
+bool is_dot_bound_matvec(const std::string& format) { return format == "q4_0" || format == "q4_k"; }
+
 // The reference engine's throughput.cpu_ops from a probe (docs/validation.md): per op and
 // phase, efficiency = achieved FLOP/s / fp32 FMA peak of the threads it uses; serial when
 // the op gains less than half of the ideal speed-up from 1 to N threads (then the 1-thread
@@ -97,26 +99,38 @@ json reference_cpu_ops(const ProbeResult& r) {
     if (pk && pk->int8_ops_per_s > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
   }
   for (const auto& [f, v] : best_of_triad)
-    if (f != "q4_0" && f != "q4_k") bw.push_back(v);
+    if (!is_dot_bound_matvec(f)) bw.push_back(v);
   if (!bw.empty()) j["bandwidth_efficiency"] = median(bw);
   // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
+  // Formats memory-bound in a mat-vec: the best over thread counts (contention only lowers it;
+  // it is about their bandwidth-bound rate, so it rarely binds before the memory term).
+  // Formats the dot product limits (q4_0, q4_k): the 1-thread figure, and the N-thread one as
+  // matvec_compute_efficiency_parallel (their share of the peak changes with the thread count).
   for (const char* f : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}) {
     const auto ty = type_from_name(f);
     if (!ty) continue;
     const double bpw = static_cast<double>(tensor_bytes(*ty, 4096)) / 4096.0;
     const double fpw = type_info(*ty).quantized ? 6.0 : 2.0;
+    const bool dot_bound = is_dot_bound_matvec(f);
     std::vector<double> v, mm;
+    double at1 = 0, atN = 0;
     for (const auto& k : r.kernels) {
       const auto* pk = r.peaks_at(k.threads);
       const auto* tr = r.triad_at(k.threads);
       if (k.format != f || !pk || pk->fp32_flops_per_s <= 0 || !tr) continue;
-      v.push_back(k.matvec_weight_bytes_per_s / bpw * fpw / pk->fp32_flops_per_s);
+      const double e = k.matvec_weight_bytes_per_s / bpw * fpw / pk->fp32_flops_per_s;
+      v.push_back(e);
+      if (k.threads == 1) at1 = e;
+      if (k.threads == N) atN = e;
       if (pk->int8_ops_per_s > 0) mm.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
     }
     if (v.empty()) continue;
-    // The best over thread counts (contention only lowers it). For a format the memory
-    // limits this is about its bandwidth-bound rate, so it rarely binds before the memory term.
-    j["matvec_compute_efficiency"][f] = *std::max_element(v.begin(), v.end());
+    if (dot_bound && at1 > 0) {
+      j["matvec_compute_efficiency"][f] = at1;
+      if (N > 1 && atN > 0) j["matvec_compute_efficiency_parallel"][f] = atN;
+    } else {
+      j["matvec_compute_efficiency"][f] = *std::max_element(v.begin(), v.end());
+    }
     if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = median(mm);
   }
   // The expert probe is Q4_0: its T=4 rate relative to the Q4_0 T=512 rate.

@@ -112,11 +112,12 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
     e.matmul_call_s = c.num_or("matmul_call_s", 0.0, 0.0, 0.1);
     e.matmul_call_parallel_s = c.num_or("matmul_call_parallel_s", e.matmul_call_s, 0.0, 0.1);
     e.moe_matvec_compute_efficiency = c.num_or("moe_matvec_compute_efficiency", 0.0, 0.0, 4.0);
-    if (c.has("matvec_compute_efficiency")) {
-      auto m = c.at("matvec_compute_efficiency");
+    for (const char* key : {"matvec_compute_efficiency", "matvec_compute_efficiency_parallel"}) {
+      if (!c.has(key)) continue;
+      auto m = c.at(key);
       if (!m.is_object()) m.fail("expected an object of weight format -> fraction of the fp32 peak");
-      for (auto it = m.raw().begin(); it != m.raw().end(); ++it)
-        e.matvec_compute_efficiency.emplace_back(it.key(), m.at(it.key()).num(1e-3, 4.0));
+      auto& table = std::string(key) == "matvec_compute_efficiency" ? e.matvec_compute_efficiency : e.matvec_compute_efficiency_parallel;
+      for (auto it = m.raw().begin(); it != m.raw().end(); ++it) table.emplace_back(it.key(), m.at(it.key()).num(1e-3, 4.0));
     }
     if (c.has("matmul_int8_efficiency")) {
       auto m = c.at("matmul_int8_efficiency");

@@ -78,6 +78,8 @@ struct EngineThroughput {
   // Mat-vec (T <= matvec) rate per weight format (ggml type name): (2 + dequant) FLOP per weight
   // per token as a fraction of the fp32 peak; replaces compute_efficiency.fp32 for that format.
   std::vector<std::pair<std::string, double>> matvec_compute_efficiency;
+  // The same at more than one thread, for the formats listed (the others use the table above).
+  std::vector<std::pair<std::string, double>> matvec_compute_efficiency_parallel;
   // Matmul (T > matvec) rate per quantized format: fraction of the int8 peak; replaces
   // compute_efficiency.int8 for that format.
   std::vector<std::pair<std::string, double>> matmul_int8_efficiency;

@@ -290,6 +290,8 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
       }
     };
     by_type(e.thr.matvec_compute_efficiency, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency");
+    if (cores > 1)  // formats measured at more than one thread replace their 1-thread rate
+      by_type(e.thr.matvec_compute_efficiency_parallel, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency_parallel");
     const double int8 = s.host.flops("int8") > 0 ? s.host.flops("int8") : fp32;
     by_type(e.thr.matmul_int8_efficiency, int8, hw.matmul_flops_per_s_by_type, "matmul_int8_efficiency");
   }

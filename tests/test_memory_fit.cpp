@@ -204,3 +204,57 @@ TEST_CASE("an image or audio modality adds the encoder's F16 weights; audio need
   CHECK_THROWS_WITH_AS(fit(find_model("gemma4-31b"), hw, q, rules, o), "--modality: gemma4-31b has no audio encoder",
                        InputError);
 }
+
+TEST_CASE("reference engine: buffers sized by the run's step, as the kernel allocates them") {
+  // Hand computation from the code (hwdb/engines/reference.json sources), E2B: D 1536, L 35,
+  // P 256, F_max 12288, H x Dh_max 8 x 512, V 262144.
+  const ModelSpec m = find_model("gemma4-e2b");
+  const System hw = resolve_hardware("i5-8500");
+  const QuantRecipe& q = find_recipe("q4_0");
+  const MemoryRules rules = load_memory_rules("reference");
+  auto at = [&](i64 step, i64 ctx) {
+    FitOptions o;
+    o.context_tokens = ctx;
+    o.step_tokens = step;
+    return fit(m, hw, q, rules, o);
+  };
+  // Per token: 4 x (3 D + L P) + max(4 x 2 F + 1.0625 F, 4 x 2 H Dh) bytes.
+  const double per_token = 4.0 * (3 * 1536 + 35 * 256) + std::max(4.0 * 2 * 12288 + 1.0625 * 12288, 4.0 * 2 * 8 * 512);
+  // Float K/V copies: 12 sliding layers (Hkv 1, Dh 256) and 3 global ones (Dh 512) own a cache.
+  auto kv_float = [](double ctx, double step) {
+    return 12 * 2 * 256 * 4 * std::min(ctx, 511 + step) + 3 * 2 * 512 * 4 * ctx;
+  };
+  const double logits = 262144 * 4.0;
+  const FitResult a = at(64, 80), b = at(512, 528);
+  CHECK(a.compute_buffer_bytes == doctest::Approx(64 * per_token + kv_float(80, 64) + logits));
+  CHECK(b.compute_buffer_bytes == doctest::Approx(512 * per_token + kv_float(528, 512) + logits));
+  // Steps beyond the micro-batch run in micro-batches of 512.
+  CHECK(at(4096, 4176).compute_buffer_bytes == doctest::Approx(512 * per_token + kv_float(4176, 512) + logits));
+  // Parsed vocabulary: 3 arrays x 40 bytes per entry, whatever the step.
+  CHECK(a.overhead_bytes == doctest::Approx(120.0 * 262144));
+  CHECK(b.overhead_bytes == a.overhead_bytes);
+  // Sliding layers hold W + ubatch (512 + 512) slots once the context is longer.
+  CHECK(kv_cells(m, 0, 4176, 1, rules) == 1024);
+  CHECK(kv_cells(m, 0, 528, 1, rules) == 528);
+  // An engine that reserves at the full micro-batch ignores the step.
+  const MemoryRules lc = load_memory_rules("llama.cpp-cpu");
+  FitOptions o;
+  o.context_tokens = 528;
+  const double full = fit(m, hw, q, lc, o).compute_buffer_bytes;
+  o.step_tokens = 64;
+  CHECK(fit(m, hw, q, lc, o).compute_buffer_bytes == full);
+}
+
+TEST_CASE("reference engine: a float K/V copy beyond the budget is one reused buffer, not one per layer") {
+  const ModelSpec m = find_model("gemma4-e2b");
+  const System hw = resolve_hardware("i5-8500");
+  const QuantRecipe& q = find_recipe("q4_0");
+  MemoryRules rules = load_memory_rules("reference");
+  FitOptions o;
+  o.context_tokens = 12000;  // a global layer's copy 2 x 512 x 4 x 12000 = 49 MB: within 64 MiB
+  o.step_tokens = 512;
+  const double kept = fit(m, hw, q, rules, o).compute_buffer_bytes;
+  rules.kv_float_budget_bytes = 20e6;  // now the 3 global copies exceed it: one buffer of 49 MB remains
+  const double reused = fit(m, hw, q, rules, o).compute_buffer_bytes;
+  CHECK(kept - reused == doctest::Approx(2 * 2 * 512 * 4 * 12000.0));
+}

@@ -141,3 +141,24 @@ TEST_CASE("per-op rates of the probe model: every non-matmul op is counted and t
   REQUIRE(back.call_cost_at(1) != nullptr);
   CHECK(back.call_cost_at(1)->matmul_call_s == doctest::Approx(call));
 }
+
+TEST_CASE("page-cache figures: a read fault makes at least a page resident, at most the half file touched; a cold read is timed") {
+  const std::string dir = fs::temp_directory_path().string();
+  const FileCacheRates f = file_cache_rates(dir, 32LL << 20, 4);
+  CHECK(f.cold_read_bytes_per_s > 1e6);
+  CHECK(f.fault_bytes >= 4096);
+  CHECK(f.fault_bytes <= (16LL << 20) / 4.0 + 4 * (2 << 20));  // a touch maps its unit, not the file
+  CHECK(file_cache_rates(dir, 1 << 20, 4).fault_bytes == 0);   // too small to measure: zeros
+  CHECK(file_cache_rates("/nonexistent-dir-gemmasim", 32LL << 20, 4).cold_read_bytes_per_s == 0);
+  CHECK(reread_file("/nonexistent-file-gemmasim") == 0);
+  // The figures round-trip through the device file.
+  ProbeResult r;
+  r.cpu_name = "t";
+  r.memory_bytes = 1LL << 30;
+  r.triad.push_back({1, 1e10, 1e10, 1, 8 << 20});
+  r.cores = 1;
+  r.file_cache = {2097152, 2.5e9};
+  const ProbeResult back = probe_from_json(probe_device_json(r, "t"), "t.json");
+  CHECK(back.file_cache.fault_bytes == 2097152);
+  CHECK(back.file_cache.cold_read_bytes_per_s == doctest::Approx(2.5e9));
+}

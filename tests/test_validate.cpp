@@ -257,3 +257,52 @@ TEST_CASE("gemmasim validate --llama-bench: a table, skipped runs with reasons, 
   CHECK(other.err.find("no llama-bench run") != std::string::npos);
   CHECK(other.out.empty());
 }
+
+TEST_CASE("PLE residency: the page-cache units around the rows read, by the closed form") {
+  // No row read: nothing resident; one row: one unit (fault bytes + the row).
+  CHECK(ple_resident_bytes(1e9, 1e4, 0, 2e6) == 0);
+  CHECK(ple_resident_bytes(1e9, 1e4, 1, 2e6) == doctest::Approx(2.01e6));
+  // Hand value: 1 - (1 - 2.01e6 / 1e9)^500 = 1 - exp(500 ln(0.99799)) = 0.6340.
+  CHECK(ple_resident_bytes(1e9, 1e4, 500, 2e6) / 1e9 == doctest::Approx(0.6340).epsilon(0.001));
+  // A unit as large as the table makes it all resident; below a page the unit is a page.
+  CHECK(ple_resident_bytes(1e9, 1e4, 3, 2e9) == 1e9);
+  CHECK(ple_resident_bytes(1e9, 1e4, 1, 0) == doctest::Approx(4096 + 1e4));
+  // More rows, more resident, never beyond the table.
+  CHECK(ple_resident_bytes(1e9, 1e4, 5000, 2e6) > ple_resident_bytes(1e9, 1e4, 500, 2e6));
+  CHECK(ple_resident_bytes(1e9, 1e4, 1e6, 2e6) <= 1e9);
+}
+
+TEST_CASE("largest step: prompt or KV-fill micro-batch, at most the micro-batch") {
+  CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 64, 0, 16, 2}, 512) == 64);
+  CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 64, 4096, 16, 2}, 512) == 512);
+  CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 2000, 0, 16, 2}, 512) == 512);
+  CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 1, 0, 16, 2}, 512) == 1);
+}
+
+TEST_CASE("predicted peak memory grows with the page-cache fault unit (PLE table) and the prompt (buffers)") {
+  MachineRates small = machine(50e9), large = machine(50e9);
+  large.fault_bytes = 2 << 20;
+  const ValidateConfig p64{"gemma4-e2b", "q8_0", 64, 0, 16, 1}, p512{"gemma4-e2b", "q8_0", 512, 0, 16, 1};
+  const Prediction s = predict_run(p512, small), l = predict_run(p512, large);
+  CHECK(l.peak_bytes > s.peak_bytes + 0.5 * kGiB);  // ~529 rows x 2 MiB units of a 2.5 GB table
+  CHECK(l.ple_not_resident_bytes < s.ple_not_resident_bytes);
+  CHECK(predict_run(p512, small).fit_total_bytes > predict_run(p64, small).fit_total_bytes + 50 * kMiB);
+}
+
+TEST_CASE("per-format mat-vec rates at more than one thread replace the 1-thread rate, for their format only") {
+  const ModelSpec m = find_model("gemma4-e2b");
+  const QuantRecipe& q = find_recipe("q4_0");
+  EngineProfile e = resolve_engine("reference");
+  e.thr.matvec_compute_efficiency = {{"q4_0", 1.0}};
+  e.thr.matvec_compute_efficiency_parallel = {{"q4_0", 0.02}};  // far below: compute-bound at 2 threads
+  Workload wl;
+  wl.prompt_tokens = 8;
+  wl.gen_tokens = 4;
+  const Estimate t1 = estimate(m, machine_system(machine(40e9, 1)), q, e, RunPlacement{}, wl);
+  const Estimate t2 = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
+  const auto up = static_cast<std::size_t>(Op::FfnUp);
+  CHECK(t2.decode.ops[up].time_s > 5 * t1.decode.ops[up].time_s);
+  e.thr.matvec_compute_efficiency_parallel = {{"q8_0", 0.02}};  // another format: no effect on Q4_0
+  const Estimate t2b = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
+  CHECK(t2b.decode.ops[up].time_s == doctest::Approx(t1.decode.ops[up].time_s).epsilon(0.05));
+}

@@ -1,0 +1,122 @@
+// test_probe_profile.cpp: reference_cpu_ops (reference/probe_profile.cpp), the probe ->
+// `reference` engine constants, on a probe result written by hand; every expected value is
+// computed by hand below from the figures put in (docs/validation.md states the rules).
+#include <doctest/doctest.h>
+
+#include "probe.h"
+
+using namespace gs;
+using namespace gs::ref;
+
+namespace {
+
+OpRate op(const char* name, const char* phase, int threads, double flops, double time_s) {
+  OpRate r;
+  r.op = name;
+  r.phase = phase;
+  r.threads = threads;
+  r.flops = flops;
+  r.time_s = time_s;
+  r.calls = 1;
+  return r;
+}
+
+KernelRate kernel(const char* format, int threads, double matvec_bytes_per_s, double matmul_flops_per_s, double triad) {
+  KernelRate k;
+  k.format = format;
+  k.threads = threads;
+  k.matvec_weight_bytes_per_s = matvec_bytes_per_s;
+  k.matmul_flops_per_s = matmul_flops_per_s;
+  k.triad_bytes_per_s = triad;
+  return k;
+}
+
+// Peaks: fp32 100 / 200 GFLOP/s, int8 400 / 800 GOP/s at 1 / 2 threads; triads 20 / 40 GB/s.
+ProbeResult hand_probe() {
+  ProbeResult r;
+  r.cpu_name = "hand";
+  r.cores = 2;
+  r.memory_bytes = 1LL << 34;
+  r.triad = {{1, 20e9, 20e9, 1, 1 << 20}, {2, 40e9, 40e9, 1, 1 << 20}};
+  r.peaks = {{1, 100e9, 400e9}, {2, 200e9, 800e9}};
+  r.op_rates = {
+      // norms, prefill: 2 then 2.5 GFLOP/s: x1.25 < 1.5 -> serial, 2e9 / 100e9 = 0.02.
+      op("norms", "prefill", 1, 1e9, 0.5), op("norms", "prefill", 2, 1e9, 0.4),
+      // act, prefill: 2 then 5 GFLOP/s: x2.5 -> parallel, 5e9 / 200e9 = 0.025.
+      op("act", "prefill", 1, 1e9, 0.5), op("act", "prefill", 2, 1e9, 0.2),
+      // attention, decode: scores + softmax + values together, 4.2e9 FLOP in 1.0 s, then in
+      // 0.6 s: 7 GFLOP/s, x1.67 -> parallel, 7e9 / 200e9 = 0.035 for all three.
+      op("attn_scores", "decode", 1, 2e9, 0.5), op("attn_softmax", "decode", 1, 0.2e9, 0.0),
+      op("attn_values", "decode", 1, 2e9, 0.5), op("attn_scores", "decode", 2, 2e9, 0.3),
+      op("attn_softmax", "decode", 2, 0.2e9, 0.0), op("attn_values", "decode", 2, 2e9, 0.3),
+      // rope, decode: 1 thread only -> no constant.
+      op("rope", "decode", 1, 1e9, 1.0),
+  };
+  r.call_costs = {{1, 2e-6, 9e9, 40e9}, {2, 3e-6, 13.5e9, 72e9}};
+  r.kernels = {
+      kernel("q8_0", 1, 18e9, 40e9, 20e9), kernel("q8_0", 2, 30e9, 72e9, 40e9),
+      kernel("f16", 1, 16e9, 10e9, 20e9),  kernel("f16", 2, 34e9, 20e9, 40e9),
+      kernel("q4_0", 1, 20e9, 44e9, 20e9), kernel("q4_0", 2, 30e9, 80e9, 40e9),
+  };
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("reference_cpu_ops: per-op efficiencies, serial rule, attention grouped, ops without N threads left out") {
+  const json j = reference_cpu_ops(hand_probe());
+  CHECK(j["prefill"]["norms"]["efficiency"].get<double>() == doctest::Approx(0.02));
+  CHECK(j["prefill"]["norms"]["serial"].get<bool>());
+  CHECK(j["prefill"]["act"]["efficiency"].get<double>() == doctest::Approx(0.025));
+  CHECK_FALSE(j["prefill"]["act"]["serial"].get<bool>());
+  for (const char* a : {"attn_scores", "attn_softmax", "attn_values"}) {
+    CAPTURE(a);
+    CHECK(j["decode"][a]["efficiency"].get<double>() == doctest::Approx(0.035));
+    CHECK_FALSE(j["decode"][a]["serial"].get<bool>());
+  }
+  CHECK_FALSE(j["decode"].contains("rope"));
+  CHECK_FALSE(j["prefill"].contains("rope"));
+}
+
+TEST_CASE("reference_cpu_ops: call costs, expert rates, bandwidth and int8 efficiencies") {
+  const json j = reference_cpu_ops(hand_probe());
+  CHECK(j["matmul_call_s"].get<double>() == doctest::Approx(2e-6));
+  CHECK(j["matmul_call_parallel_s"].get<double>() == doctest::Approx(3e-6));
+  // Experts (Q4_0, 18 bytes per 32 weights, 6 FLOP per weight): 9e9 / 18 x 32 x 6 / 100e9 = 0.96,
+  // 13.5e9 / 18 x 32 x 6 / 200e9 = 0.72 -> mean 0.84; T=4: 40/400 = 0.1, 72/800 = 0.09 -> 0.095.
+  CHECK(j["moe_matvec_compute_efficiency"].get<double>() == doctest::Approx(0.84));
+  CHECK(j["moe_prefill_int8_efficiency"].get<double>() == doctest::Approx(0.095));
+  // Bandwidth: memory-bound formats only (q4_0 left out), best over threads per format:
+  // q8_0 max(18/20, 30/40) = 0.9, f16 max(16/20, 34/40) = 0.85 -> median 0.875.
+  CHECK(j["bandwidth_efficiency"].get<double>() == doctest::Approx(0.875));
+  // int8: T=512 / VNNI peak of the quantized formats: q8_0 0.1, 0.09; q4_0 0.11, 0.10 -> median 0.1.
+  CHECK(j["compute_efficiency_int8"].get<double>() == doctest::Approx(0.1));
+  CHECK(j["matmul_int8_efficiency"]["q8_0"].get<double>() == doctest::Approx(0.095));
+  CHECK(j["matmul_int8_efficiency"]["q4_0"].get<double>() == doctest::Approx(0.105));
+  CHECK_FALSE(j["matmul_int8_efficiency"].contains("f16"));
+  // MoE prefill relative to the Q4_0 matmul: 0.095 / 0.105.
+  CHECK(j["moe_prefill_efficiency"].get<double>() == doctest::Approx(0.095 / 0.105));
+}
+
+TEST_CASE("reference_cpu_ops: mat-vec rates, best over threads when memory-bound, per thread count when the dot product binds") {
+  const json j = reference_cpu_ops(hand_probe());
+  // q8_0 (34 bytes per 32 weights, 6 FLOP per weight): 18e9 / 1.0625 x 6 / 100e9 = 1.0165 at 1 thread,
+  // 30e9 / 1.0625 x 6 / 200e9 = 0.847 at 2 -> the best, 1.0165; no parallel entry.
+  CHECK(j["matvec_compute_efficiency"]["q8_0"].get<double>() == doctest::Approx(18.0 / 1.0625 * 6 / 100));
+  // f16 (2 bytes, 2 FLOP per weight): 16e9 / 2 x 2 / 100e9 = 0.16, 34e9 / 2 x 2 / 200e9 = 0.17 -> 0.17.
+  CHECK(j["matvec_compute_efficiency"]["f16"].get<double>() == doctest::Approx(0.17));
+  // q4_0 (18 bytes per 32 weights): 20e9 / 0.5625 x 6 / 100e9 = 2.133 at 1 thread, 30e9 / 0.5625 x 6 / 200e9 = 1.6 at 2.
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(20.0 / 0.5625 * 6 / 100));
+  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(1.6));
+  CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("q8_0"));
+  CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("f16"));
+}
+
+TEST_CASE("reference_cpu_ops: a probe without op rates or peaks gives no constants") {
+  ProbeResult r = hand_probe();
+  r.op_rates.clear();
+  CHECK(reference_cpu_ops(r).empty());
+  r = hand_probe();
+  r.peaks.clear();
+  CHECK(reference_cpu_ops(r).empty());
+}
