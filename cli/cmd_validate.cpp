@@ -77,9 +77,10 @@ std::string synth_cache_path(const ValidateConfig& c) {
 // predicts a warm run (weights come from memory, not disk), and a file read this way is held
 // in the page-cache units file_cache_rates() measures (they set how much of the sparsely read
 // PLE table becomes resident), whatever state earlier runs left it in. Returns seconds taken.
-double warm_page_cache(const std::string& path) {
+// room: MemAvailable with the file dropped, before the read (the memory the run can have).
+double warm_page_cache(const std::string& path, double* room) {
   const auto t0 = std::chrono::steady_clock::now();
-  ref::reread_file(path);
+  ref::reread_file(path, room);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -310,9 +311,10 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "  synthesis failed; the run will report why\n");
     }
     // After the triad (its arrays can push file pages out of the page cache), right before the run.
+    double room = 0;
     if (const std::string f = synth_cache_path(c); fs::exists(f)) {
-      const double s = warm_page_cache(f);
-      std::fprintf(stderr, "  read %s once (page cache, %.1f s)\n", f.c_str(), s);
+      const double s = warm_page_cache(f, &room);
+      std::fprintf(stderr, "  read %s once (page cache, %.1f s; %.1f GiB available to the run)\n", f.c_str(), s, room / kGiB);
     }
     try {
       r.meas = execute(c, tmp);
@@ -330,6 +332,8 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
     r.rates.bandwidth_bytes_per_s = 0.5 * (before.best_bytes_per_s + after.best_bytes_per_s);
     r.rates.fp32_flops_per_s = 0.5 * (pk_before.fp32_flops_per_s + pk_after.fp32_flops_per_s);
     r.rates.int8_ops_per_s = 0.5 * (pk_before.int8_ops_per_s + pk_after.int8_ops_per_s);
+    r.rates.page_cache_room_bytes = room;
+    r.rates.disk_read_bytes_per_s = probe.file_cache.cold_read_bytes_per_s;
     r.pred = predict_run(c, r.rates);
     r.compute_errors();
     std::fprintf(stderr, "  triad %.1f GB/s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s\n",

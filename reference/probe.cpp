@@ -310,11 +310,20 @@ double rss_file_bytes() {
 
 }  // namespace
 
-double reread_file(const std::string& path) {
+double mem_available_bytes() {
+  std::ifstream st("/proc/meminfo");
+  std::string line;
+  while (std::getline(st, line))
+    if (line.rfind("MemAvailable:", 0) == 0) return std::atof(line.c_str() + 13) * 1024.0;
+  return 0;
+}
+
+double reread_file(const std::string& path, double* available_after_drop) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   ::fdatasync(fd);  // dirty pages are not dropped
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  if (available_after_drop) *available_after_drop = mem_available_bytes();
   std::vector<char> buf(16 << 20);
   const auto t0 = Clock::now();
   double total = 0;

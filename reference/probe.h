@@ -93,7 +93,10 @@ struct FileCacheRates {
 // Drop a file from the page cache (fdatasync + POSIX_FADV_DONTNEED), then read it once with
 // read() in 16 MiB chunks, as validate prepares a model file. Returns the bytes/s of the read
 // (0 when the file cannot be opened).
-double reread_file(const std::string& path);
+// available_after_drop (optional): /proc/meminfo MemAvailable right after the drop, before the read.
+double reread_file(const std::string& path, double* available_after_drop = nullptr);
+// /proc/meminfo MemAvailable in bytes (0 when unreadable).
+double mem_available_bytes();
 // Measures FileCacheRates on a temporary file of file_bytes in dir (same filesystem as the
 // model files): reread_file, mmap read-only, read one byte at `touches` offsets in its second
 // half (8 MiB apart), RssFile growth / touches. Zeros when it cannot be measured.

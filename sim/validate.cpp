@@ -129,6 +129,18 @@ Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std
   p.fits = f.fits;
   p.ple_not_resident_bytes = ple_not_resident(m, q, c, r.fault_bytes);
   p.peak_bytes = f.total_bytes - p.ple_not_resident_bytes;
+  if (r.page_cache_room_bytes > 0 && r.disk_read_bytes_per_s > 0 && p.peak_bytes > r.page_cache_room_bytes) {
+    double decode_weights = 0, prefill_weights = 0;
+    for (const auto& o : p.est.decode.ops) decode_weights += o.cost.weight_bytes;
+    for (const auto& o : p.est.prefill.ops) prefill_weights += o.cost.weight_bytes;
+    const double excess = p.peak_bytes - r.page_cache_room_bytes;
+    p.disk_bytes_per_pass = excess;
+    p.disk_s_per_token = std::min(excess, decode_weights) / r.disk_read_bytes_per_s;
+    p.disk_s_prefill = std::min(excess, prefill_weights) / r.disk_read_bytes_per_s;  // prefill_weights: every micro-batch's
+    if (p.decode_tok_per_s > 0) p.decode_tok_per_s = 1.0 / (1.0 / p.decode_tok_per_s + p.disk_s_per_token);
+    if (p.prefill_tok_per_s > 0)
+      p.prefill_tok_per_s = static_cast<double>(c.prompt) / (static_cast<double>(c.prompt) / p.prefill_tok_per_s + p.disk_s_prefill);
+  }
   return p;
 }
 

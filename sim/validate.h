@@ -41,6 +41,10 @@ struct MachineRates {
   double int8_ops_per_s = 0;          // VNNI peak (0: none)
   double memory_bytes = 0;            // physical memory
   double fault_bytes = 0;             // bytes a read fault on a freshly read mmap'd file makes resident (0: a 4 KiB page)
+  // Page cache: memory available to the run (MemAvailable with its model file dropped from the
+  // page cache, measured right before the run; 0: unknown) and the cold read rate of that disk.
+  double page_cache_room_bytes = 0;
+  double disk_read_bytes_per_s = 0;
   std::string cpu_name;
 };
 // A CPU-only system describing the machine at these rates (sources say "measured").
@@ -53,6 +57,11 @@ struct Prediction {
   double fit_total_bytes = 0;          // the memory model's total (host) for the run
   double ple_not_resident_bytes = 0;   // PLE table bytes the run never makes resident
   bool fits = true;                    // the memory model says it fits in memory_bytes
+  // What the run needs resident beyond the memory available to it (peak_bytes - room): the
+  // page cache cannot hold those weight pages, so each pass over the weights (a decode token,
+  // a prefill micro-batch) reads them from disk again, at the disk's read rate.
+  double disk_bytes_per_pass = 0;
+  double disk_s_per_token = 0, disk_s_prefill = 0;
 };
 Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std::string& engine_id = "reference");
 

@@ -43,9 +43,11 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
       continue;
     }
     x["bandwidth_bytes_per_s"] = r.rates.bandwidth_bytes_per_s;
+    x["page_cache_room_bytes"] = r.rates.page_cache_room_bytes;
     x["predicted"] = {{"prefill_tok_per_s", r.pred.prefill_tok_per_s}, {"decode_tok_per_s", r.pred.decode_tok_per_s},
                       {"peak_bytes", r.pred.peak_bytes}, {"fit_total_bytes", r.pred.fit_total_bytes},
                       {"ple_not_resident_bytes", r.pred.ple_not_resident_bytes},
+                      {"disk_bytes_per_pass", r.pred.disk_bytes_per_pass}, {"disk_s_per_token", r.pred.disk_s_per_token},
                       {"prefill_bound", bound_name(r.pred.est.prefill.bound)},
                       {"decode_bound", bound_name(r.pred.est.decode.bound)}};
     x["measured"] = {{"prefill_tok_per_s", r.meas.prefill_tok_per_s}, {"decode_tok_per_s", r.meas.decode_tok_per_s},

@@ -306,3 +306,21 @@ TEST_CASE("per-format mat-vec rates at more than one thread replace the 1-thread
   const Estimate t2b = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
   CHECK(t2b.decode.ops[up].time_s == doctest::Approx(t1.decode.ops[up].time_s).epsilon(0.05));
 }
+
+TEST_CASE("a run that needs more memory than is available re-reads the excess from disk each pass") {
+  const ValidateConfig c{"gemma4-31b", "q4_0", 64, 0, 4, 2};
+  MachineRates r = machine(40e9);
+  const Prediction fits = predict_run(c, r);
+  r.disk_read_bytes_per_s = 2e9;
+  r.page_cache_room_bytes = fits.peak_bytes + kGiB;  // room to spare: nothing read from disk
+  const Prediction roomy = predict_run(c, r);
+  CHECK(roomy.disk_bytes_per_pass == 0);
+  CHECK(roomy.decode_tok_per_s == doctest::Approx(fits.decode_tok_per_s));
+  r.page_cache_room_bytes = fits.peak_bytes - 2e9;  // 2 GB short: 1 s of disk per token
+  const Prediction tight = predict_run(c, r);
+  CHECK(tight.disk_bytes_per_pass == doctest::Approx(2e9));
+  CHECK(tight.disk_s_per_token == doctest::Approx(1.0));
+  CHECK(1.0 / tight.decode_tok_per_s == doctest::Approx(1.0 / fits.decode_tok_per_s + 1.0));
+  CHECK(tight.prefill_tok_per_s < fits.prefill_tok_per_s);
+  CHECK(tight.peak_bytes == fits.peak_bytes);
+}
