@@ -18,9 +18,11 @@
 #include "kernels.h"
 
 // GCC 12 reports the zero-initialised 8-lane accumulators as maybe-uninitialised
-// after inlining reduce8 (a false positive); silence it for this file only.
+// after inlining reduce8, and its own AVX-512 insert/extract intrinsics as using an
+// uninitialised value (false positives); silence them for this file only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace gs::ref {
 namespace {
@@ -384,6 +386,58 @@ void row_q4_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
 
 // ---- Q6_K x ActQ8K ------------------------------------------------------------
 
+#if defined(GS_AVX512)
+// 512-bit Q6_K: 64 weights per vector (4 per block), maddubs then vpdpwssd by the
+// group scales (int16 lane i of vector k: group 4k + i/8). Integer sums are exact, so
+// sumi is the scalar path's value and the float part is unchanged.
+inline __m512i shift_halves(short lo, short hi) {  // 16-bit shift counts: lo in bits 0..255, hi above
+  return _mm512_inserti64x4(_mm512_set1_epi16(lo), _mm256_set1_epi16(hi), 1);
+}
+
+void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, int nt, float* out) {
+  const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
+  float acc[kTok][8] = {};
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i s42 = shift_halves(4, 2), s02 = shift_halves(0, 2);
+  __m512i sidx[4];
+  for (int k = 0; k < 4; ++k) {
+    alignas(64) short ix[32];
+    for (int i = 0; i < 32; ++i) ix[i] = static_cast<short>(4 * k + i / 8);
+    sidx[k] = _mm512_load_si512(ix);
+  }
+  for (std::int64_t b = 0; b < n / kQKK; ++b) {
+    __m512i wq[4];  // weights 64k..64k+63, u8 0..63
+    for (int h = 0; h < 2; ++h) {
+      const __m512i ql = _mm512_loadu_si512(wb[b].ql + 64 * h);
+      const __m512i qh = _mm512_broadcast_i64x4(load32(wb[b].qh + 32 * h));  // qh[32h..32h+32) twice
+      // weights l, 32+l: low nibbles of ql | qh bits (0-1, 2-3) << 4
+      wq[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, s42), m30));
+      // weights 64+l, 96+l: high nibbles of ql | qh bits (4-5, 6-7)
+      wq[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                      _mm512_and_si512(_mm512_srlv_epi16(qh, s02), m30));
+    }
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].scales)));
+    __m512i scv[4];
+    for (int k = 0; k < 4; ++k) scv[k] = _mm512_permutexvar_epi16(sidx[k], _mm512_castsi256_si512(sc16));
+    const float d = f16(wb[b].d);
+    for (int t = 0; t < nt; ++t) {
+      const ActQ8K& xb = reinterpret_cast<const ActQ8K*>(xs[t])[b];
+      __m512i tot = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k) {
+        // maddubs: u8 0..63 x s8, pairs at most 2*63*127 < 32768; then int16 x scale pairs into int32
+        const __m512i p16 = _mm512_maddubs_epi16(wq[k], _mm512_loadu_si512(xb.qs + 64 * k));
+        tot = _mm512_dpwssd_epi32(tot, p16, scv[k]);
+      }
+      const __m256i off = _mm256_madd_epi16(sc16, load32(xb.bsums));  // sum_g sc_g * bsum_g (pairs)
+      const __m256i t8 = _mm256_add_epi32(_mm512_castsi512_si256(tot), _mm512_extracti64x4_epi64(tot, 1));
+      const int sumi = hsum_epi32(_mm256_sub_epi32(t8, _mm256_slli_epi32(off, 5)));
+      const float sd = xb.d * d;
+      acc[t][b % 8] += no_fma(sd * static_cast<float>(sumi));
+    }
+  }
+  for (int t = 0; t < nt; ++t) out[t] = reduce8(acc[t]);
+}
+#else
 void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, int nt, float* out) {
   const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
   float acc[kTok][8] = {};
@@ -424,6 +478,8 @@ void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
   }
   for (int t = 0; t < nt; ++t) out[t] = reduce8(acc[t]);
 }
+
+#endif
 
 // ---- float formats (any order; FMA) --------------------------------------------
 
