@@ -91,6 +91,7 @@ std::vector<std::int32_t> make_prompt(const std::string& p, const ModelSpec& m, 
 
 struct PeakMemory {
   long long ru_maxrss_bytes = 0, vm_hwm_bytes = 0;
+  long long rss_anon_bytes = 0, rss_file_bytes = 0;  // at the end of the run: heap vs mapped file pages
 };
 PeakMemory peak_memory() {
   PeakMemory p;
@@ -100,6 +101,8 @@ PeakMemory peak_memory() {
   std::string line;
   while (std::getline(st, line))
     if (line.rfind("VmHWM:", 0) == 0) p.vm_hwm_bytes = std::atoll(line.c_str() + 6) * 1024;  // "VmHWM:  1234 kB"
+    else if (line.rfind("RssAnon:", 0) == 0) p.rss_anon_bytes = std::atoll(line.c_str() + 8) * 1024;
+    else if (line.rfind("RssFile:", 0) == 0) p.rss_file_bytes = std::atoll(line.c_str() + 8) * 1024;
   return p;
 }
 
@@ -300,7 +303,8 @@ int cmd_run(const Args& a) {
               {"decode_tok_per_s", decode_tps}, {"decode_tok_per_s_mean", decode_tps_mean},
               {"decode_step_s", step_s}, {"weight_bytes_per_token", weight_bpt}, {"kv_bytes_per_token", kv_bpt},
               {"achieved_bytes_per_s", achieved}, {"peak_rss_bytes", peak}, {"ru_maxrss_bytes", mem.ru_maxrss_bytes},
-              {"vm_hwm_bytes", mem.vm_hwm_bytes}, {"tokens", generated},
+              {"vm_hwm_bytes", mem.vm_hwm_bytes}, {"rss_anon_bytes_at_end", mem.rss_anon_bytes},
+              {"rss_file_bytes_at_end", mem.rss_file_bytes}, {"tokens", generated},
               {"text", has_text ? json(text) : json(nullptr)},
               {"counters", {{"prefill", counters_json(prefill)}, {"decode", counters_json(decode)}}}};
     std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
@@ -312,8 +316,10 @@ int cmd_run(const Args& a) {
   std::printf("prefill      %lld tokens at depth %lld: %.3f s, %.2f tok/s\n", P, depth, prefill_s, prefill_tps);
   std::printf("decode       %lld tokens: %.2f tok/s (median step), %.2f tok/s (mean)\n", gen, decode_tps, decode_tps_mean);
   std::printf("per token    weights %.1f MB, KV %.3f MB; achieved %.2f GB/s\n", weight_bpt / kMB, kv_bpt / kMB, achieved / kGB);
-  std::printf("peak memory  %.1f MiB (VmHWM %.1f MiB, ru_maxrss %.1f MiB)\n", static_cast<double>(peak) / kMiB,
-              static_cast<double>(mem.vm_hwm_bytes) / kMiB, static_cast<double>(mem.ru_maxrss_bytes) / kMiB);
+  std::printf("peak memory  %.1f MiB (VmHWM %.1f MiB, ru_maxrss %.1f MiB); at the end %.1f MiB heap, %.1f MiB of mapped file\n",
+              static_cast<double>(peak) / kMiB, static_cast<double>(mem.vm_hwm_bytes) / kMiB,
+              static_cast<double>(mem.ru_maxrss_bytes) / kMiB, static_cast<double>(mem.rss_anon_bytes) / kMiB,
+              static_cast<double>(mem.rss_file_bytes) / kMiB);
   std::printf("tokens      ");
   for (auto t : generated) std::printf(" %d", t);
   std::printf("\n");

@@ -56,14 +56,17 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
 // One op of the reference kernel (counters.h name) in one phase of the probe model's run
 // (reference/probe_ops.cpp): counted FLOP and bytes, measured time, calls.
 struct OpRate {
-  std::string op, phase;          // phase: "prefill" (64 tokens) or "decode" (one token per step)
+  std::string op, phase;          // phase: "prefill" (64 tokens), "decode" (one token per step), "decode_deep" / "prefill_deep" (at 512 positions)
   int threads = 0;
   double flops = 0, bytes = 0, time_s = 0;
   std::int64_t calls = 0;
   double flops_per_s() const { return time_s > 0 ? flops / time_s : 0; }
 };
-// Runs the probe model (a fixed shape, see probe_ops.cpp) through the kernel's Forward.
-std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens = 64, int decode_steps = 8);
+// Runs the probe model (a fixed shape, see probe_ops.cpp) through the kernel's Forward:
+// phases "prefill" (prompt_tokens), "decode" (decode_steps after it), "decode_deep" and
+// "prefill_deep" (the same steps, then the same prompt, at deep_depth positions; none when
+// deep_depth <= the position reached).
+std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens = 64, int decode_steps = 8, int deep_depth = 512);
 // Median wall time of one matmul call on a tiny matrix (its fixed cost) after ~100 us of serial work.
 double matmul_call_seconds(int threads);
 

@@ -72,7 +72,7 @@ void add_phase(const Counters& c, const std::string& phase, int threads, std::ve
 
 static ModelSpec probe_model() { return parse_model(json::parse(kProbeModel), "probe model (reference/probe_ops.cpp)"); }
 
-std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_steps) {
+std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_steps, int deep_depth) {
   const ModelSpec m = probe_model();
   static const ModelWeights w = random_weights(m, GgmlType::Q8_0, 7);
   const int prev = omp_get_max_threads();
@@ -95,6 +95,26 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_s
     tok = argmax(logits.data(), m.n_vocab);
   }
   add_phase(g.counters(), "decode", threads, out);
+  // The same decode steps at deep_depth positions (the sliding window by default: from there
+  // on a sliding layer's attention stops growing), where attention is a visible share of a
+  // step and its per-call costs are spread over more keys.
+  if (deep_depth > g.pos() && deep_depth + decode_steps <= o.n_ctx) {
+    std::vector<std::int32_t> fill(static_cast<std::size_t>(deep_depth - g.pos()));
+    for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = static_cast<std::int32_t>((i * 104729 + 5) % static_cast<std::size_t>(m.n_vocab));
+    g.step(fill);
+    g.counters().reset();
+    for (int s = 0; s < decode_steps; ++s) {
+      const auto logits = g.step({tok});
+      tok = argmax(logits.data(), m.n_vocab);
+    }
+    add_phase(g.counters(), "decode_deep", threads, out);
+    // And the prompt again at that depth: its queries see deep_depth keys more each.
+    if (g.pos() + prompt_tokens <= o.n_ctx) {
+      g.counters().reset();
+      g.step(prompt);
+      add_phase(g.counters(), "prefill_deep", threads, out);
+    }
+  }
   omp_set_num_threads(prev);
   return out;
 }

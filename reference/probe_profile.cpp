@@ -17,7 +17,11 @@ namespace {
 // share one (the kernel times scores and values together, softmax inside them).
 const char* kRatedOps[] = {"norms", "rope", "act", "residual", "softcap", "moe_route", "attention"};
 
-double op_group(const ProbeResult& r, const std::string& op, const std::string& phase, int threads, double* time_s) {
+double op_group(const ProbeResult& r, const std::string& op, std::string phase, int threads, double* time_s) {
+  // Attention: from the steps at the sliding window's depth when the probe has them (near
+  // depth 0 its fixed costs per call weigh more than in the runs where attention matters,
+  // and the 2-thread split may not pay off yet).
+  if (op == "attention" && r.op_rate_at("attn_scores", phase + "_deep", threads)) phase += "_deep";
   double f = 0, t = 0;
   auto add = [&](const std::string& n) {
     if (const auto* x = r.op_rate_at(n, phase, threads)) f += x->flops, t += x->time_s;

@@ -104,7 +104,7 @@ TEST_CASE("gemmasim probe writes a loadable file; bad flags exit 2 with one line
 }
 
 TEST_CASE("per-op rates of the probe model: every non-matmul op is counted and timed in both phases; they round-trip") {
-  const std::vector<OpRate> v = kernel_op_rates(1, 8, 2);
+  const std::vector<OpRate> v = kernel_op_rates(1, 8, 2, 40);
   for (const char* phase : {"prefill", "decode"})
     for (const char* op : {"norms", "rope", "act", "residual", "softcap", "attn_scores", "ffn_up", "output_head"}) {
       CAPTURE(phase);
@@ -123,6 +123,13 @@ TEST_CASE("per-op rates of the probe model: every non-matmul op is counted and t
     return 0.0;
   };
   CHECK(flops("ffn_up", "decode") == doctest::Approx(flops("ffn_up", "prefill") * 2.0 / 8.0));
+  // The deep decode steps run the same matmuls over more keys (40 positions against 9-10).
+  CHECK(flops("ffn_up", "decode_deep") == doctest::Approx(flops("ffn_up", "decode")));
+  CHECK(flops("attn_scores", "decode_deep") > 3 * flops("attn_scores", "decode"));
+  CHECK(flops("ffn_up", "prefill_deep") == doctest::Approx(flops("ffn_up", "prefill")));
+  CHECK(flops("attn_scores", "prefill_deep") > 3 * flops("attn_scores", "prefill"));
+  const std::vector<OpRate> shallow = kernel_op_rates(1, 8, 2, 8);  // depth already reached: no deep phases
+  CHECK(std::none_of(shallow.begin(), shallow.end(), [](const OpRate& r) { return r.phase.find("_deep") != std::string::npos; }));
   const double call = matmul_call_seconds(1);
   CHECK(call > 0);
   CHECK(call < 0.01);

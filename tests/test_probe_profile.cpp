@@ -112,6 +112,26 @@ TEST_CASE("reference_cpu_ops: mat-vec rates, best over threads when memory-bound
   CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("f16"));
 }
 
+TEST_CASE("reference_cpu_ops: attention from the deep steps when the probe has them, the other ops from the shallow ones") {
+  ProbeResult r = hand_probe();
+  // Deep steps: 8e9 FLOP in 1.0 s at 1 thread, in 0.5 s at 2: 16 GFLOP/s, x2 -> parallel, 16e9 / 200e9 = 0.08.
+  r.op_rates.push_back(op("attn_scores", "decode_deep", 1, 4e9, 0.5));
+  r.op_rates.push_back(op("attn_values", "decode_deep", 1, 4e9, 0.5));
+  r.op_rates.push_back(op("attn_scores", "decode_deep", 2, 4e9, 0.25));
+  r.op_rates.push_back(op("attn_values", "decode_deep", 2, 4e9, 0.25));
+  r.op_rates.push_back(op("act", "decode_deep", 1, 1e9, 0.001));  // not used: act comes from "decode"
+  r.op_rates.push_back(op("act", "decode_deep", 2, 1e9, 0.001));
+  const json j = reference_cpu_ops(r);
+  for (const char* a : {"attn_scores", "attn_softmax", "attn_values"}) {
+    CAPTURE(a);
+    CHECK(j["decode"][a]["efficiency"].get<double>() == doctest::Approx(0.08));
+  }
+  CHECK_FALSE(j["decode"].contains("act"));
+  CHECK_FALSE(j.contains("decode_deep"));
+  // Prefill attention without deep figures stays on the shallow ones (none here).
+  CHECK_FALSE(j["prefill"].contains("attn_scores"));
+}
+
 TEST_CASE("reference_cpu_ops: a probe without op rates or peaks gives no constants") {
   ProbeResult r = hand_probe();
   r.op_rates.clear();
