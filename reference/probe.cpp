@@ -401,8 +401,12 @@ ProbeResult probe_machine(const ProbeOptions& o) {
         // The triad next to each kernel rate: the ratio of the two is what the calibration
         // uses, and a shared machine's bandwidth moves between measurements.
         const double before = triad_bandwidth(o.triad_array_bytes / 2, t, 3).best_bytes_per_s;
+        const PeakRates pk_before = vector_peaks(t);
         KernelRate k = kernel_rate(f, t, o.kernel_matvec_bytes);
+        const PeakRates pk_after = vector_peaks(t);
         k.triad_bytes_per_s = 0.5 * (before + triad_bandwidth(o.triad_array_bytes / 2, t, 3).best_bytes_per_s);
+        k.fp32_flops_per_s = 0.5 * (pk_before.fp32_flops_per_s + pk_after.fp32_flops_per_s);
+        k.int8_ops_per_s = 0.5 * (pk_before.int8_ops_per_s + pk_after.int8_ops_per_s);
         r.kernels.push_back(k);
       }
     }

@@ -49,6 +49,9 @@ struct KernelRate {
   double matvec_weight_bytes_per_s = 0;  // T = 1: weight bytes / s
   double matmul_flops_per_s = 0;         // T = 512: 2 * T * ne0 * ne1 / s
   double triad_bytes_per_s = 0;          // triad (best of 3) just before and after, mean (probe_machine)
+  // Vector peaks measured just before and after (mean): the kernel's share of the peak is taken
+  // against the peak of the same moment, so a busier machine lowers both (probe_machine; 0: not measured).
+  double fp32_flops_per_s = 0, int8_ops_per_s = 0;
 };
 // Kernel rate of one format at `threads` threads; weight_bytes: size of the T = 1 matrix.
 KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens = 512);

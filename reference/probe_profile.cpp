@@ -37,6 +37,18 @@ double op_group(const ProbeResult& r, const std::string& op, std::string phase, 
   return f;
 }
 
+// The peaks a kernel rate is a share of: those measured next to it, else the probe's at its threads.
+double fp32_peak_next_to(const ProbeResult& r, const KernelRate& k) {
+  if (k.fp32_flops_per_s > 0) return k.fp32_flops_per_s;
+  const auto* pk = r.peaks_at(k.threads);
+  return pk ? pk->fp32_flops_per_s : 0;
+}
+double int8_peak_next_to(const ProbeResult& r, const KernelRate& k) {
+  if (k.int8_ops_per_s > 0) return k.int8_ops_per_s;
+  const auto* pk = r.peaks_at(k.threads);
+  return pk ? pk->int8_ops_per_s : 0;
+}
+
 }  // namespace
 
 bool is_dot_bound_matvec(const std::string& format) { return format == "q4_0" || format == "q4_k"; }
@@ -97,10 +109,9 @@ json reference_cpu_ops(const ProbeResult& r) {
   std::map<std::string, double> best_of_triad;
   for (const auto& k : r.kernels) {
     const auto* tr = r.triad_at(k.threads);
-    const auto* pk = r.peaks_at(k.threads);
     const double tb = k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : (tr ? tr->best_bytes_per_s : 0);
     if (tb > 0) best_of_triad[k.format] = std::max(best_of_triad[k.format], k.matvec_weight_bytes_per_s / tb);
-    if (pk && pk->int8_ops_per_s > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
+    if (const double p8 = int8_peak_next_to(r, k); p8 > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / p8);
   }
   for (const auto& [f, v] : best_of_triad)
     if (!is_dot_bound_matvec(f)) bw.push_back(v);
@@ -119,14 +130,13 @@ json reference_cpu_ops(const ProbeResult& r) {
     std::vector<double> v, mm;
     double at1 = 0, atN = 0;
     for (const auto& k : r.kernels) {
-      const auto* pk = r.peaks_at(k.threads);
-      const auto* tr = r.triad_at(k.threads);
-      if (k.format != f || !pk || pk->fp32_flops_per_s <= 0 || !tr) continue;
-      const double e = k.matvec_weight_bytes_per_s / bpw * fpw / pk->fp32_flops_per_s;
+      const double p32 = fp32_peak_next_to(r, k), p8 = int8_peak_next_to(r, k);
+      if (k.format != f || p32 <= 0 || !r.triad_at(k.threads)) continue;
+      const double e = k.matvec_weight_bytes_per_s / bpw * fpw / p32;
       v.push_back(e);
       if (k.threads == 1) at1 = e;
       if (k.threads == N) atN = e;
-      if (pk->int8_ops_per_s > 0) mm.push_back(k.matmul_flops_per_s / pk->int8_ops_per_s);
+      if (p8 > 0) mm.push_back(k.matmul_flops_per_s / p8);
     }
     if (v.empty()) continue;
     if (dot_bound && at1 > 0) {

@@ -132,6 +132,17 @@ TEST_CASE("reference_cpu_ops: attention from the deep steps when the probe has t
   CHECK_FALSE(j["prefill"].contains("attn_scores"));
 }
 
+TEST_CASE("reference_cpu_ops: a kernel rate is a share of the peaks measured next to it when the probe has them") {
+  ProbeResult r = hand_probe();
+  for (auto& k : r.kernels)
+    if (k.format == "q4_0" && k.threads == 2) k.fp32_flops_per_s = 150e9, k.int8_ops_per_s = 500e9;  // a busier moment
+  const json j = reference_cpu_ops(r);
+  // 30e9 / 0.5625 x 6 / 150e9 = 2.133 (against 1.6 with the probe's 200e9); T=512: 80e9 / 500e9 = 0.16.
+  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(30.0 / 0.5625 * 6 / 150));
+  CHECK(j["matmul_int8_efficiency"]["q4_0"].get<double>() == doctest::Approx((0.11 + 0.16) / 2));
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(20.0 / 0.5625 * 6 / 100));  // 1 thread: unchanged
+}
+
 TEST_CASE("reference_cpu_ops: a probe without op rates or peaks gives no constants") {
   ProbeResult r = hand_probe();
   r.op_rates.clear();
