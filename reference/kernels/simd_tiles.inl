@@ -265,6 +265,18 @@ inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const fl
 }
 #endif
 
+// Software prefetch of the weights kPrefetchBytes ahead of the group being read, one
+// prefetch per cache line the group spans. Decode streams weights from DRAM, and the
+// hardware prefetchers alone kept too few lines in flight: 2-thread Q4_0 mat-vec over
+// an 85 MB matrix measured 22-23 GB/s without, 26 at 1 KiB ahead, 31 at 2 KiB, 34-40
+// at 4 KiB, 40-43 at 8 KiB, 38-41 at 16 KiB (alternating runs, same process build).
+// Prefetches past the matrix's end are harmless (they never fault).
+constexpr int kPrefetchBytes = 8192;
+template <int Bytes>
+inline void prefetch_ahead(const std::uint8_t* p) {
+  for (int o = 0; o < Bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + o), _MM_HINT_T0);
+}
+
 // NR weight rows (w, w + w_stride, ...) x NT tokens; out[r * NT + t]. Several rows at
 // once (decode: NT = 1) interleave independent chains and share the activation loads.
 template <bool Q8, int NT, int NR = 1>
@@ -293,13 +305,19 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
   if constexpr (!Q8) {  // Q4_0: 16 blocks at a time (acc += blocks 0..7, then 8..15: the same order)
     for (; b0 + 16 <= nfull; b0 += 16) {
       at(b0);
-      for (int r = 0; r < NR; ++r) group_q4<4, NT>(w + r * w_stride + b0 * kBB, xq, xd, xsum, acc[r]);
+      for (int r = 0; r < NR; ++r) {
+        prefetch_ahead<16 * kBB>(w + r * w_stride + b0 * kBB);
+        group_q4<4, NT>(w + r * w_stride + b0 * kBB, xq, xd, xsum, acc[r]);
+      }
     }
   }
 #endif
   for (; b0 < nfull; b0 += 8) {
     at(b0);
-    for (int r = 0; r < NR; ++r) group8<Q8, NT>(w + r * w_stride + b0 * kBB, xq, xd, xsum, acc[r]);
+    for (int r = 0; r < NR; ++r) {
+      prefetch_ahead<8 * kBB>(w + r * w_stride + b0 * kBB);
+      group8<Q8, NT>(w + r * w_stride + b0 * kBB, xq, xd, xsum, acc[r]);
+    }
   }
   if (nfull < nb) {  // tail: zero-padded copies of the last blocks (zero blocks add exactly 0)
     const int cnt = static_cast<int>(nb - nfull);
@@ -476,7 +494,9 @@ void rows_q6_k_t1(std::int64_t n, const std::uint8_t* w, std::size_t w_stride, c
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
     for (int r = 0; r < NR; ++r) {
       Q6Unpacked u;
-      q6_unpack(c, reinterpret_cast<const BlockQ6_K*>(w + r * w_stride)[b], u);
+      const auto* blk = reinterpret_cast<const BlockQ6_K*>(w + r * w_stride) + b;
+      prefetch_ahead<sizeof(BlockQ6_K)>(reinterpret_cast<const std::uint8_t*>(blk));
+      q6_unpack(c, *blk, u);
       acc[r][b % 8] += q6_contrib(u, xb[b]);
     }
   }
