@@ -77,10 +77,18 @@ std::string synth_cache_path(const ValidateConfig& c) {
 // predicts a warm run (weights come from memory, not disk), and a file read this way is held
 // in the page-cache units file_cache_rates() measures (they set how much of the sparsely read
 // PLE table becomes resident), whatever state earlier runs left it in. Returns seconds taken.
-// room: MemAvailable with the file dropped, before the read (the memory the run can have).
-double warm_page_cache(const std::string& path, double* room) {
+// The other synthetic models in the cache folder are dropped first: read once, the run's pages
+// are the first the kernel reclaims when the page cache is full of other model files (a 14 GB
+// file read next to a cached 17 GB one kept 29% of its pages here).
+// room: MemAvailable with the files dropped, before the read (the memory the run can have).
+// resident: share of the file in the page cache right before the run.
+double warm_page_cache(const std::string& path, double* room, double* resident) {
   const auto t0 = std::chrono::steady_clock::now();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path(path).parent_path(), ec))
+    if (e.is_regular_file(ec) && e.path().extension() == ".gguf") ref::drop_file_pages(e.path().string());
   ref::reread_file(path, room);
+  *resident = ref::resident_share(path);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -311,10 +319,11 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "  synthesis failed; the run will report why\n");
     }
     // After the triad (its arrays can push file pages out of the page cache), right before the run.
-    double room = 0;
+    double room = 0, resident = -1;
     if (const std::string f = synth_cache_path(c); fs::exists(f)) {
-      const double s = warm_page_cache(f, &room);
-      std::fprintf(stderr, "  read %s once (page cache, %.1f s; %.1f GiB available to the run)\n", f.c_str(), s, room / kGiB);
+      const double s = warm_page_cache(f, &room, &resident);
+      std::fprintf(stderr, "  read %s once (page cache, %.1f s; %.1f GiB available to the run; %.1f%% of the file resident)\n",
+                   f.c_str(), s, room / kGiB, 100 * resident);
     }
     try {
       r.meas = execute(c, tmp);
@@ -333,6 +342,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
     r.rates.fp32_flops_per_s = 0.5 * (pk_before.fp32_flops_per_s + pk_after.fp32_flops_per_s);
     r.rates.int8_ops_per_s = 0.5 * (pk_before.int8_ops_per_s + pk_after.int8_ops_per_s);
     r.rates.page_cache_room_bytes = room;
+    r.file_resident_share = resident;
     r.rates.disk_read_bytes_per_s = probe.file_cache.cold_read_bytes_per_s;
     r.pred = predict_run(c, r.rates);
     r.compute_errors();

@@ -318,11 +318,36 @@ double mem_available_bytes() {
   return 0;
 }
 
-double reread_file(const std::string& path, double* available_after_drop) {
+bool drop_file_pages(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (fd < 0) return false;
   ::fdatasync(fd);  // dirty pages are not dropped
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+  return true;
+}
+
+double resident_share(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const off_t n = ::lseek(fd, 0, SEEK_END);
+  void* map = n > 0 ? ::mmap(nullptr, static_cast<std::size_t>(n), PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+  ::close(fd);
+  if (map == MAP_FAILED) return -1;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const std::size_t pages = (static_cast<std::size_t>(n) + static_cast<std::size_t>(page) - 1) / static_cast<std::size_t>(page);
+  std::vector<unsigned char> v(pages);
+  std::size_t in = 0;
+  if (::mincore(map, static_cast<std::size_t>(n), v.data()) == 0)
+    for (unsigned char c : v) in += c & 1u;
+  ::munmap(map, static_cast<std::size_t>(n));
+  return static_cast<double>(in) / static_cast<double>(pages);
+}
+
+double reread_file(const std::string& path, double* available_after_drop) {
+  if (!drop_file_pages(path)) return 0;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
   if (available_after_drop) *available_after_drop = mem_available_bytes();
   std::vector<char> buf(16 << 20);
   const auto t0 = Clock::now();

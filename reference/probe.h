@@ -103,6 +103,11 @@ struct FileCacheRates {
 double reread_file(const std::string& path, double* available_after_drop = nullptr);
 // /proc/meminfo MemAvailable in bytes (0 when unreadable).
 double mem_available_bytes();
+// Drop a file's clean, unmapped pages from the page cache (fdatasync + POSIX_FADV_DONTNEED);
+// false when it cannot be opened.
+bool drop_file_pages(const std::string& path);
+// Share of a file's pages in the page cache (mincore over a mapping of it); -1 when unreadable.
+double resident_share(const std::string& path);
 // Measures FileCacheRates on a temporary file of file_bytes in dir (same filesystem as the
 // model files): reread_file, mmap read-only, read one byte at `touches` offsets in its second
 // half (8 MiB apart), RssFile growth / touches. Zeros when it cannot be measured.

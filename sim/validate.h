@@ -88,6 +88,7 @@ struct ValidateRow {
   ValidateConfig c;
   std::string skip;                    // non-empty: not executed, and why
   MachineRates rates;                  // measured next to the execution
+  double file_resident_share = -1;     // share of the model file in the page cache right before the run (-1: not measured)
   Prediction pred;
   Measured meas;
   double err_prefill = 0, err_decode = 0, err_peak = 0;  // predicted / measured - 1

@@ -44,6 +44,7 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
     }
     x["bandwidth_bytes_per_s"] = r.rates.bandwidth_bytes_per_s;
     x["page_cache_room_bytes"] = r.rates.page_cache_room_bytes;
+    x["file_resident_share"] = r.file_resident_share;
     x["predicted"] = {{"prefill_tok_per_s", r.pred.prefill_tok_per_s}, {"decode_tok_per_s", r.pred.decode_tok_per_s},
                       {"peak_bytes", r.pred.peak_bytes}, {"fit_total_bytes", r.pred.fit_total_bytes},
                       {"ple_not_resident_bytes", r.pred.ple_not_resident_bytes},

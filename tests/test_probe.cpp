@@ -169,3 +169,15 @@ TEST_CASE("page-cache figures: a read fault makes at least a page resident, at m
   CHECK(back.file_cache.fault_bytes == 2097152);
   CHECK(back.file_cache.cold_read_bytes_per_s == doctest::Approx(2.5e9));
 }
+
+TEST_CASE("page-cache residency of a file: all of it after a read, little after a drop") {
+  const std::string p = (fs::temp_directory_path() / ("gemmasim_resident_" + std::to_string(::getpid()) + ".bin")).string();
+  std::ofstream(p, std::ios::binary) << std::string(8 << 20, 'x');
+  CHECK(reread_file(p) > 0);  // drop, then read: in the page cache again
+  CHECK(resident_share(p) > 0.9);
+  CHECK(drop_file_pages(p));
+  CHECK(resident_share(p) < 0.5);
+  fs::remove(p);
+  CHECK(resident_share(p) == -1);
+  CHECK_FALSE(drop_file_pages(p));
+}
