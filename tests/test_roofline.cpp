@@ -238,7 +238,7 @@ TEST_CASE("engine profiles load, carry sources, and bad ones are rejected") {
   CHECK(default_engine_id("metal") == "llama.cpp-metal");
   CHECK_THROWS_AS(resolve_engine("no-such-engine"), InputError);
   json j = read_json_file(std::string(GEMMASIM_SOURCE_DIR) + "/hwdb/engines/vllm.json");
-  j["throughput"]["bandwidth_efficiency"] = 1.7;
+  j["throughput"]["bandwidth_efficiency"] = 2.5;
   CHECK_THROWS_WITH_AS(parse_engine(j, "x.json"), doctest::Contains("/throughput/bandwidth_efficiency"), InputError);
   j["throughput"]["bandwidth_efficiency"] = 0.7;
   j["swa_cache"] = "sometimes";

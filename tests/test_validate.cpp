@@ -147,11 +147,14 @@ TEST_CASE("reference profile: measured op rates, serial ops at one core's rate, 
   EngineProfile lo = with_rule(true), hi = with_rule(true);
   lo.thr.matvec_compute_efficiency = {{"q4_0", 0.01}};
   hi.thr.matvec_compute_efficiency = {{"q8_0", 0.01}};  // no Q8_0 matrix in a Q4_0 file's FFN
+  lo.thr.matvec_compute_efficiency_parallel.clear();  // the 1-thread table applies at 2 threads too
+  hi.thr.matvec_compute_efficiency_parallel.clear();
   const auto ffn = static_cast<std::size_t>(Op::FfnUp);
   const Estimate elo = estimate(m, s2h, q, lo, RunPlacement{}, wl), ehi = estimate(m, s2h, q, hi, RunPlacement{}, wl);
   CHECK(elo.decode.ops[ffn].time_s > 10 * ehi.decode.ops[ffn].time_s);
   EngineProfile none = with_rule(true);
   none.thr.matvec_compute_efficiency.clear();
+  none.thr.matvec_compute_efficiency_parallel.clear();
   CHECK(ehi.decode.ops[ffn].time_s == doctest::Approx(estimate(m, s2h, q, none, RunPlacement{}, wl).decode.ops[ffn].time_s));
   EngineProfile badf = e;
   badf.thr.matvec_compute_efficiency = {{"q9_9", 0.5}};
