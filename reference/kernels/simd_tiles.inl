@@ -271,10 +271,25 @@ inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const fl
 // an 85 MB matrix measured 22-23 GB/s without, 26 at 1 KiB ahead, 31 at 2 KiB, 34-40
 // at 4 KiB, 40-43 at 8 KiB, 38-41 at 16 KiB (alternating runs, same process build).
 // Prefetches past the matrix's end are harmless (they never fault).
+// With NR rows read side by side, each row prefetches kPrefetchBytes / NR ahead along
+// its own row, continuing in the row NR further on (the next block of rows) past the end.
 constexpr int kPrefetchBytes = 8192;
 template <int Bytes>
-inline void prefetch_ahead(const std::uint8_t* p) {
-  for (int o = 0; o < Bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + o), _MM_HINT_T0);
+inline void prefetch_lines(const std::uint8_t* p) {
+  for (int o = 0; o < Bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
+}
+template <int Bytes>
+inline void prefetch_ahead(const std::uint8_t* p) { prefetch_lines<Bytes>(p + kPrefetchBytes); }
+// Row r0's byte col (of row_bytes), NR rows at w_stride read together.
+template <int Bytes, int NR>
+inline void prefetch_rows(const std::uint8_t* row, std::int64_t col, std::int64_t row_bytes, std::size_t w_stride) {
+  std::int64_t c = col + kPrefetchBytes / NR;
+  const std::uint8_t* r = row;
+  while (c >= row_bytes) {
+    c -= row_bytes;
+    r += NR * w_stride;
+  }
+  prefetch_lines<Bytes>(r + c);
 }
 
 // NR weight rows (w, w + w_stride, ...) x NT tokens; out[r * NT + t]. Several rows at
@@ -306,7 +321,7 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
     for (; b0 + 16 <= nfull; b0 += 16) {
       at(b0);
       for (int r = 0; r < NR; ++r) {
-        prefetch_ahead<16 * kBB>(w + r * w_stride + b0 * kBB);
+        prefetch_rows<16 * kBB, NR>(w + r * w_stride, b0 * kBB, nb * kBB, w_stride);
         group_q4<4, NT>(w + r * w_stride + b0 * kBB, xq, xd, xsum, acc[r]);
       }
     }
@@ -315,7 +330,7 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
   for (; b0 < nfull; b0 += 8) {
     at(b0);
     for (int r = 0; r < NR; ++r) {
-      prefetch_ahead<8 * kBB>(w + r * w_stride + b0 * kBB);
+      prefetch_rows<8 * kBB, NR>(w + r * w_stride, b0 * kBB, nb * kBB, w_stride);
       group8<Q8, NT>(w + r * w_stride + b0 * kBB, xq, xd, xsum, acc[r]);
     }
   }
