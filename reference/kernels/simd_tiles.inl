@@ -265,48 +265,20 @@ inline void group8(const std::uint8_t* w, const std::int8_t* const* xq, const fl
 }
 #endif
 
-// Software prefetch of the weights kPrefetchBytes ahead of the group being read, one
-// prefetch per cache line the group spans. Decode streams weights from DRAM, and the
-// hardware prefetchers alone kept too few lines in flight: 2-thread Q4_0 mat-vec over
-// an 85 MB matrix measured 22-23 GB/s without, 26 at 1 KiB ahead, 31 at 2 KiB, 34-40
-// at 4 KiB, 40-43 at 8 KiB, 38-41 at 16 KiB (alternating runs, same process build).
-// Prefetches past the matrix's end are harmless (they never fault).
-// With NR rows read side by side, each row prefetches kPrefetchBytes / NR ahead along
-// its own row, continuing in the row NR further on (the next block of rows) past the end.
-constexpr int kPrefetchBytes = 8192;
-template <int Bytes>
-inline void prefetch_lines(const std::uint8_t* p) {
-  for (int o = 0; o < Bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
-}
-template <int Bytes>
-inline void prefetch_ahead(const std::uint8_t* p) { prefetch_lines<Bytes>(p + kPrefetchBytes); }
-// Row r0's byte col (of row_bytes), NR rows at w_stride read together.
-template <int Bytes, int NR>
-inline void prefetch_rows(const std::uint8_t* row, std::int64_t col, std::int64_t row_bytes, std::size_t w_stride) {
-  std::int64_t c = col + kPrefetchBytes / NR;
-  const std::uint8_t* r = row;
-  while (c >= row_bytes) {
-    c -= row_bytes;
-    r += NR * w_stride;
-  }
-  prefetch_lines<Bytes>(r + c);
-}
-
-// NR weight rows (w, w + w_stride, ...) x NT tokens; out[r * NT + t]. Several rows at
-// once (decode: NT = 1) interleave independent chains and share the activation loads.
-template <bool Q8, int NT, int NR = 1>
-void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, float* out,
-                     std::size_t w_stride = 0) {
+// One weight row x NT tokens. (Decode with 4 rows side by side, and software
+// prefetch, were tried: faster on one isolated matrix, slower in a decode step; see
+// docs/performance.md.)
+template <bool Q8, int NT>
+void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, float* out) {
   constexpr int nt = NT;
   constexpr int kBB = Q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
   const std::int64_t nb = n / kQK, nfull = nb / 8 * 8;
-  __m256 acc[NR][NT];
+  __m256 acc[NT];
   const std::int8_t* xq[NT];
   const float* xd[NT];
   const std::int32_t* xsum[NT];
   ActQ8Row xr[NT];
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (int t = 0; t < nt; ++t) xr[t] = act_q8_row(xs[t], n);
   auto at = [&](std::int64_t b0) {
     for (int t = 0; t < nt; ++t) {
@@ -320,19 +292,13 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
   if constexpr (!Q8) {  // Q4_0: 16 blocks at a time (acc += blocks 0..7, then 8..15: the same order)
     for (; b0 + 16 <= nfull; b0 += 16) {
       at(b0);
-      for (int r = 0; r < NR; ++r) {
-        prefetch_rows<16 * kBB, NR>(w + r * w_stride, b0 * kBB, nb * kBB, w_stride);
-        group_q4<4, NT>(w + r * w_stride + b0 * kBB, xq, xd, xsum, acc[r]);
-      }
+      group_q4<4, NT>(w + b0 * kBB, xq, xd, xsum, acc);
     }
   }
 #endif
   for (; b0 < nfull; b0 += 8) {
     at(b0);
-    for (int r = 0; r < NR; ++r) {
-      prefetch_rows<8 * kBB, NR>(w + r * w_stride, b0 * kBB, nb * kBB, w_stride);
-      group8<Q8, NT>(w + r * w_stride + b0 * kBB, xq, xd, xsum, acc[r]);
-    }
+    group8<Q8, NT>(w + b0 * kBB, xq, xd, xsum, acc);
   }
   if (nfull < nb) {  // tail: zero-padded copies of the last blocks (zero blocks add exactly 0)
     const int cnt = static_cast<int>(nb - nfull);
@@ -349,13 +315,10 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
       xd[t] = dt[t];
       xsum[t] = st[t];
     }
-    for (int r = 0; r < NR; ++r) {
-      std::memcpy(wt, w + r * w_stride + nfull * kBB, static_cast<std::size_t>(cnt) * kBB);
-      group8<Q8, NT>(wt, xq, xd, xsum, acc[r]);
-    }
+    std::memcpy(wt, w + nfull * kBB, static_cast<std::size_t>(cnt) * kBB);
+    group8<Q8, NT>(wt, xq, xd, xsum, acc);
   }
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < nt; ++t) out[r * NT + t] = reduce8_ps(acc[r][t]);
+  for (int t = 0; t < nt; ++t) out[t] = reduce8_ps(acc[t]);
 }
 
 template <bool Q8>
@@ -500,22 +463,19 @@ void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
   for (int t = 0; t < nt; ++t) out[t] = reduce8(acc[t]);
 }
 
-// Decode (one token): NR rows at a time, the accumulators in registers-sized arrays.
-template <int NR>
-void rows_q6_k_t1(std::int64_t n, const std::uint8_t* w, std::size_t w_stride, const std::uint8_t* x, float* out) {
+// Decode (one token): the accumulators in a fixed-size array (the run-time token
+// loop of row_q6_k measured 35 GB/s per core from L3, this loop 43-45).
+void row_q6_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, float* out) {
   const auto* xb = reinterpret_cast<const ActQ8K*>(x);
-  float acc[NR][8] = {};
+  const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
+  float acc[8] = {};
   const Q6Consts c;
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
-    for (int r = 0; r < NR; ++r) {
-      Q6Unpacked u;
-      const auto* blk = reinterpret_cast<const BlockQ6_K*>(w + r * w_stride) + b;
-      prefetch_ahead<sizeof(BlockQ6_K)>(reinterpret_cast<const std::uint8_t*>(blk));
-      q6_unpack(c, *blk, u);
-      acc[r][b % 8] += q6_contrib(u, xb[b]);
-    }
+    Q6Unpacked u;
+    q6_unpack(c, wb[b], u);
+    acc[b % 8] += q6_contrib(u, xb[b]);
   }
-  for (int r = 0; r < NR; ++r) out[r] = reduce8(acc[r]);
+  *out = reduce8(acc);
 }
 #else
 void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* xs, int nt, float* out) {
@@ -620,21 +580,10 @@ void tile(const Tile& k) {
   }
 }
 
-// Q4_0 / Q8_0 tiles: a decode tile (one token) runs 4 rows at a time.
-template <bool Q8>
-void tile_q_legacy(const Tile& k) {
-  if (k.nt != 1) return tile<row_q_legacy<Q8>>(k);
-  const std::uint8_t* xs[1] = {k.x};
-  int r = 0;
-  for (; r + 4 <= k.nr; r += 4) row_q_legacy_nt<Q8, 1, 4>(k.n, k.w + r * k.w_stride, xs, k.y + r, k.w_stride);
-  for (; r < k.nr; ++r) row_q_legacy_nt<Q8, 1>(k.n, k.w + r * k.w_stride, xs, k.y + r);
-}
-
 #if defined(GS_AVX512)
 void tile_q6_k(const Tile& k) {
   if (k.nt != 1) return tile<row_q6_k>(k);
-  // One row at a time: 4 rows interleaved measured 2x slower (16-20 GB/s against 43).
-  for (int r = 0; r < k.nr; ++r) rows_q6_k_t1<1>(k.n, k.w + r * k.w_stride, k.w_stride, k.x, k.y + r);
+  for (int r = 0; r < k.nr; ++r) row_q6_k_t1(k.n, k.w + r * k.w_stride, k.x, k.y + r);
 }
 #else
 void tile_q6_k(const Tile& k) { tile<row_q6_k>(k); }
@@ -642,7 +591,7 @@ void tile_q6_k(const Tile& k) { tile<row_q6_k>(k); }
 
 const IsaKernels& simd_kernels() {
   static const IsaKernels k{tile<row_float<0>>,          tile<row_float<1>>,         tile<row_float<2>>,
-                            tile_q_legacy<true>,         tile_q_legacy<false>,  tile<row_q4_k>,
+                            tile<row_q_legacy<true>>,    tile<row_q_legacy<false>>,  tile<row_q4_k>,
                             tile_q6_k};
   return k;
 }
