@@ -48,6 +48,7 @@ struct KernelRate {
   int threads = 0;
   double matvec_weight_bytes_per_s = 0;  // T = 1: weight bytes / s (median over rows of 1536, 5376, 12288 weights)
   double matmul_flops_per_s = 0;         // T = 512: 2 * T * ne0 * ne1 / s
+  double matmul64_flops_per_s = 0;       // T = 64 (a 64-token prompt), same matrix
   double triad_bytes_per_s = 0;          // triad (best of 3) just before and after, mean (probe_machine)
   // Vector peaks measured just before and after (mean): the kernel's share of the peak is taken
   // against the peak of the same moment, so a busier machine lowers both (probe_machine; 0: not measured).

@@ -78,7 +78,8 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
     m["kernels"].push_back({{"format", k.format}, {"threads", k.threads},
                             {"matvec_weight_bytes_per_s", k.matvec_weight_bytes_per_s},
                             {"matmul_flops_per_s", k.matmul_flops_per_s}, {"triad_bytes_per_s", k.triad_bytes_per_s},
-                            {"fp32_flops_per_s", k.fp32_flops_per_s}, {"int8_ops_per_s", k.int8_ops_per_s}});
+                            {"fp32_flops_per_s", k.fp32_flops_per_s}, {"int8_ops_per_s", k.int8_ops_per_s},
+                            {"matmul64_flops_per_s", k.matmul64_flops_per_s}});
   m["op_rates"] = json::array();
   for (const auto& o : r.op_rates)
     m["op_rates"].push_back({{"op", o.op}, {"phase", o.phase}, {"threads", o.threads}, {"flops", o.flops},
@@ -139,6 +140,7 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
       x.triad_bytes_per_s = t.num_or("triad_bytes_per_s", 0, 0, 1e15);
       x.fp32_flops_per_s = t.num_or("fp32_flops_per_s", 0, 0, 1e18);
       x.int8_ops_per_s = t.num_or("int8_ops_per_s", 0, 0, 1e18);
+      x.matmul64_flops_per_s = t.num_or("matmul64_flops_per_s", 0, 0, 1e18);
       p.kernels.push_back(x);
     }
   }

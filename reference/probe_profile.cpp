@@ -127,7 +127,7 @@ json reference_cpu_ops(const ProbeResult& r) {
     const double bpw = static_cast<double>(tensor_bytes(*ty, 4096)) / 4096.0;
     const double fpw = type_info(*ty).quantized ? 6.0 : 2.0;
     const bool dot_bound = is_dot_bound_matvec(f);
-    std::vector<double> v, mm;
+    std::vector<double> v, mm, mm64;
     double at1 = 0, atN = 0;
     for (const auto& k : r.kernels) {
       const double p32 = fp32_peak_next_to(r, k), p8 = int8_peak_next_to(r, k);
@@ -137,6 +137,7 @@ json reference_cpu_ops(const ProbeResult& r) {
       if (k.threads == 1) at1 = e;
       if (k.threads == N) atN = e;
       if (p8 > 0) mm.push_back(k.matmul_flops_per_s / p8);
+      if (p8 > 0 && k.matmul64_flops_per_s > 0) mm64.push_back(k.matmul64_flops_per_s / p8);
     }
     if (v.empty()) continue;
     if (dot_bound && at1 > 0) {
@@ -146,6 +147,7 @@ json reference_cpu_ops(const ProbeResult& r) {
       j["matvec_compute_efficiency"][f] = *std::max_element(v.begin(), v.end());
     }
     if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = median(mm);
+    if (type_info(*ty).quantized && !mm64.empty()) j["matmul_int8_efficiency_t64"][f] = median(mm64);
   }
   // The expert probe is Q4_0: its T=4 rate relative to the Q4_0 T=512 rate.
   if (j.contains("moe_prefill_int8_efficiency") && j.contains("matmul_int8_efficiency") && j["matmul_int8_efficiency"].contains("q4_0"))

@@ -121,11 +121,12 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
       auto& table = std::string(key) == "matvec_compute_efficiency" ? e.matvec_compute_efficiency : e.matvec_compute_efficiency_parallel;
       for (auto it = m.raw().begin(); it != m.raw().end(); ++it) table.emplace_back(it.key(), m.at(it.key()).num(1e-3, 4.0));
     }
-    if (c.has("matmul_int8_efficiency")) {
-      auto m = c.at("matmul_int8_efficiency");
+    for (const char* key : {"matmul_int8_efficiency", "matmul_int8_efficiency_t64"}) {
+      if (!c.has(key)) continue;
+      auto m = c.at(key);
       if (!m.is_object()) m.fail("expected an object of weight format -> fraction of the int8 peak");
-      for (auto it = m.raw().begin(); it != m.raw().end(); ++it)
-        e.matmul_int8_efficiency.emplace_back(it.key(), m.at(it.key()).num(1e-4, 1.0));
+      auto& table = std::string(key) == "matmul_int8_efficiency" ? e.matmul_int8_efficiency : e.matmul_int8_efficiency_t64;
+      for (auto it = m.raw().begin(); it != m.raw().end(); ++it) table.emplace_back(it.key(), m.at(it.key()).num(1e-4, 1.0));
     }
   }
   return e;

@@ -83,6 +83,9 @@ struct EngineThroughput {
   // Matmul (T > matvec) rate per quantized format: fraction of the int8 peak; replaces
   // compute_efficiency.int8 for that format.
   std::vector<std::pair<std::string, double>> matmul_int8_efficiency;
+  // The same measured at 64 tokens (a 64-token prompt's matmuls): up to 64 tokens this rate,
+  // from 512 the one above, between them interpolated in log2(T).
+  std::vector<std::pair<std::string, double>> matmul_int8_efficiency_t64;
 };
 
 struct EngineProfile {

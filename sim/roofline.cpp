@@ -147,8 +147,16 @@ struct PhaseAcc {
           compute = (c.flops + c.quant_weights * dv.dequant_flops_per_weight) / vr;
         } else {
           double rate = dv.matmul_flops_per_s[static_cast<std::size_t>(wc)];
-          if (!dv.gpu && wtype >= 0 && wtype < 64 && hw.matmul_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
+          if (!dv.gpu && wtype >= 0 && wtype < 64 && hw.matmul_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0) {
             rate = hw.matmul_flops_per_s_by_type[static_cast<std::size_t>(wtype)];
+            // A rate measured at 64 tokens: used up to 64, blended in log2(T) up to 512 (not for
+            // experts: moe_efficiency is their rate relative to the 512-token one).
+            const double r64 = hw.matmul64_flops_per_s_by_type[static_cast<std::size_t>(wtype)];
+            if (r64 > 0 && T < 512 && op != Op::MoeExperts) {
+              const double w = std::clamp((std::log2(T) - 6.0) / 3.0, 0.0, 1.0);
+              rate = r64 + w * (rate - r64);
+            }
+          }
           if (op == Op::MoeExperts) rate *= dv.moe_efficiency;
           compute = c.flops / rate;
           // quantized tiles are unpacked on the vector units before the tensor-core product
@@ -294,6 +302,7 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
       by_type(e.thr.matvec_compute_efficiency_parallel, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency_parallel");
     const double int8 = s.host.flops("int8") > 0 ? s.host.flops("int8") : fp32;
     by_type(e.thr.matmul_int8_efficiency, int8, hw.matmul_flops_per_s_by_type, "matmul_int8_efficiency");
+    by_type(e.thr.matmul_int8_efficiency_t64, int8, hw.matmul64_flops_per_s_by_type, "matmul_int8_efficiency_t64");
   }
   hw.host_link_bytes_per_s = (s.host_link.bytes_per_s > 0 ? s.host_link.bytes_per_s : 12.15e9) * e.thr.host_link_efficiency;
   hw.gpu_link_bytes_per_s = s.gpu_link.bytes_per_s > 0 ? s.gpu_link.bytes_per_s * e.thr.gpu_link_efficiency : 0;

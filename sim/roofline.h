@@ -90,6 +90,7 @@ struct HardwareRates {
   double moe_matvec_flops_per_s = 0;  // expert mat-vecs on the host (0: the vector rate)
   std::array<double, 64> matvec_flops_per_s_by_type{};  // by GgmlType value (0: the vector rate)
   std::array<double, 64> matmul_flops_per_s_by_type{};  // T > matvec, by GgmlType value (0: the class rate)
+  std::array<double, 64> matmul64_flops_per_s_by_type{};  // the same at T <= 64 (0: none; log2(T) in between)
   int n_gpus() const { return static_cast<int>(dev.size()) - 1; }
 };
 

@@ -151,3 +151,13 @@ TEST_CASE("reference_cpu_ops: a probe without op rates or peaks gives no constan
   r.peaks.clear();
   CHECK(reference_cpu_ops(r).empty());
 }
+
+TEST_CASE("reference_cpu_ops: the 64-token matmul rate per format, against the VNNI peak") {
+  ProbeResult r = hand_probe();
+  for (auto& k : r.kernels) k.matmul64_flops_per_s = k.matmul_flops_per_s / 2;  // half the 512-token rate
+  const json j = reference_cpu_ops(r);
+  CHECK(j["matmul_int8_efficiency_t64"]["q4_0"].get<double>() == doctest::Approx(0.105 / 2));
+  CHECK(j["matmul_int8_efficiency_t64"]["q8_0"].get<double>() == doctest::Approx(0.095 / 2));
+  CHECK_FALSE(j["matmul_int8_efficiency_t64"].contains("f16"));
+  CHECK_FALSE(reference_cpu_ops(hand_probe()).contains("matmul_int8_efficiency_t64"));  // not measured: absent
+}

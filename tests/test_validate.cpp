@@ -327,3 +327,27 @@ TEST_CASE("a run that needs more memory than is available re-reads the excess fr
   CHECK(tight.prefill_tok_per_s < fits.prefill_tok_per_s);
   CHECK(tight.peak_bytes == fits.peak_bytes);
 }
+
+TEST_CASE("a matmul rate measured at 64 tokens applies up to 64, blends to the 512-token rate in log2(T), never to experts") {
+  const ModelSpec m = find_model("gemma4-e2b");
+  const QuantRecipe& q = find_recipe("q4_0");
+  EngineProfile e = resolve_engine("reference");
+  e.thr.matmul_int8_efficiency = {{"q4_0", 0.1}};
+  e.thr.matmul_int8_efficiency_t64.clear();
+  MachineRates mr = machine(400e9, 2);  // memory far from binding
+  mr.int8_ops_per_s = 1e12;
+  const System s = machine_system(mr);
+  auto up_time = [&](const EngineProfile& x, i64 prompt) {
+    Workload wl;
+    wl.prompt_tokens = prompt;
+    wl.gen_tokens = 1;
+    return estimate(m, s, q, x, RunPlacement{}, wl).prefill.ops[static_cast<std::size_t>(Op::FfnUp)].compute_s;
+  };
+  const double base64 = up_time(e, 64), base181 = up_time(e, 181), base512 = up_time(e, 512);
+  EngineProfile t = e;
+  t.thr.matmul_int8_efficiency_t64 = {{"q4_0", 0.05}};
+  CHECK(up_time(t, 64) == doctest::Approx(2 * base64));     // half the rate at 64 tokens
+  CHECK(up_time(t, 512) == doctest::Approx(base512));       // the 512-token rate from 512
+  // 181 tokens: log2 = 7.5, halfway: rate 0.075 -> 4/3 of the time at 0.1.
+  CHECK(up_time(t, 181) == doctest::Approx(base181 * 0.1 / 0.075).epsilon(0.01));
+}
