@@ -119,6 +119,7 @@ std::uint8_t* alloc_huge(std::size_t bytes) {
   void* p = std::aligned_alloc(kHuge, n);
   if (!p) throw std::bad_alloc();
   ::madvise(p, n, MADV_HUGEPAGE);  // a hint: without THP the pages stay 4 KiB
+  std::memset(p, 0, n);            // touched here, as huge pages where the kernel has them
   return static_cast<std::uint8_t*>(p);
 }
 OwnedMatrix make_matrix(GgmlType t, std::int64_t ne0, std::int64_t ne1) {
