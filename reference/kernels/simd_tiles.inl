@@ -288,14 +288,9 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
     }
   };
   std::int64_t b0 = 0;
-#if defined(GS_AVX512)
-  if constexpr (!Q8) {  // Q4_0: 16 blocks at a time (acc += blocks 0..7, then 8..15: the same order)
-    for (; b0 + 16 <= nfull; b0 += 16) {
-      at(b0);
-      group_q4<4, NT>(w + b0 * kBB, xq, xd, xsum, acc);
-    }
-  }
-#endif
+  // (AVX-512 Q4_0 in 16-block groups, group_q4<4>, was faster from L3 and in prefill
+  // but streamed half as fast from DRAM on 6144-wide rows: 13-15 GB/s against 29 for
+  // one core; not used.)
   for (; b0 < nfull; b0 += 8) {
     at(b0);
     group8<Q8, NT>(w + b0 * kBB, xq, xd, xsum, acc);
