@@ -115,7 +115,8 @@ json reference_cpu_ops(const ProbeResult& r) {
   }
   for (const auto& [f, v] : best_of_triad)
     if (!is_dot_bound_matvec(f)) bw.push_back(v);
-  if (!bw.empty()) j["bandwidth_efficiency"] = median(bw);
+  const double bw_eff = bw.empty() ? 0.0 : median(bw);
+  if (!bw.empty()) j["bandwidth_efficiency"] = bw_eff;
   // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
   // Formats memory-bound in a mat-vec: the best over thread counts (contention only lowers it;
   // it is about their bandwidth-bound rate, so it rarely binds before the memory term).
@@ -131,21 +132,25 @@ json reference_cpu_ops(const ProbeResult& r) {
     double at1 = 0, atN = 0;
     for (const auto& k : r.kernels) {
       const double p32 = fp32_peak_next_to(r, k), p8 = int8_peak_next_to(r, k);
-      if (k.format != f || p32 <= 0 || !r.triad_at(k.threads)) continue;
+      const auto* tr = r.triad_at(k.threads);
+      if (k.format != f || p32 <= 0 || !tr) continue;
       const double e = k.matvec_weight_bytes_per_s / bpw * fpw / p32;
       v.push_back(e);
-      if (k.threads == 1) at1 = e;
-      if (k.threads == N) atN = e;
+      // A measurement that reached the memory-bound rate (>= 0.9 x bandwidth_efficiency x the
+      // triad next to it) says only that the dot product is at least this fast: not a limit.
+      const double tb = k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : tr->best_bytes_per_s;
+      const bool memory_bound = bw_eff > 0 && tb > 0 && k.matvec_weight_bytes_per_s >= 0.9 * bw_eff * tb;
+      if (k.threads == 1 && !memory_bound) at1 = e;
+      if (k.threads == N && !memory_bound) atN = e;
       if (p8 > 0) mm.push_back(k.matmul_flops_per_s / p8);
       if (p8 > 0 && k.matmul64_flops_per_s > 0) mm64.push_back(k.matmul64_flops_per_s / p8);
     }
     if (v.empty()) continue;
-    if (dot_bound && at1 > 0) {
-      j["matvec_compute_efficiency"][f] = at1;
-      if (N > 1 && atN > 0) j["matvec_compute_efficiency_parallel"][f] = atN;
-    } else {
-      j["matvec_compute_efficiency"][f] = *std::max_element(v.begin(), v.end());
-    }
+    // Dot-bound formats: the 1-thread and N-thread figures where the dot product limited the
+    // measurement; where memory did, the best over thread counts (1 thread) or nothing (N: the
+    // 1-thread share of the N-thread peak then applies).
+    j["matvec_compute_efficiency"][f] = dot_bound && at1 > 0 ? at1 : *std::max_element(v.begin(), v.end());
+    if (dot_bound && N > 1 && atN > 0) j["matvec_compute_efficiency_parallel"][f] = atN;
     if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = median(mm);
     if (type_info(*ty).quantized && !mm64.empty()) j["matmul_int8_efficiency_t64"][f] = median(mm64);
   }

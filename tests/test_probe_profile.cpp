@@ -56,7 +56,7 @@ ProbeResult hand_probe() {
   r.kernels = {
       kernel("q8_0", 1, 18e9, 40e9, 20e9), kernel("q8_0", 2, 30e9, 72e9, 40e9),
       kernel("f16", 1, 16e9, 10e9, 20e9),  kernel("f16", 2, 34e9, 20e9, 40e9),
-      kernel("q4_0", 1, 20e9, 44e9, 20e9), kernel("q4_0", 2, 30e9, 80e9, 40e9),
+      kernel("q4_0", 1, 12e9, 44e9, 20e9), kernel("q4_0", 2, 30e9, 80e9, 40e9),
   };
   return r;
 }
@@ -105,8 +105,9 @@ TEST_CASE("reference_cpu_ops: mat-vec rates, best over threads when memory-bound
   CHECK(j["matvec_compute_efficiency"]["q8_0"].get<double>() == doctest::Approx(18.0 / 1.0625 * 6 / 100));
   // f16 (2 bytes, 2 FLOP per weight): 16e9 / 2 x 2 / 100e9 = 0.16, 34e9 / 2 x 2 / 200e9 = 0.17 -> 0.17.
   CHECK(j["matvec_compute_efficiency"]["f16"].get<double>() == doctest::Approx(0.17));
-  // q4_0 (18 bytes per 32 weights): 20e9 / 0.5625 x 6 / 100e9 = 2.133 at 1 thread, 30e9 / 0.5625 x 6 / 200e9 = 1.6 at 2.
-  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(20.0 / 0.5625 * 6 / 100));
+  // q4_0 (18 bytes per 32 weights), below the memory-bound rate (12/20 = 0.6 and 30/40 = 0.75 of the
+  // triad, under 0.9 x 0.875): 12e9 / 0.5625 x 6 / 100e9 = 1.28 at 1 thread, 30e9 / 0.5625 x 6 / 200e9 = 1.6 at 2.
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 100));
   CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(1.6));
   CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("q8_0"));
   CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("f16"));
@@ -140,7 +141,20 @@ TEST_CASE("reference_cpu_ops: a kernel rate is a share of the peaks measured nex
   // 30e9 / 0.5625 x 6 / 150e9 = 2.133 (against 1.6 with the probe's 200e9); T=512: 80e9 / 500e9 = 0.16.
   CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(30.0 / 0.5625 * 6 / 150));
   CHECK(j["matmul_int8_efficiency"]["q4_0"].get<double>() == doctest::Approx((0.11 + 0.16) / 2));
-  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(20.0 / 0.5625 * 6 / 100));  // 1 thread: unchanged
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 100));  // 1 thread: unchanged
+}
+
+TEST_CASE("reference_cpu_ops: a dot-bound format measured at the memory-bound rate gives no limit there") {
+  ProbeResult r = hand_probe();
+  for (auto& k : r.kernels)
+    if (k.format == "q4_0" && k.threads == 2) k.matvec_weight_bytes_per_s = 36e9;  // 0.9 of the triad >= 0.9 x 0.875
+  json j = reference_cpu_ops(r);
+  CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("q4_0"));
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 100));
+  for (auto& k : r.kernels)
+    if (k.format == "q4_0" && k.threads == 1) k.matvec_weight_bytes_per_s = 19e9;  // 0.95 at 1 thread too: the best over threads
+  j = reference_cpu_ops(r);
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(19.0 / 0.5625 * 6 / 100));
 }
 
 TEST_CASE("reference_cpu_ops: a probe without op rates or peaks gives no constants") {
