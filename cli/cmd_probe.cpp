@@ -11,6 +11,8 @@
 #include <iostream>
 
 #include "data_paths.h"
+#include "engine.h"
+#include "json_util.h"
 #include "options.h"
 #include "probe.h"
 #include "table.h"
@@ -19,13 +21,15 @@
 namespace gs::cli {
 
 int cmd_probe(const Args& a) {
-  std::string out, id = "this-machine";
+  std::string out, engine_out, id = "this-machine";
   int threads = 0, reps = 7;
   long long array_mib = 512;
   bool as_json = false, no_kernels = false, no_ops = false;
   po::options_description d("gemmasim probe options");
   d.add_options()("json", po::bool_switch(&as_json), "print the device file (JSON) on stdout")(
       "output,o", po::value(&out), "write the hwdb device file here (temp file + rename)")(
+      "engine-out", po::value(&engine_out),
+      "also write a `reference` engine file with this machine's constants (for validate --engine FILE)")(
       "threads", po::value(&threads)->default_value(0), "measure at 1..N threads (0: every usable core)")(
       "id", po::value(&id)->default_value("this-machine"), "device id written into the file")(
       "array-mib", po::value(&array_mib)->default_value(512), "MiB per triad array (3 arrays; >> last-level cache)")(
@@ -33,11 +37,13 @@ int cmd_probe(const Args& a) {
       "no-kernels", po::bool_switch(&no_kernels), "skip the kernel matmul rates")(
       "no-ops", po::bool_switch(&no_ops), "skip the kernel's per-op rates (probe model) and matmul call cost");
   po::variables_map vm;
-  if (!parse(a, d, vm, "usage: gemmasim probe [--json] [-o FILE] [--threads N] [--id ID] [--array-mib M] [--no-kernels]"))
+  if (!parse(a, d, vm, "usage: gemmasim probe [--json] [-o FILE] [--engine-out FILE] [--threads N] [--id ID] [--array-mib M] [--no-kernels]"))
     return 0;
   if (threads < 0 || threads > 4096) input_error("--threads: " + std::to_string(threads) + " (expected 0..4096)");
   if (array_mib < 1 || array_mib > 65536) input_error("--array-mib: " + std::to_string(array_mib) + " (expected 1..65536)");
   if (reps < 1 || reps > 1000) input_error("--reps: " + std::to_string(reps) + " (expected 1..1000)");
+  if (!engine_out.empty() && (no_kernels || no_ops))
+    input_error("--engine-out: the engine's constants need the kernel rates and op rates (drop --no-kernels / --no-ops)");
 
   ref::ProbeOptions o;
   o.max_threads = threads;
@@ -55,6 +61,14 @@ int cmd_probe(const Args& a) {
   json dev = ref::probe_device_json(r, id);
   if (const json t = ref::reference_cpu_ops(r); !t.empty()) dev["measured"]["reference_engine_throughput"] = t;
   if (!out.empty()) write_output(out, dev.dump(2) + "\n");
+  if (!engine_out.empty()) {
+    const json ops = ref::reference_cpu_ops(r);
+    if (ops.empty()) input_error("--engine-out: the probe measured no kernel op rates, so no engine constants");
+    const json eng = ref::reference_engine_json(read_json_file(data_path("hwdb/engines/reference.json")), ops, r,
+                                                "reference-" + id);
+    (void)parse_engine(eng, engine_out);  // the engine schema's own checks, before anything is written
+    write_output(engine_out, eng.dump(2) + "\n");
+  }
   if (as_json) {
     std::cout << dev.dump(2) << "\n";
     return 0;
@@ -108,7 +122,8 @@ int cmd_probe(const Args& a) {
   if (r.file_cache.fault_bytes > 0 || r.file_cache.cold_read_bytes_per_s > 0)
     std::printf("\npage cache (%s): a read fault on a freshly read, mmap'd file makes %s resident; cold read %.2f GB/s\n",
                 o.file_cache_dir.c_str(), report::fmt_bytes(r.file_cache.fault_bytes).c_str(), r.file_cache.cold_read_bytes_per_s / kGB);
-  std::printf("\nprobe took %.1f s%s%s\n", r.seconds, out.empty() ? "" : "; device file: ", out.c_str());
+  std::printf("\nprobe took %.1f s%s%s%s%s\n", r.seconds, out.empty() ? "" : "; device file: ", out.c_str(),
+              engine_out.empty() ? "" : "; engine file: ", engine_out.c_str());
   return 0;
 }
 

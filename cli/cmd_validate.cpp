@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "data_paths.h"
+#include "engine.h"
 #include "options.h"
 #include "probe.h"
 #include "table.h"
@@ -204,12 +205,13 @@ int llama_bench_mode(const std::string& file, const std::string& hw, bool as_jso
 }  // namespace
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
-                     bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file);
+                     bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file,
+                     const std::string& engine);
 
 int cmd_validate(const Args& a) {
   bool quick = false, as_json = false, evict = false;
   double max_run_s = 300;
-  std::string llama_bench, hw, probe_file, out_dir, only, lock_file;
+  std::string llama_bench, hw, probe_file, out_dir, only, lock_file, engine = "reference";
   po::options_description d("gemmasim validate options");
   d.add_options()("quick", po::bool_switch(&quick), "a subset for CI (under 3 minutes once the synthetic files are cached)")(
       "json", po::bool_switch(&as_json), "print validate.json on stdout")(
@@ -220,26 +222,31 @@ int cmd_validate(const Args& a) {
       "only", po::value(&only), "run only configurations whose label contains this text")(
       "lock", po::value(&lock_file), "hold an exclusive flock on this file while measuring each configuration (shared machines)")(
       "evict", po::bool_switch(&evict), "delete each synthetic GGUF this run wrote after its last configuration (disk)")(
-      "out-dir", po::value(&out_dir), "report folder (default: <repo>/reports/out)");
+      "out-dir", po::value(&out_dir), "report folder (default: <repo>/reports/out)")(
+      "engine", po::value(&engine)->default_value("reference"),
+      "engine profile that predicts (id or file; `gemmasim probe --engine-out FILE` writes one for this machine)");
   po::variables_map vm;
   if (!parse(a, d, vm,
-             "usage: gemmasim validate [--quick] [--json] [--probe FILE] [--out-dir DIR]\n"
+             "usage: gemmasim validate [--quick] [--json] [--probe FILE] [--engine ID|FILE] [--out-dir DIR]\n"
              "       gemmasim validate --llama-bench FILE.json [--hw ID|FILE] [--json]"))
     return 0;
   if (!llama_bench.empty()) return llama_bench_mode(llama_bench, hw, as_json);
   if (max_run_s < 0) input_error("--max-run-s: expected >= 0");
   if (!hw.empty()) input_error("--hw: only with --llama-bench (validate measures this machine)");
+  if (resolve_engine(engine).backend != "cpu") input_error("--engine: '" + engine + "' is not a CPU engine profile");
   std::vector<ValidateConfig> matrix;
   for (const auto& c : validate_matrix(quick))
     if (only.empty() || c.label().find(only) != std::string::npos) matrix.push_back(c);
   if (matrix.empty()) input_error("--only: '" + only + "' matches no configuration");
   std::string cmd = "gemmasim validate";
   for (const auto& x : a) cmd += " " + x;
-  return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s, evict, lock_file);
+  return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s, evict, lock_file,
+                          engine);
 }
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
-                     bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file) {
+                     bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file,
+                     const std::string& engine) {
   int lock_fd = -1;
   if (!lock_file.empty()) {
     lock_fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
@@ -286,7 +293,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
     ++i;
     ValidateRow r;
     r.c = c;
-    r.skip = memory_skip_reason(c, static_cast<double>(probe.memory_bytes), probe.file_cache.fault_bytes);
+    r.skip = memory_skip_reason(c, static_cast<double>(probe.memory_bytes), probe.file_cache.fault_bytes, engine);
     if (!r.skip.empty()) {
       std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
       rows.push_back(r);
@@ -294,7 +301,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
     }
     // Time budget: predicted wall time of the run (KV fill at the prefill rate, prompt, decode).
     {
-      const Prediction g = predict_run(c, rates_at(probe, c.threads));
+      const Prediction g = predict_run(c, rates_at(probe, c.threads), engine);
       const double t_pred = (g.prefill_tok_per_s > 0 ? static_cast<double>(c.depth + c.prompt) / g.prefill_tok_per_s : 0) +
                             (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen) / g.decode_tok_per_s : 0);
       if (max_run_s > 0 && t_pred > max_run_s) {
@@ -344,7 +351,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
     r.rates.page_cache_room_bytes = room;
     r.file_resident_share = resident;
     r.rates.disk_read_bytes_per_s = probe.file_cache.cold_read_bytes_per_s;
-    r.pred = predict_run(c, r.rates);
+    r.pred = predict_run(c, r.rates, engine);
     r.compute_errors();
     std::fprintf(stderr, "  triad %.1f GB/s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s\n",
                  r.rates.bandwidth_bytes_per_s / kGB, r.meas.prefill_tok_per_s, r.pred.prefill_tok_per_s, 100 * r.err_prefill,
@@ -359,7 +366,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
                              {"memory_gib", static_cast<double>(probe.memory_bytes) / kGiB},
                              {"page_cache_fault_bytes", probe.file_cache.fault_bytes},
                              {"cold_read_bytes_per_s", probe.file_cache.cold_read_bytes_per_s}}},
-                {"engine", "reference"}};
+                {"engine", engine}};
   // Per-op comparison for the row with the largest decode (or prefill) error.
   const bool decode_worse = s.decode.max_abs >= s.prefill.max_abs;
   const std::string worst = decode_worse ? s.decode.worst : s.prefill.worst;

@@ -165,6 +165,11 @@ ProbeResult probe_from_json(const json& device, const std::string& file);
 // The `reference` engine's throughput constants (throughput.cpu_ops and the matmul
 // efficiencies) derived from a probe; an empty object when it has no op rates.
 json reference_cpu_ops(const ProbeResult& r);
+// An engine file for the machine a probe measured: `base` (the bundled
+// hwdb/engines/reference.json) with its throughput constants replaced by `ops`
+// (reference_cpu_ops of that probe) and sourced to it; `id` names the new engine.
+// What `gemmasim probe --engine-out` writes and `validate --engine FILE` reads.
+json reference_engine_json(const json& base, const json& ops, const ProbeResult& r, const std::string& id);
 // Weight formats whose mat-vec the kernel's dot product limits on this project's machines (Q4_0,
 // Q4_K: half a byte per weight, unpacking costs more than the bytes); the others are memory-bound.
 bool is_dot_bound_matvec(const std::string& format);

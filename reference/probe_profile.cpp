@@ -166,4 +166,30 @@ json reference_cpu_ops(const ProbeResult& r) {
   return j;
 }
 
+json reference_engine_json(const json& base, const json& ops, const ProbeResult& r, const std::string& id) {
+  json e = base;
+  json& thr = e["throughput"];
+  // The keys reference_cpu_ops writes outside cpu_ops go where the engine schema has them.
+  if (ops.contains("bandwidth_efficiency")) thr["bandwidth_efficiency"] = ops.at("bandwidth_efficiency");
+  if (ops.contains("compute_efficiency_int8")) thr["compute_efficiency"]["int8"] = ops.at("compute_efficiency_int8");
+  if (ops.contains("moe_prefill_efficiency")) thr["moe_prefill_efficiency"] = ops.at("moe_prefill_efficiency");
+  json c = thr.value("cpu_ops", json::object());
+  for (const char* k : {"prefill", "decode", "matmul_call_s", "matmul_call_parallel_s", "moe_matvec_compute_efficiency",
+                        "matvec_compute_efficiency", "matvec_compute_efficiency_parallel", "matmul_int8_efficiency",
+                        "matmul_int8_efficiency_t64"}) {
+    c.erase(k);  // a key this probe has no figure for must not keep another machine's value
+    if (ops.contains(k)) c[k] = ops.at(k);
+  }
+  thr["cpu_ops"] = c;
+  e["id"] = id;
+  e["name"] = base.value("name", std::string("reference")) + " (probed on " + r.hostname + ", " + r.date_utc + ")";
+  const std::string tag = "measured: gemmasim probe " + r.date_utc + " on " + r.hostname + " (" + r.cpu_name +
+                          "), the rules of reference_cpu_ops (reference/probe_profile.cpp, docs/validation.md)";
+  json& src = e["sources"];
+  for (const char* k : {"throughput", "throughput.bandwidth_efficiency", "throughput.compute_efficiency.int8",
+                        "throughput.moe_prefill_efficiency", "throughput.cpu_ops"})
+    if (src.contains(k) || std::string(k) == "throughput") src[k] = tag;
+  return e;
+}
+
 }  // namespace gs::ref

@@ -77,7 +77,8 @@ std::string validate_markdown(const std::vector<ValidateRow>& rows, const Valida
                                    << extra["machine"].value("memory_gib", 0.0) << " GiB. ";
   if (extra.contains("command")) o << "Command: `" << extra["command"].get<std::string>() << "`. ";
   if (extra.contains("date_utc")) o << "Date: " << extra["date_utc"].get<std::string>() << ".";
-  o << "\n\nPrediction: `reference` engine profile on a CPU device with the STREAM triad bandwidth measured "
+  o << "\n\nPrediction: `" << extra.value("engine", std::string("reference"))
+    << "` engine profile on a CPU device with the STREAM triad bandwidth measured "
        "just before each execution at the run's thread count, and the probe's FMA/VNNI peaks. Errors are "
        "predicted / measured - 1.\n\n";
   o << "| configuration | triad GB/s | prefill pred | prefill meas | err | decode pred | decode meas | err | peak pred GiB | peak meas GiB | err |\n";

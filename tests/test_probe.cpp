@@ -95,7 +95,8 @@ TEST_CASE("gemmasim probe writes a loadable file; bad flags exit 2 with one line
   CHECK(r.out.find("triad") != std::string::npos);
   CHECK_NOTHROW(resolve_hardware(out));
   fs::remove(out);
-  for (const char* bad : {"probe --threads -1", "probe --array-mib 0", "probe --reps 0"}) {
+  for (const char* bad : {"probe --threads -1", "probe --array-mib 0", "probe --reps 0",
+                          "probe --no-ops --engine-out /tmp/gemmasim-never-written.json"}) {
     CAPTURE(bad);
     const CliResult e = run_cli(bad);
     CHECK(e.code == 2);

@@ -3,6 +3,9 @@
 // computed by hand below from the figures put in (docs/validation.md states the rules).
 #include <doctest/doctest.h>
 
+#include "data_paths.h"
+#include "engine.h"
+#include "json_util.h"
 #include "probe.h"
 
 using namespace gs;
@@ -174,4 +177,27 @@ TEST_CASE("reference_cpu_ops: the 64-token matmul rate per format, against the V
   CHECK(j["matmul_int8_efficiency_t64"]["q8_0"].get<double>() == doctest::Approx(0.095 / 2));
   CHECK_FALSE(j["matmul_int8_efficiency_t64"].contains("f16"));
   CHECK_FALSE(reference_cpu_ops(hand_probe()).contains("matmul_int8_efficiency_t64"));  // not measured: absent
+}
+
+TEST_CASE("reference_engine_json: the bundled engine with this probe's constants, sourced, parseable") {
+  ProbeResult r = hand_probe();
+  r.hostname = "box";
+  r.date_utc = "2026-11-29T21:00:00Z";
+  const json base = read_json_file(data_path("hwdb/engines/reference.json"));
+  json ops = reference_cpu_ops(r);
+  ops.erase("matmul_int8_efficiency_t64");  // a figure this probe lacks must not keep the base's value
+  const json e = reference_engine_json(base, ops, r, "reference-box");
+  const EngineProfile p = parse_engine(e, "probe-engine.json");
+  CHECK(p.id == "reference-box");
+  CHECK(p.backend == base["backend"].get<std::string>());
+  CHECK(p.thr.bandwidth_efficiency == doctest::Approx(0.875));  // hand-computed in the case above
+  CHECK(p.thr.matmul_call_s == doctest::Approx(2e-6));
+  CHECK(p.thr.matmul_call_parallel_s == doctest::Approx(3e-6));
+  CHECK(p.thr.moe_matvec_compute_efficiency == doctest::Approx(0.84));
+  CHECK(p.thr.moe_prefill_efficiency == doctest::Approx(0.095 / 0.105));
+  CHECK(e["throughput"]["compute_efficiency"]["int8"].get<double>() == doctest::Approx(0.1));
+  CHECK(p.thr.matmul_int8_efficiency_t64.empty());
+  CHECK(e["sources"]["throughput.cpu_ops"].get<std::string>().find("box") != std::string::npos);
+  // the memory rules of the engine are the base's, untouched
+  CHECK(e["compute_buffer"] == base["compute_buffer"]);
 }

@@ -253,6 +253,12 @@ TEST_CASE("gemmasim validate --llama-bench: a table, skipped runs with reasons, 
   CHECK(bad.code == 2);
   CHECK(bad.err_lines() == 1);
   CHECK(run_cli("validate --only no-such-config").code == 2);
+  for (const char* args : {"validate --engine no-such-engine", "validate --engine llama.cpp-cuda"}) {  // unknown; not a CPU engine
+    CAPTURE(args);
+    const CliResult e = run_cli(args);
+    CHECK(e.code == 2);
+    CHECK(e.err_lines() == 1);
+  }
   // Valid JSON that holds no llama-bench run (another kind of file, an empty array).
   const CliResult other = run_cli("validate --llama-bench " + std::string(GEMMASIM_SOURCE_DIR) + "/hwdb/devices/rtx-4090.json");
   CHECK(other.code == 2);
