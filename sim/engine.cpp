@@ -114,20 +114,17 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
     e.matmul_call_s = c.num_or("matmul_call_s", 0.0, 0.0, 0.1);
     e.matmul_call_parallel_s = c.num_or("matmul_call_parallel_s", e.matmul_call_s, 0.0, 0.1);
     e.moe_matvec_compute_efficiency = c.num_or("moe_matvec_compute_efficiency", 0.0, 0.0, 4.0);
-    for (const char* key : {"matvec_compute_efficiency", "matvec_compute_efficiency_parallel"}) {
-      if (!c.has(key)) continue;
+    // Per-format tables: weight format -> fraction of a peak, in [lo, hi].
+    auto format_table = [&c](const char* key, const char* peak, double lo, double hi, auto& table) {
+      if (!c.has(key)) return;
       auto m = c.at(key);
-      if (!m.is_object()) m.fail("expected an object of weight format -> fraction of the fp32 peak");
-      auto& table = std::string(key) == "matvec_compute_efficiency" ? e.matvec_compute_efficiency : e.matvec_compute_efficiency_parallel;
-      for (auto it = m.raw().begin(); it != m.raw().end(); ++it) table.emplace_back(it.key(), m.at(it.key()).num(1e-3, 4.0));
-    }
-    for (const char* key : {"matmul_int8_efficiency", "matmul_int8_efficiency_t64"}) {
-      if (!c.has(key)) continue;
-      auto m = c.at(key);
-      if (!m.is_object()) m.fail("expected an object of weight format -> fraction of the int8 peak");
-      auto& table = std::string(key) == "matmul_int8_efficiency" ? e.matmul_int8_efficiency : e.matmul_int8_efficiency_t64;
-      for (auto it = m.raw().begin(); it != m.raw().end(); ++it) table.emplace_back(it.key(), m.at(it.key()).num(1e-4, 1.0));
-    }
+      if (!m.is_object()) m.fail(std::string("expected an object of weight format -> fraction of the ") + peak + " peak");
+      for (auto it = m.raw().begin(); it != m.raw().end(); ++it) table.emplace_back(it.key(), m.at(it.key()).num(lo, hi));
+    };
+    format_table("matvec_compute_efficiency", "fp32", 1e-3, 4.0, e.matvec_compute_efficiency);
+    format_table("matvec_compute_efficiency_parallel", "fp32", 1e-3, 4.0, e.matvec_compute_efficiency_parallel);
+    format_table("matmul_int8_efficiency", "int8", 1e-4, 1.0, e.matmul_int8_efficiency);
+    format_table("matmul_int8_efficiency_t64", "int8", 1e-4, 1.0, e.matmul_int8_efficiency_t64);
   }
   return e;
 }
