@@ -58,11 +58,11 @@ int cmd_probe(const Args& a) {
     if (!ec) o.file_cache_dir = synth_cache_dir();
   }
   const ref::ProbeResult r = ref::probe_machine(o);
+  const json ops = ref::reference_cpu_ops(r);  // the reference engine's constants from this probe (empty without op rates)
   json dev = ref::probe_device_json(r, id);
-  if (const json t = ref::reference_cpu_ops(r); !t.empty()) dev["measured"]["reference_engine_throughput"] = t;
+  if (!ops.empty()) dev["measured"]["reference_engine_throughput"] = ops;
   if (!out.empty()) write_output(out, dev.dump(2) + "\n");
   if (!engine_out.empty()) {
-    const json ops = ref::reference_cpu_ops(r);
     if (ops.empty()) input_error("--engine-out: the probe measured no kernel op rates, so no engine constants");
     const json eng = ref::reference_engine_json(read_json_file(data_path("hwdb/engines/reference.json")), ops, r,
                                                 "reference-" + id);
@@ -117,7 +117,7 @@ int cmd_probe(const Args& a) {
                   c.threads, 1e6 * c.matmul_call_s, c.expert_matvec_bytes_per_s / kGB,
                   tr ? c.expert_matvec_bytes_per_s / tr->best_bytes_per_s : 0.0, c.expert_t4_flops_per_s / kGFLOP);
     }
-    std::printf("\nreference engine throughput.cpu_ops from this probe (hwdb/engines/reference.json):\n%s\n", ref::reference_cpu_ops(r).dump(2).c_str());
+    std::printf("\nreference engine throughput.cpu_ops from this probe (hwdb/engines/reference.json):\n%s\n", ops.dump(2).c_str());
   }
   if (r.file_cache.fault_bytes > 0 || r.file_cache.cold_read_bytes_per_s > 0)
     std::printf("\npage cache (%s): a read fault on a freshly read, mmap'd file makes %s resident; cold read %.2f GB/s\n",
