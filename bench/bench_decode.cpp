@@ -3,6 +3,7 @@
 //
 // For each weight format and thread count:
 //   prefill  one step of P tokens (default 512): FLOP/s from the kernel's counters
+//   (the file is first read once into the page cache, as validate does)
 //   decode   R repetitions, interleaved: a STREAM-style triad pass (a = b + s*c over
 //            3 x 256 MiB, 12 bytes per element, same thread count), then S greedy decode
 //            steps; medians of both over the repetitions. Achieved bytes/s = (weight + KV
@@ -27,6 +28,7 @@
 #include "data_paths.h"
 #include "error.h"
 #include "forward.h"
+#include "probe.h"
 #include "gguf.h"
 #include "synth.h"
 #include "units.h"
@@ -135,6 +137,12 @@ int main(int argc, char** argv) try {
   std::printf("%-30s %3s %7s %9s %9s %9s %9s %9s %6s %12s\n", "", "", "", "GB/s", "(median)", "w+KV", "achieved",
               "vs triad", "", "GFLOP/s");
   for (const auto& path : files) {
+    // The file read once into the page cache first (as validate prepares a run, and as
+    // llama.cpp's MAP_POPULATE mapping does): the decode steps then read weights from memory,
+    // not the PLE rows of each new token from disk (4 ms a token here when they were cold).
+    const double read_bps = reread_file(path);
+    std::fprintf(stderr, "read %s once (%.2f GB/s); %.1f%% resident\n", path.c_str(), read_bps / kGB,
+                 100.0 * resident_share(path));
     const GgufFile file(path);
     const ModelSpec m = model_for_gguf(file);
     const ModelWeights w = bind_weights(m, file);

@@ -74,12 +74,11 @@ class Forward {
   const ModelWeights& w_;
   ForwardOptions o_;
   std::vector<LayerKv> kv_;  // per layer; empty for KV-shared layers
-  // A KV-owning layer's cache as floats for the current step (attend), reused by the
-  // KV-shared layers that read it in the same step; a speed cache, not counted as KV bytes.
+  // A KV-owning layer's cache as floats, slot for slot (attend): positions before `upto`
+  // are converted; KV-shared layers read it. A speed cache, not counted as KV bytes.
   struct KvFloat {
-    std::int64_t pos = -1, first = -1, n = -1;
-    int T = -1;
-    std::vector<float> k, v;  // [Hkv][n][Dh]
+    std::int64_t upto = 0;
+    std::vector<float> k, v;  // [slot][Hkv][Dh], slot = position % cache capacity
   };
   static constexpr std::int64_t kKvFloatBudget = std::int64_t{64} << 20;  // bytes per source layer
   std::vector<KvFloat> kv_float_;  // per layer

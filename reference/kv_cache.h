@@ -31,6 +31,9 @@ class LayerKv {
   // Oldest position still held when the newest stored one is `newest`.
   std::int64_t oldest_held(std::int64_t newest) const { return newest + 1 > cap_ ? newest + 1 - cap_ : 0; }
 
+  // Raw rows for readers that convert in place: slot s, kv head g at element (s * Hkv + g) * Dh.
+  const std::uint8_t* k_data() const { return k_.data(); }
+  const std::uint8_t* v_data() const { return v_.data(); }
   std::int64_t capacity() const { return cap_; }
   std::int64_t bytes() const { return static_cast<std::int64_t>(k_.size() + v_.size()); }
   int n_head_kv() const { return hkv_; }

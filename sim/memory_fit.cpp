@@ -121,17 +121,16 @@ double activation_bytes(const ModelSpec& m, const MemoryRules& r, double tokens)
   return tokens * (stream + (r.activation_blocks_max ? std::max(ffn, attn) : ffn + attn));
 }
 
-// Float copies of the KV cache the attention of a step reads (reference kernel: one per
-// KV-owning layer, kept while within the budget; beyond it one buffer reused by all).
-// A step of T tokens reads the whole context on a global layer, at most W - 1 + T
-// positions on a sliding one.
-double kv_float_bytes(const ModelSpec& m, const MemoryRules& r, i64 ctx, double step_tokens) {
+// Float mirrors of the KV cache (reference kernel: one per KV-owning layer, slot for slot,
+// kept while within the budget; beyond it one buffer, reused by all, of the positions a call
+// reads). A mirror holds as many slots as the layer's cache: the whole context on a global
+// layer, at most W + ubatch on a sliding one (kv_cells).
+double kv_float_bytes(const ModelSpec& m, const MemoryRules& r, i64 ctx) {
   if (r.kv_float_bytes_per_element <= 0) return 0;
   double kept = 0, reused = 0;
   for (int il = 0; il < m.n_layer; ++il) {
     if (!m.owns_kv(il)) continue;
-    double n = static_cast<double>(ctx);
-    if (m.is_sliding(il) && m.sliding_window > 0) n = std::min(n, m.sliding_window - 1 + step_tokens);
+    const double n = static_cast<double>(kv_cells(m, il, ctx, 1, r));
     const double b = 2.0 * m.n_head_kv(il) * m.head_dim(il) * r.kv_float_bytes_per_element * n;
     if (r.kv_float_budget_bytes <= 0 || b <= r.kv_float_budget_bytes) kept += b;
     else reused = std::max(reused, b);
@@ -205,7 +204,7 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
                                 ? static_cast<double>(std::min<i64>(o.step_tokens, rules.ubatch_tokens))
                                 : static_cast<double>(rules.ubatch_tokens);
   double max_layer_act = activation_bytes(m, rules, act_tokens) +
-                         kv_float_bytes(m, rules, o.context_tokens * o.n_seq, act_tokens);
+                         kv_float_bytes(m, rules, o.context_tokens * o.n_seq);
   bool host_computes = false;
   for (int il = 0; il < L; ++il) {
     const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) * kv_cells(m, il, o.context_tokens, o.n_seq, rules);

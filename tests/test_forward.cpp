@@ -375,18 +375,22 @@ TEST_CASE("the vectorised GELU and softcap match their libm definitions") {
   CHECK(std::abs(exp_fast(1.0f) - 2.7182817f) < 1e-6f);
 }
 
-TEST_CASE("integer-format logits are bit-identical on every ISA (kernels and attention)") {
-  // Q8_0 / Q4_0 tiles follow one canonical summation, and attention's AVX2 form does the
-  // SSE2 form's operations in the same order, so the scalar ISA and the best one agree exactly.
+TEST_CASE("integer-format logits are bit-identical on the scalar and AVX2 ISAs") {
+  // Q8_0 / Q4_0 tiles follow one canonical summation on every ISA (test_kernels checks the
+  // AVX-512 tiles bit for bit too), and attention's AVX2 form does the SSE2 form's
+  // operations in the same order, so scalar and AVX2 runs agree exactly. (The AVX-512
+  // attention fuses its products: test_attention holds it to a naive product, and the
+  // oracle test above covers it in the forward pass.)
   const Isa saved = active_isa();
+  if (best_isa() == Isa::Scalar) return;
   for (const char* id : kTiny) {
     const ModelSpec m = tiny(id);
-    const auto toks = prompt(m, 12);
+    const auto toks = prompt(m, 20);  // > W + ubatch: the KV rings and their float mirrors wrap
     for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0}) {
       const ModelWeights w = random_weights(m, t, 41);
       set_isa(Isa::Scalar);
       const auto a = kernel_logits(m, w, toks, 5, KvCacheType::F16);
-      set_isa(best_isa());
+      set_isa(Isa::Avx2);
       const auto b = kernel_logits(m, w, toks, 5, KvCacheType::F16);
       CHECK_MESSAGE(a == b, id);
     }

@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
+#include "blocks/attention.h"
 #include "blocks/elementwise.h"
 #include "forward.h"
 #include "qmatrix.h"
@@ -24,16 +26,29 @@ namespace {
 
 constexpr int kHeadChunk = 4;  // query heads that share one pass over K and V
 
-// One query per head, NH heads of one kv head over the same nk keys.
+// One query per head, NH heads of one kv head over the same nk keys. Key/value row j
+// (Dh elements of `esize` bytes: 4 float, 2 f16; `stride` bytes apart) is in the first
+// segment (k, v) for j < n1 and in the second (k2, v2) after it: a ring of cache slots
+// read across its end. The SSE2 / AVX2 forms read floats only.
 struct HeadChunk {
-  int Dh = 0;
-  std::int64_t nk = 0;
-  const float* k = nullptr;  // [nk, Dh] keys, as floats
-  const float* v = nullptr;  // [nk, Dh] values
+  int Dh = 0, esize = 4;
+  std::int64_t nk = 0, n1 = 0, stride = 0;
+  const std::uint8_t* k = nullptr;   // keys of rows 0..n1-1
+  const std::uint8_t* v = nullptr;   // values of rows 0..n1-1
+  const std::uint8_t* k2 = nullptr;  // rows n1..nk-1
+  const std::uint8_t* v2 = nullptr;
   float scale = 1;
   const float* q[kHeadChunk] = {};
   float* o[kHeadChunk] = {};
   float* s[kHeadChunk] = {};  // [nk] scores per head (scratch)
+  template <class E = float>
+  const E* krow(std::int64_t j) const {
+    return reinterpret_cast<const E*>(j < n1 ? k + j * stride : k2 + (j - n1) * stride);
+  }
+  template <class E = float>
+  const E* vrow(std::int64_t j) const {
+    return reinterpret_cast<const E*>(j < n1 ? v + j * stride : v2 + (j - n1) * stride);
+  }
 };
 
 inline float hsum4(__m128 v) {
@@ -48,7 +63,7 @@ template <int NH>
 void attend_heads(const HeadChunk& c) {
   const int Dh = c.Dh, D8 = Dh / 8 * 8;
   for (std::int64_t j = 0; j < c.nk; ++j) {
-    const float* kr = c.k + j * Dh;
+    const float* kr = c.krow(j);
     __m128 a0[NH], a1[NH];
     for (int h = 0; h < NH; ++h) a0[h] = a1[h] = _mm_setzero_ps();
     for (int d = 0; d < D8; d += 8) {
@@ -70,7 +85,7 @@ void attend_heads(const HeadChunk& c) {
   }
   const int D4 = Dh / 4 * 4;
   for (std::int64_t j = 0; j < c.nk; ++j) {
-    const float* vr = c.v + j * Dh;
+    const float* vr = c.vrow(j);
     __m128 pj[NH];
     for (int h = 0; h < NH; ++h) pj[h] = _mm_set1_ps(c.s[h][j]);
     for (int d = 0; d < D4; d += 4) {
@@ -89,7 +104,7 @@ template <int NH>
 __attribute__((target("avx2"))) void attend_heads_avx2(const HeadChunk& c) {
   const int Dh = c.Dh, D8 = Dh / 8 * 8;
   for (std::int64_t j = 0; j < c.nk; ++j) {
-    const float* kr = c.k + j * Dh;
+    const float* kr = c.krow(j);
     __m256 a[NH];
     for (int h = 0; h < NH; ++h) a[h] = _mm256_setzero_ps();
     for (int d = 0; d < D8; d += 8) {
@@ -108,7 +123,7 @@ __attribute__((target("avx2"))) void attend_heads_avx2(const HeadChunk& c) {
   }
   const int D4 = Dh / 4 * 4;
   for (std::int64_t j = 0; j < c.nk; ++j) {
-    const float* vr = c.v + j * Dh;
+    const float* vr = c.vrow(j);
     __m256 pj[NH];
     for (int h = 0; h < NH; ++h) pj[h] = _mm256_set1_ps(c.s[h][j]);
     for (int d = 0; d < D8; d += 8) {
@@ -126,15 +141,149 @@ __attribute__((target("avx2"))) void attend_heads_avx2(const HeadChunk& c) {
   }
 }
 
+// AVX-512 with FMA (head dims a multiple of 16). Not bit-identical to the SSE2 / AVX2
+// forms (fused products, another summation order); tests hold it to the float32
+// oracle and to the SSE2 form within a tolerance. Two changes of shape make it fast:
+//   scores: KB keys per pass (each q load feeds KB products), NH x KB independent
+//           accumulators, so the FMA latency is hidden;
+//   values: the output dims in blocks of 4 vectors held in registers over all keys
+//           (the SSE2 form loads and stores o for every key), NH x 4 accumulators.
+// (GCC 12 reports _mm512_reduce_add_ps's own temporaries as maybe uninitialised: false positive.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// 16 elements of a K or V row as floats (f16: converted exactly, as F16C does).
+__attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+__attribute__((target("avx512f"))) inline __m512 load16(const std::uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+template <int NH, int KB, class E>
+__attribute__((target("avx512f,avx512dq,fma"))) void attend_heads_avx512(const HeadChunk& c) {
+  const int Dh = c.Dh;
+  std::int64_t j = 0;
+  for (; j + KB <= c.nk; j += KB) {
+    const E* kr[KB];
+    for (int b = 0; b < KB; ++b) kr[b] = c.krow<E>(j + b);
+    __m512 a[NH][KB];
+    for (int h = 0; h < NH; ++h)
+      for (int b = 0; b < KB; ++b) a[h][b] = _mm512_setzero_ps();
+    for (int d = 0; d < Dh; d += 16) {
+      __m512 kv[KB];
+      for (int b = 0; b < KB; ++b) kv[b] = load16(kr[b] + d);
+      for (int h = 0; h < NH; ++h) {
+        const __m512 qv = _mm512_loadu_ps(c.q[h] + d);
+        for (int b = 0; b < KB; ++b) a[h][b] = _mm512_fmadd_ps(qv, kv[b], a[h][b]);
+      }
+    }
+    for (int h = 0; h < NH; ++h)
+      for (int b = 0; b < KB; ++b) c.s[h][j + b] = c.scale * _mm512_reduce_add_ps(a[h][b]);
+  }
+  for (; j < c.nk; ++j) {
+    const E* kr = c.krow<E>(j);
+    __m512 a[NH];
+    for (int h = 0; h < NH; ++h) a[h] = _mm512_setzero_ps();
+    for (int d = 0; d < Dh; d += 16) {
+      const __m512 kv = load16(kr + d);
+      for (int h = 0; h < NH; ++h) a[h] = _mm512_fmadd_ps(_mm512_loadu_ps(c.q[h] + d), kv, a[h]);
+    }
+    for (int h = 0; h < NH; ++h) c.s[h][j] = c.scale * _mm512_reduce_add_ps(a[h]);
+  }
+  for (int h = 0; h < NH; ++h) softmax(c.s[h], c.nk);
+  // Keys in blocks of kVBlock, so the V rows a block reads (kVBlock x Dh elements) stay in
+  // L1/L2 over the passes of its output-dim blocks; the accumulators go through o (L1)
+  // between key blocks.
+  constexpr std::int64_t kVBlock = 32;
+  for (std::int64_t j0 = 0; j0 < c.nk; j0 += kVBlock) {
+    const std::int64_t j1 = std::min(c.nk, j0 + kVBlock);
+    int d0 = 0;
+    for (; d0 + 64 <= Dh; d0 += 64) {
+      __m512 o[NH][4];
+      for (int h = 0; h < NH; ++h)
+        for (int i = 0; i < 4; ++i) o[h][i] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(c.o[h] + d0 + 16 * i);
+      for (std::int64_t jj = j0; jj < j1; ++jj) {
+        const E* vr = c.vrow<E>(jj) + d0;
+        const __m512 v0 = load16(vr), v1 = load16(vr + 16), v2 = load16(vr + 32), v3 = load16(vr + 48);
+        for (int h = 0; h < NH; ++h) {
+          const __m512 p = _mm512_set1_ps(c.s[h][jj]);
+          o[h][0] = _mm512_fmadd_ps(p, v0, o[h][0]);
+          o[h][1] = _mm512_fmadd_ps(p, v1, o[h][1]);
+          o[h][2] = _mm512_fmadd_ps(p, v2, o[h][2]);
+          o[h][3] = _mm512_fmadd_ps(p, v3, o[h][3]);
+        }
+      }
+      for (int h = 0; h < NH; ++h)
+        for (int i = 0; i < 4; ++i) _mm512_storeu_ps(c.o[h] + d0 + 16 * i, o[h][i]);
+    }
+    for (; d0 < Dh; d0 += 16) {
+      __m512 o[NH];
+      for (int h = 0; h < NH; ++h) o[h] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(c.o[h] + d0);
+      for (std::int64_t jj = j0; jj < j1; ++jj) {
+        const __m512 v = load16(c.vrow<E>(jj) + d0);
+        for (int h = 0; h < NH; ++h) o[h] = _mm512_fmadd_ps(_mm512_set1_ps(c.s[h][jj]), v, o[h]);
+      }
+      for (int h = 0; h < NH; ++h) _mm512_storeu_ps(c.o[h] + d0, o[h]);
+    }
+  }
+}
+#pragma GCC diagnostic pop
+
+const bool kHasAvx512Fma = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                           __builtin_cpu_supports("fma");
+
+// Whether the AVX-512 form runs for this ISA and head dim (it reads f16 rows in place).
+bool avx512_form(Isa isa, int Dh) { return isa == Isa::Avx512 && kHasAvx512Fma && Dh % 16 == 0; }
+
 template <int NH>
-void attend_chunk(const HeadChunk& c) {
-  // The AVX2 form runs when the active kernel ISA is AVX2 or better (GEMMASIM_ISA=scalar
-  // or set_isa(Isa::Scalar) selects the SSE2 form, so tests can compare the two).
-  if (active_isa() != Isa::Scalar) attend_heads_avx2<NH>(c);
-  else attend_heads<NH>(c);
+void attend_chunk_isa(Isa isa, const HeadChunk& c) {
+  constexpr int KB = NH >= 3 ? 2 : 8 / NH;
+  if (avx512_form(isa, c.Dh)) {
+    if (c.esize == 2) attend_heads_avx512<NH, KB, std::uint16_t>(c);
+    else attend_heads_avx512<NH, KB, float>(c);
+  } else if (c.esize != 4) {
+    throw std::logic_error("attention: the SSE2 / AVX2 forms read float rows");
+  } else if (isa != Isa::Scalar && __builtin_cpu_supports("avx2")) {
+    attend_heads_avx2<NH>(c);
+  } else {
+    attend_heads<NH>(c);
+  }
+}
+
+void attend_any(Isa isa, const HeadChunk& c, int nh) {
+  switch (nh) {
+    case 1: attend_chunk_isa<1>(isa, c); break;
+    case 2: attend_chunk_isa<2>(isa, c); break;
+    case 3: attend_chunk_isa<3>(isa, c); break;
+    default: attend_chunk_isa<4>(isa, c); break;
+  }
 }
 
 }  // namespace
+
+void attend_heads_isa(Isa isa, const AttnRows& r, float scale, int nh, const float* const* q, float* const* o) {
+  if (nh < 1 || nh > kHeadChunk) throw std::invalid_argument("attend_heads_isa: 1..4 heads");
+  if (r.esize != 2 && r.esize != 4) throw std::invalid_argument("attend_heads_isa: elements of 2 or 4 bytes");
+  std::vector<float> s(static_cast<std::size_t>(r.nk) * static_cast<std::size_t>(nh));
+  HeadChunk c;
+  c.Dh = r.Dh;
+  c.esize = r.esize;
+  c.nk = r.nk;
+  c.n1 = std::min(r.n1, r.nk);
+  c.stride = static_cast<std::int64_t>(r.Dh) * r.esize;
+  c.k = static_cast<const std::uint8_t*>(r.k);
+  c.v = static_cast<const std::uint8_t*>(r.v);
+  c.k2 = static_cast<const std::uint8_t*>(r.k2);
+  c.v2 = static_cast<const std::uint8_t*>(r.v2);
+  c.scale = scale;
+  for (int h = 0; h < nh; ++h) {
+    c.q[h] = q[h];
+    c.o[h] = o[h];
+    c.s[h] = s.data() + static_cast<std::size_t>(h) * static_cast<std::size_t>(r.nk);
+  }
+  attend_any(isa, c, nh);
+}
+
+bool attention_reads_f16(Isa isa, int head_dim) { return avx512_form(isa, head_dim); }
 
 void Forward::attention(int il, int T, const float* h, float* out) {
   const LayerWeights& lw = w_.layers[static_cast<std::size_t>(il)];
@@ -207,50 +356,68 @@ void Forward::attend(int il, int T, const float* q, float* o) {
   if (first < cache.oldest_held(pos_ + T - 1)) throw std::logic_error("attention reads a KV slot already overwritten");
 
   auto t0 = std::chrono::steady_clock::now();
-  // K and V of every kv head as floats, [Hkv][n][Dh]. KV-shared layers read the same source
-  // cache in the same step, so the conversion is kept per source layer and reused when the
-  // step (pos_, T) matches, up to kKvFloatBudget bytes; beyond that it is converted per call.
+  // Where the K and V rows come from (slot for slot as the cache: [slot][Hkv][Dh], position
+  // p in slot p % capacity):
+  //   the cache itself, when it holds floats or the AVX-512 form converts its f16 rows in
+  //   registers (KV-shared layers read their source layer's cache);
+  //   else a float mirror per KV-owning layer that converts only the positions stored since
+  //   its last call; when a mirror would exceed kKvFloatBudget bytes (slots x Hkv x Dh x 4 x
+  //   2), one reused buffer of the positions a call reads ([n][Hkv][Dh]), every call.
   const int src = m_.kv_source[static_cast<std::size_t>(il)];
-  const std::size_t per = static_cast<std::size_t>(n) * Dh;
-  const bool keep = 2 * static_cast<std::int64_t>(Hkv) * n * Dh * 4 <= kKvFloatBudget;
+  const Isa isa = active_isa();
+  const std::int64_t cap = cache.capacity(), rowe = static_cast<std::int64_t>(Hkv) * Dh;
+  const bool direct = cache.type() == KvCacheType::F32 || attention_reads_f16(isa, Dh);
+  const bool keep = !direct && 2 * cap * rowe * 4 <= kKvFloatBudget;
   thread_local std::vector<float> kbuf, vbuf;
-  KvFloat& kc = kv_float_[static_cast<std::size_t>(src)];
-  bool fresh = true;
-  float *kf, *vf;
-  if (keep) {
-    fresh = !(kc.pos == pos_ && kc.T == T && kc.first == first && kc.n == n);
-    if (fresh) {
-      kc.k.resize(static_cast<std::size_t>(Hkv) * per);
+  std::int64_t conv_from = first, conv_to = pos_ + T;  // positions to convert now
+  const std::uint8_t *kb, *vb;  // row 0
+  int esize = 4;
+  std::int64_t base = 0, slots = cap;  // ring: row p % slots; per-call buffer: row p - base
+  if (direct) {
+    kb = cache.k_data();
+    vb = cache.v_data();
+    esize = kv_type_bytes(cache.type());
+    conv_to = conv_from;
+  } else if (keep) {
+    KvFloat& kc = kv_float_[static_cast<std::size_t>(src)];
+    const std::int64_t need = std::min(cap, pos_ + T);
+    if (static_cast<std::int64_t>(kc.k.size()) < need * rowe) {
+      kc.k.resize(static_cast<std::size_t>(need * rowe));
       kc.v.resize(kc.k.size());
-      kc.pos = pos_;
-      kc.T = T;
-      kc.first = first;
-      kc.n = n;
     }
-    kf = kc.k.data();
-    vf = kc.v.data();
+    conv_from = std::max({first, kc.upto, pos_ + T - cap});
+    kc.upto = std::max(kc.upto, pos_ + T);
+    kb = reinterpret_cast<const std::uint8_t*>(kc.k.data());
+    vb = reinterpret_cast<const std::uint8_t*>(kc.v.data());
   } else {
-    kbuf.resize(static_cast<std::size_t>(Hkv) * per);
+    kbuf.resize(static_cast<std::size_t>(n * rowe));
     vbuf.resize(kbuf.size());
-    kf = kbuf.data();  // pointers, not the thread_local names, inside the parallel region
-    vf = vbuf.data();
+    kb = reinterpret_cast<const std::uint8_t*>(kbuf.data());  // pointers, not the thread_local names,
+    vb = reinterpret_cast<const std::uint8_t*>(vbuf.data());  // inside the parallel region
+    base = first;
+    slots = 0;
   }
+  float* kf = const_cast<float*>(reinterpret_cast<const float*>(kb));  // conversion targets (mirror, buffer)
+  float* vf = const_cast<float*>(reinterpret_cast<const float*>(vb));
+  auto row_of = [&](std::int64_t p) { return slots > 0 ? p % slots : p - base; };
+  const std::int64_t stride = rowe * esize;  // bytes between rows
   // Work items: (token, kv head, chunk of up to kHeadChunk query heads of that kv head);
   // the heads of a chunk share each K and V row load (see attend_heads).
   const int chunks = (group + kHeadChunk - 1) / kHeadChunk;
   const std::int64_t items = static_cast<std::int64_t>(T) * Hkv * chunks;
   const bool par = static_cast<std::int64_t>(T) * H * n * Dh >= 32768;  // one region per layer, when worth it
-  const std::int64_t rows = static_cast<std::int64_t>(Hkv) * n;
+  const std::int64_t nconv = std::max<std::int64_t>(0, conv_to - conv_from), rows = static_cast<std::int64_t>(Hkv) * nconv;
 #pragma omp parallel if (par)
   {
     std::vector<float> sbuf;  // scores of the chunk's heads (per thread)
-    if (fresh) {
+    if (rows > 0) {
 #pragma omp for schedule(static)
       for (std::int64_t gj = 0; gj < rows; ++gj) {
-        const int g = static_cast<int>(gj / n);
-        const std::int64_t j = gj % n;
-        cache.read_k(first + j, g, kf + g * per + static_cast<std::size_t>(j) * Dh);
-        cache.read_v(first + j, g, vf + g * per + static_cast<std::size_t>(j) * Dh);
+        const int g = static_cast<int>(gj % Hkv);
+        const std::int64_t p = conv_from + gj / Hkv;
+        const std::size_t at = static_cast<std::size_t>(row_of(p) * rowe + static_cast<std::int64_t>(g) * Dh);
+        cache.read_k(p, g, kf + at);
+        cache.read_v(p, g, vf + at);
       }
     }
 #pragma omp for schedule(static)
@@ -264,21 +431,24 @@ void Forward::attend(int il, int T, const float* q, float* o) {
       sbuf.resize(static_cast<std::size_t>(nk) * kHeadChunk);
       HeadChunk hc;
       hc.Dh = Dh;
+      hc.esize = esize;
       hc.nk = nk;
-      hc.k = kf + g * per + (lo - first) * Dh;
-      hc.v = vf + g * per + (lo - first) * Dh;
+      hc.stride = stride;
+      // rows lo..p: contiguous up to the end of the ring, then from its start
+      const std::int64_t r0 = row_of(lo), head = static_cast<std::int64_t>(g) * Dh * esize;
+      hc.n1 = slots > 0 ? std::min(nk, slots - r0) : nk;
+      hc.k = kb + r0 * stride + head;
+      hc.v = vb + r0 * stride + head;
+      hc.k2 = kb + head;
+      hc.v2 = vb + head;
       hc.scale = scale;
       for (int h = 0; h < nh; ++h) {
         hc.q[h] = q + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
         hc.o[h] = o + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
         hc.s[h] = sbuf.data() + static_cast<std::size_t>(h) * nk;
       }
-      switch (nh) {
-        case 1: attend_chunk<1>(hc); break;
-        case 2: attend_chunk<2>(hc); break;
-        case 3: attend_chunk<3>(hc); break;
-        default: attend_chunk<4>(hc); break;
-      }
+      // The form of the active kernel ISA (GEMMASIM_ISA / set_isa, so tests can compare them).
+      attend_any(isa, hc, nh);
     }
   }
 
