@@ -60,10 +60,12 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
 // One op of the reference kernel (counters.h name) in one phase of the probe model's run
 // (reference/probe_ops.cpp): counted FLOP and bytes, measured time, calls.
 struct OpRate {
-  std::string op, phase;          // phase: "prefill" (64 tokens), "decode" (one token per step), "decode_deep" / "prefill_deep" (at 512 positions)
+  std::string op, phase;          // phase: "prefill" (64 tokens), "decode" (one token per step), "decode_deep" / "prefill_deep" (at 512 positions);
+                                  // "decode_attn_near" / "decode_attn_far": attention ops of the attention probe model (attention_depth_rates)
   int threads = 0;
   double flops = 0, bytes = 0, time_s = 0;
   std::int64_t calls = 0;
+  std::int64_t depth = 0;         // positions in the KV cache before the phase's first step (0: not recorded)
   double flops_per_s() const { return time_s > 0 ? flops / time_s : 0; }
 };
 // Runs the probe model (a fixed shape, see probe_ops.cpp) through the kernel's Forward:
@@ -71,6 +73,15 @@ struct OpRate {
 // "prefill_deep" (the same steps, then the same prompt, at deep_depth positions; none when
 // deep_depth <= the position reached).
 std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens = 64, int decode_steps = 8, int deep_depth = 512);
+// Decode attention at two depths, for the fit time = calls x call_s + FLOP / rate
+// (reference_cpu_ops): the "attention probe model" (probe_ops.cpp: the probe model's four
+// attention layers, 3 sliding with window 512 + 1 global, at a width of 256 with a 256-wide
+// FFN and no PLE, so that filling its cache to far_depth costs little besides the attention
+// itself; a tied 131072-token output head streams 36 MB per step, so the K/V a step reads
+// comes from memory as in a real model) runs decode_steps steps at near_depth positions
+// (phase "decode_attn_near") and at far_depth ("decode_attn_far"). Returns the three
+// attention ops per phase; a phase is left out when its depth is not beyond the last one.
+std::vector<OpRate> attention_depth_rates(int threads, int near_depth = 512, int far_depth = 2048, int decode_steps = 8);
 // Median wall time of one matmul call on a tiny matrix (its fixed cost) after ~100 us of serial work.
 double matmul_call_seconds(int threads);
 
@@ -161,6 +172,17 @@ ProbeResult probe_machine(const ProbeOptions& o);
 json probe_device_json(const ProbeResult& r, const std::string& id = "this-machine");
 // Parse the "measured" object back (for validate reusing a probe file).
 ProbeResult probe_from_json(const json& device, const std::string& file);
+
+// Decode attention of the attention probe model at `threads` threads as
+// time = calls x call_s + FLOP / flops_per_s, from its phases decode_attn_near and
+// decode_attn_far (scores + softmax + values). ok false when the probe lacks either phase
+// or the far one has no more FLOP per call; clamped: a term came out non-positive, so
+// call_s = 0 and flops_per_s = the far steps' FLOP / time.
+struct AttentionFit {
+  bool ok = false, clamped = false;
+  double call_s = 0, flops_per_s = 0;
+};
+AttentionFit fit_attention(const ProbeResult& r, int threads);
 
 // The `reference` engine's throughput constants (throughput.cpu_ops and the matmul
 // efficiencies) derived from a probe; an empty object when it has no op rates.

@@ -83,7 +83,7 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
   m["op_rates"] = json::array();
   for (const auto& o : r.op_rates)
     m["op_rates"].push_back({{"op", o.op}, {"phase", o.phase}, {"threads", o.threads}, {"flops", o.flops},
-                             {"bytes", o.bytes}, {"time_s", o.time_s}, {"calls", o.calls}});
+                             {"bytes", o.bytes}, {"time_s", o.time_s}, {"calls", o.calls}, {"depth", o.depth}});
   m["call_costs"] = json::array();
   for (const auto& c : r.call_costs)
     m["call_costs"].push_back({{"threads", c.threads}, {"matmul_call_s", c.matmul_call_s},
@@ -156,6 +156,7 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
       x.bytes = t.num_or("bytes", 0, 0, 1e21);
       x.time_s = t.num_or("time_s", 0, 0, 1e9);
       x.calls = t.int_or("calls", 0, 0, 1LL << 50);
+      x.depth = t.int_or("depth", 0, 0, 1LL << 40);
       p.op_rates.push_back(x);
     }
   }

@@ -52,10 +52,12 @@ const char* kProbeModel = R"json({
   "sources": {"all": "gemmasim probe: a fixed shape for measuring the kernel's per-op rates (reference/probe_ops.cpp)"}
 })json";
 
-void add_phase(const Counters& c, const std::string& phase, int threads, std::vector<OpRate>& out) {
+void add_phase(const Counters& c, const std::string& phase, int threads, std::vector<OpRate>& out, std::int64_t depth,
+               bool attention_only = false) {
   std::map<std::string, OpCount> by_op;
   for (const auto& [k, v] : c.all()) by_op[k.first] += v;
   for (const auto& [name, v] : by_op) {
+    if (attention_only && name != "attn_scores" && name != "attn_softmax" && name != "attn_values") continue;
     OpRate r;
     r.op = name;
     r.phase = phase;
@@ -64,6 +66,7 @@ void add_phase(const Counters& c, const std::string& phase, int threads, std::ve
     r.bytes = static_cast<double>(v.weight_bytes + v.kv_read_bytes + v.kv_write_bytes + v.act_bytes);
     r.time_s = v.time_s;
     r.calls = v.calls;
+    r.depth = depth;
     out.push_back(r);
   }
 }
@@ -87,14 +90,14 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_s
   f.step(prompt);  // warm-up (first touch of the weights and buffers), not counted
   Forward g(m, w, o);
   g.step(prompt);
-  add_phase(g.counters(), "prefill", threads, out);
+  add_phase(g.counters(), "prefill", threads, out, 0);
   g.counters().reset();
   std::int32_t tok = 1;
   for (int s = 0; s < decode_steps; ++s) {
     const auto logits = g.step({tok});
     tok = argmax(logits.data(), m.n_vocab);
   }
-  add_phase(g.counters(), "decode", threads, out);
+  add_phase(g.counters(), "decode", threads, out, prompt_tokens);
   // The same decode steps at deep_depth positions (the sliding window by default: from there
   // on a sliding layer's attention stops growing), where attention is a visible share of a
   // step and its per-call costs are spread over more keys.
@@ -103,17 +106,75 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_s
     for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = static_cast<std::int32_t>((i * 104729 + 5) % static_cast<std::size_t>(m.n_vocab));
     g.step(fill);
     g.counters().reset();
+    const std::int64_t at = g.pos();
     for (int s = 0; s < decode_steps; ++s) {
       const auto logits = g.step({tok});
       tok = argmax(logits.data(), m.n_vocab);
     }
-    add_phase(g.counters(), "decode_deep", threads, out);
+    add_phase(g.counters(), "decode_deep", threads, out, at);
     // And the prompt again at that depth: its queries see deep_depth keys more each.
     if (g.pos() + prompt_tokens <= o.n_ctx) {
       g.counters().reset();
+      const std::int64_t pat = g.pos();
       g.step(prompt);
-      add_phase(g.counters(), "prefill_deep", threads, out);
+      add_phase(g.counters(), "prefill_deep", threads, out, pat);
     }
+  }
+  omp_set_num_threads(prev);
+  return out;
+}
+
+namespace {
+
+// The attention probe model: the probe model's attention layers (3 sliding with 8 heads of 256
+// over one KV head, window 512, then 1 global with 8 heads of 512), each attend() call of
+// the same shape as there, at a width of 256 with a 256-wide FFN and no PLE: filling its
+// cache to 2048 positions takes ~1 s (the attention of the fill itself) instead of the ~8 s
+// the probe model's projections and FFN would add. Between two steps a layer's K/V leaves
+// the cache as in a real model: the tied 131072 x 256 output head (36 MB of Q8_0, above the
+// 32 MB L3 of this project's machine) and the other layers' K/V stream through it.
+const char* kAttnProbeModel = R"json({
+  "schema_version": 1, "id": "attention-probe-model", "name": "gemmasim attention probe model (probe model attention, width 256)",
+  "arch": "gemma4", "hidden_size": 256, "num_layers": 4, "vocab_size": 131072, "context_length": 4096,
+  "tie_word_embeddings": true, "embed_scale": "sqrt_hidden", "norm_eps": 1e-06, "final_logit_softcap": 30.0,
+  "post_norms": true, "layer_scalar": true,
+  "attention": {"sliding_window": 512, "layer_types": "SSSG", "qk_norm": true, "v_norm": true, "bias": false,
+    "sinks": false, "scale": 1.0,
+    "sliding": {"num_heads": 8, "num_kv_heads": 1, "head_dim": 256, "rope_theta": 10000, "rope_fraction": 1.0},
+    "global": {"num_heads": 8, "num_kv_heads": 1, "head_dim": 512, "rope_theta": 1000000, "rope_fraction": 0.25,
+               "k_eq_v": false}},
+  "kv_source": [0, 1, 2, 3],
+  "ffn": {"width": 256, "gated": true, "activation": "gelu_tanh"},
+  "sources": {"all": "gemmasim probe: a fixed shape for measuring decode attention at two depths (reference/probe_ops.cpp)"}
+})json";
+
+}  // namespace
+
+std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_depth, int decode_steps) {
+  static const ModelSpec m = parse_model(json::parse(kAttnProbeModel), "attention probe model (reference/probe_ops.cpp)");
+  static const ModelWeights w = random_weights(m, GgmlType::Q8_0, 11);
+  std::vector<OpRate> out;
+  if (decode_steps < 1 || near_depth < 1 || std::max(near_depth, far_depth) + decode_steps + 1 > m.n_ctx_max) return out;
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  ForwardOptions o;
+  o.n_ctx = std::max(near_depth, far_depth) + decode_steps + 1;
+  o.profile = true;
+  Forward g(m, w, o);
+  std::int32_t tok = 1;
+  for (const auto& [depth, phase] : {std::pair<int, const char*>{near_depth, "decode_attn_near"}, {far_depth, "decode_attn_far"}}) {
+    if (depth <= g.pos()) continue;
+    std::vector<std::int32_t> fill(static_cast<std::size_t>(depth - g.pos()));
+    for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = static_cast<std::int32_t>((i * 104729 + 5) % static_cast<std::size_t>(m.n_vocab));
+    g.step(fill);
+    g.step({tok});  // one step not counted: the buffers of a decode step, after the fill's
+    g.counters().reset();
+    const std::int64_t at = g.pos();
+    for (int s = 0; s < decode_steps; ++s) {
+      const auto logits = g.step({tok});
+      tok = argmax(logits.data(), m.n_vocab);
+    }
+    add_phase(g.counters(), phase, threads, out, at, true);
   }
   omp_set_num_threads(prev);
   return out;

@@ -37,6 +37,36 @@ double op_group(const ProbeResult& r, const std::string& op, std::string phase, 
   return f;
 }
 
+}  // namespace
+
+// Decode attention as time = calls x call_s + FLOP / rate, fitted on the attention probe
+// model's steps at two depths (phases decode_attn_near / decode_attn_far, attention_depth_rates):
+// scores + softmax + values together, calls = the attend() calls (attn_scores' count). Two
+// equations in call_s and 1 / rate; where noise makes a term non-positive, call_s = 0 and the
+// far steps' own rate (the single-rate rule at the depth where attention weighs most).
+AttentionFit fit_attention(const ProbeResult& r, int threads) {
+  AttentionFit a;
+  double c[2] = {0, 0}, f[2] = {0, 0}, t[2] = {0, 0};
+  const char* phases[2] = {"decode_attn_near", "decode_attn_far"};
+  for (int i = 0; i < 2; ++i) {
+    for (const char* n : {"attn_scores", "attn_softmax", "attn_values"})
+      if (const auto* x = r.op_rate_at(n, phases[i], threads)) f[i] += x->flops, t[i] += x->time_s;
+    if (const auto* x = r.op_rate_at("attn_scores", phases[i], threads)) c[i] = static_cast<double>(x->calls);
+    if (c[i] <= 0 || f[i] <= 0 || t[i] <= 0) return a;
+  }
+  const double det = c[0] * f[1] - c[1] * f[0];  // > 0: the far steps do more FLOP per call
+  if (det <= 0) return a;
+  double call_s = (t[0] * f[1] - t[1] * f[0]) / det, s_per_flop = (c[0] * t[1] - c[1] * t[0]) / det;
+  a.clamped = call_s < 0 || s_per_flop <= 0;
+  if (a.clamped) call_s = 0, s_per_flop = t[1] / f[1];
+  a.ok = true;
+  a.call_s = call_s;
+  a.flops_per_s = 1.0 / s_per_flop;
+  return a;
+}
+
+namespace {
+
 // The peaks a kernel rate is a share of: those measured next to it, else the probe's at its threads.
 double fp32_peak_next_to(const ProbeResult& r, const KernelRate& k) {
   if (k.fp32_flops_per_s > 0) return k.fp32_flops_per_s;
@@ -57,7 +87,9 @@ bool is_dot_bound_matvec(const std::string& format) { return format == "q4_0" ||
 // phase, efficiency = achieved FLOP/s / fp32 FMA peak of the threads it uses; serial when
 // the op gains less than half of the ideal speed-up from 1 to N threads (then the 1-thread
 // figure against one core's peak); matmul_call_s / _parallel_s = the tiny-matmul call cost
-// at 1 / N threads. Empty object when the probe has no op rates.
+// at 1 / N threads; decode attention from the two-depth fit (fit_attention) when the probe has
+// both depths at 1 and N threads: efficiency from the fitted rate, call_s / call_parallel_s
+// from the fitted call cost. Empty object when the probe has no op rates.
 json reference_cpu_ops(const ProbeResult& r) {
   json j = json::object();
   if (r.op_rates.empty() || r.peaks.empty()) return j;
@@ -67,16 +99,30 @@ json reference_cpu_ops(const ProbeResult& r) {
   if (!p1 || !pN || p1->fp32_flops_per_s <= 0) return j;
   for (const char* phase : {"prefill", "decode"}) {
     for (const char* op : kRatedOps) {
-      double t1 = 0, tN = 0;
-      const double f1 = op_group(r, op, phase, 1, &t1), fN = op_group(r, op, phase, N, &tN);
-      if (f1 <= 0 || t1 <= 0 || fN <= 0 || tN <= 0) continue;
-      const double r1 = f1 / t1, rN = fN / tN;
+      const bool attention = std::string(op) == "attention";
+      double r1 = 0, rN = 0, call1 = 0, callN = 0;
+      bool fitted = false;
+      if (attention && std::string(phase) == "decode") {
+        // Decode attention: the two-depth fit per thread count when the probe has both depths.
+        const AttentionFit a1 = fit_attention(r, 1), aN = fit_attention(r, N);
+        if (a1.ok && aN.ok) fitted = true, r1 = a1.flops_per_s, rN = aN.flops_per_s, call1 = a1.call_s, callN = aN.call_s;
+      }
+      if (!fitted) {  // one rate: FLOP / time of the phase (attention: of the deep steps, op_group)
+        double t1 = 0, tN = 0;
+        const double f1 = op_group(r, op, phase, 1, &t1), fN = op_group(r, op, phase, N, &tN);
+        if (f1 <= 0 || t1 <= 0 || fN <= 0 || tN <= 0) continue;
+        r1 = f1 / t1, rN = fN / tN;
+      }
       const bool serial = N > 1 && rN / r1 < 1 + 0.5 * (N - 1);
       const double eff = serial || N == 1 ? r1 / p1->fp32_flops_per_s : rN / pN->fp32_flops_per_s;
+      // The fitted call cost: the kernel books one attend() call's time half to scores and half
+      // to values (softmax runs inside them), so each of the two carries half of it.
       auto put = [&](const std::string& name) {
-        j[phase][name] = {{"efficiency", std::max(1e-6, std::min(1.0, eff))}, {"serial", serial}};
+        json& o = j[phase][name];
+        o = {{"efficiency", std::max(1e-6, std::min(1.0, eff))}, {"serial", serial}};
+        if (fitted && name != "attn_softmax") o["call_s"] = call1 / 2, o["call_parallel_s"] = callN / 2;
       };
-      if (std::string(op) == "attention") {
+      if (attention) {
         put("attn_scores");
         put("attn_softmax");
         put("attn_values");
@@ -113,8 +159,13 @@ json reference_cpu_ops(const ProbeResult& r) {
     if (tb > 0) best_of_triad[k.format] = std::max(best_of_triad[k.format], k.matvec_weight_bytes_per_s / tb);
     if (const double p8 = int8_peak_next_to(r, k); p8 > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / p8);
   }
+  // Per format (bandwidth_efficiency_by_format): the same best ratio of each memory-bound
+  // format, for its own weight bytes. The dot-bound formats (q4_0, q4_k) get no entry: their
+  // mat-vec stops at the dot product's rate, below the stream, so its ratio is a compute limit
+  // (matvec_compute_efficiency) and says nothing about how fast their bytes would stream; where
+  // memory binds them they keep the median (bandwidth_efficiency).
   for (const auto& [f, v] : best_of_triad)
-    if (!is_dot_bound_matvec(f)) bw.push_back(v);
+    if (!is_dot_bound_matvec(f)) bw.push_back(v), j["bandwidth_efficiency_by_format"][f] = v;
   const double bw_eff = bw.empty() ? 0.0 : median(bw);
   if (!bw.empty()) j["bandwidth_efficiency"] = bw_eff;
   // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
@@ -176,18 +227,29 @@ json reference_engine_json(const json& base, const json& ops, const ProbeResult&
   json c = thr.value("cpu_ops", json::object());
   for (const char* k : {"prefill", "decode", "matmul_call_s", "matmul_call_parallel_s", "moe_matvec_compute_efficiency",
                         "matvec_compute_efficiency", "matvec_compute_efficiency_parallel", "matmul_int8_efficiency",
-                        "matmul_int8_efficiency_t64"}) {
+                        "matmul_int8_efficiency_t64", "bandwidth_efficiency_by_format"}) {
     c.erase(k);  // a key this probe has no figure for must not keep another machine's value
     if (ops.contains(k)) c[k] = ops.at(k);
   }
   thr["cpu_ops"] = c;
+  // The kernel keeps float mirrors of an f16 KV cache only where attention cannot read the f16
+  // rows in place (blocks/attention.cpp: the AVX-512 form reads them; the SSE2 / AVX2 forms
+  // read floats): 4 bytes per element without AVX-512, none with it.
+  if (e.contains("compute_buffer") && e["compute_buffer"].is_object()) {
+    e["compute_buffer"]["kv_float_bytes_per_element"] = r.isa == "avx512" ? 0 : 4;
+    e["sources"]["compute_buffer.kv_float_bytes_per_element"] =
+        "gemmasim probe " + r.date_utc + ": this CPU's kernel ISA is " + r.isa +
+        (r.isa == "avx512" ? " (attention reads the f16 KV cache in place: no float mirrors)"
+                           : " (attention reads float mirrors of the f16 KV cache, 4 bytes per element)");
+  }
   e["id"] = id;
   e["name"] = base.value("name", std::string("reference")) + " (probed on " + r.hostname + ", " + r.date_utc + ")";
   const std::string tag = "measured: gemmasim probe " + r.date_utc + " on " + r.hostname + " (" + r.cpu_name +
                           "), the rules of reference_cpu_ops (reference/probe_profile.cpp, docs/validation.md)";
   json& src = e["sources"];
   for (const char* k : {"throughput", "throughput.bandwidth_efficiency", "throughput.compute_efficiency.int8",
-                        "throughput.moe_prefill_efficiency", "throughput.cpu_ops"})
+                        "throughput.moe_prefill_efficiency", "throughput.cpu_ops", "throughput.cpu_ops.decode.attention",
+                        "throughput.cpu_ops.bandwidth_efficiency_by_format"})
     if (src.contains(k) || std::string(k) == "throughput") src[k] = tag;
   return e;
 }

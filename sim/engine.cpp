@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "data_paths.h"
+#include "quant.h"
 
 namespace gs {
 
@@ -108,6 +109,13 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
         r.phase = phase;
         r.efficiency = o.at("efficiency").num(1e-6, 1.0);
         r.serial = o.bool_or("serial", false);
+        if (o.has("call_s") || o.has("call_parallel_s")) {
+          if (r.op != "attn_scores" && r.op != "attn_softmax" && r.op != "attn_values")
+            o.fail("call_s / call_parallel_s: a fixed cost per call is modelled for the attention ops only "
+                   "(attn_scores, attn_softmax, attn_values), not '" + r.op + "'");
+          r.call_s = o.num_or("call_s", 0.0, 0.0, 0.1);
+          r.call_parallel_s = o.num_or("call_parallel_s", r.call_s, 0.0, 0.1);
+        }
         e.cpu_ops.push_back(r);
       }
     }
@@ -118,13 +126,18 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
     auto format_table = [&c](const char* key, const char* peak, double lo, double hi, auto& table) {
       if (!c.has(key)) return;
       auto m = c.at(key);
-      if (!m.is_object()) m.fail(std::string("expected an object of weight format -> fraction of the ") + peak + " peak");
-      for (auto it = m.raw().begin(); it != m.raw().end(); ++it) table.emplace_back(it.key(), m.at(it.key()).num(lo, hi));
+      if (!m.is_object()) m.fail(std::string("expected an object of weight format -> fraction of the ") + peak);
+      for (auto it = m.raw().begin(); it != m.raw().end(); ++it) {
+        if (!type_from_name(it.key())) m.fail("unknown weight format '" + it.key() + "' (ggml type names: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k ...)");
+        table.emplace_back(it.key(), m.at(it.key()).num(lo, hi));
+      }
     };
-    format_table("matvec_compute_efficiency", "fp32", 1e-3, 4.0, e.matvec_compute_efficiency);
-    format_table("matvec_compute_efficiency_parallel", "fp32", 1e-3, 4.0, e.matvec_compute_efficiency_parallel);
-    format_table("matmul_int8_efficiency", "int8", 1e-4, 1.0, e.matmul_int8_efficiency);
-    format_table("matmul_int8_efficiency_t64", "int8", 1e-4, 1.0, e.matmul_int8_efficiency_t64);
+    format_table("matvec_compute_efficiency", "fp32 peak", 1e-3, 4.0, e.matvec_compute_efficiency);
+    format_table("matvec_compute_efficiency_parallel", "fp32 peak", 1e-3, 4.0, e.matvec_compute_efficiency_parallel);
+    format_table("matmul_int8_efficiency", "int8 peak", 1e-4, 1.0, e.matmul_int8_efficiency);
+    format_table("matmul_int8_efficiency_t64", "int8 peak", 1e-4, 1.0, e.matmul_int8_efficiency_t64);
+    // The same range as bandwidth_efficiency (a read-only stream can exceed the triad).
+    format_table("bandwidth_efficiency_by_format", "memory bandwidth", 0.01, 2.0, e.bandwidth_efficiency_by_format);
   }
   return e;
 }

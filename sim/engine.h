@@ -70,6 +70,9 @@ struct EngineThroughput {
     std::string op, phase;                       // ops.h name; "prefill" | "decode"
     double efficiency = 1;                       // achieved FLOP/s / peak of the threads used
     bool serial = false;                         // runs on one thread whatever the thread count
+    // Attention ops only: a fixed cost per call (one attend() per layer per step and sequence,
+    // per micro-batch in prefill) on top of FLOP / (efficiency x peak): one thread / more.
+    double call_s = 0, call_parallel_s = 0;
   };
   std::vector<CpuOpRule> cpu_ops;
   double matmul_call_s = 0;                      // fixed cost per matmul call, one thread
@@ -86,6 +89,9 @@ struct EngineThroughput {
   // The same measured at 64 tokens (a 64-token prompt's matmuls): up to 64 tokens this rate,
   // from 512 the one above, between them interpolated in log2(T).
   std::vector<std::pair<std::string, double>> matmul_int8_efficiency_t64;
+  // Achieved / peak bandwidth for a CPU matmul's weight bytes, per weight format; the op's
+  // other bytes (KV, activations) and formats not listed use bandwidth_efficiency.
+  std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format;
 };
 
 struct EngineProfile {

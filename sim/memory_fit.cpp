@@ -125,8 +125,9 @@ double activation_bytes(const ModelSpec& m, const MemoryRules& r, double tokens)
 // kept while within the budget; beyond it one buffer, reused by all, of the positions a call
 // reads). A mirror holds as many slots as the layer's cache: the whole context on a global
 // layer, at most W + ubatch on a sliding one (kv_cells).
-double kv_float_bytes(const ModelSpec& m, const MemoryRules& r, i64 ctx) {
-  if (r.kv_float_bytes_per_element <= 0) return 0;
+double kv_float_bytes(const ModelSpec& m, const MemoryRules& r, i64 ctx, double kv_bytes_per_element) {
+  // an f32 cache is read in place: no copies
+  if (r.kv_float_bytes_per_element <= 0 || kv_bytes_per_element >= 4) return 0;
   double kept = 0, reused = 0;
   for (int il = 0; il < m.n_layer; ++il) {
     if (!m.owns_kv(il)) continue;
@@ -204,7 +205,7 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
                                 ? static_cast<double>(std::min<i64>(o.step_tokens, rules.ubatch_tokens))
                                 : static_cast<double>(rules.ubatch_tokens);
   double max_layer_act = activation_bytes(m, rules, act_tokens) +
-                         kv_float_bytes(m, rules, o.context_tokens * o.n_seq);
+                         kv_float_bytes(m, rules, o.context_tokens * o.n_seq, kv.bytes_per_element);
   bool host_computes = false;
   for (int il = 0; il < L; ++il) {
     const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) * kv_cells(m, il, o.context_tokens, o.n_seq, rules);

@@ -129,6 +129,7 @@ struct PhaseAcc {
 
   int phase = 0;          // 0 prefill, 1 decode (hw.cpu_op_flops_per_s)
   double moe_calls = 1;   // matmul calls of one MoE layer's experts (2 per distinct expert)
+  double attn_calls = 1;  // attention calls per charge of an attention op (per layer: sequences x micro-batches)
   int wtype = -1;         // GgmlType of the weight of the op being charged (-1: unknown)
 
   // Charge one op's cost (mult repetitions) on device d; T tokens per repetition.
@@ -177,8 +178,16 @@ struct PhaseAcc {
       const double r = hw.cpu_op_flops_per_s[static_cast<std::size_t>(phase)][static_cast<std::size_t>(op)];
       if (r > 0 && op_class(op) != OpClass::Matmul) compute = c.flops / r;
       if (op_class(op) == OpClass::Matmul) fixed = hw.matmul_call_s * (op == Op::MoeExperts ? moe_calls : 1.0);
+      if (op_class(op) == OpClass::Attention)
+        fixed = hw.cpu_op_call_s[static_cast<std::size_t>(phase)][static_cast<std::size_t>(op)] * attn_calls;
     }
-    const double memory = c.memory_bytes() / dv.bandwidth_bytes_per_s;
+    double memory = c.memory_bytes() / dv.bandwidth_bytes_per_s;
+    // A host matmul's weights stream at their format's share of the bandwidth (CPU engines that
+    // measured one); its other bytes at the device's.
+    if (!dv.gpu && op_class(op) == OpClass::Matmul && wtype >= 0 && wtype < 64 &&
+        hw.weight_bytes_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
+      memory = c.weight_bytes / hw.weight_bytes_per_s_by_type[static_cast<std::size_t>(wtype)] +
+               (c.memory_bytes() - c.weight_bytes) / dv.bandwidth_bytes_per_s;
     const double link = link_bytes > 0 ? link_bytes / link_bw : 0;
     OpRow& row = ph.ops[static_cast<std::size_t>(op)];
     row.cost += c.scaled(mult);
@@ -276,7 +285,7 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
     }
   }
   hw.gpu_backend = hw.dev.size() > 1;
-  if (cpu_engine && (!e.thr.cpu_ops.empty() || e.thr.matmul_call_s > 0)) {
+  if (cpu_engine && (!e.thr.cpu_ops.empty() || e.thr.matmul_call_s > 0 || !e.thr.bandwidth_efficiency_by_format.empty())) {
     double fp32 = s.host.flops("fp32");
     if (fp32 <= 0) fp32 = cpu_fp32_estimate(s.host);
     const double cores = std::max(1, s.host.cores);
@@ -285,6 +294,7 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
       while (k < kNumOps && r.op != op_name(static_cast<Op>(k))) ++k;
       if (k == kNumOps) input_error(e.file + ": throughput.cpu_ops." + r.phase + ": unknown op '" + r.op + "'");
       hw.cpu_op_flops_per_s[r.phase == "decode" ? 1 : 0][static_cast<std::size_t>(k)] = r.efficiency * fp32 / (r.serial ? cores : 1.0);
+      hw.cpu_op_call_s[r.phase == "decode" ? 1 : 0][static_cast<std::size_t>(k)] = cores > 1 ? r.call_parallel_s : r.call_s;
     }
     hw.matmul_call_s = cores > 1 ? e.thr.matmul_call_parallel_s : e.thr.matmul_call_s;
     hw.moe_matvec_flops_per_s = e.thr.moe_matvec_compute_efficiency * fp32;
@@ -303,6 +313,8 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
     const double int8 = s.host.flops("int8") > 0 ? s.host.flops("int8") : fp32;
     by_type(e.thr.matmul_int8_efficiency, int8, hw.matmul_flops_per_s_by_type, "matmul_int8_efficiency");
     by_type(e.thr.matmul_int8_efficiency_t64, int8, hw.matmul64_flops_per_s_by_type, "matmul_int8_efficiency_t64");
+    by_type(e.thr.bandwidth_efficiency_by_format, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,
+            "bandwidth_efficiency_by_format");
   }
   hw.host_link_bytes_per_s = (s.host_link.bytes_per_s > 0 ? s.host_link.bytes_per_s : 12.15e9) * e.thr.host_link_efficiency;
   hw.gpu_link_bytes_per_s = s.gpu_link.bytes_per_s > 0 ? s.gpu_link.bytes_per_s * e.thr.gpu_link_efficiency : 0;
@@ -480,6 +492,8 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
       acc.moe_calls = 2 * nd_exp;
       // attention is added once for the whole prompt, with the first group of chunks
       const bool with_attn = first_chunk;
+      // ... as one attention call per micro-batch: (n_full + a partial one) calls over these reps
+      acc.attn_calls = with_attn ? (n_full + (r > 0 ? 1 : 0)) / reps : 1;
       auto attention = [&](const LayerInfo& li, OpCosts& oc) {
         if (!with_attn) return;
         OpCosts a{};
@@ -525,6 +539,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
       if (li.moe) nd_exp = expected_distinct_experts(li.E, li.K, B);
     est.expert_distinct_decode = nd_exp;
     acc.moe_calls = 2 * nd_exp;
+    acc.attn_calls = B;  // one attention call per layer per sequence
     auto attention = [&](const LayerInfo& li, OpCosts& oc) {
       OpCosts a{};
       add_layer_attention_step(mo, li, 1, p_mean, b, a);

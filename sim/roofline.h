@@ -4,6 +4,8 @@
 // Overlap rule (per op, per device it runs on):
 //   compute_s = flops / (peak_flops[dtype] x compute_efficiency[dtype])
 //   memory_s  = (weight + KV read + KV write + activation bytes) / (bandwidth x bandwidth_efficiency)
+//               (a CPU engine's host matmul: weight bytes / (bandwidth x its format's
+//               cpu_ops.bandwidth_efficiency_by_format) + the other bytes as above)
 //   link_s    = bytes over PCIe / NVLink / (link x link_efficiency) (+ latency per all-reduce)
 //   time_s    = max(compute_s, memory_s) + link_s        (compute and memory overlap, transfers do not)
 // The op's dtype: matmuls with T <= matvec_max_tokens run as mat-vecs on the vector
@@ -13,6 +15,11 @@
 // attention products in fp16 on GPUs (fp32 on CPUs) x attention_compute_efficiency;
 // expert matmuls x moe_prefill_efficiency when T > matvec_max_tokens; elementwise ops
 // at the fp32 peak. Per step: step_overhead_s + per_layer_overhead_s x layers (launches).
+// A CPU engine's measured op rates (cpu_ops) replace the vector rate of the ops they list;
+// its matmuls add matmul_call_s per call and its attention ops their call_s per call (one
+// attend() per layer per sequence per decode step, per micro-batch in prefill):
+//   attention time = calls x call_s + max(FLOP / (efficiency x fp32 peak), KV and activation bytes / bandwidth)
+// (the fixed cost outside the max, as a matmul's call cost).
 // Devices run one after another (layer split, CPU layers, offloaded experts): a step's
 // time is the sum of its ops' times; tensor parallel GPUs run a layer together
 // (1/N of the work each) and add 2 all-reduces per layer.
@@ -91,6 +98,11 @@ struct HardwareRates {
   std::array<double, 64> matvec_flops_per_s_by_type{};  // by GgmlType value (0: the vector rate)
   std::array<double, 64> matmul_flops_per_s_by_type{};  // T > matvec, by GgmlType value (0: the class rate)
   std::array<double, 64> matmul64_flops_per_s_by_type{};  // the same at T <= 64 (0: none; log2(T) in between)
+  // Fixed seconds per attention call on the host (cpu_ops call_s / call_parallel_s), by phase and Op.
+  std::array<std::array<double, kNumOps>, 2> cpu_op_call_s{};
+  // A host matmul's weight bytes stream at this rate, by GgmlType value: host bandwidth x
+  // cpu_ops.bandwidth_efficiency_by_format (0: the device's bandwidth_bytes_per_s).
+  std::array<double, 64> weight_bytes_per_s_by_type{};
   int n_gpus() const { return static_cast<int>(dev.size()) - 1; }
 };
 

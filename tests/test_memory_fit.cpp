@@ -211,7 +211,12 @@ TEST_CASE("reference engine: buffers sized by the run's step, as the kernel allo
   const ModelSpec m = find_model("gemma4-e2b");
   const System hw = resolve_hardware("i5-8500");
   const QuantRecipe& q = find_recipe("q4_0");
-  const MemoryRules rules = load_memory_rules("reference");
+  // The float K/V mirrors of a CPU without AVX-512 (4 bytes per element; the bundled profile,
+  // probed on an AVX-512 machine whose attention reads the f16 cache in place, has none).
+  MemoryRules rules = load_memory_rules("reference");
+  CHECK(rules.kv_float_bytes_per_element == 0);
+  const MemoryRules in_place = rules;
+  rules.kv_float_bytes_per_element = 4;
   auto at = [&](i64 step, i64 ctx) {
     FitOptions o;
     o.context_tokens = ctx;
@@ -231,6 +236,15 @@ TEST_CASE("reference engine: buffers sized by the run's step, as the kernel allo
   CHECK(b.compute_buffer_bytes == doctest::Approx(512 * per_token + kv_float(528, 512) + logits));
   // Steps beyond the micro-batch run in micro-batches of 512.
   CHECK(at(4096, 4176).compute_buffer_bytes == doctest::Approx(512 * per_token + kv_float(4176, 512) + logits));
+  // In place (AVX-512), or an f32 cache (read in place by every form): no mirrors.
+  {
+    FitOptions o;
+    o.context_tokens = 528;
+    o.step_tokens = 512;
+    CHECK(fit(m, hw, q, in_place, o).compute_buffer_bytes == doctest::Approx(512 * per_token + logits));
+    o.kv_type = "f32";
+    CHECK(fit(m, hw, q, rules, o).compute_buffer_bytes == doctest::Approx(512 * per_token + logits));
+  }
   // Parsed vocabulary: 3 arrays x 40 bytes per entry, whatever the step.
   CHECK(a.overhead_bytes == doctest::Approx(120.0 * 262144));
   CHECK(b.overhead_bytes == a.overhead_bytes);
@@ -251,6 +265,7 @@ TEST_CASE("reference engine: a float K/V copy beyond the budget is one reused bu
   const System hw = resolve_hardware("i5-8500");
   const QuantRecipe& q = find_recipe("q4_0");
   MemoryRules rules = load_memory_rules("reference");
+  rules.kv_float_bytes_per_element = 4;  // float mirrors (a CPU without AVX-512)
   FitOptions o;
   o.context_tokens = 12000;  // a global layer's copy 2 x 512 x 4 x 12000 = 49 MB: within 64 MiB
   o.step_tokens = 512;

@@ -182,3 +182,42 @@ TEST_CASE("page-cache residency of a file: all of it after a read, little after 
   CHECK(resident_share(p) == -1);
   CHECK_FALSE(drop_file_pages(p));
 }
+
+TEST_CASE("decode attention of the attention probe model at two depths: same calls, more FLOP at the far one; depths round-trip") {
+  const std::vector<OpRate> v = attention_depth_rates(1, 40, 120, 2);
+  REQUIRE(v.size() == 6);  // scores, softmax, values in each of the two phases, nothing else
+  auto at = [&](const char* op, const char* phase) -> const OpRate& {
+    const auto it = std::find_if(v.begin(), v.end(), [&](const OpRate& r) { return r.op == op && r.phase == phase; });
+    REQUIRE(it != v.end());
+    return *it;
+  };
+  for (const char* phase : {"decode_attn_near", "decode_attn_far"})
+    for (const char* op : {"attn_scores", "attn_softmax", "attn_values"}) {
+      CAPTURE(phase);
+      CAPTURE(op);
+      CHECK(at(op, phase).threads == 1);
+      CHECK(at(op, phase).flops > 0);
+      CHECK(at(op, phase).calls == 4 * 2);  // one attend() per layer (4) per step (2)
+    }
+  CHECK(at("attn_scores", "decode_attn_near").time_s > 0);
+  CHECK(at("attn_scores", "decode_attn_far").time_s > 0);
+  // The depth at the first counted step (one uncounted step follows each fill): 41 and 121 keys,
+  // all four layers below the 512 window, so the FLOP grow with the keys read: (121..122) / (41..42).
+  CHECK(at("attn_scores", "decode_attn_near").depth == 41);
+  CHECK(at("attn_scores", "decode_attn_far").depth == 121);
+  const double ratio = at("attn_scores", "decode_attn_far").flops / at("attn_scores", "decode_attn_near").flops;
+  CHECK(ratio == doctest::Approx((122.0 + 123.0) / (42.0 + 43.0)));
+  // Out of the model's context: nothing measured.
+  CHECK(attention_depth_rates(1, 40, 1 << 20, 2).empty());
+  // The depth round-trips through the device file; the fit reads the phases back.
+  ProbeResult r;
+  r.cpu_name = "test";
+  r.cores = 1;
+  r.memory_bytes = 1LL << 30;
+  r.triad.push_back({1, 1e10, 1e10, 1, 8 << 20});
+  r.op_rates = v;
+  const ProbeResult back = probe_from_json(probe_device_json(r, "t"), "t.json");
+  REQUIRE(back.op_rate_at("attn_values", "decode_attn_far", 1) != nullptr);
+  CHECK(back.op_rate_at("attn_values", "decode_attn_far", 1)->depth == 121);
+  CHECK(fit_attention(back, 1).ok);
+}

@@ -3,6 +3,8 @@
 // computed by hand below from the figures put in (docs/validation.md states the rules).
 #include <doctest/doctest.h>
 
+#include <tuple>
+
 #include "data_paths.h"
 #include "engine.h"
 #include "json_util.h"
@@ -198,6 +200,178 @@ TEST_CASE("reference_engine_json: the bundled engine with this probe's constants
   CHECK(e["throughput"]["compute_efficiency"]["int8"].get<double>() == doctest::Approx(0.1));
   CHECK(p.thr.matmul_int8_efficiency_t64.empty());
   CHECK(e["sources"]["throughput.cpu_ops"].get<std::string>().find("box") != std::string::npos);
-  // the memory rules of the engine are the base's, untouched
-  CHECK(e["compute_buffer"] == base["compute_buffer"]);
+  // the memory rules of the engine are the base's, but for the float K/V mirrors, which
+  // follow the probed ISA (none where attention reads the f16 cache in place)
+  json cb = e["compute_buffer"];
+  CHECK(cb["kv_float_bytes_per_element"].get<double>() == (r.isa == "avx512" ? 0.0 : 4.0));
+  cb.erase("kv_float_bytes_per_element");
+  json bb = base["compute_buffer"];
+  bb.erase("kv_float_bytes_per_element");
+  CHECK(cb == bb);
+  r.isa = "avx2";
+  CHECK(reference_engine_json(base, ops, r, "x")["compute_buffer"]["kv_float_bytes_per_element"].get<double>() == 4.0);
+  r.isa = "avx512";
+  CHECK(reference_engine_json(base, ops, r, "x")["compute_buffer"]["kv_float_bytes_per_element"].get<double>() == 0.0);
+}
+
+namespace {
+
+// One phase of the attention probe model: `calls` attend() calls doing `flops` FLOP in
+// `time_s` (booked as the kernel books them: half of the time to scores, half to values,
+// softmax FLOP without time).
+void attn_phase(ProbeResult& r, const char* phase, int threads, std::int64_t calls, double flops, double time_s) {
+  for (const auto& [name, f, t] : {std::tuple<const char*, double, double>{"attn_scores", 0.45 * flops, time_s / 2},
+                                   {"attn_softmax", 0.1 * flops, 0.0},
+                                   {"attn_values", 0.45 * flops, time_s / 2}}) {
+    OpRate o = op(name, phase, threads, f, t);
+    o.calls = calls;
+    r.op_rates.push_back(o);
+  }
+}
+
+// The attention probe model at both depths: 32 calls of 2e8 FLOP (near) and 6e8 FLOP (far);
+// 1 thread: 10 us per call + 20 GFLOP/s, 2 threads: 20 us per call + 50 GFLOP/s.
+ProbeResult two_depth_probe() {
+  ProbeResult r = hand_probe();
+  attn_phase(r, "decode_attn_near", 1, 32, 2e8, 32 * 10e-6 + 2e8 / 20e9);
+  attn_phase(r, "decode_attn_far", 1, 32, 6e8, 32 * 10e-6 + 6e8 / 20e9);
+  attn_phase(r, "decode_attn_near", 2, 32, 2e8, 32 * 20e-6 + 2e8 / 50e9);
+  attn_phase(r, "decode_attn_far", 2, 32, 6e8, 32 * 20e-6 + 6e8 / 50e9);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("fit_attention: time = calls x call_s + FLOP / rate from the two depths, per thread count") {
+  const ProbeResult r = two_depth_probe();
+  const AttentionFit a1 = fit_attention(r, 1), a2 = fit_attention(r, 2);
+  REQUIRE(a1.ok);
+  REQUIRE(a2.ok);
+  CHECK_FALSE(a1.clamped);
+  CHECK(a1.call_s == doctest::Approx(10e-6));
+  CHECK(a1.flops_per_s == doctest::Approx(20e9));
+  CHECK(a2.call_s == doctest::Approx(20e-6));
+  CHECK(a2.flops_per_s == doctest::Approx(50e9));
+  CHECK_FALSE(fit_attention(hand_probe(), 1).ok);  // no attention probe phases
+}
+
+TEST_CASE("reference_cpu_ops: decode attention from the fit: slope efficiency, serial rule on the slopes, half the call cost on scores and values") {
+  ProbeResult r = two_depth_probe();
+  // The single-rate phases are there too (decode, and the probe model's decode_deep): the fit replaces them.
+  r.op_rates.push_back(op("attn_scores", "decode_deep", 1, 4e9, 0.5));
+  r.op_rates.push_back(op("attn_values", "decode_deep", 1, 4e9, 0.5));
+  r.op_rates.push_back(op("attn_scores", "decode_deep", 2, 4e9, 0.25));
+  r.op_rates.push_back(op("attn_values", "decode_deep", 2, 4e9, 0.25));
+  const json j = reference_cpu_ops(r);
+  // Slopes 20 and 50 GFLOP/s: x2.5 >= 1.5 -> parallel, 50e9 / 200e9 = 0.25 (not 0.08 of the deep steps).
+  for (const char* a : {"attn_scores", "attn_softmax", "attn_values"}) {
+    CAPTURE(a);
+    CHECK(j["decode"][a]["efficiency"].get<double>() == doctest::Approx(0.25));
+    CHECK_FALSE(j["decode"][a]["serial"].get<bool>());
+  }
+  for (const char* a : {"attn_scores", "attn_values"}) {
+    CAPTURE(a);
+    CHECK(j["decode"][a]["call_s"].get<double>() == doctest::Approx(5e-6));            // 10 us / 2
+    CHECK(j["decode"][a]["call_parallel_s"].get<double>() == doctest::Approx(10e-6));  // 20 us / 2
+  }
+  CHECK_FALSE(j["decode"]["attn_softmax"].contains("call_s"));
+  // Prefill attention keeps its single-rate rule (no call cost).
+  CHECK_FALSE(j["prefill"].contains("attn_scores"));
+  // A slope that does not speed up with threads: serial, the 1-thread slope against one core's peak.
+  ProbeResult s = hand_probe();
+  attn_phase(s, "decode_attn_near", 1, 32, 2e8, 32 * 10e-6 + 2e8 / 20e9);
+  attn_phase(s, "decode_attn_far", 1, 32, 6e8, 32 * 10e-6 + 6e8 / 20e9);
+  attn_phase(s, "decode_attn_near", 2, 32, 2e8, 32 * 20e-6 + 2e8 / 25e9);
+  attn_phase(s, "decode_attn_far", 2, 32, 6e8, 32 * 20e-6 + 6e8 / 25e9);
+  const json k = reference_cpu_ops(s);
+  CHECK(k["decode"]["attn_scores"]["serial"].get<bool>());                          // 25 / 20 = 1.25 < 1.5
+  CHECK(k["decode"]["attn_scores"]["efficiency"].get<double>() == doctest::Approx(0.2));  // 20e9 / 100e9
+  CHECK(k["decode"]["attn_scores"]["call_parallel_s"].get<double>() == doctest::Approx(10e-6));
+}
+
+TEST_CASE("fit_attention: a negative term is clamped (no call cost, the far steps' rate)") {
+  // Far steps slower per FLOP than the near ones: call_s would be negative.
+  ProbeResult r = hand_probe();
+  attn_phase(r, "decode_attn_near", 1, 32, 2e8, 10e-3);  // 20 GFLOP/s
+  attn_phase(r, "decode_attn_far", 1, 32, 6e8, 36e-3);   // 16.7 GFLOP/s
+  AttentionFit a = fit_attention(r, 1);
+  REQUIRE(a.ok);
+  CHECK(a.clamped);
+  CHECK(a.call_s == 0);
+  CHECK(a.flops_per_s == doctest::Approx(6e8 / 36e-3));
+  // Far steps faster than the near ones in total: the slope would be negative.
+  r = hand_probe();
+  attn_phase(r, "decode_attn_near", 1, 32, 2e8, 10e-3);
+  attn_phase(r, "decode_attn_far", 1, 32, 6e8, 9e-3);
+  a = fit_attention(r, 1);
+  REQUIRE(a.ok);
+  CHECK(a.clamped);
+  CHECK(a.call_s == 0);
+  CHECK(a.flops_per_s == doctest::Approx(6e8 / 9e-3));
+  // ... and flows into the constants: efficiency = the far rate / peak, call_s 0.
+  attn_phase(r, "decode_attn_near", 2, 32, 2e8, 5e-3);
+  attn_phase(r, "decode_attn_far", 2, 32, 6e8, 4.5e-3);
+  const json j = reference_cpu_ops(r);
+  CHECK(j["decode"]["attn_scores"]["call_s"].get<double>() == 0);
+  CHECK(j["decode"]["attn_scores"]["efficiency"].get<double>() == doctest::Approx(6e8 / 4.5e-3 / 200e9));  // x2 -> parallel
+  // No more FLOP per call at the far depth: no fit.
+  r = hand_probe();
+  attn_phase(r, "decode_attn_near", 1, 32, 2e8, 10e-3);
+  attn_phase(r, "decode_attn_far", 1, 64, 4e8, 20e-3);
+  CHECK_FALSE(fit_attention(r, 1).ok);
+}
+
+TEST_CASE("reference_cpu_ops: without both depths at every thread count, decode attention keeps the single-rate rule") {
+  ProbeResult r = hand_probe();
+  attn_phase(r, "decode_attn_near", 1, 32, 2e8, 32 * 10e-6 + 2e8 / 20e9);
+  attn_phase(r, "decode_attn_far", 1, 32, 6e8, 32 * 10e-6 + 6e8 / 20e9);
+  attn_phase(r, "decode_attn_near", 2, 32, 2e8, 32 * 20e-6 + 2e8 / 50e9);  // the far phase at 2 threads is missing
+  const json j = reference_cpu_ops(r);
+  for (const char* a : {"attn_scores", "attn_softmax", "attn_values"}) {
+    CAPTURE(a);
+    CHECK(j["decode"][a]["efficiency"].get<double>() == doctest::Approx(0.035));  // the "decode" steps, as without the phases
+    CHECK_FALSE(j["decode"][a].contains("call_s"));
+    CHECK_FALSE(j["decode"][a].contains("call_parallel_s"));
+  }
+}
+
+TEST_CASE("reference_cpu_ops: bandwidth_efficiency_by_format: each memory-bound format's best ratio, none for dot-bound formats") {
+  const json j = reference_cpu_ops(hand_probe());
+  // q8_0 max(18/20, 30/40) = 0.9, f16 max(16/20, 34/40) = 0.85; q4_0 (dot-bound) absent: it keeps the median 0.875.
+  const json& t = j["bandwidth_efficiency_by_format"];
+  CHECK(t.size() == 2);
+  CHECK(t["q8_0"].get<double>() == doctest::Approx(0.9));
+  CHECK(t["f16"].get<double>() == doctest::Approx(0.85));
+  CHECK_FALSE(t.contains("q4_0"));
+  CHECK(j["bandwidth_efficiency"].get<double>() == doctest::Approx(0.875));
+}
+
+TEST_CASE("reference_engine_json: the attention call costs and the per-format bandwidth table reach the engine file, sourced") {
+  ProbeResult r = two_depth_probe();
+  r.hostname = "box";
+  r.date_utc = "2026-11-29T21:00:00Z";
+  const json base = read_json_file(data_path("hwdb/engines/reference.json"));
+  const json e = reference_engine_json(base, reference_cpu_ops(r), r, "reference-box");
+  const EngineProfile p = parse_engine(e, "probe-engine.json");
+  int with_call = 0;
+  for (const auto& o : p.thr.cpu_ops) {
+    if (o.phase != "decode" || (o.op != "attn_scores" && o.op != "attn_values")) continue;
+    CHECK(o.call_s == doctest::Approx(5e-6));
+    CHECK(o.call_parallel_s == doctest::Approx(10e-6));
+    ++with_call;
+  }
+  CHECK(with_call == 2);
+  REQUIRE(p.thr.bandwidth_efficiency_by_format.size() == 2);
+  CHECK(e["throughput"]["cpu_ops"]["bandwidth_efficiency_by_format"]["q8_0"].get<double>() == doctest::Approx(0.9));
+  for (const char* k : {"throughput.cpu_ops.decode.attention", "throughput.cpu_ops.bandwidth_efficiency_by_format"}) {
+    CAPTURE(k);
+    REQUIRE(e["sources"].contains(k));
+    CHECK(e["sources"][k].get<std::string>().find("box") != std::string::npos);
+  }
+  // A probe without the table or the fit leaves none of the base's values behind.
+  json ops = reference_cpu_ops(hand_probe());
+  ops.erase("bandwidth_efficiency_by_format");
+  const json e2 = reference_engine_json(base, ops, r, "reference-box");
+  CHECK_FALSE(e2["throughput"]["cpu_ops"].contains("bandwidth_efficiency_by_format"));
+  CHECK_FALSE(e2["throughput"]["cpu_ops"]["decode"]["attn_scores"].contains("call_s"));
 }

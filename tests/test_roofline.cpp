@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cli_run.h"
 #include "engine.h"
 #include "hardware.h"
 #include "model.h"
@@ -243,4 +244,146 @@ TEST_CASE("engine profiles load, carry sources, and bad ones are rejected") {
   j["throughput"]["bandwidth_efficiency"] = 0.7;
   j["swa_cache"] = "sometimes";
   CHECK_THROWS_AS(parse_engine(j, "x.json"), InputError);
+}
+
+namespace {
+
+// A CPU of the given bandwidth, fp32 peak and cores (a device file's figures).
+System cpu_box(double bandwidth_bytes_per_s, double fp32_flops_per_s, int cores) {
+  System s;
+  s.id = s.name = "box";
+  s.host.id = "box-cpu";
+  s.host.kind = "cpu";
+  s.host.backend = "cpu";
+  s.host.vendor = "amd";
+  s.host.memory_bytes = s.host_memory_bytes = 64e9;
+  s.host.memory_bandwidth_bytes_per_s = bandwidth_bytes_per_s;
+  s.host.peak_flops_per_s["fp32"] = fp32_flops_per_s;
+  s.host.peak_flops_per_s["int8"] = 4 * fp32_flops_per_s;
+  s.host.cores = cores;
+  return s;
+}
+json reference_engine_file() { return read_json_file(std::string(GEMMASIM_SOURCE_DIR) + "/hwdb/engines/reference.json"); }
+json attn_rule(double efficiency, double call_s, double call_parallel_s) {
+  json r = {{"efficiency", efficiency}, {"serial", false}};
+  if (call_s >= 0) r["call_s"] = call_s, r["call_parallel_s"] = call_parallel_s;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("CPU attention ops cost calls x call_s + FLOP / rate (one call per layer per sequence and step, per micro-batch in prefill)") {
+  json j = reference_engine_file();
+  json& c = j["throughput"]["cpu_ops"];
+  // rate = 1e-3 x fp32 peak 1e13 = 1e10 FLOP/s; call 0.1 ms at one core, 0.3 ms at more.
+  c["decode"]["attn_scores"] = attn_rule(1e-3, 1e-4, 3e-4);
+  c["decode"]["attn_values"] = attn_rule(1e-3, 1e-4, 3e-4);
+  c["decode"]["attn_softmax"] = attn_rule(1e-3, -1, 0);
+  c["prefill"]["attn_scores"] = attn_rule(1e-3, 2e-4, 5e-4);
+  const EngineProfile e = parse_engine(j, "t.json");
+  const ModelOps mo = prepare_ops(find_model("gemma4-e2b"), find_recipe("q8_0"));
+  const double L = mo.L;  // every layer calls attention (KV-shared ones read their source's cache)
+  Workload wl;
+  wl.prompt_tokens = 1100;  // 512 + 512 + 76: three micro-batches of the engine's 512
+  wl.gen_tokens = 16;
+  wl.depth_tokens = 4096;
+  // Bandwidth 1e12 x 0.875: the KV bytes take < 1% of the FLOP time, so time = calls x call_s + FLOP / 1e10.
+  const Estimate two = estimate(mo, prepare_hardware(cpu_box(1e12, 1e13, 2), e), {}, wl);
+  const OpRow& sc = row(two.decode, Op::AttnScores);
+  REQUIRE(sc.cost.flops > 0);
+  CHECK(sc.memory_s < 0.01 * sc.compute_s);
+  CHECK(sc.time_s == doctest::Approx(L * 3e-4 + sc.cost.flops / 1e10));
+  CHECK(row(two.decode, Op::AttnValues).time_s == doctest::Approx(L * 3e-4 + row(two.decode, Op::AttnValues).cost.flops / 1e10));
+  CHECK(row(two.decode, Op::AttnSoftmax).time_s == doctest::Approx(row(two.decode, Op::AttnSoftmax).cost.flops / 1e10));  // no call_s
+  const OpRow& ps = row(two.prefill, Op::AttnScores);
+  CHECK(ps.time_s == doctest::Approx(3 * L * 5e-4 + ps.cost.flops / 1e10));
+  // One core: call_s.
+  const Estimate one = estimate(mo, prepare_hardware(cpu_box(1e12, 1e13, 1), e), {}, wl);
+  CHECK(row(one.decode, Op::AttnScores).time_s == doctest::Approx(L * 1e-4 + row(one.decode, Op::AttnScores).cost.flops / 1e10));
+  CHECK(row(one.prefill, Op::AttnScores).time_s == doctest::Approx(3 * L * 2e-4 + row(one.prefill, Op::AttnScores).cost.flops / 1e10));
+  // Two sequences per step: two calls per layer.
+  Workload b2 = wl;
+  b2.batch = 2;
+  const Estimate bb = estimate(mo, prepare_hardware(cpu_box(1e12, 1e13, 2), e), {}, b2);
+  CHECK(row(bb.decode, Op::AttnScores).time_s == doctest::Approx(2 * L * 3e-4 + row(bb.decode, Op::AttnScores).cost.flops / 1e10));
+  // Without call_s the op is FLOP / rate, as before.
+  c["decode"]["attn_scores"] = attn_rule(1e-3, -1, 0);
+  const Estimate none = estimate(mo, prepare_hardware(cpu_box(1e12, 1e13, 2), parse_engine(j, "t.json")), {}, wl);
+  CHECK(row(none.decode, Op::AttnScores).time_s == doctest::Approx(row(none.decode, Op::AttnScores).cost.flops / 1e10));
+}
+
+TEST_CASE("CPU matmul weight bytes stream at their format's bandwidth_efficiency_by_format, other bytes and other formats at bandwidth_efficiency") {
+  json j = reference_engine_file();
+  j["throughput"]["bandwidth_efficiency"] = 0.5;
+  j["throughput"]["cpu_ops"]["bandwidth_efficiency_by_format"] = {{"q8_0", 1.0}, {"f16", 0.7}};
+  const EngineProfile e = parse_engine(j, "t.json");
+  const System box = cpu_box(100e9, 1e15, 2);  // compute never binds: a mat-vec's time is its memory term + its call cost
+  const double call = e.thr.matmul_call_parallel_s;
+  {
+    const ModelOps mo = prepare_ops(find_model("gemma4-e2b"), find_recipe("q8_0"));
+    for (int il = 0; il < mo.L; ++il) REQUIRE(mo.layer(il).up.type == GgmlType::Q8_0);
+    const Estimate est = estimate(mo, prepare_hardware(box, e), {}, {});
+    const OpRow& up = row(est.decode, Op::FfnUp);
+    const double w = up.cost.weight_bytes, other = up.cost.memory_bytes() - w;
+    REQUIRE(w > 0);
+    REQUIRE(other > 0);  // the activations
+    CHECK(up.memory_s == doctest::Approx(w / (100e9 * 1.0) + other / (100e9 * 0.5)));
+    CHECK(up.time_s == doctest::Approx(up.memory_s + mo.L * call));
+    // KV bytes (attention) keep bandwidth_efficiency.
+    const OpRow& sc = row(est.decode, Op::AttnScores);
+    CHECK(sc.memory_s == doctest::Approx(sc.cost.memory_bytes() / (100e9 * 0.5)));
+    // The same engine without the table: the weights at 0.5 too.
+    json k = j;
+    k["throughput"]["cpu_ops"].erase("bandwidth_efficiency_by_format");
+    const Estimate plain = estimate(mo, prepare_hardware(box, parse_engine(k, "k.json")), {}, {});
+    CHECK(row(plain.decode, Op::FfnUp).memory_s == doctest::Approx((w + other) / (100e9 * 0.5)));
+  }
+  {
+    // Q4_0 is not in the table: bandwidth_efficiency for its weights.
+    const ModelOps mo = prepare_ops(find_model("gemma4-e2b"), find_recipe("q4_0"));
+    REQUIRE(mo.layer(0).up.type == GgmlType::Q4_0);
+    const Estimate est = estimate(mo, prepare_hardware(box, e), {}, {});
+    const OpRow& up = row(est.decode, Op::FfnUp);
+    CHECK(up.memory_s == doctest::Approx(up.cost.memory_bytes() / (100e9 * 0.5)));
+  }
+  // A GPU engine's host work is not affected by the reference engine's table (it has none).
+  const Estimate g = run("gemma4-e4b", "q8_0", "rtx-4090", "llama.cpp-cuda");
+  CHECK(g.decode_tok_per_s > 0);
+}
+
+TEST_CASE("engine files: bad attention call costs and per-format bandwidth ratios are input errors") {
+  auto bad = [](auto&& edit, const char* what) {
+    json j = reference_engine_file();
+    edit(j["throughput"]["cpu_ops"]);
+    CAPTURE(what);
+    CHECK_THROWS_WITH_AS(parse_engine(j, "x.json"), doctest::Contains(what), InputError);
+  };
+  bad([](json& c) { c["decode"]["attn_scores"]["call_s"] = -1e-6; }, "call_s");
+  bad([](json& c) { c["decode"]["attn_scores"]["call_s"] = "fast"; }, "call_s");
+  bad([](json& c) { c["decode"]["attn_values"]["call_parallel_s"] = 5.0; }, "call_parallel_s");
+  bad([](json& c) { c["decode"]["norms"]["call_s"] = 1e-6; }, "attention ops only");
+  bad([](json& c) { c["bandwidth_efficiency_by_format"] = 0.9; }, "weight format");
+  bad([](json& c) { c["bandwidth_efficiency_by_format"] = {{"q8_0", 2.5}}; }, "bandwidth_efficiency_by_format");
+  bad([](json& c) { c["bandwidth_efficiency_by_format"] = {{"q8_0", 0.0}}; }, "bandwidth_efficiency_by_format");
+  bad([](json& c) { c["bandwidth_efficiency_by_format"] = {{"q9_9", 1.0}}; }, "unknown weight format 'q9_9'");
+  // Accepted: both keys in range, call_parallel_s defaulting to call_s.
+  json ok = reference_engine_file();
+  ok["throughput"]["cpu_ops"]["decode"]["attn_scores"]["call_s"] = 2e-6;
+  ok["throughput"]["cpu_ops"]["bandwidth_efficiency_by_format"] = {{"q6_k", 1.02}};
+  const EngineProfile p = parse_engine(ok, "ok.json");
+  for (const auto& r : p.thr.cpu_ops)
+    if (r.op == "attn_scores" && r.phase == "decode") CHECK(r.call_parallel_s == doctest::Approx(2e-6));
+  REQUIRE(p.thr.bandwidth_efficiency_by_format.size() == 1);
+  CHECK(p.thr.bandwidth_efficiency_by_format[0].second == doctest::Approx(1.02));
+  // On the command line: one line on stderr, exit 2.
+  namespace fs = std::filesystem;
+  const fs::path f = fs::temp_directory_path() / ("gemmasim_bad_engine_" + std::to_string(::getpid()) + ".json");
+  json j = reference_engine_file();
+  j["throughput"]["cpu_ops"]["bandwidth_efficiency_by_format"] = {{"q8_0", -1}};
+  std::ofstream(f) << j.dump();
+  const CliResult r = run_cli("estimate --model gemma4-e2b --quant q8_0 --hw epyc-9654 --engine " + f.string());
+  CHECK(r.code == 2);
+  CHECK(r.err_lines() == 1);
+  CHECK(r.err.find("bandwidth_efficiency_by_format") != std::string::npos);
+  fs::remove(f);
 }
