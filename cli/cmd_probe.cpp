@@ -89,13 +89,14 @@ int cmd_probe(const Args& a) {
   std::fputs(t.text().c_str(), stdout);
   if (!r.kernels.empty()) {
     std::printf("\nreference kernel matmul (%s):\n", r.isa.c_str());
-    report::Table k({"format", "threads", "T=1 GB/s of weights", "T=1 / triad", "T=512 GFLOP/s"});
+    report::Table k({"format", "threads", "T=1 GB/s of weights", "T=1 / triad", "T=1 from L2, GB/s", "T=512 GFLOP/s"});
     k.right_align_from(1);
     for (const auto& x : r.kernels) {
       const auto* tr = r.triad_at(x.threads);
       k.add({x.format, std::to_string(x.threads), report::fmt_num(x.matvec_weight_bytes_per_s / kGB, 2),
              x.triad_bytes_per_s > 0 ? report::fmt_num(x.matvec_weight_bytes_per_s / x.triad_bytes_per_s, 3)
              : tr ? report::fmt_num(x.matvec_weight_bytes_per_s / tr->best_bytes_per_s, 3) : "-",
+             x.matvec_cached_weight_bytes_per_s > 0 ? report::fmt_num(x.matvec_cached_weight_bytes_per_s / kGB, 2) : "-",
              report::fmt_num(x.matmul_flops_per_s / kGFLOP, 1)});
     }
     std::fputs(k.text().c_str(), stdout);

@@ -238,6 +238,26 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
     k.matvec_weight_bytes_per_s = median(per_width);
   }
   {
+    // The same widths on a matrix of ~192 KiB per thread (at least 16 rows per thread), in the
+    // threads' L2 caches after the first pass: the dot product's ceiling without DRAM.
+    std::vector<double> per_width;
+    for (const std::int64_t n : {1536, 5376, 12288}) {
+      const std::int64_t row = tensor_bytes(t, n);
+      const std::int64_t ne1 = std::max<std::int64_t>(16, (192LL << 10) / row) * threads;
+      OwnedMatrix w = make_matrix(t, n, ne1);
+      std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(ne1));
+      std::vector<double> rates;
+      for (int r = 0; r < 41; ++r) {
+        const auto t0 = Clock::now();
+        matmul(w.m, x.data(), 1, y.data());
+        const double s = since(t0);
+        if (r > 0 && s > 0) rates.push_back(static_cast<double>(row * ne1) / s);
+      }
+      per_width.push_back(median(rates));
+    }
+    k.matvec_cached_weight_bytes_per_s = median(per_width);
+  }
+  {
     const std::int64_t ne1 = 1024;
     OwnedMatrix w = make_matrix(t, ne0, ne1);
     std::vector<float> x(static_cast<std::size_t>(ne0) * static_cast<std::size_t>(matmul_tokens), 0.25f);

@@ -47,6 +47,9 @@ struct KernelRate {
   std::string format;             // "f32" "f16" "bf16" "q8_0" "q4_0" "q4_k" "q6_k"
   int threads = 0;
   double matvec_weight_bytes_per_s = 0;  // T = 1: weight bytes / s (median over rows of 1536, 5376, 12288 weights)
+  // The same T = 1 product on a matrix that stays in the threads' L2 caches (192 KiB per thread,
+  // repeated): the dot product's own ceiling, where memory does not bind (0: not measured).
+  double matvec_cached_weight_bytes_per_s = 0;
   double matmul_flops_per_s = 0;         // T = 512: 2 * T * ne0 * ne1 / s
   double matmul64_flops_per_s = 0;       // T = 64 (a 64-token prompt), same matrix
   double triad_bytes_per_s = 0;          // triad (best of 3) just before and after, mean (probe_machine)

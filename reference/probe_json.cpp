@@ -77,6 +77,7 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
   for (const auto& k : r.kernels)
     m["kernels"].push_back({{"format", k.format}, {"threads", k.threads},
                             {"matvec_weight_bytes_per_s", k.matvec_weight_bytes_per_s},
+                            {"matvec_cached_weight_bytes_per_s", k.matvec_cached_weight_bytes_per_s},
                             {"matmul_flops_per_s", k.matmul_flops_per_s}, {"triad_bytes_per_s", k.triad_bytes_per_s},
                             {"fp32_flops_per_s", k.fp32_flops_per_s}, {"int8_ops_per_s", k.int8_ops_per_s},
                             {"matmul64_flops_per_s", k.matmul64_flops_per_s}});
@@ -136,6 +137,7 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
       x.format = t.at("format").str();
       x.threads = static_cast<int>(t.at("threads").integer(1, 100000));
       x.matvec_weight_bytes_per_s = t.num_or("matvec_weight_bytes_per_s", 0, 0, 1e15);
+      x.matvec_cached_weight_bytes_per_s = t.num_or("matvec_cached_weight_bytes_per_s", 0, 0, 1e15);
       x.matmul_flops_per_s = t.num_or("matmul_flops_per_s", 0, 0, 1e18);
       x.triad_bytes_per_s = t.num_or("triad_bytes_per_s", 0, 0, 1e15);
       x.fp32_flops_per_s = t.num_or("fp32_flops_per_s", 0, 0, 1e18);

@@ -169,8 +169,12 @@ json reference_cpu_ops(const ProbeResult& r) {
   const double bw_eff = bw.empty() ? 0.0 : median(bw);
   if (!bw.empty()) j["bandwidth_efficiency"] = bw_eff;
   // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
-  // Formats memory-bound in a mat-vec: the best over thread counts (contention only lowers it;
-  // it is about their bandwidth-bound rate, so it rarely binds before the memory term).
+  // Formats memory-bound in a mat-vec: their DRAM figure is the stream's rate, not the dot
+  // product's, so their compute limit comes from the same product on an L2-resident matrix
+  // (matvec_cached_weight_bytes_per_s): the 1-thread figure, and the N-thread one as
+  // matvec_compute_efficiency_parallel. (Before, the best DRAM figure over thread counts: at 2
+  // threads it capped Q8_0 at twice the 1-thread stream, 19% under a run on 2026-12-01.) A probe
+  // without cached figures keeps that rule.
   // Formats the dot product limits (q4_0, q4_k): the 1-thread figure, and the N-thread one as
   // matvec_compute_efficiency_parallel (their share of the peak changes with the thread count).
   for (const char* f : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}) {
@@ -180,7 +184,7 @@ json reference_cpu_ops(const ProbeResult& r) {
     const double fpw = type_info(*ty).quantized ? 6.0 : 2.0;
     const bool dot_bound = is_dot_bound_matvec(f);
     std::vector<double> v, mm, mm64;
-    double at1 = 0, atN = 0;
+    double at1 = 0, atN = 0, cached1 = 0, cachedN = 0;
     for (const auto& k : r.kernels) {
       const double p32 = fp32_peak_next_to(r, k), p8 = int8_peak_next_to(r, k);
       const auto* tr = r.triad_at(k.threads);
@@ -193,6 +197,9 @@ json reference_cpu_ops(const ProbeResult& r) {
       const bool memory_bound = bw_eff > 0 && tb > 0 && k.matvec_weight_bytes_per_s >= 0.9 * bw_eff * tb;
       if (k.threads == 1 && !memory_bound) at1 = e;
       if (k.threads == N && !memory_bound) atN = e;
+      const double ec = k.matvec_cached_weight_bytes_per_s / bpw * fpw / p32;
+      if (k.threads == 1 && ec > 0) cached1 = ec;
+      if (k.threads == N && ec > 0) cachedN = ec;
       if (p8 > 0) mm.push_back(k.matmul_flops_per_s / p8);
       if (p8 > 0 && k.matmul64_flops_per_s > 0) mm64.push_back(k.matmul64_flops_per_s / p8);
     }
@@ -200,8 +207,13 @@ json reference_cpu_ops(const ProbeResult& r) {
     // Dot-bound formats: the 1-thread and N-thread figures where the dot product limited the
     // measurement; where memory did, the best over thread counts (1 thread) or nothing (N: the
     // 1-thread share of the N-thread peak then applies).
-    j["matvec_compute_efficiency"][f] = dot_bound && at1 > 0 ? at1 : *std::max_element(v.begin(), v.end());
-    if (dot_bound && N > 1 && atN > 0) j["matvec_compute_efficiency_parallel"][f] = atN;
+    if (!dot_bound && cached1 > 0) {
+      j["matvec_compute_efficiency"][f] = std::min(4.0, cached1);
+      if (N > 1 && cachedN > 0) j["matvec_compute_efficiency_parallel"][f] = std::min(4.0, cachedN);
+    } else {
+      j["matvec_compute_efficiency"][f] = dot_bound && at1 > 0 ? at1 : *std::max_element(v.begin(), v.end());
+      if (dot_bound && N > 1 && atN > 0) j["matvec_compute_efficiency_parallel"][f] = atN;
+    }
     if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = median(mm);
     if (type_info(*ty).quantized && !mm64.empty()) j["matmul_int8_efficiency_t64"][f] = median(mm64);
   }

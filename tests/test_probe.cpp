@@ -41,6 +41,7 @@ TEST_CASE("kernel rates of every format are positive; an unknown format is an In
     CAPTURE(f);
     const KernelRate k = kernel_rate(f, 1, 4LL << 20, 16);
     CHECK(k.matvec_weight_bytes_per_s > 1e7);
+    CHECK(k.matvec_cached_weight_bytes_per_s > 1e7);
     CHECK(k.matmul_flops_per_s > 1e7);
   }
   CHECK_THROWS_AS(kernel_rate("q3_k", 1, 4LL << 20), InputError);
@@ -81,6 +82,7 @@ TEST_CASE("the probe's device file loads as hardware and round-trips its measure
   REQUIRE(back.kernels.size() == 1);
   CHECK(back.kernels[0].format == "q4_0");
   CHECK(back.kernels[0].matvec_weight_bytes_per_s == doctest::Approx(r.kernels[0].matvec_weight_bytes_per_s));
+  CHECK(back.kernels[0].matvec_cached_weight_bytes_per_s == doctest::Approx(r.kernels[0].matvec_cached_weight_bytes_per_s));
   fs::remove(p);
   // A device file without the probe's measurements is not a probe file.
   json plain = j;

@@ -118,6 +118,22 @@ TEST_CASE("reference_cpu_ops: mat-vec rates, best over threads when memory-bound
   CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("f16"));
 }
 
+TEST_CASE("reference_cpu_ops: memory-bound formats take their compute limit from the L2-resident mat-vec") {
+  ProbeResult r = hand_probe();
+  // q8_0 from L2: 30e9 B/s at 1 thread, 64e9 at 2 -> 30 / 1.0625 x 6 / 100 and 64 / 1.0625 x 6 / 200.
+  for (auto& k : r.kernels)
+    if (k.format == "q8_0") k.matvec_cached_weight_bytes_per_s = k.threads == 1 ? 30e9 : 64e9;
+    else if (k.format == "q4_0") k.matvec_cached_weight_bytes_per_s = 50e9;  // dot-bound: not used
+  const json j = reference_cpu_ops(r);
+  CHECK(j["matvec_compute_efficiency"]["q8_0"].get<double>() == doctest::Approx(30.0 / 1.0625 * 6 / 100));
+  CHECK(j["matvec_compute_efficiency_parallel"]["q8_0"].get<double>() == doctest::Approx(64.0 / 1.0625 * 6 / 200));
+  // q4_0 keeps its DRAM figures (the dot product limited them); f16 without cached figures the old rule
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 100));
+  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(1.6));
+  CHECK(j["matvec_compute_efficiency"]["f16"].get<double>() == doctest::Approx(0.17));
+  CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("f16"));
+}
+
 TEST_CASE("reference_cpu_ops: attention from the deep steps when the probe has them, the other ops from the shallow ones") {
   ProbeResult r = hand_probe();
   // Deep steps: 8e9 FLOP in 1.0 s at 1 thread, in 0.5 s at 2: 16 GFLOP/s, x2 -> parallel, 16e9 / 200e9 = 0.08.
