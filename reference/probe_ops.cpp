@@ -73,6 +73,47 @@ void add_phase(const Counters& c, const std::string& phase, int threads, std::ve
 
 }  // namespace
 
+namespace {
+
+// The attention probe model: the probe model (kProbeModel) with its attention layers as they
+// are (3 sliding with 8 heads of 256 over one KV head, window 512, then 1 global with 8 heads
+// of 512), so each attend() call has the same shape as there, at a width of 256 with a
+// 256-wide FFN and no PLE: filling its cache to 2048 positions takes ~1 s (the attention of
+// the fill itself) instead of the ~8 s the probe model's projections and FFN would add.
+// Between two steps a layer's K/V leaves the cache as in a real model: the tied 131072 x 256
+// output head (36 MB of Q8_0, above the 32 MB L3 of this project's machine) and the other
+// layers' K/V stream through it.
+ModelSpec attention_probe_model() {
+  json j = json::parse(kProbeModel);
+  j["id"] = "attention-probe-model";
+  j["name"] = "gemmasim attention probe model (probe model attention, width 256)";
+  j["hidden_size"] = 256;
+  j["vocab_size"] = 131072;
+  j["ffn"]["width"] = 256;
+  j.erase("ple");
+  j["sources"] = {{"all", "gemmasim probe: the probe model's attention at width 256, for decode attention at two depths (reference/probe_ops.cpp)"}};
+  return parse_model(j, "attention probe model (reference/probe_ops.cpp)");
+}
+
+// Seeded tokens up to position `depth` in one step (nothing when g is there already).
+void fill_to(Forward& g, std::int64_t depth, std::int64_t vocab) {
+  if (depth <= g.pos()) return;
+  std::vector<std::int32_t> fill(static_cast<std::size_t>(depth - g.pos()));
+  for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = static_cast<std::int32_t>((i * 104729 + 5) % static_cast<std::size_t>(vocab));
+  g.step(fill);
+}
+
+// `steps` greedy decode steps from tok; returns the last token.
+std::int32_t decode(Forward& g, int steps, std::int32_t tok, std::int64_t vocab) {
+  for (int s = 0; s < steps; ++s) {
+    const auto logits = g.step({tok});
+    tok = argmax(logits.data(), vocab);
+  }
+  return tok;
+}
+
+}  // namespace
+
 static ModelSpec probe_model() { return parse_model(json::parse(kProbeModel), "probe model (reference/probe_ops.cpp)"); }
 
 std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_steps, int deep_depth) {
@@ -92,25 +133,16 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_s
   g.step(prompt);
   add_phase(g.counters(), "prefill", threads, out, 0);
   g.counters().reset();
-  std::int32_t tok = 1;
-  for (int s = 0; s < decode_steps; ++s) {
-    const auto logits = g.step({tok});
-    tok = argmax(logits.data(), m.n_vocab);
-  }
+  std::int32_t tok = decode(g, decode_steps, 1, m.n_vocab);
   add_phase(g.counters(), "decode", threads, out, prompt_tokens);
   // The same decode steps at deep_depth positions (the sliding window by default: from there
   // on a sliding layer's attention stops growing), where attention is a visible share of a
   // step and its per-call costs are spread over more keys.
   if (deep_depth > g.pos() && deep_depth + decode_steps <= o.n_ctx) {
-    std::vector<std::int32_t> fill(static_cast<std::size_t>(deep_depth - g.pos()));
-    for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = static_cast<std::int32_t>((i * 104729 + 5) % static_cast<std::size_t>(m.n_vocab));
-    g.step(fill);
+    fill_to(g, deep_depth, m.n_vocab);
     g.counters().reset();
     const std::int64_t at = g.pos();
-    for (int s = 0; s < decode_steps; ++s) {
-      const auto logits = g.step({tok});
-      tok = argmax(logits.data(), m.n_vocab);
-    }
+    tok = decode(g, decode_steps, tok, m.n_vocab);
     add_phase(g.counters(), "decode_deep", threads, out, at);
     // And the prompt again at that depth: its queries see deep_depth keys more each.
     if (g.pos() + prompt_tokens <= o.n_ctx) {
@@ -124,34 +156,8 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_s
   return out;
 }
 
-namespace {
-
-// The attention probe model: the probe model's attention layers (3 sliding with 8 heads of 256
-// over one KV head, window 512, then 1 global with 8 heads of 512), each attend() call of
-// the same shape as there, at a width of 256 with a 256-wide FFN and no PLE: filling its
-// cache to 2048 positions takes ~1 s (the attention of the fill itself) instead of the ~8 s
-// the probe model's projections and FFN would add. Between two steps a layer's K/V leaves
-// the cache as in a real model: the tied 131072 x 256 output head (36 MB of Q8_0, above the
-// 32 MB L3 of this project's machine) and the other layers' K/V stream through it.
-const char* kAttnProbeModel = R"json({
-  "schema_version": 1, "id": "attention-probe-model", "name": "gemmasim attention probe model (probe model attention, width 256)",
-  "arch": "gemma4", "hidden_size": 256, "num_layers": 4, "vocab_size": 131072, "context_length": 4096,
-  "tie_word_embeddings": true, "embed_scale": "sqrt_hidden", "norm_eps": 1e-06, "final_logit_softcap": 30.0,
-  "post_norms": true, "layer_scalar": true,
-  "attention": {"sliding_window": 512, "layer_types": "SSSG", "qk_norm": true, "v_norm": true, "bias": false,
-    "sinks": false, "scale": 1.0,
-    "sliding": {"num_heads": 8, "num_kv_heads": 1, "head_dim": 256, "rope_theta": 10000, "rope_fraction": 1.0},
-    "global": {"num_heads": 8, "num_kv_heads": 1, "head_dim": 512, "rope_theta": 1000000, "rope_fraction": 0.25,
-               "k_eq_v": false}},
-  "kv_source": [0, 1, 2, 3],
-  "ffn": {"width": 256, "gated": true, "activation": "gelu_tanh"},
-  "sources": {"all": "gemmasim probe: a fixed shape for measuring decode attention at two depths (reference/probe_ops.cpp)"}
-})json";
-
-}  // namespace
-
 std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_depth, int decode_steps) {
-  static const ModelSpec m = parse_model(json::parse(kAttnProbeModel), "attention probe model (reference/probe_ops.cpp)");
+  static const ModelSpec m = attention_probe_model();
   static const ModelWeights w = random_weights(m, GgmlType::Q8_0, 11);
   std::vector<OpRate> out;
   if (decode_steps < 1 || near_depth < 1 || std::max(near_depth, far_depth) + decode_steps + 1 > m.n_ctx_max) return out;
@@ -164,16 +170,11 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   std::int32_t tok = 1;
   for (const auto& [depth, phase] : {std::pair<int, const char*>{near_depth, "decode_attn_near"}, {far_depth, "decode_attn_far"}}) {
     if (depth <= g.pos()) continue;
-    std::vector<std::int32_t> fill(static_cast<std::size_t>(depth - g.pos()));
-    for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = static_cast<std::int32_t>((i * 104729 + 5) % static_cast<std::size_t>(m.n_vocab));
-    g.step(fill);
+    fill_to(g, depth, m.n_vocab);
     g.step({tok});  // one step not counted: the buffers of a decode step, after the fill's
     g.counters().reset();
     const std::int64_t at = g.pos();
-    for (int s = 0; s < decode_steps; ++s) {
-      const auto logits = g.step({tok});
-      tok = argmax(logits.data(), m.n_vocab);
-    }
+    tok = decode(g, decode_steps, tok, m.n_vocab);
     add_phase(g.counters(), phase, threads, out, at, true);
   }
   omp_set_num_threads(prev);

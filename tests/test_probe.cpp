@@ -19,6 +19,21 @@ using namespace gs;
 using namespace gs::ref;
 namespace fs = std::filesystem;
 
+namespace {
+
+// The smallest probe result a device file holds, with these op rates.
+ProbeResult probe_with_ops(const std::vector<OpRate>& v) {
+  ProbeResult r;
+  r.cpu_name = "test";
+  r.cores = 1;
+  r.memory_bytes = 1LL << 30;
+  r.triad.push_back({1, 1e10, 1e10, 1, 8 << 20});
+  r.op_rates = v;
+  return r;
+}
+
+}  // namespace
+
 TEST_CASE("the triad reports best >= median > 0 and the array size it used") {
   const TriadResult t = triad_bandwidth(8LL << 20, 1, 3);
   CHECK(t.threads == 1);
@@ -136,12 +151,7 @@ TEST_CASE("per-op rates of the probe model: every non-matmul op is counted and t
   const double call = matmul_call_seconds(1);
   CHECK(call > 0);
   CHECK(call < 0.01);
-  ProbeResult r;
-  r.cpu_name = "test";
-  r.cores = 1;
-  r.memory_bytes = 1LL << 30;
-  r.triad.push_back({1, 1e10, 1e10, 1, 8 << 20});
-  r.op_rates = v;
+  ProbeResult r = probe_with_ops(v);
   r.call_costs.push_back({1, call});
   const ProbeResult back = probe_from_json(probe_device_json(r, "t"), "t.json");
   REQUIRE(back.op_rates.size() == v.size());
@@ -212,12 +222,7 @@ TEST_CASE("decode attention of the attention probe model at two depths: same cal
   // Out of the model's context: nothing measured.
   CHECK(attention_depth_rates(1, 40, 1 << 20, 2).empty());
   // The depth round-trips through the device file; the fit reads the phases back.
-  ProbeResult r;
-  r.cpu_name = "test";
-  r.cores = 1;
-  r.memory_bytes = 1LL << 30;
-  r.triad.push_back({1, 1e10, 1e10, 1, 8 << 20});
-  r.op_rates = v;
+  const ProbeResult r = probe_with_ops(v);
   const ProbeResult back = probe_from_json(probe_device_json(r, "t"), "t.json");
   REQUIRE(back.op_rate_at("attn_values", "decode_attn_far", 1) != nullptr);
   CHECK(back.op_rate_at("attn_values", "decode_attn_far", 1)->depth == 121);
