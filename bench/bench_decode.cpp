@@ -11,7 +11,8 @@
 // A benchmark: it prints figures and asserts nothing.
 //
 // Usage: bench_decode [--model ID] [--quant q4_0,q8_0] [--threads 1,2] [--prompt 512]
-//                     [--reps 7] [--steps 4] [--seed 1] [--gguf FILE.gguf]
+//                     [--reps 7] [--steps 4] [--seed 1] [--gguf FILE.gguf] [--no-repack]
+// (--no-repack: Q4_0 matrices run from the mapped file in GGUF order, not interleaved.)
 // With an ID the synthetic GGUF is the one `gemmasim run` uses (<repo>/.cache/gemmasim/
 // <id>-<quant>-<seed>.gguf, or $XDG_CACHE_HOME/gemmasim), written first when missing.
 #include <omp.h>
@@ -108,8 +109,13 @@ int main(int argc, char** argv) try {
   std::string model = "gemma4-e2b", quants = "q4_0,q8_0", threads_s = "1,2", gguf;
   int prompt = 512, reps = 7, steps = 4;
   unsigned long long seed = 1;
+  bool repack = true;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
+    if (k == "--no-repack") {
+      repack = false;
+      continue;
+    }
     if (i + 1 >= argc) input_error("bench_decode: " + k + " needs a value");
     const std::string v = argv[++i];
     if (k == "--model") model = v;
@@ -145,7 +151,11 @@ int main(int argc, char** argv) try {
                  100.0 * resident_share(path));
     const GgufFile file(path);
     const ModelSpec m = model_for_gguf(file);
-    const ModelWeights w = bind_weights(m, file);
+    ModelWeights w = bind_weights(m, file);
+    if (repack) {
+      const std::int64_t n = interleave_weights(w, &file);
+      if (n > 0) std::fprintf(stderr, "interleaved %.2f GB of Q4_0 weights\n", static_cast<double>(n) / kGB);
+    }
     for (int nt : threads) {
       omp_set_num_threads(nt);
       Triad triad;

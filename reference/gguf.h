@@ -45,6 +45,10 @@ class GgufFile {
   const GgufTensor& require(const std::string& name) const; // throws InputError if absent
   std::size_t file_bytes() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drop this process's mapping of the whole pages inside [p, p + bytes) (MADV_DONTNEED:
+  // they leave the resident set and stay in the page cache; a later read maps them again).
+  // For tensors copied elsewhere at load (interleaved Q4_0).
+  void release(const void* p, std::size_t bytes) const;
 
  private:
   void parse();  // header, metadata, tensor infos; checks everything

@@ -154,6 +154,16 @@ GgufFile::~GgufFile() {
   if (map_ != nullptr) ::munmap(map_, size_);
 }
 
+void GgufFile::release(const void* p, std::size_t bytes) const {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto base = reinterpret_cast<std::uintptr_t>(map_);
+  auto lo = reinterpret_cast<std::uintptr_t>(p), hi = lo + bytes;
+  if (map_ == nullptr || lo < base || hi > base + size_) return;
+  lo = (lo + page - 1) / page * page;
+  hi = hi / page * page;
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 void GgufFile::parse() {
   const auto* base = static_cast<const std::uint8_t*>(map_);
   Cursor c(base, size_, path_);

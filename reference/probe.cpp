@@ -148,6 +148,16 @@ OwnedMatrix make_matrix(GgmlType t, std::int64_t ne0, std::int64_t ne1) {
     std::memcpy(o.data.get() + static_cast<std::size_t>(r) * o.m.row_bytes,
                 o.data.get() + static_cast<std::size_t>(r % distinct) * o.m.row_bytes, o.m.row_bytes);
   o.m.data = o.data.get();
+  // Q4_0 in the layout the forward pass runs (interleave_weights does the same at load).
+  if (can_interleave(o.m) && interleaved_kernel_active()) {
+    std::unique_ptr<std::uint8_t[], HugeFree> inter(alloc_huge(total));
+    const std::int64_t groups = ne1 / kInterleaveRows;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t g = 0; g < groups; ++g) interleave_groups(o.m, g, g + 1, inter.get());
+    o.data = std::move(inter);
+    o.m.data = o.data.get();
+    o.m.interleaved = true;
+  }
   return o;
 }
 
@@ -221,7 +231,7 @@ namespace {
 double cached_matvec_bytes_per_s(GgmlType t, int threads) {
   const Isa isa = active_isa();
   const IsaKernels& kern = isa == Isa::Avx512 ? kernels_avx512() : isa == Isa::Avx2 ? kernels_avx2() : kernels_scalar();
-  const TileFn fn = kern.for_type(t);
+  const TileFn generic = kern.for_type(t);
   const ActKind kind = act_kind(t);
   std::vector<double> per_width;
   for (const std::int64_t n : {1536, 5376, 12288}) {
@@ -229,6 +239,7 @@ double cached_matvec_bytes_per_s(GgmlType t, int threads) {
     const std::int64_t per_thread = std::max<std::int64_t>(16, (256LL << 10) / row / 16 * 16);
     const std::int64_t rows = per_thread * threads;
     OwnedMatrix w = make_matrix(t, n, rows);
+    const TileFn fn = w.m.interleaved ? kern.q4_0x16 : generic;
     std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(rows));
     const std::size_t xb = act_row_bytes(kind, n);
     std::vector<std::uint8_t> act(xb);
@@ -294,8 +305,9 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
     std::vector<double> per_width;
     for (const std::int64_t n : {1536, 5376, 12288}) {
       const std::int64_t row = tensor_bytes(t, n);
-      const std::int64_t ne1 = std::max<std::int64_t>(256, weight_bytes / row);
-      const std::int64_t chunk = std::max<std::int64_t>(16, (8LL << 20) / row);
+      // whole groups of 16 rows (and calls of whole groups), as every matrix of the family has
+      const std::int64_t ne1 = std::max<std::int64_t>(256, weight_bytes / row / 16 * 16);
+      const std::int64_t chunk = std::max<std::int64_t>(16, (8LL << 20) / row / 16 * 16);
       OwnedMatrix w = make_matrix(t, n, ne1);
       std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(ne1));
       std::vector<double> rates;

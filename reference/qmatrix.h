@@ -18,10 +18,33 @@ struct QMatrix {
   std::int64_t ne2 = 1;  // experts (1 for a plain matrix)
   const void* data = nullptr;  // ne2 * ne1 * row_bytes bytes
   std::size_t row_bytes = 0;   // bytes of one row = ne0 / block_weights * block_bytes
+  bool interleaved = false;    // Q4_0 rows interleaved in groups of 16 (below), not GGUF order
   const std::uint8_t* row(std::int64_t expert, std::int64_t r) const {
     return static_cast<const std::uint8_t*>(data) + (static_cast<std::size_t>(expert) * ne1 + r) * row_bytes;
   }
 };
+
+// Interleaved Q4_0 (a copy made at load, as llama.cpp repacks Q4_0 for its CPU
+// kernels): the same bytes per row, so group g of 16 rows (rows 16g..16g+15 counted
+// over all experts) starts where its first row did, at 16 * g * row_bytes. With
+// nb = ne0 / 32 blocks per row, inside a group, in columns of 8 blocks (blocks.h:
+// q4x16_nibbles_at / q4x16_scales_at; a column is 8 x 256 bytes of nibbles then 8 x 32
+// bytes of scales, so a group streams front to back):
+//   nibbles_at(b) + 64 * k + 4 * i, 4 bytes: qs[4k..4k+3] of row i's block b (k < 4, i < 16)
+//   scales_at(b) + 2 * i, 2 bytes: the f16 scale d of row i's block b
+// so one 64-byte load holds 4 nibble bytes of each of the 16 rows (one int32 lane a
+// row for vpdpbusd against a broadcast of 4 activation quants) and one 32-byte load
+// the 16 rows' scales: no per-block horizontal sums. Summation stays canonical, so
+// results are bit-identical to the GGUF layout's.
+inline constexpr int kInterleaveRows = 16;
+bool can_interleave(const QMatrix& w);  // Q4_0 with ne1 a multiple of 16
+// Groups [g0, g1) of `src` (GGUF order) into `dst` at their own offsets (dst != src).
+void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std::uint8_t* dst);
+// One group back into GGUF order: 16 rows of row_bytes.
+void deinterleave_group(const QMatrix& w, std::int64_t g, std::uint8_t* dst);
+// Whether the active ISA has a kernel for the interleaved layout (other ISAs run
+// it through deinterleave_group, correct but slower).
+bool interleaved_kernel_active();
 
 // y[t][r] = sum_c W[expert][r][c] * x[t][c]   for t < T, r < ne1.
 // x: T rows of ne0 floats; y: T rows of ne1 floats (row-major).

@@ -7,6 +7,7 @@
 // shapes come from one place (sim/tensors.cpp).
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -51,6 +52,10 @@ struct ModelWeights {
   Vec ple_proj_norm;              // [P]
   std::vector<LayerWeights> layers;
   std::vector<std::unique_ptr<std::uint8_t[]>> owned;  // storage of in-memory weights
+  struct Free {
+    void operator()(std::uint8_t* p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<std::uint8_t, Free>> arenas;  // interleaved copies (interleave_weights)
   std::int64_t total_bytes = 0;   // bytes of every bound tensor (type-exact)
 };
 
@@ -68,6 +73,14 @@ ModelWeights random_weights(const ModelSpec& m, GgmlType type, std::uint64_t see
 // vocabulary, PLE width and expert count equal the file's metadata. Throws
 // InputError naming the file when none (or the wrong one) matches.
 ModelSpec model_for_gguf(const GgufFile& f, const std::string& spec = "");
+
+// Interleave every Q4_0 matrix the forward pass multiplies by (not the gathered
+// tables: the PLE table, an untied token embedding) into owned memory in the
+// 16-row layout of qmatrix.h, when the active ISA has its kernel (else a no-op).
+// `file`, when given, is where the matrices were mapped: their pages are released
+// as they are copied, so the resident set holds each weight once. Returns the
+// bytes interleaved.
+std::int64_t interleave_weights(ModelWeights& w, const GgufFile* file);
 
 // Dequantize one row of a QMatrix (expert e, row r) into dst[ne0].
 void dequantize_matrix_row(const QMatrix& w, std::int64_t e, std::int64_t r, float* dst);

@@ -397,3 +397,28 @@ TEST_CASE("integer-format logits are bit-identical on the scalar and AVX2 ISAs")
   }
   set_isa(saved);
 }
+
+TEST_CASE("Q4_0 weights interleaved at load give the GGUF layout's logits bit for bit, on every ISA") {
+  // interleave_weights copies the Q4_0 matrices into the 16-row layout when the AVX-512
+  // kernel exists; an ISA without that kernel runs the copy group by group in GGUF order.
+  const Isa saved = active_isa();
+  if (best_isa() != Isa::Avx512) return;  // nothing is interleaved without the kernel
+  for (const char* id : kTiny) {
+    const ModelSpec m = tiny(id);
+    const auto toks = prompt(m, 20);
+    set_isa(Isa::Avx512);
+    const ModelWeights plain = random_weights(m, GgmlType::Q4_0, 43);
+    ModelWeights inter = random_weights(m, GgmlType::Q4_0, 43);
+    const std::int64_t n = interleave_weights(inter, nullptr);
+    CHECK_MESSAGE(n > 0, id);
+    CHECK(inter.output.interleaved);
+    CHECK(inter.token_embd.data == inter.output.data);  // tied: the embedding reads the same copy
+    CHECK_FALSE(inter.ple_table.interleaved);           // gathered only: left in place
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+      set_isa(isa);
+      CHECK_MESSAGE(kernel_logits(m, plain, toks, 5, KvCacheType::F16) == kernel_logits(m, inter, toks, 5, KvCacheType::F16),
+                    id << " on " << isa_name(isa));
+    }
+  }
+  set_isa(saved);
+}

@@ -10,6 +10,7 @@
 //   Q6_K: 256 weights = 16 groups of 16; ql[128] low 4 bits, qh[64] high 2 bits,
 //         scales[16] int8, d f16; w = d*sc*(q-32)
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -77,6 +78,18 @@ struct ActQ8K {      // for Q4_K / Q6_K weights: 256 activations
   std::int8_t qs[kQKK];
 };
 static_assert(sizeof(ActQ8K) == 292);
+
+// Q4_0 interleaved by 16 rows (qmatrix.h): inside a group, blocks go in columns of 8
+// (the last column may hold fewer): a column's 8 x 256 bytes of nibbles, then its 8 x 32
+// bytes of scales, so a group is read front to back as one stream.
+inline std::size_t q4x16_nibbles_at(std::int64_t b, std::int64_t nb) {
+  (void)nb;
+  return static_cast<std::size_t>((b / 8) * 2304 + 256 * (b % 8));
+}
+inline std::size_t q4x16_scales_at(std::int64_t b, std::int64_t nb) {
+  const std::int64_t col = b / 8, in_col = std::min<std::int64_t>(8, nb - 8 * col);
+  return static_cast<std::size_t>(col * 2304 + 256 * in_col + 32 * (b % 8));
+}
 
 // Block geometry of the formats the kernels execute (the same numbers as
 // sim's type table; test_kernels checks they agree).

@@ -37,6 +37,9 @@ using TileFn = void (*)(const Tile&);
 
 struct IsaKernels {
   TileFn f32, f16, bf16, q8_0, q4_0, q4_k, q6_k;
+  // Q4_0 interleaved by 16 rows (qmatrix.h); nullptr where the ISA has none. Its
+  // Tile: w = the group's first byte, nr = 16, w_stride unused.
+  TileFn q4_0x16 = nullptr;
   TileFn for_type(GgmlType t) const;
 };
 

@@ -19,6 +19,7 @@ namespace {
 
 constexpr int kRowTile = 16;  // weight rows per work item
 constexpr int kTokTile = 64;  // tokens per work item
+static_assert(kRowTile == kInterleaveRows, "a row tile is one interleaved group");
 
 bool cpu_has(Isa isa) {
   switch (isa) {
@@ -69,6 +70,8 @@ void check_matrix(const QMatrix& W, int T, std::int64_t expert) {
     input_error("matmul: row_bytes " + std::to_string(W.row_bytes) + " does not match ne0 " + std::to_string(W.ne0));
   }
   if (W.data == nullptr) input_error("matmul: matrix has no data");
+  if (W.interleaved && (W.type != GgmlType::Q4_0 || W.ne1 % kInterleaveRows != 0))
+    input_error("matmul: an interleaved matrix must be Q4_0 with rows in groups of 16");
   if (expert < 0 || expert >= W.ne2) input_error("matmul: expert " + std::to_string(expert) + " out of range");
   if (T < 0) input_error("matmul: negative token count");
 }
@@ -87,6 +90,8 @@ void set_isa(Isa isa) {
   if (!cpu_has(isa)) input_error(std::string("ISA ") + isa_name(isa) + " is not supported by this CPU");
   isa_slot().store(static_cast<int>(isa));
 }
+
+bool interleaved_kernel_active() { return kernels_for(active_isa()).q4_0x16 != nullptr; }
 
 const char* isa_name(Isa isa) {
   switch (isa) {
@@ -111,7 +116,10 @@ void matmul(const QMatrix& W, const float* x, int T, float* y, std::int64_t expe
     for (int t = 0; t < T; ++t) quantize_act_row(kind, x + static_cast<std::size_t>(t) * W.ne0, q + t * xb, W.ne0);
     act = q;
   }
-  const TileFn fn = kernels_for(active_isa()).for_type(W.type);
+  const IsaKernels& kern = kernels_for(active_isa());
+  const TileFn fn = W.interleaved && kern.q4_0x16 ? kern.q4_0x16 : kern.for_type(W.type);
+  // An interleaved matrix on an ISA without its kernel: each group back to GGUF order first.
+  const bool regroup = W.interleaved && kern.q4_0x16 == nullptr;
   const std::int64_t n_rt = (W.ne1 + kRowTile - 1) / kRowTile;
   const std::int64_t n_tt = (T + kTokTile - 1) / kTokTile;
   const std::int64_t items = n_rt * n_tt;
@@ -123,6 +131,12 @@ void matmul(const QMatrix& W, const float* x, int T, float* y, std::int64_t expe
     k.n = W.ne0;
     k.w = w0 + rt * kRowTile * W.row_bytes;
     k.w_stride = W.row_bytes;
+    if (regroup) {
+      thread_local std::vector<std::uint8_t> rows;
+      rows.resize(kRowTile * W.row_bytes);
+      deinterleave_group(W, expert * (W.ne1 / kRowTile) + rt, rows.data());
+      k.w = rows.data();
+    }
     k.nr = static_cast<int>(std::min<std::int64_t>(kRowTile, W.ne1 - rt * kRowTile));
     k.x = act + tt * kTokTile * xb;
     k.x_stride = xb;

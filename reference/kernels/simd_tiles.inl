@@ -584,10 +584,115 @@ void tile_q6_k(const Tile& k) {
 void tile_q6_k(const Tile& k) { tile<row_q6_k>(k); }
 #endif
 
+#if defined(GS_AVX512)
+// ---- Q4_0 interleaved by 16 rows (qmatrix.h) x Q8P activations -----------------
+// Lane i of every vector is row i of the group: per block, 4 loads give the 16 rows'
+// 512 nibbles, 8 vpdpbusd against broadcasts of 4 activation quants give the 16 exact
+// block sums, and the float part is canonical per lane (acc[b % 8] += (dw*dx)*isum).
+
+inline __m512i bcast4(const std::int8_t* p) {  // 4 activation quants in every int32 lane
+  std::int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+struct Q4x16Block {
+  __m512i lo[4], hi[4];  // chunk k: weights 4k..4k+3 (lo), 16+4k..16+4k+3 (hi) of each row, u8 0..15
+  __m512 dw;             // the 16 rows' scales
+};
+
+inline void q4x16_load(const std::uint8_t* g, std::int64_t nb, std::int64_t b, Q4x16Block& u) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int k = 0; k < 4; ++k) {
+    const __m512i v = load64(g + q4x16_nibbles_at(b, nb) + 64 * k);
+    u.lo[k] = _mm512_and_si512(v, m4);
+    u.hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+  }
+  u.dw = _mm512_cvtph_ps(load32(g + q4x16_scales_at(b, nb)));
+}
+
+// c_b of the 16 rows against one token's block b.
+inline __m512 q4x16_contrib(const Q4x16Block& u, const ActQ8Row& x, std::int64_t b) {
+  const std::int8_t* q = x.qs + (b / 4) * 128 + (b % 4) * 16;  // q8p_pos(b, 0); +64: quant 16
+  __m512i a = _mm512_set1_epi32(-8 * x.sum[b]);                // q - 8: remove 8 * sum(x)
+  __m512i h = _mm512_setzero_si512();
+  for (int k = 0; k < 4; ++k) {
+    a = _mm512_dpbusd_epi32(a, u.lo[k], bcast4(q + 4 * k));
+    h = _mm512_dpbusd_epi32(h, u.hi[k], bcast4(q + 64 + 4 * k));
+  }
+  const __m512 s = _mm512_mul_ps(u.dw, _mm512_set1_ps(x.d[b]));
+  return no_fma(_mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_add_epi32(a, h))));
+}
+
+inline __m512 reduce8_lanes(const __m512 a[8]) {  // reduce8's tree, per lane
+  return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[4]), _mm512_add_ps(a[2], a[6])),
+                       _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])));
+}
+
+template <int J>
+inline void q4x16_step(const std::uint8_t* g, std::int64_t nb, std::int64_t b, const ActQ8Row& x, __m512 (&acc)[8]) {
+  Q4x16Block u;
+  q4x16_load(g, nb, b, u);
+  acc[J] = _mm512_add_ps(acc[J], q4x16_contrib(u, x, b));
+}
+
+void tile_q4_0x16(const Tile& k) {
+  const std::int64_t nb = k.n / kQK;
+  const std::uint8_t* g = k.w;
+  if (k.nt == 1) {  // decode: the 8 accumulators in registers, block index b % 8 known at compile time
+    const ActQ8Row x = act_q8_row(k.x, k.n);
+    __m512 acc[8];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    std::int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+      q4x16_step<0>(g, nb, b, x, acc), q4x16_step<1>(g, nb, b + 1, x, acc);
+      q4x16_step<2>(g, nb, b + 2, x, acc), q4x16_step<3>(g, nb, b + 3, x, acc);
+      q4x16_step<4>(g, nb, b + 4, x, acc), q4x16_step<5>(g, nb, b + 5, x, acc);
+      q4x16_step<6>(g, nb, b + 6, x, acc), q4x16_step<7>(g, nb, b + 7, x, acc);
+    }
+    if (b + 0 < nb) q4x16_step<0>(g, nb, b + 0, x, acc);
+    if (b + 1 < nb) q4x16_step<1>(g, nb, b + 1, x, acc);
+    if (b + 2 < nb) q4x16_step<2>(g, nb, b + 2, x, acc);
+    if (b + 3 < nb) q4x16_step<3>(g, nb, b + 3, x, acc);
+    if (b + 4 < nb) q4x16_step<4>(g, nb, b + 4, x, acc);
+    if (b + 5 < nb) q4x16_step<5>(g, nb, b + 5, x, acc);
+    if (b + 6 < nb) q4x16_step<6>(g, nb, b + 6, x, acc);
+    _mm512_storeu_ps(k.y, reduce8_lanes(acc));
+    return;
+  }
+  // Several tokens: each block unpacked once for up to kTok tokens; accumulators in L1.
+  alignas(64) float accm[kTok][8][16];
+  for (int t0 = 0; t0 < k.nt; t0 += kTok) {
+    const int nt = std::min(kTok, k.nt - t0);
+    ActQ8Row x[kTok];
+    for (int t = 0; t < nt; ++t) x[t] = act_q8_row(k.x + (t0 + t) * k.x_stride, k.n);
+    std::memset(accm, 0, sizeof accm);
+    for (std::int64_t b = 0; b < nb; ++b) {
+      Q4x16Block u;
+      q4x16_load(g, nb, b, u);
+      for (int t = 0; t < nt; ++t) {
+        float* a = accm[t][b % 8];
+        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), q4x16_contrib(u, x[t], b)));
+      }
+    }
+    for (int t = 0; t < nt; ++t) {
+      __m512 a[8];
+      for (int j = 0; j < 8; ++j) a[j] = _mm512_load_ps(accm[t][j]);
+      _mm512_storeu_ps(k.y + (t0 + t) * k.y_stride, reduce8_lanes(a));
+    }
+  }
+}
+#endif
+
 const IsaKernels& simd_kernels() {
+#if defined(GS_AVX512)
+  constexpr TileFn q4_0x16 = tile_q4_0x16;
+#else
+  constexpr TileFn q4_0x16 = nullptr;
+#endif
   static const IsaKernels k{tile<row_float<0>>,          tile<row_float<1>>,         tile<row_float<2>>,
                             tile<row_q_legacy<true>>,    tile<row_q_legacy<false>>,  tile<row_q4_k>,
-                            tile_q6_k};
+                            tile_q6_k,                   q4_0x16};
   return k;
 }
 
