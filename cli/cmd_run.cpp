@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -183,6 +184,7 @@ int cmd_run(const Args& a) {
   int threads = 0, ubatch = 512;
   unsigned long long seed = 1;
   bool as_json = false, no_repack = false;
+  long long pause_every = 0;
   po::options_description d("options");
   d.add_options()
       ("model", po::value(&model)->required(), "FILE.gguf, or a model id (synthesised into the cache folder first)")
@@ -195,6 +197,9 @@ int cmd_run(const Args& a) {
       ("ubatch", po::value(&ubatch)->default_value(512), "largest micro-batch of a prefill step")
       ("kv-type", po::value(&kv)->default_value("f16"), "KV-cache element type: f16 | f32")
       ("spec", po::value(&spec), "model id or JSON describing a GGUF file (default: matched by shape)")
+      ("pause-every", po::value(&pause_every)->default_value(0),
+       "stop this process (SIGSTOP) right before the prefill and before every N-th decode step, for a "
+       "parent that measures the machine in between and continues it (gemmasim validate); 0: never")
       ("no-repack", po::bool_switch(&no_repack),
        "run Q4_0 matrices from the mapped file in GGUF order (default: interleaved by 16 rows at load "
        "where the CPU has the kernel for it, as llama.cpp repacks)")
@@ -208,6 +213,7 @@ int cmd_run(const Args& a) {
     return 0;
   if (gen < 0 || gen > (1LL << 24)) input_error("--gen: " + std::to_string(gen) + " (expected 0..16777216)");
   if (depth < 0 || depth > (1LL << 28)) input_error("--depth: " + std::to_string(depth) + " (expected >= 0)");
+  if (pause_every < 0) input_error("--pause-every: " + std::to_string(pause_every) + " (expected >= 0)");
   if (threads < 0 || threads > 4096) input_error("--threads: " + std::to_string(threads) + " (expected 0..4096)");
   if (threads > 0) omp_set_num_threads(threads);
   const bool tty = ::isatty(2) != 0;
@@ -242,7 +248,13 @@ int cmd_run(const Args& a) {
     f.clear_routes();
   }
 
+  // --pause-every: the parent sees the stop, measures the machine while nothing of this
+  // process runs, and sends SIGCONT; the timers below run only between stops.
+  auto pause = [&] {
+    if (pause_every > 0) ::raise(SIGSTOP);
+  };
   // Prefill.
+  pause();
   if (tty) std::fprintf(stderr, "prefill %lld tokens...\n", P);
   auto t0 = Clock::now();
   std::vector<float> logits = f.step(toks);
@@ -259,6 +271,7 @@ int cmd_run(const Args& a) {
   std::vector<std::int32_t> generated{first_token};  // every generated token, in order (G + 1)
   std::vector<double> step_s;
   for (long long i = 0; i < gen; ++i) {
+    if (pause_every > 0 && i % pause_every == 0) pause();
     t0 = Clock::now();
     logits = f.step({next});
     step_s.push_back(seconds(t0, Clock::now()));

@@ -14,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -27,6 +29,7 @@
 #include "engine.h"
 #include "options.h"
 #include "probe.h"
+#include "stats.h"
 #include "table.h"
 #include "units.h"
 #include "validate.h"
@@ -93,15 +96,69 @@ double warm_page_cache(const std::string& path, double* room, double* resident) 
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Execute one configuration: gemmasim run --json in a child process.
-Measured execute(const ValidateConfig& c, const std::string& tmp_base) {
+// The machine's figures at one moment: triad and vector peaks at the run's threads.
+struct MachineSample {
+  double triad_bytes_per_s = 0, fp32_flops_per_s = 0, int8_ops_per_s = 0;
+};
+MachineSample sample_machine(int threads) {
+  MachineSample m;
+  m.triad_bytes_per_s = ref::triad_bandwidth(512LL << 20, threads, 3).best_bytes_per_s;
+  const auto pk = ref::vector_peaks(threads);
+  m.fp32_flops_per_s = pk.fp32_flops_per_s;
+  m.int8_ops_per_s = pk.int8_ops_per_s;
+  return m;
+}
+MachineRates between(MachineRates r, const MachineSample& a, const MachineSample& b) {
+  r.bandwidth_bytes_per_s = 0.5 * (a.triad_bytes_per_s + b.triad_bytes_per_s);
+  r.fp32_flops_per_s = 0.5 * (a.fp32_flops_per_s + b.fp32_flops_per_s);
+  r.int8_ops_per_s = 0.5 * (a.int8_ops_per_s + b.int8_ops_per_s);
+  return r;
+}
+
+// Decode steps per rep: each rep is predicted from the machine figures measured around it.
+constexpr long long kStepsPerRep = 4;
+
+// Execute one configuration: `gemmasim run --json --pause-every 4` in a child process. The
+// child stops itself right before its prefill and before every 4th decode step; each time
+// (and once it has exited) the machine is sampled here while the child is stopped, then
+// continued. samples: [before prefill, before rep 0, before rep 1, ..., after the last rep].
+Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vector<MachineSample>& samples,
+                 std::vector<double>& step_s) {
   const std::string out = tmp_base + ".json", err = tmp_base + ".err";
-  std::ostringstream cmd;
-  cmd << shell_quote(self_exe()) << " run --model " << c.model << " --quant " << c.quant << " --prompt " << c.prompt
-      << " --gen " << c.gen << " --depth " << c.depth << " --threads " << c.threads << " --json </dev/null >"
-      << shell_quote(out) << " 2>" << shell_quote(err);
+  const std::string self = self_exe();
+  std::vector<std::string> args = {self, "run", "--model", c.model, "--quant", c.quant, "--prompt", std::to_string(c.prompt),
+                                   "--gen", std::to_string(c.gen), "--depth", std::to_string(c.depth), "--threads",
+                                   std::to_string(c.threads), "--pause-every", std::to_string(kStepsPerRep), "--json"};
+  std::vector<char*> argv;
+  for (auto& x : args) argv.push_back(x.data());
+  argv.push_back(nullptr);
   const auto t0 = std::chrono::steady_clock::now();
-  const int status = std::system(cmd.str().c_str());
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {  // child: stdin from /dev/null, stdout and stderr to files
+    const int in = ::open("/dev/null", O_RDONLY);
+    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || o < 0 || e < 0) ::_exit(126);
+    ::dup2(in, 0), ::dup2(o, 1), ::dup2(e, 2);
+    ::execv(self.c_str(), argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  samples.clear();
+  for (;;) {
+    if (::waitpid(pid, &status, WUNTRACED) < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("waitpid failed");
+    }
+    if (WIFSTOPPED(status)) {
+      samples.push_back(sample_machine(c.threads));
+      ::kill(pid, SIGCONT);
+      continue;
+    }
+    break;  // exited or killed
+  }
+  samples.push_back(sample_machine(c.threads));
   Measured m;
   m.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string text = slurp(out), etext = slurp(err);
@@ -118,6 +175,7 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base) {
   m.decode_tok_per_s = j.value("decode_tok_per_s", 0.0);
   m.peak_bytes = j.value("peak_rss_bytes", 0.0);
   if (j.contains("counters")) m.counters = j["counters"];
+  step_s = j.value("decode_step_s", std::vector<double>{});
   return m;
 }
 
@@ -313,10 +371,9 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         continue;
       }
     }
-    const Held held(lock_fd);  // the triads, the run and its prediction's inputs under one lock
-    std::fprintf(stderr, "[%d/%zu] %s: triad + peaks, run, triad + peaks...\n", i, matrix.size(), c.label().c_str());
-    const auto before = ref::triad_bandwidth(512LL << 20, c.threads, 3);
-    const auto pk_before = ref::vector_peaks(c.threads);
+    const Held held(lock_fd);  // the run and the machine samples around its phases under one lock
+    std::fprintf(stderr, "[%d/%zu] %s: run, stopped before its prefill and every %lld decode steps to measure triad + peaks...\n",
+                 i, matrix.size(), c.label().c_str(), kStepsPerRep);
     // A missing synthetic file is written first (not inside the timed run: pages written just
     // before it may already be out of the page cache on a small machine), then read once.
     if (const std::string f = synth_cache_path(c); !fs::exists(f)) {
@@ -325,15 +382,17 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
                               " --prompt 1 --gen 1 --threads " + std::to_string(c.threads) + " >/dev/null 2>&1 </dev/null";
       if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "  synthesis failed; the run will report why\n");
     }
-    // After the triad (its arrays can push file pages out of the page cache), right before the run.
+    // Right before the run (nothing else reads the disk or fills the page cache in between).
     double room = 0, resident = -1;
     if (const std::string f = synth_cache_path(c); fs::exists(f)) {
       const double s = warm_page_cache(f, &room, &resident);
       std::fprintf(stderr, "  read %s once (page cache, %.1f s; %.1f GiB available to the run; %.1f%% of the file resident)\n",
                    f.c_str(), s, room / kGiB, 100 * resident);
     }
+    std::vector<MachineSample> samples;
+    std::vector<double> step_s;
     try {
-      r.meas = execute(c, tmp);
+      r.meas = execute(c, tmp, samples, step_s);
     } catch (const std::exception& e) {
       r.skip = std::string("execution failed: ") + e.what();
       std::fprintf(stderr, "  %s\n", r.skip.c_str());
@@ -342,16 +401,43 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       continue;
     }
     maybe_evict(static_cast<std::size_t>(i - 1));
-    const auto after = ref::triad_bandwidth(512LL << 20, c.threads, 3);
-    const auto pk_after = ref::vector_peaks(c.threads);
-    r.rates = rates_at(probe, c.threads);
-    r.rates.bandwidth_bytes_per_s = 0.5 * (before.best_bytes_per_s + after.best_bytes_per_s);
-    r.rates.fp32_flops_per_s = 0.5 * (pk_before.fp32_flops_per_s + pk_after.fp32_flops_per_s);
-    r.rates.int8_ops_per_s = 0.5 * (pk_before.int8_ops_per_s + pk_after.int8_ops_per_s);
+    const MachineRates base = rates_at(probe, c.threads);
+    // The row's figures: the mean of every sample (peak memory, the per-op table); the prefill
+    // from the samples just before and after it; each decode rep from its own two.
+    MachineSample all;
+    for (const auto& x : samples) {
+      all.triad_bytes_per_s += x.triad_bytes_per_s / static_cast<double>(samples.size());
+      all.fp32_flops_per_s += x.fp32_flops_per_s / static_cast<double>(samples.size());
+      all.int8_ops_per_s += x.int8_ops_per_s / static_cast<double>(samples.size());
+    }
+    r.rates = between(base, all, all);
     r.rates.page_cache_room_bytes = room;
     r.file_resident_share = resident;
     r.rates.disk_read_bytes_per_s = probe.file_cache.cold_read_bytes_per_s;
     r.pred = predict_run(c, r.rates, engine);
+    if (samples.size() >= 2) {
+      MachineRates pr = between(base, samples[0], samples[1]);
+      pr.page_cache_room_bytes = r.rates.page_cache_room_bytes;
+      pr.disk_read_bytes_per_s = r.rates.disk_read_bytes_per_s;
+      r.pred.prefill_tok_per_s = predict_run(c, pr, engine).prefill_tok_per_s;
+    }
+    const std::vector<double> rep_tps = rep_tok_per_s(step_s, kStepsPerRep);
+    std::vector<double> rep_pred;
+    for (std::size_t k = 0; k < rep_tps.size() && k + 2 < samples.size(); ++k) {
+      MachineRates dr = between(base, samples[k + 1], samples[k + 2]);
+      dr.page_cache_room_bytes = r.rates.page_cache_room_bytes;
+      dr.disk_read_bytes_per_s = r.rates.disk_read_bytes_per_s;
+      DecodeRep d;
+      d.meas_tok_per_s = rep_tps[k];
+      d.pred_tok_per_s = predict_run(c, dr, engine).decode_tok_per_s;
+      d.bandwidth_bytes_per_s = dr.bandwidth_bytes_per_s;
+      r.decode_reps.push_back(d);
+      rep_pred.push_back(d.pred_tok_per_s);
+    }
+    if (!rep_pred.empty()) {
+      r.pred.decode_tok_per_s = median(rep_pred);
+      r.meas.decode_tok_per_s = median(std::vector<double>(rep_tps.begin(), rep_tps.begin() + static_cast<std::ptrdiff_t>(rep_pred.size())));
+    }
     r.compute_errors();
     std::fprintf(stderr, "  triad %.1f GB/s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s\n",
                  r.rates.bandwidth_bytes_per_s / kGB, r.meas.prefill_tok_per_s, r.pred.prefill_tok_per_s, 100 * r.err_prefill,

@@ -195,9 +195,14 @@ json reference_cpu_ops(const ProbeResult& r);
 // (reference_cpu_ops of that probe) and sourced to it; `id` names the new engine.
 // What `gemmasim probe --engine-out` writes and `validate --engine FILE` reads.
 json reference_engine_json(const json& base, const json& ops, const ProbeResult& r, const std::string& id);
-// Weight formats whose mat-vec the kernel's dot product limits on this project's machines (Q4_0,
-// Q4_K: half a byte per weight, unpacking costs more than the bytes); the others are memory-bound.
+// Weight formats whose mat-vec the kernel's dot product limits: on a probe with L2-resident
+// figures, those whose 1-thread L2-resident rate is under 1.5x their own 1-thread DRAM rate (the
+// product then barely outruns the stream, and its rate, not the bandwidth, sets the mat-vec:
+// on 2026-12-01 Q4_K read 14.5 GB/s from L2 against 12.8 from DRAM, while Q4_0, interleaved by
+// 16 rows, read 61 against 21 and Q8_0 38 against 21); without them, Q4_0 and Q4_K (half a
+// byte per weight: in GGUF order, unpacking costs more than the bytes).
 bool is_dot_bound_matvec(const std::string& format);
+bool is_dot_bound_matvec(const ProbeResult& r, const std::string& format);
 
 // Architecture-specific loops (probe_avx512.cpp / probe_avx2.cpp): FLOP or OP per call
 // of one thread for `iters` iterations; 0 when not compiled in.

@@ -83,6 +83,13 @@ double int8_peak_next_to(const ProbeResult& r, const KernelRate& k) {
 
 bool is_dot_bound_matvec(const std::string& format) { return format == "q4_0" || format == "q4_k"; }
 
+bool is_dot_bound_matvec(const ProbeResult& r, const std::string& format) {
+  for (const auto& k : r.kernels)
+    if (k.format == format && k.threads == 1 && k.matvec_cached_weight_bytes_per_s > 0 && k.matvec_weight_bytes_per_s > 0)
+      return k.matvec_cached_weight_bytes_per_s < 1.5 * k.matvec_weight_bytes_per_s;
+  return is_dot_bound_matvec(format);
+}
+
 // The reference engine's throughput.cpu_ops from a probe (docs/validation.md): per op and
 // phase, efficiency = achieved FLOP/s / fp32 FMA peak of the threads it uses; serial when
 // the op gains less than half of the ideal speed-up from 1 to N threads (then the 1-thread
@@ -160,12 +167,12 @@ json reference_cpu_ops(const ProbeResult& r) {
     if (const double p8 = int8_peak_next_to(r, k); p8 > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / p8);
   }
   // Per format (bandwidth_efficiency_by_format): the same best ratio of each memory-bound
-  // format, for its own weight bytes. The dot-bound formats (q4_0, q4_k) get no entry: their
+  // format, for its own weight bytes. The dot-bound formats (is_dot_bound_matvec) get no entry: their
   // mat-vec stops at the dot product's rate, below the stream, so its ratio is a compute limit
   // (matvec_compute_efficiency) and says nothing about how fast their bytes would stream; where
   // memory binds them they keep the median (bandwidth_efficiency).
   for (const auto& [f, v] : best_of_triad)
-    if (!is_dot_bound_matvec(f)) bw.push_back(v), j["bandwidth_efficiency_by_format"][f] = v;
+    if (!is_dot_bound_matvec(r, f)) bw.push_back(v), j["bandwidth_efficiency_by_format"][f] = v;
   const double bw_eff = bw.empty() ? 0.0 : median(bw);
   if (!bw.empty()) j["bandwidth_efficiency"] = bw_eff;
   // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
@@ -182,7 +189,7 @@ json reference_cpu_ops(const ProbeResult& r) {
     if (!ty) continue;
     const double bpw = static_cast<double>(tensor_bytes(*ty, 4096)) / 4096.0;
     const double fpw = type_info(*ty).quantized ? 6.0 : 2.0;
-    const bool dot_bound = is_dot_bound_matvec(f);
+    const bool dot_bound = is_dot_bound_matvec(r, f);
     std::vector<double> v, mm, mm64;
     double at1 = 0, atN = 0, cached1 = 0, cachedN = 0;
     for (const auto& k : r.kernels) {

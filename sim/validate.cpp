@@ -158,10 +158,28 @@ std::string memory_skip_reason(const ValidateConfig& c, double memory_bytes, dou
   return b;
 }
 
+std::vector<double> rep_tok_per_s(const std::vector<double>& step_s, i64 every) {
+  std::vector<double> out;
+  if (every <= 0) return out;
+  for (std::size_t i = 0; i < step_s.size(); i += static_cast<std::size_t>(every)) {
+    const std::vector<double> rep(step_s.begin() + static_cast<std::ptrdiff_t>(i),
+                                  step_s.begin() + static_cast<std::ptrdiff_t>(std::min(step_s.size(), i + static_cast<std::size_t>(every))));
+    const double m = median(rep);
+    out.push_back(m > 0 ? 1.0 / m : 0);
+  }
+  return out;
+}
+
 void ValidateRow::compute_errors() {
   auto err = [](double p, double m) { return m > 0 ? p / m - 1 : 0; };
   err_prefill = err(pred.prefill_tok_per_s, meas.prefill_tok_per_s);
   err_decode = err(pred.decode_tok_per_s, meas.decode_tok_per_s);
+  if (!decode_reps.empty()) {  // each rep against its own prediction, then the median
+    std::vector<double> e;
+    for (const DecodeRep& d : decode_reps)
+      if (d.meas_tok_per_s > 0) e.push_back(err(d.pred_tok_per_s, d.meas_tok_per_s));
+    if (!e.empty()) err_decode = median(e);
+  }
   err_peak = err(pred.peak_bytes, meas.peak_bytes);
 }
 

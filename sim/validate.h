@@ -84,8 +84,21 @@ struct Measured {
   json counters;                       // gemmasim run --json "counters" (per op)
 };
 
+// Decode measured in reps of a few steps, each next to its own figures of the machine:
+// gemmasim validate stops the run between reps (gemmasim run --pause-every) and measures
+// the triad and the vector peaks while nothing of the run executes, so a rep's prediction
+// uses the bandwidth of its own minute (this machine's triad moved 20-41 GB/s within minutes).
+struct DecodeRep {
+  double meas_tok_per_s = 0;        // 1 / median step time of the rep
+  double pred_tok_per_s = 0;        // predicted from the figures measured just before and after it
+  double bandwidth_bytes_per_s = 0; // that triad (mean of the two)
+};
+// Reps of `every` consecutive steps (the last may be shorter): 1 / median step time of each.
+std::vector<double> rep_tok_per_s(const std::vector<double>& step_s, i64 every);
+
 struct ValidateRow {
   ValidateConfig c;
+  std::vector<DecodeRep> decode_reps;  // empty: one decode figure (no reps); else err_decode is their median error
   std::string skip;                    // non-empty: not executed, and why
   MachineRates rates;                  // measured next to the execution
   double file_resident_share = -1;     // share of the model file in the page cache right before the run (-1: not measured)
@@ -101,7 +114,6 @@ struct ErrorStats {
   std::string worst;                   // label of the row with max |error|
 };
 ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::string>& labels);
-double median_of(std::vector<double> v);
 
 struct ValidateSummary {
   ErrorStats prefill, decode, peak;

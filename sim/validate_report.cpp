@@ -54,6 +54,10 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
     x["measured"] = {{"prefill_tok_per_s", r.meas.prefill_tok_per_s}, {"decode_tok_per_s", r.meas.decode_tok_per_s},
                      {"peak_bytes", r.meas.peak_bytes}, {"wall_s", r.meas.wall_s}};
     x["error"] = {{"prefill", r.err_prefill}, {"decode", r.err_decode}, {"peak_memory", r.err_peak}};
+    x["decode_reps"] = json::array();
+    for (const DecodeRep& d : r.decode_reps)
+      x["decode_reps"].push_back({{"measured_tok_per_s", d.meas_tok_per_s}, {"predicted_tok_per_s", d.pred_tok_per_s},
+                                  {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s}});
     // Per-op predicted vs measured time (prefill: the whole prompt; decode: per step).
     for (const char* phase : {"prefill", "decode"}) {
       const bool dec = std::string(phase) == "decode";
@@ -79,8 +83,10 @@ std::string validate_markdown(const std::vector<ValidateRow>& rows, const Valida
   if (extra.contains("date_utc")) o << "Date: " << extra["date_utc"].get<std::string>() << ".";
   o << "\n\nPrediction: `" << extra.value("engine", std::string("reference"))
     << "` engine profile on a CPU device with the STREAM triad bandwidth measured "
-       "just before each execution at the run's thread count, and the probe's FMA/VNNI peaks. Errors are "
-       "predicted / measured - 1.\n\n";
+       "at the run's thread count with its FMA/VNNI peaks while the run is stopped: before its prefill, between "
+       "reps of 4 decode steps and after it (the prefill is predicted from the figures around it, each decode rep "
+       "from its own; the triad column is the mean of all). Errors are predicted / measured - 1; a decode error is "
+       "the median of its reps' errors, and decode pred / meas are the medians of the reps' figures.\n\n";
   o << "| configuration | triad GB/s | prefill pred | prefill meas | err | decode pred | decode meas | err | peak pred GiB | peak meas GiB | err |\n";
   o << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (const auto& r : rows) {
