@@ -82,7 +82,8 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens = 64, int dec
 // FFN and no PLE, so that filling its cache to far_depth costs little besides the attention
 // itself; a tied 131072-token output head streams 36 MB per step, so the K/V a step reads
 // comes from memory as in a real model) runs decode_steps steps at near_depth positions
-// (phase "decode_attn_near") and at far_depth ("decode_attn_far"). Returns the three
+// (phase "decode_attn_near") and at far_depth ("decode_attn_far"), in 3 alternating rounds
+// (one model filled to each depth); per depth the round of median attention time. Returns the three
 // attention ops per phase; a phase is left out when its depth is not beyond the last one.
 std::vector<OpRate> attention_depth_rates(int threads, int near_depth = 512, int far_depth = 2048, int decode_steps = 8);
 // Median wall time of one matmul call on a tiny matrix (its fixed cost) after ~100 us of serial work.

@@ -163,19 +163,42 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   if (decode_steps < 1 || near_depth < 1 || std::max(near_depth, far_depth) + decode_steps + 1 > m.n_ctx_max) return out;
   const int prev = omp_get_max_threads();
   omp_set_num_threads(threads);
+  // One model filled to each depth; then 3 rounds, each `decode_steps` steps at the near depth
+  // and as many at the far one, alternating, and per depth the round of median attention time
+  // counts: a fit on two single measurements moved its rate 2x between two probes of one
+  // hour (2026-12-01), as another process or a bandwidth dip hit one of them.
+  constexpr int kRounds = 3;
   ForwardOptions o;
-  o.n_ctx = std::max(near_depth, far_depth) + decode_steps + 1;
+  o.n_ctx = std::max(near_depth, far_depth) + kRounds * (decode_steps + 1) + 1;
   o.profile = true;
-  Forward g(m, w, o);
-  std::int32_t tok = 1;
-  for (const auto& [depth, phase] : {std::pair<int, const char*>{near_depth, "decode_attn_near"}, {far_depth, "decode_attn_far"}}) {
-    if (depth <= g.pos()) continue;
-    fill_to(g, depth, m.n_vocab);
-    g.step({tok});  // one step not counted: the buffers of a decode step, after the fill's
-    g.counters().reset();
-    const std::int64_t at = g.pos();
-    tok = decode(g, decode_steps, tok, m.n_vocab);
-    add_phase(g.counters(), phase, threads, out, at, true);
+  struct Depth {
+    int depth;
+    const char* phase;
+    std::unique_ptr<Forward> g;
+    std::int32_t tok = 1;
+    std::vector<Counters> rounds;
+  };
+  Depth d[2] = {{near_depth, "decode_attn_near", nullptr, 1, {}}, {far_depth, "decode_attn_far", nullptr, 1, {}}};
+  for (Depth& x : d) {
+    x.g = std::make_unique<Forward>(m, w, o);
+    fill_to(*x.g, x.depth, m.n_vocab);
+    x.g->step({x.tok});  // one step not counted: the buffers of a decode step, after the fill's
+  }
+  for (int r = 0; r < kRounds; ++r)
+    for (Depth& x : d) {
+      x.g->counters().reset();
+      x.tok = decode(*x.g, decode_steps, x.tok, m.n_vocab);
+      x.rounds.push_back(x.g->counters());
+    }
+  auto attn_s = [](const Counters& c) {
+    double s = 0;
+    for (const char* n : {"attn_scores", "attn_softmax", "attn_values"}) s += c.op_total(n).time_s;
+    return s;
+  };
+  for (Depth& x : d) {
+    std::vector<std::size_t> idx = {0, 1, 2};
+    std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return attn_s(x.rounds[a]) < attn_s(x.rounds[b]); });
+    add_phase(x.rounds[idx[kRounds / 2]], x.phase, threads, out, x.depth + 1, true);
   }
   omp_set_num_threads(prev);
   return out;

@@ -159,11 +159,15 @@ json reference_cpu_ops(const ProbeResult& r) {
   // Per format the best ratio over thread counts: on a shared machine another process only
   // ever slows a measurement down (the same reason the triad keeps its best repetition).
   std::vector<double> bw, i8;
-  std::map<std::string, double> best_of_triad;
+  std::map<std::string, double> best_of_triad, at1_of_triad, atN_of_triad;
   for (const auto& k : r.kernels) {
     const auto* tr = r.triad_at(k.threads);
     const double tb = k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : (tr ? tr->best_bytes_per_s : 0);
-    if (tb > 0) best_of_triad[k.format] = std::max(best_of_triad[k.format], k.matvec_weight_bytes_per_s / tb);
+    if (tb > 0) {
+      best_of_triad[k.format] = std::max(best_of_triad[k.format], k.matvec_weight_bytes_per_s / tb);
+      if (k.threads == 1) at1_of_triad[k.format] = k.matvec_weight_bytes_per_s / tb;
+      if (k.threads == N && N > 1) atN_of_triad[k.format] = k.matvec_weight_bytes_per_s / tb;
+    }
     if (const double p8 = int8_peak_next_to(r, k); p8 > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / p8);
   }
   // Per format (bandwidth_efficiency_by_format): the same best ratio of each memory-bound
@@ -171,8 +175,15 @@ json reference_cpu_ops(const ProbeResult& r) {
   // mat-vec stops at the dot product's rate, below the stream, so its ratio is a compute limit
   // (matvec_compute_efficiency) and says nothing about how fast their bytes would stream; where
   // memory binds them they keep the median (bandwidth_efficiency).
-  for (const auto& [f, v] : best_of_triad)
-    if (!is_dot_bound_matvec(r, f)) bw.push_back(v), j["bandwidth_efficiency_by_format"][f] = v;
+  // The table is per thread count (1 thread here, N in bandwidth_efficiency_by_format_parallel):
+  // one thread's stream reads more of its own triad than N threads do of theirs (on 2026-12-01
+  // Q4_0 1.15 against 0.88; the best of the two put E2B Q4_0 decode at 2 threads 18-25% fast).
+  for (const auto& [f, v] : best_of_triad) {
+    if (is_dot_bound_matvec(r, f)) continue;
+    bw.push_back(v);
+    if (at1_of_triad.count(f)) j["bandwidth_efficiency_by_format"][f] = at1_of_triad[f];
+    if (atN_of_triad.count(f)) j["bandwidth_efficiency_by_format_parallel"][f] = atN_of_triad[f];
+  }
   const double bw_eff = bw.empty() ? 0.0 : median(bw);
   if (!bw.empty()) j["bandwidth_efficiency"] = bw_eff;
   // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
@@ -246,7 +257,8 @@ json reference_engine_json(const json& base, const json& ops, const ProbeResult&
   json c = thr.value("cpu_ops", json::object());
   for (const char* k : {"prefill", "decode", "matmul_call_s", "matmul_call_parallel_s", "moe_matvec_compute_efficiency",
                         "matvec_compute_efficiency", "matvec_compute_efficiency_parallel", "matmul_int8_efficiency",
-                        "matmul_int8_efficiency_t64", "bandwidth_efficiency_by_format"}) {
+                        "matmul_int8_efficiency_t64", "bandwidth_efficiency_by_format",
+                        "bandwidth_efficiency_by_format_parallel"}) {
     c.erase(k);  // a key this probe has no figure for must not keep another machine's value
     if (ops.contains(k)) c[k] = ops.at(k);
   }
@@ -270,6 +282,7 @@ json reference_engine_json(const json& base, const json& ops, const ProbeResult&
                         "throughput.moe_prefill_efficiency", "throughput.cpu_ops", "throughput.cpu_ops.decode.attention",
                         "throughput.cpu_ops.bandwidth_efficiency_by_format"})
     if (src.contains(k) || std::string(k) == "throughput") src[k] = tag;
+  if (ops.contains("bandwidth_efficiency_by_format_parallel")) src["throughput.cpu_ops.bandwidth_efficiency_by_format_parallel"] = tag;
   return e;
 }
 

@@ -138,6 +138,8 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
     format_table("matmul_int8_efficiency_t64", "int8 peak", 1e-4, 1.0, e.matmul_int8_efficiency_t64);
     // The same range as bandwidth_efficiency (a read-only stream can exceed the triad).
     format_table("bandwidth_efficiency_by_format", "memory bandwidth", 0.01, 2.0, e.bandwidth_efficiency_by_format);
+    format_table("bandwidth_efficiency_by_format_parallel", "memory bandwidth", 0.01, 2.0,
+                 e.bandwidth_efficiency_by_format_parallel);
   }
   return e;
 }

@@ -92,6 +92,9 @@ struct EngineThroughput {
   // Achieved / peak bandwidth for a CPU matmul's weight bytes, per weight format; the op's
   // other bytes (KV, activations) and formats not listed use bandwidth_efficiency.
   std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format;
+  // The same at more than one thread, for the formats listed (a 1-thread stream reads a larger
+  // share of its triad than N threads do of theirs: Q4_0 1.15 vs 0.88 on 2026-12-01).
+  std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format_parallel;
 };
 
 struct EngineProfile {

@@ -315,6 +315,9 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
     by_type(e.thr.matmul_int8_efficiency_t64, int8, hw.matmul64_flops_per_s_by_type, "matmul_int8_efficiency_t64");
     by_type(e.thr.bandwidth_efficiency_by_format, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,
             "bandwidth_efficiency_by_format");
+    if (cores > 1)
+      by_type(e.thr.bandwidth_efficiency_by_format_parallel, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,
+              "bandwidth_efficiency_by_format_parallel");
   }
   hw.host_link_bytes_per_s = (s.host_link.bytes_per_s > 0 ? s.host_link.bytes_per_s : 12.15e9) * e.thr.host_link_efficiency;
   hw.gpu_link_bytes_per_s = s.gpu_link.bytes_per_s > 0 ? s.gpu_link.bytes_per_s * e.thr.gpu_link_efficiency : 0;

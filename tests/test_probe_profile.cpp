@@ -357,19 +357,26 @@ TEST_CASE("reference_cpu_ops: a format whose L2-resident mat-vec outruns its DRA
   const json j = reference_cpu_ops(r);
   CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(30.0 / 0.5625 * 6 / 100));
   CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(60.0 / 0.5625 * 6 / 200));
-  // and its bytes stream like the others': max(12/20, 30/40) = 0.75 of the triad; median of 0.9, 0.85, 0.75
-  CHECK(j["bandwidth_efficiency_by_format"]["q4_0"].get<double>() == doctest::Approx(0.75));
+  // and its bytes stream like the others': 12/20 = 0.6 of the triad at 1 thread, 30/40 = 0.75 at 2;
+  // the scalar is the median of the formats' bests 0.9, 0.85, 0.75
+  CHECK(j["bandwidth_efficiency_by_format"]["q4_0"].get<double>() == doctest::Approx(0.6));
+  CHECK(j["bandwidth_efficiency_by_format_parallel"]["q4_0"].get<double>() == doctest::Approx(0.75));
   CHECK(j["bandwidth_efficiency"].get<double>() == doctest::Approx(0.85));
 }
 
 TEST_CASE("reference_cpu_ops: bandwidth_efficiency_by_format: each memory-bound format's best ratio, none for dot-bound formats") {
   const json j = reference_cpu_ops(hand_probe());
-  // q8_0 max(18/20, 30/40) = 0.9, f16 max(16/20, 34/40) = 0.85; q4_0 (dot-bound) absent: it keeps the median 0.875.
+  // Per thread count: q8_0 18/20 = 0.9 at 1 thread, 30/40 = 0.75 at 2; f16 16/20 = 0.8, 34/40 = 0.85;
+  // q4_0 (dot-bound) absent. The scalar stays the median of each format's best: 0.9, 0.85 -> 0.875.
   const json& t = j["bandwidth_efficiency_by_format"];
+  const json& tp = j["bandwidth_efficiency_by_format_parallel"];
   CHECK(t.size() == 2);
   CHECK(t["q8_0"].get<double>() == doctest::Approx(0.9));
-  CHECK(t["f16"].get<double>() == doctest::Approx(0.85));
+  CHECK(t["f16"].get<double>() == doctest::Approx(0.8));
+  CHECK(tp["q8_0"].get<double>() == doctest::Approx(0.75));
+  CHECK(tp["f16"].get<double>() == doctest::Approx(0.85));
   CHECK_FALSE(t.contains("q4_0"));
+  CHECK_FALSE(tp.contains("q4_0"));
   CHECK(j["bandwidth_efficiency"].get<double>() == doctest::Approx(0.875));
 }
 

@@ -337,6 +337,14 @@ TEST_CASE("CPU matmul weight bytes stream at their format's bandwidth_efficiency
     k["throughput"]["cpu_ops"].erase("bandwidth_efficiency_by_format");
     const Estimate plain = estimate(mo, prepare_hardware(box, parse_engine(k, "k.json")), {}, {});
     CHECK(row(plain.decode, Op::FfnUp).memory_s == doctest::Approx((w + other) / (100e9 * 0.5)));
+    // A _parallel table replaces the 1-thread ratios on more than one core, and only there.
+    json p = j;
+    p["throughput"]["cpu_ops"]["bandwidth_efficiency_by_format_parallel"] = {{"q8_0", 0.8}};
+    const EngineProfile ep = parse_engine(p, "p.json");
+    CHECK(row(estimate(mo, prepare_hardware(box, ep), {}, {}).decode, Op::FfnUp).memory_s ==
+          doctest::Approx(w / (100e9 * 0.8) + other / (100e9 * 0.5)));
+    CHECK(row(estimate(mo, prepare_hardware(cpu_box(100e9, 1e15, 1), ep), {}, {}).decode, Op::FfnUp).memory_s ==
+          doctest::Approx(w / (100e9 * 1.0) + other / (100e9 * 0.5)));
   }
   {
     // Q4_0 is not in the table: bandwidth_efficiency for its weights.
@@ -366,6 +374,7 @@ TEST_CASE("engine files: bad attention call costs and per-format bandwidth ratio
   bad([](json& c) { c["bandwidth_efficiency_by_format"] = {{"q8_0", 2.5}}; }, "bandwidth_efficiency_by_format");
   bad([](json& c) { c["bandwidth_efficiency_by_format"] = {{"q8_0", 0.0}}; }, "bandwidth_efficiency_by_format");
   bad([](json& c) { c["bandwidth_efficiency_by_format"] = {{"q9_9", 1.0}}; }, "unknown weight format 'q9_9'");
+  bad([](json& c) { c["bandwidth_efficiency_by_format_parallel"] = {{"q8_0", 2.5}}; }, "bandwidth_efficiency_by_format_parallel");
   // Accepted: both keys in range, call_parallel_s defaulting to call_s.
   json ok = reference_engine_file();
   ok["throughput"]["cpu_ops"]["decode"]["attn_scores"]["call_s"] = 2e-6;
