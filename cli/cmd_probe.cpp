@@ -22,7 +22,7 @@ namespace gs::cli {
 
 int cmd_probe(const Args& a) {
   std::string out, engine_out, id = "this-machine";
-  int threads = 0, reps = 7;
+  int threads = 0, reps = 7, repeat = 1;
   long long array_mib = 512;
   bool as_json = false, no_kernels = false, no_ops = false;
   po::options_description d("gemmasim probe options");
@@ -34,14 +34,18 @@ int cmd_probe(const Args& a) {
       "id", po::value(&id)->default_value("this-machine"), "device id written into the file")(
       "array-mib", po::value(&array_mib)->default_value(512), "MiB per triad array (3 arrays; >> last-level cache)")(
       "reps", po::value(&reps)->default_value(7), "triad repetitions (best and median)")(
+      "repeat", po::value(&repeat)->default_value(1),
+      "probe K times; the engine constants (--engine-out, measured.reference_engine_throughput) are the medians "
+      "of the K probes' constants, the device file is the last probe's (calibration on a shared machine)")(
       "no-kernels", po::bool_switch(&no_kernels), "skip the kernel matmul rates")(
       "no-ops", po::bool_switch(&no_ops), "skip the kernel's per-op rates (probe model) and matmul call cost");
   po::variables_map vm;
-  if (!parse(a, d, vm, "usage: gemmasim probe [--json] [-o FILE] [--engine-out FILE] [--threads N] [--id ID] [--array-mib M] [--no-kernels]"))
+  if (!parse(a, d, vm, "usage: gemmasim probe [--json] [-o FILE] [--engine-out FILE] [--threads N] [--id ID] [--array-mib M] [--repeat K] [--no-kernels]"))
     return 0;
   if (threads < 0 || threads > 4096) input_error("--threads: " + std::to_string(threads) + " (expected 0..4096)");
   if (array_mib < 1 || array_mib > 65536) input_error("--array-mib: " + std::to_string(array_mib) + " (expected 1..65536)");
   if (reps < 1 || reps > 1000) input_error("--reps: " + std::to_string(reps) + " (expected 1..1000)");
+  if (repeat < 1 || repeat > 100) input_error("--repeat: " + std::to_string(repeat) + " (expected 1..100)");
   if (!engine_out.empty() && (no_kernels || no_ops))
     input_error("--engine-out: the engine's constants need the kernel rates and op rates (drop --no-kernels / --no-ops)");
 
@@ -57,8 +61,14 @@ int cmd_probe(const Args& a) {
     std::filesystem::create_directories(synth_cache_dir(), ec);
     if (!ec) o.file_cache_dir = synth_cache_dir();
   }
-  const ref::ProbeResult r = ref::probe_machine(o);
-  const json ops = ref::reference_cpu_ops(r);  // the reference engine's constants from this probe (empty without op rates)
+  ref::ProbeResult r;
+  std::vector<json> runs;
+  for (int k = 0; k < repeat; ++k) {
+    if (repeat > 1) std::fprintf(stderr, "probe: pass %d of %d\n", k + 1, repeat);
+    r = ref::probe_machine(o);
+    runs.push_back(ref::reference_cpu_ops(r));  // the reference engine's constants from this probe (empty without op rates)
+  }
+  const json ops = ref::median_constants(runs);
   json dev = ref::probe_device_json(r, id);
   if (!ops.empty()) dev["measured"]["reference_engine_throughput"] = ops;
   if (!out.empty()) write_output(out, dev.dump(2) + "\n");

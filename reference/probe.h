@@ -196,6 +196,10 @@ json reference_cpu_ops(const ProbeResult& r);
 // (reference_cpu_ops of that probe) and sourced to it; `id` names the new engine.
 // What `gemmasim probe --engine-out` writes and `validate --engine FILE` reads.
 json reference_engine_json(const json& base, const json& ops, const ProbeResult& r, const std::string& id);
+// The constants of several probes' reference_cpu_ops, leaf by leaf: numbers their median, flags
+// (serial) the majority, a key kept when most runs have it (gemmasim probe --repeat K: one probe's
+// figures moved 15-50% between probes minutes apart on this project's shared machine).
+json median_constants(const std::vector<json>& runs);
 // Weight formats whose mat-vec the kernel's dot product limits: on a probe with L2-resident
 // figures, those whose 1-thread L2-resident rate is under 1.5x their own 1-thread DRAM rate (the
 // product then barely outruns the stream, and its rate, not the bandwidth, sets the mat-vec:

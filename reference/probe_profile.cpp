@@ -1,6 +1,7 @@
 // probe_profile.cpp: the reference engine's throughput constants derived from a probe
 // (hwdb/engines/reference.json quotes them; docs/validation.md explains each rule).
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -245,6 +246,42 @@ json reference_cpu_ops(const ProbeResult& r) {
   if (const auto* c = r.call_cost_at(1)) j["matmul_call_s"] = c->matmul_call_s;
   if (const auto* c = r.call_cost_at(N)) j["matmul_call_parallel_s"] = c->matmul_call_s;
   return j;
+}
+
+json median_constants(const std::vector<json>& runs) {
+  if (runs.empty()) return json::object();
+  if (runs.size() == 1) return runs.front();
+  std::function<json(const std::vector<const json*>&)> merge = [&](const std::vector<const json*>& v) -> json {
+    const json& first = *v.front();
+    if (first.is_object()) {
+      json out = json::object();
+      std::map<std::string, std::vector<const json*>> by_key;
+      std::vector<std::string> order;
+      for (const json* x : v)
+        for (auto it = x->begin(); it != x->end(); ++it) {
+          if (!by_key.count(it.key())) order.push_back(it.key());
+          by_key[it.key()].push_back(&it.value());
+        }
+      for (const auto& k : order)  // a key counts when most runs have it
+        if (2 * by_key[k].size() > runs.size()) out[k] = merge(by_key[k]);
+      return out;
+    }
+    if (first.is_number()) {
+      std::vector<double> n;
+      for (const json* x : v)
+        if (x->is_number()) n.push_back(x->get<double>());
+      return median(n);
+    }
+    if (first.is_boolean()) {
+      std::size_t yes = 0;
+      for (const json* x : v) yes += x->is_boolean() && x->get<bool>();
+      return 2 * yes > v.size();
+    }
+    return first;
+  };
+  std::vector<const json*> v;
+  for (const json& r : runs) v.push_back(&r);
+  return merge(v);
 }
 
 json reference_engine_json(const json& base, const json& ops, const ProbeResult& r, const std::string& id) {

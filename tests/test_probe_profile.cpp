@@ -409,3 +409,21 @@ TEST_CASE("reference_engine_json: the attention call costs and the per-format ba
   CHECK_FALSE(e2["throughput"]["cpu_ops"].contains("bandwidth_efficiency_by_format"));
   CHECK_FALSE(e2["throughput"]["cpu_ops"]["decode"]["attn_scores"].contains("call_s"));
 }
+
+TEST_CASE("median_constants: numbers by their median, flags by the majority, keys most runs have") {
+  const json a = {{"bandwidth_efficiency", 0.8}, {"decode", {{"act", {{"efficiency", 0.1}, {"serial", true}}}}}, {"only_a", 1.0}};
+  const json b = {{"bandwidth_efficiency", 0.95}, {"decode", {{"act", {{"efficiency", 0.3}, {"serial", false}}}}}};
+  const json c = {{"bandwidth_efficiency", 0.9}, {"decode", {{"act", {{"efficiency", 0.2}, {"serial", true}}}}}, {"bc", 2.0}};
+  const json m = median_constants({a, b, c});
+  CHECK(m["bandwidth_efficiency"].get<double>() == doctest::Approx(0.9));
+  CHECK(m["decode"]["act"]["efficiency"].get<double>() == doctest::Approx(0.2));
+  CHECK(m["decode"]["act"]["serial"].get<bool>());
+  CHECK_FALSE(m.contains("only_a"));  // one run of three
+  CHECK_FALSE(m.contains("bc"));
+  CHECK(median_constants({a}) == a);
+  CHECK(median_constants({}).empty());
+  // Three identical runs of real constants give them back unchanged.
+  const json r1 = reference_cpu_ops(hand_probe());
+  const json med = median_constants({r1, r1, r1});
+  CHECK(med == r1);
+}
