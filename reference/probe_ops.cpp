@@ -177,8 +177,9 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
     std::unique_ptr<Forward> g;
     std::int32_t tok = 1;
     std::vector<Counters> rounds;
+    std::vector<std::int64_t> at;  // position at each round's first step
   };
-  Depth d[2] = {{near_depth, "decode_attn_near", nullptr, 1, {}}, {far_depth, "decode_attn_far", nullptr, 1, {}}};
+  Depth d[2] = {{near_depth, "decode_attn_near", nullptr, 1, {}, {}}, {far_depth, "decode_attn_far", nullptr, 1, {}, {}}};
   for (Depth& x : d) {
     x.g = std::make_unique<Forward>(m, w, o);
     fill_to(*x.g, x.depth, m.n_vocab);
@@ -187,6 +188,7 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   for (int r = 0; r < kRounds; ++r)
     for (Depth& x : d) {
       x.g->counters().reset();
+      x.at.push_back(x.g->pos());
       x.tok = decode(*x.g, decode_steps, x.tok, m.n_vocab);
       x.rounds.push_back(x.g->counters());
     }
@@ -198,7 +200,7 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   for (Depth& x : d) {
     std::vector<std::size_t> idx = {0, 1, 2};
     std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return attn_s(x.rounds[a]) < attn_s(x.rounds[b]); });
-    add_phase(x.rounds[idx[kRounds / 2]], x.phase, threads, out, x.depth + 1, true);
+    add_phase(x.rounds[idx[kRounds / 2]], x.phase, threads, out, x.at[idx[kRounds / 2]], true);
   }
   omp_set_num_threads(prev);
   return out;
