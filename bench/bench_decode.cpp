@@ -156,6 +156,7 @@ int main(int argc, char** argv) try {
       const std::int64_t n = interleave_weights(w, &file);
       if (n > 0) std::fprintf(stderr, "interleaved %.2f GB of Q4_0 weights\n", static_cast<double>(n) / kGB);
     }
+    prefault_weights(w);
     for (int nt : threads) {
       omp_set_num_threads(nt);
       Triad triad;

@@ -230,6 +230,7 @@ int cmd_run(const Args& a) {
   const ModelSpec m = ref::model_for_gguf(file, spec);
   ref::ModelWeights w = ref::bind_weights(m, file);
   const std::int64_t interleaved_bytes = no_repack ? 0 : ref::interleave_weights(w, &file);
+  ref::prefault_weights(w);  // pages of the mapped matrices resident before anything is timed
   const auto toks = make_prompt(prompt, m, seed);
   const long long P = static_cast<long long>(toks.size());
 

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -246,7 +247,8 @@ namespace {
 
 // A 3-D Q4_0 expert tensor [E experts of ne1 rows of ne0] in a read-only file mapping,
 // as the kernel maps a GGUF (4 KiB page-cache pages, not the anonymous huge pages of a
-// heap buffer): written to an unlinked temporary file, mapped, read once.
+// heap buffer): written to an unlinked temporary file, mapped, read once; then, where the
+// interleaved kernel runs, copied into its layout as a model's experts are at load.
 struct MappedExperts {
   QMatrix q;
   void* map = MAP_FAILED;
@@ -282,11 +284,29 @@ struct MappedExperts {
     q.data = map;
     volatile std::uint8_t sum = 0;
     for (std::size_t i = 0; i < total; i += 4096) sum = sum + static_cast<const std::uint8_t*>(map)[i];
+    // As the forward pass runs a model (interleave_weights): where the ISA has the interleaved
+    // Q4_0 kernel, a copy in that layout, in huge pages, the file pages released.
+    if (can_interleave(q) && interleaved_kernel_active()) {
+      constexpr std::size_t kHuge = std::size_t{2} << 20;
+      const std::size_t n = (total + kHuge - 1) / kHuge * kHuge;
+      copy = static_cast<std::uint8_t*>(std::aligned_alloc(kHuge, n));
+      if (copy == nullptr) return;
+      ::madvise(copy, n, MADV_HUGEPAGE);
+      const std::int64_t groups = ne1 * E / kInterleaveRows;
+#pragma omp parallel for schedule(static)
+      for (std::int64_t g = 0; g < groups; ++g) interleave_groups(q, g, g + 1, copy);
+      ::munmap(map, total);
+      map = nullptr;
+      q.data = copy;
+      q.interleaved = true;
+    }
   }
   ~MappedExperts() {
-    if (map != MAP_FAILED) ::munmap(map, total);
+    if (map != MAP_FAILED && map != nullptr) ::munmap(map, total);
+    std::free(copy);
   }
-  bool ok() const { return map != MAP_FAILED; }
+  std::uint8_t* copy = nullptr;
+  bool ok() const { return map != MAP_FAILED && q.data != nullptr; }
 };
 
 }  // namespace

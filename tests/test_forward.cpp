@@ -398,6 +398,19 @@ TEST_CASE("integer-format logits are bit-identical on the scalar and AVX2 ISAs")
   set_isa(saved);
 }
 
+namespace {
+// Bytes of a model's float vectors (norm weights, scales): what total_bytes counts besides matrices.
+std::int64_t vector_bytes(const ModelWeights& w) {
+  std::int64_t n = 4 * static_cast<std::int64_t>(w.output_norm.size() + w.ple_proj_norm.size());
+  for (const LayerWeights& l : w.layers)
+    for (const Vec* v : {&l.attn_norm, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.ffn_norm, &l.post_ffn_norm,
+                         &l.router_scale, &l.expert_scale, &l.pre_ffn_norm_2, &l.post_ffn_norm_1, &l.post_ffn_norm_2,
+                         &l.ple_post_norm, &l.layer_scalar})
+      n += 4 * static_cast<std::int64_t>(v->size());
+  return n;
+}
+}  // namespace
+
 TEST_CASE("Q4_0 weights interleaved at load give the GGUF layout's logits bit for bit, on every ISA") {
   // interleave_weights copies the Q4_0 matrices into the 16-row layout when the AVX-512
   // kernel exists; an ISA without that kernel runs the copy group by group in GGUF order.
@@ -409,8 +422,12 @@ TEST_CASE("Q4_0 weights interleaved at load give the GGUF layout's logits bit fo
     set_isa(Isa::Avx512);
     const ModelWeights plain = random_weights(m, GgmlType::Q4_0, 43);
     ModelWeights inter = random_weights(m, GgmlType::Q4_0, 43);
+    const std::int64_t mapped_before = prefault_weights(inter);  // every multiplied matrix, once (tied: one copy)
     const std::int64_t n = interleave_weights(inter, nullptr);
     CHECK_MESSAGE(n > 0, id);
+    const std::int64_t ple = static_cast<std::int64_t>(inter.ple_table.row_bytes) * inter.ple_table.ne1;
+    CHECK(mapped_before == inter.total_bytes - ple - vector_bytes(inter));
+    CHECK(prefault_weights(inter) < mapped_before);  // the interleaved copies are not the file's pages
     CHECK(inter.output.interleaved);
     CHECK(inter.token_embd.data == inter.output.data);  // tied: the embedding reads the same copy
     CHECK_FALSE(inter.ple_table.interleaved);           // gathered only: left in place
