@@ -4,12 +4,14 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "error.h"
 #include "kernels/blocks.h"
 #include "kernels/fp16.h"
+#include "kernels/kernels.h"
 #include "qmatrix.h"
 #include "quant.h"
 
@@ -358,4 +360,31 @@ TEST_CASE("interleaved Q4_0: the layout round-trips and every ISA's product equa
   odd.type = GgmlType::Q8_0;
   odd.ne1 = 32;
   CHECK_FALSE(can_interleave(odd));  // Q4_0 only
+}
+
+TEST_CASE("the AVX-512 activation quantizer writes the scalar one's bytes, special values included") {
+  if (best_isa() != Isa::Avx512) return;
+  const auto quant = kernels_avx512().quantize_q8;
+  REQUIRE(static_cast<bool>(quant));
+  for (const std::int64_t n : {32, 96, 128, 416, 12288}) {
+    auto x = gaussian(static_cast<std::size_t>(n), 51 + static_cast<unsigned>(n), 3.0f);
+    if (n >= 96) {  // a zero block, a NaN, infinities, a denormal-only block, ties at .5
+      for (int j = 0; j < 32; ++j) x[static_cast<std::size_t>(j)] = 0.0f;
+      x[40] = std::numeric_limits<float>::quiet_NaN();
+      x[70] = std::numeric_limits<float>::infinity();
+      x[71] = -std::numeric_limits<float>::infinity();
+    }
+    if (n >= 128)
+      for (int j = 96; j < 128; ++j) x[static_cast<std::size_t>(j)] = (j % 2 ? 1 : -1) * 1e-40f * static_cast<float>(j - 95);
+    if (n >= 416)
+      for (int j = 128; j < 160; ++j) x[static_cast<std::size_t>(j)] = 0.5f * static_cast<float>(j - 144);  // amax 8: x*id hits .5 ties
+    for (ActKind k : {ActKind::Q8, ActKind::Q8P}) {
+      CAPTURE(n);
+      CAPTURE(static_cast<int>(k));
+      std::vector<std::uint8_t> a(act_row_bytes(k, n), 0xAB), b(act_row_bytes(k, n), 0xCD);
+      quantize_act_row(k, x.data(), a.data(), n);
+      quant(k, x.data(), b.data(), n);
+      CHECK(a == b);
+    }
+  }
 }
