@@ -2,9 +2,13 @@
 // plus one test per architectural feature that fails if the feature is removed.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <omp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -438,4 +442,36 @@ TEST_CASE("Q4_0 weights interleaved at load give the GGUF layout's logits bit fo
     }
   }
   set_isa(saved);
+}
+
+TEST_CASE("gemmasim run --pause-every N stops itself before the prefill and every N decode steps, then carries on") {
+  // The contract gemmasim validate relies on: it measures the machine while the run is stopped.
+  const std::string dir = std::string(GEMMASIM_BINARY) + ".run-test";
+  std::system(("mkdir -p " + dir).c_str());
+  const std::string out = dir + "/pause.json", cache = "XDG_CACHE_HOME=" + dir;
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::putenv(const_cast<char*>(cache.c_str()));
+    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), null = ::open("/dev/null", O_WRONLY);
+    ::dup2(fd, 1);
+    ::dup2(null, 2);
+    ::execl(GEMMASIM_BINARY, GEMMASIM_BINARY, "run", "--model", "gemma4-e2b-tiny", "--quant", "q8_0", "--prompt", "5",
+            "--gen", "5", "--threads", "1", "--pause-every", "2", "--json", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int stops = 0, status = 0;
+  for (;;) {
+    REQUIRE(::waitpid(pid, &status, WUNTRACED) == pid);
+    if (!WIFSTOPPED(status)) break;
+    ++stops;
+    ::kill(pid, SIGCONT);
+  }
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(stops == 1 + 3);  // before the prefill, before decode steps 0, 2 and 4
+  std::ifstream f(out);
+  const auto j = nlohmann::json::parse(f);
+  CHECK(j["decode_step_s"].size() == 5);
+  CHECK(std::system((cache + " " + GEMMASIM_BINARY + " run --model gemma4-e2b-tiny --pause-every -1 2>/dev/null").c_str()) != 0);
 }
