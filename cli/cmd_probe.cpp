@@ -63,9 +63,11 @@ int cmd_probe(const Args& a) {
   }
   ref::ProbeResult r;
   std::vector<json> runs;
+  double total_s = 0;
   for (int k = 0; k < repeat; ++k) {
     if (repeat > 1) std::fprintf(stderr, "probe: pass %d of %d\n", k + 1, repeat);
     r = ref::probe_machine(o);
+    total_s += r.seconds;
     runs.push_back(ref::reference_cpu_ops(r));  // the reference engine's constants from this probe (empty without op rates)
   }
   const json ops = ref::median_constants(runs);
@@ -133,7 +135,7 @@ int cmd_probe(const Args& a) {
   if (r.file_cache.fault_bytes > 0 || r.file_cache.cold_read_bytes_per_s > 0)
     std::printf("\npage cache (%s): a read fault on a freshly read, mmap'd file makes %s resident; cold read %.2f GB/s\n",
                 o.file_cache_dir.c_str(), report::fmt_bytes(r.file_cache.fault_bytes).c_str(), r.file_cache.cold_read_bytes_per_s / kGB);
-  std::printf("\nprobe took %.1f s%s%s%s%s\n", r.seconds, out.empty() ? "" : "; device file: ", out.c_str(),
+  std::printf("\nprobe took %.1f s%s%s%s%s\n", total_s, out.empty() ? "" : "; device file: ", out.c_str(),
               engine_out.empty() ? "" : "; engine file: ", engine_out.c_str());
   return 0;
 }
