@@ -102,13 +102,20 @@ int model_sweep(const char* path) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
+  if (argc > 1 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::printf("usage: bench_kernels [rows cols [threads [type]]]   (default 12288 x 6144, all threads, every type)\n"
+                "       bench_kernels --gguf FILE.gguf [threads]\n");
+    return 0;
+  }
   if (argc > 2 && std::string(argv[1]) == "--gguf") {
     if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
     return model_sweep(argv[2]);
   }
   const std::int64_t rows = argc > 1 ? std::atoll(argv[1]) : 12288;
   const std::int64_t cols = argc > 2 ? std::atoll(argv[2]) : 6144;
+  if (rows <= 0 || cols <= 0 || cols % 256 != 0)
+    throw InputError("rows and cols must be positive, cols a multiple of 256 (see --help)");
   if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
   const int threads = omp_get_max_threads();
   std::printf("matmul %lld x %lld, %d threads, best ISA %s\n", static_cast<long long>(rows), static_cast<long long>(cols),
@@ -126,7 +133,7 @@ int main(int argc, char** argv) {
   if (best_isa() != Isa::Scalar) isas.push_back(Isa::Avx2);
   if (best_isa() == Isa::Avx512) isas.push_back(Isa::Avx512);
   std::printf("wall: elapsed time, all threads (best run); core: one thread, from CPU time\n");
-  std::printf("%-6s %-7s %8s %12s %12s %14s %14s\n", "type", "isa", "MB", "T=1 GB/s", "core GB/s", "T=512 GFLOP/s",
+  std::printf("%-7s %-7s %8s %12s %12s %14s %14s\n", "type", "isa", "MB", "T=1 GB/s", "core GB/s", "T=512 GFLOP/s",
               "core GFLOP/s");
   const std::string only = argc > 4 ? argv[4] : "";
   for (GgmlType t : types) {
@@ -135,9 +142,22 @@ int main(int argc, char** argv) {
     const std::size_t rb = static_cast<std::size_t>(cols / g.weights * g.bytes);
     std::vector<std::uint8_t> q(rb * rows);
     for (std::int64_t r = 0; r < rows; ++r) quantize_row(t, w.data() + r * cols, q.data() + r * rb, cols);
-    QMatrix W{t, cols, rows, 1, q.data(), rb};
+    QMatrix plain{t, cols, rows, 1, q.data(), rb};
     const double bytes = static_cast<double>(q.size());
+    // Q4_0 also in the 16-row interleaved layout the forward pass uses (row "q4_0x16")
+    std::vector<std::uint8_t> il;
+    std::vector<std::pair<std::string, QMatrix>> layouts = {{type_info(t).name, plain}};
+    if (can_interleave(plain)) {
+      il.resize(q.size());
+      interleave_groups(plain, 0, rows / kInterleaveRows, il.data());
+      QMatrix inter = plain;
+      inter.data = il.data();
+      inter.interleaved = true;
+      layouts.emplace_back(std::string(type_info(t).name) + "x16", inter);
+    }
+    for (const auto& [label, W] : layouts)
     for (Isa isa : isas) {
+      if (W.interleaved && isa == Isa::Scalar) continue;
       set_isa(isa);
       auto decode = [&] { matmul(W, x.data(), 1, y.data()); };
       auto prefill = [&] { matmul(W, x.data(), T, y.data()); };
@@ -148,10 +168,19 @@ int main(int argc, char** argv) {
         gflops = flop / best_time_s(prefill, 1.0) / kGFLOP;
         core_gflops = flop / cpu_time_s(prefill, 1) / kGFLOP;
       }
-      std::printf("%-6s %-7s %8.1f %12.2f %12.2f %14.1f %14.1f\n", type_info(t).name, isa_name(isa), bytes / kMB,
+      std::printf("%-7s %-7s %8.1f %12.2f %12.2f %14.1f %14.1f\n", label.c_str(), isa_name(isa), bytes / kMB,
                   bytes / t1 / kGB, bytes / c1 / kGB, gflops, core_gflops);
       std::fflush(stdout);
     }
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_kernels: %s\n", e.what());
+    return 2;
+  }
 }

@@ -362,11 +362,14 @@ TEST_CASE("interleaved Q4_0: the layout round-trips and every ISA's product equa
   CHECK_FALSE(can_interleave(odd));  // Q4_0 only
 }
 
-TEST_CASE("the AVX-512 activation quantizer writes the scalar one's bytes, special values included") {
-  if (best_isa() != Isa::Avx512) return;
-  const auto quant = kernels_avx512().quantize_q8;
-  REQUIRE(static_cast<bool>(quant));
-  for (const std::int64_t n : {32, 96, 128, 416, 12288}) {
+TEST_CASE("the SIMD activation quantizers write the scalar one's bytes, special values included") {
+  std::vector<const IsaKernels*> isas;
+  if (best_isa() != Isa::Scalar) isas.push_back(&kernels_avx2());
+  if (best_isa() == Isa::Avx512) isas.push_back(&kernels_avx512());
+  for (const IsaKernels* kern : isas)
+  for (const std::int64_t n : {32, 96, 128, 256, 416, 512, 12288}) {
+    const auto quant = kern->quantize_q8;
+    REQUIRE(static_cast<bool>(quant));
     auto x = gaussian(static_cast<std::size_t>(n), 51 + static_cast<unsigned>(n), 3.0f);
     if (n >= 96) {  // a zero block, a NaN, infinities, a denormal-only block, ties at .5
       for (int j = 0; j < 32; ++j) x[static_cast<std::size_t>(j)] = 0.0f;
@@ -378,7 +381,8 @@ TEST_CASE("the AVX-512 activation quantizer writes the scalar one's bytes, speci
       for (int j = 96; j < 128; ++j) x[static_cast<std::size_t>(j)] = (j % 2 ? 1 : -1) * 1e-40f * static_cast<float>(j - 95);
     if (n >= 416)
       for (int j = 128; j < 160; ++j) x[static_cast<std::size_t>(j)] = 0.5f * static_cast<float>(j - 144);  // amax 8: x*id hits .5 ties
-    for (ActKind k : {ActKind::Q8, ActKind::Q8P}) {
+    for (ActKind k : {ActKind::Q8, ActKind::Q8P, ActKind::Q8K}) {
+      if (k == ActKind::Q8K && n % kQKK != 0) continue;
       CAPTURE(n);
       CAPTURE(static_cast<int>(k));
       std::vector<std::uint8_t> a(act_row_bytes(k, n), 0xAB), b(act_row_bytes(k, n), 0xCD);

@@ -40,7 +40,7 @@ struct IsaKernels {
   // Q4_0 interleaved by 16 rows (qmatrix.h); nullptr where the ISA has none. Its
   // Tile: w = the group's first byte, nr = 16, w_stride unused.
   TileFn q4_0x16 = nullptr;
-  // quantize_act_row for the Q8 / Q8P layouts, byte for byte the same; nullptr: the scalar one.
+  // quantize_act_row for the Q8 / Q8P / Q8K layouts, byte for byte the same; nullptr: the scalar one.
   void (*quantize_q8)(ActKind kind, const float* x, void* dst, std::int64_t n) = nullptr;
   TileFn for_type(GgmlType t) const;
 };

@@ -112,8 +112,7 @@ void matmul(const QMatrix& W, const float* x, int T, float* y, std::int64_t expe
   if (kind != ActKind::F32) {
     qbuf.resize(static_cast<std::size_t>(T) * xb);
     std::uint8_t* q = qbuf.data();
-    const auto quant = kind != ActKind::Q8K && kernels_for(active_isa()).quantize_q8 ? kernels_for(active_isa()).quantize_q8
-                                                                                     : quantize_act_row;
+    const auto quant = kernels_for(active_isa()).quantize_q8 ? kernels_for(active_isa()).quantize_q8 : quantize_act_row;
 #pragma omp parallel for schedule(static) if (T >= 8)
     for (int t = 0; t < T; ++t) quant(kind, x + static_cast<std::size_t>(t) * W.ne0, q + t * xb, W.ne0);
     act = q;

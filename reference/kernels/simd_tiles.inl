@@ -382,6 +382,41 @@ void row_q4_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
   for (int t = 0; t < nt; ++t) out[t] = reduce8(acc[t]);
 }
 
+// Decode (one token): each sub-block unpacked and multiplied at once (row_q4_k's run-time
+// token loop keeps 16 vectors on the stack across it), the scales broadcast by a byte
+// shuffle of one vector rather than 8 scalar broadcasts. Same exact sums, same float part.
+void row_q4_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, float* out) {
+  const auto* wb = reinterpret_cast<const BlockQ4_K*>(w);
+  const auto* xb = reinterpret_cast<const ActQ8K*>(x);
+  float acc[8] = {};
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256i pick[8];  // int16 j in every lane
+  for (int j = 0; j < 8; ++j) pick[j] = _mm256_set1_epi16(static_cast<short>((2 * j) | ((2 * j + 1) << 8)));
+  for (std::int64_t b = 0; b < n / kQKK; ++b) {
+    std::uint32_t sc[2], mn[2];
+    q4k_unpack_scales(wb[b].scales, sc, mn);
+    const __m128i s8 = _mm_cvtsi64_si128(static_cast<long long>(sc[0] | (std::uint64_t{sc[1]} << 32)));
+    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(s8));  // 8 int16 scales, both halves
+    const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(mn[0] | (std::uint64_t{mn[1]} << 32)));
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));  // each min twice: pairs of bsums
+    __m256i tot = _mm256_setzero_si256();
+    for (int i = 0; i < 4; ++i) {
+      const __m256i q = load32(wb[b].qs + 32 * i);
+      const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      tot = _mm256_add_epi32(tot, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(xb[b].qs + 64 * i)),
+                                                    _mm256_shuffle_epi8(sc16, pick[2 * i])));
+      tot = _mm256_add_epi32(tot, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(xb[b].qs + 64 * i + 32)),
+                                                    _mm256_shuffle_epi8(sc16, pick[2 * i + 1])));
+    }
+    const int sumi = hsum_epi32(tot);
+    const int summ = hsum_epi32(_mm256_madd_epi16(load32(xb[b].bsums), mn16));
+    const float sd = xb[b].d * f16(wb[b].d);
+    const float sm = xb[b].d * f16(wb[b].dmin);
+    acc[b % 8] += no_fma(sd * static_cast<float>(sumi)) - no_fma(sm * static_cast<float>(summ));
+  }
+  *out = reduce8(acc);
+}
+
 // ---- Q6_K x ActQ8K ------------------------------------------------------------
 
 #if defined(GS_AVX512)
@@ -575,13 +610,70 @@ void tile(const Tile& k) {
   }
 }
 
+void tile_q4_k(const Tile& k) {
+  if (k.nt != 1) return tile<row_q4_k>(k);
+  for (int r = 0; r < k.nr; ++r) row_q4_k_t1(k.n, k.w + r * k.w_stride, k.x, k.y + r);
+}
+
 #if defined(GS_AVX512)
 void tile_q6_k(const Tile& k) {
   if (k.nt != 1) return tile<row_q6_k>(k);
   for (int r = 0; r < k.nr; ++r) row_q6_k_t1(k.n, k.w + r * k.w_stride, k.x, k.y + r);
 }
 #else
-void tile_q6_k(const Tile& k) { tile<row_q6_k>(k); }
+// Decode (one token), AVX2: each 32-weight vector unpacked and multiplied at once (the
+// run-time token loop of row_q6_k keeps 16 unpacked vectors on the stack, a store and a
+// load of each per block), the offset 32 * sum_g sc_g * bsum_g taken in the vector before
+// one horizontal sum. Same exact sumi, same float part.
+void row_q6_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, float* out) {
+  const auto* xb = reinterpret_cast<const ActQ8K*>(x);
+  const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
+  float acc[8] = {};
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  // int16 lanes 0-7 take scale 2k, lanes 8-15 scale 2k+1: a byte shuffle of one 128-bit half
+  // of the 16 int16 scales (scales 0-7 for k < 4, 8-15 after) copied to both halves.
+  __m256i pick[8];
+  for (int k = 0; k < 8; ++k) {
+    const int base = 4 * (k % 4);  // byte offset of int16 scale 2k in its half
+    alignas(32) std::int8_t idx[32];
+    for (int i = 0; i < 16; ++i) {
+      idx[i] = static_cast<std::int8_t>(base + i % 2);
+      idx[16 + i] = static_cast<std::int8_t>(base + 2 + i % 2);
+    }
+    pick[k] = load32(idx);
+  }
+  for (std::int64_t b = 0; b < n / kQKK; ++b) {
+    const BlockQ6_K& blk = wb[b];
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
+    const __m256i lo8 = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi8 = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+    __m256i tot = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load32(blk.ql + 64 * h), ql1 = load32(blk.ql + 64 * h + 32);
+      const __m256i qh = load32(blk.qh + 32 * h);
+      const __m256i wq[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+          _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30))};
+      for (int j = 0; j < 4; ++j) {
+        const int k = 4 * h + j;
+        const __m256i scv = _mm256_shuffle_epi8(k < 4 ? lo8 : hi8, pick[k]);
+        // maddubs: u8 0..63 x s8, pairs at most 2*63*127 < 32768; madd by the group scale -> int32
+        tot = _mm256_add_epi32(tot, _mm256_madd_epi16(_mm256_maddubs_epi16(wq[j], load32(xb[b].qs + 32 * k)), scv));
+      }
+    }
+    const __m256i off = _mm256_madd_epi16(sc16, load32(xb[b].bsums));  // sum_g sc_g * bsum_g (pairs)
+    const int sumi = hsum_epi32(_mm256_sub_epi32(tot, _mm256_slli_epi32(off, 5)));
+    const float sd = xb[b].d * f16(blk.d);
+    acc[b % 8] += no_fma(sd * static_cast<float>(sumi));
+  }
+  *out = reduce8(acc);
+}
+
+void tile_q6_k(const Tile& k) {
+  if (k.nt != 1) return tile<row_q6_k>(k);
+  for (int r = 0; r < k.nr; ++r) row_q6_k_t1(k.n, k.w + r * k.w_stride, k.x, k.y + r);
+}
 #endif
 
 #if defined(GS_AVX512)
@@ -684,6 +776,66 @@ void tile_q4_0x16(const Tile& k) {
 }
 #endif
 
+#if !defined(GS_AVX512)
+// ---- Q4_0 interleaved by 16 rows, 256-bit (AVX2 maddubs) --------------------------
+// The AVX-512 tile's scheme with 8 rows per vector: a 64-byte chunk of the layout is rows
+// 0-7 (first 32 bytes) and rows 8-15 (next 32); int32 lane i is row i of the half. Per
+// block and token: 8 maddubs of u8 nibbles by broadcast s8 quants summed in int16 (at most
+// 8 x 2 x 15 x 127 = 30480: no overflow), one madd to int32, minus 8 * sum(x); the float
+// part is canonical per lane, acc[b % 8] += (dw*dx)*isum, with the accumulators in L1
+// (16 rows x 8 slots would take every ymm register).
+inline __m256i bcast4_256(const std::int8_t* p) {
+  std::int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+void tile_q4_0x16_avx2(const Tile& k) {
+  const std::int64_t nb = k.n / kQK;
+  const std::uint8_t* g = k.w;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  alignas(32) float accm[kTok][8][16];
+  for (int t0 = 0; t0 < k.nt; t0 += kTok) {
+    const int nt = std::min(kTok, k.nt - t0);
+    ActQ8Row x[kTok];
+    for (int t = 0; t < nt; ++t) x[t] = act_q8_row(k.x + (t0 + t) * k.x_stride, k.n);
+    std::memset(accm, 0, sizeof(float) * 8 * 16 * static_cast<std::size_t>(nt));
+    for (std::int64_t b = 0; b < nb; ++b) {
+      const std::uint8_t* nib = g + q4x16_nibbles_at(b, nb);
+      const std::uint8_t* sc = g + q4x16_scales_at(b, nb);
+      for (int h = 0; h < 2; ++h) {  // rows 8h .. 8h+7
+        __m256i lo[4], hi[4];        // chunk c: weights 4c..4c+3 (lo), 16+4c.. (hi) of each row
+        for (int c = 0; c < 4; ++c) {
+          const __m256i v = load32(nib + 64 * c + 32 * h);
+          lo[c] = _mm256_and_si256(v, m4);
+          hi[c] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * h)));
+        for (int t = 0; t < nt; ++t) {
+          const std::int8_t* q = x[t].qs + (b / 4) * 128 + (b % 4) * 16;  // q8p_pos(b, 0); +64: quant 16
+          __m256i p16 = _mm256_setzero_si256();
+          for (int c = 0; c < 4; ++c)
+            p16 = _mm256_add_epi16(p16, _mm256_add_epi16(_mm256_maddubs_epi16(lo[c], bcast4_256(q + 4 * c)),
+                                                         _mm256_maddubs_epi16(hi[c], bcast4_256(q + 64 + 4 * c))));
+          const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones), _mm256_set1_epi32(8 * x[t].sum[b]));
+          const __m256 s = _mm256_mul_ps(dw, _mm256_set1_ps(x[t].d[b]));
+          float* a = accm[t][b % 8] + 8 * h;
+          _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum)))));
+        }
+      }
+    }
+    for (int t = 0; t < nt; ++t)
+      for (int h = 0; h < 2; ++h) {
+        __m256 a[8];
+        for (int j = 0; j < 8; ++j) a[j] = _mm256_load_ps(accm[t][j] + 8 * h);
+        const __m256 r = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
+                                       _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])));
+        _mm256_storeu_ps(k.y + (t0 + t) * k.y_stride + 8 * h, r);
+      }
+  }
+}
+#endif
+
 #if defined(GS_AVX512)
 // quantize_act_row (convert.cpp) for the Q8 / Q8P layouts, 32 values at a time, with the same
 // operations in the same order, so the bytes are identical: amax over |x| (a NaN never wins a
@@ -730,16 +882,100 @@ void quantize_q8_avx512(ActKind kind, const float* x, void* dst, std::int64_t n)
 }
 #endif
 
+// quantize_act_row (convert.cpp), 256-bit: the same operations in the same order as the
+// scalar loop, so the bytes are identical (see quantize_q8_avx512 above for the rules).
+// Q8 / Q8P in the AVX2 build (the AVX-512 build has its own), Q8K (Q4_K / Q6_K weights)
+// in both: the scalar Q8K loop cost ~3 ns a value too.
+inline __m256 abs_max_nan_skip(__m256 v, __m256 m) {  // max(|v|, m); a NaN lane of v keeps m
+  return _mm256_max_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), v), m);
+}
+inline float hmax8(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+// 32 values times id -> 32 int8 in order; sums of values 0..15 and 16..31.
+inline __m256i quant32_256(const float* x, __m256 vid, int& sum_lo, int& sum_hi) {
+  const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k) {
+    const __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid);
+    const __m256 r = _mm256_round_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 c = _mm256_min_ps(_mm256_max_ps(r, lo), hi);                          // NaN -> -127 here...
+    q[k] = _mm256_cvtps_epi32(_mm256_and_ps(c, _mm256_cmp_ps(y, y, _CMP_ORD_Q)));  // ...then 0
+  }
+  sum_lo = hsum_epi32(_mm256_add_epi32(q[0], q[1]));
+  sum_hi = hsum_epi32(_mm256_add_epi32(q[2], q[3]));
+  // packs work per 128-bit lane: bytes come out as 4-value groups q0 q1 q2 q3 (low halves),
+  // then q0 q1 q2 q3 (high halves); the permute puts them back in order.
+  const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+inline float block_scale(float amax, float& id) {
+  const float d = amax / 127.0f;
+  id = d != 0.0f ? 1.0f / d : 0.0f;
+  return d;
+}
+void quantize_act_256(ActKind kind, const float* x, void* dst, std::int64_t n) {
+  if (kind == ActKind::Q8K) {
+    auto* out = static_cast<ActQ8K*>(dst);
+    for (std::int64_t b = 0; b < n / kQKK; ++b, x += kQKK) {
+      __m256 m = _mm256_setzero_ps();
+      for (int k = 0; k < kQKK / 8; ++k) m = abs_max_nan_skip(_mm256_loadu_ps(x + 8 * k), m);
+      float id;
+      out[b].d = block_scale(hmax8(m), id);
+      const __m256 vid = _mm256_set1_ps(id);
+      for (int j = 0; j < kQKK / 32; ++j) {
+        int s0, s1;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs + 32 * j), quant32_256(x + 32 * j, vid, s0, s1));
+        out[b].bsums[2 * j] = static_cast<std::int16_t>(s0);
+        out[b].bsums[2 * j + 1] = static_cast<std::int16_t>(s1);
+      }
+    }
+    return;
+  }
+  if (kind != ActKind::Q8 && kind != ActKind::Q8P) return quantize_act_row(kind, x, dst, n);
+  const ActQ8Row row = act_q8_row(dst, n);
+  const bool p = kind == ActKind::Q8P;
+  const std::int64_t nb = n / kQK;
+  for (std::int64_t b = 0; b < nb; ++b, x += kQK) {
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) m = abs_max_nan_skip(_mm256_loadu_ps(x + 8 * k), m);
+    float id;
+    row.d[b] = block_scale(hmax8(m), id);
+    int s0, s1;
+    const __m256i q = quant32_256(x, _mm256_set1_ps(id), s0, s1);
+    row.sum[b] = s0 + s1;
+    std::int8_t* o0 = row.qs + (p ? (b / 4) * 128 + (b % 4) * 16 : b * kQK);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o0), _mm256_castsi256_si128(q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p ? o0 + 64 : o0 + 16), _mm256_extracti128_si256(q, 1));
+  }
+  for (std::int64_t b = nb; b < act_q8_blocks_padded(n); ++b) {  // the zero padding blocks
+    std::int8_t* o0 = row.qs + (p ? (b / 4) * 128 + (b % 4) * 16 : b * kQK);
+    std::memset(o0, 0, 16);
+    std::memset(p ? o0 + 64 : o0 + 16, 0, 16);
+    row.d[b] = 0.0f;
+    row.sum[b] = 0;
+  }
+}
+
+#if defined(GS_AVX512)
+void quantize_act_avx512(ActKind kind, const float* x, void* dst, std::int64_t n) {
+  if (kind == ActKind::Q8 || kind == ActKind::Q8P) return quantize_q8_avx512(kind, x, dst, n);
+  quantize_act_256(kind, x, dst, n);
+}
+#endif
+
 const IsaKernels& simd_kernels() {
 #if defined(GS_AVX512)
   constexpr TileFn q4_0x16 = tile_q4_0x16;
-  constexpr auto quantize_q8 = quantize_q8_avx512;
+  constexpr auto quantize_q8 = quantize_act_avx512;
 #else
-  constexpr TileFn q4_0x16 = nullptr;
-  constexpr void (*quantize_q8)(ActKind, const float*, void*, std::int64_t) = nullptr;
+  constexpr TileFn q4_0x16 = tile_q4_0x16_avx2;
+  constexpr auto quantize_q8 = quantize_act_256;
 #endif
   static const IsaKernels k{tile<row_float<0>>,          tile<row_float<1>>,         tile<row_float<2>>,
-                            tile<row_q_legacy<true>>,    tile<row_q_legacy<false>>,  tile<row_q4_k>,
+                            tile<row_q_legacy<true>>,    tile<row_q_legacy<false>>,  tile_q4_k,
                             tile_q6_k,                   q4_0x16,                    quantize_q8};
   return k;
 }
