@@ -24,6 +24,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+
+
+
 namespace gs::ref {
 namespace {
 
@@ -65,6 +68,23 @@ inline float reduce8_ps(__m256 v) {
 }
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// Decode streams every weight once from DRAM; the hardware prefetcher alone kept one Zen 3
+// core (the AVX2 build's machine here) at 5-9 GB/s on a 42 MB Q4_0 matrix (interleaved /
+// GGUF order), a software prefetch 2 KiB ahead of the bytes being read at 12-14 (512 B
+// ahead: no better; 4 KiB: 11). The AVX-512 build has none: on Zen 4 a software prefetch
+// made the decode step slower (docs/performance.md).
+#if defined(GS_AVX512)
+constexpr std::size_t kPrefetchAhead = 0;
+#else
+constexpr std::size_t kPrefetchAhead = 2048;
+#endif
+template <std::size_t Bytes>
+inline void prefetch_ahead(const void* p) {  // the lines of [p, p + Bytes), kPrefetchAhead later
+  if constexpr (kPrefetchAhead == 0) return;
+  const char* c = static_cast<const char*>(p) + kPrefetchAhead;
+  for (std::size_t o = 0; o < Bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+}
 
 // ---- Q4_0 / Q8_0 x Q8 activations ----------------------------------------------
 
@@ -293,6 +313,7 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
   // one core; not used.)
   for (; b0 < nfull; b0 += 8) {
     at(b0);
+    if constexpr (NT == 1) prefetch_ahead<8 * kBB>(w + b0 * kBB);
     group8<Q8, NT>(w + b0 * kBB, xq, xd, xsum, acc);
   }
   if (nfull < nb) {  // tail: zero-padded copies of the last blocks (zero blocks add exactly 0)
@@ -393,6 +414,7 @@ void row_q4_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, f
   __m256i pick[8];  // int16 j in every lane
   for (int j = 0; j < 8; ++j) pick[j] = _mm256_set1_epi16(static_cast<short>((2 * j) | ((2 * j + 1) << 8)));
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
+    prefetch_ahead<sizeof(BlockQ4_K)>(wb + b);
     std::uint32_t sc[2], mn[2];
     q4k_unpack_scales(wb[b].scales, sc, mn);
     const __m128i s8 = _mm_cvtsi64_si128(static_cast<long long>(sc[0] | (std::uint64_t{sc[1]} << 32)));
@@ -644,6 +666,7 @@ void row_q6_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, f
   }
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
     const BlockQ6_K& blk = wb[b];
+    prefetch_ahead<sizeof(BlockQ6_K)>(&blk);
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
     const __m256i lo8 = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi8 = _mm256_permute2x128_si256(sc16, sc16, 0x11);
     __m256i tot = _mm256_setzero_si256();
@@ -790,7 +813,48 @@ inline __m256i bcast4_256(const std::int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+// Decode: each 64-byte line read once, both halves at a time (the two-pass order of the
+// multi-token loop below streamed from DRAM at 5 GB/s on one Zen 3 core, GGUF order 9).
+void q4x16_avx2_t1(const Tile& k) {
+  const std::int64_t nb = k.n / kQK;
+  const std::uint8_t* g = k.w;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  alignas(32) float acc[8][16] = {};
+  const ActQ8Row x = act_q8_row(k.x, k.n);
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::uint8_t* nib = g + q4x16_nibbles_at(b, nb);
+    const std::uint8_t* sc = g + q4x16_scales_at(b, nb);
+    const std::int8_t* q = x.qs + (b / 4) * 128 + (b % 4) * 16;  // q8p_pos(b, 0); +64: quant 16
+    __m256i p0 = _mm256_setzero_si256(), p1 = _mm256_setzero_si256();
+    prefetch_ahead<256>(nib);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v0 = load32(nib + 64 * c), v1 = load32(nib + 64 * c + 32);
+      const __m256i bl = bcast4_256(q + 4 * c), bh = bcast4_256(q + 64 + 4 * c);
+      p0 = _mm256_add_epi16(p0, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v0, m4), bl),
+                                                 _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), bh)));
+      p1 = _mm256_add_epi16(p1, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v1, m4), bl),
+                                                 _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), bh)));
+    }
+    const __m256i off = _mm256_set1_epi32(8 * x.sum[b]);
+    const __m256 dx = _mm256_set1_ps(x.d[b]);
+    const __m256 s0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))), dx);
+    const __m256 s1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16))), dx);
+    const __m256 c0 = no_fma(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(p0, ones), off))));
+    const __m256 c1 = no_fma(_mm256_mul_ps(s1, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(p1, ones), off))));
+    float* a = acc[b % 8];
+    _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), c0));
+    _mm256_store_ps(a + 8, _mm256_add_ps(_mm256_load_ps(a + 8), c1));
+  }
+  for (int h = 0; h < 2; ++h) {
+    __m256 a[8];
+    for (int j = 0; j < 8; ++j) a[j] = _mm256_load_ps(acc[j] + 8 * h);
+    _mm256_storeu_ps(k.y + 8 * h, _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
+                                                _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7]))));
+  }
+}
+
 void tile_q4_0x16_avx2(const Tile& k) {
+  if (k.nt == 1) return q4x16_avx2_t1(k);
   const std::int64_t nb = k.n / kQK;
   const std::uint8_t* g = k.w;
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
