@@ -217,6 +217,7 @@ PeakRates vector_peaks(int threads) {
     p.int8_ops_per_s = parallel_rate(threads, vnni_loop_avx512, iters);
   } else if (cpu_has_avx2()) {
     p.fp32_flops_per_s = parallel_rate(threads, fma_loop_avx2, iters);
+    p.int8_ops_per_s = parallel_rate(threads, int8_loop_avx2, iters);
   }
   return p;
 }

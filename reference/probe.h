@@ -4,7 +4,7 @@
 //                      arrays far larger than the last-level cache; counted as
 //                      STREAM counts it (24 bytes per element: two reads, one write);
 //                      best and median of several repetitions, at 1..N OpenMP threads.
-//   vector peaks       fp32 FMA and int8 dot-product (AVX-512 VNNI) throughput of
+//   vector peaks       fp32 FMA and int8 dot-product (AVX-512 VNNI, else AVX2 maddubs) throughput of
 //                      register-only loops, per thread count (the "peak" a roofline needs).
 //   kernel rates       the reference kernel's matmul (reference/qmatrix.h) per weight
 //                      format: T = 1 in bytes of weights per second (a mat-vec over a
@@ -39,7 +39,7 @@ TriadResult triad_bandwidth(std::int64_t array_bytes, int threads, int reps);
 struct PeakRates {
   int threads = 0;
   double fp32_flops_per_s = 0;    // FMA = 2 FLOP
-  double int8_ops_per_s = 0;      // u8 x s8 multiply-add = 2 OP (0 without VNNI)
+  double int8_ops_per_s = 0;      // u8 x s8 multiply-add = 2 OP (AVX-512 VNNI, else the AVX2 maddubs step; 0 without AVX2)
 };
 PeakRates vector_peaks(int threads);
 
@@ -214,5 +214,6 @@ bool is_dot_bound_matvec(const ProbeResult& r, const std::string& format);
 double fma_loop_avx512(std::int64_t iters);
 double fma_loop_avx2(std::int64_t iters);
 double vnni_loop_avx512(std::int64_t iters);
+double int8_loop_avx2(std::int64_t iters);
 
 }  // namespace gs::ref

@@ -56,7 +56,7 @@ System machine_system(const MachineRates& r) {
   if (r.fp32_flops_per_s > 0) d.peak_flops_per_s["fp32"] = r.fp32_flops_per_s;
   if (r.int8_ops_per_s > 0) d.peak_flops_per_s["int8"] = r.int8_ops_per_s;
   d.cores = r.threads;
-  d.sources = {{"all", "measured: gemmasim probe / validate (STREAM triad, FMA and VNNI loops) at " + std::to_string(r.threads) + " threads"}};
+  d.sources = {{"all", "measured: gemmasim probe / validate (STREAM triad, FMA and int8 loops: VNNI, or AVX2 maddubs) at " + std::to_string(r.threads) + " threads"}};
   System s;
   s.id = d.id;
   s.name = d.name;
