@@ -96,9 +96,24 @@ double warm_page_cache(const std::string& path, double* room, double* resident) 
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The machine's figures at one moment: triad and vector peaks at the run's threads.
+// CPU time stolen from this guest by the hypervisor since boot, all CPUs (the steal field of
+// /proc/stat's cpu line), in seconds; -1 where the kernel does not report it.
+double steal_seconds() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  long long v[8] = {};
+  if (!(f >> cpu) || cpu != "cpu") return -1;
+  for (auto& x : v)
+    if (!(f >> x)) return -1;
+  const long tck = ::sysconf(_SC_CLK_TCK);
+  return tck > 0 ? static_cast<double>(v[7]) / static_cast<double>(tck) : -1;
+}
+
+// The machine's figures at one moment: triad and vector peaks at the run's threads; the clock
+// and stolen time when the child stopped (stop_*) and when it was continued (cont_*).
 struct MachineSample {
   double triad_bytes_per_s = 0, fp32_flops_per_s = 0, int8_ops_per_s = 0;
+  double stop_s = 0, stop_steal_s = -1, cont_s = 0, cont_steal_s = -1;
 };
 MachineSample sample_machine(int threads) {
   MachineSample m;
@@ -151,14 +166,22 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
       if (errno == EINTR) continue;
       throw std::runtime_error("waitpid failed");
     }
+    const double stop_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double stop_steal = steal_seconds();
     if (WIFSTOPPED(status)) {
       samples.push_back(sample_machine(c.threads));
+      samples.back().stop_s = stop_s;
+      samples.back().stop_steal_s = stop_steal;
+      samples.back().cont_steal_s = steal_seconds();
+      samples.back().cont_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ::kill(pid, SIGCONT);
       continue;
     }
+    samples.push_back(sample_machine(c.threads));
+    samples.back().stop_s = stop_s;
+    samples.back().stop_steal_s = stop_steal;
     break;  // exited or killed
   }
-  samples.push_back(sample_machine(c.threads));
   Measured m;
   m.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string text = slurp(out), etext = slurp(err);
@@ -431,6 +454,9 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       d.meas_tok_per_s = rep_tps[k];
       d.pred_tok_per_s = predict_run(c, dr, engine).decode_tok_per_s;
       d.bandwidth_bytes_per_s = dr.bandwidth_bytes_per_s;
+      const MachineSample &from = samples[k + 1], &to = samples[k + 2];
+      d.wall_s = to.stop_s - from.cont_s;
+      if (from.cont_steal_s >= 0 && to.stop_steal_s >= 0) d.steal_s = to.stop_steal_s - from.cont_steal_s;
       r.decode_reps.push_back(d);
       rep_pred.push_back(d.pred_tok_per_s);
     }

@@ -92,6 +92,8 @@ struct DecodeRep {
   double meas_tok_per_s = 0;        // 1 / median step time of the rep
   double pred_tok_per_s = 0;        // predicted from the figures measured just before and after it
   double bandwidth_bytes_per_s = 0; // that triad (mean of the two)
+  double wall_s = 0;                // from the continue to the next stop (-1: not measured)
+  double steal_s = -1;              // CPU time the hypervisor took from this guest meanwhile, all CPUs (/proc/stat; -1: unknown)
 };
 // Reps of `every` consecutive steps (the last may be shorter): 1 / median step time of each.
 std::vector<double> rep_tok_per_s(const std::vector<double>& step_s, i64 every);

@@ -57,7 +57,8 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
     x["decode_reps"] = json::array();
     for (const DecodeRep& d : r.decode_reps)
       x["decode_reps"].push_back({{"measured_tok_per_s", d.meas_tok_per_s}, {"predicted_tok_per_s", d.pred_tok_per_s},
-                                  {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s}});
+                                  {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s}, {"wall_s", d.wall_s},
+                                  {"steal_s", d.steal_s}});
     // Per-op predicted vs measured time (prefill: the whole prompt; decode: per step).
     for (const char* phase : {"prefill", "decode"}) {
       const bool dec = std::string(phase) == "decode";
