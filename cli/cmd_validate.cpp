@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -148,9 +149,15 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
   for (auto& x : args) argv.push_back(x.data());
   argv.push_back(nullptr);
   const auto t0 = std::chrono::steady_clock::now();
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {  // child: stdin from /dev/null, stdout and stderr to files
+    // Killed with validate: a child stopped between reps keeps a signal pending until it is
+    // continued, so an interrupted validate left it stopped, holding its memory (1.1 GB seen
+    // for a whole later pass on 2026-12-02). SIGKILL also ends a stopped process.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(125);  // the parent is already gone
     const int in = ::open("/dev/null", O_RDONLY);
     const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
