@@ -44,6 +44,19 @@ TEST_CASE("the triad reports best >= median > 0 and the array size it used") {
   CHECK(t.best_bytes_per_s < 1e13);    // and less than 10 TB/s from one core
 }
 
+TEST_CASE("vector peaks: an int8 peak wherever there is an fp32 one, within what the instructions can do") {
+  const PeakRates p = vector_peaks(1);
+  if (p.fp32_flops_per_s <= 0) return;  // no AVX2 / AVX-512: no peaks
+  REQUIRE(p.int8_ops_per_s > 0);
+  // Per instruction: 8 FMA lanes x 2 FLOP against 32 u8 x s8 products x 2 OP (AVX2 maddubs,
+  // with a madd and an add beside it) or, per 512-bit vpdpbusd, 4x the FMA's work at the same
+  // issue rate: int8 / fp32 is at most 4 (the AVX2 step reads 1.0 here). The first AVX2 loop,
+  // whose constant multiplies GCC took out of the loop, read 11-14x; twice the bound leaves
+  // room for noise.
+  CHECK(p.int8_ops_per_s < 8 * p.fp32_flops_per_s);
+  CHECK(p.int8_ops_per_s > 0.1 * p.fp32_flops_per_s);
+}
+
 TEST_CASE("absurd triad sizes, threads or repetitions are an InputError") {
   CHECK_THROWS_AS(triad_bandwidth(100, 1, 1), InputError);
   CHECK_THROWS_AS(triad_bandwidth(1LL << 50, 1, 1), InputError);
