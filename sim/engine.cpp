@@ -122,6 +122,7 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
     e.matmul_call_s = c.num_or("matmul_call_s", 0.0, 0.0, 0.1);
     e.matmul_call_parallel_s = c.num_or("matmul_call_parallel_s", e.matmul_call_s, 0.0, 0.1);
     e.moe_matvec_compute_efficiency = c.num_or("moe_matvec_compute_efficiency", 0.0, 0.0, 4.0);
+    e.moe_matvec_compute_efficiency_parallel = c.num_or("moe_matvec_compute_efficiency_parallel", 0.0, 0.0, 4.0);
     // Per-format tables: weight format -> fraction of a peak, in [lo, hi].
     auto format_table = [&c](const char* key, const char* peak, double lo, double hi, auto& table) {
       if (!c.has(key)) return;

@@ -78,6 +78,7 @@ struct EngineThroughput {
   double matmul_call_s = 0;                      // fixed cost per matmul call, one thread
   double matmul_call_parallel_s = 0;             // fixed cost per matmul call, more than one thread
   double moe_matvec_compute_efficiency = 0;      // expert mat-vecs (T <= matvec): fraction of the fp32 peak (0: fp32's)
+  double moe_matvec_compute_efficiency_parallel = 0;  // the same at more than one thread (0: the 1-thread figure)
   // Mat-vec (T <= matvec) rate per weight format (ggml type name): (2 + dequant) FLOP per weight
   // per token as a fraction of the fp32 peak; replaces compute_efficiency.fp32 for that format.
   std::vector<std::pair<std::string, double>> matvec_compute_efficiency;

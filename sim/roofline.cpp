@@ -297,7 +297,10 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
       hw.cpu_op_call_s[r.phase == "decode" ? 1 : 0][static_cast<std::size_t>(k)] = cores > 1 ? r.call_parallel_s : r.call_s;
     }
     hw.matmul_call_s = cores > 1 ? e.thr.matmul_call_parallel_s : e.thr.matmul_call_s;
-    hw.moe_matvec_flops_per_s = e.thr.moe_matvec_compute_efficiency * fp32;
+    hw.moe_matvec_flops_per_s = (cores > 1 && e.thr.moe_matvec_compute_efficiency_parallel > 0
+                                     ? e.thr.moe_matvec_compute_efficiency_parallel
+                                     : e.thr.moe_matvec_compute_efficiency) *
+                                fp32;
     // Per weight format: efficiency (by format name) x the peak it is a fraction of.
     auto by_type = [&](const auto& effs, double peak_flops_per_s, auto& table, const char* key) {
       for (const auto& [name, eff] : effs) {

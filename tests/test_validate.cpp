@@ -316,6 +316,25 @@ TEST_CASE("per-format mat-vec rates at more than one thread replace the 1-thread
   CHECK(t2b.decode.ops[up].time_s == doctest::Approx(t1.decode.ops[up].time_s).epsilon(0.05));
 }
 
+TEST_CASE("the expert mat-vec rate at more than one thread replaces the 1-thread one, for the experts only") {
+  const ModelSpec m = find_model("gemma4-26b-a4b");
+  const QuantRecipe& q = find_recipe("q4_0");
+  EngineProfile e = resolve_engine("reference");
+  e.thr.moe_matvec_compute_efficiency = 1.0;
+  e.thr.moe_matvec_compute_efficiency_parallel = 0.01;  // far below: compute-bound at 2 threads
+  Workload wl;
+  wl.prompt_tokens = 8;
+  wl.gen_tokens = 4;
+  const auto experts = static_cast<std::size_t>(Op::MoeExperts), up = static_cast<std::size_t>(Op::FfnUp);
+  const Estimate t1 = estimate(m, machine_system(machine(40e9, 1)), q, e, RunPlacement{}, wl);
+  const Estimate t2 = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
+  CHECK(t2.decode.ops[experts].time_s > 5 * t1.decode.ops[experts].time_s);
+  CHECK(t2.decode.ops[up].time_s <= t1.decode.ops[up].time_s * 1.05);  // the dense FFN is not touched
+  e.thr.moe_matvec_compute_efficiency_parallel = 0;  // absent: the 1-thread figure at 2 threads too
+  const Estimate t2b = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
+  CHECK(t2b.decode.ops[experts].time_s <= t1.decode.ops[experts].time_s * 1.05);
+}
+
 TEST_CASE("a run that needs more memory than is available re-reads the excess from disk each pass") {
   const ValidateConfig c{"gemma4-31b", "q4_0", 64, 0, 4, 2};
   MachineRates r = machine(40e9);
