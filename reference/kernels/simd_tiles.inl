@@ -11,6 +11,7 @@
 // loaded and unpacked once per 4 tokens.
 #include <immintrin.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "fp16.h"
@@ -72,17 +73,39 @@ inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<con
 // Decode streams every weight once from DRAM; the hardware prefetcher alone kept one Zen 3
 // core (the AVX2 build's machine here) at 5-9 GB/s on a 42 MB Q4_0 matrix (interleaved /
 // GGUF order), a software prefetch 2 KiB ahead of the bytes being read at 12-14 (512 B
-// ahead: no better; 4 KiB: 11). The AVX-512 build has none: on Zen 4 a software prefetch
-// made the decode step slower (docs/performance.md).
+// ahead: no better; 4 KiB: 11). The AVX-512 build prefetches the interleaved Q4_0 stream
+// only, 8 KiB ahead: on the Zen 5 host of 2026-12-05 E2B Q4_0 decode at 2 threads ran
+// 16.5-27.1 tok/s without, 28.3-32.6 with it (alternating bench_decode runs; 4 KiB:
+// 22.5-31.2), while a prefetch of the Q8_0 rows (2 KiB) cost 12% and of the K-quant rows
+// gained nothing; on the Zen 4 host of 2026-12-01 a prefetch in the row kernels (before the
+// interleaved tile) made the decode step slower (docs/performance.md).
+// Per stream kind (Pf): the interleaved Q4_0 tile, the Q4_0 / Q8_0 rows in GGUF order, the
+// K-quant rows. A build with GS_PREFETCH_RUNTIME reads the distances from GS_PF_Q4X16,
+// GS_PF_ROW, GS_PF_K (bytes; 0: none), for bench_decode sweeps; other builds fold them.
+enum class Pf { Q4x16, Row, K };
 #if defined(GS_AVX512)
-constexpr std::size_t kPrefetchAhead = 0;
+constexpr std::size_t kPrefetchDefault[3] = {8192, 0, 0};
 #else
-constexpr std::size_t kPrefetchAhead = 2048;
+constexpr std::size_t kPrefetchDefault[3] = {2048, 2048, 2048};
 #endif
-template <std::size_t Bytes>
-inline void prefetch_ahead(const void* p) {  // the lines of [p, p + Bytes), kPrefetchAhead later
-  if constexpr (kPrefetchAhead == 0) return;
-  const char* c = static_cast<const char*>(p) + kPrefetchAhead;
+template <Pf P>
+inline std::size_t prefetch_distance() {
+#if defined(GS_PREFETCH_RUNTIME)
+  static const std::size_t d = [] {
+    const char* names[3] = {"GS_PF_Q4X16", "GS_PF_ROW", "GS_PF_K"};
+    const char* e = std::getenv(names[static_cast<int>(P)]);
+    return e ? static_cast<std::size_t>(std::strtoul(e, nullptr, 10)) : kPrefetchDefault[static_cast<int>(P)];
+  }();
+  return d;
+#else
+  return kPrefetchDefault[static_cast<int>(P)];
+#endif
+}
+template <Pf P, std::size_t Bytes>
+inline void prefetch_ahead(const void* p) {  // the lines of [p, p + Bytes), the distance later
+  const std::size_t d = prefetch_distance<P>();
+  if (d == 0) return;
+  const char* c = static_cast<const char*>(p) + d;
   for (std::size_t o = 0; o < Bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
 }
 
@@ -313,7 +336,7 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
   // one core; not used.)
   for (; b0 < nfull; b0 += 8) {
     at(b0);
-    if constexpr (NT == 1) prefetch_ahead<8 * kBB>(w + b0 * kBB);
+    if constexpr (NT == 1) prefetch_ahead<Pf::Row, 8 * kBB>(w + b0 * kBB);
     group8<Q8, NT>(w + b0 * kBB, xq, xd, xsum, acc);
   }
   if (nfull < nb) {  // tail: zero-padded copies of the last blocks (zero blocks add exactly 0)
@@ -414,7 +437,7 @@ void row_q4_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, f
   __m256i pick[8];  // int16 j in every lane
   for (int j = 0; j < 8; ++j) pick[j] = _mm256_set1_epi16(static_cast<short>((2 * j) | ((2 * j + 1) << 8)));
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
-    prefetch_ahead<sizeof(BlockQ4_K)>(wb + b);
+    prefetch_ahead<Pf::K, sizeof(BlockQ4_K)>(wb + b);
     std::uint32_t sc[2], mn[2];
     q4k_unpack_scales(wb[b].scales, sc, mn);
     const __m128i s8 = _mm_cvtsi64_si128(static_cast<long long>(sc[0] | (std::uint64_t{sc[1]} << 32)));
@@ -666,7 +689,7 @@ void row_q6_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, f
   }
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
     const BlockQ6_K& blk = wb[b];
-    prefetch_ahead<sizeof(BlockQ6_K)>(&blk);
+    prefetch_ahead<Pf::K, sizeof(BlockQ6_K)>(&blk);
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
     const __m256i lo8 = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi8 = _mm256_permute2x128_si256(sc16, sc16, 0x11);
     __m256i tot = _mm256_setzero_si256();
@@ -747,6 +770,7 @@ inline __m512 reduce8_lanes(const __m512 a[8]) {  // reduce8's tree, per lane
 template <int J>
 inline void q4x16_step(const std::uint8_t* g, std::int64_t nb, std::int64_t b, const ActQ8Row& x, __m512 (&acc)[8]) {
   Q4x16Block u;
+  prefetch_ahead<Pf::Q4x16, 256>(g + q4x16_nibbles_at(b, nb));
   q4x16_load(g, nb, b, u);
   acc[J] = _mm512_add_ps(acc[J], q4x16_contrib(u, x, b));
 }
@@ -826,7 +850,7 @@ void q4x16_avx2_t1(const Tile& k) {
     const std::uint8_t* sc = g + q4x16_scales_at(b, nb);
     const std::int8_t* q = x.qs + (b / 4) * 128 + (b % 4) * 16;  // q8p_pos(b, 0); +64: quant 16
     __m256i p0 = _mm256_setzero_si256(), p1 = _mm256_setzero_si256();
-    prefetch_ahead<256>(nib);
+    prefetch_ahead<Pf::Q4x16, 256>(nib);
     for (int c = 0; c < 4; ++c) {
       const __m256i v0 = load32(nib + 64 * c), v1 = load32(nib + 64 * c + 32);
       const __m256i bl = bcast4_256(q + 4 * c), bh = bcast4_256(q + 64 + 4 * c);
