@@ -183,7 +183,7 @@ int cmd_run(const Args& a) {
   long long gen = 32, depth = 0;
   int threads = 0, ubatch = 512;
   unsigned long long seed = 1;
-  bool as_json = false, no_repack = false;
+  bool as_json = false, no_repack = false, no_warmup = false;
   long long pause_every = 0;
   po::options_description d("options");
   d.add_options()
@@ -203,13 +203,16 @@ int cmd_run(const Args& a) {
       ("no-repack", po::bool_switch(&no_repack),
        "run Q4_0 matrices from the mapped file in GGUF order (default: interleaved by 16 rows at load "
        "where the CPU has the kernel for it, as llama.cpp repacks)")
+      ("no-warmup", po::bool_switch(&no_warmup),
+       "time the very first step of the process (default: one untimed token at the prompt's position "
+       "first, then undone, as llama-bench warms up)")
       ("json", po::bool_switch(&as_json), "print the result as JSON")
       ("trace-out", po::value(&trace_out), "write the MoE routing trace (JSON Lines)")
       ("profile", po::value(&profile_out), "write time and counts per op per layer (CSV)");
   po::variables_map vm;
   if (!parse(a, d, vm,
              "usage: gemmasim run --model FILE.gguf|ID --quant Q --prompt P --gen G [--depth D] [--threads T] [--seed S]\n"
-             "                    [--json] [--trace-out FILE] [--profile FILE] [--no-repack]"))
+             "                    [--json] [--trace-out FILE] [--profile FILE] [--no-repack] [--no-warmup]"))
     return 0;
   if (gen < 0 || gen > (1LL << 24)) input_error("--gen: " + std::to_string(gen) + " (expected 0..16777216)");
   if (depth < 0 || depth > (1LL << 28)) input_error("--depth: " + std::to_string(depth) + " (expected >= 0)");
@@ -245,6 +248,18 @@ int cmd_run(const Args& a) {
   if (depth > 0) {
     if (tty) std::fprintf(stderr, "filling KV to depth %lld...\n", depth);
     f.step(make_prompt(std::to_string(depth), m, seed + 1));
+    f.counters().reset();
+    f.clear_routes();
+  }
+
+  // Warm-up: one untimed token at the prompt's position, then undone (Forward::rewind), as
+  // llama-bench runs a warm-up and clears its cache. The first step of a process pays costs
+  // outside every op: on 2026-12-05, right after validate had dropped and re-read the model
+  // file, E2B's first 64-token prefill spent 0.35-0.9 s beyond its ops' 0.46-0.66 s (page
+  // faults of fresh activation buffers, OpenMP start), gone after any 1-token step.
+  if (!no_warmup && P > 0) {
+    f.step({toks.front()});
+    f.rewind(1);
     f.counters().reset();
     f.clear_routes();
   }

@@ -64,6 +64,14 @@ std::vector<float> Forward::step(const std::vector<std::int32_t>& tokens) {
   return logits;
 }
 
+void Forward::rewind(std::int64_t n) {
+  if (n < 0 || n > pos_ || n > o_.n_ubatch)
+    input_error("rewind of " + std::to_string(n) + " positions at position " + std::to_string(pos_) + " (expected 0.." +
+                std::to_string(std::min<std::int64_t>(pos_, o_.n_ubatch)) + ")");
+  pos_ -= n;
+  for (auto& f : kv_float_) f.upto = std::min(f.upto, pos_);  // mirrors convert those positions again
+}
+
 void Forward::ubatch(const std::int32_t* tokens, int T, bool want_logits, std::vector<float>& logits) {
   const std::int64_t D = m_.n_embd;
   std::vector<float> x(static_cast<std::size_t>(T * D));  // [T, D] residual stream

@@ -45,6 +45,12 @@ class Forward {
   std::vector<float> step(const std::vector<std::int32_t>& tokens);
 
   std::int64_t pos() const { return pos_; }
+  // Forget the last n positions (n <= n_ubatch): the next step writes them again, so a
+  // step followed by rewind(its token count) leaves the logits of every later step as they
+  // were (sliding-window rings hold W + n_ubatch slots, so the positions its writes pushed
+  // out are never read again). `gemmasim run` warms up with one such step, untimed, as
+  // llama-bench runs a warm-up and clears its cache.
+  void rewind(std::int64_t n);
   Counters& counters() { return counters_; }
   const std::vector<Route>& routes() const { return routes_; }
   void clear_routes() { routes_.clear(); }

@@ -153,6 +153,53 @@ TEST_CASE("decode after prefill gives the logits of a full recompute") {
   }
 }
 
+TEST_CASE("a step undone by rewind leaves every later logit as it was, past the sliding window and on every ISA") {
+  const Isa saved = active_isa();
+  for (const char* id : {"gemma4-31b-tiny", "gemma4-e2b-tiny"}) {  // sliding rings; KV sharing
+    const ModelSpec m = tiny(id);
+    const ModelWeights w = random_weights(m, GgmlType::Q8_0, 13);
+    const auto toks = prompt(m, 32);
+    // The scalar ISA keeps float mirrors of the f16 cache (rewind must reconvert), the best
+    // ISA reads it in place.
+    for (Isa isa : {Isa::Scalar, best_isa()}) {
+      set_isa(isa);
+      auto run = [&](int warm) {  // prefill 20 (> W + ubatch: the rings wrap), `warm` tokens undone, 12 decode steps
+        ForwardOptions o;
+        o.n_ctx = 40;
+        o.n_ubatch = 4;
+        o.kv_type = KvCacheType::F16;
+        Forward f(m, w, o);
+        f.step(std::vector<std::int32_t>(toks.begin(), toks.begin() + 20));
+        if (warm > 0) {
+          f.step(std::vector<std::int32_t>(static_cast<std::size_t>(warm), 3));  // other tokens than the real ones
+          f.rewind(warm);
+        }
+        CHECK(f.pos() == 20);
+        std::vector<float> out;
+        for (int p = 20; p < 32; ++p) {
+          const auto lg = f.step({toks[static_cast<std::size_t>(p)]});
+          out.insert(out.end(), lg.begin(), lg.end());
+        }
+        return out;
+      };
+      const auto plain = run(0);
+      CAPTURE(id);
+      CHECK(run(1) == plain);
+      CHECK(run(4) == plain);  // a whole micro-batch
+    }
+    ForwardOptions o;
+    o.n_ctx = 40;
+    o.n_ubatch = 4;
+    Forward f(m, w, o);
+    f.step(std::vector<std::int32_t>(toks.begin(), toks.begin() + 8));
+    CHECK_THROWS_AS(f.rewind(5), InputError);  // more than a micro-batch
+    CHECK_THROWS_AS(f.rewind(-1), InputError);
+    Forward g(m, w, o);
+    CHECK_THROWS_AS(g.rewind(1), InputError);  // before the first position
+  }
+  set_isa(saved);
+}
+
 TEST_CASE("each architectural feature changes the logits: the kernel matches the full oracle, not an ablated one") {
   struct Case {
     const char* id;
@@ -348,7 +395,18 @@ TEST_CASE("gemmasim run --json reports speeds, bytes per token, memory and token
     CHECK(r["experts"].size() == 2);
     CHECK(r["token"].get<int>() >= 4);  // depth tokens are not traced
   }
-  CHECK(lines == (6 + 3) * 6);  // tokens x MoE layers
+  CHECK(lines == (6 + 3) * 6);  // tokens x MoE layers: the warm-up token is neither traced...
+  // ...nor counted, and it changes no token: the same run without it.
+  REQUIRE(std::system((cmd + " --no-warmup").c_str()) == 0);
+  std::ifstream f2(out);
+  const auto j2 = nlohmann::json::parse(f2);
+  CHECK(j2["tokens"] == j["tokens"]);
+  for (const char* phase : {"prefill", "decode"})
+    for (const char* k : {"flops", "weight_bytes", "kv_read_bytes", "kv_write_bytes", "calls"}) {
+      CAPTURE(phase);
+      CAPTURE(k);
+      CHECK(j2["counters"][phase]["total"][k] == j["counters"][phase]["total"][k]);
+    }
   CHECK(std::system((env + GEMMASIM_BINARY + " run --model no-such-model 2>/dev/null").c_str()) != 0);
   CHECK(std::system((env + GEMMASIM_BINARY + " run --model gemma4-31b-tiny --prompt 300 2>/dev/null").c_str()) != 0);
 }

@@ -924,6 +924,21 @@ void tile_q4_0x16_avx2(const Tile& k) {
 }
 #endif
 
+// Where quants 0-15 of activation block b go (quants 16-31: + 64 in the Q8P layout, + 16 in
+// Q8), and the zero blocks that pad a Q8 / Q8P row (act_q8_blocks_padded): both quantizers.
+inline std::int8_t* q8_block_at(const ActQ8Row& row, bool p, std::int64_t b) {
+  return row.qs + (p ? (b / 4) * 128 + (b % 4) * 16 : b * kQK);
+}
+inline void zero_pad_q8_blocks(const ActQ8Row& row, bool p, std::int64_t nb, std::int64_t n) {
+  for (std::int64_t b = nb; b < act_q8_blocks_padded(n); ++b) {
+    std::int8_t* o0 = q8_block_at(row, p, b);
+    std::memset(o0, 0, 16);
+    std::memset(p ? o0 + 64 : o0 + 16, 0, 16);
+    row.d[b] = 0.0f;
+    row.sum[b] = 0;
+  }
+}
+
 #if defined(GS_AVX512)
 // quantize_act_row (convert.cpp) for the Q8 / Q8P layouts, 32 values at a time, with the same
 // operations in the same order, so the bytes are identical: amax over |x| (a NaN never wins a
@@ -953,20 +968,14 @@ void quantize_q8_avx512(ActKind kind, const float* x, void* dst, std::int64_t n)
       q[h] = _mm512_cvtps_epi32(c);
     }
     const __m128i q0 = _mm512_cvtepi32_epi8(q[0]), q1 = _mm512_cvtepi32_epi8(q[1]);
-    std::int8_t* o0 = row.qs + (p ? (b / 4) * 128 + (b % 4) * 16 : b * kQK);
+    std::int8_t* o0 = q8_block_at(row, p, b);
     std::int8_t* o1 = p ? o0 + 64 : o0 + 16;
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o0), q0);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o1), q1);
     row.d[b] = d;
     row.sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
   }
-  for (std::int64_t b = nb; b < act_q8_blocks_padded(n); ++b) {  // the zero padding blocks
-    std::int8_t* o0 = row.qs + (p ? (b / 4) * 128 + (b % 4) * 16 : b * kQK);
-    std::memset(o0, 0, 16);
-    std::memset(p ? o0 + 64 : o0 + 16, 0, 16);
-    row.d[b] = 0.0f;
-    row.sum[b] = 0;
-  }
+  zero_pad_q8_blocks(row, p, nb, n);
 }
 #endif
 
@@ -1034,17 +1043,11 @@ void quantize_act_256(ActKind kind, const float* x, void* dst, std::int64_t n) {
     int s0, s1;
     const __m256i q = quant32_256(x, _mm256_set1_ps(id), s0, s1);
     row.sum[b] = s0 + s1;
-    std::int8_t* o0 = row.qs + (p ? (b / 4) * 128 + (b % 4) * 16 : b * kQK);
+    std::int8_t* o0 = q8_block_at(row, p, b);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o0), _mm256_castsi256_si128(q));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p ? o0 + 64 : o0 + 16), _mm256_extracti128_si256(q, 1));
   }
-  for (std::int64_t b = nb; b < act_q8_blocks_padded(n); ++b) {  // the zero padding blocks
-    std::int8_t* o0 = row.qs + (p ? (b / 4) * 128 + (b % 4) * 16 : b * kQK);
-    std::memset(o0, 0, 16);
-    std::memset(p ? o0 + 64 : o0 + 16, 0, 16);
-    row.d[b] = 0.0f;
-    row.sum[b] = 0;
-  }
+  zero_pad_q8_blocks(row, p, nb, n);
 }
 
 #if defined(GS_AVX512)
