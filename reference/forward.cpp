@@ -111,25 +111,27 @@ void Forward::embed(const std::int32_t* tokens, int T, float* x) {
 void Forward::layer(int il, int T, float* x, const float* ple) {
   const LayerWeights& lw = w_.layers[static_cast<std::size_t>(il)];
   const std::int64_t D = m_.n_embd, n = T * D;
-  std::vector<float> h(x, x + n), a(static_cast<std::size_t>(n));  // [T, D] each
+  float* h = grow(buf_h_, n);  // [T, D] each
+  float* a = grow(buf_a_, n);
+  std::copy(x, x + n, h);
 
   // Attention block: pre-norm, attention, post-norm, residual.
-  norm(il, h.data(), T, D, lw.attn_norm);
-  attention(il, T, h.data(), a.data());
-  norm(il, a.data(), T, D, lw.post_attn_norm);
+  norm(il, h, T, D, lw.attn_norm);
+  attention(il, T, h, a);
+  norm(il, a, T, D, lw.post_attn_norm);
   auto t0 = Clock::now();
   for (std::int64_t i = 0; i < n; ++i) x[i] += a[i];
   record(op::kResidual, il, count_elementwise(n, 1), t0);
 
   // FFN block: dense GeGLU, or (MoE layers) dense MLP + routed experts.
   if (m_.is_moe(il)) {
-    moe_ffn(il, T, x, a.data());
+    moe_ffn(il, T, x, a);
   } else {
-    std::copy(x, x + n, h.begin());
-    norm(il, h.data(), T, D, lw.ffn_norm);
-    dense_ffn(il, T, h.data(), a.data());
+    std::copy(x, x + n, h);
+    norm(il, h, T, D, lw.ffn_norm);
+    dense_ffn(il, T, h, a);
   }
-  norm(il, a.data(), T, D, lw.post_ffn_norm);
+  norm(il, a, T, D, lw.post_ffn_norm);
   t0 = Clock::now();
   for (std::int64_t i = 0; i < n; ++i) x[i] += a[i];
   record(op::kResidual, il, count_elementwise(n, 1), t0);

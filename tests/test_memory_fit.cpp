@@ -225,8 +225,9 @@ TEST_CASE("reference engine: buffers sized by the run's step, as the kernel allo
     o.step_tokens = step;
     return fit(m, hw, q, rules, o);
   };
-  // Per token: 4 x (3 D + L P) + max(4 x 2 F + 1.0625 F, 4 x 2 H Dh) bytes.
-  const double per_token = 4.0 * (3 * 1536 + 35 * 256) + std::max(4.0 * 2 * 12288 + 1.0625 * 12288, 4.0 * 2 * 8 * 512);
+  // Per token: 4 x (3 D + L P) + 4 x 2 F + 1.0625 F + 4 x 2 H Dh bytes (the attention and FFN
+  // buffers are Forward's, resident together).
+  const double per_token = 4.0 * (3 * 1536 + 35 * 256) + 4.0 * 2 * 12288 + 1.0625 * 12288 + 4.0 * 2 * 8 * 512;
   // Float K/V mirrors: 12 sliding layers (Hkv 1, Dh 256) and 3 global ones (Dh 512) own a
   // cache; a mirror has the cache's slots (sliding: at most W + ubatch = 1024).
   auto kv_float = [](double ctx, double /*step*/) {

@@ -292,9 +292,10 @@ void Forward::attention(int il, int T, const float* h, float* out) {
   const bool owns = m_.owns_kv(il);
   const int pairs = rope_pairs(Dh, as.rope_fraction);
 
-  std::vector<float> q(static_cast<std::size_t>(T) * H * Dh);  // [T, H, Dh]
-  mm(op::kAttnQ, il, lw.wq, h, T, q.data());
-  norm(il, q.data(), static_cast<std::int64_t>(T) * H, Dh, lw.q_norm);
+  const std::int64_t nq = static_cast<std::int64_t>(T) * H * Dh;
+  float* q = grow(buf_q_, nq);  // [T, H, Dh] (forward.h: kept across layers and steps)
+  mm(op::kAttnQ, il, lw.wq, h, T, q);
+  norm(il, q, static_cast<std::int64_t>(T) * H, Dh, lw.q_norm);
 
   std::vector<float> k, v;  // [T, Hkv, Dh] each
   if (owns) {
@@ -339,9 +340,9 @@ void Forward::attention(int il, int T, const float* h, float* out) {
     record(op::kAttnV, il, c, std::chrono::steady_clock::now());
   }
 
-  std::vector<float> o(q.size());  // [T, H, Dh]
-  attend(il, T, q.data(), o.data());
-  mm(op::kAttnOut, il, lw.wo, o.data(), T, out);
+  float* o = grow(buf_o_, nq);  // [T, H, Dh]
+  attend(il, T, q, o);
+  mm(op::kAttnOut, il, lw.wo, o, T, out);
 }
 
 // o[t, h] = sum_j softmax_j(scale * q[t, h] . K[j, g(h)]) V[j, g(h)], keys j visible to position pos_+t.

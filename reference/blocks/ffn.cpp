@@ -30,18 +30,19 @@ void geglu(const float* g, const float* u, std::int64_t rows, std::int64_t F, st
 void Forward::dense_ffn(int il, int T, const float* h, float* out) {
   const LayerWeights& lw = w_.layers[static_cast<std::size_t>(il)];
   const std::int64_t F = m_.ffn(il);
-  std::vector<float> g(static_cast<std::size_t>(T * F)), u(g.size());  // [T, F] each
-  mm(op::kFfnUp, il, lw.ffn_up, h, T, u.data());
+  float* g = grow(buf_g_, T * F);  // [T, F] each (forward.h: kept across layers and steps)
+  float* u = grow(buf_u_, T * F);
+  mm(op::kFfnUp, il, lw.ffn_up, h, T, u);
   auto t0 = std::chrono::steady_clock::now();
   if (m_.ffn_gated) {
-    mm(op::kFfnGate, il, lw.ffn_gate, h, T, g.data());
+    mm(op::kFfnGate, il, lw.ffn_gate, h, T, g);
     t0 = std::chrono::steady_clock::now();
-    geglu(g.data(), u.data(), T, F, F, g.data());
+    geglu(g, u, T, F, F, g);
   } else {
-    gelu_mul(u.data(), nullptr, g.data(), T * F);
+    gelu_mul(u, nullptr, g, T * F);
   }
   record(op::kAct, il, count_elementwise(T * F, kFlopsGelu + (m_.ffn_gated ? 1 : 0)), t0);
-  mm(op::kFfnDown, il, lw.ffn_down, g.data(), T, out);
+  mm(op::kFfnDown, il, lw.ffn_down, g, T, out);
 }
 
 void Forward::moe_ffn(int il, int T, const float* x, float* out) {
