@@ -204,8 +204,8 @@ int cmd_run(const Args& a) {
        "run Q4_0 matrices from the mapped file in GGUF order (default: interleaved by 16 rows at load "
        "where the CPU has the kernel for it, as llama.cpp repacks)")
       ("no-warmup", po::bool_switch(&no_warmup),
-       "time the very first step of the process (default: one untimed token at the prompt's position "
-       "first, then undone, as llama-bench warms up)")
+       "time the very first step of the process (default: the prompt's first min(P, ubatch) tokens "
+       "and then one token, untimed, at the prompt's position, each undone, as llama-bench warms up)")
       ("json", po::bool_switch(&as_json), "print the result as JSON")
       ("trace-out", po::value(&trace_out), "write the MoE routing trace (JSON Lines)")
       ("profile", po::value(&profile_out), "write time and counts per op per layer (CSV)");
@@ -252,12 +252,18 @@ int cmd_run(const Args& a) {
     f.clear_routes();
   }
 
-  // Warm-up: one untimed token at the prompt's position, then undone (Forward::rewind), as
-  // llama-bench runs a warm-up and clears its cache. The first step of a process pays costs
-  // outside every op: on 2026-12-05, right after validate had dropped and re-read the model
-  // file, E2B's first 64-token prefill spent 0.35-0.9 s beyond its ops' 0.46-0.66 s (page
-  // faults of fresh activation buffers, OpenMP start), gone after any 1-token step.
+  // Warm-up, as llama-bench warms up (its warm-up runs the whole prompt, then one generated
+  // token, and clears the cache): the prompt's first min(P, ubatch) tokens as one step at the
+  // prompt's position, then one token, each undone (Forward::rewind), untimed and uncounted.
+  // The first step of a process pays costs outside every op: on 2026-12-05, right after
+  // validate had dropped and re-read the model file, E2B's first 64-token prefill spent
+  // 0.35-0.9 s beyond its ops' 0.46-0.66 s (page faults of fresh activation buffers, OpenMP
+  // start), gone after any 1-token step; a 512-token prefill kept 0.42-0.47 s after a 1-token
+  // warm-up (its [512, ...] buffers faulted in by the timed step itself).
   if (!no_warmup && P > 0) {
+    const long long chunk = std::min<long long>(P, ubatch);
+    f.step(std::vector<std::int32_t>(toks.begin(), toks.begin() + chunk));
+    f.rewind(chunk);
     f.step({toks.front()});
     f.rewind(1);
     f.counters().reset();

@@ -387,14 +387,16 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       rows.push_back(r);
       continue;
     }
-    // Time budget: predicted wall time of the run (KV fill at the prefill rate, prompt, decode).
+    // Time budget: predicted wall time of the run (KV fill at the prefill rate, warm-up, prompt, decode).
     {
       const Prediction g = predict_run(c, rates_at(probe, c.threads), engine);
-      const double t_pred = (g.prefill_tok_per_s > 0 ? static_cast<double>(c.depth + c.prompt) / g.prefill_tok_per_s : 0) +
-                            (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen) / g.decode_tok_per_s : 0);
+      // + run's warm-up: min(prompt, 512) tokens and one more, untimed
+      const double warm = static_cast<double>(std::min<long long>(c.prompt, 512));
+      const double t_pred = (g.prefill_tok_per_s > 0 ? (static_cast<double>(c.depth + c.prompt) + warm) / g.prefill_tok_per_s : 0) +
+                            (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen + 1) / g.decode_tok_per_s : 0);
       if (max_run_s > 0 && t_pred > max_run_s) {
         char b[200];
-        std::snprintf(b, sizeof b, "predicted run time %.0f s (KV fill + prompt + decode) > --max-run-s %.0f", t_pred, max_run_s);
+        std::snprintf(b, sizeof b, "predicted run time %.0f s (KV fill + warm-up + prompt + decode) > --max-run-s %.0f", t_pred, max_run_s);
         r.skip = b;
         std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
         rows.push_back(r);
