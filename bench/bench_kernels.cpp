@@ -81,6 +81,26 @@ double triad_bytes_per_s() {
   return 3.0 * n * sizeof(float) / t;
 }
 
+// A read-only stream over 768 MiB (the triad's three arrays' bytes): sum of 64-bit words,
+// bytes/s; prefetch > 0: with a software prefetch that many bytes ahead, as the Q4_0 decode
+// tile streams its weights (a stream as latency-tolerant as the kernel's).
+double read_bytes_per_s(std::size_t prefetch = 0) {
+  static std::vector<std::uint64_t> a((std::size_t{768} << 20) / sizeof(std::uint64_t), 1);
+  std::uint64_t sink = 0;
+  const std::size_t pf = prefetch / sizeof(std::uint64_t);
+  const double t = best_time_s([&] {
+    std::uint64_t s = 0;
+#pragma omp parallel for schedule(static) reduction(+ : s)
+    for (std::size_t i = 0; i < a.size(); i += 32) {  // 256 bytes a step
+      if (pf > 0) for (int l = 0; l < 4; ++l) __builtin_prefetch(a.data() + i + pf + 8 * l, 0, 3);
+      for (int k = 0; k < 32; ++k) s += a[i + k];
+    }
+    sink += s;
+  }, 2.0);
+  if (sink == 42) std::printf(" ");
+  return static_cast<double>(a.size() * sizeof(std::uint64_t)) / t;
+}
+
 int model_sweep(const char* path) {
   GgufFile f(path);
   std::vector<QMatrix> mats;
@@ -127,9 +147,15 @@ int model_sweep(const char* path) {
   sweep();  // page in the mapping
   // Interleaved with triads: best sweep and best triad over a few rounds.
   double t = 1e30, triad = 0;
-  for (int r = 0; r < 3; ++r) {
-    t = std::min(t, best_time_s(sweep, 1.5));
-    triad = std::max(triad, triad_bytes_per_s());
+  const int rounds = std::getenv("GS_ROUNDS") ? std::max(1, std::atoi(std::getenv("GS_ROUNDS"))) : 3;
+  for (int r = 0; r < rounds; ++r) {
+    const double tr = best_time_s(sweep, 1.5), tt = triad_bytes_per_s(), rd = read_bytes_per_s(),
+                 rp = read_bytes_per_s(8192);
+    t = std::min(t, tr);
+    triad = std::max(triad, tt);
+    std::printf("  round %d: sweep %.2f GB/s  triad %.2f  read %.2f  read+pf %.2f  sweep/triad %.3f  sweep/read %.3f  sweep/read+pf %.3f\n",
+                r, bytes / tr / kGB, tt / kGB, rd / kGB, rp / kGB, bytes / tr / tt, bytes / tr / rd, bytes / tr / rp);
+    std::fflush(stdout);
   }
   std::printf("%s: %zu matrices (%zu Q4_0 interleaved), %.3f GB per decode sweep, %d threads, ISA %s\n", path,
               mats.size(), interleaved, bytes / kGB, omp_get_max_threads(), isa_name(active_isa()));
@@ -174,13 +200,68 @@ int model_sweep(const char* path) {
   return 0;
 }
 
+// --footprint GB rows cols: Q4_0 matrices of rows x cols, interleaved, in one buffer of about GB
+// gigabytes; one T = 1 call per matrix over all of them (the footprint of a model) against the
+// same number of calls on the first matrix only (the same calls, a footprint of one matrix),
+// alternating with triads: whether the decode stream depends on how much memory it spans.
+int footprint_sweep(double gb, std::int64_t rows, std::int64_t cols) {
+  if (rows % kInterleaveRows != 0 || cols % 32 != 0) throw InputError("--footprint: rows a multiple of 16, cols of 32");
+  QMatrix m{GgmlType::Q4_0, cols, rows, 1, nullptr, static_cast<std::size_t>(cols / 32 * 18)};
+  const std::size_t each = m.row_bytes * static_cast<std::size_t>(rows);
+  const std::size_t n = std::max<std::size_t>(1, static_cast<std::size_t>(gb * 1e9) / each);
+  std::vector<std::uint8_t> plain(each);
+  std::vector<float> row(static_cast<std::size_t>(cols));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 0.02f);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (auto& v : row) v = nd(rng);
+    quantize_row(m.type, row.data(), plain.data() + static_cast<std::size_t>(r) * m.row_bytes, cols);
+  }
+  m.data = plain.data();
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  const std::size_t total = (n * each + kHuge - 1) / kHuge * kHuge;
+  auto* buf = static_cast<std::uint8_t*>(std::aligned_alloc(kHuge, total));
+  if (buf == nullptr) throw std::bad_alloc();
+  ::madvise(buf, total, MADV_HUGEPAGE);
+  interleave_groups(m, 0, rows / kInterleaveRows, buf);
+  for (std::size_t i = 1; i < n; ++i) std::memcpy(buf + i * each, buf, each);
+  std::vector<QMatrix> mats(n, m);
+  for (std::size_t i = 0; i < n; ++i) {
+    mats[i].data = buf + i * each;
+    mats[i].interleaved = true;
+  }
+  std::vector<float> x(static_cast<std::size_t>(cols), 0.01f), y(static_cast<std::size_t>(rows));
+  auto all = [&] {
+    for (const auto& q : mats) matmul(q, x.data(), 1, y.data(), 0);
+  };
+  auto one = [&] {
+    for (std::size_t i = 0; i < n; ++i) matmul(mats[0], x.data(), 1, y.data(), 0);
+  };
+  std::printf("Q4_0 interleaved %lld x %lld (%.1f MB), %zu matrices (%.2f GB), %d threads\n", static_cast<long long>(rows),
+              static_cast<long long>(cols), static_cast<double>(each) / 1e6, n, static_cast<double>(n * each) / 1e9,
+              omp_get_max_threads());
+  all();
+  for (int r = 0; r < 4; ++r) {
+    const double ta = best_time_s(all, 1.0), to = best_time_s(one, 1.0), tr = triad_bytes_per_s();
+    const double b = static_cast<double>(n * each);
+    std::printf("  all %.2f GB/s   one matrix %zu times %.2f GB/s   triad %.2f GB/s\n", b / ta / kGB, n, b / to / kGB, tr / kGB);
+  }
+  std::free(buf);
+  return 0;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
   if (argc > 1 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
     std::printf("usage: bench_kernels [rows cols [threads [type]]]   (default 12288 x 6144, all threads, every type)\n"
-                "       bench_kernels --gguf FILE.gguf [threads]\n");
+                "       bench_kernels --gguf FILE.gguf [threads]\n"
+                "       bench_kernels --footprint GB rows cols [threads]\n");
     return 0;
+  }
+  if (argc > 4 && std::string(argv[1]) == "--footprint") {
+    if (argc > 5) omp_set_num_threads(std::atoi(argv[5]));
+    return footprint_sweep(std::atof(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]));
   }
   if (argc > 2 && std::string(argv[1]) == "--gguf") {
     if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));

@@ -81,32 +81,44 @@ inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<con
 // interleaved tile) made the decode step slower (docs/performance.md).
 // Per stream kind (Pf): the interleaved Q4_0 tile, the Q4_0 / Q8_0 rows in GGUF order, the
 // K-quant rows. A build with GS_PREFETCH_RUNTIME reads the distances from GS_PF_Q4X16,
-// GS_PF_ROW, GS_PF_K (bytes; 0: none), for bench_decode sweeps; other builds fold them.
+// GS_PF_ROW, GS_PF_K and the far ones from GS_PF_*_FAR (bytes; 0: none), for bench_decode
+// sweeps; other builds fold them.
+// A second, far prefetch (to L2 / L3: _MM_HINT_T2) runs ahead of the near one (to L1) where
+// kPrefetchFar is set: on the same Zen 5 host, later that day, E2B's decode sweep (bench_kernels
+// --gguf, every matrix once, 2 threads) read 43-52 GB/s with the 8 KiB prefetch alone and
+// 50-57 with a far one 32 KiB ahead (16 KiB: 50-55, 64 / 128 KiB: 52-56); a far prefetch
+// with _MM_HINT_T1 instead, or the near one on every other line, read 26-33 (docs/performance.md).
 enum class Pf { Q4x16, Row, K };
 #if defined(GS_AVX512)
 constexpr std::size_t kPrefetchDefault[3] = {8192, 0, 0};
+constexpr std::size_t kPrefetchFar[3] = {32768, 0, 0};
 #else
 constexpr std::size_t kPrefetchDefault[3] = {2048, 2048, 2048};
+constexpr std::size_t kPrefetchFar[3] = {0, 0, 0};
 #endif
-template <Pf P>
+template <Pf P, bool Far = false>
 inline std::size_t prefetch_distance() {
+  constexpr int i = static_cast<int>(P);
 #if defined(GS_PREFETCH_RUNTIME)
   static const std::size_t d = [] {
-    const char* names[3] = {"GS_PF_Q4X16", "GS_PF_ROW", "GS_PF_K"};
-    const char* e = std::getenv(names[static_cast<int>(P)]);
-    return e ? static_cast<std::size_t>(std::strtoul(e, nullptr, 10)) : kPrefetchDefault[static_cast<int>(P)];
+    const char* names[2][3] = {{"GS_PF_Q4X16", "GS_PF_ROW", "GS_PF_K"},
+                               {"GS_PF_Q4X16_FAR", "GS_PF_ROW_FAR", "GS_PF_K_FAR"}};
+    const char* e = std::getenv(names[Far][i]);
+    return e ? static_cast<std::size_t>(std::strtoul(e, nullptr, 10)) : (Far ? kPrefetchFar[i] : kPrefetchDefault[i]);
   }();
   return d;
 #else
-  return kPrefetchDefault[static_cast<int>(P)];
+  return Far ? kPrefetchFar[i] : kPrefetchDefault[i];
 #endif
 }
 template <Pf P, std::size_t Bytes>
 inline void prefetch_ahead(const void* p) {  // the lines of [p, p + Bytes), the distance later
-  const std::size_t d = prefetch_distance<P>();
-  if (d == 0) return;
-  const char* c = static_cast<const char*>(p) + d;
-  for (std::size_t o = 0; o < Bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+  const std::size_t d = prefetch_distance<P>(), far = prefetch_distance<P, true>();
+  const char* c = static_cast<const char*>(p);
+  if (d != 0)
+    for (std::size_t o = 0; o < Bytes; o += 64) _mm_prefetch(c + d + o, _MM_HINT_T0);
+  if (far != 0)
+    for (std::size_t o = 0; o < Bytes; o += 64) _mm_prefetch(c + far + o, _MM_HINT_T2);
 }
 
 // ---- Q4_0 / Q8_0 x Q8 activations ----------------------------------------------
