@@ -4,6 +4,7 @@
 // measurements).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <string>
@@ -70,12 +71,18 @@ TEST_CASE("predictions follow the measured bandwidth: decode speeds up with it, 
   CHECK(slow.decode_tok_per_s > 0);
   CHECK(fast.decode_tok_per_s > 1.3 * slow.decode_tok_per_s);
   CHECK(fast.prefill_tok_per_s < 1.3 * slow.prefill_tok_per_s);
-  // Decode cannot beat reading the weights of one token at the full triad bandwidth.
-  const double bytes = slow.est.decode.ops[0].cost.memory_bytes();  // embed: small
-  (void)bytes;
+  // Decode cannot beat reading the bytes of one token at the triad bandwidth times the
+  // profile's largest stream ratio (a read stream can outrun the triad, which writes: the
+  // probe measured Q4_0 at 1.07-1.20 of it on 2026-12-05).
+  const EngineProfile e = resolve_engine("reference");
+  double ratio = e.thr.bandwidth_efficiency;
+  for (const auto* t : {&e.thr.bandwidth_efficiency_by_format, &e.thr.bandwidth_efficiency_by_format_parallel})
+    for (const auto& [f, v] : *t) ratio = std::max(ratio, v);
+  REQUIRE(ratio > 0);
   double step_bytes = 0;
   for (const auto& r : slow.est.decode.ops) step_bytes += r.cost.memory_bytes();
-  CHECK(slow.decode_tok_per_s <= 40e9 / step_bytes);
+  CHECK(slow.decode_tok_per_s <= ratio * 40e9 / step_bytes);
+  CHECK(slow.decode_tok_per_s > 0.3 * ratio * 40e9 / step_bytes);  // and the stream is most of the step
 }
 
 TEST_CASE("predicted peak memory leaves out the PLE table an mmap never touches, and only it") {
@@ -329,10 +336,11 @@ TEST_CASE("the expert mat-vec rate at more than one thread replaces the 1-thread
   const Estimate t1 = estimate(m, machine_system(machine(40e9, 1)), q, e, RunPlacement{}, wl);
   const Estimate t2 = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
   CHECK(t2.decode.ops[experts].time_s > 5 * t1.decode.ops[experts].time_s);
-  CHECK(t2.decode.ops[up].time_s <= t1.decode.ops[up].time_s * 1.1);  // the dense FFN is not touched
   e.thr.moe_matvec_compute_efficiency_parallel = 0;  // absent: the 1-thread figure at 2 threads too
   const Estimate t2b = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
   CHECK(t2.decode.ops[experts].time_s > 5 * t2b.decode.ops[experts].time_s);
+  // the dense FFN at 2 threads is not touched by the expert constant
+  CHECK(t2.decode.ops[up].time_s == doctest::Approx(t2b.decode.ops[up].time_s).epsilon(1e-9));
 }
 
 TEST_CASE("a run that needs more memory than is available re-reads the excess from disk each pass") {
