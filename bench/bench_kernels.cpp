@@ -23,11 +23,11 @@
 #include <random>
 #include <string>
 #include <map>
-#include <sys/mman.h>
 #include <memory>
 #include <vector>
 
 #include "gguf.h"
+#include "huge_pages.h"
 #include "kernels/blocks.h"
 #include "qmatrix.h"
 #include "units.h"
@@ -116,21 +116,13 @@ int model_sweep(const char* path) {
   }
   // Q4_0 in the 16-row interleaved layout, as the forward pass runs it (interleave_weights):
   // copies in huge pages where the ISA has the kernel.
-  struct HugeFree {
-    void operator()(std::uint8_t* p) const { std::free(p); }
-  };
-  std::vector<std::unique_ptr<std::uint8_t, HugeFree>> copies;
+  std::vector<HugeBuffer> copies;
   std::size_t interleaved = 0;
   for (auto& m : mats) {
     if (!can_interleave(m) || !interleaved_kernel_active()) continue;
-    constexpr std::size_t kHuge = std::size_t{2} << 20;
-    const std::size_t total = m.row_bytes * static_cast<std::size_t>(m.ne1 * m.ne2);
-    auto* p = static_cast<std::uint8_t*>(std::aligned_alloc(kHuge, (total + kHuge - 1) / kHuge * kHuge));
-    if (p == nullptr) throw std::bad_alloc();
-    ::madvise(p, (total + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);
-    interleave_groups(m, 0, m.ne1 * m.ne2 / kInterleaveRows, p);
-    copies.emplace_back(p);
-    m.data = p;
+    copies.push_back(alloc_huge_pages(m.row_bytes * static_cast<std::size_t>(m.ne1 * m.ne2)));
+    interleave_groups(m, 0, m.ne1 * m.ne2 / kInterleaveRows, copies.back().get());
+    m.data = copies.back().get();
     m.interleaved = true;
     ++interleaved;
   }
@@ -174,7 +166,8 @@ int model_sweep(const char* path) {
     if (std::getenv("GS_SWEEP_MERGE") && ms.size() > 1 && ms.front()->interleaved && ms.front()->ne2 == 1) {
       // the same matrices back to back in one allocation: one call per matrix, then one call over all
       const std::size_t each = static_cast<std::size_t>(b), n = each * ms.size();
-      auto* buf = static_cast<std::uint8_t*>(std::aligned_alloc(std::size_t{2} << 20, (n + (2u << 20) - 1) / (2u << 20) * (2u << 20)));
+      const HugeBuffer hb = alloc_huge_pages(n);
+      std::uint8_t* buf = hb.get();
       std::vector<QMatrix> parts;
       for (std::size_t i = 0; i < ms.size(); ++i) {
         std::memcpy(buf + i * each, ms[i]->data, each);
@@ -194,7 +187,6 @@ int model_sweep(const char* path) {
         std::printf("   one buffer: %zu calls %.2f GB/s, one call %.2f GB/s\n", ms.size(), static_cast<double>(n) / t1 / kGB,
                     static_cast<double>(n) / t2 / kGB);
       }
-      std::free(buf);
     }
   }
   return 0;
@@ -218,11 +210,8 @@ int footprint_sweep(double gb, std::int64_t rows, std::int64_t cols) {
     quantize_row(m.type, row.data(), plain.data() + static_cast<std::size_t>(r) * m.row_bytes, cols);
   }
   m.data = plain.data();
-  constexpr std::size_t kHuge = std::size_t{2} << 20;
-  const std::size_t total = (n * each + kHuge - 1) / kHuge * kHuge;
-  auto* buf = static_cast<std::uint8_t*>(std::aligned_alloc(kHuge, total));
-  if (buf == nullptr) throw std::bad_alloc();
-  ::madvise(buf, total, MADV_HUGEPAGE);
+  const HugeBuffer hb = alloc_huge_pages(n * each);
+  std::uint8_t* buf = hb.get();
   interleave_groups(m, 0, rows / kInterleaveRows, buf);
   for (std::size_t i = 1; i < n; ++i) std::memcpy(buf + i * each, buf, each);
   std::vector<QMatrix> mats(n, m);
@@ -246,7 +235,6 @@ int footprint_sweep(double gb, std::int64_t rows, std::int64_t cols) {
     const double b = static_cast<double>(n * each);
     std::printf("  all %.2f GB/s   one matrix %zu times %.2f GB/s   triad %.2f GB/s\n", b / ta / kGB, n, b / to / kGB, tr / kGB);
   }
-  std::free(buf);
   return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "kernels/blocks.h"
+#include "huge_pages.h"
 #include "kernels/kernels.h"
 #include "qmatrix.h"
 #include "quant.h"
@@ -108,21 +109,14 @@ GgmlType format_type(const std::string& f) {
 // Weights in 2 MiB-aligned memory with transparent huge pages requested: the way a run's
 // mapped GGUF is held after validate reads it (2 MiB page-cache folios here, file_cache_rates'
 // fault unit). On 4 KiB pages the kernel's mat-vec ran 15-20% slower than on the mapped file.
-struct HugeFree {
-  void operator()(std::uint8_t* p) const { std::free(p); }
-};
 struct OwnedMatrix {
   QMatrix m;
-  std::unique_ptr<std::uint8_t[], HugeFree> data;
+  HugeBuffer data;
 };
-std::uint8_t* alloc_huge(std::size_t bytes) {
-  constexpr std::size_t kHuge = std::size_t{2} << 20;
-  const std::size_t n = (bytes + kHuge - 1) / kHuge * kHuge;
-  void* p = std::aligned_alloc(kHuge, n);
-  if (!p) throw std::bad_alloc();
-  ::madvise(p, n, MADV_HUGEPAGE);  // a hint: without THP the pages stay 4 KiB
-  std::memset(p, 0, n);            // touched here, as huge pages where the kernel has them
-  return static_cast<std::uint8_t*>(p);
+HugeBuffer alloc_huge(std::size_t bytes) {
+  HugeBuffer p = alloc_huge_pages(bytes);
+  std::memset(p.get(), 0, huge_round_up(bytes));  // touched here, as huge pages where the kernel has them
+  return p;
 }
 OwnedMatrix make_matrix(GgmlType t, std::int64_t ne0, std::int64_t ne1) {
   OwnedMatrix o;
@@ -131,7 +125,7 @@ OwnedMatrix make_matrix(GgmlType t, std::int64_t ne0, std::int64_t ne1) {
   o.m.ne1 = ne1;
   o.m.row_bytes = static_cast<std::size_t>(tensor_bytes(t, ne0));
   const std::size_t total = o.m.row_bytes * static_cast<std::size_t>(ne1);
-  o.data.reset(alloc_huge(total));
+  o.data = alloc_huge(total);
   const std::int64_t distinct = std::min<std::int64_t>(64, ne1);
   std::vector<float> row(static_cast<std::size_t>(ne0));
   std::uint64_t s = 0x9E3779B97F4A7C15ull;
@@ -150,7 +144,7 @@ OwnedMatrix make_matrix(GgmlType t, std::int64_t ne0, std::int64_t ne1) {
   o.m.data = o.data.get();
   // Q4_0 in the layout the forward pass runs (interleave_weights does the same at load).
   if (can_interleave(o.m) && interleaved_kernel_active()) {
-    std::unique_ptr<std::uint8_t[], HugeFree> inter(alloc_huge(total));
+    HugeBuffer inter = alloc_huge(total);
     const std::int64_t groups = ne1 / kInterleaveRows;
 #pragma omp parallel for schedule(static)
     for (std::int64_t g = 0; g < groups; ++g) interleave_groups(o.m, g, g + 1, inter.get());

@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "forward.h"
+#include "huge_pages.h"
 #include "kernels/kernels.h"
 #include "model.h"
 #include "probe.h"
@@ -287,25 +288,24 @@ struct MappedExperts {
     // As the forward pass runs a model (interleave_weights): where the ISA has the interleaved
     // Q4_0 kernel, a copy in that layout, in huge pages, the file pages released.
     if (can_interleave(q) && interleaved_kernel_active()) {
-      constexpr std::size_t kHuge = std::size_t{2} << 20;
-      const std::size_t n = (total + kHuge - 1) / kHuge * kHuge;
-      copy = static_cast<std::uint8_t*>(std::aligned_alloc(kHuge, n));
-      if (copy == nullptr) return;
-      ::madvise(copy, n, MADV_HUGEPAGE);
+      try {
+        copy = alloc_huge_pages(total);
+      } catch (const std::bad_alloc&) {
+        return;
+      }
       const std::int64_t groups = ne1 * E / kInterleaveRows;
 #pragma omp parallel for schedule(static)
-      for (std::int64_t g = 0; g < groups; ++g) interleave_groups(q, g, g + 1, copy);
+      for (std::int64_t g = 0; g < groups; ++g) interleave_groups(q, g, g + 1, copy.get());
       ::munmap(map, total);
       map = nullptr;
-      q.data = copy;
+      q.data = copy.get();
       q.interleaved = true;
     }
   }
   ~MappedExperts() {
     if (map != MAP_FAILED && map != nullptr) ::munmap(map, total);
-    std::free(copy);
   }
-  std::uint8_t* copy = nullptr;
+  HugeBuffer copy;
   bool ok() const { return map != MAP_FAILED && q.data != nullptr; }
 };
 

@@ -160,12 +160,8 @@ std::int64_t interleave_weights(ModelWeights& w, const GgufFile* file) {
   std::size_t total = 0;
   for (const QMatrix* q : mats) total += (bytes_of(*q) + 63) / 64 * 64;
   if (total == 0) return 0;
-  constexpr std::size_t kHuge = std::size_t{2} << 20;
-  const std::size_t arena_bytes = (total + kHuge - 1) / kHuge * kHuge;
-  auto* arena = static_cast<std::uint8_t*>(std::aligned_alloc(kHuge, arena_bytes));
-  if (arena == nullptr) throw std::bad_alloc();
-  w.arenas.emplace_back(arena);
-  ::madvise(arena, arena_bytes, MADV_HUGEPAGE);  // a hint: without THP the pages stay 4 KiB
+  w.arenas.push_back(alloc_huge_pages(total));
+  std::uint8_t* arena = w.arenas.back().get();
   std::size_t at = 0;
   for (QMatrix* q : mats) {
     const std::int64_t groups = q->ne2 * q->ne1 / kInterleaveRows;

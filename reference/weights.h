@@ -13,6 +13,7 @@
 
 #include "gguf.h"
 #include "model.h"
+#include "huge_pages.h"
 #include "qmatrix.h"
 #include "tensors.h"
 
@@ -52,10 +53,7 @@ struct ModelWeights {
   Vec ple_proj_norm;              // [P]
   std::vector<LayerWeights> layers;
   std::vector<std::unique_ptr<std::uint8_t[]>> owned;  // storage of in-memory weights
-  struct Free {
-    void operator()(std::uint8_t* p) const { std::free(p); }
-  };
-  std::vector<std::unique_ptr<std::uint8_t, Free>> arenas;  // interleaved copies (interleave_weights)
+  std::vector<HugeBuffer> arenas;  // interleaved copies (interleave_weights)
   std::int64_t total_bytes = 0;   // bytes of every bound tensor (type-exact)
 };
 
