@@ -164,12 +164,7 @@ int main(int argc, char** argv) try {
       o.n_ctx = prompt + static_cast<std::int64_t>(reps + 1) * steps + 1;
       Forward f(m, w, o);
       const auto toks = seeded_tokens(prompt, m.n_vocab, seed);
-      {  // untimed warm-up of the prompt's first micro-batch, undone (as gemmasim run, llama-bench)
-        const std::int64_t chunk = std::min<std::int64_t>(prompt, o.n_ubatch);
-        f.step(std::vector<std::int32_t>(toks.begin(), toks.begin() + chunk));
-        f.rewind(chunk);
-        f.counters().reset();
-      }
+      f.warm_up(toks);  // untimed, undone (as gemmasim run, llama-bench)
       const auto t0 = Clock::now();
       std::vector<float> logits = f.step(toks);
       const double prefill_s = since(t0);

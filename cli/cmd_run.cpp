@@ -252,23 +252,13 @@ int cmd_run(const Args& a) {
     f.clear_routes();
   }
 
-  // Warm-up, as llama-bench warms up (its warm-up runs the whole prompt, then one generated
-  // token, and clears the cache): the prompt's first min(P, ubatch) tokens as one step at the
-  // prompt's position, then one token, each undone (Forward::rewind), untimed and uncounted.
-  // The first step of a process pays costs outside every op: on 2026-12-05, right after
-  // validate had dropped and re-read the model file, E2B's first 64-token prefill spent
-  // 0.35-0.9 s beyond its ops' 0.46-0.66 s (page faults of fresh activation buffers, OpenMP
-  // start), gone after any 1-token step; a 512-token prefill kept 0.42-0.47 s after a 1-token
-  // warm-up (its [512, ...] buffers faulted in by the timed step itself).
-  if (!no_warmup && P > 0) {
-    const long long chunk = std::min<long long>(P, ubatch);
-    f.step(std::vector<std::int32_t>(toks.begin(), toks.begin() + chunk));
-    f.rewind(chunk);
-    f.step({toks.front()});
-    f.rewind(1);
-    f.counters().reset();
-    f.clear_routes();
-  }
+  // Warm-up, as llama-bench warms up (Forward::warm_up: the prompt's first micro-batch, then one
+  // token, each undone). The first step of a process pays costs outside every op: on
+  // 2026-12-05, right after validate had dropped and re-read the model file, E2B's first
+  // 64-token prefill spent 0.35-0.9 s beyond its ops' 0.46-0.66 s (page faults of fresh
+  // activation buffers, OpenMP start), gone after any 1-token step; a 512-token prefill kept
+  // 0.42-0.47 s after a 1-token warm-up (its [512, ...] buffers faulted in by the timed step).
+  if (!no_warmup) f.warm_up(toks);
 
   // --pause-every: the parent sees the stop, measures the machine while nothing of this
   // process runs, and sends SIGCONT; the timers below run only between stops.

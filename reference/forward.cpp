@@ -72,6 +72,17 @@ void Forward::rewind(std::int64_t n) {
   for (auto& f : kv_float_) f.upto = std::min(f.upto, pos_);  // mirrors convert those positions again
 }
 
+void Forward::warm_up(const std::vector<std::int32_t>& prompt) {
+  if (prompt.empty()) return;
+  const std::size_t chunk = std::min<std::size_t>(prompt.size(), static_cast<std::size_t>(o_.n_ubatch));
+  step(std::vector<std::int32_t>(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(chunk)));
+  rewind(static_cast<std::int64_t>(chunk));
+  step({prompt.front()});
+  rewind(1);
+  counters_.reset();
+  routes_.clear();
+}
+
 void Forward::ubatch(const std::int32_t* tokens, int T, bool want_logits, std::vector<float>& logits) {
   const std::int64_t D = m_.n_embd;
   std::vector<float> x(static_cast<std::size_t>(T * D));  // [T, D] residual stream

@@ -51,6 +51,11 @@ class Forward {
   // out are never read again). `gemmasim run` warms up with one such step, untimed, as
   // llama-bench runs a warm-up and clears its cache.
   void rewind(std::int64_t n);
+  // llama-bench's warm-up (its warm-up runs the prompt, then one generated token, and clears its
+  // cache): the prompt's first min(size, n_ubatch) tokens as one step, then its first token,
+  // each undone; counters and routes reset. Nothing timed or counted afterwards changes (the
+  // first step of a process pays page faults and OpenMP start outside every op).
+  void warm_up(const std::vector<std::int32_t>& prompt);
   Counters& counters() { return counters_; }
   const std::vector<Route>& routes() const { return routes_; }
   void clear_routes() { routes_.clear(); }

@@ -411,6 +411,43 @@ TEST_CASE("gemmasim run --json reports speeds, bytes per token, memory and token
   CHECK(std::system((env + GEMMASIM_BINARY + " run --model gemma4-31b-tiny --prompt 300 2>/dev/null").c_str()) != 0);
 }
 
+TEST_CASE("warm_up runs the prompt's first micro-batch and one token, and leaves no trace") {
+  const ModelSpec m = tiny("gemma4-26b-a4b-tiny");  // MoE: routes too
+  const ModelWeights w = random_weights(m, GgmlType::Q8_0, 17);
+  for (int P : {3, 20}) {  // within one micro-batch, and beyond it (chunk = n_ubatch)
+    const auto toks = prompt(m, P + 4);
+    const std::vector<std::int32_t> p(toks.begin(), toks.begin() + P);
+    auto run = [&](bool warm) {
+      ForwardOptions o;
+      o.n_ctx = 40;
+      o.n_ubatch = 8;
+      o.trace = true;
+      Forward f(m, w, o);
+      if (warm) {
+        f.warm_up(p);
+        CHECK(f.pos() == 0);
+        CHECK(f.counters().total().flops == 0);
+        CHECK(f.routes().empty());
+      }
+      std::vector<float> out = f.step(p);
+      for (int i = P; i < P + 4; ++i) {
+        const auto lg = f.step({toks[static_cast<std::size_t>(i)]});
+        out.insert(out.end(), lg.begin(), lg.end());
+      }
+      return std::make_pair(out, f.counters().total().flops);
+    };
+    const auto plain = run(false), warmed = run(true);
+    CAPTURE(P);
+    CHECK(warmed.first == plain.first);
+    CHECK(warmed.second == plain.second);
+  }
+  ForwardOptions o;
+  o.n_ctx = 8;
+  Forward f(m, w, o);
+  f.warm_up({});  // nothing to warm
+  CHECK(f.pos() == 0);
+}
+
 TEST_CASE("the vectorised GELU and softcap match their libm definitions") {
   // gelu_tanh = x / (1 + e^-2u) with exp_fast; softcap via e^(-2x/cap): both must equal
   // 0.5 x (1 + tanh u) and cap tanh(x / cap) to float accuracy over the whole range.
