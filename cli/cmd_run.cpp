@@ -181,7 +181,7 @@ double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::d
 int cmd_run(const Args& a) {
   std::string model, quant = "q4_0", prompt = "32", trace_out, profile_out, spec, kv = "f16";
   long long gen = 32, depth = 0;
-  int threads = 0, ubatch = 512;
+  int threads = 0, ubatch = ref::ForwardOptions{}.n_ubatch;
   unsigned long long seed = 1;
   bool as_json = false, no_repack = false, no_warmup = false;
   long long pause_every = 0;
@@ -194,7 +194,7 @@ int cmd_run(const Args& a) {
       ("depth", po::value(&depth)->default_value(0), "tokens prefilled before the prompt (not timed): decode at KV depth D")
       ("threads", po::value(&threads)->default_value(0), "OpenMP threads (0: OpenMP's default)")
       ("seed", po::value(&seed)->default_value(1), "seed of the synthetic weights and prompt")
-      ("ubatch", po::value(&ubatch)->default_value(512), "largest micro-batch of a prefill step")
+      ("ubatch", po::value(&ubatch)->default_value(ubatch), "largest micro-batch of a prefill step")
       ("kv-type", po::value(&kv)->default_value("f16"), "KV-cache element type: f16 | f32")
       ("spec", po::value(&spec), "model id or JSON describing a GGUF file (default: matched by shape)")
       ("pause-every", po::value(&pause_every)->default_value(0),

@@ -28,6 +28,7 @@
 
 #include "data_paths.h"
 #include "engine.h"
+#include "forward.h"
 #include "options.h"
 #include "probe.h"
 #include "stats.h"
@@ -390,8 +391,8 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
     // Time budget: predicted wall time of the run (KV fill at the prefill rate, warm-up, prompt, decode).
     {
       const Prediction g = predict_run(c, rates_at(probe, c.threads), engine);
-      // + run's warm-up: min(prompt, 512) tokens and one more, untimed
-      const double warm = static_cast<double>(std::min<long long>(c.prompt, 512));
+      // + run's warm-up (Forward::warm_up): min(prompt, run's default --ubatch) tokens and one more
+      const double warm = static_cast<double>(std::min<long long>(c.prompt, ref::ForwardOptions{}.n_ubatch));
       const double t_pred = (g.prefill_tok_per_s > 0 ? (static_cast<double>(c.depth + c.prompt) + warm) / g.prefill_tok_per_s : 0) +
                             (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen + 1) / g.decode_tok_per_s : 0);
       if (max_run_s > 0 && t_pred > max_run_s) {
