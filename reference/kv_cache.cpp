@@ -40,15 +40,13 @@ void LayerKv::store(std::int64_t p, const float* k, const float* v) {
     std::memcpy(v_.data() + off, v, n * 4);
     return;
   }
-  auto* kd = reinterpret_cast<std::uint16_t*>(k_.data() + off);
-  auto* vd = reinterpret_cast<std::uint16_t*>(v_.data() + off);
-  for (std::size_t i = 0; i < n; ++i) {
-    kd[i] = f32_to_fp16(k[i]);
-    vd[i] = f32_to_fp16(v[i]);
-  }
+  f32_to_fp16_row(k, reinterpret_cast<std::uint16_t*>(k_.data() + off), n);
+  f32_to_fp16_row(v, reinterpret_cast<std::uint16_t*>(v_.data() + off), n);
 }
 
 namespace {
+const bool kHasF16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+
 // F16C: 8 halves per instruction, exact (the same values as fp16_to_f32_row).
 __attribute__((target("avx,f16c"))) void fp16_row_f16c(const std::uint16_t* h, float* out, int n) {
   int i = 0;
@@ -56,8 +54,20 @@ __attribute__((target("avx,f16c"))) void fp16_row_f16c(const std::uint16_t* h, f
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
   fp16_to_f32_row(h + i, out + i, n - i);
 }
-const bool kHasF16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+
+// The other way: _MM_FROUND_TO_NEAREST_INT is IEEE round to nearest even, as f32_to_fp16.
+__attribute__((target("avx,f16c"))) void f16_row_f16c(const float* src, std::uint16_t* dst, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) dst[i] = f32_to_fp16(src[i]);
+}
 }  // namespace
+
+void f32_to_fp16_row(const float* src, std::uint16_t* dst, std::size_t n) {
+  if (kHasF16c) return f16_row_f16c(src, dst, n);
+  for (std::size_t i = 0; i < n; ++i) dst[i] = f32_to_fp16(src[i]);
+}
 
 void LayerKv::read(const std::vector<std::uint8_t>& buf, std::int64_t p, int g, float* dst) const {
   const std::size_t off = offset(p, g);

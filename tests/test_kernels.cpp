@@ -12,6 +12,7 @@
 #include "kernels/blocks.h"
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
+#include "kv_cache.h"
 #include "qmatrix.h"
 #include "quant.h"
 
@@ -101,6 +102,38 @@ TEST_CASE("fp16 and bf16 conversions are exact on known values and round trips")
   CHECK(f32_to_bf16(bits_to_f32(0x3F808000u)) == 0x3F80);  // tie -> even
   CHECK(f32_to_bf16(bits_to_f32(0x3F818000u)) == 0x3F82);  // tie -> even (up)
   CHECK(bf16_to_f32(0xC040) == -3.0f);
+}
+
+TEST_CASE("f32_to_fp16_row (the KV cache's store, F16C where the CPU has it) gives f32_to_fp16's bits") {
+  // Every half, each midpoint between neighbouring halves (the ties), a value on each side of
+  // every midpoint, overflow, infinities and a spread of random magnitudes; the length is not a
+  // multiple of 8, so the tail runs too.
+  std::vector<float> x;
+  for (std::uint32_t h = 0; h < 0x7C00; ++h) {
+    const float a = fp16_to_f32(static_cast<std::uint16_t>(h)), b = fp16_to_f32(static_cast<std::uint16_t>(h + 1));
+    const float mid = bits_to_f32((f32_to_bits(a) + f32_to_bits(b)) / 2);  // exact midpoint for same-exponent pairs
+    for (const float v : {a, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e30f)}) {
+      x.push_back(v);
+      x.push_back(-v);
+    }
+  }
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> e(-30.0f, 20.0f);
+  for (int i = 0; i < 4099; ++i) x.push_back((i % 2 ? -1.0f : 1.0f) * std::exp2(e(rng)));
+  for (const float v : {65519.0f, 65520.0f, 1e6f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()})
+    x.push_back(v);
+  x.push_back(1.0f);  // an odd length
+  REQUIRE(x.size() % 8 != 0);
+  std::vector<std::uint16_t> row(x.size());
+  f32_to_fp16_row(x.data(), row.data(), x.size());
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) bad += row[i] != f32_to_fp16(x[i]);
+  CHECK(bad == 0);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> nans(9, nan);
+  std::vector<std::uint16_t> hn(9);
+  f32_to_fp16_row(nans.data(), hn.data(), 9);
+  for (const auto h : hn) CHECK(std::isnan(fp16_to_f32(h)));
 }
 
 TEST_CASE("Q4_0 and Q4_K dequantize hand-built blocks as ggml does") {
