@@ -295,11 +295,12 @@ int llama_bench_mode(const std::string& file, const std::string& hw, bool as_jso
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
                      bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file,
-                     const std::string& engine);
+                     const std::string& engine, int repeat);
 
 int cmd_validate(const Args& a) {
   bool quick = false, as_json = false, evict = false;
   double max_run_s = 300;
+  int repeat = 1;
   std::string llama_bench, hw, probe_file, out_dir, only, lock_file, engine = "reference";
   po::options_description d("gemmasim validate options");
   d.add_options()("quick", po::bool_switch(&quick), "a subset for CI (under 3 minutes once the synthetic files are cached)")(
@@ -309,6 +310,8 @@ int cmd_validate(const Args& a) {
       "probe", po::value(&probe_file), "reuse a device file written by `gemmasim probe` for the vector peaks")(
       "max-run-s", po::value(&max_run_s)->default_value(300), "skip configurations predicted to run longer (0: no limit)")(
       "only", po::value(&only), "run only configurations whose label contains this text")(
+      "repeat", po::value(&repeat)->default_value(1),
+      "measure the matrix N times, pass after pass; each row reports the median of its passes' errors (a shared machine)")(
       "lock", po::value(&lock_file), "hold an exclusive flock on this file while measuring each configuration (shared machines)")(
       "evict", po::bool_switch(&evict), "delete each synthetic GGUF this run wrote after its last configuration (disk)")(
       "out-dir", po::value(&out_dir), "report folder (default: <repo>/reports/out)")(
@@ -321,6 +324,7 @@ int cmd_validate(const Args& a) {
     return 0;
   if (!llama_bench.empty()) return llama_bench_mode(llama_bench, hw, as_json);
   if (max_run_s < 0) input_error("--max-run-s: expected >= 0");
+  if (repeat < 1 || repeat > 20) input_error("--repeat: expected 1 to 20 passes, got " + std::to_string(repeat));
   if (!hw.empty()) input_error("--hw: only with --llama-bench (validate measures this machine)");
   if (resolve_engine(engine).backend != "cpu") input_error("--engine: '" + engine + "' is not a CPU engine profile");
   std::vector<ValidateConfig> matrix;
@@ -330,12 +334,12 @@ int cmd_validate(const Args& a) {
   std::string cmd = "gemmasim validate";
   for (const auto& x : a) cmd += " " + x;
   return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s, evict, lock_file,
-                          engine);
+                          engine, repeat);
 }
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
                      bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file,
-                     const std::string& engine) {
+                     const std::string& engine, int repeat) {
   int lock_fd = -1;
   if (!lock_file.empty()) {
     lock_fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
@@ -376,111 +380,136 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
                  probe.file_cache.fault_bytes / 1024, probe.file_cache.cold_read_bytes_per_s / kGB);
   }
   const std::string tmp = (fs::temp_directory_path() / ("gemmasim_validate_" + std::to_string(::getpid()))).string();
-  std::vector<ValidateRow> rows;
-  int i = 0;
-  for (const auto& c : matrix) {
-    ++i;
-    ValidateRow r;
-    r.c = c;
-    r.skip = memory_skip_reason(c, static_cast<double>(probe.memory_bytes), probe.file_cache.fault_bytes, engine);
-    if (!r.skip.empty()) {
-      std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
-      rows.push_back(r);
-      continue;
-    }
-    // Time budget: predicted wall time of the run (KV fill at the prefill rate, warm-up, prompt, decode).
-    {
-      const Prediction g = predict_run(c, rates_at(probe, c.threads), engine);
-      // + run's warm-up (Forward::warm_up): min(prompt, run's default --ubatch) tokens and one more
-      const double warm = static_cast<double>(std::min<long long>(c.prompt, ref::ForwardOptions{}.n_ubatch));
-      const double t_pred = (g.prefill_tok_per_s > 0 ? (static_cast<double>(c.depth + c.prompt) + warm) / g.prefill_tok_per_s : 0) +
-                            (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen + 1) / g.decode_tok_per_s : 0);
-      if (max_run_s > 0 && t_pred > max_run_s) {
-        char b[200];
-        std::snprintf(b, sizeof b, "predicted run time %.0f s (KV fill + warm-up + prompt + decode) > --max-run-s %.0f", t_pred, max_run_s);
-        r.skip = b;
-        std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
-        rows.push_back(r);
+  // Pass after pass (--repeat N): a configuration's passes lie a whole matrix apart, so a slow
+  // minute of this shared machine hits one pass of a row, not all of them.
+  std::vector<std::vector<ValidateRow>> by_config(matrix.size());
+  std::vector<bool> fixed_skip(matrix.size(), false);  // skipped by the memory or time rule: the same every pass
+  for (int pass = 0; pass < repeat; ++pass) {
+    if (repeat > 1) std::fprintf(stderr, "pass %d of %d\n", pass + 1, repeat);
+    int i = 0;
+    for (const auto& c : matrix) {
+      ++i;
+      auto& rows_of = by_config[static_cast<std::size_t>(i - 1)];
+      if (fixed_skip[static_cast<std::size_t>(i - 1)]) {
+        rows_of.push_back(rows_of.front());
         continue;
       }
+      const bool last_pass = pass + 1 == repeat;
+      ValidateRow r;
+      r.c = c;
+      r.skip = memory_skip_reason(c, static_cast<double>(probe.memory_bytes), probe.file_cache.fault_bytes, engine);
+      if (!r.skip.empty()) {
+        std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
+        fixed_skip[static_cast<std::size_t>(i - 1)] = true;
+        rows_of.push_back(r);
+        continue;
+      }
+      // Time budget: predicted wall time of the run (KV fill at the prefill rate, warm-up, prompt, decode).
+      {
+        const Prediction g = predict_run(c, rates_at(probe, c.threads), engine);
+        // + run's warm-up (Forward::warm_up): min(prompt, run's default --ubatch) tokens and one more
+        const double warm = static_cast<double>(std::min<long long>(c.prompt, ref::ForwardOptions{}.n_ubatch));
+        const double t_pred = (g.prefill_tok_per_s > 0 ? (static_cast<double>(c.depth + c.prompt) + warm) / g.prefill_tok_per_s : 0) +
+                              (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen + 1) / g.decode_tok_per_s : 0);
+        if (max_run_s > 0 && t_pred > max_run_s) {
+          char b[200];
+          std::snprintf(b, sizeof b, "predicted run time %.0f s (KV fill + warm-up + prompt + decode) > --max-run-s %.0f", t_pred, max_run_s);
+          r.skip = b;
+          std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
+          fixed_skip[static_cast<std::size_t>(i - 1)] = true;
+          rows_of.push_back(r);
+          continue;
+        }
+      }
+      const Held held(lock_fd);  // the run and the machine samples around its phases under one lock
+      std::fprintf(stderr, "[%d/%zu] %s: run, stopped before its prefill and every %lld decode steps to measure triad + peaks...\n",
+                   i, matrix.size(), c.label().c_str(), kStepsPerRep);
+      // A missing synthetic file is written first (not inside the timed run: pages written just
+      // before it may already be out of the page cache on a small machine), then read once.
+      if (const std::string f = synth_cache_path(c); !fs::exists(f)) {
+        std::fprintf(stderr, "  synthesising %s\n", f.c_str());
+        const std::string cmd = shell_quote(self_exe()) + " run --model " + c.model + " --quant " + c.quant +
+                                " --prompt 1 --gen 1 --threads " + std::to_string(c.threads) + " >/dev/null 2>&1 </dev/null";
+        if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "  synthesis failed; the run will report why\n");
+      }
+      // Right before the run (nothing else reads the disk or fills the page cache in between).
+      double room = 0, resident = -1;
+      if (const std::string f = synth_cache_path(c); fs::exists(f)) {
+        const double s = warm_page_cache(f, &room, &resident);
+        std::fprintf(stderr, "  read %s once (page cache, %.1f s; %.1f GiB available to the run; %.1f%% of the file resident)\n",
+                     f.c_str(), s, room / kGiB, 100 * resident);
+      }
+      std::vector<MachineSample> samples;
+      std::vector<double> step_s;
+      try {
+        r.meas = execute(c, tmp, samples, step_s);
+      } catch (const std::exception& e) {
+        r.skip = std::string("execution failed: ") + e.what();
+        std::fprintf(stderr, "  %s\n", r.skip.c_str());
+        rows_of.push_back(r);
+        if (last_pass) maybe_evict(static_cast<std::size_t>(i - 1));
+        continue;
+      }
+      if (last_pass) maybe_evict(static_cast<std::size_t>(i - 1));
+      const MachineRates base = rates_at(probe, c.threads);
+      // The row's figures: the mean of every sample (peak memory, the per-op table); the prefill
+      // from the samples just before and after it; each decode rep from its own two.
+      MachineSample all;
+      for (const auto& x : samples) {
+        all.triad_bytes_per_s += x.triad_bytes_per_s / static_cast<double>(samples.size());
+        all.fp32_flops_per_s += x.fp32_flops_per_s / static_cast<double>(samples.size());
+        all.int8_ops_per_s += x.int8_ops_per_s / static_cast<double>(samples.size());
+      }
+      r.rates = between(base, all, all);
+      r.rates.page_cache_room_bytes = room;
+      r.file_resident_share = resident;
+      r.rates.disk_read_bytes_per_s = probe.file_cache.cold_read_bytes_per_s;
+      r.pred = predict_run(c, r.rates, engine);
+      if (samples.size() >= 2) {
+        MachineRates pr = between(base, samples[0], samples[1]);
+        pr.page_cache_room_bytes = r.rates.page_cache_room_bytes;
+        pr.disk_read_bytes_per_s = r.rates.disk_read_bytes_per_s;
+        r.pred.prefill_tok_per_s = predict_run(c, pr, engine).prefill_tok_per_s;
+      }
+      const std::vector<double> rep_tps = rep_tok_per_s(step_s, kStepsPerRep);
+      std::vector<double> rep_pred;
+      for (std::size_t k = 0; k < rep_tps.size() && k + 2 < samples.size(); ++k) {
+        MachineRates dr = between(base, samples[k + 1], samples[k + 2]);
+        dr.page_cache_room_bytes = r.rates.page_cache_room_bytes;
+        dr.disk_read_bytes_per_s = r.rates.disk_read_bytes_per_s;
+        DecodeRep d;
+        d.meas_tok_per_s = rep_tps[k];
+        d.pred_tok_per_s = predict_run(c, dr, engine).decode_tok_per_s;
+        d.bandwidth_bytes_per_s = dr.bandwidth_bytes_per_s;
+        const MachineSample &from = samples[k + 1], &to = samples[k + 2];
+        d.wall_s = to.stop_s - from.cont_s;
+        if (from.cont_steal_s >= 0 && to.stop_steal_s >= 0) d.steal_s = to.stop_steal_s - from.cont_steal_s;
+        r.decode_reps.push_back(d);
+        rep_pred.push_back(d.pred_tok_per_s);
+      }
+      if (!rep_pred.empty()) {
+        r.pred.decode_tok_per_s = median(rep_pred);
+        r.meas.decode_tok_per_s = median(std::vector<double>(rep_tps.begin(), rep_tps.begin() + static_cast<std::ptrdiff_t>(rep_pred.size())));
+      }
+      r.compute_errors();
+      std::fprintf(stderr, "  triad %.1f GB/s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s\n",
+                   r.rates.bandwidth_bytes_per_s / kGB, r.meas.prefill_tok_per_s, r.pred.prefill_tok_per_s, 100 * r.err_prefill,
+                   r.meas.decode_tok_per_s, r.pred.decode_tok_per_s, 100 * r.err_decode, r.meas.peak_bytes / kGiB,
+                   r.pred.peak_bytes / kGiB, 100 * r.err_peak, r.meas.wall_s);
+      rows_of.push_back(r);
     }
-    const Held held(lock_fd);  // the run and the machine samples around its phases under one lock
-    std::fprintf(stderr, "[%d/%zu] %s: run, stopped before its prefill and every %lld decode steps to measure triad + peaks...\n",
-                 i, matrix.size(), c.label().c_str(), kStepsPerRep);
-    // A missing synthetic file is written first (not inside the timed run: pages written just
-    // before it may already be out of the page cache on a small machine), then read once.
-    if (const std::string f = synth_cache_path(c); !fs::exists(f)) {
-      std::fprintf(stderr, "  synthesising %s\n", f.c_str());
-      const std::string cmd = shell_quote(self_exe()) + " run --model " + c.model + " --quant " + c.quant +
-                              " --prompt 1 --gen 1 --threads " + std::to_string(c.threads) + " >/dev/null 2>&1 </dev/null";
-      if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "  synthesis failed; the run will report why\n");
-    }
-    // Right before the run (nothing else reads the disk or fills the page cache in between).
-    double room = 0, resident = -1;
-    if (const std::string f = synth_cache_path(c); fs::exists(f)) {
-      const double s = warm_page_cache(f, &room, &resident);
-      std::fprintf(stderr, "  read %s once (page cache, %.1f s; %.1f GiB available to the run; %.1f%% of the file resident)\n",
-                   f.c_str(), s, room / kGiB, 100 * resident);
-    }
-    std::vector<MachineSample> samples;
-    std::vector<double> step_s;
-    try {
-      r.meas = execute(c, tmp, samples, step_s);
-    } catch (const std::exception& e) {
-      r.skip = std::string("execution failed: ") + e.what();
-      std::fprintf(stderr, "  %s\n", r.skip.c_str());
-      rows.push_back(r);
-      maybe_evict(static_cast<std::size_t>(i - 1));
-      continue;
-    }
-    maybe_evict(static_cast<std::size_t>(i - 1));
-    const MachineRates base = rates_at(probe, c.threads);
-    // The row's figures: the mean of every sample (peak memory, the per-op table); the prefill
-    // from the samples just before and after it; each decode rep from its own two.
-    MachineSample all;
-    for (const auto& x : samples) {
-      all.triad_bytes_per_s += x.triad_bytes_per_s / static_cast<double>(samples.size());
-      all.fp32_flops_per_s += x.fp32_flops_per_s / static_cast<double>(samples.size());
-      all.int8_ops_per_s += x.int8_ops_per_s / static_cast<double>(samples.size());
-    }
-    r.rates = between(base, all, all);
-    r.rates.page_cache_room_bytes = room;
-    r.file_resident_share = resident;
-    r.rates.disk_read_bytes_per_s = probe.file_cache.cold_read_bytes_per_s;
-    r.pred = predict_run(c, r.rates, engine);
-    if (samples.size() >= 2) {
-      MachineRates pr = between(base, samples[0], samples[1]);
-      pr.page_cache_room_bytes = r.rates.page_cache_room_bytes;
-      pr.disk_read_bytes_per_s = r.rates.disk_read_bytes_per_s;
-      r.pred.prefill_tok_per_s = predict_run(c, pr, engine).prefill_tok_per_s;
-    }
-    const std::vector<double> rep_tps = rep_tok_per_s(step_s, kStepsPerRep);
-    std::vector<double> rep_pred;
-    for (std::size_t k = 0; k < rep_tps.size() && k + 2 < samples.size(); ++k) {
-      MachineRates dr = between(base, samples[k + 1], samples[k + 2]);
-      dr.page_cache_room_bytes = r.rates.page_cache_room_bytes;
-      dr.disk_read_bytes_per_s = r.rates.disk_read_bytes_per_s;
-      DecodeRep d;
-      d.meas_tok_per_s = rep_tps[k];
-      d.pred_tok_per_s = predict_run(c, dr, engine).decode_tok_per_s;
-      d.bandwidth_bytes_per_s = dr.bandwidth_bytes_per_s;
-      const MachineSample &from = samples[k + 1], &to = samples[k + 2];
-      d.wall_s = to.stop_s - from.cont_s;
-      if (from.cont_steal_s >= 0 && to.stop_steal_s >= 0) d.steal_s = to.stop_steal_s - from.cont_steal_s;
-      r.decode_reps.push_back(d);
-      rep_pred.push_back(d.pred_tok_per_s);
-    }
-    if (!rep_pred.empty()) {
-      r.pred.decode_tok_per_s = median(rep_pred);
-      r.meas.decode_tok_per_s = median(std::vector<double>(rep_tps.begin(), rep_tps.begin() + static_cast<std::ptrdiff_t>(rep_pred.size())));
-    }
-    r.compute_errors();
-    std::fprintf(stderr, "  triad %.1f GB/s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s\n",
-                 r.rates.bandwidth_bytes_per_s / kGB, r.meas.prefill_tok_per_s, r.pred.prefill_tok_per_s, 100 * r.err_prefill,
-                 r.meas.decode_tok_per_s, r.pred.decode_tok_per_s, 100 * r.err_decode, r.meas.peak_bytes / kGiB,
-                 r.pred.peak_bytes / kGiB, 100 * r.err_peak, r.meas.wall_s);
-    rows.push_back(r);
   }
+  std::vector<ValidateRow> rows;
+  for (const auto& v : by_config) rows.push_back(combine_passes(v));
+  json pass_summaries = json::array();
+  if (repeat > 1)
+    for (int pass = 0; pass < repeat; ++pass) {
+      std::vector<ValidateRow> one;
+      for (const auto& v : by_config) one.push_back(v[static_cast<std::size_t>(pass)]);
+      const ValidateSummary ps = summarize_validate(one);
+      auto st = [](const ErrorStats& e) { return json{{"n", e.n}, {"median_abs_error", e.median_abs}, {"max_abs_error", e.max_abs}, {"worst", e.worst}}; };
+      pass_summaries.push_back({{"pass", pass + 1}, {"prefill", st(ps.prefill)}, {"decode", st(ps.decode)}, {"peak_memory", st(ps.peak)}});
+    }
   (void)tty;
   const ValidateSummary s = summarize_validate(rows);
   json extra = {{"command", command}, {"date_utc", utc_now()},
@@ -488,7 +517,8 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
                              {"memory_gib", static_cast<double>(probe.memory_bytes) / kGiB},
                              {"page_cache_fault_bytes", probe.file_cache.fault_bytes},
                              {"cold_read_bytes_per_s", probe.file_cache.cold_read_bytes_per_s}}},
-                {"engine", engine}};
+                {"engine", engine}, {"repeat", repeat}};
+  if (!pass_summaries.empty()) extra["pass_summaries"] = pass_summaries;
   // Per-op comparison for the row with the largest decode (or prefill) error.
   const bool decode_worse = s.decode.max_abs >= s.prefill.max_abs;
   const std::string worst = decode_worse ? s.decode.worst : s.prefill.worst;

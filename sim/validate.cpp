@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 #include "engine.h"
 #include "error.h"
@@ -185,6 +186,56 @@ void ValidateRow::compute_errors() {
     if (!e.empty()) err_decode = median(e);
   }
   err_peak = err(pred.peak_bytes, meas.peak_bytes);
+}
+
+PassFigures pass_figures(const ValidateRow& r) {
+  PassFigures f;
+  f.skip = r.skip;
+  if (!r.skip.empty()) return f;
+  f.bandwidth_bytes_per_s = r.rates.bandwidth_bytes_per_s;
+  f.pred_prefill_tok_per_s = r.pred.prefill_tok_per_s, f.meas_prefill_tok_per_s = r.meas.prefill_tok_per_s;
+  f.pred_decode_tok_per_s = r.pred.decode_tok_per_s, f.meas_decode_tok_per_s = r.meas.decode_tok_per_s;
+  f.pred_peak_bytes = r.pred.peak_bytes, f.meas_peak_bytes = r.meas.peak_bytes;
+  f.err_prefill = r.err_prefill, f.err_decode = r.err_decode, f.err_peak = r.err_peak;
+  return f;
+}
+
+ValidateRow combine_passes(const std::vector<ValidateRow>& passes) {
+  if (passes.empty()) throw std::invalid_argument("combine_passes: no pass");
+  std::vector<const ValidateRow*> ran;
+  for (const auto& p : passes)
+    if (p.skip.empty()) ran.push_back(&p);
+  ValidateRow out = passes.front();
+  if (!ran.empty()) {
+    // The median pass by decode error: sorted by it, the lower middle.
+    std::vector<const ValidateRow*> by_decode = ran;
+    std::stable_sort(by_decode.begin(), by_decode.end(),
+                     [](const ValidateRow* a, const ValidateRow* b) { return a->err_decode < b->err_decode; });
+    out = *by_decode[(by_decode.size() - 1) / 2];
+    auto med = [&](double ValidateRow::*err) {
+      std::vector<double> v;
+      for (const auto* p : ran) v.push_back(p->*err);
+      return median(v);
+    };
+    auto med_of = [&](auto get) {
+      std::vector<double> v;
+      for (const auto* p : ran) v.push_back(get(*p));
+      return median(v);
+    };
+    out.err_prefill = med(&ValidateRow::err_prefill);
+    out.err_decode = med(&ValidateRow::err_decode);
+    out.err_peak = med(&ValidateRow::err_peak);
+    out.pred.prefill_tok_per_s = med_of([](const ValidateRow& r) { return r.pred.prefill_tok_per_s; });
+    out.meas.prefill_tok_per_s = med_of([](const ValidateRow& r) { return r.meas.prefill_tok_per_s; });
+    out.pred.decode_tok_per_s = med_of([](const ValidateRow& r) { return r.pred.decode_tok_per_s; });
+    out.meas.decode_tok_per_s = med_of([](const ValidateRow& r) { return r.meas.decode_tok_per_s; });
+    out.pred.peak_bytes = med_of([](const ValidateRow& r) { return r.pred.peak_bytes; });
+    out.meas.peak_bytes = med_of([](const ValidateRow& r) { return r.meas.peak_bytes; });
+    out.rates.bandwidth_bytes_per_s = med_of([](const ValidateRow& r) { return r.rates.bandwidth_bytes_per_s; });
+  }
+  out.passes.clear();
+  for (const auto& p : passes) out.passes.push_back(pass_figures(p));
+  return out;
 }
 
 ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::string>& labels) {

@@ -98,8 +98,19 @@ struct DecodeRep {
 // Reps of `every` consecutive steps (the last may be shorter): 1 / median step time of each.
 std::vector<double> rep_tok_per_s(const std::vector<double>& step_s, i64 every);
 
+// One pass's figures of a configuration (validate --repeat N keeps every pass).
+struct PassFigures {
+  double bandwidth_bytes_per_s = 0;  // the pass's triad (mean of its samples)
+  double pred_prefill_tok_per_s = 0, meas_prefill_tok_per_s = 0;
+  double pred_decode_tok_per_s = 0, meas_decode_tok_per_s = 0;
+  double pred_peak_bytes = 0, meas_peak_bytes = 0;
+  double err_prefill = 0, err_decode = 0, err_peak = 0;
+  std::string skip;                  // non-empty: this pass did not execute (why)
+};
+
 struct ValidateRow {
   ValidateConfig c;
+  std::vector<PassFigures> passes;     // validate --repeat N: every pass of this configuration (empty: one pass)
   std::vector<DecodeRep> decode_reps;  // empty: one decode figure (no reps); else err_decode is their median error
   std::string skip;                    // non-empty: not executed, and why
   MachineRates rates;                  // measured next to the execution
@@ -109,6 +120,16 @@ struct ValidateRow {
   double err_prefill = 0, err_decode = 0, err_peak = 0;  // predicted / measured - 1
   void compute_errors();
 };
+
+// The passes of one configuration (validate --repeat N measures the matrix N times, pass after
+// pass, so a configuration's passes lie minutes apart) as one row: each error is the median of
+// the executed passes' errors, each figure the median of theirs; the other fields (machine
+// figures, per-op counts, decode reps) are those of the pass whose decode error is the median
+// (the lower of the two middle ones for an even count). Passes that did not execute are kept
+// in `passes` with their reason and left out of the medians; if none executed, the row is
+// skipped with the first pass's reason. One pass: that row, with `passes` filled.
+ValidateRow combine_passes(const std::vector<ValidateRow>& passes);
+PassFigures pass_figures(const ValidateRow& r);
 
 struct ErrorStats {
   int n = 0;

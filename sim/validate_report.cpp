@@ -54,6 +54,19 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
     x["measured"] = {{"prefill_tok_per_s", r.meas.prefill_tok_per_s}, {"decode_tok_per_s", r.meas.decode_tok_per_s},
                      {"peak_bytes", r.meas.peak_bytes}, {"wall_s", r.meas.wall_s}};
     x["error"] = {{"prefill", r.err_prefill}, {"decode", r.err_decode}, {"peak_memory", r.err_peak}};
+    if (r.passes.size() > 1) {
+      x["passes"] = json::array();
+      for (const PassFigures& f : r.passes) {
+        if (!f.skip.empty()) {
+          x["passes"].push_back({{"skipped", f.skip}});
+          continue;
+        }
+        x["passes"].push_back({{"bandwidth_bytes_per_s", f.bandwidth_bytes_per_s},
+                               {"predicted", {{"prefill_tok_per_s", f.pred_prefill_tok_per_s}, {"decode_tok_per_s", f.pred_decode_tok_per_s}, {"peak_bytes", f.pred_peak_bytes}}},
+                               {"measured", {{"prefill_tok_per_s", f.meas_prefill_tok_per_s}, {"decode_tok_per_s", f.meas_decode_tok_per_s}, {"peak_bytes", f.meas_peak_bytes}}},
+                               {"error", {{"prefill", f.err_prefill}, {"decode", f.err_decode}, {"peak_memory", f.err_peak}}}});
+      }
+    }
     x["decode_reps"] = json::array();
     for (const DecodeRep& d : r.decode_reps)
       x["decode_reps"].push_back({{"measured_tok_per_s", d.meas_tok_per_s}, {"predicted_tok_per_s", d.pred_tok_per_s},
@@ -87,7 +100,12 @@ std::string validate_markdown(const std::vector<ValidateRow>& rows, const Valida
        "at the run's thread count with its FMA/VNNI peaks while the run is stopped: before its prefill, between "
        "reps of 4 decode steps and after it (the prefill is predicted from the figures around it, each decode rep "
        "from its own; the triad column is the mean of all). Errors are predicted / measured - 1; a decode error is "
-       "the median of its reps' errors, and decode pred / meas are the medians of the reps' figures.\n\n";
+       "the median of its reps' errors, and decode pred / meas are the medians of the reps' figures.";
+  const int repeat = extra.value("repeat", 1);
+  if (repeat > 1)
+    o << " Each row is the median of " << repeat << " passes over the whole matrix (`--repeat " << repeat
+      << "`): its errors are the medians of its passes' errors, its figures the medians of theirs (the passes are listed below).";
+  o << "\n\n";
   o << "| configuration | triad GB/s | prefill pred | prefill meas | err | decode pred | decode meas | err | peak pred GiB | peak meas GiB | err |\n";
   o << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (const auto& r : rows) {
@@ -105,6 +123,26 @@ std::string validate_markdown(const std::vector<ValidateRow>& rows, const Valida
   line("prefill", s.prefill);
   line("decode", s.decode);
   line("peak memory", s.peak);
+  if (extra.contains("pass_summaries")) {
+    o << "\nEach pass on its own (one measurement per configuration):\n\n| pass | prefill median | prefill max | decode median | decode max | peak memory max |\n"
+         "| ---: | ---: | ---: | ---: | ---: | ---: |\n";
+    for (const auto& p : extra["pass_summaries"]) {
+      auto f = [&](const char* phase, const char* k) { return num(100 * p[phase].value(k, 0.0), 1) + "%"; };
+      o << "| " << p.value("pass", 0) << " | " << f("prefill", "median_abs_error") << " | " << f("prefill", "max_abs_error") << " | "
+        << f("decode", "median_abs_error") << " | " << f("decode", "max_abs_error") << " | " << f("peak_memory", "max_abs_error") << " |\n";
+    }
+    o << "\n| configuration | prefill errors by pass | decode errors by pass |\n| --- | --- | --- |\n";
+    for (const auto& r : rows) {
+      if (!r.skip.empty() || r.passes.size() < 2) continue;
+      std::string ep, ed;
+      for (const PassFigures& f : r.passes) {
+        if (!ep.empty()) ep += ", ", ed += ", ";
+        ep += f.skip.empty() ? pct(f.err_prefill) : "-";
+        ed += f.skip.empty() ? pct(f.err_decode) : "-";
+      }
+      o << "| " << r.c.label() << " | " << ep << " | " << ed << " |\n";
+    }
+  }
   bool any_skip = false;
   for (const auto& r : rows)
     if (!r.skip.empty()) {

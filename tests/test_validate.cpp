@@ -247,6 +247,56 @@ TEST_CASE("malformed llama-bench input: a broken file is an InputError naming it
   CHECK_THROWS_AS(read_llama_bench(kLb + "bad-runs.json"), InputError);  // without a list: the first bad run throws
 }
 
+TEST_CASE("validate --repeat: a row's errors are the medians of its passes' errors; failed passes are left out") {
+  auto pass = [](double pred_p, double meas_p, double pred_d, double meas_d, double triad) {
+    ValidateRow r;
+    r.c.model = "gemma4-e2b", r.c.quant = "q4_0";
+    r.pred.prefill_tok_per_s = pred_p, r.meas.prefill_tok_per_s = meas_p;
+    r.pred.decode_tok_per_s = pred_d, r.meas.decode_tok_per_s = meas_d;
+    r.pred.peak_bytes = 100, r.meas.peak_bytes = 100;
+    r.rates.bandwidth_bytes_per_s = triad;
+    r.compute_errors();
+    return r;
+  };
+  ValidateRow failed;
+  failed.c.model = "gemma4-e2b", failed.c.quant = "q4_0";
+  failed.skip = "execution failed: test";
+  // prefill errors +10%, -20%, +40%; decode errors -5%, +30%, +2% (the median pass is the third)
+  const std::vector<ValidateRow> passes = {pass(110, 100, 95, 100, 40e9), failed, pass(80, 100, 130, 100, 50e9),
+                                           pass(140, 100, 51, 50, 45e9)};
+  const ValidateRow r = combine_passes(passes);
+  CHECK(r.skip.empty());
+  REQUIRE(r.passes.size() == 4);
+  CHECK(r.passes[1].skip == failed.skip);
+  CHECK(r.passes[2].err_decode == doctest::Approx(0.30));
+  CHECK(r.err_prefill == doctest::Approx(0.10));
+  CHECK(r.err_decode == doctest::Approx(0.02));
+  CHECK(r.err_peak == doctest::Approx(0.0));
+  CHECK(r.pred.prefill_tok_per_s == doctest::Approx(110));
+  CHECK(r.meas.decode_tok_per_s == doctest::Approx(100));      // medians of 100, 100, 50
+  CHECK(r.rates.bandwidth_bytes_per_s == doctest::Approx(45e9));
+  // The summary counts the combined row once, with its median error.
+  const ValidateSummary s = summarize_validate({r});
+  CHECK(s.executed == 1);
+  CHECK(s.decode.max_abs == doctest::Approx(0.02));
+  // One pass: that pass's row; every pass failed: skipped with the first reason.
+  const ValidateRow one = combine_passes({passes[0]});
+  CHECK(one.err_decode == doctest::Approx(-0.05));
+  CHECK(one.passes.size() == 1);
+  const ValidateRow none = combine_passes({failed, failed});
+  CHECK(none.skip == failed.skip);
+  // The report lists the passes.
+  json extra = {{"repeat", 4}, {"pass_summaries", json::array({{{"pass", 1}, {"prefill", {{"median_abs_error", 0.1}, {"max_abs_error", 0.1}}},
+                                                                {"decode", {{"median_abs_error", 0.05}, {"max_abs_error", 0.05}}},
+                                                                {"peak_memory", {{"max_abs_error", 0.0}}}}})}};
+  const std::string md = validate_markdown({r}, s, extra);
+  CHECK(md.find("median of 4 passes") != std::string::npos);
+  CHECK(md.find("+10.0%, -, -20.0%, +40.0%") != std::string::npos);
+  const json j = validate_to_json({r}, s, extra);
+  CHECK(j["rows"][0]["passes"].size() == 4);
+  CHECK(j["rows"][0]["passes"][1].contains("skipped"));
+}
+
 TEST_CASE("gemmasim validate --llama-bench: a table, skipped runs with reasons, exit 2 on a broken file") {
   const CliResult ok = run_cli("validate --llama-bench " + kLb + "unknown-gpu.json");
   CHECK(ok.code == 0);
@@ -260,6 +310,13 @@ TEST_CASE("gemmasim validate --llama-bench: a table, skipped runs with reasons, 
   CHECK(bad.code == 2);
   CHECK(bad.err_lines() == 1);
   CHECK(run_cli("validate --only no-such-config").code == 2);
+  for (const char* args : {"validate --repeat 0", "validate --repeat -3", "validate --repeat 21"}) {  // before any measurement
+    CAPTURE(args);
+    const CliResult e = run_cli(args);
+    CHECK(e.code == 2);
+    CHECK(e.err_lines() == 1);
+    CHECK(e.err.find("--repeat") != std::string::npos);
+  }
   for (const char* args : {"validate --engine no-such-engine", "validate --engine llama.cpp-cuda"}) {  // unknown; not a CPU engine
     CAPTURE(args);
     const CliResult e = run_cli(args);
