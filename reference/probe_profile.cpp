@@ -140,17 +140,22 @@ json reference_cpu_ops(const ProbeResult& r) {
     }
   }
   // MoE experts: decode (T=1) as a mat-vec of (2 + dequant 4) FLOP per weight against the
-  // fp32 peak, per thread count as the dense formats: the 1-thread figure, and the N-thread one
+  // int8 peak (fp32 on a CPU without one), per thread count as the dense formats: the 1-thread figure, and the N-thread one
   // as moe_matvec_compute_efficiency_parallel (the roofline uses it on more than one core).
   // The mean of the two put the 26B at 2 threads 21% fast on the Zen 3 host of 2026-12-02,
   // whose 2 vCPUs shared one core's vector units (1-thread 0.99 of the peak, 2-thread 0.6).
   // Prefill (T=4 per expert) against the int8 peak, mean over 1..N threads.
+  // Quantized mat-vecs (the experts here, the quantized formats below) against the int8 peak
+  // where the probe measured one: the integer dot product runs on that unit, and its speed moved
+  // with the int8 loop's, not the FMA loop's, on the 2026-12-05 host (engine.h quantized_matvec_peak).
+  const bool int8_mv = p1->int8_ops_per_s > 0 && pN->int8_ops_per_s > 0;
+  j["quantized_matvec_peak"] = int8_mv ? "int8" : "fp32";
   double pf = 0;
   int n = 0;
   for (const auto& c : r.call_costs) {
     const auto* pk = r.peaks_at(c.threads);
     if (!pk || pk->fp32_flops_per_s <= 0 || pk->int8_ops_per_s <= 0 || c.expert_matvec_bytes_per_s <= 0) continue;
-    const double mv = c.expert_matvec_bytes_per_s / 18.0 * 32.0 * 6.0 / pk->fp32_flops_per_s;
+    const double mv = c.expert_matvec_bytes_per_s / 18.0 * 32.0 * 6.0 / (int8_mv ? pk->int8_ops_per_s : pk->fp32_flops_per_s);
     if (c.threads == 1) j["moe_matvec_compute_efficiency"] = mv;
     if (c.threads == N && N > 1) j["moe_matvec_compute_efficiency_parallel"] = mv;
     pf += c.expert_t4_flops_per_s / pk->int8_ops_per_s;
@@ -190,7 +195,8 @@ json reference_cpu_ops(const ProbeResult& r) {
   }
   const double bw_eff = bw.empty() ? 0.0 : median(bw);
   if (!bw.empty()) j["bandwidth_efficiency"] = bw_eff;
-  // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / fp32 peak.
+  // Mat-vec rate per format: weights/s x (2 + dequant 4 when quantized) / the peak of its unit
+  // (quantized formats: int8 where measured, quantized_matvec_peak; float formats: fp32).
   // Formats memory-bound in a mat-vec: their DRAM figure is the stream's rate, not the dot
   // product's, so their compute limit comes from the same product on an L2-resident matrix
   // (matvec_cached_weight_bytes_per_s): the 1-thread figure, and the N-thread one as
@@ -209,13 +215,14 @@ json reference_cpu_ops(const ProbeResult& r) {
     double at1 = 0, atN = 0, cached1 = 0, cachedN = 0;
     for (const auto& k : r.kernels) {
       const double p32 = fp32_peak_next_to(r, k), p8 = int8_peak_next_to(r, k);
+      const double pmv = int8_mv && type_info(*ty).quantized ? p8 : p32;  // the mat-vec's peak
       const auto* tr = r.triad_at(k.threads);
-      if (k.format != f || p32 <= 0 || !tr) continue;
-      const double e = k.matvec_weight_bytes_per_s / bpw * fpw / p32;
+      if (k.format != f || pmv <= 0 || !tr) continue;
+      const double e = k.matvec_weight_bytes_per_s / bpw * fpw / pmv;
       v.push_back(e);
       if (k.threads == 1) at1 = e;
       if (k.threads == N) atN = e;
-      const double ec = k.matvec_cached_weight_bytes_per_s / bpw * fpw / p32;
+      const double ec = k.matvec_cached_weight_bytes_per_s / bpw * fpw / pmv;
       if (k.threads == 1 && ec > 0) cached1 = ec;
       if (k.threads == N && ec > 0) cachedN = ec;
       if (p8 > 0) mm.push_back(k.matmul_flops_per_s / p8);
@@ -295,7 +302,7 @@ json reference_engine_json(const json& base, const json& ops, const ProbeResult&
   if (ops.contains("compute_efficiency_int8")) thr["compute_efficiency"]["int8"] = ops.at("compute_efficiency_int8");
   if (ops.contains("moe_prefill_efficiency")) thr["moe_prefill_efficiency"] = ops.at("moe_prefill_efficiency");
   json c = thr.value("cpu_ops", json::object());
-  for (const char* k : {"prefill", "decode", "matmul_call_s", "matmul_call_parallel_s", "moe_matvec_compute_efficiency",
+  for (const char* k : {"prefill", "decode", "matmul_call_s", "matmul_call_parallel_s", "quantized_matvec_peak", "moe_matvec_compute_efficiency",
                         "moe_matvec_compute_efficiency_parallel",
                         "matvec_compute_efficiency", "matvec_compute_efficiency_parallel", "matmul_int8_efficiency",
                         "matmul_int8_efficiency_t64", "bandwidth_efficiency_by_format",

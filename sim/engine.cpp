@@ -121,6 +121,9 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
     }
     e.matmul_call_s = c.num_or("matmul_call_s", 0.0, 0.0, 0.1);
     e.matmul_call_parallel_s = c.num_or("matmul_call_parallel_s", e.matmul_call_s, 0.0, 0.1);
+    e.quantized_matvec_peak = c.str_or("quantized_matvec_peak", "fp32");
+    if (e.quantized_matvec_peak != "fp32" && e.quantized_matvec_peak != "int8")
+      c.at("quantized_matvec_peak").fail("expected \"fp32\" or \"int8\", got \"" + e.quantized_matvec_peak + "\"");
     e.moe_matvec_compute_efficiency = c.num_or("moe_matvec_compute_efficiency", 0.0, 0.0, 4.0);
     e.moe_matvec_compute_efficiency_parallel = c.num_or("moe_matvec_compute_efficiency_parallel", 0.0, 0.0, 4.0);
     // Per-format tables: weight format -> fraction of a peak, in [lo, hi].

@@ -77,7 +77,13 @@ struct EngineThroughput {
   std::vector<CpuOpRule> cpu_ops;
   double matmul_call_s = 0;                      // fixed cost per matmul call, one thread
   double matmul_call_parallel_s = 0;             // fixed cost per matmul call, more than one thread
-  double moe_matvec_compute_efficiency = 0;      // expert mat-vecs (T <= matvec): fraction of the fp32 peak (0: fp32's)
+  // The peak the quantized formats' mat-vec fractions (matvec_compute_efficiency of a quantized
+  // format, moe_matvec_compute_efficiency) are fractions of: "fp32" (the FMA loop) or "int8" (the
+  // VNNI / maddubs loop: the unit the integer dot product runs on; on the Zen 5 host of
+  // 2026-12-05 the int8 peak and the kernel's L2-resident Q4_0 mat-vec both rose ~50% between two
+  // probes two hours apart while the fp32 peak rose 10%). Float formats: always fp32.
+  std::string quantized_matvec_peak = "fp32";
+  double moe_matvec_compute_efficiency = 0;      // expert mat-vecs (T <= matvec): fraction of the peak above (0: fp32's)
   double moe_matvec_compute_efficiency_parallel = 0;  // the same at more than one thread (0: the 1-thread figure)
   // Mat-vec (T <= matvec) rate per weight format (ggml type name): (2 + dequant) FLOP per weight
   // per token as a fraction of the fp32 peak; replaces compute_efficiency.fp32 for that format.

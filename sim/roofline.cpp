@@ -297,23 +297,27 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
       hw.cpu_op_call_s[r.phase == "decode" ? 1 : 0][static_cast<std::size_t>(k)] = cores > 1 ? r.call_parallel_s : r.call_s;
     }
     hw.matmul_call_s = cores > 1 ? e.thr.matmul_call_parallel_s : e.thr.matmul_call_s;
+    const double int8 = s.host.flops("int8") > 0 ? s.host.flops("int8") : fp32;
+    // The quantized mat-vec's peak: the int8 loop's where the profile says so and the device has one.
+    const double qmv = e.thr.quantized_matvec_peak == "int8" && s.host.flops("int8") > 0 ? int8 : fp32;
     hw.moe_matvec_flops_per_s = (cores > 1 && e.thr.moe_matvec_compute_efficiency_parallel > 0
                                      ? e.thr.moe_matvec_compute_efficiency_parallel
                                      : e.thr.moe_matvec_compute_efficiency) *
-                                fp32;
-    // Per weight format: efficiency (by format name) x the peak it is a fraction of.
-    auto by_type = [&](const auto& effs, double peak_flops_per_s, auto& table, const char* key) {
+                                qmv;
+    // Per weight format: efficiency (by format name) x the peak it is a fraction of (the
+    // mat-vec tables: fp32 for float formats, qmv for quantized ones).
+    auto by_type = [&](const auto& effs, double peak_flops_per_s, auto& table, const char* key, double quant_peak = 0) {
       for (const auto& [name, eff] : effs) {
         const auto ty = type_from_name(name);
         if (!ty || static_cast<int>(*ty) < 0 || static_cast<int>(*ty) >= 64)
           input_error(e.file + ": throughput.cpu_ops." + key + ": unknown weight format '" + name + "'");
-        table[static_cast<std::size_t>(*ty)] = eff * peak_flops_per_s;
+        const double peak = quant_peak > 0 && type_info(*ty).quantized ? quant_peak : peak_flops_per_s;
+        table[static_cast<std::size_t>(*ty)] = eff * peak;
       }
     };
-    by_type(e.thr.matvec_compute_efficiency, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency");
+    by_type(e.thr.matvec_compute_efficiency, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency", qmv);
     if (cores > 1)  // formats measured at more than one thread replace their 1-thread rate
-      by_type(e.thr.matvec_compute_efficiency_parallel, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency_parallel");
-    const double int8 = s.host.flops("int8") > 0 ? s.host.flops("int8") : fp32;
+      by_type(e.thr.matvec_compute_efficiency_parallel, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency_parallel", qmv);
     by_type(e.thr.matmul_int8_efficiency, int8, hw.matmul_flops_per_s_by_type, "matmul_int8_efficiency");
     by_type(e.thr.matmul_int8_efficiency_t64, int8, hw.matmul64_flops_per_s_by_type, "matmul_int8_efficiency_t64");
     by_type(e.thr.bandwidth_efficiency_by_format, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,

@@ -87,11 +87,12 @@ TEST_CASE("reference_cpu_ops: call costs, expert rates, bandwidth and int8 effic
   const json j = reference_cpu_ops(hand_probe());
   CHECK(j["matmul_call_s"].get<double>() == doctest::Approx(2e-6));
   CHECK(j["matmul_call_parallel_s"].get<double>() == doctest::Approx(3e-6));
-  // Experts (Q4_0, 18 bytes per 32 weights, 6 FLOP per weight): 9e9 / 18 x 32 x 6 / 100e9 = 0.96
-  // at 1 thread, 13.5e9 / 18 x 32 x 6 / 200e9 = 0.72 at 2 (_parallel); T=4: 40/400 = 0.1,
+  // Experts (Q4_0, 18 bytes per 32 weights, 6 FLOP per weight), against the int8 peak
+  // (quantized_matvec_peak): 9e9 / 18 x 32 x 6 / 400e9 = 0.24 at 1 thread, 13.5e9 / 18 x 32 x 6 /
+  // 800e9 = 0.18 at 2 (_parallel); T=4: 40/400 = 0.1,
   // 72/800 = 0.09 -> mean 0.095.
-  CHECK(j["moe_matvec_compute_efficiency"].get<double>() == doctest::Approx(0.96));
-  CHECK(j["moe_matvec_compute_efficiency_parallel"].get<double>() == doctest::Approx(0.72));
+  CHECK(j["moe_matvec_compute_efficiency"].get<double>() == doctest::Approx(0.24));
+  CHECK(j["moe_matvec_compute_efficiency_parallel"].get<double>() == doctest::Approx(0.18));
   CHECK(j["moe_prefill_int8_efficiency"].get<double>() == doctest::Approx(0.095));
   // Bandwidth: memory-bound formats only (q4_0 left out), best over threads per format:
   // q8_0 max(18/20, 30/40) = 0.9, f16 max(16/20, 34/40) = 0.85 -> median 0.875.
@@ -107,31 +108,33 @@ TEST_CASE("reference_cpu_ops: call costs, expert rates, bandwidth and int8 effic
 
 TEST_CASE("reference_cpu_ops: mat-vec rates, best over threads when memory-bound, per thread count when the dot product binds") {
   const json j = reference_cpu_ops(hand_probe());
-  // q8_0 (34 bytes per 32 weights, 6 FLOP per weight): 18e9 / 1.0625 x 6 / 100e9 = 1.0165 at 1 thread,
-  // 30e9 / 1.0625 x 6 / 200e9 = 0.847 at 2 -> the best, 1.0165; no parallel entry.
-  CHECK(j["matvec_compute_efficiency"]["q8_0"].get<double>() == doctest::Approx(18.0 / 1.0625 * 6 / 100));
+  // Quantized formats against the int8 peak (400e9 / 800e9), float formats against fp32 (100e9 / 200e9).
+  CHECK(j["quantized_matvec_peak"] == "int8");
+  // q8_0 (34 bytes per 32 weights, 6 FLOP per weight): 18e9 / 1.0625 x 6 / 400e9 = 0.254 at 1 thread,
+  // 30e9 / 1.0625 x 6 / 800e9 = 0.212 at 2 -> the best, 0.254; no parallel entry.
+  CHECK(j["matvec_compute_efficiency"]["q8_0"].get<double>() == doctest::Approx(18.0 / 1.0625 * 6 / 400));
   // f16 (2 bytes, 2 FLOP per weight): 16e9 / 2 x 2 / 100e9 = 0.16, 34e9 / 2 x 2 / 200e9 = 0.17 -> 0.17.
   CHECK(j["matvec_compute_efficiency"]["f16"].get<double>() == doctest::Approx(0.17));
   // q4_0 (18 bytes per 32 weights), below the memory-bound rate (12/20 = 0.6 and 30/40 = 0.75 of the
-  // triad, under 0.9 x 0.875): 12e9 / 0.5625 x 6 / 100e9 = 1.28 at 1 thread, 30e9 / 0.5625 x 6 / 200e9 = 1.6 at 2.
-  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 100));
-  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(1.6));
+  // triad, under 0.9 x 0.875): 12e9 / 0.5625 x 6 / 400e9 = 0.32 at 1 thread, 30e9 / 0.5625 x 6 / 800e9 = 0.4 at 2.
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 400));
+  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(0.4));
   CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("q8_0"));
   CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("f16"));
 }
 
 TEST_CASE("reference_cpu_ops: memory-bound formats take their compute limit from the L2-resident mat-vec") {
   ProbeResult r = hand_probe();
-  // q8_0 from L2: 30e9 B/s at 1 thread, 64e9 at 2 -> 30 / 1.0625 x 6 / 100 and 64 / 1.0625 x 6 / 200.
+  // q8_0 from L2: 30e9 B/s at 1 thread, 64e9 at 2 -> 30 / 1.0625 x 6 / 400 and 64 / 1.0625 x 6 / 800.
   for (auto& k : r.kernels)
     if (k.format == "q8_0") k.matvec_cached_weight_bytes_per_s = k.threads == 1 ? 30e9 : 64e9;
     else if (k.format == "q4_0") k.matvec_cached_weight_bytes_per_s = 15e9;  // 1.25x its DRAM 12e9: dot-bound, not used
   const json j = reference_cpu_ops(r);
-  CHECK(j["matvec_compute_efficiency"]["q8_0"].get<double>() == doctest::Approx(30.0 / 1.0625 * 6 / 100));
-  CHECK(j["matvec_compute_efficiency_parallel"]["q8_0"].get<double>() == doctest::Approx(64.0 / 1.0625 * 6 / 200));
+  CHECK(j["matvec_compute_efficiency"]["q8_0"].get<double>() == doctest::Approx(30.0 / 1.0625 * 6 / 400));
+  CHECK(j["matvec_compute_efficiency_parallel"]["q8_0"].get<double>() == doctest::Approx(64.0 / 1.0625 * 6 / 800));
   // q4_0 keeps its DRAM figures (the dot product limited them); f16 without cached figures the old rule
-  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 100));
-  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(1.6));
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 400));
+  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(0.4));
   CHECK(j["matvec_compute_efficiency"]["f16"].get<double>() == doctest::Approx(0.17));
   CHECK_FALSE(j["matvec_compute_efficiency_parallel"].contains("f16"));
 }
@@ -161,10 +164,11 @@ TEST_CASE("reference_cpu_ops: a kernel rate is a share of the peaks measured nex
   for (auto& k : r.kernels)
     if (k.format == "q4_0" && k.threads == 2) k.fp32_flops_per_s = 150e9, k.int8_ops_per_s = 500e9;  // a busier moment
   const json j = reference_cpu_ops(r);
-  // 30e9 / 0.5625 x 6 / 150e9 = 2.133 (against 1.6 with the probe's 200e9); T=512: 80e9 / 500e9 = 0.16.
-  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(30.0 / 0.5625 * 6 / 150));
+  // Against the int8 peak next to it: 30e9 / 0.5625 x 6 / 500e9 = 0.64 (against 0.4 with the probe's
+  // 800e9; the fp32 150e9 next to it plays no part); T=512: 80e9 / 500e9 = 0.16.
+  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(30.0 / 0.5625 * 6 / 500));
   CHECK(j["matmul_int8_efficiency"]["q4_0"].get<double>() == doctest::Approx((0.11 + 0.16) / 2));
-  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 100));  // 1 thread: unchanged
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 400));  // 1 thread: unchanged
 }
 
 TEST_CASE("reference_cpu_ops: a dot-bound format keeps its DRAM figures even at the memory-bound rate") {
@@ -172,8 +176,18 @@ TEST_CASE("reference_cpu_ops: a dot-bound format keeps its DRAM figures even at 
   for (auto& k : r.kernels)
     if (k.format == "q4_0" && k.threads == 2) k.matvec_weight_bytes_per_s = 36e9;  // 0.9 of the triad
   const json j = reference_cpu_ops(r);
-  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(36.0 / 0.5625 * 6 / 200));
+  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(36.0 / 0.5625 * 6 / 800));
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 400));
+}
+
+TEST_CASE("reference_cpu_ops: without an int8 peak the quantized mat-vecs stay fractions of the fp32 peak") {
+  ProbeResult r = hand_probe();
+  for (auto& p : r.peaks) p.int8_ops_per_s = 0;  // a CPU the probe has no int8 loop for
+  const json j = reference_cpu_ops(r);
+  CHECK(j["quantized_matvec_peak"] == "fp32");
   CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(12.0 / 0.5625 * 6 / 100));
+  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(30.0 / 0.5625 * 6 / 200));
+  CHECK(j["matvec_compute_efficiency"]["f16"].get<double>() == doctest::Approx(0.17));
 }
 
 TEST_CASE("reference_cpu_ops: a probe without op rates or peaks gives no constants") {
@@ -209,8 +223,12 @@ TEST_CASE("reference_engine_json: the bundled engine with this probe's constants
   CHECK(p.thr.bandwidth_efficiency == doctest::Approx(0.875));  // hand-computed in the case above
   CHECK(p.thr.matmul_call_s == doctest::Approx(2e-6));
   CHECK(p.thr.matmul_call_parallel_s == doctest::Approx(3e-6));
-  CHECK(p.thr.moe_matvec_compute_efficiency == doctest::Approx(0.96));
-  CHECK(p.thr.moe_matvec_compute_efficiency_parallel == doctest::Approx(0.72));
+  CHECK(p.thr.moe_matvec_compute_efficiency == doctest::Approx(0.24));
+  CHECK(p.thr.moe_matvec_compute_efficiency_parallel == doctest::Approx(0.18));
+  CHECK(p.thr.quantized_matvec_peak == "int8");
+  json bad = e;
+  bad["throughput"]["cpu_ops"]["quantized_matvec_peak"] = "fp64";
+  CHECK_THROWS_AS(parse_engine(bad, "bad-engine.json"), InputError);
   CHECK(p.thr.moe_prefill_efficiency == doctest::Approx(0.095 / 0.105));
   CHECK(e["throughput"]["compute_efficiency"]["int8"].get<double>() == doctest::Approx(0.1));
   CHECK(p.thr.matmul_int8_efficiency_t64.empty());
@@ -358,8 +376,8 @@ TEST_CASE("reference_cpu_ops: a format whose L2-resident mat-vec outruns its DRA
   CHECK_FALSE(is_dot_bound_matvec(r, "q4_0"));
   CHECK(is_dot_bound_matvec(hand_probe(), "q4_0"));  // no L2 figure: the list
   const json j = reference_cpu_ops(r);
-  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(30.0 / 0.5625 * 6 / 100));
-  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(60.0 / 0.5625 * 6 / 200));
+  CHECK(j["matvec_compute_efficiency"]["q4_0"].get<double>() == doctest::Approx(30.0 / 0.5625 * 6 / 400));
+  CHECK(j["matvec_compute_efficiency_parallel"]["q4_0"].get<double>() == doctest::Approx(60.0 / 0.5625 * 6 / 800));
   // and its bytes stream like the others': 12/20 = 0.6 of the triad at 1 thread, 30/40 = 0.75 at 2;
   // the scalar is the median of the formats' bests 0.9, 0.85, 0.75
   CHECK(j["bandwidth_efficiency_by_format"]["q4_0"].get<double>() == doctest::Approx(0.6));

@@ -152,8 +152,8 @@ TEST_CASE("reference profile: measured op rates, serial ops at one core's rate, 
   CHECK(calls <= 9 * m.n_layer + 2);
   // Per-format mat-vec limits apply to the weights of that format only.
   EngineProfile lo = with_rule(true), hi = with_rule(true);
-  lo.thr.matvec_compute_efficiency = {{"q4_0", 0.01}};
-  hi.thr.matvec_compute_efficiency = {{"q8_0", 0.01}};  // no Q8_0 matrix in a Q4_0 file's FFN
+  lo.thr.matvec_compute_efficiency = {{"q4_0", 0.001}};  // of the int8 peak (the bundled profile's quantized_matvec_peak)
+  hi.thr.matvec_compute_efficiency = {{"q8_0", 0.001}};  // no Q8_0 matrix in a Q4_0 file's FFN
   lo.thr.matvec_compute_efficiency_parallel.clear();  // the 1-thread table applies at 2 threads too
   hi.thr.matvec_compute_efficiency_parallel.clear();
   const auto ffn = static_cast<std::size_t>(Op::FfnUp);
@@ -367,7 +367,7 @@ TEST_CASE("per-format mat-vec rates at more than one thread replace the 1-thread
   const QuantRecipe& q = find_recipe("q4_0");
   EngineProfile e = resolve_engine("reference");
   e.thr.matvec_compute_efficiency = {{"q4_0", 1.0}};
-  e.thr.matvec_compute_efficiency_parallel = {{"q4_0", 0.02}};  // far below: compute-bound at 2 threads
+  e.thr.matvec_compute_efficiency_parallel = {{"q4_0", 0.002}};  // far below: compute-bound at 2 threads
   Workload wl;
   wl.prompt_tokens = 8;
   wl.gen_tokens = 4;
@@ -375,9 +375,41 @@ TEST_CASE("per-format mat-vec rates at more than one thread replace the 1-thread
   const Estimate t2 = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
   const auto up = static_cast<std::size_t>(Op::FfnUp);
   CHECK(t2.decode.ops[up].time_s > 5 * t1.decode.ops[up].time_s);
-  e.thr.matvec_compute_efficiency_parallel = {{"q8_0", 0.02}};  // another format: no effect on Q4_0
+  e.thr.matvec_compute_efficiency_parallel = {{"q8_0", 0.002}};  // another format: no effect on Q4_0
   const Estimate t2b = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
   CHECK(t2b.decode.ops[up].time_s == doctest::Approx(t1.decode.ops[up].time_s).epsilon(0.05));
+}
+
+TEST_CASE("quantized_matvec_peak int8: a quantized mat-vec follows the int8 peak, a float one the fp32 peak") {
+  const ModelSpec m = find_model("gemma4-26b-a4b");
+  const QuantRecipe& q = find_recipe("q4_0");
+  EngineProfile e = resolve_engine("reference");
+  e.thr.matvec_compute_efficiency = {{"q4_0", 0.001}, {"f32", 0.001}};  // far below: compute-bound
+  e.thr.matvec_compute_efficiency_parallel.clear();
+  e.thr.moe_matvec_compute_efficiency = 0.001;
+  e.thr.moe_matvec_compute_efficiency_parallel = 0;
+  Workload wl;
+  wl.prompt_tokens = 8;
+  wl.gen_tokens = 4;
+  const auto up = static_cast<std::size_t>(Op::FfnUp), experts = static_cast<std::size_t>(Op::MoeExperts),
+             router = static_cast<std::size_t>(Op::MoeRouter);  // the router is f32
+  auto run = [&](double fp32, double int8) {
+    MachineRates r = machine(40e9, 1);
+    r.fp32_flops_per_s = fp32, r.int8_ops_per_s = int8;
+    return estimate(m, machine_system(r), q, e, RunPlacement{}, wl);
+  };
+  for (const char* peak : {"fp32", "int8"}) {
+    CAPTURE(peak);
+    e.thr.quantized_matvec_peak = peak;
+    const Estimate a = run(1e12, 4e12), fp = run(2e12, 4e12), i8 = run(1e12, 8e12);
+    const bool by_int8 = std::string(peak) == "int8";
+    for (const auto op : {up, experts}) {
+      CHECK(a.decode.ops[op].time_s == doctest::Approx(2 * (by_int8 ? i8 : fp).decode.ops[op].time_s).epsilon(0.02));
+      CHECK(a.decode.ops[op].time_s == doctest::Approx((by_int8 ? fp : i8).decode.ops[op].time_s).epsilon(1e-9));
+    }
+    CHECK(a.decode.ops[router].time_s == doctest::Approx(2 * fp.decode.ops[router].time_s).epsilon(0.02));  // f32: fp32 always
+    CHECK(a.decode.ops[router].time_s == doctest::Approx(i8.decode.ops[router].time_s).epsilon(1e-9));
+  }
 }
 
 TEST_CASE("the expert mat-vec rate at more than one thread replaces the 1-thread one, for the experts only") {
@@ -385,7 +417,7 @@ TEST_CASE("the expert mat-vec rate at more than one thread replaces the 1-thread
   const QuantRecipe& q = find_recipe("q4_0");
   EngineProfile e = resolve_engine("reference");
   e.thr.moe_matvec_compute_efficiency = 1.0;
-  e.thr.moe_matvec_compute_efficiency_parallel = 0.01;  // far below: compute-bound at 2 threads
+  e.thr.moe_matvec_compute_efficiency_parallel = 0.001;  // far below: compute-bound at 2 threads
   Workload wl;
   wl.prompt_tokens = 8;
   wl.gen_tokens = 4;
