@@ -156,6 +156,9 @@ int main(int argc, char** argv) try {
       const std::int64_t n = interleave_weights(w, &file);
       if (n > 0) std::fprintf(stderr, "interleaved %.2f GB of Q4_0 weights\n", static_cast<double>(n) / kGB);
     }
+    // The other matrices into huge pages, as `gemmasim run` places them (weights.h huge_page_weights).
+    if (const std::int64_t c = huge_page_weights(w, &file); c > 0)
+      std::fprintf(stderr, "copied %.2f GB of other matrices into huge pages\n", static_cast<double>(c) / kGB);
     prefault_weights(w);
     for (int nt : threads) {
       omp_set_num_threads(nt);

@@ -183,7 +183,7 @@ int cmd_run(const Args& a) {
   long long gen = 32, depth = 0;
   int threads = 0, ubatch = ref::ForwardOptions{}.n_ubatch;
   unsigned long long seed = 1;
-  bool as_json = false, no_repack = false, no_warmup = false;
+  bool as_json = false, no_repack = false, no_warmup = false, mmap_weights = false;
   long long pause_every = 0;
   po::options_description d("options");
   d.add_options()
@@ -203,6 +203,9 @@ int cmd_run(const Args& a) {
       ("no-repack", po::bool_switch(&no_repack),
        "run Q4_0 matrices from the mapped file in GGUF order (default: interleaved by 16 rows at load "
        "where the CPU has the kernel for it, as llama.cpp repacks)")
+      ("mmap-weights", po::bool_switch(&mmap_weights),
+       "run the matrices that are not interleaved (Q8_0, Q4_K, Q6_K, F16 ...) from the file mapping (default: "
+       "copied into huge pages at load, where they stream as the probe measures them)")
       ("no-warmup", po::bool_switch(&no_warmup),
        "time the very first step of the process (default: the prompt's first min(P, ubatch) tokens "
        "and then one token, untimed, at the prompt's position, each undone, as llama-bench warms up)")
@@ -212,7 +215,7 @@ int cmd_run(const Args& a) {
   po::variables_map vm;
   if (!parse(a, d, vm,
              "usage: gemmasim run --model FILE.gguf|ID --quant Q --prompt P --gen G [--depth D] [--threads T] [--seed S]\n"
-             "                    [--json] [--trace-out FILE] [--profile FILE] [--no-repack] [--no-warmup]"))
+             "                    [--json] [--trace-out FILE] [--profile FILE] [--no-repack] [--mmap-weights] [--no-warmup]"))
     return 0;
   if (gen < 0 || gen > (1LL << 24)) input_error("--gen: " + std::to_string(gen) + " (expected 0..16777216)");
   if (depth < 0 || depth > (1LL << 28)) input_error("--depth: " + std::to_string(depth) + " (expected >= 0)");
@@ -233,6 +236,7 @@ int cmd_run(const Args& a) {
   const ModelSpec m = ref::model_for_gguf(file, spec);
   ref::ModelWeights w = ref::bind_weights(m, file);
   const std::int64_t interleaved_bytes = no_repack ? 0 : ref::interleave_weights(w, &file);
+  if (!mmap_weights) ref::huge_page_weights(w, &file);
   ref::prefault_weights(w);  // pages of the mapped matrices resident before anything is timed
   const auto toks = make_prompt(prompt, m, seed);
   const long long P = static_cast<long long>(toks.size());

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -183,6 +184,42 @@ std::int64_t interleave_weights(ModelWeights& w, const GgufFile* file) {
     q->interleaved = true;
   }
   if (tied) w.token_embd = w.output;  // the embedding gathers its rows from the same copy
+  return static_cast<std::int64_t>(total);
+}
+
+std::int64_t huge_page_weights(ModelWeights& w, const GgufFile* file) {
+  const bool tied = w.output.data == w.token_embd.data;
+  auto bytes_of = [](const QMatrix& q) { return q.row_bytes * static_cast<std::size_t>(q.ne1 * q.ne2); };
+  std::vector<QMatrix*> mats;
+  std::vector<const void*> seen;
+  for (QMatrix* q : matmul_matrices(w)) {
+    if (q->data == nullptr || q->interleaved || std::find(seen.begin(), seen.end(), q->data) != seen.end()) continue;
+    seen.push_back(q->data);
+    mats.push_back(q);
+  }
+  std::size_t total = 0;
+  for (const QMatrix* q : mats) total += (bytes_of(*q) + 63) / 64 * 64;
+  if (total == 0) return 0;
+  w.arenas.push_back(alloc_huge_pages(total));
+  std::uint8_t* arena = w.arenas.back().get();
+  std::size_t at = 0;
+  for (QMatrix* q : mats) {
+    const std::size_t bytes = bytes_of(*q);
+    std::uint8_t* dst = arena + at;
+    at += (bytes + 63) / 64 * 64;
+    const auto* src = static_cast<const std::uint8_t*>(q->data);
+    constexpr std::size_t kSlice = std::size_t{8} << 20;  // source pages released slice by slice
+    for (std::size_t o = 0; o < bytes; o += kSlice) {
+      const std::size_t n = std::min(kSlice, bytes - o);
+      std::memcpy(dst + o, src + o, n);
+      if (file) file->release(src + o, n);
+    }
+    // Every QMatrix viewing the same bytes (the tied output / embedding) follows the copy.
+    const void* old = q->data;
+    for (QMatrix* other : matmul_matrices(w))
+      if (other->data == old) other->data = dst;
+    if (tied && w.token_embd.data == old) w.token_embd.data = dst;
+  }
   return static_cast<std::int64_t>(total);
 }
 

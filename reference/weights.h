@@ -80,6 +80,14 @@ ModelSpec model_for_gguf(const GgufFile& f, const std::string& spec = "");
 // bytes interleaved.
 std::int64_t interleave_weights(ModelWeights& w, const GgufFile* file);
 
+// Copy every other matrix the forward pass multiplies by (those still mapped from the file:
+// Q8_0, Q4_K, Q6_K, F16 ..., not the gathered tables) into owned transparent huge pages, as
+// interleave_weights does for Q4_0, releasing the file's pages as it goes. A file mapping is
+// only partly mapped in 2 MiB pages (FilePmdMapped 1.47 of 2.39 GB in an E2B Q8_0 run) and a
+// 4 KiB-mapped stretch streams slower (docs/performance.md, "Round of 2026-12-05, evening");
+// the probe measures its mat-vec rates on huge pages. Returns the bytes copied.
+std::int64_t huge_page_weights(ModelWeights& w, const GgufFile* file);
+
 // Read one byte of every page of the matrices the forward pass multiplies by that are still
 // mapped from the file (not interleaved), as llama.cpp's MAP_POPULATE mapping does: a timed
 // step then never waits for the disk for pages a memory-tight load pushed out of the page

@@ -539,6 +539,35 @@ TEST_CASE("Q4_0 weights interleaved at load give the GGUF layout's logits bit fo
   set_isa(saved);
 }
 
+TEST_CASE("matrices copied into huge pages at load give the same logits bit for bit; tables stay; tied views follow") {
+  for (const char* id : kTiny) {
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q4_0}) {
+      const ModelSpec m = tiny(id);
+      const auto toks = prompt(m, 12);
+      const ModelWeights plain = random_weights(m, t, 44);
+      ModelWeights copied = random_weights(m, t, 44);
+      const void* ple_before = copied.ple_table.data;
+      const std::int64_t inter = interleave_weights(copied, nullptr);  // Q4_0 on AVX-512: these are not copied again
+      std::vector<const void*> before;
+      for (const LayerWeights& l : copied.layers) before.push_back(l.ffn_up.data ? l.ffn_up.data : l.wq.data);
+      const void* out_before = copied.output.data;
+      const std::int64_t n = huge_page_weights(copied, nullptr);
+      CAPTURE(std::string(id));
+      CAPTURE(std::string(type_info(t).name));
+      CHECK((n > 0 || inter > 0));                                   // Q4_0 on AVX-512: all interleaved already
+      CHECK(copied.ple_table.data == ple_before);                    // gathered only: left in place
+      CHECK(copied.token_embd.data == copied.output.data);           // tied: the embedding reads the same copy
+      CHECK((copied.output.interleaved || copied.output.data != out_before));
+      for (std::size_t i = 0; i < copied.layers.size(); ++i) {
+        const LayerWeights& l = copied.layers[i];
+        const void* now = l.ffn_up.data ? l.ffn_up.data : l.wq.data;
+        if (inter == 0 || !(l.ffn_up.data ? l.ffn_up.interleaved : l.wq.interleaved)) CHECK(now != before[i]);
+      }
+      CHECK(kernel_logits(m, plain, toks, 4, KvCacheType::F16) == kernel_logits(m, copied, toks, 4, KvCacheType::F16));
+    }
+  }
+}
+
 TEST_CASE("gemmasim run --pause-every N stops itself before the prefill and every N decode steps, then carries on") {
   // The contract gemmasim validate relies on: it measures the machine while the run is stopped.
   const std::string dir = std::string(GEMMASIM_BINARY) + ".run-test";
