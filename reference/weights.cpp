@@ -128,6 +128,26 @@ std::vector<QMatrix*> matmul_matrices(ModelWeights& w) {
       v.push_back(q);
   return v;
 }
+
+std::size_t matrix_bytes(const QMatrix& q) { return q.row_bytes * static_cast<std::size_t>(q.ne1 * q.ne2); }
+
+// One arena for the copies of `mats`, each 64-byte aligned (the kernel's loads stay inside cache
+// lines), as transparent huge pages: with 4 KiB pages the hardware prefetchers stop at every
+// page and E2B's FFN matrices streamed 20 GB/s instead of 27 from the file's huge-page mapping.
+// Pages are touched as they are written. Returns each matrix's destination (none: empty).
+std::vector<std::uint8_t*> huge_arena(ModelWeights& w, const std::vector<QMatrix*>& mats) {
+  std::size_t total = 0;
+  for (const QMatrix* q : mats) total += (matrix_bytes(*q) + 63) / 64 * 64;
+  if (total == 0) return {};
+  w.arenas.push_back(alloc_huge_pages(total));
+  std::uint8_t* at = w.arenas.back().get();
+  std::vector<std::uint8_t*> dst;
+  for (const QMatrix* q : mats) {
+    dst.push_back(at);
+    at += (matrix_bytes(*q) + 63) / 64 * 64;
+  }
+  return dst;
+}
 }  // namespace
 
 std::int64_t prefault_weights(ModelWeights& w) {
@@ -153,22 +173,14 @@ std::int64_t interleave_weights(ModelWeights& w, const GgufFile* file) {
   std::vector<QMatrix*> mats;
   for (QMatrix* q : matmul_matrices(w))
     if (can_interleave(*q)) mats.push_back(q);
-  // One arena for all copies, each 64-byte aligned (the kernel's loads stay inside cache
-  // lines), as transparent huge pages: with 4 KiB pages the hardware prefetchers stop at
-  // every page and E2B's FFN matrices streamed 20 GB/s instead of 27 from the file's
-  // huge-page mapping. Pages are touched as they are written.
-  auto bytes_of = [](const QMatrix& q) { return q.row_bytes * static_cast<std::size_t>(q.ne1 * q.ne2); };
-  std::size_t total = 0;
-  for (const QMatrix* q : mats) total += (bytes_of(*q) + 63) / 64 * 64;
-  if (total == 0) return 0;
-  w.arenas.push_back(alloc_huge_pages(total));
-  std::uint8_t* arena = w.arenas.back().get();
-  std::size_t at = 0;
-  for (QMatrix* q : mats) {
+  const std::vector<std::uint8_t*> dsts = huge_arena(w, mats);
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < dsts.size(); ++i) {
+    QMatrix* q = mats[i];
     const std::int64_t groups = q->ne2 * q->ne1 / kInterleaveRows;
     const std::size_t group_bytes = kInterleaveRows * q->row_bytes;
-    std::uint8_t* dst = arena + at;
-    at += (bytes_of(*q) + 63) / 64 * 64;
+    std::uint8_t* dst = dsts[i];
+    total += static_cast<std::int64_t>(matrix_bytes(*q));
     // 8 MiB at a time, each slice's source pages released after its copy: the resident
     // set never holds more than a slice twice.
     const std::int64_t step = std::max<std::int64_t>(1, (std::int64_t{8} << 20) / static_cast<std::int64_t>(group_bytes));
@@ -184,12 +196,11 @@ std::int64_t interleave_weights(ModelWeights& w, const GgufFile* file) {
     q->interleaved = true;
   }
   if (tied) w.token_embd = w.output;  // the embedding gathers its rows from the same copy
-  return static_cast<std::int64_t>(total);
+  return total;
 }
 
 std::int64_t huge_page_weights(ModelWeights& w, const GgufFile* file) {
   const bool tied = w.output.data == w.token_embd.data;
-  auto bytes_of = [](const QMatrix& q) { return q.row_bytes * static_cast<std::size_t>(q.ne1 * q.ne2); };
   std::vector<QMatrix*> mats;
   std::vector<const void*> seen;
   for (QMatrix* q : matmul_matrices(w)) {
@@ -197,16 +208,13 @@ std::int64_t huge_page_weights(ModelWeights& w, const GgufFile* file) {
     seen.push_back(q->data);
     mats.push_back(q);
   }
-  std::size_t total = 0;
-  for (const QMatrix* q : mats) total += (bytes_of(*q) + 63) / 64 * 64;
-  if (total == 0) return 0;
-  w.arenas.push_back(alloc_huge_pages(total));
-  std::uint8_t* arena = w.arenas.back().get();
-  std::size_t at = 0;
-  for (QMatrix* q : mats) {
-    const std::size_t bytes = bytes_of(*q);
-    std::uint8_t* dst = arena + at;
-    at += (bytes + 63) / 64 * 64;
+  const std::vector<std::uint8_t*> dsts = huge_arena(w, mats);
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < dsts.size(); ++i) {
+    QMatrix* q = mats[i];
+    const std::size_t bytes = matrix_bytes(*q);
+    std::uint8_t* dst = dsts[i];
+    total += static_cast<std::int64_t>(bytes);
     const auto* src = static_cast<const std::uint8_t*>(q->data);
     constexpr std::size_t kSlice = std::size_t{8} << 20;  // source pages released slice by slice
     for (std::size_t o = 0; o < bytes; o += kSlice) {
@@ -220,7 +228,7 @@ std::int64_t huge_page_weights(ModelWeights& w, const GgufFile* file) {
       if (other->data == old) other->data = dst;
     if (tied && w.token_embd.data == old) w.token_embd.data = dst;
   }
-  return static_cast<std::int64_t>(total);
+  return total;
 }
 
 ModelWeights bind_weights(const ModelSpec& m, const GgufFile& f) {
