@@ -507,8 +507,8 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       std::vector<ValidateRow> one;
       for (const auto& v : by_config) one.push_back(v[static_cast<std::size_t>(pass)]);
       const ValidateSummary ps = summarize_validate(one);
-      auto st = [](const ErrorStats& e) { return json{{"n", e.n}, {"median_abs_error", e.median_abs}, {"max_abs_error", e.max_abs}, {"worst", e.worst}}; };
-      pass_summaries.push_back({{"pass", pass + 1}, {"prefill", st(ps.prefill)}, {"decode", st(ps.decode)}, {"peak_memory", st(ps.peak)}});
+      pass_summaries.push_back({{"pass", pass + 1}, {"prefill", stats_json(ps.prefill)}, {"decode", stats_json(ps.decode)},
+                                {"peak_memory", stats_json(ps.peak)}});
     }
   (void)tty;
   const ValidateSummary s = summarize_validate(rows);

@@ -212,19 +212,14 @@ ValidateRow combine_passes(const std::vector<ValidateRow>& passes) {
     std::stable_sort(by_decode.begin(), by_decode.end(),
                      [](const ValidateRow* a, const ValidateRow* b) { return a->err_decode < b->err_decode; });
     out = *by_decode[(by_decode.size() - 1) / 2];
-    auto med = [&](double ValidateRow::*err) {
-      std::vector<double> v;
-      for (const auto* p : ran) v.push_back(p->*err);
-      return median(v);
-    };
     auto med_of = [&](auto get) {
       std::vector<double> v;
       for (const auto* p : ran) v.push_back(get(*p));
       return median(v);
     };
-    out.err_prefill = med(&ValidateRow::err_prefill);
-    out.err_decode = med(&ValidateRow::err_decode);
-    out.err_peak = med(&ValidateRow::err_peak);
+    out.err_prefill = med_of([](const ValidateRow& r) { return r.err_prefill; });
+    out.err_decode = med_of([](const ValidateRow& r) { return r.err_decode; });
+    out.err_peak = med_of([](const ValidateRow& r) { return r.err_peak; });
     out.pred.prefill_tok_per_s = med_of([](const ValidateRow& r) { return r.pred.prefill_tok_per_s; });
     out.meas.prefill_tok_per_s = med_of([](const ValidateRow& r) { return r.meas.prefill_tok_per_s; });
     out.pred.decode_tok_per_s = med_of([](const ValidateRow& r) { return r.pred.decode_tok_per_s; });

@@ -143,6 +143,7 @@ struct ValidateSummary {
   int executed = 0, skipped = 0;
 };
 ValidateSummary summarize_validate(const std::vector<ValidateRow>& rows);
+json stats_json(const ErrorStats& s);  // {n, median_abs_error, max_abs_error, worst}
 
 // Per-op comparison of one phase: predicted time per op (estimate) vs measured time
 // per op (gemmasim run --profile CSV), for the row with the largest error.

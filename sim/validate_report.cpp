@@ -23,11 +23,11 @@ std::string num(double v, int d = 2) {
   return b;
 }
 
+}  // namespace
+
 json stats_json(const ErrorStats& s) {
   return {{"n", s.n}, {"median_abs_error", s.median_abs}, {"max_abs_error", s.max_abs}, {"worst", s.worst}};
 }
-
-}  // namespace
 
 json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummary& s, const json& extra) {
   json j = extra;
