@@ -282,6 +282,42 @@ double cached_matvec_bytes_per_s(GgmlType t, int threads) {
 
 }  // namespace
 
+double matvec_stream_bytes_per_s(const std::string& format, int threads, std::int64_t weight_bytes, int reps) {
+  const GgmlType t = format_type(format);
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  // T = 1 over rows of the family's widths (E2B's D 1536, 31B's D 5376, E2B's FFN 12288: a
+  // mat-vec's rate depends on the row length through the per-row work), median of the three.
+  // The matrix is streamed as a model's layers are: one matmul() call per 8 MiB of rows
+  // (E2B's projections are 2-11 MB), each starting its threads, its prefetch streams and its
+  // static split anew; one 256 MiB call streamed 20-25% faster than a decode step's matrices
+  // (2026-12-01: Q8_0 mat-vec 1.04-1.08 of the triad, E2B Q8_0 decode 0.8-0.86).
+  std::vector<double> per_width;
+  for (const std::int64_t n : {1536, 5376, 12288}) {
+    const std::int64_t row = tensor_bytes(t, n);
+    // whole groups of 16 rows (and calls of whole groups), as every matrix of the family has
+    const std::int64_t ne1 = std::max<std::int64_t>(256, weight_bytes / row / 16 * 16);
+    const std::int64_t chunk = std::max<std::int64_t>(16, (8LL << 20) / row / 16 * 16);
+    OwnedMatrix w = make_matrix(t, n, ne1);
+    std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(ne1));
+    std::vector<double> rates;
+    for (int r = 0; r < std::max(2, reps); ++r) {  // the first pass warms up (not counted)
+      const auto t0 = Clock::now();
+      for (std::int64_t r0 = 0; r0 < ne1; r0 += chunk) {
+        QMatrix part = w.m;
+        part.ne1 = std::min(chunk, ne1 - r0);
+        part.data = w.m.row(0, r0);
+        matmul(part, x.data(), 1, y.data() + r0);
+      }
+      const double s = since(t0);
+      if (r > 0 && s > 0) rates.push_back(static_cast<double>(row * ne1) / s);
+    }
+    per_width.push_back(median(rates));
+  }
+  omp_set_num_threads(prev);
+  return median(per_width);
+}
+
 KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens) {
   const GgmlType t = format_type(format);
   KernelRate k;
@@ -290,37 +326,7 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
   const std::int64_t ne0 = 4096;  // a multiple of every block size
   const int prev = omp_get_max_threads();
   omp_set_num_threads(threads);
-  {
-    // T = 1 over rows of the family's widths (E2B's D 1536, 31B's D 5376, E2B's FFN 12288: a
-    // mat-vec's rate depends on the row length through the per-row work), median of the three.
-    // The matrix is streamed as a model's layers are: one matmul() call per 8 MiB of rows
-    // (E2B's projections are 2-11 MB), each starting its threads, its prefetch streams and its
-    // static split anew; one 256 MiB call streamed 20-25% faster than a decode step's matrices
-    // (2026-12-01: Q8_0 mat-vec 1.04-1.08 of the triad, E2B Q8_0 decode 0.8-0.86).
-    std::vector<double> per_width;
-    for (const std::int64_t n : {1536, 5376, 12288}) {
-      const std::int64_t row = tensor_bytes(t, n);
-      // whole groups of 16 rows (and calls of whole groups), as every matrix of the family has
-      const std::int64_t ne1 = std::max<std::int64_t>(256, weight_bytes / row / 16 * 16);
-      const std::int64_t chunk = std::max<std::int64_t>(16, (8LL << 20) / row / 16 * 16);
-      OwnedMatrix w = make_matrix(t, n, ne1);
-      std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(ne1));
-      std::vector<double> rates;
-      for (int r = 0; r < 6; ++r) {
-        const auto t0 = Clock::now();
-        for (std::int64_t r0 = 0; r0 < ne1; r0 += chunk) {
-          QMatrix part = w.m;
-          part.ne1 = std::min(chunk, ne1 - r0);
-          part.data = w.m.row(0, r0);
-          matmul(part, x.data(), 1, y.data() + r0);
-        }
-        const double s = since(t0);
-        if (r > 0 && s > 0) rates.push_back(static_cast<double>(row * ne1) / s);
-      }
-      per_width.push_back(median(rates));
-    }
-    k.matvec_weight_bytes_per_s = median(per_width);
-  }
+  k.matvec_weight_bytes_per_s = matvec_stream_bytes_per_s(format, threads, weight_bytes);
   k.matvec_cached_weight_bytes_per_s = cached_matvec_bytes_per_s(t, threads);
   {
     const std::int64_t ne1 = 1024;

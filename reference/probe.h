@@ -57,6 +57,12 @@ struct KernelRate {
   // against the peak of the same moment, so a busier machine lowers both (probe_machine; 0: not measured).
   double fp32_flops_per_s = 0, int8_ops_per_s = 0;
 };
+// The kernel's T = 1 stream of one format at `threads` threads (KernelRate::matvec_weight_bytes_per_s):
+// weight bytes / s over fresh matrices of weight_bytes each, at three row lengths (1536, 5376,
+// 12288), called in 8 MiB slices as a model's layers are; per length the median of reps - 1
+// timed passes (the first warms up), then the median of the three. validate measures it next
+// to each run as the weights' stream rate (docs/validation.md).
+double matvec_stream_bytes_per_s(const std::string& format, int threads, std::int64_t weight_bytes, int reps = 6);
 // Kernel rate of one format at `threads` threads; weight_bytes: size of the T = 1 matrix.
 KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens = 512);
 

@@ -19,6 +19,12 @@ struct Device {
   double memory_bandwidth_bytes_per_s = 0;
   // Peak compute per data type: "fp32", "fp16", "bf16", "int8", "fp8", "fp4" (dense, no sparsity).
   std::map<std::string, double> peak_flops_per_s;
+  // Measured next to a run (gemmasim validate; hwdb files do not set it): the reference kernel's
+  // mat-vec stream per weight format ("q4_0", ...) at `cores` threads. A CPU engine profile with
+  // bandwidth_efficiency_by_format streams those formats at this rate instead of its ratio x
+  // memory_bandwidth_bytes_per_s (a STREAM triad on fresh arrays, which a one-thread read stream
+  // of this kernel does not follow on a shared VM: docs/validation.md).
+  std::map<std::string, double> weight_stream_bytes_per_s;
   double gpu_memory_fraction = 1.0;  // unified chips: share the GPU may wire (Apple ~0.75)
   int cores = 0;                // CPU cores (cpu / unified)
   int pcie_generation = 0;      // discrete GPUs: PCIe generation of the card (0 unknown)

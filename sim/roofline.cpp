@@ -325,6 +325,13 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
     if (cores > 1)
       by_type(e.thr.bandwidth_efficiency_by_format_parallel, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,
               "bandwidth_efficiency_by_format_parallel");
+    // A stream measured on the machine itself, for its thread count, replaces ratio x bandwidth.
+    for (const auto& [name, rate] : s.host.weight_stream_bytes_per_s) {
+      const auto ty = type_from_name(name);
+      if (!ty || static_cast<int>(*ty) < 0 || static_cast<int>(*ty) >= 64)
+        input_error(s.host.id + ": weight_stream_bytes_per_s: unknown weight format '" + name + "'");
+      if (rate > 0) hw.weight_bytes_per_s_by_type[static_cast<std::size_t>(*ty)] = rate;
+    }
   }
   hw.host_link_bytes_per_s = (s.host_link.bytes_per_s > 0 ? s.host_link.bytes_per_s : 12.15e9) * e.thr.host_link_efficiency;
   hw.gpu_link_bytes_per_s = s.gpu_link.bytes_per_s > 0 ? s.gpu_link.bytes_per_s * e.thr.gpu_link_efficiency : 0;

@@ -2,6 +2,7 @@
 // per-op comparison, llama-bench predictions (reports: validate_report.cpp).
 #include "validate.h"
 
+#include <map>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "quant.h"
 #include "units.h"
 #include "stats.h"
+#include "tensors.h"
 
 namespace gs {
 
@@ -61,6 +63,7 @@ System machine_system(const MachineRates& r) {
   if (r.fp32_flops_per_s > 0) d.peak_flops_per_s["fp32"] = r.fp32_flops_per_s;
   if (r.int8_ops_per_s > 0) d.peak_flops_per_s["int8"] = r.int8_ops_per_s;
   d.cores = r.threads;
+  d.weight_stream_bytes_per_s = r.weight_stream_bytes_per_s;
   d.sources = {{"all", "measured: gemmasim probe / validate (STREAM triad, FMA and int8 loops: VNNI, or AVX2 maddubs) at " + std::to_string(r.threads) + " threads"}};
   System s;
   s.id = d.id;
@@ -149,6 +152,32 @@ Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std
   return p;
 }
 
+std::vector<std::string> streamed_formats(const ValidateConfig& c, double min_share) {
+  const ModelSpec m = find_model(c.model);
+  const QuantRecipe& q = find_recipe(c.quant);
+  const std::vector<TensorInfo> ts = weight_tensors(m);
+  const std::vector<GgmlType> types = tensor_types(q, m, ts);
+  bool untied = false;
+  for (const auto& t : ts) untied = untied || t.role == TensorRole::Output;
+  std::map<std::string, double> bytes;
+  double total = 0;
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    const TensorInfo& t = ts[i];
+    if (!t.is_matrix() || t.role == TensorRole::PleTable || (t.role == TensorRole::TokenEmbd && untied)) continue;
+    double b = static_cast<double>(tensor_storage_bytes(types[i], t));
+    if (t.is_expert() && m.moe.n_expert > 0) b *= static_cast<double>(m.moe.n_expert_used) / static_cast<double>(m.moe.n_expert);
+    bytes[type_info(types[i]).name] += b;
+    total += b;
+  }
+  std::vector<std::pair<double, std::string>> order;
+  for (const auto& [f, b] : bytes)
+    if (total > 0 && b >= min_share * total) order.push_back({b, f});
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> out;
+  for (const auto& [b, f] : order) out.push_back(f);
+  return out;
+}
+
 std::string memory_skip_reason(const ValidateConfig& c, double memory_bytes, double fault_bytes, const std::string& engine_id) {
   const FitResult f = fit_run(c, memory_bytes, engine_id, nullptr);
   const ModelSpec m = find_model(c.model);
@@ -186,6 +215,13 @@ void ValidateRow::compute_errors() {
     if (!e.empty()) err_decode = median(e);
   }
   err_peak = err(pred.peak_bytes, meas.peak_bytes);
+  err_decode_triad = err_decode;
+  if (!decode_reps.empty()) {
+    std::vector<double> e;
+    for (const DecodeRep& d : decode_reps)
+      if (d.meas_tok_per_s > 0) e.push_back(err(d.pred_triad_tok_per_s > 0 ? d.pred_triad_tok_per_s : d.pred_tok_per_s, d.meas_tok_per_s));
+    if (!e.empty()) err_decode_triad = median(e);
+  }
 }
 
 PassFigures pass_figures(const ValidateRow& r) {
@@ -197,6 +233,7 @@ PassFigures pass_figures(const ValidateRow& r) {
   f.pred_decode_tok_per_s = r.pred.decode_tok_per_s, f.meas_decode_tok_per_s = r.meas.decode_tok_per_s;
   f.pred_peak_bytes = r.pred.peak_bytes, f.meas_peak_bytes = r.meas.peak_bytes;
   f.err_prefill = r.err_prefill, f.err_decode = r.err_decode, f.err_peak = r.err_peak;
+  f.err_decode_triad = r.err_decode_triad;
   return f;
 }
 
@@ -220,6 +257,7 @@ ValidateRow combine_passes(const std::vector<ValidateRow>& passes) {
     out.err_prefill = med_of([](const ValidateRow& r) { return r.err_prefill; });
     out.err_decode = med_of([](const ValidateRow& r) { return r.err_decode; });
     out.err_peak = med_of([](const ValidateRow& r) { return r.err_peak; });
+    out.err_decode_triad = med_of([](const ValidateRow& r) { return r.err_decode_triad; });
     out.pred.prefill_tok_per_s = med_of([](const ValidateRow& r) { return r.pred.prefill_tok_per_s; });
     out.meas.prefill_tok_per_s = med_of([](const ValidateRow& r) { return r.meas.prefill_tok_per_s; });
     out.pred.decode_tok_per_s = med_of([](const ValidateRow& r) { return r.pred.decode_tok_per_s; });
@@ -250,7 +288,7 @@ ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::s
 
 ValidateSummary summarize_validate(const std::vector<ValidateRow>& rows) {
   ValidateSummary s;
-  std::vector<double> ep, ed, em;
+  std::vector<double> ep, ed, em, et;
   std::vector<std::string> lp, ld, lm;
   for (const auto& r : rows) {
     if (!r.skip.empty()) {
@@ -259,11 +297,12 @@ ValidateSummary summarize_validate(const std::vector<ValidateRow>& rows) {
     }
     ++s.executed;
     if (r.meas.prefill_tok_per_s > 0) ep.push_back(r.err_prefill), lp.push_back(r.c.label());
-    if (r.meas.decode_tok_per_s > 0) ed.push_back(r.err_decode), ld.push_back(r.c.label());
+    if (r.meas.decode_tok_per_s > 0) ed.push_back(r.err_decode), et.push_back(r.err_decode_triad), ld.push_back(r.c.label());
     if (r.meas.peak_bytes > 0) em.push_back(r.err_peak), lm.push_back(r.c.label());
   }
   s.prefill = error_stats(ep, lp);
   s.decode = error_stats(ed, ld);
+  s.decode_triad = error_stats(et, ld);
   s.peak = error_stats(em, lm);
   return s;
 }

@@ -12,6 +12,7 @@
 // seen; see ple_resident_bytes()).
 // Errors are predicted / measured - 1; summaries use absolute errors.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct MachineRates {
   double page_cache_room_bytes = 0;
   double disk_read_bytes_per_s = 0;
   std::string cpu_name;
+  // The kernel's mat-vec stream per weight format at these threads, measured next to the run
+  // (ref::matvec_stream_bytes_per_s; empty: the profile's ratio x the triad). Device::weight_stream_bytes_per_s.
+  std::map<std::string, double> weight_stream_bytes_per_s;
 };
 // A CPU-only system describing the machine at these rates (sources say "measured").
 System machine_system(const MachineRates& r);
@@ -64,6 +68,12 @@ struct Prediction {
   double disk_s_per_token = 0, disk_s_prefill = 0;
 };
 Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std::string& engine_id = "reference");
+
+// The weight formats a decode step of c streams, each with at least min_share of the bytes it
+// reads from weight matrices (dense matrices whole, routed experts at K / E, the token
+// embedding only where it is the output head; the PLE table, a gather, not at all), in
+// descending order of bytes: the formats validate measures the kernel's stream of.
+std::vector<std::string> streamed_formats(const ValidateConfig& c, double min_share = 0.05);
 
 // Skip reason for a configuration that does not fit this machine ("" when it fits):
 // the memory model's total for the run plus a margin for the OS, against physical memory.
@@ -91,6 +101,8 @@ struct Measured {
 struct DecodeRep {
   double meas_tok_per_s = 0;        // 1 / median step time of the rep
   double pred_tok_per_s = 0;        // predicted from the figures measured just before and after it
+  double pred_triad_tok_per_s = 0;  // the same without the kernel's stream (the profile's ratio x the triad)
+  std::map<std::string, double> weight_stream_bytes_per_s;  // the kernel's stream per format (mean of the two)
   double bandwidth_bytes_per_s = 0; // that triad (mean of the two)
   double wall_s = 0;                // from the continue to the next stop (-1: not measured)
   double steal_s = -1;              // CPU time the hypervisor took from this guest meanwhile, all CPUs (/proc/stat; -1: unknown)
@@ -105,6 +117,7 @@ struct PassFigures {
   double pred_decode_tok_per_s = 0, meas_decode_tok_per_s = 0;
   double pred_peak_bytes = 0, meas_peak_bytes = 0;
   double err_prefill = 0, err_decode = 0, err_peak = 0;
+  double err_decode_triad = 0;       // decode predicted from the triad alone (DecodeRep::pred_triad_tok_per_s)
   std::string skip;                  // non-empty: this pass did not execute (why)
 };
 
@@ -118,6 +131,9 @@ struct ValidateRow {
   Prediction pred;
   Measured meas;
   double err_prefill = 0, err_decode = 0, err_peak = 0;  // predicted / measured - 1
+  // Decode error of the prediction from the triad alone, without the kernel's stream measured
+  // next to the run (the median over the reps of pred_triad / meas - 1; = err_decode without reps).
+  double err_decode_triad = 0;
   void compute_errors();
 };
 
@@ -140,6 +156,7 @@ ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::s
 
 struct ValidateSummary {
   ErrorStats prefill, decode, peak;
+  ErrorStats decode_triad;             // the decode errors of the triad-alone prediction
   int executed = 0, skipped = 0;
 };
 ValidateSummary summarize_validate(const std::vector<ValidateRow>& rows);

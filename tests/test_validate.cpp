@@ -473,3 +473,82 @@ TEST_CASE("a matmul rate measured at 64 tokens applies up to 64, blends to the 5
   // 181 tokens: log2 = 7.5, halfway: rate 0.075 -> 4/3 of the time at 0.1.
   CHECK(up_time(t, 181) == doctest::Approx(base181 * 0.1 / 0.075).epsilon(0.01));
 }
+
+TEST_CASE("streamed formats: the matrices a decode step reads, by bytes, tied head in, PLE table out, experts at K / E") {
+  // E2B at Q4_0: the layers' matrices in Q4_0 and the tied 262K x 1536 head (llama.cpp gives a
+  // tied token embedding the output's Q6_K: 262144 x 1536 x 210 / 256 bytes = 330 MB a step).
+  const auto e2b = streamed_formats({"gemma4-e2b", "q4_0", 64, 0, 16, 2});
+  REQUIRE(e2b.size() == 2);
+  CHECK(e2b[0] == "q4_0");
+  CHECK(e2b[1] == "q6_k");
+  // Nothing over 100%; every matrix format at share 0, ordered by bytes.
+  CHECK(streamed_formats({"gemma4-e2b", "q4_0", 64, 0, 16, 2}, 1.01).empty());
+  const auto all = streamed_formats({"gemma4-e2b", "q4_0", 64, 0, 16, 2}, 0.0);
+  CHECK(all.size() >= e2b.size());
+  CHECK(all[0] == "q4_0");
+  // The 26B: experts at 8 of 128 (counted whole, its Q4_0 experts would leave the Q6_K head
+  // under 5%).
+  const auto moe = streamed_formats({"gemma4-26b-a4b", "q4_0", 64, 0, 16, 2});
+  REQUIRE(!moe.empty());
+  CHECK(moe[0] == "q4_0");
+  CHECK(std::find(moe.begin(), moe.end(), "q6_k") != moe.end());  // its 262K x 2816 head, 5% or more of a step at K / E
+}
+
+TEST_CASE("a weight stream measured on the machine replaces the profile's ratio x triad for its format") {
+  const ValidateConfig c{"gemma4-e2b", "q4_0", 64, 0, 16, 2};
+  MachineRates r = machine(40e9);
+  const Prediction triad = predict_run(c, r);
+  // Every streamed format at 1 GB/s: a step takes its weight bytes / 1 GB/s, the rest is small.
+  for (const auto& f : streamed_formats(c, 0.0)) r.weight_stream_bytes_per_s[f] = 1e9;
+  const Prediction slow = predict_run(c, r);
+  double weights = 0;
+  for (const auto& o : slow.est.decode.ops) weights += o.cost.weight_bytes;
+  REQUIRE(weights > 1e9);
+  CHECK(1.0 / slow.decode_tok_per_s == doctest::Approx(weights / 1e9).epsilon(0.03));
+  CHECK(slow.decode_tok_per_s < 0.1 * triad.decode_tok_per_s);
+  // A format the model does not read changes nothing.
+  MachineRates other = machine(40e9);
+  other.weight_stream_bytes_per_s["bf16"] = 1e9;
+  CHECK(predict_run(c, other).decode_tok_per_s == doctest::Approx(triad.decode_tok_per_s));
+  // An unknown format is an input error naming it.
+  MachineRates bad = machine(40e9);
+  bad.weight_stream_bytes_per_s["q9_z"] = 1e9;
+  CHECK_THROWS_WITH_AS(predict_run(c, bad), doctest::Contains("q9_z"), InputError);
+}
+
+TEST_CASE("decode error from the triad alone: each rep against its own triad-alone prediction, medians over passes") {
+  ValidateRow r;
+  r.c.model = "gemma4-e2b", r.c.quant = "q4_0";
+  r.pred.decode_tok_per_s = 10, r.meas.decode_tok_per_s = 10;
+  r.pred.prefill_tok_per_s = r.meas.prefill_tok_per_s = 50;
+  r.pred.peak_bytes = r.meas.peak_bytes = 100;
+  // reps: meas 10, 10, 10; stream predictions 10, 11, 9 (errors 0, +10%, -10%); triad-alone 12, 13, 14
+  for (const auto& [p, t] : std::vector<std::pair<double, double>>{{10, 12}, {11, 13}, {9, 14}}) {
+    DecodeRep d;
+    d.meas_tok_per_s = 10, d.pred_tok_per_s = p, d.pred_triad_tok_per_s = t;
+    r.decode_reps.push_back(d);
+  }
+  r.compute_errors();
+  CHECK(r.err_decode == doctest::Approx(0.0));
+  CHECK(r.err_decode_triad == doctest::Approx(0.30));
+  // Without reps both are the row's own decode error.
+  ValidateRow n = r;
+  n.decode_reps.clear();
+  n.pred.decode_tok_per_s = 12;
+  n.compute_errors();
+  CHECK(n.err_decode_triad == doctest::Approx(0.2));
+  // Over passes: the median; the summary and the report carry it.
+  ValidateRow b = r, c2 = r;
+  for (auto& d : b.decode_reps) d.pred_triad_tok_per_s = 10;   // 0%
+  for (auto& d : c2.decode_reps) d.pred_triad_tok_per_s = 8;   // -20%
+  b.compute_errors(), c2.compute_errors();
+  const ValidateRow m = combine_passes({r, b, c2});
+  CHECK(m.err_decode_triad == doctest::Approx(0.0));
+  CHECK(m.passes[0].err_decode_triad == doctest::Approx(0.30));
+  const ValidateSummary s = summarize_validate({r});
+  CHECK(s.decode_triad.max_abs == doctest::Approx(0.30));
+  const json j = validate_to_json({r}, s, json::object());
+  CHECK(j["summary"]["decode_triad"]["max_abs_error"].get<double>() == doctest::Approx(0.30));
+  CHECK(j["rows"][0]["error"]["decode_triad"].get<double>() == doctest::Approx(0.30));
+  CHECK(validate_markdown({r}, s, json::object()).find("decode (triad alone)") != std::string::npos);
+}
