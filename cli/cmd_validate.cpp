@@ -120,10 +120,9 @@ struct MachineSample {
   std::map<std::string, double> stream_bytes_per_s;
   double stop_s = 0, stop_steal_s = -1, cont_s = 0, cont_steal_s = -1;
 };
-// The kernel's stream: fresh 64 MiB matrices per row length, 3 timed passes each (about 0.1 s
-// a format at 2 threads here). On this VM a one-thread read stream of the kernel does not
-// follow the triad (docs/validation.md, "2026-12-05, night"); the triad stays for every
-// other byte and for the triad-alone prediction.
+// --stream-witness: the kernel's stream of each format, on fresh 64 MiB matrices per row length,
+// 3 timed passes each (0.2-0.3 s a format here), for a second decode prediction. Tried on
+// 2026-12-05 (docs/validation.md, "night"): it predicted the decode worse than the triad did.
 constexpr std::int64_t kStreamBytes = 64LL << 20;
 MachineSample sample_machine(int threads, const std::vector<std::string>& formats) {
   MachineSample m;
@@ -144,6 +143,7 @@ MachineRates between(MachineRates r, const MachineSample& a, const MachineSample
       r.weight_stream_bytes_per_s[f] = 0.5 * (x + it->second);
   return r;
 }
+// The prediction's rates: the triad and the peaks; the measured streams only for the second one.
 MachineRates triad_alone(MachineRates r) {
   r.weight_stream_bytes_per_s.clear();
   return r;
@@ -157,8 +157,8 @@ constexpr long long kStepsPerRep = 4;
 // (and once it has exited) the machine is sampled here while the child is stopped, then
 // continued. samples: [before prefill, before rep 0, before rep 1, ..., after the last rep].
 Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vector<MachineSample>& samples,
-                 std::vector<double>& step_s) {
-  const std::vector<std::string> formats = streamed_formats(c);
+                 std::vector<double>& step_s, bool stream_witness) {
+  const std::vector<std::string> formats = stream_witness ? streamed_formats(c) : std::vector<std::string>{};
   const std::string out = tmp_base + ".json", err = tmp_base + ".err";
   const std::string self = self_exe();
   std::vector<std::string> args = {self, "run", "--model", c.model, "--quant", c.quant, "--prompt", std::to_string(c.prompt),
@@ -313,10 +313,10 @@ int llama_bench_mode(const std::string& file, const std::string& hw, bool as_jso
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
                      bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file,
-                     const std::string& engine, int repeat);
+                     const std::string& engine, int repeat, bool stream_witness);
 
 int cmd_validate(const Args& a) {
-  bool quick = false, as_json = false, evict = false;
+  bool quick = false, as_json = false, evict = false, stream_witness = false;
   double max_run_s = 300;
   int repeat = 1;
   std::string llama_bench, hw, probe_file, out_dir, only, lock_file, engine = "reference";
@@ -332,12 +332,15 @@ int cmd_validate(const Args& a) {
       "measure the matrix N times, pass after pass; each row reports the median of its passes' errors (a shared machine)")(
       "lock", po::value(&lock_file), "hold an exclusive flock on this file while measuring each configuration (shared machines)")(
       "evict", po::bool_switch(&evict), "delete each synthetic GGUF this run wrote after its last configuration (disk)")(
+      "stream-witness", po::bool_switch(&stream_witness),
+      "also measure the kernel's own mat-vec stream of the run's weight formats at each stop and report a second decode "
+      "prediction from it (err stream)")(
       "out-dir", po::value(&out_dir), "report folder (default: <repo>/reports/out)")(
       "engine", po::value(&engine)->default_value("reference"),
       "engine profile that predicts (id or file; `gemmasim probe --engine-out FILE` writes one for this machine)");
   po::variables_map vm;
   if (!parse(a, d, vm,
-             "usage: gemmasim validate [--quick] [--json] [--probe FILE] [--engine ID|FILE] [--out-dir DIR]\n"
+             "usage: gemmasim validate [--quick] [--json] [--probe FILE] [--engine ID|FILE] [--out-dir DIR] [--repeat N] [--stream-witness]\n"
              "       gemmasim validate --llama-bench FILE.json [--hw ID|FILE] [--json]"))
     return 0;
   if (!llama_bench.empty()) return llama_bench_mode(llama_bench, hw, as_json);
@@ -352,12 +355,12 @@ int cmd_validate(const Args& a) {
   std::string cmd = "gemmasim validate";
   for (const auto& x : a) cmd += " " + x;
   return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s, evict, lock_file,
-                          engine, repeat);
+                          engine, repeat, stream_witness);
 }
 
 int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::string& probe_file, const std::string& out_dir,
                      bool as_json, const std::string& command, double max_run_s, bool evict, const std::string& lock_file,
-                     const std::string& engine, int repeat) {
+                     const std::string& engine, int repeat, bool stream_witness) {
   int lock_fd = -1;
   if (!lock_file.empty()) {
     lock_fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
@@ -460,7 +463,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       std::vector<MachineSample> samples;
       std::vector<double> step_s;
       try {
-        r.meas = execute(c, tmp, samples, step_s);
+        r.meas = execute(c, tmp, samples, step_s, stream_witness);
       } catch (const std::exception& e) {
         r.skip = std::string("execution failed: ") + e.what();
         std::fprintf(stderr, "  %s\n", r.skip.c_str());
@@ -483,12 +486,12 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       r.rates.page_cache_room_bytes = room;
       r.file_resident_share = resident;
       r.rates.disk_read_bytes_per_s = probe.file_cache.cold_read_bytes_per_s;
-      r.pred = predict_run(c, r.rates, engine);
+      r.pred = predict_run(c, triad_alone(r.rates), engine);
       if (samples.size() >= 2) {
         MachineRates pr = between(base, samples[0], samples[1]);
         pr.page_cache_room_bytes = r.rates.page_cache_room_bytes;
         pr.disk_read_bytes_per_s = r.rates.disk_read_bytes_per_s;
-        r.pred.prefill_tok_per_s = predict_run(c, pr, engine).prefill_tok_per_s;
+        r.pred.prefill_tok_per_s = predict_run(c, triad_alone(pr), engine).prefill_tok_per_s;
       }
       const std::vector<double> rep_tps = rep_tok_per_s(step_s, kStepsPerRep);
       std::vector<double> rep_pred;
@@ -498,8 +501,8 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         dr.disk_read_bytes_per_s = r.rates.disk_read_bytes_per_s;
         DecodeRep d;
         d.meas_tok_per_s = rep_tps[k];
-        d.pred_tok_per_s = predict_run(c, dr, engine).decode_tok_per_s;
-        d.pred_triad_tok_per_s = predict_run(c, triad_alone(dr), engine).decode_tok_per_s;
+        d.pred_tok_per_s = predict_run(c, triad_alone(dr), engine).decode_tok_per_s;
+        if (!dr.weight_stream_bytes_per_s.empty()) d.pred_stream_tok_per_s = predict_run(c, dr, engine).decode_tok_per_s;
         d.bandwidth_bytes_per_s = dr.bandwidth_bytes_per_s;
         d.weight_stream_bytes_per_s = dr.weight_stream_bytes_per_s;
         const MachineSample &from = samples[k + 1], &to = samples[k + 2];
@@ -516,13 +519,18 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       std::string streams;
       for (const auto& [f, v] : r.rates.weight_stream_bytes_per_s) {
         char b[48];
-        std::snprintf(b, sizeof b, " %s %.1f", f.c_str(), v / kGB);
+        std::snprintf(b, sizeof b, ", %s stream %.1f", f.c_str(), v / kGB);
         streams += b;
       }
-      std::fprintf(stderr, "  triad %.1f GB/s, stream%s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%; triad alone %+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s\n",
-                   r.rates.bandwidth_bytes_per_s / kGB, streams.c_str(), r.meas.prefill_tok_per_s, r.pred.prefill_tok_per_s, 100 * r.err_prefill,
-                   r.meas.decode_tok_per_s, r.pred.decode_tok_per_s, 100 * r.err_decode, 100 * r.err_decode_triad, r.meas.peak_bytes / kGiB,
-                   r.pred.peak_bytes / kGiB, 100 * r.err_peak, r.meas.wall_s);
+      if (r.has_stream) {
+        char b[64];
+        std::snprintf(b, sizeof b, " (with the stream %+.1f%%)", 100 * r.err_decode_stream);
+        streams += b;
+      }
+      std::fprintf(stderr, "  triad %.1f GB/s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s%s\n",
+                   r.rates.bandwidth_bytes_per_s / kGB, r.meas.prefill_tok_per_s, r.pred.prefill_tok_per_s, 100 * r.err_prefill,
+                   r.meas.decode_tok_per_s, r.pred.decode_tok_per_s, 100 * r.err_decode, r.meas.peak_bytes / kGiB,
+                   r.pred.peak_bytes / kGiB, 100 * r.err_peak, r.meas.wall_s, streams.c_str());
       rows_of.push_back(r);
     }
   }
@@ -534,8 +542,9 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       std::vector<ValidateRow> one;
       for (const auto& v : by_config) one.push_back(v[static_cast<std::size_t>(pass)]);
       const ValidateSummary ps = summarize_validate(one);
-      pass_summaries.push_back({{"pass", pass + 1}, {"prefill", stats_json(ps.prefill)}, {"decode", stats_json(ps.decode)}, {"decode_triad", stats_json(ps.decode_triad)},
+      pass_summaries.push_back({{"pass", pass + 1}, {"prefill", stats_json(ps.prefill)}, {"decode", stats_json(ps.decode)},
                                 {"peak_memory", stats_json(ps.peak)}});
+      if (ps.decode_stream.n > 0) pass_summaries.back()["decode_stream"] = stats_json(ps.decode_stream);
     }
   (void)tty;
   const ValidateSummary s = summarize_validate(rows);
@@ -544,7 +553,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
                              {"memory_gib", static_cast<double>(probe.memory_bytes) / kGiB},
                              {"page_cache_fault_bytes", probe.file_cache.fault_bytes},
                              {"cold_read_bytes_per_s", probe.file_cache.cold_read_bytes_per_s}}},
-                {"engine", engine}, {"repeat", repeat}};
+                {"engine", engine}, {"repeat", repeat}, {"stream_witness", stream_witness}};
   if (!pass_summaries.empty()) extra["pass_summaries"] = pass_summaries;
   // Per-op comparison for the row with the largest decode (or prefill) error.
   const bool decode_worse = s.decode.max_abs >= s.prefill.max_abs;

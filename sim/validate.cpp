@@ -215,13 +215,11 @@ void ValidateRow::compute_errors() {
     if (!e.empty()) err_decode = median(e);
   }
   err_peak = err(pred.peak_bytes, meas.peak_bytes);
-  err_decode_triad = err_decode;
-  if (!decode_reps.empty()) {
-    std::vector<double> e;
-    for (const DecodeRep& d : decode_reps)
-      if (d.meas_tok_per_s > 0) e.push_back(err(d.pred_triad_tok_per_s > 0 ? d.pred_triad_tok_per_s : d.pred_tok_per_s, d.meas_tok_per_s));
-    if (!e.empty()) err_decode_triad = median(e);
-  }
+  std::vector<double> es;
+  for (const DecodeRep& d : decode_reps)
+    if (d.meas_tok_per_s > 0 && d.pred_stream_tok_per_s > 0) es.push_back(err(d.pred_stream_tok_per_s, d.meas_tok_per_s));
+  has_stream = !es.empty();
+  err_decode_stream = has_stream ? median(es) : 0;
 }
 
 PassFigures pass_figures(const ValidateRow& r) {
@@ -233,7 +231,7 @@ PassFigures pass_figures(const ValidateRow& r) {
   f.pred_decode_tok_per_s = r.pred.decode_tok_per_s, f.meas_decode_tok_per_s = r.meas.decode_tok_per_s;
   f.pred_peak_bytes = r.pred.peak_bytes, f.meas_peak_bytes = r.meas.peak_bytes;
   f.err_prefill = r.err_prefill, f.err_decode = r.err_decode, f.err_peak = r.err_peak;
-  f.err_decode_triad = r.err_decode_triad;
+  f.err_decode_stream = r.err_decode_stream, f.has_stream = r.has_stream;
   return f;
 }
 
@@ -257,7 +255,11 @@ ValidateRow combine_passes(const std::vector<ValidateRow>& passes) {
     out.err_prefill = med_of([](const ValidateRow& r) { return r.err_prefill; });
     out.err_decode = med_of([](const ValidateRow& r) { return r.err_decode; });
     out.err_peak = med_of([](const ValidateRow& r) { return r.err_peak; });
-    out.err_decode_triad = med_of([](const ValidateRow& r) { return r.err_decode_triad; });
+    std::vector<double> es;
+    for (const auto* p : ran)
+      if (p->has_stream) es.push_back(p->err_decode_stream);
+    out.has_stream = !es.empty();
+    out.err_decode_stream = es.empty() ? 0 : median(es);
     out.pred.prefill_tok_per_s = med_of([](const ValidateRow& r) { return r.pred.prefill_tok_per_s; });
     out.meas.prefill_tok_per_s = med_of([](const ValidateRow& r) { return r.meas.prefill_tok_per_s; });
     out.pred.decode_tok_per_s = med_of([](const ValidateRow& r) { return r.pred.decode_tok_per_s; });
@@ -288,8 +290,8 @@ ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::s
 
 ValidateSummary summarize_validate(const std::vector<ValidateRow>& rows) {
   ValidateSummary s;
-  std::vector<double> ep, ed, em, et;
-  std::vector<std::string> lp, ld, lm;
+  std::vector<double> ep, ed, em, es;
+  std::vector<std::string> lp, ld, lm, ls;
   for (const auto& r : rows) {
     if (!r.skip.empty()) {
       ++s.skipped;
@@ -297,12 +299,13 @@ ValidateSummary summarize_validate(const std::vector<ValidateRow>& rows) {
     }
     ++s.executed;
     if (r.meas.prefill_tok_per_s > 0) ep.push_back(r.err_prefill), lp.push_back(r.c.label());
-    if (r.meas.decode_tok_per_s > 0) ed.push_back(r.err_decode), et.push_back(r.err_decode_triad), ld.push_back(r.c.label());
+    if (r.meas.decode_tok_per_s > 0) ed.push_back(r.err_decode), ld.push_back(r.c.label());
+    if (r.meas.decode_tok_per_s > 0 && r.has_stream) es.push_back(r.err_decode_stream), ls.push_back(r.c.label());
     if (r.meas.peak_bytes > 0) em.push_back(r.err_peak), lm.push_back(r.c.label());
   }
   s.prefill = error_stats(ep, lp);
   s.decode = error_stats(ed, ld);
-  s.decode_triad = error_stats(et, ld);
+  s.decode_stream = error_stats(es, ls);
   s.peak = error_stats(em, lm);
   return s;
 }

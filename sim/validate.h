@@ -101,8 +101,10 @@ struct Measured {
 struct DecodeRep {
   double meas_tok_per_s = 0;        // 1 / median step time of the rep
   double pred_tok_per_s = 0;        // predicted from the figures measured just before and after it
-  double pred_triad_tok_per_s = 0;  // the same without the kernel's stream (the profile's ratio x the triad)
-  std::map<std::string, double> weight_stream_bytes_per_s;  // the kernel's stream per format (mean of the two)
+  // validate --stream-witness: the prediction with the kernel's own stream of the run's weight
+  // formats, measured at the same stops, in place of the profile's ratio x the triad (0: not measured).
+  double pred_stream_tok_per_s = 0;
+  std::map<std::string, double> weight_stream_bytes_per_s;  // that stream per format (mean of the two)
   double bandwidth_bytes_per_s = 0; // that triad (mean of the two)
   double wall_s = 0;                // from the continue to the next stop (-1: not measured)
   double steal_s = -1;              // CPU time the hypervisor took from this guest meanwhile, all CPUs (/proc/stat; -1: unknown)
@@ -117,7 +119,8 @@ struct PassFigures {
   double pred_decode_tok_per_s = 0, meas_decode_tok_per_s = 0;
   double pred_peak_bytes = 0, meas_peak_bytes = 0;
   double err_prefill = 0, err_decode = 0, err_peak = 0;
-  double err_decode_triad = 0;       // decode predicted from the triad alone (DecodeRep::pred_triad_tok_per_s)
+  double err_decode_stream = 0;      // decode predicted with the kernel's stream (DecodeRep::pred_stream_tok_per_s)
+  bool has_stream = false;
   std::string skip;                  // non-empty: this pass did not execute (why)
 };
 
@@ -131,9 +134,11 @@ struct ValidateRow {
   Prediction pred;
   Measured meas;
   double err_prefill = 0, err_decode = 0, err_peak = 0;  // predicted / measured - 1
-  // Decode error of the prediction from the triad alone, without the kernel's stream measured
-  // next to the run (the median over the reps of pred_triad / meas - 1; = err_decode without reps).
-  double err_decode_triad = 0;
+  // validate --stream-witness: the decode error of the prediction with the kernel's stream
+  // measured next to the run (the median over the reps of pred_stream / meas - 1), and whether
+  // there is one (reps with pred_stream_tok_per_s > 0).
+  double err_decode_stream = 0;
+  bool has_stream = false;
   void compute_errors();
 };
 
@@ -156,7 +161,7 @@ ErrorStats error_stats(const std::vector<double>& errs, const std::vector<std::s
 
 struct ValidateSummary {
   ErrorStats prefill, decode, peak;
-  ErrorStats decode_triad;             // the decode errors of the triad-alone prediction
+  ErrorStats decode_stream;            // validate --stream-witness: the rows' err_decode_stream (n = 0: none)
   int executed = 0, skipped = 0;
 };
 ValidateSummary summarize_validate(const std::vector<ValidateRow>& rows);

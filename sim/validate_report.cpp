@@ -32,8 +32,8 @@ json stats_json(const ErrorStats& s) {
 json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummary& s, const json& extra) {
   json j = extra;
   j["summary"] = {{"executed", s.executed}, {"skipped", s.skipped}, {"prefill", stats_json(s.prefill)},
-                  {"decode", stats_json(s.decode)}, {"peak_memory", stats_json(s.peak)},
-                  {"decode_triad", stats_json(s.decode_triad)}};
+                  {"decode", stats_json(s.decode)}, {"peak_memory", stats_json(s.peak)}};
+  if (s.decode_stream.n > 0) j["summary"]["decode_stream"] = stats_json(s.decode_stream);
   j["rows"] = json::array();
   for (const auto& r : rows) {
     json x = {{"label", r.c.label()}, {"model", r.c.model}, {"quant", r.c.quant}, {"prompt", r.c.prompt},
@@ -54,7 +54,8 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
                       {"decode_bound", bound_name(r.pred.est.decode.bound)}};
     x["measured"] = {{"prefill_tok_per_s", r.meas.prefill_tok_per_s}, {"decode_tok_per_s", r.meas.decode_tok_per_s},
                      {"peak_bytes", r.meas.peak_bytes}, {"wall_s", r.meas.wall_s}};
-    x["error"] = {{"prefill", r.err_prefill}, {"decode", r.err_decode}, {"peak_memory", r.err_peak}, {"decode_triad", r.err_decode_triad}};
+    x["error"] = {{"prefill", r.err_prefill}, {"decode", r.err_decode}, {"peak_memory", r.err_peak}};
+    if (r.has_stream) x["error"]["decode_stream"] = r.err_decode_stream;
     if (!r.rates.weight_stream_bytes_per_s.empty()) x["weight_stream_bytes_per_s"] = r.rates.weight_stream_bytes_per_s;
     if (r.passes.size() > 1) {
       x["passes"] = json::array();
@@ -66,16 +67,20 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
         x["passes"].push_back({{"bandwidth_bytes_per_s", f.bandwidth_bytes_per_s},
                                {"predicted", {{"prefill_tok_per_s", f.pred_prefill_tok_per_s}, {"decode_tok_per_s", f.pred_decode_tok_per_s}, {"peak_bytes", f.pred_peak_bytes}}},
                                {"measured", {{"prefill_tok_per_s", f.meas_prefill_tok_per_s}, {"decode_tok_per_s", f.meas_decode_tok_per_s}, {"peak_bytes", f.meas_peak_bytes}}},
-                               {"error", {{"prefill", f.err_prefill}, {"decode", f.err_decode}, {"peak_memory", f.err_peak}, {"decode_triad", f.err_decode_triad}}}});
+                               {"error", {{"prefill", f.err_prefill}, {"decode", f.err_decode}, {"peak_memory", f.err_peak}}}});
+        if (f.has_stream) x["passes"].back()["error"]["decode_stream"] = f.err_decode_stream;
       }
     }
     x["decode_reps"] = json::array();
     for (const DecodeRep& d : r.decode_reps)
       x["decode_reps"].push_back({{"measured_tok_per_s", d.meas_tok_per_s}, {"predicted_tok_per_s", d.pred_tok_per_s},
-                                  {"predicted_triad_tok_per_s", d.pred_triad_tok_per_s},
-                                  {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s},
-                                  {"weight_stream_bytes_per_s", d.weight_stream_bytes_per_s}, {"wall_s", d.wall_s},
+                                  {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s}, {"wall_s", d.wall_s},
                                   {"steal_s", d.steal_s}});
+    if (r.has_stream)
+      for (std::size_t k = 0; k < r.decode_reps.size(); ++k) {
+        x["decode_reps"][k]["predicted_stream_tok_per_s"] = r.decode_reps[k].pred_stream_tok_per_s;
+        x["decode_reps"][k]["weight_stream_bytes_per_s"] = r.decode_reps[k].weight_stream_bytes_per_s;
+      }
     // Per-op predicted vs measured time (prefill: the whole prompt; decode: per step).
     for (const char* phase : {"prefill", "decode"}) {
       const bool dec = std::string(phase) == "decode";
@@ -100,26 +105,31 @@ std::string validate_markdown(const std::vector<ValidateRow>& rows, const Valida
   if (extra.contains("command")) o << "Command: `" << extra["command"].get<std::string>() << "`. ";
   if (extra.contains("date_utc")) o << "Date: " << extra["date_utc"].get<std::string>() << ".";
   o << "\n\nPrediction: `" << extra.value("engine", std::string("reference"))
-    << "` engine profile on a CPU device with the STREAM triad bandwidth, the kernel's own mat-vec stream of each "
-       "weight format the run reads (5% of its weight bytes or more; the rest at the profile's ratio x the triad) and "
-       "the FMA/VNNI peaks, measured at the run's thread count while the run is stopped: before its prefill, between "
+    << "` engine profile on a CPU device with the STREAM triad bandwidth measured "
+       "at the run's thread count with its FMA/VNNI peaks while the run is stopped: before its prefill, between "
        "reps of 4 decode steps and after it (the prefill is predicted from the figures around it, each decode rep "
        "from its own; the triad column is the mean of all). Errors are predicted / measured - 1; a decode error is "
-       "the median of its reps' errors, and decode pred / meas are the medians of the reps' figures. "
-       "\"err triad\": the decode error of the prediction from the triad alone (the profile's per-format ratio x the "
-       "triad, as a device file without measured streams predicts).";
+       "the median of its reps' errors, and decode pred / meas are the medians of the reps' figures.";
+  bool streams = false;
+  for (const auto& r : rows) streams = streams || r.has_stream;
+  if (streams)
+    o << " `--stream-witness`: \"err stream\" is the decode error of a second prediction that charges the weight "
+         "formats a step reads (5% of its weight bytes or more) at the kernel's own mat-vec stream, measured at the "
+         "same stops, instead of the profile's ratio x the triad.";
   const int repeat = extra.value("repeat", 1);
   if (repeat > 1)
     o << " Each row is the median of " << repeat << " passes over the whole matrix (`--repeat " << repeat
       << "`): its errors are the medians of its passes' errors, its figures the medians of theirs (the passes are listed below).";
   o << "\n\n";
-  o << "| configuration | triad GB/s | prefill pred | prefill meas | err | decode pred | decode meas | err | err triad | peak pred GiB | peak meas GiB | err |\n";
-  o << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  o << "| configuration | triad GB/s | prefill pred | prefill meas | err | decode pred | decode meas | err |" << (streams ? " err stream |" : "")
+    << " peak pred GiB | peak meas GiB | err |\n";
+  o << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" << (streams ? " ---: |" : "") << " ---: | ---: | ---: |\n";
   for (const auto& r : rows) {
     if (!r.skip.empty()) continue;
     o << "| " << r.c.label() << " | " << num(r.rates.bandwidth_bytes_per_s / kGB, 1) << " | " << num(r.pred.prefill_tok_per_s)
       << " | " << num(r.meas.prefill_tok_per_s) << " | " << pct(r.err_prefill) << " | " << num(r.pred.decode_tok_per_s) << " | "
-      << num(r.meas.decode_tok_per_s) << " | " << pct(r.err_decode) << " | " << pct(r.err_decode_triad) << " | " << num(r.pred.peak_bytes / kGiB) << " | "
+      << num(r.meas.decode_tok_per_s) << " | " << pct(r.err_decode) << " | "
+      << (streams ? (r.has_stream ? pct(r.err_decode_stream) : std::string("-")) + " | " : std::string()) << num(r.pred.peak_bytes / kGiB) << " | "
       << num(r.meas.peak_bytes / kGiB) << " | " << pct(r.err_peak) << " |\n";
   }
   o << "\n| phase | n | median abs error | max abs error | worst configuration |\n| --- | ---: | ---: | ---: | --- |\n";
@@ -130,7 +140,7 @@ std::string validate_markdown(const std::vector<ValidateRow>& rows, const Valida
   line("prefill", s.prefill);
   line("decode", s.decode);
   line("peak memory", s.peak);
-  line("decode (triad alone)", s.decode_triad);
+  if (s.decode_stream.n > 0) line("decode (kernel's stream, --stream-witness)", s.decode_stream);
   if (extra.contains("pass_summaries")) {
     o << "\nEach pass on its own (one measurement per configuration):\n\n| pass | prefill median | prefill max | decode median | decode max | peak memory max |\n"
          "| ---: | ---: | ---: | ---: | ---: | ---: |\n";

@@ -516,39 +516,47 @@ TEST_CASE("a weight stream measured on the machine replaces the profile's ratio 
   CHECK_THROWS_WITH_AS(predict_run(c, bad), doctest::Contains("q9_z"), InputError);
 }
 
-TEST_CASE("decode error from the triad alone: each rep against its own triad-alone prediction, medians over passes") {
+TEST_CASE("--stream-witness: a second decode error from the reps' stream predictions, medians over passes, absent without") {
   ValidateRow r;
   r.c.model = "gemma4-e2b", r.c.quant = "q4_0";
   r.pred.decode_tok_per_s = 10, r.meas.decode_tok_per_s = 10;
   r.pred.prefill_tok_per_s = r.meas.prefill_tok_per_s = 50;
   r.pred.peak_bytes = r.meas.peak_bytes = 100;
-  // reps: meas 10, 10, 10; stream predictions 10, 11, 9 (errors 0, +10%, -10%); triad-alone 12, 13, 14
+  // reps: meas 10, 10, 10; predictions 10, 11, 9 (errors 0, +10%, -10%); with the stream 12, 13, 14
   for (const auto& [p, t] : std::vector<std::pair<double, double>>{{10, 12}, {11, 13}, {9, 14}}) {
     DecodeRep d;
-    d.meas_tok_per_s = 10, d.pred_tok_per_s = p, d.pred_triad_tok_per_s = t;
+    d.meas_tok_per_s = 10, d.pred_tok_per_s = p, d.pred_stream_tok_per_s = t;
     r.decode_reps.push_back(d);
   }
   r.compute_errors();
   CHECK(r.err_decode == doctest::Approx(0.0));
-  CHECK(r.err_decode_triad == doctest::Approx(0.30));
-  // Without reps both are the row's own decode error.
+  CHECK(r.has_stream);
+  CHECK(r.err_decode_stream == doctest::Approx(0.30));
+  // No stream measured: no second error, in the row, the summary and the reports.
   ValidateRow n = r;
-  n.decode_reps.clear();
-  n.pred.decode_tok_per_s = 12;
+  for (auto& d : n.decode_reps) d.pred_stream_tok_per_s = 0;
   n.compute_errors();
-  CHECK(n.err_decode_triad == doctest::Approx(0.2));
-  // Over passes: the median; the summary and the report carry it.
+  CHECK_FALSE(n.has_stream);
+  const ValidateSummary sn = summarize_validate({n});
+  CHECK(sn.decode_stream.n == 0);
+  CHECK_FALSE(validate_to_json({n}, sn, json::object())["summary"].contains("decode_stream"));
+  CHECK(validate_markdown({n}, sn, json::object()).find("err stream") == std::string::npos);
+  // Over passes: the median of the passes that have one.
   ValidateRow b = r, c2 = r;
-  for (auto& d : b.decode_reps) d.pred_triad_tok_per_s = 10;   // 0%
-  for (auto& d : c2.decode_reps) d.pred_triad_tok_per_s = 8;   // -20%
+  for (auto& d : b.decode_reps) d.pred_stream_tok_per_s = 10;  // 0%
+  for (auto& d : c2.decode_reps) d.pred_stream_tok_per_s = 8;  // -20%
   b.compute_errors(), c2.compute_errors();
   const ValidateRow m = combine_passes({r, b, c2});
-  CHECK(m.err_decode_triad == doctest::Approx(0.0));
-  CHECK(m.passes[0].err_decode_triad == doctest::Approx(0.30));
+  CHECK(m.has_stream);
+  CHECK(m.err_decode_stream == doctest::Approx(0.0));
+  CHECK(m.passes[0].err_decode_stream == doctest::Approx(0.30));
+  const ValidateRow m2 = combine_passes({n, c2});
+  CHECK(m2.err_decode_stream == doctest::Approx(-0.20));
   const ValidateSummary s = summarize_validate({r});
-  CHECK(s.decode_triad.max_abs == doctest::Approx(0.30));
+  CHECK(s.decode_stream.max_abs == doctest::Approx(0.30));
   const json j = validate_to_json({r}, s, json::object());
-  CHECK(j["summary"]["decode_triad"]["max_abs_error"].get<double>() == doctest::Approx(0.30));
-  CHECK(j["rows"][0]["error"]["decode_triad"].get<double>() == doctest::Approx(0.30));
-  CHECK(validate_markdown({r}, s, json::object()).find("decode (triad alone)") != std::string::npos);
+  CHECK(j["summary"]["decode_stream"]["max_abs_error"].get<double>() == doctest::Approx(0.30));
+  CHECK(j["rows"][0]["error"]["decode_stream"].get<double>() == doctest::Approx(0.30));
+  CHECK(j["rows"][0]["decode_reps"][1]["predicted_stream_tok_per_s"].get<double>() == doctest::Approx(13));
+  CHECK(validate_markdown({r}, s, json::object()).find("err stream") != std::string::npos);
 }
