@@ -343,6 +343,7 @@ int cmd_validate(const Args& a) {
              "usage: gemmasim validate [--quick] [--json] [--probe FILE] [--engine ID|FILE] [--out-dir DIR] [--repeat N] [--stream-witness]\n"
              "       gemmasim validate --llama-bench FILE.json [--hw ID|FILE] [--json]"))
     return 0;
+  if (!llama_bench.empty() && stream_witness) input_error("--stream-witness: not with --llama-bench (it measures this machine's runs)");
   if (!llama_bench.empty()) return llama_bench_mode(llama_bench, hw, as_json);
   if (max_run_s < 0) input_error("--max-run-s: expected >= 0");
   if (repeat < 1 || repeat > 20) input_error("--repeat: expected 1 to 20 passes, got " + std::to_string(repeat));

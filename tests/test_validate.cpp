@@ -329,6 +329,10 @@ TEST_CASE("gemmasim validate --llama-bench: a table, skipped runs with reasons, 
   CHECK(other.err_lines() == 1);
   CHECK(other.err.find("no llama-bench run") != std::string::npos);
   CHECK(other.out.empty());
+  const CliResult sw = run_cli("validate --stream-witness --llama-bench " + kLb + "rtx4090-gemma4-e4b.json");
+  CHECK(sw.code == 2);
+  CHECK(sw.err_lines() == 1);
+  CHECK(sw.err.find("--stream-witness") != std::string::npos);
 }
 
 TEST_CASE("PLE residency: the page-cache units around the rows read, by the closed form") {
