@@ -72,15 +72,15 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
       }
     }
     x["decode_reps"] = json::array();
-    for (const DecodeRep& d : r.decode_reps)
-      x["decode_reps"].push_back({{"measured_tok_per_s", d.meas_tok_per_s}, {"predicted_tok_per_s", d.pred_tok_per_s},
-                                  {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s}, {"wall_s", d.wall_s},
-                                  {"steal_s", d.steal_s}});
-    if (r.has_stream)
-      for (std::size_t k = 0; k < r.decode_reps.size(); ++k) {
-        x["decode_reps"][k]["predicted_stream_tok_per_s"] = r.decode_reps[k].pred_stream_tok_per_s;
-        x["decode_reps"][k]["weight_stream_bytes_per_s"] = r.decode_reps[k].weight_stream_bytes_per_s;
+    for (const DecodeRep& d : r.decode_reps) {
+      json rep = {{"measured_tok_per_s", d.meas_tok_per_s}, {"predicted_tok_per_s", d.pred_tok_per_s},
+                  {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s}, {"wall_s", d.wall_s}, {"steal_s", d.steal_s}};
+      if (r.has_stream) {
+        rep["predicted_stream_tok_per_s"] = d.pred_stream_tok_per_s;
+        rep["weight_stream_bytes_per_s"] = d.weight_stream_bytes_per_s;
       }
+      x["decode_reps"].push_back(rep);
+    }
     // Per-op predicted vs measured time (prefill: the whole prompt; decode: per step).
     for (const char* phase : {"prefill", "decode"}) {
       const bool dec = std::string(phase) == "decode";
