@@ -5,8 +5,12 @@
 //   triad:          STREAM-style a[i] = b[i] + s*c[i] over 3 x 256 MiB, bytes/s
 //   model sweep:    with a GGUF file, one T = 1 matmul over every matrix a decode step
 //                   reads (all but the PLE table; the tied embedding as the output
-//                   head; Q4_0 interleaved as the forward pass runs it), as weight bytes/s
-//                   next to the triad, then per shape (those matrices swept alone);
+//                   head; Q4_0 interleaved as the forward pass runs it, the others copied
+//                   into huge pages as `gemmasim run` does; GS_SWEEP_MMAP=1: the file's
+//                   pages), as weight bytes/s next to the triad, then per shape (those
+//                   matrices swept alone, in GS_ROUNDS rounds each with a triad and the
+//                   probe's mat-vec stream of each format: medians of rates and of ratios to
+//                   the round's triad; shapes of < ~100 MB in all read partly from L3);
 //                   GS_SWEEP_MERGE=1 also copies each shape's matrices back to back into one
 //                   buffer and compares one call per matrix with one call over all (the cost
 //                   of a call: on 2026-12-05, 30 E2B 6144 x 1536 matrices read 47-49 GB/s
@@ -15,6 +19,7 @@
 //        bench_kernels --gguf FILE.gguf [threads]
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -29,6 +34,7 @@
 #include "gguf.h"
 #include "huge_pages.h"
 #include "kernels/blocks.h"
+#include "probe.h"
 #include "qmatrix.h"
 #include "units.h"
 
@@ -126,6 +132,19 @@ int model_sweep(const char* path) {
     m.interleaved = true;
     ++interleaved;
   }
+  // The other matrices copied into huge pages too, as `gemmasim run` does at load
+  // (huge_page_weights); GS_SWEEP_MMAP=1 reads them in the file's 4 KiB page-cache pages.
+  std::size_t copied = 0;
+  if (!std::getenv("GS_SWEEP_MMAP")) {
+    for (auto& m : mats) {
+      if (m.interleaved) continue;
+      const std::size_t b = m.row_bytes * static_cast<std::size_t>(m.ne1 * m.ne2);
+      copies.push_back(alloc_huge_pages(b));
+      std::memcpy(copies.back().get(), m.data, b);
+      m.data = copies.back().get();
+      ++copied;
+    }
+  }
   std::vector<float> x(static_cast<std::size_t>(max_ne0), 0.01f), y(static_cast<std::size_t>(max_ne1));
   auto sweep_of = [&](const std::vector<const QMatrix*>& ms) {
     return [&x, &y, ms] {
@@ -149,8 +168,8 @@ int model_sweep(const char* path) {
                 r, bytes / tr / kGB, tt / kGB, rd / kGB, rp / kGB, bytes / tr / tt, bytes / tr / rd, bytes / tr / rp);
     std::fflush(stdout);
   }
-  std::printf("%s: %zu matrices (%zu Q4_0 interleaved), %.3f GB per decode sweep, %d threads, ISA %s\n", path,
-              mats.size(), interleaved, bytes / kGB, omp_get_max_threads(), isa_name(active_isa()));
+  std::printf("%s: %zu matrices (%zu Q4_0 interleaved, %zu others copied into huge pages), %.3f GB per decode sweep, %d threads, ISA %s\n", path,
+              mats.size(), interleaved, copied, bytes / kGB, omp_get_max_threads(), isa_name(active_isa()));
   std::printf("decode sweep %.2f GB/s (%.1f sweeps/s); STREAM triad %.2f GB/s; ratio %.0f%%\n", bytes / t / kGB, 1.0 / t,
               triad / kGB, 100.0 * bytes / t / triad);
   // Per shape: the matrices of one type and shape swept alone (GB/s of their bytes).
@@ -158,11 +177,41 @@ int model_sweep(const char* path) {
   for (const auto& m : mats)
     by_shape[std::string(type_info(m.type).name) + (m.interleaved ? "x16" : "") + " " + std::to_string(m.ne1) + "x" +
              std::to_string(m.ne0) + (m.ne2 > 1 ? "x" + std::to_string(m.ne2) : "")].push_back(&m);
-  std::printf("%-28s %6s %10s %10s\n", "type rows x cols", "count", "MB each", "GB/s");
+  // Rounds of: a triad, the probe's mat-vec stream of each format (reference/probe.cpp), each
+  // shape swept alone; medians over rounds of each rate and of its ratio to the round's triad.
+  std::map<std::string, std::vector<double>> rate, ratio;
+  std::vector<std::string> formats;
+  for (const auto& m : mats)
+    if (std::find(formats.begin(), formats.end(), type_info(m.type).name) == formats.end())
+      formats.push_back(type_info(m.type).name);
+  for (int r = 0; r < rounds; ++r) {
+    const double tt = triad_bytes_per_s();
+    rate["triad"].push_back(tt / kGB);
+    for (const auto& f : formats) {
+      const double ps = matvec_stream_bytes_per_s(f, omp_get_max_threads(), std::int64_t{256} << 20, 3);
+      rate["probe " + f].push_back(ps / kGB);
+      ratio["probe " + f].push_back(ps / tt);
+    }
+    for (const auto& [k, ms] : by_shape) {
+      const double b = static_cast<double>(ms.front()->row_bytes) * static_cast<double>(ms.front()->ne1 * ms.front()->ne2);
+      const double v = b * static_cast<double>(ms.size()) / best_time_s(sweep_of(ms), 0.3);
+      rate[k].push_back(v / kGB);
+      ratio[k].push_back(v / tt);
+    }
+    std::fprintf(stderr, "  shape round %d/%d (triad %.1f GB/s)\n", r + 1, rounds, tt / kGB);
+  }
+  auto med = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : (v[(v.size() - 1) / 2] + v[v.size() / 2]) / 2;
+  };
+  std::printf("triad median %.2f GB/s over %d rounds\n", med(rate["triad"]), rounds);
+  for (const auto& f : formats)
+    std::printf("%-28s %6s %10s %10.2f %8.3f\n", ("probe " + f).c_str(), "", "", med(rate["probe " + f]),
+                med(ratio["probe " + f]));
+  std::printf("%-28s %6s %10s %10s %8s\n", "type rows x cols", "count", "MB each", "GB/s", "/triad");
   for (const auto& [k, ms] : by_shape) {
     const double b = static_cast<double>(ms.front()->row_bytes) * static_cast<double>(ms.front()->ne1 * ms.front()->ne2);
-    const double ts = best_time_s(sweep_of(ms), 0.5);
-    std::printf("%-28s %6zu %10.2f %10.2f\n", k.c_str(), ms.size(), b / 1e6, b * static_cast<double>(ms.size()) / ts / kGB);
+    std::printf("%-28s %6zu %10.2f %10.2f %8.3f\n", k.c_str(), ms.size(), b / 1e6, med(rate[k]), med(ratio[k]));
     if (std::getenv("GS_SWEEP_MERGE") && ms.size() > 1 && ms.front()->interleaved && ms.front()->ne2 == 1) {
       // the same matrices back to back in one allocation: one call per matrix, then one call over all
       const std::size_t each = static_cast<std::size_t>(b), n = each * ms.size();

@@ -166,22 +166,43 @@ std::string utc_now() {
 
 }  // namespace
 
-TriadResult triad_bandwidth(std::int64_t array_bytes, int threads, int reps) {
+TriadArrays::TriadArrays(std::int64_t array_bytes, int touch_threads) {
   if (array_bytes < (1 << 20) || array_bytes > (64LL << 30))
     input_error("probe: triad array of " + std::to_string(array_bytes) + " bytes (expected 1 MiB .. 64 GiB)");
-  if (threads < 1 || reps < 1) input_error("probe: triad needs >= 1 thread and >= 1 repetition");
-  const std::int64_t n = array_bytes / static_cast<std::int64_t>(sizeof(double));
-  Buffer a = alloc_doubles(n), b = alloc_doubles(n), c = alloc_doubles(n);
+  if (touch_threads < 1) input_error("probe: triad needs >= 1 thread");
+  n_ = array_bytes / static_cast<std::int64_t>(sizeof(double));
+  Buffer a = alloc_doubles(n_), b = alloc_doubles(n_), c = alloc_doubles(n_);
   double* pa = a.get();
   double* pb = b.get();
   double* pc = c.get();
+  const std::int64_t n = n_;
   // First touch with the same static schedule as the timed loop.
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(touch_threads)
   for (std::int64_t i = 0; i < n; ++i) {
     pa[i] = 0;
     pb[i] = 1.0;
     pc[i] = 2.0;
   }
+  a_ = a.release();
+  b_ = b.release();
+  c_ = c.release();
+}
+
+TriadArrays::~TriadArrays() {
+  std::free(a_);
+  std::free(b_);
+  std::free(c_);
+}
+
+std::int64_t TriadArrays::array_bytes() const { return n_ * static_cast<std::int64_t>(sizeof(double)); }
+
+TriadResult TriadArrays::measure(int threads, int reps, std::int64_t array_bytes) const {
+  if (threads < 1 || reps < 1) input_error("probe: triad needs >= 1 thread and >= 1 repetition");
+  const std::int64_t n =
+      array_bytes > 0 ? std::min(n_, std::max<std::int64_t>(1, array_bytes / static_cast<std::int64_t>(sizeof(double)))) : n_;
+  double* pa = a_;
+  const double* pb = b_;
+  const double* pc = c_;
   const double scalar = 3.0;
   std::vector<double> rates;
   for (int r = 0; r < reps + 1; ++r) {  // the first pass warms up (not counted)
@@ -200,6 +221,11 @@ TriadResult triad_bandwidth(std::int64_t array_bytes, int threads, int reps) {
   t.best_bytes_per_s = *std::max_element(rates.begin(), rates.end());
   t.median_bytes_per_s = median(rates);
   return t;
+}
+
+TriadResult triad_bandwidth(std::int64_t array_bytes, int threads, int reps) {
+  if (threads < 1 || reps < 1) input_error("probe: triad needs >= 1 thread and >= 1 repetition");
+  return TriadArrays(array_bytes, threads).measure(threads, reps);
 }
 
 PeakRates vector_peaks(int threads) {
@@ -535,9 +561,12 @@ ProbeResult probe_machine(const ProbeOptions& o) {
   r.memory_bytes = static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
   const int N = o.max_threads > 0 ? o.max_threads : r.cores;
   if (N < 1 || N > 4096) input_error("--threads: " + std::to_string(N) + " (expected 1..4096)");
+  // One set of triad arrays for the whole probe (the triads next to the kernel rates use the
+  // first half of each): allocated and touched once.
+  const TriadArrays triad(o.triad_array_bytes, N);
   for (int t = 1; t <= N; ++t) {
     say("triad, " + std::to_string(t) + " thread(s), 3 x " + std::to_string(o.triad_array_bytes >> 20) + " MiB");
-    r.triad.push_back(triad_bandwidth(o.triad_array_bytes, t, o.triad_reps));
+    r.triad.push_back(triad.measure(t, o.triad_reps));
     say("vector peaks, " + std::to_string(t) + " thread(s)");
     r.peaks.push_back(vector_peaks(t));
   }
@@ -547,11 +576,11 @@ ProbeResult probe_machine(const ProbeOptions& o) {
         say("kernel " + f + ", " + std::to_string(t) + " thread(s)");
         // The triad next to each kernel rate: the ratio of the two is what the calibration
         // uses, and a shared machine's bandwidth moves between measurements.
-        const double before = triad_bandwidth(o.triad_array_bytes / 2, t, 3).best_bytes_per_s;
+        const double before = triad.measure(t, 3, o.triad_array_bytes / 2).best_bytes_per_s;
         const PeakRates pk_before = vector_peaks(t);
         KernelRate k = kernel_rate(f, t, o.kernel_matvec_bytes);
         const PeakRates pk_after = vector_peaks(t);
-        k.triad_bytes_per_s = 0.5 * (before + triad_bandwidth(o.triad_array_bytes / 2, t, 3).best_bytes_per_s);
+        k.triad_bytes_per_s = 0.5 * (before + triad.measure(t, 3, o.triad_array_bytes / 2).best_bytes_per_s);
         k.fp32_flops_per_s = 0.5 * (pk_before.fp32_flops_per_s + pk_after.fp32_flops_per_s);
         k.int8_ops_per_s = 0.5 * (pk_before.int8_ops_per_s + pk_after.int8_ops_per_s);
         r.kernels.push_back(k);

@@ -32,8 +32,29 @@ struct TriadResult {
   std::int64_t array_bytes = 0;   // bytes of each of the three arrays
 };
 
-// One triad measurement at `threads` threads over three arrays of array_bytes each.
-// Allocates (and frees) the arrays; throws InputError on absurd sizes.
+// The triad's three arrays, allocated and touched once, measured as often as wanted: the
+// probe measures the triad next to every kernel rate (28 times on 2 cores); allocating and
+// touching three fresh arrays each time took 55 of the probe's 80 s on 2026-12-05 (page faults
+// in a VM), over its one-minute budget. Throws InputError on absurd sizes.
+class TriadArrays {
+ public:
+  TriadArrays(std::int64_t array_bytes, int touch_threads);
+  ~TriadArrays();
+  TriadArrays(const TriadArrays&) = delete;
+  TriadArrays& operator=(const TriadArrays&) = delete;
+  // One measurement at `threads` threads over the first array_bytes of each array (0: all).
+  TriadResult measure(int threads, int reps, std::int64_t array_bytes = 0) const;
+  std::int64_t array_bytes() const;
+
+ private:
+  std::int64_t n_ = 0;
+  double* a_ = nullptr;
+  double* b_ = nullptr;
+  double* c_ = nullptr;
+};
+
+// One triad measurement at `threads` threads over three fresh arrays of array_bytes each
+// (TriadArrays made, measured once, freed); throws InputError on absurd sizes.
 TriadResult triad_bandwidth(std::int64_t array_bytes, int threads, int reps);
 
 struct PeakRates {

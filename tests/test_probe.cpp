@@ -44,6 +44,24 @@ TEST_CASE("the triad reports best >= median > 0 and the array size it used") {
   CHECK(t.best_bytes_per_s < 1e13);    // and less than 10 TB/s from one core
 }
 
+TEST_CASE("triad arrays: allocated once, measured again over all or a prefix of each array") {
+  const TriadArrays a(8LL << 20, 2);
+  CHECK(a.array_bytes() == (8LL << 20));
+  const TriadResult whole = a.measure(1, 2), half = a.measure(2, 2, 4LL << 20), over = a.measure(1, 1, 64LL << 20);
+  CHECK(whole.array_bytes == (8LL << 20));
+  CHECK(half.array_bytes == (4LL << 20));
+  CHECK(half.threads == 2);
+  CHECK(over.array_bytes == (8LL << 20));  // a prefix longer than the arrays is the arrays
+  for (const TriadResult& t : {whole, half, over}) {
+    CHECK(t.median_bytes_per_s > 1e8);
+    CHECK(t.best_bytes_per_s >= t.median_bytes_per_s);
+  }
+  CHECK_THROWS_AS(a.measure(0, 1), InputError);
+  CHECK_THROWS_AS(a.measure(1, 0), InputError);
+  CHECK_THROWS_AS(TriadArrays(100, 1), InputError);
+  CHECK_THROWS_AS(TriadArrays(8LL << 20, 0), InputError);
+}
+
 TEST_CASE("vector peaks: an int8 peak wherever there is an fp32 one, within what the instructions can do") {
   const PeakRates p = vector_peaks(1);
   if (p.fp32_flops_per_s <= 0) return;  // no AVX2 / AVX-512: no peaks
