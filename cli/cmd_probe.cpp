@@ -106,7 +106,8 @@ int cmd_probe(const Args& a) {
     for (const auto& x : r.kernels) {
       const auto* tr = r.triad_at(x.threads);
       k.add({x.format, std::to_string(x.threads), report::fmt_num(x.matvec_weight_bytes_per_s / kGB, 2),
-             x.triad_bytes_per_s > 0 ? report::fmt_num(x.matvec_weight_bytes_per_s / x.triad_bytes_per_s, 3)
+             x.matvec_of_triad > 0 ? report::fmt_num(x.matvec_of_triad, 3)
+             : x.triad_bytes_per_s > 0 ? report::fmt_num(x.matvec_weight_bytes_per_s / x.triad_bytes_per_s, 3)
              : tr ? report::fmt_num(x.matvec_weight_bytes_per_s / tr->best_bytes_per_s, 3) : "-",
              x.matvec_cached_weight_bytes_per_s > 0 ? report::fmt_num(x.matvec_cached_weight_bytes_per_s / kGB, 2) : "-",
              report::fmt_num(x.matmul_flops_per_s / kGFLOP, 1)});

@@ -308,7 +308,8 @@ double cached_matvec_bytes_per_s(GgmlType t, int threads) {
 
 }  // namespace
 
-double matvec_stream_bytes_per_s(const std::string& format, int threads, std::int64_t weight_bytes, int reps) {
+double matvec_stream_bytes_per_s(const std::string& format, int threads, std::int64_t weight_bytes, int reps,
+                                 const TriadArrays* paired, std::int64_t paired_bytes, double* of_triad) {
   const GgmlType t = format_type(format);
   const int prev = omp_get_max_threads();
   omp_set_num_threads(threads);
@@ -318,7 +319,7 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
   // (E2B's projections are 2-11 MB), each starting its threads, its prefetch streams and its
   // static split anew; one 256 MiB call streamed 20-25% faster than a decode step's matrices
   // (2026-12-01: Q8_0 mat-vec 1.04-1.08 of the triad, E2B Q8_0 decode 0.8-0.86).
-  std::vector<double> per_width;
+  std::vector<double> per_width, ratios;
   for (const std::int64_t n : {1536, 5376, 12288}) {
     const std::int64_t row = tensor_bytes(t, n);
     // whole groups of 16 rows (and calls of whole groups), as every matrix of the family has
@@ -328,6 +329,7 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
     std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(ne1));
     std::vector<double> rates;
     for (int r = 0; r < std::max(2, reps); ++r) {  // the first pass warms up (not counted)
+      const double triad = paired && r > 0 ? paired->measure(threads, 1, paired_bytes).best_bytes_per_s : 0;
       const auto t0 = Clock::now();
       for (std::int64_t r0 = 0; r0 < ne1; r0 += chunk) {
         QMatrix part = w.m;
@@ -337,14 +339,17 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
       }
       const double s = since(t0);
       if (r > 0 && s > 0) rates.push_back(static_cast<double>(row * ne1) / s);
+      if (r > 0 && s > 0 && triad > 0) ratios.push_back(static_cast<double>(row * ne1) / s / triad);
     }
     per_width.push_back(median(rates));
   }
   omp_set_num_threads(prev);
+  if (of_triad) *of_triad = ratios.empty() ? 0 : median(ratios);
   return median(per_width);
 }
 
-KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens) {
+KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens,
+                       const TriadArrays* paired, std::int64_t paired_bytes) {
   const GgmlType t = format_type(format);
   KernelRate k;
   k.format = format;
@@ -352,7 +357,8 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
   const std::int64_t ne0 = 4096;  // a multiple of every block size
   const int prev = omp_get_max_threads();
   omp_set_num_threads(threads);
-  k.matvec_weight_bytes_per_s = matvec_stream_bytes_per_s(format, threads, weight_bytes);
+  k.matvec_weight_bytes_per_s =
+      matvec_stream_bytes_per_s(format, threads, weight_bytes, 6, paired, paired_bytes, paired ? &k.matvec_of_triad : nullptr);
   k.matvec_cached_weight_bytes_per_s = cached_matvec_bytes_per_s(t, threads);
   {
     const std::int64_t ne1 = 1024;
@@ -578,7 +584,7 @@ ProbeResult probe_machine(const ProbeOptions& o) {
         // uses, and a shared machine's bandwidth moves between measurements.
         const double before = triad.measure(t, 3, o.triad_array_bytes / 2).best_bytes_per_s;
         const PeakRates pk_before = vector_peaks(t);
-        KernelRate k = kernel_rate(f, t, o.kernel_matvec_bytes);
+        KernelRate k = kernel_rate(f, t, o.kernel_matvec_bytes, 512, &triad, o.triad_array_bytes / 2);
         const PeakRates pk_after = vector_peaks(t);
         k.triad_bytes_per_s = 0.5 * (before + triad.measure(t, 3, o.triad_array_bytes / 2).best_bytes_per_s);
         k.fp32_flops_per_s = 0.5 * (pk_before.fp32_flops_per_s + pk_after.fp32_flops_per_s);

@@ -80,7 +80,7 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
                             {"matvec_cached_weight_bytes_per_s", k.matvec_cached_weight_bytes_per_s},
                             {"matmul_flops_per_s", k.matmul_flops_per_s}, {"triad_bytes_per_s", k.triad_bytes_per_s},
                             {"fp32_flops_per_s", k.fp32_flops_per_s}, {"int8_ops_per_s", k.int8_ops_per_s},
-                            {"matmul64_flops_per_s", k.matmul64_flops_per_s}});
+                            {"matmul64_flops_per_s", k.matmul64_flops_per_s}, {"matvec_of_triad", k.matvec_of_triad}});
   m["op_rates"] = json::array();
   for (const auto& o : r.op_rates)
     m["op_rates"].push_back({{"op", o.op}, {"phase", o.phase}, {"threads", o.threads}, {"flops", o.flops},
@@ -143,6 +143,7 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
       x.fp32_flops_per_s = t.num_or("fp32_flops_per_s", 0, 0, 1e18);
       x.int8_ops_per_s = t.num_or("int8_ops_per_s", 0, 0, 1e18);
       x.matmul64_flops_per_s = t.num_or("matmul64_flops_per_s", 0, 0, 1e18);
+      x.matvec_of_triad = t.num_or("matvec_of_triad", 0, 0, 100);
       p.kernels.push_back(x);
     }
   }

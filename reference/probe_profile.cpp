@@ -172,10 +172,12 @@ json reference_cpu_ops(const ProbeResult& r) {
   for (const auto& k : r.kernels) {
     const auto* tr = r.triad_at(k.threads);
     const double tb = k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : (tr ? tr->best_bytes_per_s : 0);
-    if (tb > 0) {
-      best_of_triad[k.format] = std::max(best_of_triad[k.format], k.matvec_weight_bytes_per_s / tb);
-      if (k.threads == 1) at1_of_triad[k.format] = k.matvec_weight_bytes_per_s / tb;
-      if (k.threads == N && N > 1) atN_of_triad[k.format] = k.matvec_weight_bytes_per_s / tb;
+    // the pass-by-pass pairing where the probe measured it (KernelRate::matvec_of_triad)
+    const double ratio = k.matvec_of_triad > 0 ? k.matvec_of_triad : tb > 0 ? k.matvec_weight_bytes_per_s / tb : 0;
+    if (ratio > 0) {
+      best_of_triad[k.format] = std::max(best_of_triad[k.format], ratio);
+      if (k.threads == 1) at1_of_triad[k.format] = ratio;
+      if (k.threads == N && N > 1) atN_of_triad[k.format] = ratio;
     }
     if (const double p8 = int8_peak_next_to(r, k); p8 > 0 && k.format[0] == 'q') i8.push_back(k.matmul_flops_per_s / p8);
   }

@@ -89,7 +89,13 @@ TEST_CASE("kernel rates of every format are positive; an unknown format is an In
     CHECK(k.matvec_weight_bytes_per_s > 1e7);
     CHECK(k.matvec_cached_weight_bytes_per_s > 1e7);
     CHECK(k.matmul_flops_per_s > 1e7);
+    CHECK(k.matvec_of_triad == 0);  // no triad paired with it
   }
+  // Paired with a triad pass before each timed pass: the median ratio, near stream / triad.
+  const TriadArrays a(8LL << 20, 1);
+  const KernelRate p = kernel_rate("q8_0", 1, 4LL << 20, 16, &a, 8LL << 20);
+  CHECK(p.matvec_of_triad > 0.01);
+  CHECK(p.matvec_of_triad < 100);
   CHECK_THROWS_AS(kernel_rate("q3_k", 1, 4LL << 20), InputError);
 }
 

@@ -401,6 +401,22 @@ TEST_CASE("reference_cpu_ops: bandwidth_efficiency_by_format: each memory-bound 
   CHECK(j["bandwidth_efficiency"].get<double>() == doctest::Approx(0.875));
 }
 
+TEST_CASE("reference_cpu_ops: a pass-by-pass paired ratio (matvec_of_triad) replaces stream / triad where measured") {
+  ProbeResult r = hand_probe();
+  for (auto& k : r.kernels)
+    if (k.format == "q8_0" && k.threads == 2) k.matvec_of_triad = 0.62;  // stream / triad would read 30/40 = 0.75
+  const json j = reference_cpu_ops(r);
+  CHECK(j["bandwidth_efficiency_by_format_parallel"]["q8_0"].get<double>() == doctest::Approx(0.62));
+  CHECK(j["bandwidth_efficiency_by_format"]["q8_0"].get<double>() == doctest::Approx(0.9));  // 1 thread: unpaired, 18/20
+  CHECK(j["bandwidth_efficiency_by_format_parallel"]["f16"].get<double>() == doctest::Approx(0.85));
+  // and it round-trips through the probe's JSON
+  const ProbeResult back = probe_from_json(probe_device_json(r, "paired"), "paired.json");
+  const KernelRate* k = back.kernel_at("q8_0", 2);
+  REQUIRE(k != nullptr);
+  CHECK(k->matvec_of_triad == doctest::Approx(0.62));
+  CHECK(back.kernel_at("q8_0", 1)->matvec_of_triad == 0);
+}
+
 TEST_CASE("reference_engine_json: the attention call costs and the per-format bandwidth table reach the engine file, sourced") {
   ProbeResult r = two_depth_probe();
   r.hostname = "box";
