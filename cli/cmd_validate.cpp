@@ -126,17 +126,16 @@ struct MachineSample {
 constexpr std::int64_t kStreamBytes = 64LL << 20;
 // The triad as the probe pairs it with each pass of a kernel's stream (the ratio x triad the
 // prediction uses came from those pairs, KernelRate::matvec_of_triad): 3 x 256 MiB (the first
-// halves of the probe's 512 MiB arrays), on arrays allocated once for the whole run; the median
-// of 3 timed passes, as the probe's ratio is a median over single passes. Until 2026-12-05 each
-// stop allocated and touched three fresh 512 MiB arrays (1.5 GB of page faults per stop) and
-// took the best of 3.
+// halves of the probe's 512 MiB arrays), best of 3 timed passes, on arrays allocated once for
+// the whole run. Until 2026-12-05 each stop allocated and touched three fresh 512 MiB arrays
+// (1.5 GB of page faults per stop).
 const ref::TriadArrays& triad_arrays() {
   static const ref::TriadArrays a(256LL << 20, ref::usable_cores());
   return a;
 }
 MachineSample sample_machine(int threads, const std::vector<std::string>& formats) {
   MachineSample m;
-  m.triad_bytes_per_s = triad_arrays().measure(threads, 3).median_bytes_per_s;
+  m.triad_bytes_per_s = triad_arrays().measure(threads, 3).best_bytes_per_s;
   const auto pk = ref::vector_peaks(threads);
   m.fp32_flops_per_s = pk.fp32_flops_per_s;
   m.int8_ops_per_s = pk.int8_ops_per_s;

@@ -329,7 +329,7 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
     std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(ne1));
     std::vector<double> rates;
     for (int r = 0; r < std::max(2, reps); ++r) {  // the first pass warms up (not counted)
-      const double triad = paired && r > 0 ? paired->measure(threads, 1, paired_bytes).best_bytes_per_s : 0;
+      const double triad = paired && r > 0 ? paired->measure(threads, 3, paired_bytes).best_bytes_per_s : 0;
       const auto t0 = Clock::now();
       for (std::int64_t r0 = 0; r0 < ne1; r0 += chunk) {
         QMatrix part = w.m;
@@ -358,7 +358,8 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
   const int prev = omp_get_max_threads();
   omp_set_num_threads(threads);
   k.matvec_weight_bytes_per_s =
-      matvec_stream_bytes_per_s(format, threads, weight_bytes, 6, paired, paired_bytes, paired ? &k.matvec_of_triad : nullptr);
+      matvec_stream_bytes_per_s(format, threads, weight_bytes, paired ? 5 : 6, paired, paired_bytes,
+                                paired ? &k.matvec_of_triad : nullptr);
   k.matvec_cached_weight_bytes_per_s = cached_matvec_bytes_per_s(t, threads);
   {
     const std::int64_t ne1 = 1024;

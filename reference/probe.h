@@ -74,11 +74,12 @@ struct KernelRate {
   double matmul_flops_per_s = 0;         // T = 512: 2 * T * ne0 * ne1 / s
   double matmul64_flops_per_s = 0;       // T = 64 (a 64-token prompt), same matrix
   // The T = 1 stream over the triad, paired pass by pass: before every timed pass of the stream
-  // one timed triad pass (TriadArrays, 3 x 256 MiB by default), the median over the passes of
-  // stream / triad (0: not measured; then matvec_weight_bytes_per_s / triad_bytes_per_s). A pair
-  // lies ~50 ms apart, the stream and the triads before and after it ~1 s: on this project's
-  // shared VM the bandwidth moved 20-30% within a second, and one probe's ratio of Q4_0 at 1
-  // thread read 1.32 from a triad taken in a slow moment (2026-12-05).
+  // (4 per row length when paired) a triad, best of 3 timed passes, on the probe's TriadArrays
+  // (3 x 256 MiB by default); the median over the 12 pairs of stream / triad (0: not measured;
+  // then matvec_weight_bytes_per_s / triad_bytes_per_s). A pair lies ~0.1 s apart, the stream and
+  // the triads before and after it ~1 s: on this project's shared VM the bandwidth moved 20-30%
+  // within a second, and one probe's ratio of Q4_0 at 1 thread read 1.32 from a triad taken in a
+  // slow moment (2026-12-05). Best of 3, as validate measures the triad it multiplies.
   double matvec_of_triad = 0;
   double triad_bytes_per_s = 0;          // triad (best of 3) just before and after, mean (probe_machine)
   // Vector peaks measured just before and after (mean): the kernel's share of the peak is taken
@@ -90,7 +91,7 @@ struct KernelRate {
 // 12288), called in 8 MiB slices as a model's layers are; per length the median of reps - 1
 // timed passes (the first warms up), then the median of the three. validate measures it next
 // to each run as the weights' stream rate (docs/validation.md).
-// paired (optional): before every timed pass a timed triad pass over the first paired_bytes of its
+// paired (optional): before every timed pass a triad (best of 3) over the first paired_bytes of its
 // arrays; *of_triad gets the median of stream / triad over the passes.
 double matvec_stream_bytes_per_s(const std::string& format, int threads, std::int64_t weight_bytes, int reps = 6,
                                  const TriadArrays* paired = nullptr, std::int64_t paired_bytes = 0,
