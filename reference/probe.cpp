@@ -577,9 +577,14 @@ ProbeResult probe_machine(const ProbeOptions& o) {
     say("vector peaks, " + std::to_string(t) + " thread(s)");
     r.peaks.push_back(vector_peaks(t));
   }
+  // Kernel and per-op rates at 1 and N threads only: the calibration (probe_profile.cpp) reads
+  // those two, and at every count between, a 16-core machine would probe 8x longer than the
+  // one-minute budget allows.
+  std::vector<int> rate_threads{1};
+  if (N > 1) rate_threads.push_back(N);
   if (o.kernels) {
     for (const auto& f : o.formats) {
-      for (int t = 1; t <= N; ++t) {
+      for (const int t : rate_threads) {
         say("kernel " + f + ", " + std::to_string(t) + " thread(s)");
         // The triad next to each kernel rate: the ratio of the two is what the calibration
         // uses, and a shared machine's bandwidth moves between measurements.
@@ -595,7 +600,7 @@ ProbeResult probe_machine(const ProbeOptions& o) {
     }
   }
   if (o.op_rates) {
-    for (int t = 1; t <= N; ++t) {
+    for (const int t : rate_threads) {
       say("kernel ops (probe model: prefill 64 + decode 8), " + std::to_string(t) + " thread(s)");
       const auto v = kernel_op_rates(t);
       r.op_rates.insert(r.op_rates.end(), v.begin(), v.end());

@@ -8,7 +8,8 @@
 //                      register-only loops, per thread count (the "peak" a roofline needs).
 //   kernel rates       the reference kernel's matmul (reference/qmatrix.h) per weight
 //                      format: T = 1 in bytes of weights per second (a mat-vec over a
-//                      matrix far larger than the cache), T = 512 in FLOP/s.
+//                      matrix far larger than the cache), T = 512 in FLOP/s; at 1 and N
+//                      threads (the counts the calibration reads).
 //   topology           cores (sched_getaffinity, hardware_concurrency), caches
 //                      (sysconf, else /sys/devices/system/cpu/cpu0/cache), memory size.
 //
@@ -193,9 +194,9 @@ struct ProbeResult {
   std::int64_t memory_bytes = 0;   // physical memory
   std::vector<TriadResult> triad;  // per thread count 1..N
   std::vector<PeakRates> peaks;    // per thread count 1..N
-  std::vector<KernelRate> kernels; // per format x thread count
-  std::vector<OpRate> op_rates;    // per op x phase x thread count
-  std::vector<CallCost> call_costs;  // per thread count
+  std::vector<KernelRate> kernels; // per format x thread count (1 and N)
+  std::vector<OpRate> op_rates;    // per op x phase x thread count (1 and N)
+  std::vector<CallCost> call_costs;  // per thread count (1 and N)
   FileCacheRates file_cache;       // 0: not measured
   double seconds = 0;              // time the probe took
   const TriadResult* triad_at(int threads) const;

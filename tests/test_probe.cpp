@@ -142,6 +142,25 @@ TEST_CASE("the probe's device file loads as hardware and round-trips its measure
   CHECK_THROWS_AS(probe_from_json(plain, "plain.json"), InputError);
 }
 
+TEST_CASE("the probe measures the triad at every thread count, the kernel rates at 1 and N only") {
+  ProbeOptions o;
+  o.max_threads = 3;
+  o.triad_array_bytes = 8LL << 20;
+  o.triad_reps = 1;
+  o.kernels = true;
+  o.op_rates = false;
+  o.formats = {"q4_0"};
+  o.kernel_matvec_bytes = 4LL << 20;
+  const ProbeResult r = probe_machine(o);
+  REQUIRE(r.triad.size() == 3);
+  REQUIRE(r.peaks.size() == 3);
+  REQUIRE(r.kernels.size() == 2);
+  CHECK(r.kernels[0].threads == 1);
+  CHECK(r.kernels[1].threads == 3);
+  CHECK(r.kernel_at("q4_0", 2) == nullptr);
+  for (const KernelRate& k : r.kernels) CHECK(k.matvec_of_triad > 0);  // paired with the probe's triad
+}
+
 TEST_CASE("gemmasim probe writes a loadable file; bad flags exit 2 with one line") {
   const std::string out = (fs::temp_directory_path() / ("gemmasim_probe_cli_" + std::to_string(::getpid()) + ".json")).string();
   const CliResult r = run_cli("probe --threads 1 --array-mib 8 --reps 2 --no-kernels -o " + out);
