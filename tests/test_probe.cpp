@@ -21,6 +21,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A probe at small sizes: triad arrays of 8 MiB, the Q4_0 kernel over 4 MiB, op rates as default.
+ProbeOptions small_probe(int max_threads, int triad_reps) {
+  ProbeOptions o;
+  o.max_threads = max_threads;
+  o.triad_array_bytes = 8LL << 20;
+  o.triad_reps = triad_reps;
+  o.kernels = true;
+  o.formats = {"q4_0"};
+  o.kernel_matvec_bytes = 4LL << 20;
+  return o;
+}
+
 // The smallest probe result a device file holds, with these op rates.
 ProbeResult probe_with_ops(const std::vector<OpRate>& v) {
   ProbeResult r;
@@ -114,14 +126,7 @@ TEST_CASE("cache sizes grow with the level when the system reports them") {
 }
 
 TEST_CASE("the probe's device file loads as hardware and round-trips its measurements") {
-  ProbeOptions o;
-  o.max_threads = 1;
-  o.triad_array_bytes = 8LL << 20;
-  o.triad_reps = 2;
-  o.kernels = true;
-  o.formats = {"q4_0"};
-  o.kernel_matvec_bytes = 4LL << 20;
-  const ProbeResult r = probe_machine(o);
+  const ProbeResult r = probe_machine(small_probe(1, 2));
   REQUIRE(r.triad.size() == 1);
   REQUIRE(r.kernels.size() == 1);
   const json j = probe_device_json(r, "probe-test");
@@ -150,14 +155,8 @@ TEST_CASE("the probe's device file loads as hardware and round-trips its measure
 }
 
 TEST_CASE("the probe measures the triad at every thread count, the kernel rates at 1 and N only") {
-  ProbeOptions o;
-  o.max_threads = 3;
-  o.triad_array_bytes = 8LL << 20;
-  o.triad_reps = 1;
-  o.kernels = true;
+  ProbeOptions o = small_probe(3, 1);
   o.op_rates = false;
-  o.formats = {"q4_0"};
-  o.kernel_matvec_bytes = 4LL << 20;
   const ProbeResult r = probe_machine(o);
   REQUIRE(r.triad.size() == 3);
   REQUIRE(r.peaks.size() == 3);
