@@ -36,6 +36,7 @@
 #include "kernels/blocks.h"
 #include "probe.h"
 #include "qmatrix.h"
+#include "stats.h"
 #include "units.h"
 
 using namespace gs;
@@ -200,18 +201,14 @@ int model_sweep(const char* path) {
     }
     std::fprintf(stderr, "  shape round %d/%d (triad %.1f GB/s)\n", r + 1, rounds, tt / kGB);
   }
-  auto med = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0.0 : (v[(v.size() - 1) / 2] + v[v.size() / 2]) / 2;
-  };
-  std::printf("triad median %.2f GB/s over %d rounds\n", med(rate["triad"]), rounds);
+  std::printf("triad median %.2f GB/s over %d rounds\n", median(rate["triad"]), rounds);
   for (const auto& f : formats)
-    std::printf("%-28s %6s %10s %10.2f %8.3f\n", ("probe " + f).c_str(), "", "", med(rate["probe " + f]),
-                med(ratio["probe " + f]));
+    std::printf("%-28s %6s %10s %10.2f %8.3f\n", ("probe " + f).c_str(), "", "", median(rate["probe " + f]),
+                median(ratio["probe " + f]));
   std::printf("%-28s %6s %10s %10s %8s\n", "type rows x cols", "count", "MB each", "GB/s", "/triad");
   for (const auto& [k, ms] : by_shape) {
     const double b = static_cast<double>(ms.front()->row_bytes) * static_cast<double>(ms.front()->ne1 * ms.front()->ne2);
-    std::printf("%-28s %6zu %10.2f %10.2f %8.3f\n", k.c_str(), ms.size(), b / 1e6, med(rate[k]), med(ratio[k]));
+    std::printf("%-28s %6zu %10.2f %10.2f %8.3f\n", k.c_str(), ms.size(), b / 1e6, median(rate[k]), median(ratio[k]));
     if (std::getenv("GS_SWEEP_MERGE") && ms.size() > 1 && ms.front()->interleaved && ms.front()->ne2 == 1) {
       // the same matrices back to back in one allocation: one call per matrix, then one call over all
       const std::size_t each = static_cast<std::size_t>(b), n = each * ms.size();

@@ -104,11 +104,9 @@ int cmd_probe(const Args& a) {
     report::Table k({"format", "threads", "T=1 GB/s of weights", "T=1 / triad", "T=1 from L2, GB/s", "T=512 GFLOP/s"});
     k.right_align_from(1);
     for (const auto& x : r.kernels) {
-      const auto* tr = r.triad_at(x.threads);
+      const double of_triad = ref::matvec_of_triad(r, x);
       k.add({x.format, std::to_string(x.threads), report::fmt_num(x.matvec_weight_bytes_per_s / kGB, 2),
-             x.matvec_of_triad > 0 ? report::fmt_num(x.matvec_of_triad, 3)
-             : x.triad_bytes_per_s > 0 ? report::fmt_num(x.matvec_weight_bytes_per_s / x.triad_bytes_per_s, 3)
-             : tr ? report::fmt_num(x.matvec_weight_bytes_per_s / tr->best_bytes_per_s, 3) : "-",
+             of_triad > 0 ? report::fmt_num(of_triad, 3) : "-",
              x.matvec_cached_weight_bytes_per_s > 0 ? report::fmt_num(x.matvec_cached_weight_bytes_per_s / kGB, 2) : "-",
              report::fmt_num(x.matmul_flops_per_s / kGFLOP, 1)});
     }

@@ -171,10 +171,12 @@ TriadArrays::TriadArrays(std::int64_t array_bytes, int touch_threads) {
     input_error("probe: triad array of " + std::to_string(array_bytes) + " bytes (expected 1 MiB .. 64 GiB)");
   if (touch_threads < 1) input_error("probe: triad needs >= 1 thread");
   n_ = array_bytes / static_cast<std::int64_t>(sizeof(double));
-  Buffer a = alloc_doubles(n_), b = alloc_doubles(n_), c = alloc_doubles(n_);
-  double* pa = a.get();
-  double* pb = b.get();
-  double* pc = c.get();
+  a_.reset(alloc_doubles(n_).release());
+  b_.reset(alloc_doubles(n_).release());
+  c_.reset(alloc_doubles(n_).release());
+  double* pa = a_.get();
+  double* pb = b_.get();
+  double* pc = c_.get();
   const std::int64_t n = n_;
   // First touch with the same static schedule as the timed loop.
 #pragma omp parallel for schedule(static) num_threads(touch_threads)
@@ -183,15 +185,6 @@ TriadArrays::TriadArrays(std::int64_t array_bytes, int touch_threads) {
     pb[i] = 1.0;
     pc[i] = 2.0;
   }
-  a_ = a.release();
-  b_ = b.release();
-  c_ = c.release();
-}
-
-TriadArrays::~TriadArrays() {
-  std::free(a_);
-  std::free(b_);
-  std::free(c_);
 }
 
 std::int64_t TriadArrays::array_bytes() const { return n_ * static_cast<std::int64_t>(sizeof(double)); }
@@ -200,9 +193,9 @@ TriadResult TriadArrays::measure(int threads, int reps, std::int64_t array_bytes
   if (threads < 1 || reps < 1) input_error("probe: triad needs >= 1 thread and >= 1 repetition");
   const std::int64_t n =
       array_bytes > 0 ? std::min(n_, std::max<std::int64_t>(1, array_bytes / static_cast<std::int64_t>(sizeof(double)))) : n_;
-  double* pa = a_;
-  const double* pb = b_;
-  const double* pc = c_;
+  double* pa = a_.get();
+  const double* pb = b_.get();
+  const double* pc = c_.get();
   const double scalar = 3.0;
   std::vector<double> rates;
   for (int r = 0; r < reps + 1; ++r) {  // the first pass warms up (not counted)

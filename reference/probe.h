@@ -17,7 +17,9 @@
 // hwdb/README.md schema) with the measured figures in "measured".
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,18 +42,16 @@ struct TriadResult {
 class TriadArrays {
  public:
   TriadArrays(std::int64_t array_bytes, int touch_threads);
-  ~TriadArrays();
-  TriadArrays(const TriadArrays&) = delete;
-  TriadArrays& operator=(const TriadArrays&) = delete;
   // One measurement at `threads` threads over the first array_bytes of each array (0: all).
   TriadResult measure(int threads, int reps, std::int64_t array_bytes = 0) const;
   std::int64_t array_bytes() const;
 
  private:
+  struct Free {
+    void operator()(double* p) const { std::free(p); }
+  };
   std::int64_t n_ = 0;
-  double* a_ = nullptr;
-  double* b_ = nullptr;
-  double* c_ = nullptr;
+  std::unique_ptr<double, Free> a_, b_, c_;
 };
 
 // One triad measurement at `threads` threads over three fresh arrays of array_bytes each
@@ -249,6 +249,10 @@ json median_constants(const std::vector<json>& runs);
 // byte per weight: in GGUF order, unpacking costs more than the bytes).
 bool is_dot_bound_matvec(const std::string& format);
 bool is_dot_bound_matvec(const ProbeResult& r, const std::string& format);
+// A kernel rate's T = 1 stream over the triad: the pass-by-pass pairing where the probe measured
+// it (KernelRate::matvec_of_triad), else the stream over the triad next to it, else over the
+// probe's triad at its thread count (0: none).
+double matvec_of_triad(const ProbeResult& r, const KernelRate& k);
 
 // Architecture-specific loops (probe_avx512.cpp / probe_avx2.cpp): FLOP or OP per call
 // of one thread for `iters` iterations; 0 when not compiled in.

@@ -84,6 +84,13 @@ double int8_peak_next_to(const ProbeResult& r, const KernelRate& k) {
 
 bool is_dot_bound_matvec(const std::string& format) { return format == "q4_0" || format == "q4_k"; }
 
+double matvec_of_triad(const ProbeResult& r, const KernelRate& k) {
+  if (k.matvec_of_triad > 0) return k.matvec_of_triad;
+  const auto* tr = r.triad_at(k.threads);
+  const double tb = k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : (tr ? tr->best_bytes_per_s : 0);
+  return tb > 0 ? k.matvec_weight_bytes_per_s / tb : 0;
+}
+
 bool is_dot_bound_matvec(const ProbeResult& r, const std::string& format) {
   for (const auto& k : r.kernels)
     if (k.format == format && k.threads == 1 && k.matvec_cached_weight_bytes_per_s > 0 && k.matvec_weight_bytes_per_s > 0)
@@ -170,11 +177,7 @@ json reference_cpu_ops(const ProbeResult& r) {
   std::vector<double> bw, i8;
   std::map<std::string, double> best_of_triad, at1_of_triad, atN_of_triad;
   for (const auto& k : r.kernels) {
-    const auto* tr = r.triad_at(k.threads);
-    const double tb = k.triad_bytes_per_s > 0 ? k.triad_bytes_per_s : (tr ? tr->best_bytes_per_s : 0);
-    // the pass-by-pass pairing where the probe measured it (KernelRate::matvec_of_triad)
-    const double ratio = k.matvec_of_triad > 0 ? k.matvec_of_triad : tb > 0 ? k.matvec_weight_bytes_per_s / tb : 0;
-    if (ratio > 0) {
+    if (const double ratio = matvec_of_triad(r, k); ratio > 0) {
       best_of_triad[k.format] = std::max(best_of_triad[k.format], ratio);
       if (k.threads == 1) at1_of_triad[k.format] = ratio;
       if (k.threads == N && N > 1) atN_of_triad[k.format] = ratio;
