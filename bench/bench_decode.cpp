@@ -12,7 +12,7 @@
 //
 // Usage: bench_decode [--model ID] [--quant q4_0,q8_0] [--threads 1,2] [--prompt 512]
 //                     [--reps 7] [--steps 4] [--seed 1] [--gguf FILE.gguf] [--no-repack]
-// (--no-repack: Q4_0 matrices run from the mapped file in GGUF order, not interleaved.)
+// (--no-repack: Q4_0 / Q8_0 matrices run in GGUF order, not interleaved.)
 // With an ID the synthetic GGUF is the one `gemmasim run` uses (<repo>/.cache/gemmasim/
 // <id>-<quant>-<seed>.gguf, or $XDG_CACHE_HOME/gemmasim), written first when missing.
 #include <omp.h>
@@ -154,7 +154,7 @@ int main(int argc, char** argv) try {
     ModelWeights w = bind_weights(m, file);
     if (repack) {
       const std::int64_t n = interleave_weights(w, &file);
-      if (n > 0) std::fprintf(stderr, "interleaved %.2f GB of Q4_0 weights\n", static_cast<double>(n) / kGB);
+      if (n > 0) std::fprintf(stderr, "interleaved %.2f GB of Q4_0 / Q8_0 weights\n", static_cast<double>(n) / kGB);
     }
     // The other matrices into huge pages, as `gemmasim run` places them (weights.h huge_page_weights).
     if (const std::int64_t c = huge_page_weights(w, &file); c > 0)

@@ -5,7 +5,7 @@
 //   triad:          STREAM-style a[i] = b[i] + s*c[i] over 3 x 256 MiB, bytes/s
 //   model sweep:    with a GGUF file, one T = 1 matmul over every matrix a decode step
 //                   reads (all but the PLE table; the tied embedding as the output
-//                   head; Q4_0 interleaved as the forward pass runs it, the others copied
+//                   head; Q4_0 / Q8_0 interleaved as the forward pass runs them, the others copied
 //                   into huge pages as `gemmasim run` does; GS_SWEEP_MMAP=1: the file's
 //                   pages), as weight bytes/s next to the triad, then per shape (those
 //                   matrices swept alone, in GS_ROUNDS rounds each with a triad and the
@@ -121,12 +121,12 @@ int model_sweep(const char* path) {
     max_ne0 = std::max(max_ne0, m.ne0);
     max_ne1 = std::max(max_ne1, m.ne1 * m.ne2);
   }
-  // Q4_0 in the 16-row interleaved layout, as the forward pass runs it (interleave_weights):
+  // Q4_0 / Q8_0 in the 16-row interleaved layout, as the forward pass runs them (interleave_weights):
   // copies in huge pages where the ISA has the kernel.
   std::vector<HugeBuffer> copies;
   std::size_t interleaved = 0;
   for (auto& m : mats) {
-    if (!can_interleave(m) || !interleaved_kernel_active()) continue;
+    if (!can_interleave(m) || !interleaved_kernel_active(m.type)) continue;
     copies.push_back(alloc_huge_pages(m.row_bytes * static_cast<std::size_t>(m.ne1 * m.ne2)));
     interleave_groups(m, 0, m.ne1 * m.ne2 / kInterleaveRows, copies.back().get());
     m.data = copies.back().get();
@@ -169,7 +169,7 @@ int model_sweep(const char* path) {
                 r, bytes / tr / kGB, tt / kGB, rd / kGB, rp / kGB, bytes / tr / tt, bytes / tr / rd, bytes / tr / rp);
     std::fflush(stdout);
   }
-  std::printf("%s: %zu matrices (%zu Q4_0 interleaved, %zu others copied into huge pages), %.3f GB per decode sweep, %d threads, ISA %s\n", path,
+  std::printf("%s: %zu matrices (%zu Q4_0 / Q8_0 interleaved, %zu others copied into huge pages), %.3f GB per decode sweep, %d threads, ISA %s\n", path,
               mats.size(), interleaved, copied, bytes / kGB, omp_get_max_threads(), isa_name(active_isa()));
   std::printf("decode sweep %.2f GB/s (%.1f sweeps/s); STREAM triad %.2f GB/s; ratio %.0f%%\n", bytes / t / kGB, 1.0 / t,
               triad / kGB, 100.0 * bytes / t / triad);
@@ -333,7 +333,7 @@ int run(int argc, char** argv) {
     for (std::int64_t r = 0; r < rows; ++r) quantize_row(t, w.data() + r * cols, q.data() + r * rb, cols);
     QMatrix plain{t, cols, rows, 1, q.data(), rb};
     const double bytes = static_cast<double>(q.size());
-    // Q4_0 also in the 16-row interleaved layout the forward pass uses (row "q4_0x16")
+    // Q4_0 / Q8_0 also in the 16-row interleaved layout the forward pass uses (rows "q4_0x16", "q8_0x16")
     std::vector<std::uint8_t> il;
     std::vector<std::pair<std::string, QMatrix>> layouts = {{type_info(t).name, plain}};
     if (can_interleave(plain)) {
@@ -346,8 +346,8 @@ int run(int argc, char** argv) {
     }
     for (const auto& [label, W] : layouts)
     for (Isa isa : isas) {
-      if (W.interleaved && isa == Isa::Scalar) continue;
       set_isa(isa);
+      if (W.interleaved && !interleaved_kernel_active(W.type)) continue;  // (would run group by group in GGUF order)
       auto decode = [&] { matmul(W, x.data(), 1, y.data()); };
       auto prefill = [&] { matmul(W, x.data(), T, y.data()); };
       const double t1 = best_time_s(decode, 0.5), c1 = cpu_time_s(decode, 10);

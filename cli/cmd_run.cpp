@@ -201,7 +201,7 @@ int cmd_run(const Args& a) {
        "stop this process (SIGSTOP) right before the prefill and before every N-th decode step, for a "
        "parent that measures the machine in between and continues it (gemmasim validate); 0: never")
       ("no-repack", po::bool_switch(&no_repack),
-       "run Q4_0 matrices from the mapped file in GGUF order (default: interleaved by 16 rows at load "
+       "run Q4_0 and Q8_0 matrices in GGUF order (default: interleaved by 16 rows at load "
        "where the CPU has the kernel for it, as llama.cpp repacks)")
       ("mmap-weights", po::bool_switch(&mmap_weights),
        "run the matrices that are not interleaved (Q8_0, Q4_K, Q6_K, F16 ...) from the file mapping (default: "
@@ -348,7 +348,7 @@ int cmd_run(const Args& a) {
   std::printf("kernel       %s, %d threads, KV %s (%.1f MiB)\n", ref::isa_name(ref::active_isa()), omp_get_max_threads(),
               ref::kv_type_name(o.kv_type), static_cast<double>(f.kv_bytes()) / kMiB);
   if (interleaved_bytes > 0)
-    std::printf("weights      %.3f GB of Q4_0 interleaved by 16 rows at load (--no-repack: run from the file)\n",
+    std::printf("weights      %.3f GB of Q4_0 / Q8_0 interleaved by 16 rows at load (--no-repack: GGUF order)\n",
                 static_cast<double>(interleaved_bytes) / kGB);
   std::printf("prefill      %lld tokens at depth %lld: %.3f s, %.2f tok/s\n", P, depth, prefill_s, prefill_tps);
   std::printf("decode       %lld tokens: %.2f tok/s (median step), %.2f tok/s (mean)\n", gen, decode_tps, decode_tps_mean);

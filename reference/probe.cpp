@@ -142,8 +142,8 @@ OwnedMatrix make_matrix(GgmlType t, std::int64_t ne0, std::int64_t ne1) {
     std::memcpy(o.data.get() + static_cast<std::size_t>(r) * o.m.row_bytes,
                 o.data.get() + static_cast<std::size_t>(r % distinct) * o.m.row_bytes, o.m.row_bytes);
   o.m.data = o.data.get();
-  // Q4_0 in the layout the forward pass runs (interleave_weights does the same at load).
-  if (can_interleave(o.m) && interleaved_kernel_active()) {
+  // Q4_0 / Q8_0 in the layout the forward pass runs (interleave_weights does the same at load).
+  if (can_interleave(o.m) && interleaved_kernel_active(o.m.type)) {
     HugeBuffer inter = alloc_huge(total);
     const std::int64_t groups = ne1 / kInterleaveRows;
 #pragma omp parallel for schedule(static)
@@ -253,7 +253,7 @@ double cached_matvec_bytes_per_s(GgmlType t, int threads) {
     const std::int64_t per_thread = std::max<std::int64_t>(16, (256LL << 10) / row / 16 * 16);
     const std::int64_t rows = per_thread * threads;
     OwnedMatrix w = make_matrix(t, n, rows);
-    const TileFn fn = w.m.interleaved ? kern.q4_0x16 : generic;
+    const TileFn fn = w.m.interleaved ? kern.interleaved_for(t) : generic;
     std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(rows));
     const std::size_t xb = act_row_bytes(kind, n);
     std::vector<std::uint8_t> act(xb);

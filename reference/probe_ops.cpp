@@ -286,8 +286,8 @@ struct MappedExperts {
     volatile std::uint8_t sum = 0;
     for (std::size_t i = 0; i < total; i += 4096) sum = sum + static_cast<const std::uint8_t*>(map)[i];
     // As the forward pass runs a model (interleave_weights): where the ISA has the interleaved
-    // Q4_0 kernel, a copy in that layout, in huge pages, the file pages released.
-    if (can_interleave(q) && interleaved_kernel_active()) {
+    // Q4_0 / Q8_0 kernel, a copy in that layout, in huge pages, the file pages released.
+    if (can_interleave(q) && interleaved_kernel_active(q.type)) {
       try {
         copy = alloc_huge_pages(total);
       } catch (const std::bad_alloc&) {

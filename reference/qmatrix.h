@@ -18,7 +18,7 @@ struct QMatrix {
   std::int64_t ne2 = 1;  // experts (1 for a plain matrix)
   const void* data = nullptr;  // ne2 * ne1 * row_bytes bytes
   std::size_t row_bytes = 0;   // bytes of one row = ne0 / block_weights * block_bytes
-  bool interleaved = false;    // Q4_0 rows interleaved in groups of 16 (below), not GGUF order
+  bool interleaved = false;    // Q4_0 / Q8_0 rows interleaved in groups of 16 (below), not GGUF order
   const std::uint8_t* row(std::int64_t expert, std::int64_t r) const {
     return static_cast<const std::uint8_t*>(data) + (static_cast<std::size_t>(expert) * ne1 + r) * row_bytes;
   }
@@ -36,15 +36,27 @@ struct QMatrix {
 // row for vpdpbusd against a broadcast of 4 activation quants) and one 32-byte load
 // the 16 rows' scales: no per-block horizontal sums. Summation stays canonical, so
 // results are bit-identical to the GGUF layout's.
+// Interleaved Q8_0 (the same copy, as llama.cpp repacks Q8_0 too): the same scheme with
+// 32 quant bytes per row and block, so a column is 8 x 512 bytes of quants then 8 x 32
+// bytes of scales (blocks.h: q8x16_quants_at / q8x16_scales_at):
+//   quants_at(b) + 64 * k + 4 * i, 4 bytes: qs[4k..4k+3] + 128 (as u8) of row i's block b (k < 8)
+//   scales_at(b) + 2 * i, 2 bytes: the f16 scale d of row i's block b
+// The quants are stored offset by 128 (sign bit flipped), the unsigned operand vpdpbusd
+// takes; the kernel removes 128 * sum(x) per block, exactly. In GGUF order a row's
+// mat-vec reads the whole activation row (n bytes of quants, 8n/32 of scales and sums)
+// once per weight row, and on the Zen 5 host of 2026-12-06 E2B's 12288-wide FFN-down
+// rows streamed at 0.43-0.50 of the triad at 2 threads against 0.66-0.80 for 1536-6144;
+// interleaved, one activation read serves 16 rows and the width stops mattering
+// (docs/performance.md).
 inline constexpr int kInterleaveRows = 16;
-bool can_interleave(const QMatrix& w);  // Q4_0 with ne1 a multiple of 16
+bool can_interleave(const QMatrix& w);  // Q4_0 or Q8_0 with ne1 a multiple of 16
 // Groups [g0, g1) of `src` (GGUF order) into `dst` at their own offsets (dst != src).
 void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std::uint8_t* dst);
 // One group back into GGUF order: 16 rows of row_bytes.
 void deinterleave_group(const QMatrix& w, std::int64_t g, std::uint8_t* dst);
-// Whether the active ISA has a kernel for the interleaved layout (other ISAs run
+// Whether the active ISA has a kernel for type t's interleaved layout (other ISAs run
 // it through deinterleave_group, correct but slower).
-bool interleaved_kernel_active();
+bool interleaved_kernel_active(GgmlType t);
 
 // y[t][r] = sum_c W[expert][r][c] * x[t][c]   for t < T, r < ne1.
 // x: T rows of ne0 floats; y: T rows of ne1 floats (row-major).

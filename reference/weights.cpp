@@ -168,11 +168,10 @@ std::int64_t prefault_weights(ModelWeights& w) {
 }
 
 std::int64_t interleave_weights(ModelWeights& w, const GgufFile* file) {
-  if (!interleaved_kernel_active()) return 0;
   const bool tied = w.output.data == w.token_embd.data;
   std::vector<QMatrix*> mats;
   for (QMatrix* q : matmul_matrices(w))
-    if (can_interleave(*q)) mats.push_back(q);
+    if (can_interleave(*q) && interleaved_kernel_active(q->type)) mats.push_back(q);
   const std::vector<std::uint8_t*> dsts = huge_arena(w, mats);
   std::int64_t total = 0;
   for (std::size_t i = 0; i < dsts.size(); ++i) {

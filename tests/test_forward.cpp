@@ -510,30 +510,33 @@ std::int64_t vector_bytes(const ModelWeights& w) {
 }
 }  // namespace
 
-TEST_CASE("Q4_0 weights interleaved at load give the GGUF layout's logits bit for bit, on every ISA") {
-  // interleave_weights copies the Q4_0 matrices into the 16-row layout when the AVX-512
-  // kernel exists; an ISA without that kernel runs the copy group by group in GGUF order.
+TEST_CASE("Q4_0 and Q8_0 weights interleaved at load give the GGUF layout's logits bit for bit, on every ISA") {
+  // interleave_weights copies the Q4_0 and Q8_0 matrices into the 16-row layout when the
+  // AVX-512 kernels exist; an ISA without a kernel runs the copy group by group in GGUF order.
   const Isa saved = active_isa();
   if (best_isa() != Isa::Avx512) return;  // nothing is interleaved without the kernel
-  for (const char* id : kTiny) {
-    const ModelSpec m = tiny(id);
-    const auto toks = prompt(m, 20);
-    set_isa(Isa::Avx512);
-    const ModelWeights plain = random_weights(m, GgmlType::Q4_0, 43);
-    ModelWeights inter = random_weights(m, GgmlType::Q4_0, 43);
-    const std::int64_t mapped_before = prefault_weights(inter);  // every multiplied matrix, once (tied: one copy)
-    const std::int64_t n = interleave_weights(inter, nullptr);
-    CHECK_MESSAGE(n > 0, id);
-    const std::int64_t ple = static_cast<std::int64_t>(inter.ple_table.row_bytes) * inter.ple_table.ne1;
-    CHECK(mapped_before == inter.total_bytes - ple - vector_bytes(inter));
-    CHECK(prefault_weights(inter) < mapped_before);  // the interleaved copies are not the file's pages
-    CHECK(inter.output.interleaved);
-    CHECK(inter.token_embd.data == inter.output.data);  // tied: the embedding reads the same copy
-    CHECK_FALSE(inter.ple_table.interleaved);           // gathered only: left in place
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-      set_isa(isa);
-      CHECK_MESSAGE(kernel_logits(m, plain, toks, 5, KvCacheType::F16) == kernel_logits(m, inter, toks, 5, KvCacheType::F16),
-                    id << " on " << isa_name(isa));
+  for (const GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+    for (const char* id : kTiny) {
+      CAPTURE(std::string(type_info(t).name));
+      const ModelSpec m = tiny(id);
+      const auto toks = prompt(m, 20);
+      set_isa(Isa::Avx512);
+      const ModelWeights plain = random_weights(m, t, 43);
+      ModelWeights inter = random_weights(m, t, 43);
+      const std::int64_t mapped_before = prefault_weights(inter);  // every multiplied matrix, once (tied: one copy)
+      const std::int64_t n = interleave_weights(inter, nullptr);
+      CHECK_MESSAGE(n > 0, id);
+      const std::int64_t ple = static_cast<std::int64_t>(inter.ple_table.row_bytes) * inter.ple_table.ne1;
+      CHECK(mapped_before == inter.total_bytes - ple - vector_bytes(inter));
+      CHECK(prefault_weights(inter) < mapped_before);  // the interleaved copies are not the file's pages
+      CHECK(inter.output.interleaved);
+      CHECK(inter.token_embd.data == inter.output.data);  // tied: the embedding reads the same copy
+      CHECK_FALSE(inter.ple_table.interleaved);           // gathered only: left in place
+      for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+        set_isa(isa);
+        CHECK_MESSAGE(kernel_logits(m, plain, toks, 5, KvCacheType::F16) == kernel_logits(m, inter, toks, 5, KvCacheType::F16),
+                      id << " on " << isa_name(isa));
+      }
     }
   }
   set_isa(saved);
@@ -547,14 +550,14 @@ TEST_CASE("matrices copied into huge pages at load give the same logits bit for 
       const ModelWeights plain = random_weights(m, t, 44);
       ModelWeights copied = random_weights(m, t, 44);
       const void* ple_before = copied.ple_table.data;
-      const std::int64_t inter = interleave_weights(copied, nullptr);  // Q4_0 on AVX-512: these are not copied again
+      const std::int64_t inter = interleave_weights(copied, nullptr);  // Q4_0 / Q8_0 on AVX-512: these are not copied again
       std::vector<const void*> before;
       for (const LayerWeights& l : copied.layers) before.push_back(l.ffn_up.data ? l.ffn_up.data : l.wq.data);
       const void* out_before = copied.output.data;
       const std::int64_t n = huge_page_weights(copied, nullptr);
       CAPTURE(std::string(id));
       CAPTURE(std::string(type_info(t).name));
-      CHECK((n > 0 || inter > 0));                                   // Q4_0 on AVX-512: all interleaved already
+      CHECK((n > 0 || inter > 0));                                   // Q4_0 / Q8_0 on AVX-512: all interleaved already
       CHECK(copied.ple_table.data == ple_before);                    // gathered only: left in place
       CHECK(copied.token_embd.data == copied.output.data);           // tied: the embedding reads the same copy
       CHECK((copied.output.interleaved || copied.output.data != out_before));

@@ -338,61 +338,85 @@ TEST_CASE("ISA names and selection") {
   set_isa(saved);
 }
 
-TEST_CASE("interleaved Q4_0: the layout round-trips and every ISA's product equals the GGUF layout's, bit for bit") {
+TEST_CASE("interleaved Q4_0 and Q8_0: the layout round-trips and every ISA's product equals the GGUF layout's, bit for bit") {
   const Isa saved = active_isa();
   // 66 blocks (E2B's per-layer FFN of 2112: a tail of 2 after 8 groups of 8) and 3 blocks
   // (tail only); 2 experts of 32 rows each (4 groups).
-  for (const std::int64_t n : {66 * 32, 3 * 32}) {
-    const std::int64_t rows = 32, E = 2;
-    const auto w = gaussian(E * rows * n, 41, 0.05f);
-    const auto q = quantize_matrix(GgmlType::Q4_0, w, E * rows, n);
-    QMatrix plain{GgmlType::Q4_0, n, rows, E, q.data(), row_bytes(GgmlType::Q4_0, n)};
-    REQUIRE(can_interleave(plain));
-    std::vector<std::uint8_t> il(q.size(), 0), back(q.size(), 0);
-    interleave_groups(plain, 0, E * rows / kInterleaveRows, il.data());
-    CHECK(il != q);  // a different layout...
-    QMatrix inter = plain;
-    inter.data = il.data();
-    inter.interleaved = true;
-    CHECK_FALSE(can_interleave(inter));  // ...and never interleaved twice
-    for (std::int64_t g = 0; g < E * rows / kInterleaveRows; ++g)
-      deinterleave_group(inter, g, back.data() + g * kInterleaveRows * plain.row_bytes);
-    CHECK(back == q);  // ...of the same bytes
-    // Hand check of the layout: row 5's block 1, bytes 8..11 and its scale, in group 0.
-    const std::size_t nb = n / 32;
-    if (nb > 1) {
-      const auto* blk = reinterpret_cast<const BlockQ4_0*>(q.data() + 5 * plain.row_bytes) + 1;
-      CHECK(std::memcmp(il.data() + 256 * 1 + 64 * 2 + 4 * 5, blk->qs + 8, 4) == 0);
-      // its scale after the first column's nibbles (8 blocks, or all 3 of a 3-block row)
-      CHECK(std::memcmp(il.data() + 256 * std::min<std::size_t>(8, nb) + 32 * 1 + 2 * 5, &blk->d, 2) == 0);
-    }
-    const auto x = gaussian(70 * n, 42);
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-      if ((isa == Isa::Avx2 && best_isa() == Isa::Scalar) || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
-      for (int T : {1, 3, 9, 70}) {
-        for (std::int64_t e = 0; e < E; ++e) {
-          CAPTURE(std::string(isa_name(isa)));
-          CAPTURE(n);
-          CAPTURE(T);
-          CAPTURE(e);
-          std::vector<float> ys(T * rows), yi(T * rows);
-          set_isa(Isa::Scalar);
-          matmul(plain, x.data(), T, ys.data(), e);
-          set_isa(isa);
-          matmul(inter, x.data(), T, yi.data(), e);
-          CHECK(ys == yi);
+  for (const GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+    const bool q8 = type == GgmlType::Q8_0;
+    const std::size_t quant_bytes = q8 ? 512 : 256;  // a block's quants for the 16 rows
+    for (const std::int64_t n : {66 * 32, 3 * 32}) {
+      CAPTURE(std::string(type_info(type).name));
+      const std::int64_t rows = 32, E = 2;
+      const auto w = gaussian(E * rows * n, 41, 0.05f);
+      const auto q = quantize_matrix(type, w, E * rows, n);
+      QMatrix plain{type, n, rows, E, q.data(), row_bytes(type, n)};
+      REQUIRE(can_interleave(plain));
+      std::vector<std::uint8_t> il(q.size(), 0), back(q.size(), 0);
+      interleave_groups(plain, 0, E * rows / kInterleaveRows, il.data());
+      CHECK(il != q);  // a different layout...
+      QMatrix inter = plain;
+      inter.data = il.data();
+      inter.interleaved = true;
+      CHECK_FALSE(can_interleave(inter));  // ...and never interleaved twice
+      for (std::int64_t g = 0; g < E * rows / kInterleaveRows; ++g)
+        deinterleave_group(inter, g, back.data() + g * kInterleaveRows * plain.row_bytes);
+      CHECK(back == q);  // ...of the same bytes
+      // Hand check of the layout: row 5's block 1, quant bytes 8..11 and its scale, in group 0.
+      const std::size_t nb = n / 32;
+      if (nb > 1) {
+        const std::uint8_t* at = il.data() + quant_bytes * 1 + 64 * 2 + 4 * 5;
+        std::uint16_t d = 0;
+        if (q8) {
+          const auto* blk = reinterpret_cast<const BlockQ8_0*>(q.data() + 5 * plain.row_bytes) + 1;
+          for (int j = 0; j < 4; ++j) CHECK(static_cast<int>(at[j]) == blk->qs[8 + j] + 128);  // stored + 128, as u8
+          d = blk->d;
+        } else {
+          const auto* blk = reinterpret_cast<const BlockQ4_0*>(q.data() + 5 * plain.row_bytes) + 1;
+          CHECK(std::memcmp(at, blk->qs + 8, 4) == 0);
+          d = blk->d;
+        }
+        // its scale after the first column's quants (8 blocks, or all 3 of a 3-block row)
+        CHECK(std::memcmp(il.data() + quant_bytes * std::min<std::size_t>(8, nb) + 32 * 1 + 2 * 5, &d, 2) == 0);
+      }
+      const auto x = gaussian(70 * n, 42);
+      for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+        if ((isa == Isa::Avx2 && best_isa() == Isa::Scalar) || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
+        for (int T : {1, 3, 9, 70}) {
+          for (std::int64_t e = 0; e < E; ++e) {
+            CAPTURE(std::string(isa_name(isa)));
+            CAPTURE(n);
+            CAPTURE(T);
+            CAPTURE(e);
+            std::vector<float> ys(T * rows), yi(T * rows);
+            set_isa(Isa::Scalar);
+            matmul(plain, x.data(), T, ys.data(), e);
+            set_isa(isa);
+            matmul(inter, x.data(), T, yi.data(), e);
+            CHECK(ys == yi);
+          }
         }
       }
+      set_isa(saved);
     }
-    set_isa(saved);
   }
+  // The kernels each ISA has for the layouts: AVX-512 both, AVX2 Q4_0 only, scalar none.
+  auto has = [](const IsaKernels& k, GgmlType t) { return k.interleaved_for(t) != nullptr; };
+  CHECK_FALSE(has(kernels_scalar(), GgmlType::Q4_0));
+  CHECK_FALSE(has(kernels_scalar(), GgmlType::Q8_0));
+  CHECK_FALSE(has(kernels_avx512(), GgmlType::Q4_K));
+  if (best_isa() != Isa::Scalar) CHECK(has(kernels_avx2(), GgmlType::Q4_0));
+  if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q8_0));
   QMatrix odd{GgmlType::Q4_0, 64, 24, 1, nullptr, row_bytes(GgmlType::Q4_0, 64)};
-  std::vector<std::uint8_t> buf(odd.row_bytes * 24);
+  std::vector<std::uint8_t> buf(row_bytes(GgmlType::Q4_K, 256) * 32);
   odd.data = buf.data();
   CHECK_FALSE(can_interleave(odd));  // 24 rows: not whole groups of 16
-  odd.type = GgmlType::Q8_0;
   odd.ne1 = 32;
-  CHECK_FALSE(can_interleave(odd));  // Q4_0 only
+  CHECK(can_interleave(odd));
+  odd.type = GgmlType::Q4_K;
+  odd.ne0 = 256;
+  odd.row_bytes = row_bytes(GgmlType::Q4_K, 256);
+  CHECK_FALSE(can_interleave(odd));  // Q4_0 and Q8_0 only
 }
 
 TEST_CASE("the SIMD activation quantizers write the scalar one's bytes, special values included") {

@@ -79,17 +79,26 @@ struct ActQ8K {      // for Q4_K / Q6_K weights: 256 activations
 };
 static_assert(sizeof(ActQ8K) == 292);
 
-// Q4_0 interleaved by 16 rows (qmatrix.h): inside a group, blocks go in columns of 8
-// (the last column may hold fewer): a column's 8 x 256 bytes of nibbles, then its 8 x 32
+// Q4_0 / Q8_0 interleaved by 16 rows (qmatrix.h): inside a group, blocks go in columns
+// of 8 (the last column may hold fewer): a column's 8 blocks of quants (QB bytes each: the
+// 16 rows' 16 nibble bytes (Q4_0, 256) or 32 quant bytes (Q8_0, 512)), then its 8 x 32
 // bytes of scales, so a group is read front to back as one stream.
+template <std::size_t QB>
+inline std::size_t x16_quants_at(std::int64_t b) {
+  return static_cast<std::size_t>((b / 8) * static_cast<std::int64_t>(8 * (QB + 32)) + static_cast<std::int64_t>(QB) * (b % 8));
+}
+template <std::size_t QB>
+inline std::size_t x16_scales_at(std::int64_t b, std::int64_t nb) {
+  const std::int64_t col = b / 8, in_col = std::min<std::int64_t>(8, nb - 8 * col);
+  return static_cast<std::size_t>(col * static_cast<std::int64_t>(8 * (QB + 32)) + static_cast<std::int64_t>(QB) * in_col + 32 * (b % 8));
+}
 inline std::size_t q4x16_nibbles_at(std::int64_t b, std::int64_t nb) {
   (void)nb;
-  return static_cast<std::size_t>((b / 8) * 2304 + 256 * (b % 8));
+  return x16_quants_at<256>(b);
 }
-inline std::size_t q4x16_scales_at(std::int64_t b, std::int64_t nb) {
-  const std::int64_t col = b / 8, in_col = std::min<std::int64_t>(8, nb - 8 * col);
-  return static_cast<std::size_t>(col * 2304 + 256 * in_col + 32 * (b % 8));
-}
+inline std::size_t q4x16_scales_at(std::int64_t b, std::int64_t nb) { return x16_scales_at<256>(b, nb); }
+inline std::size_t q8x16_quants_at(std::int64_t b) { return x16_quants_at<512>(b); }
+inline std::size_t q8x16_scales_at(std::int64_t b, std::int64_t nb) { return x16_scales_at<512>(b, nb); }
 
 // Block geometry of the formats the kernels execute (the same numbers as
 // sim's type table; test_kernels checks they agree).

@@ -1,15 +1,63 @@
-// interleave.cpp: Q4_0 rows to and from the 16-row interleaved layout (qmatrix.h).
+// interleave.cpp: Q4_0 and Q8_0 rows to and from the 16-row interleaved layouts (qmatrix.h).
 #include <cstring>
+#include <type_traits>
 
 #include "blocks.h"
 #include "kernels.h"
 #include "qmatrix.h"
 
 namespace gs::ref {
+namespace {
+
+// To: GGUF rows -> layout (the rows read, the layout written); else layout -> rows.
+template <bool To>
+using LayoutPtr = std::conditional_t<To, std::uint8_t*, const std::uint8_t*>;
+template <bool To, class Block>
+using BlockRef = std::conditional_t<To, const Block&, Block&>;
+
+// Row i's block b <-> its places in the group at o.
+template <bool To>
+void move_q4_0(LayoutPtr<To> o, int i, BlockRef<To, BlockQ4_0> blk, std::int64_t b, std::int64_t nb) {
+  for (int k = 0; k < 4; ++k) {
+    if constexpr (To) std::memcpy(o + q4x16_nibbles_at(b, nb) + 64 * k + 4 * i, blk.qs + 4 * k, 4);
+    else std::memcpy(blk.qs + 4 * k, o + q4x16_nibbles_at(b, nb) + 64 * k + 4 * i, 4);
+  }
+  if constexpr (To) std::memcpy(o + q4x16_scales_at(b, nb) + 2 * i, &blk.d, 2);
+  else std::memcpy(&blk.d, o + q4x16_scales_at(b, nb) + 2 * i, 2);
+}
+
+template <bool To>
+void move_q8_0(LayoutPtr<To> o, int i, BlockRef<To, BlockQ8_0> blk, std::int64_t b, std::int64_t nb) {
+  for (int k = 0; k < 8; ++k) {
+    const std::size_t at = q8x16_quants_at(b) + 64 * k + 4 * i;
+    for (int j = 0; j < 4; ++j) {  // int8 q <-> u8 q + 128 (the sign bit flipped)
+      if constexpr (To) o[at + j] = static_cast<std::uint8_t>(static_cast<std::uint8_t>(blk.qs[4 * k + j]) ^ 0x80u);
+      else blk.qs[4 * k + j] = static_cast<std::int8_t>(o[at + j] ^ 0x80u);
+    }
+  }
+  if constexpr (To) std::memcpy(o + q8x16_scales_at(b, nb) + 2 * i, &blk.d, 2);
+  else std::memcpy(&blk.d, o + q8x16_scales_at(b, nb) + 2 * i, 2);
+}
+
+// Every block of one group: 16 rows of row_bytes in GGUF order at `rows` <-> the layout at o.
+template <bool To, class Block>
+void move_group(std::conditional_t<To, const std::uint8_t*, std::uint8_t*> rows, LayoutPtr<To> o, std::size_t row_bytes,
+                std::int64_t nb) {
+  using RowPtr = std::conditional_t<To, const Block*, Block*>;
+  for (int i = 0; i < kInterleaveRows; ++i) {
+    const RowPtr row = reinterpret_cast<RowPtr>(rows + i * row_bytes);
+    for (std::int64_t b = 0; b < nb; ++b) {
+      if constexpr (std::is_same_v<Block, BlockQ4_0>) move_q4_0<To>(o, i, row[b], b, nb);
+      else move_q8_0<To>(o, i, row[b], b, nb);
+    }
+  }
+}
+
+}  // namespace
 
 bool can_interleave(const QMatrix& w) {
-  return w.type == GgmlType::Q4_0 && !w.interleaved && w.ne0 > 0 && w.ne0 % kQK == 0 && w.ne1 > 0 &&
-         w.ne1 % kInterleaveRows == 0 && w.data != nullptr;
+  return (w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0) && !w.interleaved && w.ne0 > 0 && w.ne0 % kQK == 0 &&
+         w.ne1 > 0 && w.ne1 % kInterleaveRows == 0 && w.data != nullptr;
 }
 
 void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std::uint8_t* dst) {
@@ -18,26 +66,16 @@ void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std
   for (std::int64_t g = g0; g < g1; ++g) {
     const auto* rows = static_cast<const std::uint8_t*>(src.data) + static_cast<std::size_t>(g) * group_bytes;
     std::uint8_t* o = dst + static_cast<std::size_t>(g) * group_bytes;
-    for (int i = 0; i < kInterleaveRows; ++i) {
-      const auto* row = reinterpret_cast<const BlockQ4_0*>(rows + i * src.row_bytes);
-      for (std::int64_t b = 0; b < nb; ++b) {
-        for (int k = 0; k < 4; ++k) std::memcpy(o + q4x16_nibbles_at(b, nb) + 64 * k + 4 * i, row[b].qs + 4 * k, 4);
-        std::memcpy(o + q4x16_scales_at(b, nb) + 2 * i, &row[b].d, 2);
-      }
-    }
+    if (src.type == GgmlType::Q4_0) move_group<true, BlockQ4_0>(rows, o, src.row_bytes, nb);
+    else move_group<true, BlockQ8_0>(rows, o, src.row_bytes, nb);
   }
 }
 
 void deinterleave_group(const QMatrix& w, std::int64_t g, std::uint8_t* dst) {
   const std::int64_t nb = w.ne0 / kQK;
   const auto* o = static_cast<const std::uint8_t*>(w.data) + static_cast<std::size_t>(g) * kInterleaveRows * w.row_bytes;
-  for (int i = 0; i < kInterleaveRows; ++i) {
-    auto* row = reinterpret_cast<BlockQ4_0*>(dst + i * w.row_bytes);
-    for (std::int64_t b = 0; b < nb; ++b) {
-      for (int k = 0; k < 4; ++k) std::memcpy(row[b].qs + 4 * k, o + q4x16_nibbles_at(b, nb) + 64 * k + 4 * i, 4);
-      std::memcpy(&row[b].d, o + q4x16_scales_at(b, nb) + 2 * i, 2);
-    }
-  }
+  if (w.type == GgmlType::Q4_0) move_group<false, BlockQ4_0>(dst, o, w.row_bytes, nb);
+  else move_group<false, BlockQ8_0>(dst, o, w.row_bytes, nb);
 }
 
 }  // namespace gs::ref

@@ -70,8 +70,8 @@ void check_matrix(const QMatrix& W, int T, std::int64_t expert) {
     input_error("matmul: row_bytes " + std::to_string(W.row_bytes) + " does not match ne0 " + std::to_string(W.ne0));
   }
   if (W.data == nullptr) input_error("matmul: matrix has no data");
-  if (W.interleaved && (W.type != GgmlType::Q4_0 || W.ne1 % kInterleaveRows != 0))
-    input_error("matmul: an interleaved matrix must be Q4_0 with rows in groups of 16");
+  if (W.interleaved && ((W.type != GgmlType::Q4_0 && W.type != GgmlType::Q8_0) || W.ne1 % kInterleaveRows != 0))
+    input_error("matmul: an interleaved matrix must be Q4_0 or Q8_0 with rows in groups of 16");
   if (expert < 0 || expert >= W.ne2) input_error("matmul: expert " + std::to_string(expert) + " out of range");
   if (T < 0) input_error("matmul: negative token count");
 }
@@ -91,7 +91,7 @@ void set_isa(Isa isa) {
   isa_slot().store(static_cast<int>(isa));
 }
 
-bool interleaved_kernel_active() { return kernels_for(active_isa()).q4_0x16 != nullptr; }
+bool interleaved_kernel_active(GgmlType t) { return kernels_for(active_isa()).interleaved_for(t) != nullptr; }
 
 const char* isa_name(Isa isa) {
   switch (isa) {
@@ -118,9 +118,10 @@ void matmul(const QMatrix& W, const float* x, int T, float* y, std::int64_t expe
     act = q;
   }
   const IsaKernels& kern = kernels_for(active_isa());
-  const TileFn fn = W.interleaved && kern.q4_0x16 ? kern.q4_0x16 : kern.for_type(W.type);
+  const TileFn inter = W.interleaved ? kern.interleaved_for(W.type) : nullptr;
+  const TileFn fn = inter ? inter : kern.for_type(W.type);
   // An interleaved matrix on an ISA without its kernel: each group back to GGUF order first.
-  const bool regroup = W.interleaved && kern.q4_0x16 == nullptr;
+  const bool regroup = W.interleaved && inter == nullptr;
   const std::int64_t n_rt = (W.ne1 + kRowTile - 1) / kRowTile;
   const std::int64_t n_tt = (T + kTokTile - 1) / kTokTile;
   const std::int64_t items = n_rt * n_tt;

@@ -835,6 +835,91 @@ void tile_q4_0x16(const Tile& k) {
 }
 #endif
 
+#if defined(GS_AVX512)
+// ---- Q8_0 interleaved by 16 rows (qmatrix.h) x Q8 activations --------------------
+// The Q4_0 tile's scheme with 8 chunks of 4 quants a block: lane i of every vector is
+// row i; the quants are stored + 128 (u8), so 8 vpdpbusd against broadcasts of 4
+// activation quants, started from -128 * sum(x), give the 16 exact block sums.
+
+struct Q8x16Block {
+  __m512i q[8];  // chunk k: quants 4k..4k+3 of each row, + 128
+  __m512 dw;     // the 16 rows' scales
+};
+
+inline void q8x16_load(const std::uint8_t* g, std::int64_t nb, std::int64_t b, Q8x16Block& u) {
+  for (int k = 0; k < 8; ++k) u.q[k] = load64(g + q8x16_quants_at(b) + 64 * k);
+  u.dw = _mm512_cvtph_ps(load32(g + q8x16_scales_at(b, nb)));
+}
+
+// c_b of the 16 rows against one token's block b (Q8 activations: block b's quants in order).
+inline __m512 q8x16_contrib(const Q8x16Block& u, const ActQ8Row& x, std::int64_t b) {
+  const std::int8_t* q = x.qs + b * kQK;
+  __m512i a = _mm512_set1_epi32(-128 * x.sum[b]);  // (q + 128) * x - 128 * x
+  __m512i h = _mm512_setzero_si512();
+  for (int k = 0; k < 8; k += 2) {
+    a = _mm512_dpbusd_epi32(a, u.q[k], bcast4(q + 4 * k));
+    h = _mm512_dpbusd_epi32(h, u.q[k + 1], bcast4(q + 4 * k + 4));
+  }
+  const __m512 s = _mm512_mul_ps(u.dw, _mm512_set1_ps(x.d[b]));
+  return no_fma(_mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_add_epi32(a, h))));
+}
+
+template <int J>
+inline void q8x16_step(const std::uint8_t* g, std::int64_t nb, std::int64_t b, const ActQ8Row& x, __m512 (&acc)[8]) {
+  Q8x16Block u;
+  prefetch_ahead<Pf::Q4x16, 512>(g + q8x16_quants_at(b));  // the interleaved stream's distances
+  q8x16_load(g, nb, b, u);
+  acc[J] = _mm512_add_ps(acc[J], q8x16_contrib(u, x, b));
+}
+
+void tile_q8_0x16(const Tile& k) {
+  const std::int64_t nb = k.n / kQK;
+  const std::uint8_t* g = k.w;
+  if (k.nt == 1) {
+    const ActQ8Row x = act_q8_row(k.x, k.n);
+    __m512 acc[8];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    std::int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+      q8x16_step<0>(g, nb, b, x, acc), q8x16_step<1>(g, nb, b + 1, x, acc);
+      q8x16_step<2>(g, nb, b + 2, x, acc), q8x16_step<3>(g, nb, b + 3, x, acc);
+      q8x16_step<4>(g, nb, b + 4, x, acc), q8x16_step<5>(g, nb, b + 5, x, acc);
+      q8x16_step<6>(g, nb, b + 6, x, acc), q8x16_step<7>(g, nb, b + 7, x, acc);
+    }
+    if (b + 0 < nb) q8x16_step<0>(g, nb, b + 0, x, acc);
+    if (b + 1 < nb) q8x16_step<1>(g, nb, b + 1, x, acc);
+    if (b + 2 < nb) q8x16_step<2>(g, nb, b + 2, x, acc);
+    if (b + 3 < nb) q8x16_step<3>(g, nb, b + 3, x, acc);
+    if (b + 4 < nb) q8x16_step<4>(g, nb, b + 4, x, acc);
+    if (b + 5 < nb) q8x16_step<5>(g, nb, b + 5, x, acc);
+    if (b + 6 < nb) q8x16_step<6>(g, nb, b + 6, x, acc);
+    _mm512_storeu_ps(k.y, reduce8_lanes(acc));
+    return;
+  }
+  // Several tokens: each block loaded once for up to kTok tokens; accumulators in L1.
+  alignas(64) float accm[kTok][8][16];
+  for (int t0 = 0; t0 < k.nt; t0 += kTok) {
+    const int nt = std::min(kTok, k.nt - t0);
+    ActQ8Row x[kTok];
+    for (int t = 0; t < nt; ++t) x[t] = act_q8_row(k.x + (t0 + t) * k.x_stride, k.n);
+    std::memset(accm, 0, sizeof accm);
+    for (std::int64_t b = 0; b < nb; ++b) {
+      Q8x16Block u;
+      q8x16_load(g, nb, b, u);
+      for (int t = 0; t < nt; ++t) {
+        float* a = accm[t][b % 8];
+        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), q8x16_contrib(u, x[t], b)));
+      }
+    }
+    for (int t = 0; t < nt; ++t) {
+      __m512 a[8];
+      for (int j = 0; j < 8; ++j) a[j] = _mm512_load_ps(accm[t][j]);
+      _mm512_storeu_ps(k.y + (t0 + t) * k.y_stride, reduce8_lanes(a));
+    }
+  }
+}
+#endif
+
 #if !defined(GS_AVX512)
 // ---- Q4_0 interleaved by 16 rows, 256-bit (AVX2 maddubs) --------------------------
 // The AVX-512 tile's scheme with 8 rows per vector: a 64-byte chunk of the layout is rows
@@ -1072,14 +1157,17 @@ void quantize_act_avx512(ActKind kind, const float* x, void* dst, std::int64_t n
 const IsaKernels& simd_kernels() {
 #if defined(GS_AVX512)
   constexpr TileFn q4_0x16 = tile_q4_0x16;
+  constexpr TileFn q8_0x16 = tile_q8_0x16;
   constexpr auto quantize_q8 = quantize_act_avx512;
 #else
   constexpr TileFn q4_0x16 = tile_q4_0x16_avx2;
+  constexpr TileFn q8_0x16 = nullptr;  // AVX2: Q8_0 stays in GGUF order (maddubs would saturate on u8 q + 128)
   constexpr auto quantize_q8 = quantize_act_256;
 #endif
   static const IsaKernels k{tile<row_float<0>>,          tile<row_float<1>>,         tile<row_float<2>>,
                             tile<row_q_legacy<true>>,    tile<row_q_legacy<false>>,  tile_q4_k,
-                            tile_q6_k,                   q4_0x16,                    quantize_q8};
+                            tile_q6_k,                   q4_0x16,                    q8_0x16,
+                            quantize_q8};
   return k;
 }
 
