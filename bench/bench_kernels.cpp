@@ -17,6 +17,7 @@
 //                   called one by one, 54-55 as one call; 0.22 MB ones 26 against 54-100)
 // Usage: bench_kernels [rows ne1] [cols ne0] [threads] [type]   (default 12288 x 6144: larger than L3 at every format, all threads)
 //        bench_kernels --gguf FILE.gguf [threads]
+//        bench_kernels --widths TYPE [threads]   (the T = 1 stream against the row length, per layout)
 #include <omp.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@
 #include <string>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "gguf.h"
@@ -284,14 +286,97 @@ int footprint_sweep(double gb, std::int64_t rows, std::int64_t cols) {
   return 0;
 }
 
+// --widths TYPE: the T = 1 stream of one format against the row length (the widths of the
+// family's matrices), 512 MiB a matrix on huge pages in 8 MiB calls (as the probe streams),
+// in GGUF order and, where the ISA has the kernel, interleaved by 16 rows; 7 rounds, each a
+// triad on the probe's arrays then every (layout, width) once; medians of the ratio to the
+// round's triad (the first round warms up, not counted). On 2026-12-06 this found GGUF-order
+// Q8_0 12288-wide rows at 0.52-0.67 of the triad against 0.84-0.92 for 1536-6144 (2 threads).
+int width_sweep(const std::string& type_name) {
+  const std::optional<GgmlType> parsed = type_from_name(type_name);
+  if (!parsed || !kernel_supports(*parsed)) throw InputError("--widths: unknown or unsupported weight format '" + type_name + "'");
+  const GgmlType t = *parsed;
+  const BlockGeom g = block_geom(t);
+  const std::int64_t widths[] = {1536, 2048, 4096, 6144, 12288};
+  const int threads = omp_get_max_threads();
+  struct Case {
+    std::string label;
+    std::int64_t n;
+    QMatrix m;
+  };
+  std::vector<HugeBuffer> bufs;
+  std::vector<Case> cases;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  for (const std::int64_t n : widths) {
+    if (n % g.weights != 0) continue;
+    const std::size_t rb = static_cast<std::size_t>(n / g.weights * g.bytes);
+    const std::int64_t ne1 = (std::int64_t{512} << 20) / static_cast<std::int64_t>(rb) / kInterleaveRows * kInterleaveRows;
+    std::vector<std::uint8_t> rows(rb * kInterleaveRows);  // 16 quantized rows, repeated
+    std::vector<float> f(static_cast<std::size_t>(n));
+    for (int r = 0; r < kInterleaveRows; ++r) {
+      for (auto& v : f) v = nd(rng);
+      quantize_row(t, f.data(), rows.data() + r * rb, n);
+    }
+    bufs.push_back(alloc_huge_pages(rb * static_cast<std::size_t>(ne1)));
+    for (std::int64_t r = 0; r < ne1; r += kInterleaveRows) std::memcpy(bufs.back().get() + r * rb, rows.data(), rows.size());
+    QMatrix plain{t, n, ne1, 1, bufs.back().get(), rb};
+    cases.push_back({std::string(type_info(t).name), n, plain});
+    if (can_interleave(plain) && interleaved_kernel_active(t)) {
+      bufs.push_back(alloc_huge_pages(rb * static_cast<std::size_t>(ne1)));
+      interleave_groups(plain, 0, ne1 / kInterleaveRows, bufs.back().get());
+      QMatrix inter = plain;
+      inter.data = bufs.back().get();
+      inter.interleaved = true;
+      cases.push_back({std::string(type_info(t).name) + "x16", n, inter});
+    }
+  }
+  if (cases.empty()) throw InputError("--widths: no width of the family is a multiple of " + type_name + "'s block");
+  const TriadArrays triad(std::int64_t{256} << 20, threads);
+  std::vector<float> x(12288, 0.5f), y(std::size_t{1} << 16);  // a call's rows: at most 8 MiB / 864 bytes
+  std::vector<std::vector<double>> ratio(cases.size()), rate(cases.size());
+  std::vector<double> triads;
+  const int rounds = 7;
+  for (int r = 0; r < rounds; ++r) {
+    const double tt = triad.measure(threads, 3).best_bytes_per_s;
+    if (r > 0) triads.push_back(tt);
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      const QMatrix& m = cases[i].m;
+      const std::int64_t chunk = std::max<std::int64_t>(16, (std::int64_t{8} << 20) / static_cast<std::int64_t>(m.row_bytes) / 16 * 16);
+      const double t0 = now_s();
+      for (std::int64_t r0 = 0; r0 < m.ne1; r0 += chunk) {
+        QMatrix part = m;
+        part.ne1 = std::min(chunk, m.ne1 - r0);
+        part.data = m.row(0, r0);
+        matmul(part, x.data(), 1, y.data());
+      }
+      const double v = static_cast<double>(m.row_bytes) * static_cast<double>(m.ne1) / (now_s() - t0);
+      if (r > 0) rate[i].push_back(v), ratio[i].push_back(v / tt);
+    }
+    std::fprintf(stderr, "  round %d/%d (triad %.1f GB/s)\n", r + 1, rounds, tt / kGB);
+  }
+  std::printf("T = 1 stream against the row length: %s, %d threads, ISA %s; triad median %.2f GB/s over %d rounds\n",
+              type_name.c_str(), threads, isa_name(active_isa()), median(triads) / kGB, rounds - 1);
+  std::printf("%-10s %8s %10s %8s\n", "layout", "ne0", "GB/s", "/triad");
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    std::printf("%-10s %8lld %10.2f %8.3f\n", cases[i].label.c_str(), static_cast<long long>(cases[i].n),
+                median(rate[i]) / kGB, median(ratio[i]));
+  return 0;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
   if (argc > 1 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
     std::printf("usage: bench_kernels [rows cols [threads [type]]]   (default 12288 x 6144, all threads, every type)\n"
                 "       bench_kernels --gguf FILE.gguf [threads]\n"
-                "       bench_kernels --footprint GB rows cols [threads]\n");
+                "       bench_kernels --footprint GB rows cols [threads]\n"
+                "       bench_kernels --widths TYPE [threads]\n");
     return 0;
+  }
+  if (argc > 2 && std::string(argv[1]) == "--widths") {
+    if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
+    return width_sweep(argv[2]);
   }
   if (argc > 4 && std::string(argv[1]) == "--footprint") {
     if (argc > 5) omp_set_num_threads(std::atoi(argv[5]));

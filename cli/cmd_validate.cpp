@@ -11,6 +11,7 @@
 // validate.png and validate.svg (gnuplot, when installed).
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -112,14 +113,54 @@ double steal_seconds() {
   return tck > 0 ? static_cast<double>(v[7]) / static_cast<double>(tck) : -1;
 }
 
+// CPU time every CPU of this guest spent busy since boot (user, nice, system, irq, softirq:
+// /proc/stat's cpu line), in seconds; -1 where it cannot be read.
+double busy_seconds() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  long long v[7] = {};
+  if (!(f >> cpu) || cpu != "cpu") return -1;
+  for (auto& x : v)
+    if (!(f >> x)) return -1;
+  const long tck = ::sysconf(_SC_CLK_TCK);
+  return tck > 0 ? static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6]) / static_cast<double>(tck) : -1;
+}
+
+// CPU time (user + system, all threads) process pid has used, in seconds (/proc/PID/stat
+// fields 14 and 15); -1 where it cannot be read.
+double process_cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return -1;
+  const auto close = line.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 1));
+  std::string field;
+  long long utime = -1, stime = -1;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::atoll(field.c_str());
+    if (i == 15) stime = std::atoll(field.c_str());
+  }
+  const long tck = ::sysconf(_SC_CLK_TCK);
+  return utime >= 0 && stime >= 0 && tck > 0 ? static_cast<double>(utime + stime) / static_cast<double>(tck) : -1;
+}
+
 // The machine's figures at one moment: triad, vector peaks and the kernel's stream of each
-// weight format the run reads, at the run's threads; the clock and stolen time when the child
-// stopped (stop_*) and when it was continued (cont_*).
+// weight format the run reads, at the run's threads; the clock, stolen time and busy CPU time
+// when the child stopped (stop_*) and when it was continued (cont_*), and the child's own CPU
+// time at the stop. Between one sample's continue and the next one's stop only the child
+// should run: busy - child's CPU time is what other work took (other_cpu_s).
 struct MachineSample {
   double triad_bytes_per_s = 0, fp32_flops_per_s = 0, int8_ops_per_s = 0;
   std::map<std::string, double> stream_bytes_per_s;
   double stop_s = 0, stop_steal_s = -1, cont_s = 0, cont_steal_s = -1;
+  double stop_busy_s = -1, cont_busy_s = -1, child_cpu_s = -1;
 };
+// Other work's CPU time in the window from a's continue to b's stop (-1: unknown).
+double other_cpu_s(const MachineSample& a, const MachineSample& b) {
+  if (a.cont_busy_s < 0 || b.stop_busy_s < 0 || a.child_cpu_s < 0 || b.child_cpu_s < 0) return -1;
+  return std::max(0.0, (b.stop_busy_s - a.cont_busy_s) - (b.child_cpu_s - a.child_cpu_s));
+}
 // --stream-witness: the kernel's stream of each format, on fresh 64 MiB matrices per row length,
 // 3 timed passes each (0.2-0.3 s a format here), for a second decode prediction. Tried on
 // 2026-12-05 (docs/validation.md, "night"): it predicted the decode worse than the triad did.
@@ -195,19 +236,24 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
     ::_exit(127);
   }
   int status = 0;
+  struct rusage usage {};  // the child's CPU time once it has exited
   samples.clear();
   for (;;) {
-    if (::waitpid(pid, &status, WUNTRACED) < 0) {
+    if (::wait4(pid, &status, WUNTRACED, &usage) < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error("waitpid failed");
     }
     const double stop_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double stop_steal = steal_seconds();
+    const double stop_steal = steal_seconds(), stop_busy = busy_seconds();
     if (WIFSTOPPED(status)) {
+      const double child = process_cpu_seconds(pid);
       samples.push_back(sample_machine(c.threads, formats));
       samples.back().stop_s = stop_s;
       samples.back().stop_steal_s = stop_steal;
+      samples.back().stop_busy_s = stop_busy;
+      samples.back().child_cpu_s = child;
       samples.back().cont_steal_s = steal_seconds();
+      samples.back().cont_busy_s = busy_seconds();
       samples.back().cont_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ::kill(pid, SIGCONT);
       continue;
@@ -215,6 +261,9 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
     samples.push_back(sample_machine(c.threads, formats));
     samples.back().stop_s = stop_s;
     samples.back().stop_steal_s = stop_steal;
+    samples.back().stop_busy_s = stop_busy;
+    samples.back().child_cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                                 1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
     break;  // exited or killed
   }
   Measured m;
@@ -502,6 +551,8 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         pr.page_cache_room_bytes = r.rates.page_cache_room_bytes;
         pr.disk_read_bytes_per_s = r.rates.disk_read_bytes_per_s;
         r.pred.prefill_tok_per_s = predict_run(c, triad_alone(pr), engine).prefill_tok_per_s;
+        r.prefill_wall_s = samples[1].stop_s - samples[0].cont_s;
+        r.prefill_other_cpu_s = other_cpu_s(samples[0], samples[1]);
       }
       const std::vector<double> rep_tps = rep_tok_per_s(step_s, kStepsPerRep);
       std::vector<double> rep_pred;
@@ -518,6 +569,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         const MachineSample &from = samples[k + 1], &to = samples[k + 2];
         d.wall_s = to.stop_s - from.cont_s;
         if (from.cont_steal_s >= 0 && to.stop_steal_s >= 0) d.steal_s = to.stop_steal_s - from.cont_steal_s;
+        d.other_cpu_s = other_cpu_s(from, to);
         r.decode_reps.push_back(d);
         rep_pred.push_back(d.pred_tok_per_s);
       }
@@ -537,10 +589,18 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         std::snprintf(b, sizeof b, " (with the stream %+.1f%%)", 100 * r.err_decode_stream);
         streams += b;
       }
-      std::fprintf(stderr, "  triad %.1f GB/s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s%s\n",
+      // Other work's CPU time while the run's prefill and decode reps ran (only the run should).
+      double rep_other = 0, rep_wall = 0;
+      for (const DecodeRep& d : r.decode_reps)
+        if (d.other_cpu_s >= 0) rep_other += d.other_cpu_s, rep_wall += d.wall_s;
+      char other[96] = "";
+      if (r.prefill_other_cpu_s >= 0)
+        std::snprintf(other, sizeof other, " | other CPU %.2f s in the %.2f s prefill, %.2f s in %.1f s of decode", r.prefill_other_cpu_s,
+                      r.prefill_wall_s, rep_other, rep_wall);
+      std::fprintf(stderr, "  triad %.1f GB/s | prefill %.2f pred %.2f (%+.1f%%) | decode %.2f pred %.2f (%+.1f%%) | peak %.2f GiB pred %.2f (%+.1f%%) | %.0f s%s%s\n",
                    r.rates.bandwidth_bytes_per_s / kGB, r.meas.prefill_tok_per_s, r.pred.prefill_tok_per_s, 100 * r.err_prefill,
                    r.meas.decode_tok_per_s, r.pred.decode_tok_per_s, 100 * r.err_decode, r.meas.peak_bytes / kGiB,
-                   r.pred.peak_bytes / kGiB, 100 * r.err_peak, r.meas.wall_s, streams.c_str());
+                   r.pred.peak_bytes / kGiB, 100 * r.err_peak, r.meas.wall_s, streams.c_str(), other);
       rows_of.push_back(r);
     }
   }

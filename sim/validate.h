@@ -108,6 +108,7 @@ struct DecodeRep {
   double bandwidth_bytes_per_s = 0; // that triad (mean of the two)
   double wall_s = 0;                // from the continue to the next stop (-1: not measured)
   double steal_s = -1;              // CPU time the hypervisor took from this guest meanwhile, all CPUs (/proc/stat; -1: unknown)
+  double other_cpu_s = -1;          // CPU time other work used meanwhile: busy time of all CPUs - the run's (-1: unknown)
 };
 // Reps of `every` consecutive steps (the last may be shorter): 1 / median step time of each.
 std::vector<double> rep_tok_per_s(const std::vector<double>& step_s, i64 every);
@@ -131,6 +132,8 @@ struct ValidateRow {
   std::string skip;                    // non-empty: not executed, and why
   MachineRates rates;                  // measured next to the execution
   double file_resident_share = -1;     // share of the model file in the page cache right before the run (-1: not measured)
+  double prefill_wall_s = -1;          // the prefill's window: from the continue to the stop before the first decode step
+  double prefill_other_cpu_s = -1;     // CPU time other work used in it (all CPUs' busy time - the run's; -1: unknown)
   Prediction pred;
   Measured meas;
   double err_prefill = 0, err_decode = 0, err_peak = 0;  // predicted / measured - 1

@@ -46,6 +46,8 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
     x["bandwidth_bytes_per_s"] = r.rates.bandwidth_bytes_per_s;
     x["page_cache_room_bytes"] = r.rates.page_cache_room_bytes;
     x["file_resident_share"] = r.file_resident_share;
+    x["prefill_wall_s"] = r.prefill_wall_s;
+    x["prefill_other_cpu_s"] = r.prefill_other_cpu_s;
     x["predicted"] = {{"prefill_tok_per_s", r.pred.prefill_tok_per_s}, {"decode_tok_per_s", r.pred.decode_tok_per_s},
                       {"peak_bytes", r.pred.peak_bytes}, {"fit_total_bytes", r.pred.fit_total_bytes},
                       {"ple_not_resident_bytes", r.pred.ple_not_resident_bytes},
@@ -74,7 +76,8 @@ json validate_to_json(const std::vector<ValidateRow>& rows, const ValidateSummar
     x["decode_reps"] = json::array();
     for (const DecodeRep& d : r.decode_reps) {
       json rep = {{"measured_tok_per_s", d.meas_tok_per_s}, {"predicted_tok_per_s", d.pred_tok_per_s},
-                  {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s}, {"wall_s", d.wall_s}, {"steal_s", d.steal_s}};
+                  {"bandwidth_bytes_per_s", d.bandwidth_bytes_per_s}, {"wall_s", d.wall_s}, {"steal_s", d.steal_s},
+                  {"other_cpu_s", d.other_cpu_s}};
       if (r.has_stream) {
         rep["predicted_stream_tok_per_s"] = d.pred_stream_tok_per_s;
         rep["weight_stream_bytes_per_s"] = d.weight_stream_bytes_per_s;
