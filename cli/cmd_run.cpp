@@ -25,6 +25,7 @@
 #include "forward.h"
 #include "gguf.h"
 #include "options.h"
+#include "stats.h"
 #include "synth.h"
 #include "units.h"
 #include "weights.h"
@@ -185,6 +186,7 @@ int cmd_run(const Args& a) {
   unsigned long long seed = 1;
   bool as_json = false, no_repack = false, no_warmup = false, mmap_weights = false;
   long long pause_every = 0;
+  int prefill_reps = 1;
   po::options_description d("options");
   d.add_options()
       ("model", po::value(&model)->required(), "FILE.gguf, or a model id (synthesised into the cache folder first)")
@@ -200,6 +202,9 @@ int cmd_run(const Args& a) {
       ("pause-every", po::value(&pause_every)->default_value(0),
        "stop this process (SIGSTOP) right before the prefill and before every N-th decode step, for a "
        "parent that measures the machine in between and continues it (gemmasim validate); 0: never")
+      ("prefill-reps", po::value(&prefill_reps)->default_value(1),
+       "time the prefill N times, each but the last undone (as llama-bench -r repeats a test): "
+       "prefill_tok_per_s from the median time; N > 1 needs a prompt of at most --ubatch tokens")
       ("no-repack", po::bool_switch(&no_repack),
        "run Q4_0 and Q8_0 matrices in GGUF order (default: interleaved by 16 rows at load "
        "where the CPU has the kernel for it, as llama.cpp repacks)")
@@ -220,6 +225,7 @@ int cmd_run(const Args& a) {
   if (gen < 0 || gen > (1LL << 24)) input_error("--gen: " + std::to_string(gen) + " (expected 0..16777216)");
   if (depth < 0 || depth > (1LL << 28)) input_error("--depth: " + std::to_string(depth) + " (expected >= 0)");
   if (pause_every < 0) input_error("--pause-every: " + std::to_string(pause_every) + " (expected >= 0)");
+  if (prefill_reps < 1 || prefill_reps > 100) input_error("--prefill-reps: " + std::to_string(prefill_reps) + " (expected 1..100)");
   if (threads < 0 || threads > 4096) input_error("--threads: " + std::to_string(threads) + " (expected 0..4096)");
   if (threads > 0) omp_set_num_threads(threads);
   const bool tty = ::isatty(2) != 0;
@@ -272,9 +278,25 @@ int cmd_run(const Args& a) {
   // Prefill.
   pause();
   if (tty) std::fprintf(stderr, "prefill %lld tokens...\n", P);
+  if (prefill_reps > 1 && P > ubatch)
+    input_error("--prefill-reps " + std::to_string(prefill_reps) + " needs a prompt of at most --ubatch (" +
+                std::to_string(ubatch) + ") tokens: a longer prefill cannot be undone (got " + std::to_string(P) + ")");
+  // Each rep but the last is undone (Forward::rewind), its counts and routes dropped: the
+  // figures below are the last rep's counts and the median rep's time.
+  std::vector<double> prefill_reps_s;
+  std::vector<float> logits;
   auto t0 = Clock::now();
-  std::vector<float> logits = f.step(toks);
-  const double prefill_s = seconds(t0, Clock::now());
+  for (int r = 0; r < prefill_reps; ++r) {
+    if (r > 0) {
+      f.rewind(P);
+      f.counters().reset();
+      f.clear_routes();
+    }
+    t0 = Clock::now();
+    logits = f.step(toks);
+    prefill_reps_s.push_back(seconds(t0, Clock::now()));
+  }
+  const double prefill_s = gs::median(prefill_reps_s);
   const ref::Counters prefill = f.counters();
   std::string trace, profile;
   append_trace(trace, "prefill", f.routes());
@@ -333,7 +355,7 @@ int cmd_run(const Args& a) {
               {"interleaved_bytes", interleaved_bytes},
               {"kv_type", ref::kv_type_name(o.kv_type)}, {"kv_cache_bytes", f.kv_bytes()},
               {"prompt_tokens", P}, {"gen_tokens", gen}, {"depth", depth},
-              {"prefill_s", prefill_s}, {"prefill_tok_per_s", prefill_tps},
+              {"prefill_s", prefill_s}, {"prefill_tok_per_s", prefill_tps}, {"prefill_reps_s", prefill_reps_s},
               {"decode_tok_per_s", decode_tps}, {"decode_tok_per_s_mean", decode_tps_mean},
               {"decode_step_s", step_s}, {"weight_bytes_per_token", weight_bpt}, {"kv_bytes_per_token", kv_bpt},
               {"achieved_bytes_per_s", achieved}, {"peak_rss_bytes", peak}, {"ru_maxrss_bytes", mem.ru_maxrss_bytes},

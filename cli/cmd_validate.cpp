@@ -201,6 +201,10 @@ MachineRates triad_alone(MachineRates r) {
 
 // Decode steps per rep: each rep is predicted from the machine figures measured around it.
 constexpr long long kStepsPerRep = 4;
+// Prefill reps (gemmasim run --prefill-reps: the median of 3 timings of the prompt, as
+// llama-bench repeats each test): on 2026-12-06 single prefills of E2B p64 read +49..+277% in
+// some passes (every op of the step slower, no other process running) and +4..+15% in others.
+constexpr int kPrefillReps = 3;
 
 // Execute one configuration: `gemmasim run --json --pause-every 4` in a child process. The
 // child stops itself right before its prefill and before every 4th decode step; each time
@@ -213,7 +217,8 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
   const std::string self = self_exe();
   std::vector<std::string> args = {self, "run", "--model", c.model, "--quant", c.quant, "--prompt", std::to_string(c.prompt),
                                    "--gen", std::to_string(c.gen), "--depth", std::to_string(c.depth), "--threads",
-                                   std::to_string(c.threads), "--pause-every", std::to_string(kStepsPerRep), "--json"};
+                                   std::to_string(c.threads), "--pause-every", std::to_string(kStepsPerRep), "--prefill-reps",
+                                   std::to_string(kPrefillReps), "--json"};
   std::vector<char*> argv;
   for (auto& x : args) argv.push_back(x.data());
   argv.push_back(nullptr);

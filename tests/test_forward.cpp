@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -601,4 +602,33 @@ TEST_CASE("gemmasim run --pause-every N stops itself before the prefill and ever
   const auto j = nlohmann::json::parse(f);
   CHECK(j["decode_step_s"].size() == 5);
   CHECK(std::system((cache + " " + GEMMASIM_BINARY + " run --model gemma4-e2b-tiny --pause-every -1 2>/dev/null").c_str()) != 0);
+}
+
+TEST_CASE("gemmasim run --prefill-reps N times the prefill N times, undoing all but the last: same tokens and counts") {
+  const std::string dir = std::string(GEMMASIM_BINARY) + ".run-test";
+  std::system(("mkdir -p " + dir).c_str());
+  const std::string cache = "XDG_CACHE_HOME=" + dir;
+  auto run = [&](const std::string& extra, const std::string& name) {
+    const std::string out = dir + "/" + name + ".json";
+    const std::string cmd = cache + " " + GEMMASIM_BINARY +
+                            " run --model gemma4-e2b-tiny --quant q8_0 --prompt 7 --gen 4 --threads 1 --json " + extra +
+                            " > " + out + " 2>/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::ifstream f(out);
+    return nlohmann::json::parse(f);
+  };
+  const auto one = run("", "reps1"), three = run("--prefill-reps 3", "reps3");
+  CHECK(one["prefill_reps_s"].size() == 1);
+  REQUIRE(three["prefill_reps_s"].size() == 3);
+  std::vector<double> t = three["prefill_reps_s"].get<std::vector<double>>();
+  std::sort(t.begin(), t.end());
+  CHECK(three["prefill_s"].get<double>() == t[1]);  // the median rep's time
+  // the undone reps leave the generation and the prefill's counts as one prefill does
+  CHECK(three["tokens"] == one["tokens"]);
+  for (const char* k : {"flops", "weight_bytes", "kv_read_bytes", "kv_write_bytes", "act_bytes", "calls"})
+    CHECK_MESSAGE(three["counters"]["prefill"]["total"][k] == one["counters"]["prefill"]["total"][k], k);
+  // a prompt longer than a micro-batch cannot be undone; reps out of range: exit 2
+  const std::string base = cache + " " + GEMMASIM_BINARY + " run --model gemma4-e2b-tiny --quant q8_0 --gen 1 ";
+  CHECK(WEXITSTATUS(std::system((base + "--prompt 9 --ubatch 4 --prefill-reps 2 >/dev/null 2>&1").c_str())) == 2);
+  CHECK(WEXITSTATUS(std::system((base + "--prompt 3 --prefill-reps 0 >/dev/null 2>&1").c_str())) == 2);
 }
