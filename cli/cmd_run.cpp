@@ -220,7 +220,8 @@ int cmd_run(const Args& a) {
   po::variables_map vm;
   if (!parse(a, d, vm,
              "usage: gemmasim run --model FILE.gguf|ID --quant Q --prompt P --gen G [--depth D] [--threads T] [--seed S]\n"
-             "                    [--json] [--trace-out FILE] [--profile FILE] [--no-repack] [--mmap-weights] [--no-warmup]"))
+             "                    [--json] [--trace-out FILE] [--profile FILE] [--no-repack] [--mmap-weights] [--no-warmup]\n"
+             "                    [--prefill-reps N]"))
     return 0;
   if (gen < 0 || gen > (1LL << 24)) input_error("--gen: " + std::to_string(gen) + " (expected 0..16777216)");
   if (depth < 0 || depth > (1LL << 28)) input_error("--depth: " + std::to_string(depth) + " (expected >= 0)");
