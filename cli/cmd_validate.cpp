@@ -100,30 +100,32 @@ double warm_page_cache(const std::string& path, double* room, double* resident) 
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// CPU time stolen from this guest by the hypervisor since boot, all CPUs (the steal field of
-// /proc/stat's cpu line), in seconds; -1 where the kernel does not report it.
-double steal_seconds() {
+// The cpu line of /proc/stat (user nice system idle iowait irq softirq steal, in clock ticks
+// since boot, all CPUs) in seconds; empty where it cannot be read.
+std::vector<double> cpu_line_seconds() {
   std::ifstream f("/proc/stat");
   std::string cpu;
-  long long v[8] = {};
-  if (!(f >> cpu) || cpu != "cpu") return -1;
-  for (auto& x : v)
-    if (!(f >> x)) return -1;
+  std::vector<double> v(8);
   const long tck = ::sysconf(_SC_CLK_TCK);
-  return tck > 0 ? static_cast<double>(v[7]) / static_cast<double>(tck) : -1;
+  if (!(f >> cpu) || cpu != "cpu" || tck <= 0) return {};
+  for (auto& x : v) {
+    long long ticks = 0;
+    if (!(f >> ticks)) return {};
+    x = static_cast<double>(ticks) / static_cast<double>(tck);
+  }
+  return v;
 }
-
-// CPU time every CPU of this guest spent busy since boot (user, nice, system, irq, softirq:
-// /proc/stat's cpu line), in seconds; -1 where it cannot be read.
+// CPU time stolen from this guest by the hypervisor since boot, all CPUs (steal); -1 where the
+// kernel does not report it.
+double steal_seconds() {
+  const auto v = cpu_line_seconds();
+  return v.empty() ? -1 : v[7];
+}
+// CPU time every CPU of this guest spent busy since boot (user, nice, system, irq, softirq); -1
+// where it cannot be read.
 double busy_seconds() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  long long v[7] = {};
-  if (!(f >> cpu) || cpu != "cpu") return -1;
-  for (auto& x : v)
-    if (!(f >> x)) return -1;
-  const long tck = ::sysconf(_SC_CLK_TCK);
-  return tck > 0 ? static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6]) / static_cast<double>(tck) : -1;
+  const auto v = cpu_line_seconds();
+  return v.empty() ? -1 : v[0] + v[1] + v[2] + v[5] + v[6];
 }
 
 // CPU time (user + system, all threads) process pid has used, in seconds (/proc/PID/stat
