@@ -779,60 +779,6 @@ inline __m512 reduce8_lanes(const __m512 a[8]) {  // reduce8's tree, per lane
                        _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])));
 }
 
-template <int J>
-inline void q4x16_step(const std::uint8_t* g, std::int64_t nb, std::int64_t b, const ActQ8Row& x, __m512 (&acc)[8]) {
-  Q4x16Block u;
-  prefetch_ahead<Pf::Q4x16, 256>(g + q4x16_nibbles_at(b, nb));
-  q4x16_load(g, nb, b, u);
-  acc[J] = _mm512_add_ps(acc[J], q4x16_contrib(u, x, b));
-}
-
-void tile_q4_0x16(const Tile& k) {
-  const std::int64_t nb = k.n / kQK;
-  const std::uint8_t* g = k.w;
-  if (k.nt == 1) {  // decode: the 8 accumulators in registers, block index b % 8 known at compile time
-    const ActQ8Row x = act_q8_row(k.x, k.n);
-    __m512 acc[8];
-    for (auto& a : acc) a = _mm512_setzero_ps();
-    std::int64_t b = 0;
-    for (; b + 8 <= nb; b += 8) {
-      q4x16_step<0>(g, nb, b, x, acc), q4x16_step<1>(g, nb, b + 1, x, acc);
-      q4x16_step<2>(g, nb, b + 2, x, acc), q4x16_step<3>(g, nb, b + 3, x, acc);
-      q4x16_step<4>(g, nb, b + 4, x, acc), q4x16_step<5>(g, nb, b + 5, x, acc);
-      q4x16_step<6>(g, nb, b + 6, x, acc), q4x16_step<7>(g, nb, b + 7, x, acc);
-    }
-    if (b + 0 < nb) q4x16_step<0>(g, nb, b + 0, x, acc);
-    if (b + 1 < nb) q4x16_step<1>(g, nb, b + 1, x, acc);
-    if (b + 2 < nb) q4x16_step<2>(g, nb, b + 2, x, acc);
-    if (b + 3 < nb) q4x16_step<3>(g, nb, b + 3, x, acc);
-    if (b + 4 < nb) q4x16_step<4>(g, nb, b + 4, x, acc);
-    if (b + 5 < nb) q4x16_step<5>(g, nb, b + 5, x, acc);
-    if (b + 6 < nb) q4x16_step<6>(g, nb, b + 6, x, acc);
-    _mm512_storeu_ps(k.y, reduce8_lanes(acc));
-    return;
-  }
-  // Several tokens: each block unpacked once for up to kTok tokens; accumulators in L1.
-  alignas(64) float accm[kTok][8][16];
-  for (int t0 = 0; t0 < k.nt; t0 += kTok) {
-    const int nt = std::min(kTok, k.nt - t0);
-    ActQ8Row x[kTok];
-    for (int t = 0; t < nt; ++t) x[t] = act_q8_row(k.x + (t0 + t) * k.x_stride, k.n);
-    std::memset(accm, 0, sizeof accm);
-    for (std::int64_t b = 0; b < nb; ++b) {
-      Q4x16Block u;
-      q4x16_load(g, nb, b, u);
-      for (int t = 0; t < nt; ++t) {
-        float* a = accm[t][b % 8];
-        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), q4x16_contrib(u, x[t], b)));
-      }
-    }
-    for (int t = 0; t < nt; ++t) {
-      __m512 a[8];
-      for (int j = 0; j < 8; ++j) a[j] = _mm512_load_ps(accm[t][j]);
-      _mm512_storeu_ps(k.y + (t0 + t) * k.y_stride, reduce8_lanes(a));
-    }
-  }
-}
 #endif
 
 #if defined(GS_AVX512)
@@ -864,15 +810,33 @@ inline __m512 q8x16_contrib(const Q8x16Block& u, const ActQ8Row& x, std::int64_t
   return no_fma(_mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_add_epi32(a, h))));
 }
 
-template <int J>
-inline void q8x16_step(const std::uint8_t* g, std::int64_t nb, std::int64_t b, const ActQ8Row& x, __m512 (&acc)[8]) {
-  Q8x16Block u;
-  prefetch_ahead<Pf::Q4x16, 512>(g + q8x16_quants_at(b));  // the interleaved stream's distances
-  q8x16_load(g, nb, b, u);
-  acc[J] = _mm512_add_ps(acc[J], q8x16_contrib(u, x, b));
+// The 16-row tiles of both layouts, one template: K gives the block (Block), its bytes of quants
+// to prefetch (kPrefetch), where a block's quants start (quants_at), load and contrib.
+struct Q4x16 {
+  using Block = Q4x16Block;
+  static constexpr std::size_t kPrefetch = 256;
+  static std::size_t quants_at(std::int64_t b, std::int64_t nb) { return q4x16_nibbles_at(b, nb); }
+  static void load(const std::uint8_t* g, std::int64_t nb, std::int64_t b, Block& u) { q4x16_load(g, nb, b, u); }
+  static __m512 contrib(const Block& u, const ActQ8Row& x, std::int64_t b) { return q4x16_contrib(u, x, b); }
+};
+struct Q8x16 {
+  using Block = Q8x16Block;
+  static constexpr std::size_t kPrefetch = 512;
+  static std::size_t quants_at(std::int64_t b, std::int64_t) { return q8x16_quants_at(b); }
+  static void load(const std::uint8_t* g, std::int64_t nb, std::int64_t b, Block& u) { q8x16_load(g, nb, b, u); }
+  static __m512 contrib(const Block& u, const ActQ8Row& x, std::int64_t b) { return q8x16_contrib(u, x, b); }
+};
+
+template <class K, int J>
+inline void x16_step(const std::uint8_t* g, std::int64_t nb, std::int64_t b, const ActQ8Row& x, __m512 (&acc)[8]) {
+  typename K::Block u;
+  prefetch_ahead<Pf::Q4x16, K::kPrefetch>(g + K::quants_at(b, nb));  // the interleaved stream's distances
+  K::load(g, nb, b, u);
+  acc[J] = _mm512_add_ps(acc[J], K::contrib(u, x, b));
 }
 
-void tile_q8_0x16(const Tile& k) {
+template <class K>
+void tile_x16(const Tile& k) {
   const std::int64_t nb = k.n / kQK;
   const std::uint8_t* g = k.w;
   if (k.nt == 1) {
@@ -881,18 +845,18 @@ void tile_q8_0x16(const Tile& k) {
     for (auto& a : acc) a = _mm512_setzero_ps();
     std::int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
-      q8x16_step<0>(g, nb, b, x, acc), q8x16_step<1>(g, nb, b + 1, x, acc);
-      q8x16_step<2>(g, nb, b + 2, x, acc), q8x16_step<3>(g, nb, b + 3, x, acc);
-      q8x16_step<4>(g, nb, b + 4, x, acc), q8x16_step<5>(g, nb, b + 5, x, acc);
-      q8x16_step<6>(g, nb, b + 6, x, acc), q8x16_step<7>(g, nb, b + 7, x, acc);
+      x16_step<K, 0>(g, nb, b, x, acc), x16_step<K, 1>(g, nb, b + 1, x, acc);
+      x16_step<K, 2>(g, nb, b + 2, x, acc), x16_step<K, 3>(g, nb, b + 3, x, acc);
+      x16_step<K, 4>(g, nb, b + 4, x, acc), x16_step<K, 5>(g, nb, b + 5, x, acc);
+      x16_step<K, 6>(g, nb, b + 6, x, acc), x16_step<K, 7>(g, nb, b + 7, x, acc);
     }
-    if (b + 0 < nb) q8x16_step<0>(g, nb, b + 0, x, acc);
-    if (b + 1 < nb) q8x16_step<1>(g, nb, b + 1, x, acc);
-    if (b + 2 < nb) q8x16_step<2>(g, nb, b + 2, x, acc);
-    if (b + 3 < nb) q8x16_step<3>(g, nb, b + 3, x, acc);
-    if (b + 4 < nb) q8x16_step<4>(g, nb, b + 4, x, acc);
-    if (b + 5 < nb) q8x16_step<5>(g, nb, b + 5, x, acc);
-    if (b + 6 < nb) q8x16_step<6>(g, nb, b + 6, x, acc);
+    if (b + 0 < nb) x16_step<K, 0>(g, nb, b + 0, x, acc);
+    if (b + 1 < nb) x16_step<K, 1>(g, nb, b + 1, x, acc);
+    if (b + 2 < nb) x16_step<K, 2>(g, nb, b + 2, x, acc);
+    if (b + 3 < nb) x16_step<K, 3>(g, nb, b + 3, x, acc);
+    if (b + 4 < nb) x16_step<K, 4>(g, nb, b + 4, x, acc);
+    if (b + 5 < nb) x16_step<K, 5>(g, nb, b + 5, x, acc);
+    if (b + 6 < nb) x16_step<K, 6>(g, nb, b + 6, x, acc);
     _mm512_storeu_ps(k.y, reduce8_lanes(acc));
     return;
   }
@@ -904,11 +868,11 @@ void tile_q8_0x16(const Tile& k) {
     for (int t = 0; t < nt; ++t) x[t] = act_q8_row(k.x + (t0 + t) * k.x_stride, k.n);
     std::memset(accm, 0, sizeof accm);
     for (std::int64_t b = 0; b < nb; ++b) {
-      Q8x16Block u;
-      q8x16_load(g, nb, b, u);
+      typename K::Block u;
+      K::load(g, nb, b, u);
       for (int t = 0; t < nt; ++t) {
         float* a = accm[t][b % 8];
-        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), q8x16_contrib(u, x[t], b)));
+        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), K::contrib(u, x[t], b)));
       }
     }
     for (int t = 0; t < nt; ++t) {
@@ -918,6 +882,8 @@ void tile_q8_0x16(const Tile& k) {
     }
   }
 }
+void tile_q4_0x16(const Tile& k) { tile_x16<Q4x16>(k); }
+void tile_q8_0x16(const Tile& k) { tile_x16<Q8x16>(k); }
 #endif
 
 #if !defined(GS_AVX512)
