@@ -115,17 +115,15 @@ std::vector<double> cpu_line_seconds() {
   }
   return v;
 }
-// CPU time stolen from this guest by the hypervisor since boot, all CPUs (steal); -1 where the
-// kernel does not report it.
-double steal_seconds() {
+// From one read of that line: CPU time stolen from this guest by the hypervisor (steal) and the
+// time every CPU spent busy (user, nice, system, irq, softirq), since boot; -1 where unknown.
+struct CpuTimes {
+  double steal_s = -1, busy_s = -1;
+};
+CpuTimes cpu_times() {
   const auto v = cpu_line_seconds();
-  return v.empty() ? -1 : v[7];
-}
-// CPU time every CPU of this guest spent busy since boot (user, nice, system, irq, softirq); -1
-// where it cannot be read.
-double busy_seconds() {
-  const auto v = cpu_line_seconds();
-  return v.empty() ? -1 : v[0] + v[1] + v[2] + v[5] + v[6];
+  if (v.empty()) return {};
+  return {v[7], v[0] + v[1] + v[2] + v[5] + v[6]};
 }
 
 // CPU time (user + system, all threads) process pid has used, in seconds (/proc/PID/stat
@@ -251,24 +249,25 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
       throw std::runtime_error("waitpid failed");
     }
     const double stop_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double stop_steal = steal_seconds(), stop_busy = busy_seconds();
+    const CpuTimes at_stop = cpu_times();
     if (WIFSTOPPED(status)) {
       const double child = process_cpu_seconds(pid);
       samples.push_back(sample_machine(c.threads, formats));
       samples.back().stop_s = stop_s;
-      samples.back().stop_steal_s = stop_steal;
-      samples.back().stop_busy_s = stop_busy;
+      samples.back().stop_steal_s = at_stop.steal_s;
+      samples.back().stop_busy_s = at_stop.busy_s;
       samples.back().child_cpu_s = child;
-      samples.back().cont_steal_s = steal_seconds();
-      samples.back().cont_busy_s = busy_seconds();
+      const CpuTimes at_cont = cpu_times();
+      samples.back().cont_steal_s = at_cont.steal_s;
+      samples.back().cont_busy_s = at_cont.busy_s;
       samples.back().cont_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ::kill(pid, SIGCONT);
       continue;
     }
     samples.push_back(sample_machine(c.threads, formats));
     samples.back().stop_s = stop_s;
-    samples.back().stop_steal_s = stop_steal;
-    samples.back().stop_busy_s = stop_busy;
+    samples.back().stop_steal_s = at_stop.steal_s;
+    samples.back().stop_busy_s = at_stop.busy_s;
     samples.back().child_cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                                  1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
     break;  // exited or killed
