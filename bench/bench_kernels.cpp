@@ -364,6 +364,23 @@ int width_sweep(const std::string& type_name) {
   return 0;
 }
 
+// --witness ROUNDS [threads]: the register-only vector peaks beside the kernel's own T = 64
+// matmul (validate's compute witness) for Q4_0, Q8_0 and Q4_K, round after round: how the two
+// kinds of compute figure move together on this machine.
+int witness_rounds(int rounds) {
+  const int threads = omp_get_max_threads();
+  std::printf("%5s %12s %12s %14s %14s %14s\n", "round", "int8 GOP/s", "fp32 GFLOP/s", "q4_0 T=64", "q8_0 T=64", "q4_k T=64");
+  for (int r = 0; r < rounds; ++r) {
+    const auto pk = vector_peaks(threads);
+    const double a = matmul_witness_flops_per_s("q4_0", threads), b = matmul_witness_flops_per_s("q8_0", threads),
+                 c = matmul_witness_flops_per_s("q4_k", threads);
+    std::printf("%5d %12.1f %12.1f %14.1f %14.1f %14.1f\n", r, pk.int8_ops_per_s / kGFLOP, pk.fp32_flops_per_s / kGFLOP,
+                a / kGFLOP, b / kGFLOP, c / kGFLOP);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -371,12 +388,17 @@ int run(int argc, char** argv) {
     std::printf("usage: bench_kernels [rows cols [threads [type]]]   (default 12288 x 6144, all threads, every type)\n"
                 "       bench_kernels --gguf FILE.gguf [threads]\n"
                 "       bench_kernels --footprint GB rows cols [threads]\n"
-                "       bench_kernels --widths TYPE [threads]\n");
+                "       bench_kernels --widths TYPE [threads]\n"
+                "       bench_kernels --witness ROUNDS [threads]\n");
     return 0;
   }
   if (argc > 2 && std::string(argv[1]) == "--widths") {
     if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
     return width_sweep(argv[2]);
+  }
+  if (argc > 2 && std::string(argv[1]) == "--witness") {
+    if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
+    return witness_rounds(std::max(1, std::atoi(argv[2])));
   }
   if (argc > 4 && std::string(argv[1]) == "--footprint") {
     if (argc > 5) omp_set_num_threads(std::atoi(argv[5]));

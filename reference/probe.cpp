@@ -382,6 +382,29 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
   return k;
 }
 
+// The kernel's own compute rate now (validate's compute witness): the probe's T = 64 matmul of
+// KernelRate::matmul64_flops_per_s (a 4096 x 1024 matrix of `format`, 64 tokens of activations),
+// one warm-up call and `reps` timed, median FLOP/s. ~2 ms a call for Q4_0 at 2 threads here.
+double matmul_witness_flops_per_s(const std::string& format, int threads, int reps) {
+  if (threads < 1 || reps < 1) input_error("probe: the matmul witness needs >= 1 thread and >= 1 repetition");
+  const GgmlType t = format_type(format);
+  const std::int64_t ne0 = 4096, ne1 = 1024;
+  constexpr int kTokens = 64;
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  OwnedMatrix w = make_matrix(t, ne0, ne1);
+  std::vector<float> x(static_cast<std::size_t>(ne0) * kTokens, 0.25f), y(static_cast<std::size_t>(ne1) * kTokens);
+  std::vector<double> rates;
+  for (int r = 0; r <= reps; ++r) {
+    const auto t0 = Clock::now();
+    matmul(w.m, x.data(), kTokens, y.data());
+    const double s = since(t0);
+    if (r > 0 && s > 0) rates.push_back(2.0 * kTokens * static_cast<double>(ne0 * ne1) / s);
+  }
+  omp_set_num_threads(prev);
+  return rates.empty() ? 0 : median(rates);
+}
+
 int usable_cores() {
   cpu_set_t set;
   CPU_ZERO(&set);

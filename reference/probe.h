@@ -101,6 +101,11 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
 KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens = 512,
                        const TriadArrays* paired = nullptr, std::int64_t paired_bytes = 0);
 
+// The kernel's T = 64 matmul of one format now, as kernel_rate measures matmul64_flops_per_s
+// (4096 x 1024 weights, 64 tokens): median FLOP/s of `reps` calls after one warm-up. validate's
+// compute witness: what the kernel's tiles reach at this moment, which register-only peaks miss.
+double matmul_witness_flops_per_s(const std::string& format, int threads, int reps = 5);
+
 // One op of the reference kernel (counters.h name) in one phase of the probe model's run
 // (reference/probe_ops.cpp): counted FLOP and bytes, measured time, calls.
 struct OpRate {
