@@ -338,14 +338,14 @@ TEST_CASE("ISA names and selection") {
   set_isa(saved);
 }
 
-TEST_CASE("interleaved Q4_0 and Q8_0: the layout round-trips and every ISA's product equals the GGUF layout's, bit for bit") {
+TEST_CASE("interleaved Q4_0, Q8_0 and Q6_K: the layout round-trips and every ISA's product equals the GGUF layout's, bit for bit") {
   const Isa saved = active_isa();
-  // 66 blocks (E2B's per-layer FFN of 2112: a tail of 2 after 8 groups of 8) and 3 blocks
-  // (tail only); 2 experts of 32 rows each (4 groups).
-  for (const GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {
-    const bool q8 = type == GgmlType::Q8_0;
+  // Q4_0 / Q8_0: 66 blocks (E2B's per-layer FFN of 2112: a tail of 2 after 8 groups of 8) and
+  // 3 blocks (tail only); Q6_K: 6 super-blocks (1536) and 1; 2 experts of 32 rows each (4 groups).
+  for (const GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K}) {
+    const bool q8 = type == GgmlType::Q8_0, q6 = type == GgmlType::Q6_K;
     const std::size_t quant_bytes = q8 ? 512 : 256;  // a block's quants for the 16 rows
-    for (const std::int64_t n : {66 * 32, 3 * 32}) {
+    for (const std::int64_t n : q6 ? std::vector<std::int64_t>{6 * 256, 256} : std::vector<std::int64_t>{66 * 32, 3 * 32}) {
       CAPTURE(std::string(type_info(type).name));
       const std::int64_t rows = 32, E = 2;
       const auto w = gaussian(E * rows * n, 41, 0.05f);
@@ -363,8 +363,20 @@ TEST_CASE("interleaved Q4_0 and Q8_0: the layout round-trips and every ISA's pro
         deinterleave_group(inter, g, back.data() + g * kInterleaveRows * plain.row_bytes);
       CHECK(back == q);  // ...of the same bytes
       // Hand check of the layout: row 5's block 1, quant bytes 8..11 and its scale, in group 0.
+      if (q6 && n > 256) {
+        // Row 5's super-block 1, weight 166 = sub-block 10 (quad 2, its 3rd: low nibble of the
+        // second 64 bytes, high bits at 4..5), chunk 1 (weights 4..7 of the sub-block), byte 2 of the row's 4.
+        const auto* blk = reinterpret_cast<const BlockQ6_K*>(q.data() + 5 * plain.row_bytes) + 1;
+        const int e = 166, want = q6_k_get(*blk, e);
+        // by hand from GGUF: half 1, l = 6, quarter 1: ql[64 + 6 + 32] low nibble, qh[32 + 6] bits 2..3
+        CHECK(want == ((blk->ql[102] & 0xF) | (((blk->qh[38] >> 2) & 3) << 4)));
+        const std::size_t chunk = 3360 * 1 + (4 * 2 + 1) * 192 + 4 * 5 + 2;
+        CHECK(((il[chunk + 64] & 0xF) | (((il[chunk + 128] >> 4) & 3) << 4)) == want);
+        CHECK(static_cast<std::int8_t>(il[3360 * 1 + 3072 + 16 * 10 + 5]) == blk->scales[10]);
+        CHECK(std::memcmp(il.data() + 3360 * 1 + 3328 + 2 * 5, &blk->d, 2) == 0);
+      }
       const std::size_t nb = n / 32;
-      if (nb > 1) {
+      if (!q6 && nb > 1) {
         const std::uint8_t* at = il.data() + quant_bytes * 1 + 64 * 2 + 4 * 5;
         std::uint16_t d = 0;
         if (q8) {
@@ -400,13 +412,15 @@ TEST_CASE("interleaved Q4_0 and Q8_0: the layout round-trips and every ISA's pro
       set_isa(saved);
     }
   }
-  // The kernels each ISA has for the layouts: AVX-512 both, AVX2 Q4_0 only, scalar none.
+  // The kernels each ISA has for the layouts: AVX-512 all three, AVX2 Q4_0 only, scalar none.
   auto has = [](const IsaKernels& k, GgmlType t) { return k.interleaved_for(t) != nullptr; };
   CHECK_FALSE(has(kernels_scalar(), GgmlType::Q4_0));
   CHECK_FALSE(has(kernels_scalar(), GgmlType::Q8_0));
   CHECK_FALSE(has(kernels_avx512(), GgmlType::Q4_K));
   if (best_isa() != Isa::Scalar) CHECK(has(kernels_avx2(), GgmlType::Q4_0));
   if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q8_0));
+  if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q6_K));
+  if (best_isa() != Isa::Scalar) CHECK_FALSE(has(kernels_avx2(), GgmlType::Q6_K));
   QMatrix odd{GgmlType::Q4_0, 64, 24, 1, nullptr, row_bytes(GgmlType::Q4_0, 64)};
   std::vector<std::uint8_t> buf(row_bytes(GgmlType::Q4_K, 256) * 32);
   odd.data = buf.data();
@@ -416,7 +430,13 @@ TEST_CASE("interleaved Q4_0 and Q8_0: the layout round-trips and every ISA's pro
   odd.type = GgmlType::Q4_K;
   odd.ne0 = 256;
   odd.row_bytes = row_bytes(GgmlType::Q4_K, 256);
-  CHECK_FALSE(can_interleave(odd));  // Q4_0 and Q8_0 only
+  CHECK_FALSE(can_interleave(odd));  // Q4_0, Q8_0 and Q6_K only
+  odd.type = GgmlType::Q6_K;
+  odd.row_bytes = row_bytes(GgmlType::Q6_K, 256);
+  CHECK(can_interleave(odd));
+  odd.ne0 = 128;  // not whole super-blocks
+  odd.row_bytes = 105;
+  CHECK_FALSE(can_interleave(odd));
 }
 
 TEST_CASE("the SIMD activation quantizers write the scalar one's bytes, special values included") {

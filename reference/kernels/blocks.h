@@ -100,6 +100,49 @@ inline std::size_t q4x16_scales_at(std::int64_t b, std::int64_t nb) { return x16
 inline std::size_t q8x16_quants_at(std::int64_t b) { return x16_quants_at<512>(b); }
 inline std::size_t q8x16_scales_at(std::int64_t b, std::int64_t nb) { return x16_scales_at<512>(b, nb); }
 
+// Q6_K interleaved by 16 rows (qmatrix.h): super-block b of a group is a run of 3360 bytes
+// (16 x 210) at 3360 * b. Its sub-blocks (16 weights, one scale each) go in quads (sub-blocks
+// 4Q..4Q+3); chunk (Q, k) holds weights 4k..4k+3 of each of the quad's sub-blocks for the 16
+// rows as 192 bytes: 64 of low nibbles (sub-block 4Q in the low nibble, 4Q+1 in the high
+// one), 64 more (4Q+2, 4Q+3), 64 of high bit pairs (sub-block 4Q+s in bits 2s..2s+1), byte
+// 4i+j of each holding row i's weight 4k+j. Then the 16 x 16 int8 scales (sub-block g's 16 rows
+// at 16g), then the 16 rows' f16 d.
+inline constexpr std::size_t kQ6x16Bytes = 16 * sizeof(BlockQ6_K);
+inline std::size_t q6x16_chunk_at(std::int64_t b, int quad, int k) {
+  return static_cast<std::size_t>(b) * kQ6x16Bytes + static_cast<std::size_t>(4 * quad + k) * 192;
+}
+inline std::size_t q6x16_scales_at(std::int64_t b) { return static_cast<std::size_t>(b) * kQ6x16Bytes + 3072; }
+inline std::size_t q6x16_d_at(std::int64_t b) { return static_cast<std::size_t>(b) * kQ6x16Bytes + 3328; }
+// Weight e (< 256) of a Q6_K block as its unsigned 6-bit quant (0..63; w = d * sc * (q - 32)),
+// where GGUF keeps it: half h = e / 128; in it, l = e % 32 and quarter u = (e % 128) / 32;
+// low 4 bits in ql[64h + l + 32(u & 1)] (high nibble for u >= 2), high 2 bits in qh[32h + l] at 2u.
+inline int q6_k_get(const BlockQ6_K& blk, int e) {
+  const int h = e / 128, l = e % 32, u = (e % 128) / 32;
+  const int lo = (blk.ql[64 * h + l + 32 * (u & 1)] >> (4 * (u >> 1))) & 0xF;
+  return lo | (((blk.qh[32 * h + l] >> (2 * u)) & 3) << 4);
+}
+// The block's 256 quants (0..63, in weight order), and back into ql / qh (every byte written).
+inline void q6_k_unpack(const BlockQ6_K& blk, std::uint8_t q[kQKK]) {
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      std::uint8_t* w = q + 128 * h + l;  // quarters u = 0..3 at w[32u]
+      const int lo0 = blk.ql[64 * h + l], lo1 = blk.ql[64 * h + l + 32], hi = blk.qh[32 * h + l];
+      w[0] = static_cast<std::uint8_t>((lo0 & 0xF) | (hi & 3) << 4);
+      w[32] = static_cast<std::uint8_t>((lo1 & 0xF) | ((hi >> 2) & 3) << 4);
+      w[64] = static_cast<std::uint8_t>((lo0 >> 4) | ((hi >> 4) & 3) << 4);
+      w[96] = static_cast<std::uint8_t>((lo1 >> 4) | ((hi >> 6) & 3) << 4);
+    }
+}
+inline void q6_k_pack(const std::uint8_t q[kQKK], BlockQ6_K& blk) {
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const std::uint8_t* w = q + 128 * h + l;  // quarters u = 0..3 at w[32u]
+      blk.ql[64 * h + l] = static_cast<std::uint8_t>((w[0] & 0xF) | (w[64] & 0xF) << 4);
+      blk.ql[64 * h + l + 32] = static_cast<std::uint8_t>((w[32] & 0xF) | (w[96] & 0xF) << 4);
+      blk.qh[32 * h + l] = static_cast<std::uint8_t>((w[0] >> 4) | (w[32] >> 4) << 2 | (w[64] >> 4) << 4 | (w[96] >> 4) << 6);
+    }
+}
+
 // Block geometry of the formats the kernels execute (the same numbers as
 // sim's type table; test_kernels checks they agree).
 struct BlockGeom {

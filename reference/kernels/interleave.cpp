@@ -1,4 +1,4 @@
-// interleave.cpp: Q4_0 and Q8_0 rows to and from the 16-row interleaved layouts (qmatrix.h).
+// interleave.cpp: Q4_0, Q8_0 and Q6_K rows to and from the 16-row interleaved layouts (qmatrix.h).
 #include <cstring>
 #include <type_traits>
 
@@ -39,6 +39,38 @@ void move_q8_0(LayoutPtr<To> o, int i, BlockRef<To, BlockQ8_0> blk, std::int64_t
   else std::memcpy(&blk.d, o + q8x16_scales_at(b, nb) + 2 * i, 2);
 }
 
+// Q6_K: row i's super-block b <-> its places in the group at o, through the block's 256
+// quants unpacked (q6_k_unpack / q6_k_pack); each byte of either layout written once.
+template <bool To>
+void move_q6_k(LayoutPtr<To> o, int i, BlockRef<To, BlockQ6_K> blk, std::int64_t b) {
+  std::uint8_t q[kQKK];
+  if constexpr (To) q6_k_unpack(blk, q);
+  for (int quad = 0; quad < 4; ++quad)
+    for (int k = 0; k < 4; ++k)
+      for (int j = 0; j < 4; ++j) {
+        const std::size_t at = q6x16_chunk_at(b, quad, k) + 4 * i + j;
+        std::uint8_t* w[4];  // weight 4k + j of the quad's sub-blocks
+        for (int s = 0; s < 4; ++s) w[s] = q + 16 * (4 * quad + s) + 4 * k + j;
+        if constexpr (To) {
+          o[at] = static_cast<std::uint8_t>((*w[0] & 0xF) | (*w[1] & 0xF) << 4);
+          o[at + 64] = static_cast<std::uint8_t>((*w[2] & 0xF) | (*w[3] & 0xF) << 4);
+          o[at + 128] = static_cast<std::uint8_t>((*w[0] >> 4) | (*w[1] >> 4) << 2 | (*w[2] >> 4) << 4 | (*w[3] >> 4) << 6);
+        } else {
+          *w[0] = static_cast<std::uint8_t>((o[at] & 0xF) | (o[at + 128] & 3) << 4);
+          *w[1] = static_cast<std::uint8_t>((o[at] >> 4) | ((o[at + 128] >> 2) & 3) << 4);
+          *w[2] = static_cast<std::uint8_t>((o[at + 64] & 0xF) | ((o[at + 128] >> 4) & 3) << 4);
+          *w[3] = static_cast<std::uint8_t>((o[at + 64] >> 4) | ((o[at + 128] >> 6) & 3) << 4);
+        }
+      }
+  if constexpr (!To) q6_k_pack(q, blk);
+  for (int g = 0; g < 16; ++g) {
+    if constexpr (To) o[q6x16_scales_at(b) + 16 * g + i] = static_cast<std::uint8_t>(blk.scales[g]);
+    else blk.scales[g] = static_cast<std::int8_t>(o[q6x16_scales_at(b) + 16 * g + i]);
+  }
+  if constexpr (To) std::memcpy(o + q6x16_d_at(b) + 2 * i, &blk.d, 2);
+  else std::memcpy(&blk.d, o + q6x16_d_at(b) + 2 * i, 2);
+}
+
 // Every block of one group: 16 rows of row_bytes in GGUF order at `rows` <-> the layout at o.
 template <bool To, class Block>
 void move_group(std::conditional_t<To, const std::uint8_t*, std::uint8_t*> rows, LayoutPtr<To> o, std::size_t row_bytes,
@@ -48,7 +80,8 @@ void move_group(std::conditional_t<To, const std::uint8_t*, std::uint8_t*> rows,
     const RowPtr row = reinterpret_cast<RowPtr>(rows + i * row_bytes);
     for (std::int64_t b = 0; b < nb; ++b) {
       if constexpr (std::is_same_v<Block, BlockQ4_0>) move_q4_0<To>(o, i, row[b], b, nb);
-      else move_q8_0<To>(o, i, row[b], b, nb);
+      else if constexpr (std::is_same_v<Block, BlockQ8_0>) move_q8_0<To>(o, i, row[b], b, nb);
+      else move_q6_k<To>(o, i, row[b], b);
     }
   }
 }
@@ -56,26 +89,33 @@ void move_group(std::conditional_t<To, const std::uint8_t*, std::uint8_t*> rows,
 }  // namespace
 
 bool can_interleave(const QMatrix& w) {
-  return (w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0) && !w.interleaved && w.ne0 > 0 && w.ne0 % kQK == 0 &&
+  const bool legacy = w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0;
+  return (legacy || w.type == GgmlType::Q6_K) && !w.interleaved && w.ne0 > 0 && w.ne0 % (legacy ? kQK : kQKK) == 0 &&
          w.ne1 > 0 && w.ne1 % kInterleaveRows == 0 && w.data != nullptr;
 }
 
+namespace {
+template <bool To>
+void move_rows(GgmlType t, std::conditional_t<To, const std::uint8_t*, std::uint8_t*> rows, LayoutPtr<To> o,
+               std::size_t row_bytes, std::int64_t ne0) {
+  if (t == GgmlType::Q4_0) move_group<To, BlockQ4_0>(rows, o, row_bytes, ne0 / kQK);
+  else if (t == GgmlType::Q8_0) move_group<To, BlockQ8_0>(rows, o, row_bytes, ne0 / kQK);
+  else move_group<To, BlockQ6_K>(rows, o, row_bytes, ne0 / kQKK);
+}
+}  // namespace
+
 void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std::uint8_t* dst) {
-  const std::int64_t nb = src.ne0 / kQK;
   const std::size_t group_bytes = kInterleaveRows * src.row_bytes;
   for (std::int64_t g = g0; g < g1; ++g) {
     const auto* rows = static_cast<const std::uint8_t*>(src.data) + static_cast<std::size_t>(g) * group_bytes;
     std::uint8_t* o = dst + static_cast<std::size_t>(g) * group_bytes;
-    if (src.type == GgmlType::Q4_0) move_group<true, BlockQ4_0>(rows, o, src.row_bytes, nb);
-    else move_group<true, BlockQ8_0>(rows, o, src.row_bytes, nb);
+    move_rows<true>(src.type, rows, o, src.row_bytes, src.ne0);
   }
 }
 
 void deinterleave_group(const QMatrix& w, std::int64_t g, std::uint8_t* dst) {
-  const std::int64_t nb = w.ne0 / kQK;
   const auto* o = static_cast<const std::uint8_t*>(w.data) + static_cast<std::size_t>(g) * kInterleaveRows * w.row_bytes;
-  if (w.type == GgmlType::Q4_0) move_group<false, BlockQ4_0>(dst, o, w.row_bytes, nb);
-  else move_group<false, BlockQ8_0>(dst, o, w.row_bytes, nb);
+  move_rows<false>(w.type, dst, o, w.row_bytes, w.ne0);
 }
 
 }  // namespace gs::ref
