@@ -342,15 +342,8 @@ int width_sweep(const std::string& type_name) {
     if (r > 0) triads.push_back(tt);
     for (std::size_t i = 0; i < cases.size(); ++i) {
       const QMatrix& m = cases[i].m;
-      const std::int64_t chunk = std::max<std::int64_t>(16, (std::int64_t{8} << 20) / static_cast<std::int64_t>(m.row_bytes) / 16 * 16);
-      const double t0 = now_s();
-      for (std::int64_t r0 = 0; r0 < m.ne1; r0 += chunk) {
-        QMatrix part = m;
-        part.ne1 = std::min(chunk, m.ne1 - r0);
-        part.data = m.row(0, r0);
-        matmul(part, x.data(), 1, y.data());
-      }
-      const double v = static_cast<double>(m.row_bytes) * static_cast<double>(m.ne1) / (now_s() - t0);
+      const double v = static_cast<double>(m.row_bytes) * static_cast<double>(m.ne1) /
+                       stream_in_calls(m, kStreamCallBytes, x.data(), y.data());  // as the probe streams
       if (r > 0) rate[i].push_back(v), ratio[i].push_back(v / tt);
     }
     std::fprintf(stderr, "  round %d/%d (triad %.1f GB/s)\n", r + 1, rounds, tt / kGB);

@@ -301,6 +301,19 @@ double cached_matvec_bytes_per_s(GgmlType t, int threads) {
 
 }  // namespace
 
+double stream_in_calls(const QMatrix& w, std::int64_t call_bytes, const float* x, float* y) {
+  const std::int64_t rows = std::max<std::int64_t>(
+      kInterleaveRows, call_bytes / static_cast<std::int64_t>(w.row_bytes) / kInterleaveRows * kInterleaveRows);
+  const auto t0 = Clock::now();
+  for (std::int64_t r0 = 0; r0 < w.ne1; r0 += rows) {
+    QMatrix part = w;
+    part.ne1 = std::min(rows, w.ne1 - r0);
+    part.data = w.row(0, r0);
+    matmul(part, x, 1, y);
+  }
+  return since(t0);
+}
+
 double matvec_stream_bytes_per_s(const std::string& format, int threads, std::int64_t weight_bytes, int reps,
                                  const TriadArrays* paired, std::int64_t paired_bytes, double* of_triad) {
   const GgmlType t = format_type(format);
@@ -317,20 +330,12 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
     const std::int64_t row = tensor_bytes(t, n);
     // whole groups of 16 rows (and calls of whole groups), as every matrix of the family has
     const std::int64_t ne1 = std::max<std::int64_t>(256, weight_bytes / row / 16 * 16);
-    const std::int64_t chunk = std::max<std::int64_t>(16, (8LL << 20) / row / 16 * 16);
     OwnedMatrix w = make_matrix(t, n, ne1);
     std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(ne1));
     std::vector<double> rates;
     for (int r = 0; r < std::max(2, reps); ++r) {  // the first pass warms up (not counted)
       const double triad = paired && r > 0 ? paired->measure(threads, 3, paired_bytes).best_bytes_per_s : 0;
-      const auto t0 = Clock::now();
-      for (std::int64_t r0 = 0; r0 < ne1; r0 += chunk) {
-        QMatrix part = w.m;
-        part.ne1 = std::min(chunk, ne1 - r0);
-        part.data = w.m.row(0, r0);
-        matmul(part, x.data(), 1, y.data() + r0);
-      }
-      const double s = since(t0);
+      const double s = stream_in_calls(w.m, kStreamCallBytes, x.data(), y.data());
       if (r > 0 && s > 0) rates.push_back(static_cast<double>(row * ne1) / s);
       if (r > 0 && s > 0 && triad > 0) ratios.push_back(static_cast<double>(row * ne1) / s / triad);
     }

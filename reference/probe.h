@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "json_util.h"
+#include "qmatrix.h"
 
 namespace gs::ref {
 
@@ -97,6 +98,12 @@ struct KernelRate {
 double matvec_stream_bytes_per_s(const std::string& format, int threads, std::int64_t weight_bytes, int reps = 6,
                                  const TriadArrays* paired = nullptr, std::int64_t paired_bytes = 0,
                                  double* of_triad = nullptr);
+// One T = 1 pass over w as a model's layers call the kernel: matmul() calls of whole 16-row
+// groups of about call_bytes each (the probe's 8 MiB), each starting its threads, prefetch
+// streams and static split anew; x: w.ne0 activations, y: room for one call's rows (reused).
+// Returns the seconds the pass took.
+double stream_in_calls(const QMatrix& w, std::int64_t call_bytes, const float* x, float* y);
+inline constexpr std::int64_t kStreamCallBytes = std::int64_t{8} << 20;  // the probe's call size
 // Kernel rate of one format at `threads` threads; weight_bytes: size of the T = 1 matrix.
 KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens = 512,
                        const TriadArrays* paired = nullptr, std::int64_t paired_bytes = 0);
