@@ -357,6 +357,72 @@ int width_sweep(const std::string& type_name) {
   return 0;
 }
 
+// --t64 ROWS COLS TYPE [threads]: the T = 64 matmul (a 64-token prompt) on one matrix called
+// again and again (cache-warm, as the probe times matmul64_flops_per_s) against the same call
+// cycling over copies of the matrix that together exceed the last-level cache (each call's
+// weights from memory once, as a prompt's layers run them); 7 alternating rounds, medians.
+int t64_sweep(std::int64_t rows, std::int64_t cols, const std::string& type_name) {
+  const std::optional<GgmlType> parsed = type_from_name(type_name);
+  if (!parsed || !kernel_supports(*parsed)) throw InputError("--t64: unknown or unsupported weight format '" + type_name + "'");
+  const GgmlType t = *parsed;
+  const BlockGeom g = block_geom(t);
+  if (rows <= 0 || cols <= 0 || cols % g.weights != 0 || rows % kInterleaveRows != 0)
+    throw InputError("--t64: rows a multiple of 16, cols a multiple of the block size");
+  const int threads = omp_get_max_threads();
+  const std::size_t rb = static_cast<std::size_t>(cols / g.weights * g.bytes), bytes = rb * static_cast<std::size_t>(rows);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  std::vector<std::uint8_t> q(bytes);
+  std::vector<float> f(static_cast<std::size_t>(cols));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (auto& v : f) v = nd(rng);
+    quantize_row(t, f.data(), q.data() + static_cast<std::size_t>(r) * rb, cols);
+  }
+  const int copies = static_cast<int>(std::max<std::size_t>(2, ((std::size_t{256} << 20) + bytes - 1) / bytes));
+  std::vector<HugeBuffer> bufs;
+  std::vector<QMatrix> mats;
+  const QMatrix plain{t, cols, rows, 1, q.data(), rb};
+  for (int c = 0; c < copies; ++c) {
+    bufs.push_back(alloc_huge_pages(bytes));
+    QMatrix m = plain;
+    m.data = bufs.back().get();
+    if (can_interleave(plain) && interleaved_kernel_active(t)) {
+      interleave_groups(plain, 0, rows / kInterleaveRows, bufs.back().get());
+      m.interleaved = true;
+    } else {
+      std::memcpy(bufs.back().get(), q.data(), bytes);
+    }
+    mats.push_back(m);
+  }
+  constexpr int T = 64;
+  std::vector<float> x(static_cast<std::size_t>(T * cols)), y(static_cast<std::size_t>(T * rows));
+  for (auto& v : x) v = nd(rng) * 50.0f;
+  const double flop = 2.0 * T * static_cast<double>(rows) * static_cast<double>(cols);
+  std::vector<double> warm, cold;
+  for (int r = 0; r < 8; ++r) {
+    std::vector<double> w, c;
+    for (int i = 0; i < 6; ++i) {
+      const double t0 = now_s();
+      matmul(mats[0], x.data(), T, y.data());
+      if (i > 0) w.push_back(flop / (now_s() - t0));
+    }
+    for (int i = 1; i < copies; ++i) {
+      const double t0 = now_s();
+      matmul(mats[static_cast<std::size_t>(i)], x.data(), T, y.data());
+      c.push_back(flop / (now_s() - t0));
+    }
+    if (r > 0) warm.push_back(median(w)), cold.push_back(median(c));
+  }
+  std::printf("T = 64 matmul, %s %lld x %lld (%.1f MB), %d threads, ISA %s, %d copies: GFLOP/s\n", type_name.c_str(),
+              static_cast<long long>(rows), static_cast<long long>(cols), static_cast<double>(bytes) / kMB, threads,
+              isa_name(active_isa()), copies);
+  std::printf("%-6s %12s %12s %8s\n", "round", "same matrix", "fresh copy", "ratio");
+  for (std::size_t i = 0; i < warm.size(); ++i)
+    std::printf("%-6zu %12.1f %12.1f %8.3f\n", i + 1, warm[i] / kGFLOP, cold[i] / kGFLOP, cold[i] / warm[i]);
+  std::printf("%-6s %12.1f %12.1f %8.3f\n", "median", median(warm) / kGFLOP, median(cold) / kGFLOP, median(cold) / median(warm));
+  return 0;
+}
+
 // --witness ROUNDS [threads]: the register-only vector peaks beside the kernel's own T = 64
 // matmul (validate's compute witness) for Q4_0, Q8_0 and Q4_K, round after round: how the two
 // kinds of compute figure move together on this machine.
@@ -382,12 +448,17 @@ int run(int argc, char** argv) {
                 "       bench_kernels --gguf FILE.gguf [threads]\n"
                 "       bench_kernels --footprint GB rows cols [threads]\n"
                 "       bench_kernels --widths TYPE [threads]\n"
-                "       bench_kernels --witness ROUNDS [threads]\n");
+                "       bench_kernels --witness ROUNDS [threads]\n"
+                "       bench_kernels --t64 ROWS COLS TYPE [threads]\n");
     return 0;
   }
   if (argc > 2 && std::string(argv[1]) == "--widths") {
     if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));
     return width_sweep(argv[2]);
+  }
+  if (argc > 4 && std::string(argv[1]) == "--t64") {
+    if (argc > 5) omp_set_num_threads(std::atoi(argv[5]));
+    return t64_sweep(std::atoll(argv[2]), std::atoll(argv[3]), argv[4]);
   }
   if (argc > 2 && std::string(argv[1]) == "--witness") {
     if (argc > 3) omp_set_num_threads(std::atoi(argv[3]));

@@ -79,7 +79,7 @@ struct ActQ8K {      // for Q4_K / Q6_K weights: 256 activations
 };
 static_assert(sizeof(ActQ8K) == 292);
 
-// Q4_0 / Q8_0 interleaved by 16 rows (qmatrix.h): inside a group, blocks go in columns
+// Q4_0 / Q8_0 interleaved by 16 rows (qmatrix.h; Q6_K below): inside a group, blocks go in columns
 // of 8 (the last column may hold fewer): a column's 8 blocks of quants (QB bytes each: the
 // 16 rows' 16 nibble bytes (Q4_0, 256) or 32 quant bytes (Q8_0, 512)), then its 8 x 32
 // bytes of scales, so a group is read front to back as one stream.
