@@ -301,6 +301,20 @@ double cached_matvec_bytes_per_s(GgmlType t, int threads) {
 
 }  // namespace
 
+namespace {
+// T tokens through w: one warm-up call, then `timed` calls; the median FLOP/s (2 per weight and token).
+double median_matmul_flops_per_s(const QMatrix& w, const float* x, int T, float* y, int timed) {
+  std::vector<double> rates;
+  for (int r = 0; r <= timed; ++r) {
+    const auto t0 = Clock::now();
+    matmul(w, x, T, y);
+    const double s = since(t0);
+    if (r > 0 && s > 0) rates.push_back(2.0 * T * static_cast<double>(w.ne0 * w.ne1) / s);
+  }
+  return median(rates);
+}
+}  // namespace
+
 double stream_in_calls(const QMatrix& w, std::int64_t call_bytes, const float* x, float* y) {
   const std::int64_t rows = std::max<std::int64_t>(
       kInterleaveRows, call_bytes / static_cast<std::int64_t>(w.row_bytes) / kInterleaveRows * kInterleaveRows);
@@ -364,24 +378,8 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
     OwnedMatrix w = make_matrix(t, ne0, ne1);
     std::vector<float> x(static_cast<std::size_t>(ne0) * static_cast<std::size_t>(matmul_tokens), 0.25f);
     std::vector<float> y(static_cast<std::size_t>(ne1) * static_cast<std::size_t>(matmul_tokens));
-    std::vector<double> rates;
-    for (int r = 0; r < 3; ++r) {
-      const auto t0 = Clock::now();
-      matmul(w.m, x.data(), matmul_tokens, y.data());
-      const double s = since(t0);
-      if (r > 0 && s > 0) rates.push_back(2.0 * matmul_tokens * static_cast<double>(ne0 * ne1) / s);
-    }
-    k.matmul_flops_per_s = median(rates);
-    if (matmul_tokens > 64) {  // and at 64 tokens, the common prompt
-      std::vector<double> r64;
-      for (int r = 0; r < 5; ++r) {
-        const auto t0 = Clock::now();
-        matmul(w.m, x.data(), 64, y.data());
-        const double s = since(t0);
-        if (r > 0 && s > 0) r64.push_back(2.0 * 64 * static_cast<double>(ne0 * ne1) / s);
-      }
-      k.matmul64_flops_per_s = median(r64);
-    }
+    k.matmul_flops_per_s = median_matmul_flops_per_s(w.m, x.data(), matmul_tokens, y.data(), 2);
+    if (matmul_tokens > 64) k.matmul64_flops_per_s = median_matmul_flops_per_s(w.m, x.data(), 64, y.data(), 4);  // the common prompt
   }
   omp_set_num_threads(prev);
   return k;
@@ -399,15 +397,9 @@ double matmul_witness_flops_per_s(const std::string& format, int threads, int re
   omp_set_num_threads(threads);
   OwnedMatrix w = make_matrix(t, ne0, ne1);
   std::vector<float> x(static_cast<std::size_t>(ne0) * kTokens, 0.25f), y(static_cast<std::size_t>(ne1) * kTokens);
-  std::vector<double> rates;
-  for (int r = 0; r <= reps; ++r) {
-    const auto t0 = Clock::now();
-    matmul(w.m, x.data(), kTokens, y.data());
-    const double s = since(t0);
-    if (r > 0 && s > 0) rates.push_back(2.0 * kTokens * static_cast<double>(ne0 * ne1) / s);
-  }
+  const double rate = median_matmul_flops_per_s(w.m, x.data(), kTokens, y.data(), reps);
   omp_set_num_threads(prev);
-  return rates.empty() ? 0 : median(rates);
+  return rate;
 }
 
 int usable_cores() {

@@ -53,6 +53,7 @@ struct QMatrix {
 // describes (q6x16_chunk_at / q6x16_scales_at / q6x16_d_at): a 64-byte load holds 4 weights
 // of each of the 16 rows, so one broadcast of 4 activation quants serves 16 rows here too.
 inline constexpr int kInterleaveRows = 16;
+bool has_interleaved_layout(GgmlType t);  // Q4_0, Q8_0, Q6_K
 bool can_interleave(const QMatrix& w);  // Q4_0 or Q8_0 (Q6_K: ne0 whole super-blocks) with ne1 a multiple of 16
 // Groups [g0, g1) of `src` (GGUF order) into `dst` at their own offsets (dst != src).
 void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std::uint8_t* dst);

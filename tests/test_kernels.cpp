@@ -367,7 +367,9 @@ TEST_CASE("interleaved Q4_0, Q8_0 and Q6_K: the layout round-trips and every ISA
         // Row 5's super-block 1, weight 166 = sub-block 10 (quad 2, its 3rd: low nibble of the
         // second 64 bytes, high bits at 4..5), chunk 1 (weights 4..7 of the sub-block), byte 2 of the row's 4.
         const auto* blk = reinterpret_cast<const BlockQ6_K*>(q.data() + 5 * plain.row_bytes) + 1;
-        const int e = 166, want = q6_k_get(*blk, e);
+        std::uint8_t q6[256];
+        q6_k_unpack(*blk, q6);
+        const int want = q6[166];
         // by hand from GGUF: half 1, l = 6, quarter 1: ql[64 + 6 + 32] low nibble, qh[32 + 6] bits 2..3
         CHECK(want == ((blk->ql[102] & 0xF) | (((blk->qh[38] >> 2) & 3) << 4)));
         const std::size_t chunk = 3360 * 1 + (4 * 2 + 1) * 192 + 4 * 5 + 2;

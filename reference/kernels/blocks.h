@@ -113,14 +113,9 @@ inline std::size_t q6x16_chunk_at(std::int64_t b, int quad, int k) {
 }
 inline std::size_t q6x16_scales_at(std::int64_t b) { return static_cast<std::size_t>(b) * kQ6x16Bytes + 3072; }
 inline std::size_t q6x16_d_at(std::int64_t b) { return static_cast<std::size_t>(b) * kQ6x16Bytes + 3328; }
-// Weight e (< 256) of a Q6_K block as its unsigned 6-bit quant (0..63; w = d * sc * (q - 32)),
-// where GGUF keeps it: half h = e / 128; in it, l = e % 32 and quarter u = (e % 128) / 32;
-// low 4 bits in ql[64h + l + 32(u & 1)] (high nibble for u >= 2), high 2 bits in qh[32h + l] at 2u.
-inline int q6_k_get(const BlockQ6_K& blk, int e) {
-  const int h = e / 128, l = e % 32, u = (e % 128) / 32;
-  const int lo = (blk.ql[64 * h + l + 32 * (u & 1)] >> (4 * (u >> 1))) & 0xF;
-  return lo | (((blk.qh[32 * h + l] >> (2 * u)) & 3) << 4);
-}
+// A Q6_K block's weights as unsigned 6-bit quants (0..63; w = d * sc * (q - 32)), where GGUF
+// keeps them: half h = e / 128; in it, l = e % 32 and quarter u = (e % 128) / 32; low 4 bits in
+// ql[64h + l + 32(u & 1)] (high nibble for u >= 2), high 2 bits in qh[32h + l] at bit 2u.
 // The block's 256 quants (0..63, in weight order), and back into ql / qh (every byte written).
 inline void q6_k_unpack(const BlockQ6_K& blk, std::uint8_t q[kQKK]) {
   for (int h = 0; h < 2; ++h)

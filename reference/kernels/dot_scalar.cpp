@@ -67,18 +67,8 @@ float dot_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x) {
   const auto* xb = reinterpret_cast<const ActQ8K*>(x);
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
-    int q[kQKK];  // unsigned 6-bit values 0..63, in weight order
-    for (int h = 0; h < 2; ++h) {
-      const std::uint8_t* ql = wb[b].ql + 64 * h;
-      const std::uint8_t* qh = wb[b].qh + 32 * h;
-      int* o = q + 128 * h;
-      for (int l = 0; l < 32; ++l) {
-        o[l] = (ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4);
-        o[l + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
-        o[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-        o[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-      }
-    }
+    std::uint8_t q[kQKK];  // unsigned 6-bit values 0..63, in weight order
+    q6_k_unpack(wb[b], q);
     int sumi = 0;
     for (int g = 0; g < 16; ++g) {
       int isum = 0;

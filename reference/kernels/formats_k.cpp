@@ -144,39 +144,17 @@ void quantize_q6_k(const float* x, BlockQ6_K* y, std::int64_t n) {
         q[16 * g + l] = static_cast<std::uint8_t>(v + 32);
       }
     }
-    for (int h = 0; h < 2; ++h) {  // two halves of 128: ql 64 bytes, qh 32 bytes each
-      std::uint8_t* ql = y[b].ql + 64 * h;
-      std::uint8_t* qh = y[b].qh + 32 * h;
-      const std::uint8_t* L = q + 128 * h;
-      for (int l = 0; l < 32; ++l) {
-        ql[l] = static_cast<std::uint8_t>((L[l] & 0xF) | ((L[l + 64] & 0xF) << 4));
-        ql[l + 32] = static_cast<std::uint8_t>((L[l + 32] & 0xF) | ((L[l + 96] & 0xF) << 4));
-        qh[l] = static_cast<std::uint8_t>((L[l] >> 4) | ((L[l + 32] >> 4) << 2) | ((L[l + 64] >> 4) << 4) |
-                                          ((L[l + 96] >> 4) << 6));
-      }
-    }
+    q6_k_pack(q, y[b]);
   }
 }
 
 void dequantize_q6_k(const BlockQ6_K* x, float* y, std::int64_t n) {
-  for (std::int64_t b = 0; b < n / kQKK; ++b) {
+  for (std::int64_t b = 0; b < n / kQKK; ++b, y += kQKK) {
     const float d = fp16_to_f32(x[b].d);
-    const std::uint8_t* ql = x[b].ql;
-    const std::uint8_t* qh = x[b].qh;
-    const std::int8_t* sc = x[b].scales;
-    for (int h = 0; h < 2; ++h, y += 128, ql += 64, qh += 32, sc += 8) {
-      for (int l = 0; l < 32; ++l) {
-        const int is = l / 16;
-        const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        y[l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
-        y[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
-        y[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
-        y[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
-      }
-    }
+    std::uint8_t q[kQKK];
+    q6_k_unpack(x[b], q);
+    for (int e = 0; e < kQKK; ++e)
+      y[e] = d * static_cast<float>(x[b].scales[e / 16]) * static_cast<float>(static_cast<int>(q[e]) - 32);
   }
 }
 

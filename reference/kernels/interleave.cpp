@@ -86,15 +86,7 @@ void move_group(std::conditional_t<To, const std::uint8_t*, std::uint8_t*> rows,
   }
 }
 
-}  // namespace
-
-bool can_interleave(const QMatrix& w) {
-  const bool legacy = w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0;
-  return (legacy || w.type == GgmlType::Q6_K) && !w.interleaved && w.ne0 > 0 && w.ne0 % (legacy ? kQK : kQKK) == 0 &&
-         w.ne1 > 0 && w.ne1 % kInterleaveRows == 0 && w.data != nullptr;
-}
-
-namespace {
+// Every block of one group of type t, either way.
 template <bool To>
 void move_rows(GgmlType t, std::conditional_t<To, const std::uint8_t*, std::uint8_t*> rows, LayoutPtr<To> o,
                std::size_t row_bytes, std::int64_t ne0) {
@@ -102,7 +94,16 @@ void move_rows(GgmlType t, std::conditional_t<To, const std::uint8_t*, std::uint
   else if (t == GgmlType::Q8_0) move_group<To, BlockQ8_0>(rows, o, row_bytes, ne0 / kQK);
   else move_group<To, BlockQ6_K>(rows, o, row_bytes, ne0 / kQKK);
 }
+
 }  // namespace
+
+bool has_interleaved_layout(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q6_K; }
+
+bool can_interleave(const QMatrix& w) {
+  const std::int64_t block = w.type == GgmlType::Q6_K ? kQKK : kQK;
+  return has_interleaved_layout(w.type) && !w.interleaved && w.ne0 > 0 && w.ne0 % block == 0 && w.ne1 > 0 &&
+         w.ne1 % kInterleaveRows == 0 && w.data != nullptr;
+}
 
 void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std::uint8_t* dst) {
   const std::size_t group_bytes = kInterleaveRows * src.row_bytes;

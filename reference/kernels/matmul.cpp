@@ -70,8 +70,7 @@ void check_matrix(const QMatrix& W, int T, std::int64_t expert) {
     input_error("matmul: row_bytes " + std::to_string(W.row_bytes) + " does not match ne0 " + std::to_string(W.ne0));
   }
   if (W.data == nullptr) input_error("matmul: matrix has no data");
-  if (W.interleaved && ((W.type != GgmlType::Q4_0 && W.type != GgmlType::Q8_0 && W.type != GgmlType::Q6_K) ||
-                        W.ne1 % kInterleaveRows != 0))
+  if (W.interleaved && (!has_interleaved_layout(W.type) || W.ne1 % kInterleaveRows != 0))
     input_error("matmul: an interleaved matrix must be Q4_0, Q8_0 or Q6_K with rows in groups of 16");
   if (expert < 0 || expert >= W.ne2) input_error("matmul: expert " + std::to_string(expert) + " out of range");
   if (T < 0) input_error("matmul: negative token count");

@@ -779,6 +779,16 @@ inline __m512 reduce8_lanes(const __m512 a[8]) {  // reduce8's tree, per lane
                        _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])));
 }
 
+// The 16-row tiles' several-token tail: token t's 8 accumulators (L1), reduced per lane, into
+// its 16 outputs.
+inline void store_x16(const float (*accm)[8][16], int nt, const Tile& k, int t0) {
+  for (int t = 0; t < nt; ++t) {
+    __m512 a[8];
+    for (int j = 0; j < 8; ++j) a[j] = _mm512_load_ps(accm[t][j]);
+    _mm512_storeu_ps(k.y + (t0 + t) * k.y_stride, reduce8_lanes(a));
+  }
+}
+
 #endif
 
 #if defined(GS_AVX512)
@@ -875,11 +885,7 @@ void tile_x16(const Tile& k) {
         _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), K::contrib(u, x[t], b)));
       }
     }
-    for (int t = 0; t < nt; ++t) {
-      __m512 a[8];
-      for (int j = 0; j < 8; ++j) a[j] = _mm512_load_ps(accm[t][j]);
-      _mm512_storeu_ps(k.y + (t0 + t) * k.y_stride, reduce8_lanes(a));
-    }
+    store_x16(accm, nt, k, t0);
   }
 }
 void tile_q4_0x16(const Tile& k) { tile_x16<Q4x16>(k); }
@@ -960,11 +966,7 @@ void tile_q6_kx16(const Tile& k) {
         _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), no_fma(_mm512_mul_ps(s, _mm512_cvtepi32_ps(sumi[t])))));
       }
     }
-    for (int t = 0; t < nt; ++t) {
-      __m512 a[8];
-      for (int j = 0; j < 8; ++j) a[j] = _mm512_load_ps(accm[t][j]);
-      _mm512_storeu_ps(k.y + (t0 + t) * k.y_stride, reduce8_lanes(a));
-    }
+    store_x16(accm, nt, k, t0);
   }
 }
 #endif
