@@ -365,7 +365,7 @@ TEST_CASE("interleaved Q4_0, Q8_0 and Q6_K: the layout round-trips and every ISA
       // Hand check of the layout: row 5's block 1, quant bytes 8..11 and its scale, in group 0.
       if (q6 && n > 256) {
         // Row 5's super-block 1, weight 166 = sub-block 10 (quad 2, its 3rd: low nibble of the
-        // second 64 bytes, high bits at 4..5), chunk 1 (weights 4..7 of the sub-block), byte 2 of the row's 4.
+        // second 64 bytes, high bits at 6..7), chunk 1 (weights 4..7 of the sub-block), byte 2 of the row's 4.
         const auto* blk = reinterpret_cast<const BlockQ6_K*>(q.data() + 5 * plain.row_bytes) + 1;
         std::uint8_t q6[256];
         q6_k_unpack(*blk, q6);
@@ -373,7 +373,11 @@ TEST_CASE("interleaved Q4_0, Q8_0 and Q6_K: the layout round-trips and every ISA
         // by hand from GGUF: half 1, l = 6, quarter 1: ql[64 + 6 + 32] low nibble, qh[32 + 6] bits 2..3
         CHECK(want == ((blk->ql[102] & 0xF) | (((blk->qh[38] >> 2) & 3) << 4)));
         const std::size_t chunk = 3360 * 1 + (4 * 2 + 1) * 192 + 4 * 5 + 2;
-        CHECK(((il[chunk + 64] & 0xF) | (((il[chunk + 128] >> 4) & 3) << 4)) == want);
+        CHECK(((il[chunk + 64] & 0xF) | ((il[chunk + 128] >> 6) << 4)) == want);  // n23 low nibble, l bits 6..7
+        // weight 182 = sub-block 11 (quad 2, its 4th: high 4 bits in n23's high nibble, low 2 in l's bits 0..1), same chunk / byte
+        CHECK((((il[chunk + 64] >> 4) << 2) | (il[chunk + 128] & 3)) == q6[182]);
+        // weight 150 = sub-block 9 (quad 2, its 2nd: n01's high nibble, l's bits 2..3)
+        CHECK((((il[chunk] >> 4) << 2) | ((il[chunk + 128] >> 2) & 3)) == q6[150]);
         CHECK(static_cast<std::int8_t>(il[3360 * 1 + 3072 + 16 * 10 + 5]) == blk->scales[10]);
         CHECK(std::memcmp(il.data() + 3360 * 1 + 3328 + 2 * 5, &blk->d, 2) == 0);
       }

@@ -103,10 +103,24 @@ inline std::size_t q8x16_scales_at(std::int64_t b, std::int64_t nb) { return x16
 // Q6_K interleaved by 16 rows (qmatrix.h): super-block b of a group is a run of 3360 bytes
 // (16 x 210) at 3360 * b. Its sub-blocks (16 weights, one scale each) go in quads (sub-blocks
 // 4Q..4Q+3); chunk (Q, k) holds weights 4k..4k+3 of each of the quad's sub-blocks for the 16
-// rows as 192 bytes: 64 of low nibbles (sub-block 4Q in the low nibble, 4Q+1 in the high
-// one), 64 more (4Q+2, 4Q+3), 64 of high bit pairs (sub-block 4Q+s in bits 2s..2s+1), byte
-// 4i+j of each holding row i's weight 4k+j. Then the 16 x 16 int8 scales (sub-block g's 16 rows
-// at 16g), then the 16 rows' f16 d.
+// rows as 192 bytes: 64 bytes n01, 64 bytes n23, 64 bytes l (q6x16_encode), byte 4i+j of each
+// holding row i's weight 4k+j. Then the 16 x 16 int8 scales (sub-block g's 16 rows at 16g),
+// then the 16 rows' f16 d. The 6-bit quants q0..q3 of the quad's sub-blocks are split so
+// that each unpacks with one AND and one ternary-logic op, at most one 16-bit shift: q0 and
+// q2 as GGUF splits them (low 4 bits in a low nibble, high 2 bits in l's bits 4-5 / 6-7),
+// q1 and q3 the other way round (high 4 bits in a high nibble, low 2 bits in l's bits 2-3 /
+// 0-1), which unpacks to 4 * q1 and 4 * q3 in place: the tile divides those sums by 4, exactly.
+inline void q6x16_encode(const std::uint8_t q[4], std::uint8_t& n01, std::uint8_t& n23, std::uint8_t& l) {
+  n01 = static_cast<std::uint8_t>((q[0] & 0xF) | (q[1] >> 2) << 4);
+  n23 = static_cast<std::uint8_t>((q[2] & 0xF) | (q[3] >> 2) << 4);
+  l = static_cast<std::uint8_t>((q[3] & 3) | (q[1] & 3) << 2 | (q[0] >> 4) << 4 | (q[2] >> 4) << 6);
+}
+inline void q6x16_decode(std::uint8_t n01, std::uint8_t n23, std::uint8_t l, std::uint8_t q[4]) {
+  q[0] = static_cast<std::uint8_t>((n01 & 0xF) | ((l >> 4) & 3) << 4);
+  q[1] = static_cast<std::uint8_t>((n01 >> 4) << 2 | ((l >> 2) & 3));
+  q[2] = static_cast<std::uint8_t>((n23 & 0xF) | (l >> 6) << 4);
+  q[3] = static_cast<std::uint8_t>((n23 >> 4) << 2 | (l & 3));
+}
 inline constexpr std::size_t kQ6x16Bytes = 16 * sizeof(BlockQ6_K);
 inline std::size_t q6x16_chunk_at(std::int64_t b, int quad, int k) {
   return static_cast<std::size_t>(b) * kQ6x16Bytes + static_cast<std::size_t>(4 * quad + k) * 192;

@@ -49,17 +49,13 @@ void move_q6_k(LayoutPtr<To> o, int i, BlockRef<To, BlockQ6_K> blk, std::int64_t
     for (int k = 0; k < 4; ++k)
       for (int j = 0; j < 4; ++j) {
         const std::size_t at = q6x16_chunk_at(b, quad, k) + 4 * i + j;
-        std::uint8_t* w[4];  // weight 4k + j of the quad's sub-blocks
-        for (int s = 0; s < 4; ++s) w[s] = q + 16 * (4 * quad + s) + 4 * k + j;
+        std::uint8_t w[4];  // weight 4k + j of the quad's sub-blocks
         if constexpr (To) {
-          o[at] = static_cast<std::uint8_t>((*w[0] & 0xF) | (*w[1] & 0xF) << 4);
-          o[at + 64] = static_cast<std::uint8_t>((*w[2] & 0xF) | (*w[3] & 0xF) << 4);
-          o[at + 128] = static_cast<std::uint8_t>((*w[0] >> 4) | (*w[1] >> 4) << 2 | (*w[2] >> 4) << 4 | (*w[3] >> 4) << 6);
+          for (int s = 0; s < 4; ++s) w[s] = q[16 * (4 * quad + s) + 4 * k + j];
+          q6x16_encode(w, o[at], o[at + 64], o[at + 128]);
         } else {
-          *w[0] = static_cast<std::uint8_t>((o[at] & 0xF) | (o[at + 128] & 3) << 4);
-          *w[1] = static_cast<std::uint8_t>((o[at] >> 4) | ((o[at + 128] >> 2) & 3) << 4);
-          *w[2] = static_cast<std::uint8_t>((o[at + 64] & 0xF) | ((o[at + 128] >> 4) & 3) << 4);
-          *w[3] = static_cast<std::uint8_t>((o[at + 64] >> 4) | ((o[at + 128] >> 6) & 3) << 4);
+          q6x16_decode(o[at], o[at + 64], o[at + 128], w);
+          for (int s = 0; s < 4; ++s) q[16 * (4 * quad + s) + 4 * k + j] = w[s];
         }
       }
   if constexpr (!To) q6_k_pack(q, blk);

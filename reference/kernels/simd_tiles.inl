@@ -88,21 +88,21 @@ inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<con
 // --gguf, every matrix once, 2 threads) read 43-52 GB/s with the 8 KiB prefetch alone and
 // 50-57 with a far one 32 KiB ahead (16 KiB: 50-55, 64 / 128 KiB: 52-56); a far prefetch
 // with _MM_HINT_T1 instead, or the near one on every other line, read 26-33 (docs/performance.md).
-enum class Pf { Q4x16, Row, K };
+enum class Pf { Q4x16, Row, K, Q6x16 };
 #if defined(GS_AVX512)
-constexpr std::size_t kPrefetchDefault[3] = {8192, 0, 0};
-constexpr std::size_t kPrefetchFar[3] = {32768, 0, 0};
+constexpr std::size_t kPrefetchDefault[4] = {8192, 0, 0, 8192};
+constexpr std::size_t kPrefetchFar[4] = {32768, 0, 0, 32768};
 #else
-constexpr std::size_t kPrefetchDefault[3] = {2048, 2048, 2048};
-constexpr std::size_t kPrefetchFar[3] = {0, 0, 0};
+constexpr std::size_t kPrefetchDefault[4] = {2048, 2048, 2048, 0};
+constexpr std::size_t kPrefetchFar[4] = {0, 0, 0, 0};
 #endif
 template <Pf P, bool Far = false>
 inline std::size_t prefetch_distance() {
   constexpr int i = static_cast<int>(P);
 #if defined(GS_PREFETCH_RUNTIME)
   static const std::size_t d = [] {
-    const char* names[2][3] = {{"GS_PF_Q4X16", "GS_PF_ROW", "GS_PF_K"},
-                               {"GS_PF_Q4X16_FAR", "GS_PF_ROW_FAR", "GS_PF_K_FAR"}};
+    const char* names[2][4] = {{"GS_PF_Q4X16", "GS_PF_ROW", "GS_PF_K", "GS_PF_Q6X16"},
+                               {"GS_PF_Q4X16_FAR", "GS_PF_ROW_FAR", "GS_PF_K_FAR", "GS_PF_Q6X16_FAR"}};
     const char* e = std::getenv(names[Far][i]);
     return e ? static_cast<std::size_t>(std::strtoul(e, nullptr, 10)) : (Far ? kPrefetchFar[i] : kPrefetchDefault[i]);
   }();
@@ -893,30 +893,41 @@ void tile_q8_0x16(const Tile& k) { tile_x16<Q8x16>(k); }
 
 // ---- Q6_K interleaved by 16 rows (blocks.h: q6x16_*) x Q8K activations -------------
 // Lane i of every vector is row i. Per super-block and quad of sub-blocks, 4 chunks of 3
-// loads unpack to 16 vectors of u8 quants 0..63 (sub-block s, chunk k: weights 4k..4k+3 of
-// the 16 rows); per token 16 vpdpbusd against broadcasts of 4 activation quants give each
-// sub-block's exact isum, and sumi += sc * (isum - 32 * bsum) as in dot_q6_k. The float part
-// is canonical per lane: acc[b % 8] += (dx * d) * float(sumi).
+// loads unpack to 16 vectors of u8 quants (sub-block s, chunk k: weights 4k..4k+3 of the 16
+// rows; q for s = 0, 2, 4q for s = 1, 3: blocks.h q6x16_encode), each with an AND and a
+// ternary-logic op (two of the four after a 16-bit shift of l). Per token 16 vpdpbusd against
+// broadcasts of 4 activation quants give each sub-block's exact isum (4 isum for s odd), and
+// sumi += sc * (isum - 32 * bsum) as in dot_q6_k, in 4x: the even sub-blocks' scales times 4,
+// the odd ones' offsets -128 * bsum; the super-block's sum is divided by 4 at the end (exact:
+// every term a multiple of 4; |4 sumi| <= 16 x 128 x 4 x 16 x 32 x 128 < 2^31). The float
+// part is canonical per lane: acc[b % 8] += (dx * d) * float(sumi).
 struct Q6x16Quad {
   __m512i w[4][4];  // [sub-block of the quad][chunk]
+  __m512i sc[4];    // the sub-blocks' 16 rows' scales (times 4 for the even ones), int32
 };
 
 inline void q6x16_unpack(const std::uint8_t* g, std::int64_t b, int quad, Q6x16Quad& u) {
-  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), mf0 = _mm512_set1_epi8(static_cast<char>(0xF0));
+  const __m512i m30 = _mm512_set1_epi8(0x30), m0c = _mm512_set1_epi8(0x0C);
+  constexpr int kAandBorC = 0xEA;  // ternary logic: (a & b) | c
   for (int k = 0; k < 4; ++k) {
     const std::uint8_t* c = g + q6x16_chunk_at(b, quad, k);
-    const __m512i lo01 = load64(c), lo23 = load64(c + 64), hi = load64(c + 128);
-    u.w[0][k] = _mm512_or_si512(_mm512_and_si512(lo01, m4), _mm512_and_si512(_mm512_slli_epi16(hi, 4), m30));
-    u.w[1][k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lo01, 4), m4), _mm512_and_si512(_mm512_slli_epi16(hi, 2), m30));
-    u.w[2][k] = _mm512_or_si512(_mm512_and_si512(lo23, m4), _mm512_and_si512(hi, m30));
-    u.w[3][k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lo23, 4), m4), _mm512_and_si512(_mm512_srli_epi16(hi, 2), m30));
+    const __m512i n01 = load64(c), n23 = load64(c + 64), l = load64(c + 128);
+    u.w[0][k] = _mm512_ternarylogic_epi32(n01, m4, _mm512_and_si512(l, m30), kAandBorC);   // q0
+    u.w[1][k] = _mm512_ternarylogic_epi32(n01, mf0, _mm512_and_si512(l, m0c), kAandBorC);  // 4 q1
+    u.w[2][k] = _mm512_ternarylogic_epi32(n23, m4, _mm512_and_si512(_mm512_srli_epi16(l, 2), m30), kAandBorC);   // q2
+    u.w[3][k] = _mm512_ternarylogic_epi32(n23, mf0, _mm512_and_si512(_mm512_slli_epi16(l, 2), m0c), kAandBorC);  // 4 q3
+  }
+  const std::uint8_t* scales = g + q6x16_scales_at(b) + 64 * quad;
+  for (int s = 0; s < 4; ++s) {
+    const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * s)));
+    u.sc[s] = s % 2 == 0 ? _mm512_slli_epi32(sc, 2) : sc;
   }
 }
 
-// sum over the quad's sub-blocks g of sc_g * (isum_g - 32 * bsum_g), the 16 rows' int32;
-// off: the token's -32 * bsum_g for the super-block's 16 sub-blocks.
-inline __m512i q6x16_quad_sumi(const Q6x16Quad& u, const std::uint8_t* scales, const ActQ8K& x, const std::int32_t* off,
-                               int quad) {
+// 4 * sum over the quad's sub-blocks g of sc_g * (isum_g - 32 * bsum_g), the 16 rows' int32;
+// off: the token's -32 * bsum_g (-128 * bsum_g for odd g) for the super-block's 16 sub-blocks.
+inline __m512i q6x16_quad_sumi(const Q6x16Quad& u, const ActQ8K& x, const std::int32_t* off, int quad) {
   __m512i sumi = _mm512_setzero_si512();
   for (int s = 0; s < 4; ++s) {
     const int g = 4 * quad + s;
@@ -926,48 +937,52 @@ inline __m512i q6x16_quad_sumi(const Q6x16Quad& u, const std::uint8_t* scales, c
     a = _mm512_dpbusd_epi32(a, u.w[s][1], bcast4(q + 4));
     a = _mm512_dpbusd_epi32(a, u.w[s][2], bcast4(q + 8));
     a = _mm512_dpbusd_epi32(a, u.w[s][3], bcast4(q + 12));
-    const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * g)));
-    sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(a, sc));
+    sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(a, u.sc[s]));
   }
   return sumi;
 }
 
-void tile_q6_kx16(const Tile& k) {
+template <int KT>
+void q6x16_tokens(const Tile& k) {  // KT: tokens per pass (1: decode, its sums in registers)
   const std::int64_t nb = k.n / kQKK;
   const std::uint8_t* g = k.w;
-  alignas(64) float accm[kTok][8][16];
-  for (int t0 = 0; t0 < k.nt; t0 += kTok) {
-    const int nt = std::min(kTok, k.nt - t0);
-    const ActQ8K* x[kTok];
+  alignas(64) float accm[KT][8][16];
+  for (int t0 = 0; t0 < k.nt; t0 += KT) {
+    const int nt = std::min(KT, k.nt - t0);
+    const ActQ8K* x[KT];
     for (int t = 0; t < nt; ++t) x[t] = reinterpret_cast<const ActQ8K*>(k.x + (t0 + t) * k.x_stride);
     std::memset(accm, 0, static_cast<std::size_t>(nt) * sizeof accm[0]);
     for (std::int64_t b = 0; b < nb; ++b) {
       // Ahead of the group's first pass only: later token passes find it in L2 (the prefetches
       // of a 3360-byte super-block cost ~15% of the product's rate from L2: 28 against 33 GB/s).
-      if (t0 == 0) prefetch_ahead<Pf::Q4x16, kQ6x16Bytes>(g + b * kQ6x16Bytes);
-      const std::uint8_t* scales = g + q6x16_scales_at(b);
-      alignas(64) std::int32_t off[kTok][16];
-      __m512i sumi[kTok];
+      if (t0 == 0) prefetch_ahead<Pf::Q6x16, kQ6x16Bytes>(g + b * kQ6x16Bytes);
+      alignas(64) std::int32_t off[KT][16];
+      __m512i sumi[KT];
       for (int t = 0; t < nt; ++t) {
         const __m512i bs = _mm512_cvtepi16_epi32(load32(x[t][b].bsums));
-        _mm512_store_si512(off[t], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, 5)));
+        const __m512i o = _mm512_mask_slli_epi32(_mm512_slli_epi32(bs, 5), 0xAAAA, bs, 7);  // 32 or 128 * bsum
+        _mm512_store_si512(off[t], _mm512_sub_epi32(_mm512_setzero_si512(), o));
         sumi[t] = _mm512_setzero_si512();
       }
       for (int quad = 0; quad < 4; ++quad) {
         Q6x16Quad u;
         q6x16_unpack(g, b, quad, u);
-        for (int t = 0; t < nt; ++t)
-          sumi[t] = _mm512_add_epi32(sumi[t], q6x16_quad_sumi(u, scales, x[t][b], off[t], quad));
+        for (int t = 0; t < nt; ++t) sumi[t] = _mm512_add_epi32(sumi[t], q6x16_quad_sumi(u, x[t][b], off[t], quad));
       }
       const __m512 dw = _mm512_cvtph_ps(load32(g + q6x16_d_at(b)));
       for (int t = 0; t < nt; ++t) {
         float* a = accm[t][b % 8];
         const __m512 s = _mm512_mul_ps(_mm512_set1_ps(x[t][b].d), dw);
-        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), no_fma(_mm512_mul_ps(s, _mm512_cvtepi32_ps(sumi[t])))));
+        const __m512i si = _mm512_srai_epi32(sumi[t], 2);
+        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), no_fma(_mm512_mul_ps(s, _mm512_cvtepi32_ps(si)))));
       }
     }
     store_x16(accm, nt, k, t0);
   }
+}
+void tile_q6_kx16(const Tile& k) {
+  if (k.nt == 1) q6x16_tokens<1>(k);
+  else q6x16_tokens<kTok>(k);
 }
 #endif
 
