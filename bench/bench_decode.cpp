@@ -12,7 +12,7 @@
 //
 // Usage: bench_decode [--model ID] [--quant q4_0,q8_0] [--threads 1,2] [--prompt 512]
 //                     [--reps 7] [--steps 4] [--seed 1] [--gguf FILE.gguf] [--no-repack]
-// (--no-repack: Q4_0 / Q8_0 / Q6_K matrices run in GGUF order, not interleaved.)
+// (--no-repack: Q4_0 / Q8_0 / Q4_K / Q6_K matrices run in GGUF order, not interleaved.)
 // With an ID the synthetic GGUF is the one `gemmasim run` uses (<repo>/.cache/gemmasim/
 // <id>-<quant>-<seed>.gguf, or $XDG_CACHE_HOME/gemmasim), written first when missing.
 #include <omp.h>

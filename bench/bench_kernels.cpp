@@ -5,7 +5,7 @@
 //   triad:          STREAM-style a[i] = b[i] + s*c[i] over 3 x 256 MiB, bytes/s
 //   model sweep:    with a GGUF file, one T = 1 matmul over every matrix a decode step
 //                   reads (all but the PLE table; the tied embedding as the output
-//                   head; Q4_0 / Q8_0 / Q6_K interleaved as the forward pass runs them, the others copied
+//                   head; Q4_0 / Q8_0 / Q4_K / Q6_K interleaved as the forward pass runs them, the others copied
 //                   into huge pages as `gemmasim run` does; GS_SWEEP_MMAP=1: the file's
 //                   pages), as weight bytes/s next to the triad, then per shape (those
 //                   matrices swept alone, in GS_ROUNDS rounds each with a triad and the
@@ -123,7 +123,7 @@ int model_sweep(const char* path) {
     max_ne0 = std::max(max_ne0, m.ne0);
     max_ne1 = std::max(max_ne1, m.ne1 * m.ne2);
   }
-  // Q4_0 / Q8_0 / Q6_K in the 16-row interleaved layout, as the forward pass runs them (interleave_weights):
+  // Q4_0 / Q8_0 / Q4_K / Q6_K in the 16-row interleaved layout, as the forward pass runs them (interleave_weights):
   // copies in huge pages where the ISA has the kernel.
   std::vector<HugeBuffer> copies;
   std::size_t interleaved = 0;
@@ -171,7 +171,7 @@ int model_sweep(const char* path) {
                 r, bytes / tr / kGB, tt / kGB, rd / kGB, rp / kGB, bytes / tr / tt, bytes / tr / rd, bytes / tr / rp);
     std::fflush(stdout);
   }
-  std::printf("%s: %zu matrices (%zu Q4_0 / Q8_0 / Q6_K interleaved, %zu others copied into huge pages), %.3f GB per decode sweep, %d threads, ISA %s\n", path,
+  std::printf("%s: %zu matrices (%zu Q4_0 / Q8_0 / Q4_K / Q6_K interleaved, %zu others copied into huge pages), %.3f GB per decode sweep, %d threads, ISA %s\n", path,
               mats.size(), interleaved, copied, bytes / kGB, omp_get_max_threads(), isa_name(active_isa()));
   std::printf("decode sweep %.2f GB/s (%.1f sweeps/s); STREAM triad %.2f GB/s; ratio %.0f%%\n", bytes / t / kGB, 1.0 / t,
               triad / kGB, 100.0 * bytes / t / triad);

@@ -206,10 +206,10 @@ int cmd_run(const Args& a) {
        "time the prefill N times, each but the last undone (as llama-bench -r repeats a test): "
        "prefill_tok_per_s from the median time; N > 1 needs a prompt of at most --ubatch tokens")
       ("no-repack", po::bool_switch(&no_repack),
-       "run Q4_0, Q8_0 and Q6_K matrices in GGUF order (default: interleaved by 16 rows at load "
+       "run Q4_0, Q8_0, Q4_K and Q6_K matrices in GGUF order (default: interleaved by 16 rows at load "
        "where the CPU has the kernel for it, as llama.cpp repacks)")
       ("mmap-weights", po::bool_switch(&mmap_weights),
-       "run the matrices that are not interleaved (Q4_K, F16, and any in GGUF order ...) from the file mapping (default: "
+       "run the matrices that are not interleaved (F16, and any in GGUF order ...) from the file mapping (default: "
        "copied into huge pages at load, where they stream as the probe measures them)")
       ("no-warmup", po::bool_switch(&no_warmup),
        "time the very first step of the process (default: the prompt's first min(P, ubatch) tokens "
@@ -371,7 +371,7 @@ int cmd_run(const Args& a) {
   std::printf("kernel       %s, %d threads, KV %s (%.1f MiB)\n", ref::isa_name(ref::active_isa()), omp_get_max_threads(),
               ref::kv_type_name(o.kv_type), static_cast<double>(f.kv_bytes()) / kMiB);
   if (interleaved_bytes > 0)
-    std::printf("weights      %.3f GB of Q4_0 / Q8_0 / Q6_K interleaved by 16 rows at load (--no-repack: GGUF order)\n",
+    std::printf("weights      %.3f GB of Q4_0 / Q8_0 / Q4_K / Q6_K interleaved by 16 rows at load (--no-repack: GGUF order)\n",
                 static_cast<double>(interleaved_bytes) / kGB);
   std::printf("prefill      %lld tokens at depth %lld: %.3f s, %.2f tok/s\n", P, depth, prefill_s, prefill_tps);
   std::printf("decode       %lld tokens: %.2f tok/s (median step), %.2f tok/s (mean)\n", gen, decode_tps, decode_tps_mean);

@@ -142,7 +142,7 @@ OwnedMatrix make_matrix(GgmlType t, std::int64_t ne0, std::int64_t ne1) {
     std::memcpy(o.data.get() + static_cast<std::size_t>(r) * o.m.row_bytes,
                 o.data.get() + static_cast<std::size_t>(r % distinct) * o.m.row_bytes, o.m.row_bytes);
   o.m.data = o.data.get();
-  // Q4_0 / Q8_0 / Q6_K in the layout the forward pass runs (interleave_weights does the same at load).
+  // Q4_0 / Q8_0 / Q4_K / Q6_K in the layout the forward pass runs (interleave_weights does the same at load).
   if (can_interleave(o.m) && interleaved_kernel_active(o.m.type)) {
     HugeBuffer inter = alloc_huge(total);
     const std::int64_t groups = ne1 / kInterleaveRows;

@@ -18,7 +18,7 @@ struct QMatrix {
   std::int64_t ne2 = 1;  // experts (1 for a plain matrix)
   const void* data = nullptr;  // ne2 * ne1 * row_bytes bytes
   std::size_t row_bytes = 0;   // bytes of one row = ne0 / block_weights * block_bytes
-  bool interleaved = false;    // Q4_0 / Q8_0 / Q6_K rows interleaved in groups of 16 (below), not GGUF order
+  bool interleaved = false;    // Q4_0 / Q8_0 / Q4_K / Q6_K rows interleaved in groups of 16 (below), not GGUF order
   const std::uint8_t* row(std::int64_t expert, std::int64_t r) const {
     return static_cast<const std::uint8_t*>(data) + (static_cast<std::size_t>(expert) * ne1 + r) * row_bytes;
   }
@@ -52,9 +52,11 @@ struct QMatrix {
 // the same bytes per row and per group, laid out per 256-weight super-block as blocks.h
 // describes (q6x16_chunk_at / q6x16_scales_at / q6x16_d_at): a 64-byte load holds 4 weights
 // of each of the 16 rows, so one broadcast of 4 activation quants serves 16 rows here too.
+// Interleaved Q4_K (most of a Q4_K_M file's matrices): the same, per super-block as blocks.h
+// describes (q4kx16_chunk_at / q4kx16_scales_at / q4kx16_d_at / q4kx16_dmin_at).
 inline constexpr int kInterleaveRows = 16;
-bool has_interleaved_layout(GgmlType t);  // Q4_0, Q8_0, Q6_K
-bool can_interleave(const QMatrix& w);  // Q4_0 or Q8_0 (Q6_K: ne0 whole super-blocks) with ne1 a multiple of 16
+bool has_interleaved_layout(GgmlType t);  // Q4_0, Q8_0, Q4_K, Q6_K
+bool can_interleave(const QMatrix& w);  // Q4_0 or Q8_0 (Q4_K / Q6_K: ne0 whole super-blocks) with ne1 a multiple of 16
 // Groups [g0, g1) of `src` (GGUF order) into `dst` at their own offsets (dst != src).
 void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std::uint8_t* dst);
 // One group back into GGUF order: 16 rows of row_bytes.

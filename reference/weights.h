@@ -72,17 +72,17 @@ ModelWeights random_weights(const ModelSpec& m, GgmlType type, std::uint64_t see
 // InputError naming the file when none (or the wrong one) matches.
 ModelSpec model_for_gguf(const GgufFile& f, const std::string& spec = "");
 
-// Interleave every Q4_0, Q8_0 and Q6_K matrix the forward pass multiplies by (not the gathered
+// Interleave every Q4_0, Q8_0, Q4_K and Q6_K matrix the forward pass multiplies by (not the gathered
 // tables: the PLE table, an untied token embedding) into owned memory in the
 // 16-row layout of qmatrix.h, where the active ISA has the kernel for that type
-// (AVX-512: Q4_0, Q8_0 and Q6_K; AVX2: Q4_0; scalar: none).
+// (AVX-512: Q4_0, Q8_0, Q4_K and Q6_K; AVX2: Q4_0; scalar: none).
 // `file`, when given, is where the matrices were mapped: their pages are released
 // as they are copied, so the resident set holds each weight once. Returns the
 // bytes interleaved.
 std::int64_t interleave_weights(ModelWeights& w, const GgufFile* file);
 
 // Copy every other matrix the forward pass multiplies by (those still mapped from the file:
-// Q4_K, F16, and any left in GGUF order ..., not the gathered tables) into owned transparent
+// F16, Q4_K without the AVX-512 kernel, and any left in GGUF order ..., not the gathered tables) into owned transparent
 // huge pages, as interleave_weights does for the interleaved formats, releasing the file's pages
 // as it goes. A file mapping is only partly mapped in 2 MiB pages (FilePmdMapped 1.47 of 2.39 GB in an E2B Q8_0 run) and a
 // 4 KiB-mapped stretch streams slower (docs/performance.md, "Round of 2026-12-05, evening");

@@ -511,12 +511,12 @@ std::int64_t vector_bytes(const ModelWeights& w) {
 }
 }  // namespace
 
-TEST_CASE("Q4_0, Q8_0 and Q6_K weights interleaved at load give the GGUF layout's logits bit for bit, on every ISA") {
-  // interleave_weights copies the Q4_0, Q8_0 and Q6_K matrices into the 16-row layouts when the
+TEST_CASE("Q4_0, Q8_0, Q4_K and Q6_K weights interleaved at load give the GGUF layout's logits bit for bit, on every ISA") {
+  // interleave_weights copies the Q4_0, Q8_0, Q4_K and Q6_K matrices into the 16-row layouts when the
   // AVX-512 kernels exist; an ISA without a kernel runs the copy group by group in GGUF order.
   const Isa saved = active_isa();
   if (best_isa() != Isa::Avx512) return;  // nothing is interleaved without the kernel
-  for (const GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K}) {
+  for (const GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
     for (const char* id : kTiny) {
       CAPTURE(std::string(type_info(t).name));
       const ModelSpec m = tiny(id);
@@ -530,7 +530,7 @@ TEST_CASE("Q4_0, Q8_0 and Q6_K weights interleaved at load give the GGUF layout'
       const std::int64_t ple = static_cast<std::int64_t>(inter.ple_table.row_bytes) * inter.ple_table.ne1;
       CHECK(mapped_before == inter.total_bytes - ple - vector_bytes(inter));
       CHECK(prefault_weights(inter) < mapped_before);  // the interleaved copies are not the file's pages
-      CHECK(inter.output.interleaved == (inter.output.type == t));  // (Q6_K at width 128: F32 rows, left as they are)
+      CHECK(inter.output.interleaved == (inter.output.type == t));  // (Q4_K / Q6_K at width 128: F32 rows, left as they are)
       CHECK(inter.token_embd.data == inter.output.data);  // tied: the embedding reads the same copy
       CHECK_FALSE(inter.ple_table.interleaved);           // gathered only: left in place
       for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
@@ -551,14 +551,14 @@ TEST_CASE("matrices copied into huge pages at load give the same logits bit for 
       const ModelWeights plain = random_weights(m, t, 44);
       ModelWeights copied = random_weights(m, t, 44);
       const void* ple_before = copied.ple_table.data;
-      const std::int64_t inter = interleave_weights(copied, nullptr);  // Q4_0 / Q8_0 / Q6_K on AVX-512: these are not copied again
+      const std::int64_t inter = interleave_weights(copied, nullptr);  // Q4_0 / Q8_0 / Q4_K / Q6_K on AVX-512: these are not copied again
       std::vector<const void*> before;
       for (const LayerWeights& l : copied.layers) before.push_back(l.ffn_up.data ? l.ffn_up.data : l.wq.data);
       const void* out_before = copied.output.data;
       const std::int64_t n = huge_page_weights(copied, nullptr);
       CAPTURE(std::string(id));
       CAPTURE(std::string(type_info(t).name));
-      CHECK((n > 0 || inter > 0));                                   // Q4_0 / Q8_0 / Q6_K on AVX-512: all interleaved already
+      CHECK((n > 0 || inter > 0));                                   // Q4_0 / Q8_0 / Q4_K / Q6_K on AVX-512: all interleaved already
       CHECK(copied.ple_table.data == ple_before);                    // gathered only: left in place
       CHECK(copied.token_embd.data == copied.output.data);           // tied: the embedding reads the same copy
       CHECK((copied.output.interleaved || copied.output.data != out_before));

@@ -338,14 +338,14 @@ TEST_CASE("ISA names and selection") {
   set_isa(saved);
 }
 
-TEST_CASE("interleaved Q4_0, Q8_0 and Q6_K: the layout round-trips and every ISA's product equals the GGUF layout's, bit for bit") {
+TEST_CASE("interleaved Q4_0, Q8_0, Q4_K and Q6_K: the layout round-trips and every ISA's product equals the GGUF layout's, bit for bit") {
   const Isa saved = active_isa();
   // Q4_0 / Q8_0: 66 blocks (E2B's per-layer FFN of 2112: a tail of 2 after 8 groups of 8) and
-  // 3 blocks (tail only); Q6_K: 6 super-blocks (1536) and 1; 2 experts of 32 rows each (4 groups).
-  for (const GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K}) {
-    const bool q8 = type == GgmlType::Q8_0, q6 = type == GgmlType::Q6_K;
+  // 3 blocks (tail only); Q4_K / Q6_K: 6 super-blocks (1536) and 1; 2 experts of 32 rows each (4 groups).
+  for (const GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const bool q8 = type == GgmlType::Q8_0, q6 = type == GgmlType::Q6_K, q4k = type == GgmlType::Q4_K;
     const std::size_t quant_bytes = q8 ? 512 : 256;  // a block's quants for the 16 rows
-    for (const std::int64_t n : q6 ? std::vector<std::int64_t>{6 * 256, 256} : std::vector<std::int64_t>{66 * 32, 3 * 32}) {
+    for (const std::int64_t n : q6 || q4k ? std::vector<std::int64_t>{6 * 256, 256} : std::vector<std::int64_t>{66 * 32, 3 * 32}) {
       CAPTURE(std::string(type_info(type).name));
       const std::int64_t rows = 32, E = 2;
       const auto w = gaussian(E * rows * n, 41, 0.05f);
@@ -381,8 +381,18 @@ TEST_CASE("interleaved Q4_0, Q8_0 and Q6_K: the layout round-trips and every ISA
         CHECK(static_cast<std::int8_t>(il[3360 * 1 + 3072 + 16 * 10 + 5]) == blk->scales[10]);
         CHECK(std::memcmp(il.data() + 3360 * 1 + 3328 + 2 * 5, &blk->d, 2) == 0);
       }
+      if (q4k && n > 256) {
+        // Row 5's super-block 1, quant byte qs[32 * 2 + 4 * 3 + 1] (pair 2, chunk 3, byte 1 of the
+        // row's 4), its scale bytes 0 and 11, d and dmin, in group 0 (super-block b at 2304 b).
+        const auto* blk = reinterpret_cast<const BlockQ4_K*>(q.data() + 5 * plain.row_bytes) + 1;
+        CHECK(il[2304 * 1 + (8 * 2 + 3) * 64 + 4 * 5 + 1] == blk->qs[77]);
+        CHECK(il[2304 * 1 + 2048 + 16 * 0 + 5] == blk->scales[0]);
+        CHECK(il[2304 * 1 + 2048 + 16 * 11 + 5] == blk->scales[11]);
+        CHECK(std::memcmp(il.data() + 2304 * 1 + 2240 + 2 * 5, &blk->d, 2) == 0);
+        CHECK(std::memcmp(il.data() + 2304 * 1 + 2272 + 2 * 5, &blk->dmin, 2) == 0);
+      }
       const std::size_t nb = n / 32;
-      if (!q6 && nb > 1) {
+      if (!q6 && !q4k && nb > 1) {
         const std::uint8_t* at = il.data() + quant_bytes * 1 + 64 * 2 + 4 * 5;
         std::uint16_t d = 0;
         if (q8) {
@@ -418,25 +428,30 @@ TEST_CASE("interleaved Q4_0, Q8_0 and Q6_K: the layout round-trips and every ISA
       set_isa(saved);
     }
   }
-  // The kernels each ISA has for the layouts: AVX-512 all three, AVX2 Q4_0 only, scalar none.
+  // The kernels each ISA has for the layouts: AVX-512 all four, AVX2 Q4_0 only, scalar none.
   auto has = [](const IsaKernels& k, GgmlType t) { return k.interleaved_for(t) != nullptr; };
   CHECK_FALSE(has(kernels_scalar(), GgmlType::Q4_0));
   CHECK_FALSE(has(kernels_scalar(), GgmlType::Q8_0));
-  CHECK_FALSE(has(kernels_avx512(), GgmlType::Q4_K));
+  CHECK_FALSE(has(kernels_avx512(), GgmlType::F16));
   if (best_isa() != Isa::Scalar) CHECK(has(kernels_avx2(), GgmlType::Q4_0));
   if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q8_0));
+  if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q4_K));
   if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q6_K));
   if (best_isa() != Isa::Scalar) CHECK_FALSE(has(kernels_avx2(), GgmlType::Q6_K));
+  if (best_isa() != Isa::Scalar) CHECK_FALSE(has(kernels_avx2(), GgmlType::Q4_K));
   QMatrix odd{GgmlType::Q4_0, 64, 24, 1, nullptr, row_bytes(GgmlType::Q4_0, 64)};
   std::vector<std::uint8_t> buf(row_bytes(GgmlType::Q4_K, 256) * 32);
   odd.data = buf.data();
   CHECK_FALSE(can_interleave(odd));  // 24 rows: not whole groups of 16
   odd.ne1 = 32;
   CHECK(can_interleave(odd));
+  odd.type = GgmlType::F16;
+  odd.row_bytes = row_bytes(GgmlType::F16, 64);
+  CHECK_FALSE(can_interleave(odd));  // Q4_0, Q8_0, Q4_K and Q6_K only
   odd.type = GgmlType::Q4_K;
   odd.ne0 = 256;
   odd.row_bytes = row_bytes(GgmlType::Q4_K, 256);
-  CHECK_FALSE(can_interleave(odd));  // Q4_0, Q8_0 and Q6_K only
+  CHECK(can_interleave(odd));
   odd.type = GgmlType::Q6_K;
   odd.row_bytes = row_bytes(GgmlType::Q6_K, 256);
   CHECK(can_interleave(odd));

@@ -127,6 +127,19 @@ inline std::size_t q6x16_chunk_at(std::int64_t b, int quad, int k) {
 }
 inline std::size_t q6x16_scales_at(std::int64_t b) { return static_cast<std::size_t>(b) * kQ6x16Bytes + 3072; }
 inline std::size_t q6x16_d_at(std::int64_t b) { return static_cast<std::size_t>(b) * kQ6x16Bytes + 3328; }
+// Q4_K interleaved by 16 rows (qmatrix.h): super-block b of a group is a run of 2304 bytes
+// (16 x 144) at 2304 * b. Pair p of its sub-blocks (2p, 2p+1: qs[32p..32p+31] in GGUF)
+// holds chunks c = 0..7 of 64 bytes, byte 4i+j of chunk (p, c) = row i's qs[32p + 4c + j]
+// (weight 4c+j of sub-block 2p in the low nibble, of 2p+1 in the high one); then the 16
+// rows' 12 packed scale bytes, byte k of row i at 16k + i (so one 16-byte load holds a byte
+// of every row); then the 16 rows' f16 d, then their f16 dmin.
+inline constexpr std::size_t kQ4Kx16Bytes = 16 * sizeof(BlockQ4_K);
+inline std::size_t q4kx16_chunk_at(std::int64_t b, int p, int c) {
+  return static_cast<std::size_t>(b) * kQ4Kx16Bytes + static_cast<std::size_t>(8 * p + c) * 64;
+}
+inline std::size_t q4kx16_scales_at(std::int64_t b) { return static_cast<std::size_t>(b) * kQ4Kx16Bytes + 2048; }
+inline std::size_t q4kx16_d_at(std::int64_t b) { return static_cast<std::size_t>(b) * kQ4Kx16Bytes + 2240; }
+inline std::size_t q4kx16_dmin_at(std::int64_t b) { return static_cast<std::size_t>(b) * kQ4Kx16Bytes + 2272; }
 // A Q6_K block's weights as unsigned 6-bit quants (0..63; w = d * sc * (q - 32)), where GGUF
 // keeps them: half h = e / 128; in it, l = e % 32 and quarter u = (e % 128) / 32; low 4 bits in
 // ql[64h + l + 32(u & 1)] (high nibble for u >= 2), high 2 bits in qh[32h + l] at bit 2u.

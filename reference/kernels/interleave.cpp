@@ -1,4 +1,4 @@
-// interleave.cpp: Q4_0, Q8_0 and Q6_K rows to and from the 16-row interleaved layouts (qmatrix.h).
+// interleave.cpp: Q4_0, Q8_0, Q4_K and Q6_K rows to and from the 16-row interleaved layouts (qmatrix.h).
 #include <cstring>
 #include <type_traits>
 
@@ -67,6 +67,27 @@ void move_q6_k(LayoutPtr<To> o, int i, BlockRef<To, BlockQ6_K> blk, std::int64_t
   else std::memcpy(&blk.d, o + q6x16_d_at(b) + 2 * i, 2);
 }
 
+// Q4_K: row i's super-block b <-> its places in the group at o (bytes copied as they are).
+template <bool To>
+void move_q4_k(LayoutPtr<To> o, int i, BlockRef<To, BlockQ4_K> blk, std::int64_t b) {
+  for (int p = 0; p < 4; ++p)
+    for (int c = 0; c < 8; ++c) {
+      if constexpr (To) std::memcpy(o + q4kx16_chunk_at(b, p, c) + 4 * i, blk.qs + 32 * p + 4 * c, 4);
+      else std::memcpy(blk.qs + 32 * p + 4 * c, o + q4kx16_chunk_at(b, p, c) + 4 * i, 4);
+    }
+  for (int k = 0; k < 12; ++k) {
+    if constexpr (To) o[q4kx16_scales_at(b) + 16 * k + i] = blk.scales[k];
+    else blk.scales[k] = o[q4kx16_scales_at(b) + 16 * k + i];
+  }
+  if constexpr (To) {
+    std::memcpy(o + q4kx16_d_at(b) + 2 * i, &blk.d, 2);
+    std::memcpy(o + q4kx16_dmin_at(b) + 2 * i, &blk.dmin, 2);
+  } else {
+    std::memcpy(&blk.d, o + q4kx16_d_at(b) + 2 * i, 2);
+    std::memcpy(&blk.dmin, o + q4kx16_dmin_at(b) + 2 * i, 2);
+  }
+}
+
 // Every block of one group: 16 rows of row_bytes in GGUF order at `rows` <-> the layout at o.
 template <bool To, class Block>
 void move_group(std::conditional_t<To, const std::uint8_t*, std::uint8_t*> rows, LayoutPtr<To> o, std::size_t row_bytes,
@@ -77,6 +98,7 @@ void move_group(std::conditional_t<To, const std::uint8_t*, std::uint8_t*> rows,
     for (std::int64_t b = 0; b < nb; ++b) {
       if constexpr (std::is_same_v<Block, BlockQ4_0>) move_q4_0<To>(o, i, row[b], b, nb);
       else if constexpr (std::is_same_v<Block, BlockQ8_0>) move_q8_0<To>(o, i, row[b], b, nb);
+      else if constexpr (std::is_same_v<Block, BlockQ4_K>) move_q4_k<To>(o, i, row[b], b);
       else move_q6_k<To>(o, i, row[b], b);
     }
   }
@@ -88,15 +110,18 @@ void move_rows(GgmlType t, std::conditional_t<To, const std::uint8_t*, std::uint
                std::size_t row_bytes, std::int64_t ne0) {
   if (t == GgmlType::Q4_0) move_group<To, BlockQ4_0>(rows, o, row_bytes, ne0 / kQK);
   else if (t == GgmlType::Q8_0) move_group<To, BlockQ8_0>(rows, o, row_bytes, ne0 / kQK);
+  else if (t == GgmlType::Q4_K) move_group<To, BlockQ4_K>(rows, o, row_bytes, ne0 / kQKK);
   else move_group<To, BlockQ6_K>(rows, o, row_bytes, ne0 / kQKK);
 }
 
 }  // namespace
 
-bool has_interleaved_layout(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q6_K; }
+bool has_interleaved_layout(GgmlType t) {
+  return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K || t == GgmlType::Q6_K;
+}
 
 bool can_interleave(const QMatrix& w) {
-  const std::int64_t block = w.type == GgmlType::Q6_K ? kQKK : kQK;
+  const std::int64_t block = w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K ? kQKK : kQK;
   return has_interleaved_layout(w.type) && !w.interleaved && w.ne0 > 0 && w.ne0 % block == 0 && w.ne1 > 0 &&
          w.ne1 % kInterleaveRows == 0 && w.data != nullptr;
 }

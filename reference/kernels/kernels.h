@@ -44,12 +44,18 @@ struct IsaKernels {
   TileFn q8_0x16 = nullptr;
   // Q6_K interleaved by 16 rows (blocks.h: q6x16_*); the same Tile; nullptr where the ISA has none.
   TileFn q6_kx16 = nullptr;
+  // Q4_K interleaved by 16 rows (blocks.h: q4kx16_*); the same Tile; nullptr where the ISA has none.
+  TileFn q4_kx16 = nullptr;
   // quantize_act_row for the Q8 / Q8P / Q8K layouts, byte for byte the same; nullptr: the scalar one.
   void (*quantize_q8)(ActKind kind, const float* x, void* dst, std::int64_t n) = nullptr;
   TileFn for_type(GgmlType t) const;
   // The tile for type t's interleaved layout, nullptr where there is none.
   TileFn interleaved_for(GgmlType t) const {
-    return t == GgmlType::Q4_0 ? q4_0x16 : t == GgmlType::Q8_0 ? q8_0x16 : t == GgmlType::Q6_K ? q6_kx16 : nullptr;
+    return t == GgmlType::Q4_0   ? q4_0x16
+           : t == GgmlType::Q8_0 ? q8_0x16
+           : t == GgmlType::Q4_K ? q4_kx16
+           : t == GgmlType::Q6_K ? q6_kx16
+                                 : nullptr;
   }
 };
 

@@ -88,7 +88,7 @@ inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<con
 // --gguf, every matrix once, 2 threads) read 43-52 GB/s with the 8 KiB prefetch alone and
 // 50-57 with a far one 32 KiB ahead (16 KiB: 50-55, 64 / 128 KiB: 52-56); a far prefetch
 // with _MM_HINT_T1 instead, or the near one on every other line, read 26-33 (docs/performance.md).
-enum class Pf { Q4x16, Row, K, Q6x16 };
+enum class Pf { Q4x16, Row, K, Kx16 };
 #if defined(GS_AVX512)
 constexpr std::size_t kPrefetchDefault[4] = {8192, 0, 0, 8192};
 constexpr std::size_t kPrefetchFar[4] = {32768, 0, 0, 32768};
@@ -101,8 +101,8 @@ inline std::size_t prefetch_distance() {
   constexpr int i = static_cast<int>(P);
 #if defined(GS_PREFETCH_RUNTIME)
   static const std::size_t d = [] {
-    const char* names[2][4] = {{"GS_PF_Q4X16", "GS_PF_ROW", "GS_PF_K", "GS_PF_Q6X16"},
-                               {"GS_PF_Q4X16_FAR", "GS_PF_ROW_FAR", "GS_PF_K_FAR", "GS_PF_Q6X16_FAR"}};
+    const char* names[2][4] = {{"GS_PF_Q4X16", "GS_PF_ROW", "GS_PF_K", "GS_PF_KX16"},
+                               {"GS_PF_Q4X16_FAR", "GS_PF_ROW_FAR", "GS_PF_K_FAR", "GS_PF_KX16_FAR"}};
     const char* e = std::getenv(names[Far][i]);
     return e ? static_cast<std::size_t>(std::strtoul(e, nullptr, 10)) : (Far ? kPrefetchFar[i] : kPrefetchDefault[i]);
   }();
@@ -955,7 +955,7 @@ void q6x16_tokens(const Tile& k) {  // KT: tokens per pass (1: decode, its sums 
     for (std::int64_t b = 0; b < nb; ++b) {
       // Ahead of the group's first pass only: later token passes find it in L2 (the prefetches
       // of a 3360-byte super-block cost ~15% of the product's rate from L2: 28 against 33 GB/s).
-      if (t0 == 0) prefetch_ahead<Pf::Q6x16, kQ6x16Bytes>(g + b * kQ6x16Bytes);
+      if (t0 == 0) prefetch_ahead<Pf::Kx16, kQ6x16Bytes>(g + b * kQ6x16Bytes);
       alignas(64) std::int32_t off[KT][16];
       __m512i sumi[KT];
       for (int t = 0; t < nt; ++t) {
@@ -983,6 +983,101 @@ void q6x16_tokens(const Tile& k) {  // KT: tokens per pass (1: decode, its sums 
 void tile_q6_kx16(const Tile& k) {
   if (k.nt == 1) q6x16_tokens<1>(k);
   else q6x16_tokens<kTok>(k);
+}
+
+// ---- Q4_K interleaved by 16 rows (blocks.h: q4kx16_*) x Q8K activations -------------
+// Lane i of every vector is row i. Per super-block, the 16 rows' packed scale bytes unpack
+// (get_scale_min_k4 on 64 bytes at a time) to 8 vectors of int32 scales and 4 of int16 pairs
+// of mins (sub-blocks 2p, 2p+1); per pair p of sub-blocks, 8 chunk loads unpack to 16
+// vectors of nibbles (low: sub-block 2p, high: 2p+1; weights 4c..4c+3 of the 16 rows). Per
+// token: 8 vpdpbusd per sub-block give its exact isum, sumi += sc * isum; one vpdpwssd per
+// pair gives summ += m_2p * bsum_2p + m_2p+1 * bsum_2p+1 (bsum over the sub-block's 32
+// quants: |bsum| <= 4096, an int16). The float part as dot_q4_k's, per lane:
+// acc[b % 8] += (dx * d) * float(sumi) - (dx * dmin) * float(summ).
+struct Q4Kx16Scales {
+  __m512i sc[8];     // sub-block j's scale, int32 per row
+  __m512i mpair[4];  // (m_2p, m_2p+1) as int16 in each row's int32
+};
+
+inline void q4kx16_scales(const std::uint8_t* g, std::int64_t b, Q4Kx16Scales& u) {
+  const std::uint8_t* s = g + q4kx16_scales_at(b);  // byte k of row i at 16k + i
+  const __m512i v0 = load64(s), v1 = load64(s + 64), v2 = load64(s + 128);
+  const __m512i m63 = _mm512_set1_epi8(63), m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  alignas(64) std::uint8_t sc[128], mn[128];  // sub-block j's 16 rows at 16j
+  _mm512_store_si512(sc, _mm512_and_si512(v0, m63));
+  _mm512_store_si512(sc + 64, _mm512_or_si512(_mm512_and_si512(v2, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 2), m30)));
+  _mm512_store_si512(mn, _mm512_and_si512(v1, m63));
+  _mm512_store_si512(mn + 64, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v2, 4), m4),
+                                              _mm512_and_si512(_mm512_srli_epi16(v1, 2), m30)));
+  for (int j = 0; j < 8; ++j) u.sc[j] = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sc + 16 * j)));
+  for (int p = 0; p < 4; ++p) {
+    const __m128i a = _mm_load_si128(reinterpret_cast<const __m128i*>(mn + 32 * p));
+    const __m128i c = _mm_load_si128(reinterpret_cast<const __m128i*>(mn + 32 * p + 16));
+    u.mpair[p] = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(a, c), _mm_unpacklo_epi8(a, c)));
+  }
+}
+
+template <int KT>
+void q4kx16_tokens(const Tile& k) {  // KT: tokens per pass (1: decode, its sums in registers)
+  const std::int64_t nb = k.n / kQKK;
+  const std::uint8_t* g = k.w;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  alignas(64) float accm[KT][8][16];
+  for (int t0 = 0; t0 < k.nt; t0 += KT) {
+    const int nt = std::min(KT, k.nt - t0);
+    const ActQ8K* x[KT];
+    for (int t = 0; t < nt; ++t) x[t] = reinterpret_cast<const ActQ8K*>(k.x + (t0 + t) * k.x_stride);
+    std::memset(accm, 0, static_cast<std::size_t>(nt) * sizeof accm[0]);
+    for (std::int64_t b = 0; b < nb; ++b) {
+      if (t0 == 0) prefetch_ahead<Pf::Kx16, kQ4Kx16Bytes>(g + b * kQ4Kx16Bytes);
+      Q4Kx16Scales u;
+      q4kx16_scales(g, b, u);
+      __m512i sumi[KT], summ[KT];
+      for (int t = 0; t < nt; ++t) {
+        // bsums over the 8 sub-blocks of 32, as int16 pairs (2p, 2p+1) in 4 int32
+        alignas(16) std::int32_t bp[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(bp),
+                        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[t][b].bsums)),
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[t][b].bsums + 8))));
+        __m512i mm = _mm512_setzero_si512();
+        for (int p = 0; p < 4; ++p) mm = _mm512_dpwssd_epi32(mm, u.mpair[p], _mm512_set1_epi32(bp[p]));
+        summ[t] = mm;
+        sumi[t] = _mm512_setzero_si512();
+      }
+      for (int p = 0; p < 4; ++p) {
+        __m512i lo[8], hi[8];
+        for (int c = 0; c < 8; ++c) {
+          const __m512i v = load64(g + q4kx16_chunk_at(b, p, c));
+          lo[c] = _mm512_and_si512(v, m4);
+          hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+        for (int t = 0; t < nt; ++t) {
+          const std::int8_t* q = x[t][b].qs + 64 * p;  // sub-block 2p; + 32: 2p + 1
+          __m512i il = _mm512_setzero_si512(), ih = _mm512_setzero_si512();
+          for (int c = 0; c < 8; ++c) {
+            il = _mm512_dpbusd_epi32(il, lo[c], bcast4(q + 4 * c));
+            ih = _mm512_dpbusd_epi32(ih, hi[c], bcast4(q + 32 + 4 * c));
+          }
+          sumi[t] = _mm512_add_epi32(sumi[t], _mm512_add_epi32(_mm512_mullo_epi32(il, u.sc[2 * p]),
+                                                               _mm512_mullo_epi32(ih, u.sc[2 * p + 1])));
+        }
+      }
+      const __m512 dw = _mm512_cvtph_ps(load32(g + q4kx16_d_at(b)));
+      const __m512 dm = _mm512_cvtph_ps(load32(g + q4kx16_dmin_at(b)));
+      for (int t = 0; t < nt; ++t) {
+        float* a = accm[t][b % 8];
+        const __m512 dx = _mm512_set1_ps(x[t][b].d);
+        const __m512 c = _mm512_sub_ps(no_fma(_mm512_mul_ps(_mm512_mul_ps(dx, dw), _mm512_cvtepi32_ps(sumi[t]))),
+                                       no_fma(_mm512_mul_ps(_mm512_mul_ps(dx, dm), _mm512_cvtepi32_ps(summ[t]))));
+        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), c));
+      }
+    }
+    store_x16(accm, nt, k, t0);
+  }
+}
+void tile_q4_kx16(const Tile& k) {
+  if (k.nt == 1) q4kx16_tokens<1>(k);
+  else q4kx16_tokens<kTok>(k);
 }
 #endif
 
@@ -1225,17 +1320,19 @@ const IsaKernels& simd_kernels() {
   constexpr TileFn q4_0x16 = tile_q4_0x16;
   constexpr TileFn q8_0x16 = tile_q8_0x16;
   constexpr TileFn q6_kx16 = tile_q6_kx16;
+  constexpr TileFn q4_kx16 = tile_q4_kx16;
   constexpr auto quantize_q8 = quantize_act_avx512;
 #else
   constexpr TileFn q4_0x16 = tile_q4_0x16_avx2;
   constexpr TileFn q8_0x16 = nullptr;  // AVX2: Q8_0 stays in GGUF order (maddubs would saturate on u8 q + 128)
   constexpr TileFn q6_kx16 = nullptr;  // AVX2: Q6_K stays in GGUF order
+  constexpr TileFn q4_kx16 = nullptr;  // AVX2: Q4_K stays in GGUF order
   constexpr auto quantize_q8 = quantize_act_256;
 #endif
   static const IsaKernels k{tile<row_float<0>>,          tile<row_float<1>>,         tile<row_float<2>>,
                             tile<row_q_legacy<true>>,    tile<row_q_legacy<false>>,  tile_q4_k,
                             tile_q6_k,                   q4_0x16,                    q8_0x16,
-                            q6_kx16,                     quantize_q8};
+                            q6_kx16,                     q4_kx16,                    quantize_q8};
   return k;
 }
 
