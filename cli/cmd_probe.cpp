@@ -49,6 +49,9 @@ int cmd_probe(const Args& a) {
   if (!engine_out.empty() && (no_kernels || no_ops))
     input_error("--engine-out: the engine's constants need the kernel rates and op rates (drop --no-kernels / --no-ops)");
 
+  check_output(out);  // before minutes of measuring
+  check_output(engine_out);
+
   ref::ProbeOptions o;
   o.max_threads = threads;
   o.triad_array_bytes = array_mib << 20;

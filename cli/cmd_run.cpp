@@ -230,6 +230,8 @@ int cmd_run(const Args& a) {
   if (threads < 0 || threads > 4096) input_error("--threads: " + std::to_string(threads) + " (expected 0..4096)");
   if (threads > 0) omp_set_num_threads(threads);
   const bool tty = ::isatty(2) != 0;
+  check_output(trace_out);  // before the model is synthesised, loaded and run
+  check_output(profile_out);
 
   if (!is_gguf_path(model)) {  // check the context before spending time on synthesis
     const ModelSpec pre = find_model(model);

@@ -80,6 +80,10 @@ double parse_bytes(const std::string& s, const std::string& flag) {
   return v * mul;
 }
 
+void check_output(const std::string& path) {
+  if (!path.empty() && path != "-") check_writable(path);
+}
+
 void write_output(const std::string& path, const std::string& text) {
   if (path.empty() || path == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);

@@ -46,5 +46,7 @@ double parse_bytes(const std::string& s, const std::string& flag);
 
 // Write text to a file atomically (temp + rename), or to stdout when path is "" or "-".
 void write_output(const std::string& path, const std::string& text);
+// Fail fast (exit code 2) when write_output(path, ...) would fail at the end of long work.
+void check_output(const std::string& path);
 
 }  // namespace gs::cli

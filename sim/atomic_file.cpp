@@ -29,6 +29,15 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
   }
 }
 
+void check_writable(const std::string& path) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) input_error(path + ": cannot open for writing (check that the directory exists and is writable)");
+  }
+  std::remove(tmp.c_str());
+}
+
 void write_file_atomic(const std::string& path, const std::string& text) {
   write_file_atomic(path, [&](std::ostream& out) { out << text; });
 }
