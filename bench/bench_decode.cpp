@@ -154,7 +154,7 @@ int main(int argc, char** argv) try {
     ModelWeights w = bind_weights(m, file);
     if (repack) {
       const std::int64_t n = interleave_weights(w, &file);
-      if (n > 0) std::fprintf(stderr, "interleaved %.2f GB of Q4_0 / Q8_0 weights\n", static_cast<double>(n) / kGB);
+      if (n > 0) std::fprintf(stderr, "interleaved %.2f GB of Q4_0 / Q8_0 / Q4_K / Q6_K weights by 16 rows\n", static_cast<double>(n) / kGB);
     }
     // The other matrices into huge pages, as `gemmasim run` places them (weights.h huge_page_weights).
     if (const std::int64_t c = huge_page_weights(w, &file); c > 0)
