@@ -189,7 +189,7 @@ TriadArrays::TriadArrays(std::int64_t array_bytes, int touch_threads) {
 
 std::int64_t TriadArrays::array_bytes() const { return n_ * static_cast<std::int64_t>(sizeof(double)); }
 
-TriadResult TriadArrays::measure(int threads, int reps, std::int64_t array_bytes) const {
+TriadResult TriadArrays::measure(int threads, int reps, std::int64_t array_bytes, bool warm_up) const {
   if (threads < 1 || reps < 1) input_error("probe: triad needs >= 1 thread and >= 1 repetition");
   const std::int64_t n =
       array_bytes > 0 ? std::min(n_, std::max<std::int64_t>(1, array_bytes / static_cast<std::int64_t>(sizeof(double)))) : n_;
@@ -198,12 +198,13 @@ TriadResult TriadArrays::measure(int threads, int reps, std::int64_t array_bytes
   const double* pc = c_.get();
   const double scalar = 3.0;
   std::vector<double> rates;
-  for (int r = 0; r < reps + 1; ++r) {  // the first pass warms up (not counted)
+  const int first = warm_up ? 1 : 0;  // with a warm-up, pass 0 is not counted
+  for (int r = 0; r < reps + first; ++r) {
     const auto t0 = Clock::now();
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t i = 0; i < n; ++i) pa[i] = pb[i] + scalar * pc[i];
     const double s = since(t0);
-    if (r > 0 && s > 0) rates.push_back(24.0 * static_cast<double>(n) / s);
+    if (r >= first && s > 0) rates.push_back(24.0 * static_cast<double>(n) / s);
   }
   volatile double sink = pa[n / 2];
   (void)sink;
@@ -348,7 +349,7 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
     std::vector<float> x(static_cast<std::size_t>(n), 0.5f), y(static_cast<std::size_t>(ne1));
     std::vector<double> rates;
     for (int r = 0; r < std::max(2, reps); ++r) {  // the first pass warms up (not counted)
-      const double triad = paired && r > 0 ? paired->measure(threads, 3, paired_bytes).best_bytes_per_s : 0;
+      const double triad = paired && r > 0 ? paired->measure(threads, 3, paired_bytes, false).best_bytes_per_s : 0;
       const double s = stream_in_calls(w.m, kStreamCallBytes, x.data(), y.data());
       if (r > 0 && s > 0) rates.push_back(static_cast<double>(row * ne1) / s);
       if (r > 0 && s > 0 && triad > 0) ratios.push_back(static_cast<double>(row * ne1) / s / triad);
@@ -601,11 +602,11 @@ ProbeResult probe_machine(const ProbeOptions& o) {
         say("kernel " + f + ", " + std::to_string(t) + " thread(s)");
         // The triad next to each kernel rate: the ratio of the two is what the calibration
         // uses, and a shared machine's bandwidth moves between measurements.
-        const double before = triad.measure(t, 3, o.triad_array_bytes / 2).best_bytes_per_s;
+        const double before = triad.measure(t, 3, o.triad_array_bytes / 2, false).best_bytes_per_s;
         const PeakRates pk_before = vector_peaks(t);
         KernelRate k = kernel_rate(f, t, o.kernel_matvec_bytes, 512, &triad, o.triad_array_bytes / 2);
         const PeakRates pk_after = vector_peaks(t);
-        k.triad_bytes_per_s = 0.5 * (before + triad.measure(t, 3, o.triad_array_bytes / 2).best_bytes_per_s);
+        k.triad_bytes_per_s = 0.5 * (before + triad.measure(t, 3, o.triad_array_bytes / 2, false).best_bytes_per_s);
         k.fp32_flops_per_s = 0.5 * (pk_before.fp32_flops_per_s + pk_after.fp32_flops_per_s);
         k.int8_ops_per_s = 0.5 * (pk_before.int8_ops_per_s + pk_after.int8_ops_per_s);
         r.kernels.push_back(k);

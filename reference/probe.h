@@ -44,7 +44,9 @@ class TriadArrays {
  public:
   TriadArrays(std::int64_t array_bytes, int touch_threads);
   // One measurement at `threads` threads over the first array_bytes of each array (0: all).
-  TriadResult measure(int threads, int reps, std::int64_t array_bytes = 0) const;
+  // warm_up: one uncounted pass first; the triads paired with kernel rates skip it (the arrays'
+  // pages are resident from the probe's first triad, and the best of their passes counts).
+  TriadResult measure(int threads, int reps, std::int64_t array_bytes = 0, bool warm_up = true) const;
   std::int64_t array_bytes() const;
 
  private:
