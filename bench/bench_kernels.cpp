@@ -130,9 +130,7 @@ int model_sweep(const char* path) {
   for (auto& m : mats) {
     if (!can_interleave(m) || !interleaved_kernel_active(m.type)) continue;
     copies.push_back(alloc_huge_pages(m.row_bytes * static_cast<std::size_t>(m.ne1 * m.ne2)));
-    interleave_groups(m, 0, m.ne1 * m.ne2 / kInterleaveRows, copies.back().get());
-    m.data = copies.back().get();
-    m.interleaved = true;
+    m = interleaved_copy(m, copies.back().get());
     ++interleaved;
   }
   // The other matrices copied into huge pages too, as `gemmasim run` does at load
@@ -260,13 +258,10 @@ int footprint_sweep(double gb, std::int64_t rows, std::int64_t cols) {
   m.data = plain.data();
   const HugeBuffer hb = alloc_huge_pages(n * each);
   std::uint8_t* buf = hb.get();
-  interleave_groups(m, 0, rows / kInterleaveRows, buf);
+  m = interleaved_copy(m, buf);
   for (std::size_t i = 1; i < n; ++i) std::memcpy(buf + i * each, buf, each);
   std::vector<QMatrix> mats(n, m);
-  for (std::size_t i = 0; i < n; ++i) {
-    mats[i].data = buf + i * each;
-    mats[i].interleaved = true;
-  }
+  for (std::size_t i = 0; i < n; ++i) mats[i].data = buf + i * each;
   std::vector<float> x(static_cast<std::size_t>(cols), 0.01f), y(static_cast<std::size_t>(rows));
   auto all = [&] {
     for (const auto& q : mats) matmul(q, x.data(), 1, y.data(), 0);
@@ -324,11 +319,7 @@ int width_sweep(const std::string& type_name) {
     cases.push_back({std::string(type_info(t).name), n, plain});
     if (can_interleave(plain) && interleaved_kernel_active(t)) {
       bufs.push_back(alloc_huge_pages(rb * static_cast<std::size_t>(ne1)));
-      interleave_groups(plain, 0, ne1 / kInterleaveRows, bufs.back().get());
-      QMatrix inter = plain;
-      inter.data = bufs.back().get();
-      inter.interleaved = true;
-      cases.push_back({std::string(type_info(t).name) + "x16", n, inter});
+      cases.push_back({std::string(type_info(t).name) + "x16", n, interleaved_copy(plain, bufs.back().get())});
     }
   }
   if (cases.empty()) throw InputError("--widths: no width of the family is a multiple of " + type_name + "'s block");
@@ -386,12 +377,8 @@ int t64_sweep(std::int64_t rows, std::int64_t cols, const std::string& type_name
     bufs.push_back(alloc_huge_pages(bytes));
     QMatrix m = plain;
     m.data = bufs.back().get();
-    if (can_interleave(plain) && interleaved_kernel_active(t)) {
-      interleave_groups(plain, 0, rows / kInterleaveRows, bufs.back().get());
-      m.interleaved = true;
-    } else {
-      std::memcpy(bufs.back().get(), q.data(), bytes);
-    }
+    if (can_interleave(plain) && interleaved_kernel_active(t)) m = interleaved_copy(plain, bufs.back().get());
+    else std::memcpy(bufs.back().get(), q.data(), bytes);
     mats.push_back(m);
   }
   constexpr int T = 64;
@@ -509,11 +496,7 @@ int run(int argc, char** argv) {
     std::vector<std::pair<std::string, QMatrix>> layouts = {{type_info(t).name, plain}};
     if (can_interleave(plain)) {
       il.resize(q.size());
-      interleave_groups(plain, 0, rows / kInterleaveRows, il.data());
-      QMatrix inter = plain;
-      inter.data = il.data();
-      inter.interleaved = true;
-      layouts.emplace_back(std::string(type_info(t).name) + "x16", inter);
+      layouts.emplace_back(std::string(type_info(t).name) + "x16", interleaved_copy(plain, il.data()));
     }
     for (const auto& [label, W] : layouts)
     for (Isa isa : isas) {

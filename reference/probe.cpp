@@ -145,12 +145,8 @@ OwnedMatrix make_matrix(GgmlType t, std::int64_t ne0, std::int64_t ne1) {
   // Q4_0 / Q8_0 / Q4_K / Q6_K in the layout the forward pass runs (interleave_weights does the same at load).
   if (can_interleave(o.m) && interleaved_kernel_active(o.m.type)) {
     HugeBuffer inter = alloc_huge(total);
-    const std::int64_t groups = ne1 / kInterleaveRows;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t g = 0; g < groups; ++g) interleave_groups(o.m, g, g + 1, inter.get());
+    o.m = interleaved_copy(o.m, inter.get());
     o.data = std::move(inter);
-    o.m.data = o.data.get();
-    o.m.interleaved = true;
   }
   return o;
 }

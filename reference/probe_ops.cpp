@@ -293,13 +293,9 @@ struct MappedExperts {
       } catch (const std::bad_alloc&) {
         return;
       }
-      const std::int64_t groups = ne1 * E / kInterleaveRows;
-#pragma omp parallel for schedule(static)
-      for (std::int64_t g = 0; g < groups; ++g) interleave_groups(q, g, g + 1, copy.get());
+      q = interleaved_copy(q, copy.get());
       ::munmap(map, total);
       map = nullptr;
-      q.data = copy.get();
-      q.interleaved = true;
     }
   }
   ~MappedExperts() {

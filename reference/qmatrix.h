@@ -59,6 +59,9 @@ bool has_interleaved_layout(GgmlType t);  // Q4_0, Q8_0, Q4_K, Q6_K
 bool can_interleave(const QMatrix& w);  // Q4_0 or Q8_0 (Q4_K / Q6_K: ne0 whole super-blocks) with ne1 a multiple of 16
 // Groups [g0, g1) of `src` (GGUF order) into `dst` at their own offsets (dst != src).
 void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std::uint8_t* dst);
+// Every group of `src` (all experts) into `dst` (matrix_bytes(src), dst != src), groups in
+// parallel (the first touch spreads dst's pages); returns the view of dst (interleaved).
+QMatrix interleaved_copy(const QMatrix& src, std::uint8_t* dst);
 // One group back into GGUF order: 16 rows of row_bytes.
 void deinterleave_group(const QMatrix& w, std::int64_t g, std::uint8_t* dst);
 // Whether the active ISA has a kernel for type t's interleaved layout (other ISAs run

@@ -9,11 +9,20 @@
 
 namespace gs {
 
+namespace {
+// The temporary file beside `path` that write_file_atomic writes first, opened (or the one-line error).
+std::string temp_path(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+void open_or_fail(std::ofstream& out, const std::string& tmp, const std::string& path) {
+  out.open(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) input_error(path + ": cannot open for writing (check that the directory exists and is writable)");
+}
+}  // namespace
+
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& body) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string tmp = temp_path(path);
   try {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) input_error(path + ": cannot open for writing (check that the directory exists and is writable)");
+    std::ofstream out;
+    open_or_fail(out, tmp, path);
     body(out);
     out.flush();
     if (!out) input_error(path + ": write failed");
@@ -30,10 +39,10 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
 }
 
 void check_writable(const std::string& path) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string tmp = temp_path(path);
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) input_error(path + ": cannot open for writing (check that the directory exists and is writable)");
+    std::ofstream out;
+    open_or_fail(out, tmp, path);
   }
   std::remove(tmp.c_str());
 }

@@ -135,6 +135,16 @@ void interleave_groups(const QMatrix& src, std::int64_t g0, std::int64_t g1, std
   }
 }
 
+QMatrix interleaved_copy(const QMatrix& src, std::uint8_t* dst) {
+  const std::int64_t groups = src.ne2 * src.ne1 / kInterleaveRows;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t g = 0; g < groups; ++g) interleave_groups(src, g, g + 1, dst);
+  QMatrix m = src;
+  m.data = dst;
+  m.interleaved = true;
+  return m;
+}
+
 void deinterleave_group(const QMatrix& w, std::int64_t g, std::uint8_t* dst) {
   const auto* o = static_cast<const std::uint8_t*>(w.data) + static_cast<std::size_t>(g) * kInterleaveRows * w.row_bytes;
   move_rows<false>(w.type, dst, o, w.row_bytes, w.ne0);
