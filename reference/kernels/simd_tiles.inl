@@ -942,8 +942,11 @@ inline __m512i q6x16_quad_sumi(const Q6x16Quad& u, const ActQ8K& x, const std::i
   return sumi;
 }
 
-template <int KT>
-void q6x16_tokens(const Tile& k) {  // KT: tokens per pass (1: decode, its sums in registers)
+// The K-quant 16-row tiles' loop (K: Q6Kx16 or Q4Kx16 below): per pass of up to KT tokens
+// (1: decode, its sums in registers), every super-block of the group through K::step, which
+// adds its contribution to the tokens' accumulators accm[t][b % 8] (L1).
+template <class K, int KT>
+void kx16_tokens(const Tile& k) {
   const std::int64_t nb = k.n / kQKK;
   const std::uint8_t* g = k.w;
   alignas(64) float accm[KT][8][16];
@@ -954,36 +957,46 @@ void q6x16_tokens(const Tile& k) {  // KT: tokens per pass (1: decode, its sums 
     std::memset(accm, 0, static_cast<std::size_t>(nt) * sizeof accm[0]);
     for (std::int64_t b = 0; b < nb; ++b) {
       // Ahead of the group's first pass only: later token passes find it in L2 (the prefetches
-      // of a 3360-byte super-block cost ~15% of the product's rate from L2: 28 against 33 GB/s).
-      if (t0 == 0) prefetch_ahead<Pf::Kx16, kQ6x16Bytes>(g + b * kQ6x16Bytes);
-      alignas(64) std::int32_t off[KT][16];
-      __m512i sumi[KT];
-      for (int t = 0; t < nt; ++t) {
-        const __m512i bs = _mm512_cvtepi16_epi32(load32(x[t][b].bsums));
-        const __m512i o = _mm512_mask_slli_epi32(_mm512_slli_epi32(bs, 5), 0xAAAA, bs, 7);  // 32 or 128 * bsum
-        _mm512_store_si512(off[t], _mm512_sub_epi32(_mm512_setzero_si512(), o));
-        sumi[t] = _mm512_setzero_si512();
-      }
-      for (int quad = 0; quad < 4; ++quad) {
-        Q6x16Quad u;
-        q6x16_unpack(g, b, quad, u);
-        for (int t = 0; t < nt; ++t) sumi[t] = _mm512_add_epi32(sumi[t], q6x16_quad_sumi(u, x[t][b], off[t], quad));
-      }
-      const __m512 dw = _mm512_cvtph_ps(load32(g + q6x16_d_at(b)));
-      for (int t = 0; t < nt; ++t) {
-        float* a = accm[t][b % 8];
-        const __m512 s = _mm512_mul_ps(_mm512_set1_ps(x[t][b].d), dw);
-        const __m512i si = _mm512_srai_epi32(sumi[t], 2);
-        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), no_fma(_mm512_mul_ps(s, _mm512_cvtepi32_ps(si)))));
-      }
+      // of a 3360-byte Q6_K super-block cost ~15% of the product's rate from L2: 28 against 33 GB/s).
+      if (t0 == 0) prefetch_ahead<Pf::Kx16, K::kBytes>(g + b * K::kBytes);
+      K::template step<KT>(g, b, x, nt, accm);
     }
     store_x16(accm, nt, k, t0);
   }
 }
-void tile_q6_kx16(const Tile& k) {
-  if (k.nt == 1) q6x16_tokens<1>(k);
-  else q6x16_tokens<kTok>(k);
+template <class K>
+void tile_kx16(const Tile& k) {
+  if (k.nt == 1) kx16_tokens<K, 1>(k);
+  else kx16_tokens<K, kTok>(k);
 }
+
+struct Q6Kx16 {
+  static constexpr std::size_t kBytes = kQ6x16Bytes;
+  template <int KT>
+  static void step(const std::uint8_t* g, std::int64_t b, const ActQ8K* const* x, int nt, float (*accm)[8][16]) {
+    alignas(64) std::int32_t off[KT][16];
+    __m512i sumi[KT];
+    for (int t = 0; t < nt; ++t) {
+      const __m512i bs = _mm512_cvtepi16_epi32(load32(x[t][b].bsums));
+      const __m512i o = _mm512_mask_slli_epi32(_mm512_slli_epi32(bs, 5), 0xAAAA, bs, 7);  // 32 or 128 * bsum
+      _mm512_store_si512(off[t], _mm512_sub_epi32(_mm512_setzero_si512(), o));
+      sumi[t] = _mm512_setzero_si512();
+    }
+    for (int quad = 0; quad < 4; ++quad) {
+      Q6x16Quad u;
+      q6x16_unpack(g, b, quad, u);
+      for (int t = 0; t < nt; ++t) sumi[t] = _mm512_add_epi32(sumi[t], q6x16_quad_sumi(u, x[t][b], off[t], quad));
+    }
+    const __m512 dw = _mm512_cvtph_ps(load32(g + q6x16_d_at(b)));
+    for (int t = 0; t < nt; ++t) {
+      float* a = accm[t][b % 8];
+      const __m512 s = _mm512_mul_ps(_mm512_set1_ps(x[t][b].d), dw);
+      const __m512i si = _mm512_srai_epi32(sumi[t], 2);
+      _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), no_fma(_mm512_mul_ps(s, _mm512_cvtepi32_ps(si)))));
+    }
+  }
+};
+void tile_q6_kx16(const Tile& k) { tile_kx16<Q6Kx16>(k); }
 
 // ---- Q4_K interleaved by 16 rows (blocks.h: q4kx16_*) x Q8K activations -------------
 // Lane i of every vector is row i. Per super-block, the 16 rows' packed scale bytes unpack
@@ -1017,68 +1030,55 @@ inline void q4kx16_scales(const std::uint8_t* g, std::int64_t b, Q4Kx16Scales& u
   }
 }
 
-template <int KT>
-void q4kx16_tokens(const Tile& k) {  // KT: tokens per pass (1: decode, its sums in registers)
-  const std::int64_t nb = k.n / kQKK;
-  const std::uint8_t* g = k.w;
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  alignas(64) float accm[KT][8][16];
-  for (int t0 = 0; t0 < k.nt; t0 += KT) {
-    const int nt = std::min(KT, k.nt - t0);
-    const ActQ8K* x[KT];
-    for (int t = 0; t < nt; ++t) x[t] = reinterpret_cast<const ActQ8K*>(k.x + (t0 + t) * k.x_stride);
-    std::memset(accm, 0, static_cast<std::size_t>(nt) * sizeof accm[0]);
-    for (std::int64_t b = 0; b < nb; ++b) {
-      if (t0 == 0) prefetch_ahead<Pf::Kx16, kQ4Kx16Bytes>(g + b * kQ4Kx16Bytes);
-      Q4Kx16Scales u;
-      q4kx16_scales(g, b, u);
-      __m512i sumi[KT], summ[KT];
-      for (int t = 0; t < nt; ++t) {
-        // bsums over the 8 sub-blocks of 32, as int16 pairs (2p, 2p+1) in 4 int32
-        alignas(16) std::int32_t bp[4];
-        _mm_store_si128(reinterpret_cast<__m128i*>(bp),
-                        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[t][b].bsums)),
-                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[t][b].bsums + 8))));
-        __m512i mm = _mm512_setzero_si512();
-        for (int p = 0; p < 4; ++p) mm = _mm512_dpwssd_epi32(mm, u.mpair[p], _mm512_set1_epi32(bp[p]));
-        summ[t] = mm;
-        sumi[t] = _mm512_setzero_si512();
+struct Q4Kx16 {
+  static constexpr std::size_t kBytes = kQ4Kx16Bytes;
+  template <int KT>
+  static void step(const std::uint8_t* g, std::int64_t b, const ActQ8K* const* x, int nt, float (*accm)[8][16]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    Q4Kx16Scales u;
+    q4kx16_scales(g, b, u);
+    __m512i sumi[KT], summ[KT];
+    for (int t = 0; t < nt; ++t) {
+      // bsums over the 8 sub-blocks of 32, as int16 pairs (2p, 2p+1) in 4 int32
+      alignas(16) std::int32_t bp[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(bp),
+                      _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[t][b].bsums)),
+                                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[t][b].bsums + 8))));
+      __m512i mm = _mm512_setzero_si512();
+      for (int p = 0; p < 4; ++p) mm = _mm512_dpwssd_epi32(mm, u.mpair[p], _mm512_set1_epi32(bp[p]));
+      summ[t] = mm;
+      sumi[t] = _mm512_setzero_si512();
+    }
+    for (int p = 0; p < 4; ++p) {
+      __m512i lo[8], hi[8];
+      for (int c = 0; c < 8; ++c) {
+        const __m512i v = load64(g + q4kx16_chunk_at(b, p, c));
+        lo[c] = _mm512_and_si512(v, m4);
+        hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
       }
-      for (int p = 0; p < 4; ++p) {
-        __m512i lo[8], hi[8];
+      for (int t = 0; t < nt; ++t) {
+        const std::int8_t* q = x[t][b].qs + 64 * p;  // sub-block 2p; + 32: 2p + 1
+        __m512i il = _mm512_setzero_si512(), ih = _mm512_setzero_si512();
         for (int c = 0; c < 8; ++c) {
-          const __m512i v = load64(g + q4kx16_chunk_at(b, p, c));
-          lo[c] = _mm512_and_si512(v, m4);
-          hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+          il = _mm512_dpbusd_epi32(il, lo[c], bcast4(q + 4 * c));
+          ih = _mm512_dpbusd_epi32(ih, hi[c], bcast4(q + 32 + 4 * c));
         }
-        for (int t = 0; t < nt; ++t) {
-          const std::int8_t* q = x[t][b].qs + 64 * p;  // sub-block 2p; + 32: 2p + 1
-          __m512i il = _mm512_setzero_si512(), ih = _mm512_setzero_si512();
-          for (int c = 0; c < 8; ++c) {
-            il = _mm512_dpbusd_epi32(il, lo[c], bcast4(q + 4 * c));
-            ih = _mm512_dpbusd_epi32(ih, hi[c], bcast4(q + 32 + 4 * c));
-          }
-          sumi[t] = _mm512_add_epi32(sumi[t], _mm512_add_epi32(_mm512_mullo_epi32(il, u.sc[2 * p]),
-                                                               _mm512_mullo_epi32(ih, u.sc[2 * p + 1])));
-        }
-      }
-      const __m512 dw = _mm512_cvtph_ps(load32(g + q4kx16_d_at(b)));
-      const __m512 dm = _mm512_cvtph_ps(load32(g + q4kx16_dmin_at(b)));
-      for (int t = 0; t < nt; ++t) {
-        float* a = accm[t][b % 8];
-        const __m512 dx = _mm512_set1_ps(x[t][b].d);
-        const __m512 c = _mm512_sub_ps(no_fma(_mm512_mul_ps(_mm512_mul_ps(dx, dw), _mm512_cvtepi32_ps(sumi[t]))),
-                                       no_fma(_mm512_mul_ps(_mm512_mul_ps(dx, dm), _mm512_cvtepi32_ps(summ[t]))));
-        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), c));
+        sumi[t] = _mm512_add_epi32(sumi[t], _mm512_add_epi32(_mm512_mullo_epi32(il, u.sc[2 * p]),
+                                                             _mm512_mullo_epi32(ih, u.sc[2 * p + 1])));
       }
     }
-    store_x16(accm, nt, k, t0);
+    const __m512 dw = _mm512_cvtph_ps(load32(g + q4kx16_d_at(b)));
+    const __m512 dm = _mm512_cvtph_ps(load32(g + q4kx16_dmin_at(b)));
+    for (int t = 0; t < nt; ++t) {
+      float* a = accm[t][b % 8];
+      const __m512 dx = _mm512_set1_ps(x[t][b].d);
+      const __m512 c = _mm512_sub_ps(no_fma(_mm512_mul_ps(_mm512_mul_ps(dx, dw), _mm512_cvtepi32_ps(sumi[t]))),
+                                     no_fma(_mm512_mul_ps(_mm512_mul_ps(dx, dm), _mm512_cvtepi32_ps(summ[t]))));
+      _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), c));
+    }
   }
-}
-void tile_q4_kx16(const Tile& k) {
-  if (k.nt == 1) q4kx16_tokens<1>(k);
-  else q4kx16_tokens<kTok>(k);
-}
+};
+void tile_q4_kx16(const Tile& k) { tile_kx16<Q4Kx16>(k); }
 #endif
 
 #if !defined(GS_AVX512)
