@@ -82,10 +82,11 @@ TEST_CASE("unwritable output places and directories given as files are input err
   check_bad("report --no-render --out /proc/gemmasim-report", "cannot create the output directory");
   check_bad("advise --out /proc/gemmasim-advise", "cannot create the output directory");
   check_bad("trace-gen --tokens 8 -o /proc/gemmasim-trace.jsonl", "cannot open for writing");
-  // Before minutes of work, not after it (no progress lines: nothing was measured or run).
+  // Before minutes of work, not after it: the probe measures nothing (no progress lines), the
+  // run reports the output before it opens the model (a missing file would be named first).
   check_bad("probe -o /proc/gemmasim-probe.json", "cannot open for writing");
   check_bad("probe --engine-out /proc/gemmasim-engine.json", "cannot open for writing");
-  check_bad("run --model gemma4-e2b --quant q4_0 --trace-out /proc/gemmasim-trace.jsonl", "cannot open for writing");
-  check_bad("run --model gemma4-e2b --quant q4_0 --profile /proc/gemmasim-profile.csv", "cannot open for writing");
+  check_bad("run --model /nonexistent/gemmasim-model.gguf --trace-out /proc/gemmasim-trace.jsonl", "cannot open for writing");
+  check_bad("run --model /nonexistent/gemmasim-model.gguf --profile /proc/gemmasim-profile.csv", "cannot open for writing");
   check_bad("fit --model gemma4-e2b --hw " + kData + "/tests/data", "is a directory");
 }
