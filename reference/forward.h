@@ -26,6 +26,8 @@ struct ForwardOptions {
   bool all_logits = false;     // output head on every token (tests); else on the last token only
   bool profile = false;        // measure time per op (OpCount::time_s)
   bool trace = false;          // record MoE routing (routes())
+  std::int64_t attn_key_block = 0;  // keys per block of the attention passes (0: 64 KiB of one
+                                    // kv head's K rows; tests cut smaller: the result is the same)
 };
 
 // One token's routing in one MoE layer.

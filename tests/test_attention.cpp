@@ -43,7 +43,7 @@ Case make_case(int Dh, int nh, std::int64_t nk, std::uint32_t seed) {
 
 // The form of isa on c's rows: floats, or (f16) the rows rounded to f16; split: rows from
 // split on come from a second pair of buffers (a ring read across its end).
-void run(Isa isa, Case& c, float scale, bool f16 = false, std::int64_t split = -1) {
+void run(Isa isa, Case& c, float scale, bool f16 = false, std::int64_t split = -1, std::int64_t key_block = 0) {
   const float* q[4];
   float* o[4];
   for (int h = 0; h < c.nh; ++h) {
@@ -69,7 +69,7 @@ void run(Isa isa, Case& c, float scale, bool f16 = false, std::int64_t split = -
   r.v = f16 ? static_cast<const void*>(hv1.data()) : v1.data();
   r.k2 = f16 ? static_cast<const void*>(hk2.data()) : k2.data();
   r.v2 = f16 ? static_cast<const void*>(hv2.data()) : v2.data();
-  attend_heads_isa(isa, r, scale, c.nh, q, o);
+  attend_heads_isa(isa, r, scale, c.nh, q, o, key_block);
 }
 
 // The case with its K and V rounded to f16 (what an f16 cache holds).
@@ -153,6 +153,27 @@ TEST_CASE("rows split over two segments (a ring read across its end) give the co
         CHECK(c.o == d.o);
       }
     }
+  }
+}
+
+TEST_CASE("the passes cut into key blocks (as Forward::attend cuts them) give the whole-range result bit for bit") {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    if ((isa == Isa::Avx512 && best_isa() != Isa::Avx512) || (isa == Isa::Avx2 && best_isa() == Isa::Scalar)) continue;
+    for (int nh : {1, 3, 4})
+      for (std::int64_t kb : {1, 3, 32, 33, 129}) {
+        CAPTURE(nh);
+        CAPTURE(kb);
+        Case a = make_case(64, nh, 130, 21), b = a;
+        run(isa, a, 0.2f);
+        run(isa, b, 0.2f, false, 77, kb);  // with a ring split that does not fall on a block edge
+        CHECK(a.o == b.o);
+        if (isa == Isa::Avx512) {
+          Case c = a, d = a;
+          run(isa, c, 0.2f, true);
+          run(isa, d, 0.2f, true, 77, kb);
+          CHECK(c.o == d.o);
+        }
+      }
   }
 }
 

@@ -25,6 +25,8 @@ namespace gs::ref {
 namespace {
 
 constexpr int kHeadChunk = 4;  // query heads that share one pass over K and V
+constexpr int kTokenBlock = 16;  // query tokens that share each block of K / V rows (Forward::attend)
+constexpr std::int64_t kKeyBlockBytes = 64 << 10;  // bytes of one kv head's K rows per key block
 
 // One query per head, NH heads of one kv head over the same nk keys. Key/value row j
 // (Dh elements of `esize` bytes: 4 float, 2 f16; `stride` bytes apart) is in the first
@@ -56,13 +58,20 @@ inline float hsum4(__m128 v) {
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
 }
 
-// scores s_h[j] = scale * q_h . k_j (each K row loaded once for the NH heads; 2 x NH
-// independent SSE accumulators), softmax per head, o_h = sum_j s_h[j] v_j (each V row
-// loaded once). SSE2 only (baseline x86-64), so every machine computes the same bits.
+// Each form is two passes over a range [j0, j1) of a chunk's keys, so that Forward::attend
+// can cut the keys into blocks and pass each block over several tokens' queries while it is
+// in cache (softmax between the passes, o zeroed before the values pass):
+//   scores: s_h[j] = scale * q_h . k_j for j in [j0, j1);
+//   values: o_h += s_h[j] v_j for j in [j0, j1), keys in increasing order.
+// Every score is its own reduction and o's sums run over j in increasing order, so the
+// results do not depend on where the blocks are cut (test_attention checks it bit for bit).
+//
+// SSE2 (baseline x86-64): each K row loaded once for the NH heads, 2 x NH independent
+// accumulators; each V row loaded once, o loaded and stored per key.
 template <int NH>
-void attend_heads(const HeadChunk& c) {
+void scores_sse2(const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
   const int Dh = c.Dh, D8 = Dh / 8 * 8;
-  for (std::int64_t j = 0; j < c.nk; ++j) {
+  for (std::int64_t j = j0; j < j1; ++j) {
     const float* kr = c.krow(j);
     __m128 a0[NH], a1[NH];
     for (int h = 0; h < NH; ++h) a0[h] = a1[h] = _mm_setzero_ps();
@@ -79,12 +88,12 @@ void attend_heads(const HeadChunk& c) {
       c.s[h][j] = c.scale * sum;
     }
   }
-  for (int h = 0; h < NH; ++h) {
-    softmax(c.s[h], c.nk);
-    std::fill(c.o[h], c.o[h] + Dh, 0.0f);
-  }
-  const int D4 = Dh / 4 * 4;
-  for (std::int64_t j = 0; j < c.nk; ++j) {
+}
+
+template <int NH>
+void values_sse2(const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
+  const int Dh = c.Dh, D4 = Dh / 4 * 4;
+  for (std::int64_t j = j0; j < j1; ++j) {
     const float* vr = c.vrow(j);
     __m128 pj[NH];
     for (int h = 0; h < NH; ++h) pj[h] = _mm_set1_ps(c.s[h][j]);
@@ -99,11 +108,11 @@ void attend_heads(const HeadChunk& c) {
 
 // The same computation 8 lanes wide (AVX2, no FMA): lanes 0-3 of each accumulator
 // are the SSE form's a0, lanes 4-7 its a1, and the final sums add the halves first,
-// so the result is bit-identical to attend_heads; chosen at run time.
+// so the result is bit-identical to the SSE2 form; chosen at run time.
 template <int NH>
-__attribute__((target("avx2"))) void attend_heads_avx2(const HeadChunk& c) {
+__attribute__((target("avx2"))) void scores_avx2(const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
   const int Dh = c.Dh, D8 = Dh / 8 * 8;
-  for (std::int64_t j = 0; j < c.nk; ++j) {
+  for (std::int64_t j = j0; j < j1; ++j) {
     const float* kr = c.krow(j);
     __m256 a[NH];
     for (int h = 0; h < NH; ++h) a[h] = _mm256_setzero_ps();
@@ -117,12 +126,12 @@ __attribute__((target("avx2"))) void attend_heads_avx2(const HeadChunk& c) {
       c.s[h][j] = c.scale * sum;
     }
   }
-  for (int h = 0; h < NH; ++h) {
-    softmax(c.s[h], c.nk);
-    std::fill(c.o[h], c.o[h] + Dh, 0.0f);
-  }
-  const int D4 = Dh / 4 * 4;
-  for (std::int64_t j = 0; j < c.nk; ++j) {
+}
+
+template <int NH>
+__attribute__((target("avx2"))) void values_avx2(const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
+  const int Dh = c.Dh, D8 = Dh / 8 * 8, D4 = Dh / 4 * 4;
+  for (std::int64_t j = j0; j < j1; ++j) {
     const float* vr = c.vrow(j);
     __m256 pj[NH];
     for (int h = 0; h < NH; ++h) pj[h] = _mm256_set1_ps(c.s[h][j]);
@@ -159,10 +168,10 @@ __attribute__((target("avx512f"))) inline __m512 load16(const std::uint16_t* p) 
 }
 
 template <int NH, int KB, class E>
-__attribute__((target("avx512f,avx512dq,fma"))) void attend_heads_avx512(const HeadChunk& c) {
+__attribute__((target("avx512f,avx512dq,fma"))) void scores_avx512(const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
   const int Dh = c.Dh;
-  std::int64_t j = 0;
-  for (; j + KB <= c.nk; j += KB) {
+  std::int64_t j = j0;
+  for (; j + KB <= j1; j += KB) {
     const E* kr[KB];
     for (int b = 0; b < KB; ++b) kr[b] = c.krow<E>(j + b);
     __m512 a[NH][KB];
@@ -179,7 +188,7 @@ __attribute__((target("avx512f,avx512dq,fma"))) void attend_heads_avx512(const H
     for (int h = 0; h < NH; ++h)
       for (int b = 0; b < KB; ++b) c.s[h][j + b] = c.scale * _mm512_reduce_add_ps(a[h][b]);
   }
-  for (; j < c.nk; ++j) {
+  for (; j < j1; ++j) {
     const E* kr = c.krow<E>(j);
     __m512 a[NH];
     for (int h = 0; h < NH; ++h) a[h] = _mm512_setzero_ps();
@@ -189,18 +198,23 @@ __attribute__((target("avx512f,avx512dq,fma"))) void attend_heads_avx512(const H
     }
     for (int h = 0; h < NH; ++h) c.s[h][j] = c.scale * _mm512_reduce_add_ps(a[h]);
   }
-  for (int h = 0; h < NH; ++h) softmax(c.s[h], c.nk);
-  // Keys in blocks of kVBlock, so the V rows a block reads (kVBlock x Dh elements) stay in
-  // L1/L2 over the passes of its output-dim blocks; the accumulators go through o (L1)
-  // between key blocks.
+}
+
+// Values: keys in blocks of kVBlock, so the V rows a block reads (kVBlock x Dh elements)
+// stay in L1/L2 over the passes of its output-dim blocks; the accumulators go through o
+// (L1) between key blocks (o starts at +0.0, so the first product is fma(p, v, +0) as a
+// zeroed register would give).
+template <int NH, class E>
+__attribute__((target("avx512f,avx512dq,fma"))) void values_avx512(const HeadChunk& c, std::int64_t ja, std::int64_t jb) {
+  const int Dh = c.Dh;
   constexpr std::int64_t kVBlock = 32;
-  for (std::int64_t j0 = 0; j0 < c.nk; j0 += kVBlock) {
-    const std::int64_t j1 = std::min(c.nk, j0 + kVBlock);
+  for (std::int64_t j0 = ja; j0 < jb; j0 += kVBlock) {
+    const std::int64_t j1 = std::min(jb, j0 + kVBlock);
     int d0 = 0;
     for (; d0 + 64 <= Dh; d0 += 64) {
       __m512 o[NH][4];
       for (int h = 0; h < NH; ++h)
-        for (int i = 0; i < 4; ++i) o[h][i] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(c.o[h] + d0 + 16 * i);
+        for (int i = 0; i < 4; ++i) o[h][i] = _mm512_loadu_ps(c.o[h] + d0 + 16 * i);
       for (std::int64_t jj = j0; jj < j1; ++jj) {
         const E* vr = c.vrow<E>(jj) + d0;
         const __m512 v0 = load16(vr), v1 = load16(vr + 16), v2 = load16(vr + 32), v3 = load16(vr + 48);
@@ -217,7 +231,7 @@ __attribute__((target("avx512f,avx512dq,fma"))) void attend_heads_avx512(const H
     }
     for (; d0 < Dh; d0 += 16) {
       __m512 o[NH];
-      for (int h = 0; h < NH; ++h) o[h] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(c.o[h] + d0);
+      for (int h = 0; h < NH; ++h) o[h] = _mm512_loadu_ps(c.o[h] + d0);
       for (std::int64_t jj = j0; jj < j1; ++jj) {
         const __m512 v = load16(c.vrow<E>(jj) + d0);
         for (int h = 0; h < NH; ++h) o[h] = _mm512_fmadd_ps(_mm512_set1_ps(c.s[h][jj]), v, o[h]);
@@ -234,33 +248,53 @@ const bool kHasAvx512Fma = __builtin_cpu_supports("avx512f") && __builtin_cpu_su
 // Whether the AVX-512 form runs for this ISA and head dim (it reads f16 rows in place).
 bool avx512_form(Isa isa, int Dh) { return isa == Isa::Avx512 && kHasAvx512Fma && Dh % 16 == 0; }
 
+enum class Pass { Scores, Values };
+
 template <int NH>
-void attend_chunk_isa(Isa isa, const HeadChunk& c) {
+void pass_isa(Isa isa, Pass pass, const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
   constexpr int KB = NH >= 3 ? 2 : 8 / NH;
   if (avx512_form(isa, c.Dh)) {
-    if (c.esize == 2) attend_heads_avx512<NH, KB, std::uint16_t>(c);
-    else attend_heads_avx512<NH, KB, float>(c);
+    if (pass == Pass::Scores) {
+      if (c.esize == 2) scores_avx512<NH, KB, std::uint16_t>(c, j0, j1);
+      else scores_avx512<NH, KB, float>(c, j0, j1);
+    } else {
+      if (c.esize == 2) values_avx512<NH, std::uint16_t>(c, j0, j1);
+      else values_avx512<NH, float>(c, j0, j1);
+    }
   } else if (c.esize != 4) {
     throw std::logic_error("attention: the SSE2 / AVX2 forms read float rows");
   } else if (isa != Isa::Scalar && __builtin_cpu_supports("avx2")) {
-    attend_heads_avx2<NH>(c);
+    if (pass == Pass::Scores) scores_avx2<NH>(c, j0, j1);
+    else values_avx2<NH>(c, j0, j1);
   } else {
-    attend_heads<NH>(c);
+    if (pass == Pass::Scores) scores_sse2<NH>(c, j0, j1);
+    else values_sse2<NH>(c, j0, j1);
   }
 }
 
-void attend_any(Isa isa, const HeadChunk& c, int nh) {
+// One pass of the form of isa over keys [j0, j1) of the chunk's nh heads.
+void pass_any(Isa isa, Pass pass, const HeadChunk& c, int nh, std::int64_t j0, std::int64_t j1) {
+  if (j0 >= j1) return;
   switch (nh) {
-    case 1: attend_chunk_isa<1>(isa, c); break;
-    case 2: attend_chunk_isa<2>(isa, c); break;
-    case 3: attend_chunk_isa<3>(isa, c); break;
-    default: attend_chunk_isa<4>(isa, c); break;
+    case 1: pass_isa<1>(isa, pass, c, j0, j1); break;
+    case 2: pass_isa<2>(isa, pass, c, j0, j1); break;
+    case 3: pass_isa<3>(isa, pass, c, j0, j1); break;
+    default: pass_isa<4>(isa, pass, c, j0, j1); break;
+  }
+}
+
+// Between the passes: softmax of each head's nk scores, o zeroed for the values pass.
+void softmax_and_clear(const HeadChunk& c, int nh) {
+  for (int h = 0; h < nh; ++h) {
+    softmax(c.s[h], c.nk);
+    std::fill(c.o[h], c.o[h] + c.Dh, 0.0f);
   }
 }
 
 }  // namespace
 
-void attend_heads_isa(Isa isa, const AttnRows& r, float scale, int nh, const float* const* q, float* const* o) {
+void attend_heads_isa(Isa isa, const AttnRows& r, float scale, int nh, const float* const* q, float* const* o,
+                      std::int64_t key_block) {
   if (nh < 1 || nh > kHeadChunk) throw std::invalid_argument("attend_heads_isa: 1..4 heads");
   if (r.esize != 2 && r.esize != 4) throw std::invalid_argument("attend_heads_isa: elements of 2 or 4 bytes");
   std::vector<float> s(static_cast<std::size_t>(r.nk) * static_cast<std::size_t>(nh));
@@ -280,7 +314,10 @@ void attend_heads_isa(Isa isa, const AttnRows& r, float scale, int nh, const flo
     c.o[h] = o[h];
     c.s[h] = s.data() + static_cast<std::size_t>(h) * static_cast<std::size_t>(r.nk);
   }
-  attend_any(isa, c, nh);
+  const std::int64_t kb = key_block > 0 ? key_block : std::max<std::int64_t>(1, r.nk);
+  for (std::int64_t j = 0; j < r.nk; j += kb) pass_any(isa, Pass::Scores, c, nh, j, std::min(r.nk, j + kb));
+  softmax_and_clear(c, nh);
+  for (std::int64_t j = 0; j < r.nk; j += kb) pass_any(isa, Pass::Values, c, nh, j, std::min(r.nk, j + kb));
 }
 
 bool attention_reads_f16(Isa isa, int head_dim) { return avx512_form(isa, head_dim); }
@@ -402,15 +439,22 @@ void Forward::attend(int il, int T, const float* q, float* o) {
   float* vf = const_cast<float*>(reinterpret_cast<const float*>(vb));
   auto row_of = [&](std::int64_t p) { return slots > 0 ? p % slots : p - base; };
   const std::int64_t stride = rowe * esize;  // bytes between rows
-  // Work items: (token, kv head, chunk of up to kHeadChunk query heads of that kv head);
-  // the heads of a chunk share each K and V row load (see attend_heads).
+  // Work items: (block of up to kTokenBlock tokens, kv head, chunk of up to kHeadChunk query
+  // heads of that kv head). The heads of a chunk share each K and V row load (the forms
+  // above); the tokens of a block share each block of kKeyBlockBytes of K (then of V) rows
+  // while it is in L1/L2: keys in blocks outside, tokens inside, so a prefill at depth reads
+  // its K and V from memory once per item instead of once per token (2026-12-06: a 64-token
+  // prefill at 4096 positions read them 64 times per chunk, from L3 or DRAM).
   const int chunks = (group + kHeadChunk - 1) / kHeadChunk;
-  const std::int64_t items = static_cast<std::int64_t>(T) * Hkv * chunks;
+  const std::int64_t tblocks = (T + kTokenBlock - 1) / kTokenBlock;
+  const std::int64_t items = tblocks * Hkv * chunks;
+  const std::int64_t kblock = o_.attn_key_block > 0 ? o_.attn_key_block
+                                                    : std::max<std::int64_t>(16, kKeyBlockBytes / (static_cast<std::int64_t>(Dh) * esize));
   const bool par = static_cast<std::int64_t>(T) * H * n * Dh >= 32768;  // one region per layer, when worth it
   const std::int64_t nconv = std::max<std::int64_t>(0, conv_to - conv_from), rows = static_cast<std::int64_t>(Hkv) * nconv;
 #pragma omp parallel if (par)
   {
-    std::vector<float> sbuf;  // scores of the chunk's heads (per thread)
+    std::vector<float> sbuf;  // scores of the block's queries (per thread)
     if (rows > 0) {
 #pragma omp for schedule(static)
       for (std::int64_t gj = 0; gj < rows; ++gj) {
@@ -423,33 +467,53 @@ void Forward::attend(int il, int T, const float* q, float* o) {
     }
 #pragma omp for schedule(static)
     for (std::int64_t it = 0; it < items; ++it) {
-      const int t = static_cast<int>(it / (static_cast<std::int64_t>(Hkv) * chunks));
+      const int tb = static_cast<int>(it / (static_cast<std::int64_t>(Hkv) * chunks));
       const int g = static_cast<int>(it / chunks % Hkv), c = static_cast<int>(it % chunks);
       const int h0 = g * group + c * kHeadChunk, nh = std::min(kHeadChunk, group - c * kHeadChunk);
-      const std::int64_t p = pos_ + t;
-      const std::int64_t lo = W > 0 ? std::max<std::int64_t>(0, p - W + 1) : 0;
-      const std::int64_t nk = p - lo + 1;
-      sbuf.resize(static_cast<std::size_t>(nk) * kHeadChunk);
-      HeadChunk hc;
-      hc.Dh = Dh;
-      hc.esize = esize;
-      hc.nk = nk;
-      hc.stride = stride;
-      // rows lo..p: contiguous up to the end of the ring, then from its start
-      const std::int64_t r0 = row_of(lo), head = static_cast<std::int64_t>(g) * Dh * esize;
-      hc.n1 = slots > 0 ? std::min(nk, slots - r0) : nk;
-      hc.k = kb + r0 * stride + head;
-      hc.v = vb + r0 * stride + head;
-      hc.k2 = kb + head;
-      hc.v2 = vb + head;
-      hc.scale = scale;
-      for (int h = 0; h < nh; ++h) {
-        hc.q[h] = q + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
-        hc.o[h] = o + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
-        hc.s[h] = sbuf.data() + static_cast<std::size_t>(h) * nk;
+      const int t0 = tb * kTokenBlock, nt = std::min(kTokenBlock, T - t0);
+      HeadChunk hc[kTokenBlock];
+      std::int64_t lo[kTokenBlock] = {}, need = 0;
+      for (int i = 0; i < nt; ++i) {
+        const std::int64_t p = pos_ + t0 + i;
+        lo[i] = W > 0 ? std::max<std::int64_t>(0, p - W + 1) : 0;
+        need += (p - lo[i] + 1) * nh;
       }
-      // The form of the active kernel ISA (GEMMASIM_ISA / set_isa, so tests can compare them).
-      attend_any(isa, hc, nh);
+      sbuf.resize(static_cast<std::size_t>(need));
+      float* sp = sbuf.data();
+      for (int i = 0; i < nt; ++i) {
+        const int t = t0 + i;
+        const std::int64_t p = pos_ + t, nk = p - lo[i] + 1;
+        HeadChunk& x = hc[i];
+        x.Dh = Dh;
+        x.esize = esize;
+        x.nk = nk;
+        x.stride = stride;
+        // rows lo..p: contiguous up to the end of the ring, then from its start
+        const std::int64_t r0 = row_of(lo[i]), head = static_cast<std::int64_t>(g) * Dh * esize;
+        x.n1 = slots > 0 ? std::min(nk, slots - r0) : nk;
+        x.k = kb + r0 * stride + head;
+        x.v = vb + r0 * stride + head;
+        x.k2 = kb + head;
+        x.v2 = vb + head;
+        x.scale = scale;
+        for (int h = 0; h < nh; ++h) {
+          x.q[h] = q + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
+          x.o[h] = o + (static_cast<std::size_t>(t) * H + h0 + h) * Dh;
+          x.s[h] = sp;
+          sp += nk;
+        }
+      }
+      // Positions [a, a + kblock) for every token of the block, in its own key indices
+      // (key j of token i is position lo[i] + j); the form of the active kernel ISA
+      // (GEMMASIM_ISA / set_isa, so tests can compare them).
+      const std::int64_t first_pos = lo[0], end_pos = pos_ + t0 + nt;
+      for (std::int64_t a = first_pos; a < end_pos; a += kblock)
+        for (int i = 0; i < nt; ++i)
+          pass_any(isa, Pass::Scores, hc[i], nh, std::max<std::int64_t>(0, a - lo[i]), std::min(hc[i].nk, a + kblock - lo[i]));
+      for (int i = 0; i < nt; ++i) softmax_and_clear(hc[i], nh);
+      for (std::int64_t a = first_pos; a < end_pos; a += kblock)
+        for (int i = 0; i < nt; ++i)
+          pass_any(isa, Pass::Values, hc[i], nh, std::max<std::int64_t>(0, a - lo[i]), std::min(hc[i].nk, a + kblock - lo[i]));
     }
   }
 

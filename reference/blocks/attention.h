@@ -21,7 +21,10 @@ struct AttnRows {
 // q[h], o[h] [Dh]. isa picks the form: Scalar -> SSE2, Avx2 -> AVX2 (bit-identical to
 // SSE2), Avx512 -> AVX-512 FMA (head dims a multiple of 16, else the AVX2 form), falling
 // back to what this CPU runs. Only the AVX-512 form reads f16 rows (others: logic_error).
-void attend_heads_isa(Isa isa, const AttnRows& rows, float scale, int nh, const float* const* q, float* const* o);
+// key_block > 0: the scores and values passes run over blocks of that many keys, as
+// Forward::attend cuts them (the result does not depend on the cut, bit for bit).
+void attend_heads_isa(Isa isa, const AttnRows& rows, float scale, int nh, const float* const* q, float* const* o,
+                      std::int64_t key_block = 0);
 
 // Whether attention on this ISA reads an f16 KV cache in place (else through float copies).
 bool attention_reads_f16(Isa isa, int head_dim);
