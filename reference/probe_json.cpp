@@ -57,7 +57,9 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
   }
   if (pk && pk->int8_ops_per_s > 0) {
     j["peak_flops_per_s"]["int8"] = pk->int8_ops_per_s;
-    sources["peak_flops_per_s.int8"] = where + ": register-only AVX-512 VNNI vpdpbusd loop (12 chains) on " + std::to_string(N) + " threads";
+    const std::string loop = r.isa == "avx512" ? "register-only AVX-512 VNNI vpdpbusd loop (12 chains)"
+                                               : "register-only AVX2 maddubs loop (8 chains, int16 sums over 8 steps, then madd: the tiles' step)";
+    sources["peak_flops_per_s.int8"] = where + ": " + loop + " on " + std::to_string(N) + " threads";
   }
   sources["measured"] = where + ": per thread count; kernel rates of reference/qmatrix.h matmul (T=1: weight bytes/s over a 256 MiB matrix; T=512: FLOP/s)";
   j["sources"] = sources;
