@@ -180,7 +180,7 @@ double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::d
 }  // namespace
 
 int cmd_run(const Args& a) {
-  std::string model, quant = "q4_0", prompt = "32", trace_out, profile_out, spec, kv = "f16";
+  std::string model, quant = "q4_0", prompt = "32", trace_out, profile_out, spec, kv = "f16", fill = "prefill";
   long long gen = 32, depth = 0;
   int threads = 0, ubatch = ref::ForwardOptions{}.n_ubatch;
   unsigned long long seed = 1;
@@ -194,6 +194,9 @@ int cmd_run(const Args& a) {
       ("prompt", po::value(&prompt)->default_value("32"), "prompt: a token count (seeded ids) or comma-separated token ids")
       ("gen", po::value(&gen)->default_value(32), "decode steps (greedy)")
       ("depth", po::value(&depth)->default_value(0), "tokens prefilled before the prompt (not timed): decode at KV depth D")
+      ("fill", po::value(&fill)->default_value("prefill"),
+       "how --depth fills the KV cache: prefill (run D seeded tokens) | seeded (store seeded K / V rows directly: the "
+       "same cost for what follows, milliseconds instead of minutes; the tokens generated are not those after a prompt)")
       ("threads", po::value(&threads)->default_value(0), "OpenMP threads (0: OpenMP's default)")
       ("seed", po::value(&seed)->default_value(1), "seed of the synthetic weights and prompt")
       ("ubatch", po::value(&ubatch)->default_value(ubatch), "largest micro-batch of a prefill step")
@@ -219,12 +222,13 @@ int cmd_run(const Args& a) {
       ("profile", po::value(&profile_out), "write time and counts per op per layer (CSV)");
   po::variables_map vm;
   if (!parse(a, d, vm,
-             "usage: gemmasim run --model FILE.gguf|ID --quant Q --prompt P --gen G [--depth D] [--threads T] [--seed S]\n"
+             "usage: gemmasim run --model FILE.gguf|ID --quant Q --prompt P --gen G [--depth D [--fill seeded]] [--threads T] [--seed S]\n"
              "                    [--json] [--trace-out FILE] [--profile FILE] [--no-repack] [--mmap-weights] [--no-warmup]\n"
              "                    [--prefill-reps N]"))
     return 0;
   if (gen < 0 || gen > (1LL << 24)) input_error("--gen: " + std::to_string(gen) + " (expected 0..16777216)");
   if (depth < 0 || depth > (1LL << 28)) input_error("--depth: " + std::to_string(depth) + " (expected >= 0)");
+  if (fill != "prefill" && fill != "seeded") input_error("--fill: '" + fill + "' (expected prefill or seeded)");
   if (pause_every < 0) input_error("--pause-every: " + std::to_string(pause_every) + " (expected >= 0)");
   if (prefill_reps < 1 || prefill_reps > 100) input_error("--prefill-reps: " + std::to_string(prefill_reps) + " (expected 1..100)");
   if (threads < 0 || threads > 4096) input_error("--threads: " + std::to_string(threads) + " (expected 0..4096)");
@@ -257,10 +261,11 @@ int cmd_run(const Args& a) {
   o.trace = !trace_out.empty();
   ref::Forward f(m, w, o);  // throws InputError beyond the model's context
 
-  // Depth: D filler tokens (seeded), not timed, not counted.
+  // Depth: D filler tokens (seeded), or seeded K / V rows (--fill seeded); not timed, not counted.
   if (depth > 0) {
-    if (tty) std::fprintf(stderr, "filling KV to depth %lld...\n", depth);
-    f.step(make_prompt(std::to_string(depth), m, seed + 1));
+    if (tty) std::fprintf(stderr, "filling KV to depth %lld (%s)...\n", depth, fill.c_str());
+    if (fill == "seeded") f.fill_kv_seeded(depth, seed + 1);
+    else f.step(make_prompt(std::to_string(depth), m, seed + 1));
     f.counters().reset();
     f.clear_routes();
   }
@@ -357,7 +362,7 @@ int cmd_run(const Args& a) {
               {"isa", ref::isa_name(ref::active_isa())}, {"threads", omp_get_max_threads()},
               {"interleaved_bytes", interleaved_bytes},
               {"kv_type", ref::kv_type_name(o.kv_type)}, {"kv_cache_bytes", f.kv_bytes()},
-              {"prompt_tokens", P}, {"gen_tokens", gen}, {"depth", depth},
+              {"prompt_tokens", P}, {"gen_tokens", gen}, {"depth", depth}, {"fill", fill},
               {"prefill_s", prefill_s}, {"prefill_tok_per_s", prefill_tps}, {"prefill_reps_s", prefill_reps_s},
               {"decode_tok_per_s", decode_tps}, {"decode_tok_per_s_mean", decode_tps_mean},
               {"decode_step_s", step_s}, {"weight_bytes_per_token", weight_bpt}, {"kv_bytes_per_token", kv_bpt},

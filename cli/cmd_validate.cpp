@@ -216,7 +216,7 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
   const std::string out = tmp_base + ".json", err = tmp_base + ".err";
   const std::string self = self_exe();
   std::vector<std::string> args = {self, "run", "--model", c.model, "--quant", c.quant, "--prompt", std::to_string(c.prompt),
-                                   "--gen", std::to_string(c.gen), "--depth", std::to_string(c.depth), "--threads",
+                                   "--gen", std::to_string(c.gen), "--depth", std::to_string(c.depth), "--fill", "seeded", "--threads",
                                    std::to_string(c.threads), "--pause-every", std::to_string(kStepsPerRep), "--prefill-reps",
                                    std::to_string(kPrefillReps), "--json"};
   std::vector<char*> argv;
@@ -490,16 +490,19 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         rows_of.push_back(r);
         continue;
       }
-      // Time budget: predicted wall time of the run (KV fill at the prefill rate, warm-up, prompt, decode).
+      // Time budget: predicted wall time of the run (warm-up, prompt, decode; the KV fill is seeded:
+      // run --fill seeded stores the rows, which costs what attention then reads the same as a
+      // prefill of D tokens would leave, in milliseconds: 4096 tokens of E2B were a 5-minute
+      // prefill on the AVX2 host of 2026-12-06).
       {
         const Prediction g = predict_run(c, rates_at(probe, c.threads), engine);
         // + run's warm-up (Forward::warm_up): min(prompt, run's default --ubatch) tokens and one more
         const double warm = static_cast<double>(std::min<long long>(c.prompt, ref::ForwardOptions{}.n_ubatch));
-        const double t_pred = (g.prefill_tok_per_s > 0 ? (static_cast<double>(c.depth + c.prompt) + warm) / g.prefill_tok_per_s : 0) +
+        const double t_pred = (g.prefill_tok_per_s > 0 ? (static_cast<double>(c.prompt) + warm) / g.prefill_tok_per_s : 0) +
                               (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen + 1) / g.decode_tok_per_s : 0);
         if (max_run_s > 0 && t_pred > max_run_s) {
           char b[200];
-          std::snprintf(b, sizeof b, "predicted run time %.0f s (KV fill + warm-up + prompt + decode) > --max-run-s %.0f", t_pred, max_run_s);
+          std::snprintf(b, sizeof b, "predicted run time %.0f s (warm-up + prompt + decode) > --max-run-s %.0f", t_pred, max_run_s);
           r.skip = b;
           std::fprintf(stderr, "[%d/%zu] %s: skipped: %s\n", i, matrix.size(), c.label().c_str(), r.skip.c_str());
           fixed_skip[static_cast<std::size_t>(i - 1)] = true;

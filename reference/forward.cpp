@@ -83,6 +83,33 @@ void Forward::warm_up(const std::vector<std::int32_t>& prompt) {
   routes_.clear();
 }
 
+void Forward::fill_kv_seeded(std::int64_t depth, std::uint64_t seed) {
+  if (depth < pos_ || depth > o_.n_ctx)
+    input_error("KV fill to depth " + std::to_string(depth) + " at position " + std::to_string(pos_) + " (expected " +
+                std::to_string(pos_) + ".." + std::to_string(o_.n_ctx) + ")");
+  for (int il = 0; il < m_.n_layer; ++il) {
+    if (!m_.owns_kv(il)) continue;
+    LayerKv& c = kv_[static_cast<std::size_t>(il)];
+    const std::size_t row = static_cast<std::size_t>(c.n_head_kv()) * static_cast<std::size_t>(c.head_dim());
+    std::vector<float> k(row), v(row);
+    // Only the positions the cache still holds at `depth` (a sliding ring keeps its last slots).
+    for (std::int64_t p = std::max(pos_, c.oldest_held(depth - 1)); p < depth; ++p) {
+      std::uint64_t s = seed ^ (static_cast<std::uint64_t>(il) << 40) ^ (static_cast<std::uint64_t>(p) * 0x9E3779B97F4A7C15ull);
+      auto next = [&s] {  // splitmix64 -> uniform in [-sqrt(3), sqrt(3))
+        std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        return static_cast<float>((static_cast<double>(z >> 11) / 9007199254740992.0 * 2.0 - 1.0) * 1.7320508075688772);
+      };
+      for (auto& x : k) x = next();
+      for (auto& x : v) x = next();
+      c.store(p, k.data(), v.data());
+    }
+  }
+  pos_ = depth;
+}
+
 void Forward::ubatch(const std::int32_t* tokens, int T, bool want_logits, std::vector<float>& logits) {
   const std::int64_t D = m_.n_embd;
   std::vector<float> x(static_cast<std::size_t>(T * D));  // [T, D] residual stream

@@ -58,6 +58,12 @@ class Forward {
   // each undone; counters and routes reset. Nothing timed or counted afterwards changes (the
   // first step of a process pays page faults and OpenMP start outside every op).
   void warm_up(const std::vector<std::int32_t>& prompt);
+  // Advance to position `depth` (>= pos()) with seeded K and V rows in every KV-owning layer
+  // (each element uniform in +-sqrt(3): RMS 1, as the k / v norms leave real rows) instead of
+  // running the tokens: what attention reads at that depth costs the same whatever the values,
+  // and a 4096-token fill takes milliseconds instead of minutes of prefill. Logits after it
+  // are not those of any prompt (`gemmasim run --fill seeded`; validate and the probe use it).
+  void fill_kv_seeded(std::int64_t depth, std::uint64_t seed);
   Counters& counters() { return counters_; }
   const std::vector<Route>& routes() const { return routes_; }
   void clear_routes() { routes_.clear(); }

@@ -621,7 +621,7 @@ ProbeResult probe_machine(const ProbeOptions& o) {
       say("kernel ops (probe model: prefill 64 + decode 8), " + std::to_string(t) + " thread(s)");
       const auto v = kernel_op_rates(t);
       r.op_rates.insert(r.op_rates.end(), v.begin(), v.end());
-      say("kernel attention (attention probe model: decode at 512 and 2048 positions), " + std::to_string(t) + " thread(s)");
+      say("kernel attention (attention probe model: decode at 512 and 4096 positions), " + std::to_string(t) + " thread(s)");
       const auto a = attention_depth_rates(t);
       r.op_rates.insert(r.op_rates.end(), a.begin(), a.end());
       r.call_costs.push_back({t, matmul_call_seconds(t), expert_matmul_rate(t, 1, false), expert_matmul_rate(t, 4, true)});

@@ -119,7 +119,8 @@ double matmul_witness_flops_per_s(const std::string& format, int threads, int re
 // (reference/probe_ops.cpp): counted FLOP and bytes, measured time, calls.
 struct OpRate {
   std::string op, phase;          // phase: "prefill" (64 tokens), "decode" (one token per step), "decode_deep" / "prefill_deep" (at 512 positions);
-                                  // "decode_attn_near" / "decode_attn_far": attention ops of the attention probe model (attention_depth_rates)
+                                  // "decode_attn_near" / "decode_attn_far" / "prefill_attn_far": attention ops of the attention
+                                  // probe model (attention_depth_rates)
   int threads = 0;
   double flops = 0, bytes = 0, time_s = 0;
   std::int64_t calls = 0;
@@ -134,13 +135,14 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens = 64, int dec
 // Decode attention at two depths, for the fit time = calls x call_s + FLOP / rate
 // (reference_cpu_ops): the "attention probe model" (probe_ops.cpp: the probe model's four
 // attention layers, 3 sliding with window 512 + 1 global, at a width of 256 with a 256-wide
-// FFN and no PLE, so that filling its cache to far_depth costs little besides the attention
-// itself; a tied 131072-token output head streams 36 MB per step, so the K/V a step reads
-// comes from memory as in a real model) runs decode_steps steps at near_depth positions
-// (phase "decode_attn_near") and at far_depth ("decode_attn_far"), in 3 alternating rounds
-// (one model filled to each depth); per depth the round of median attention time. Returns the three
-// attention ops per phase; a phase is left out when its depth is not beyond the last one.
-std::vector<OpRate> attention_depth_rates(int threads, int near_depth = 512, int far_depth = 2048, int decode_steps = 8);
+// FFN and no PLE, its cache filled with seeded rows (Forward::fill_kv_seeded); a tied
+// 131072-token output head streams 36 MB per step, so the K/V a step reads comes from memory
+// as in a real model) runs decode_steps steps at near_depth positions (phase
+// "decode_attn_near") and at far_depth ("decode_attn_far"), in 3 alternating rounds (one
+// model filled to each depth); per depth the round of median attention time; then a 64-token
+// prompt at the far depth, 3 times, each undone, the median ("prefill_attn_far"). Returns the
+// three attention ops per phase; nothing when the depths do not fit the model's context.
+std::vector<OpRate> attention_depth_rates(int threads, int near_depth = 512, int far_depth = 4096, int decode_steps = 8);
 // Median wall time of one matmul call on a tiny matrix (its fixed cost) after ~100 us of serial work.
 double matmul_call_seconds(int threads);
 

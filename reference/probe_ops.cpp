@@ -80,8 +80,11 @@ namespace {
 // The attention probe model: the probe model (kProbeModel) with its attention layers as they
 // are (3 sliding with 8 heads of 256 over one KV head, window 512, then 1 global with 8 heads
 // of 512), so each attend() call has the same shape as there, at a width of 256 with a
-// 256-wide FFN and no PLE: filling its cache to 2048 positions takes ~1 s (the attention of
-// the fill itself) instead of the ~8 s the probe model's projections and FFN would add.
+// 256-wide FFN and no PLE (its cache is filled with seeded rows, fill_to), and a context of
+// 8192 so that the far depth can be the validation matrix's deepest (4096): there a global
+// layer's K and V (4 + 4 MB of f16, 8 + 8 of float mirrors on AVX2) leave L2 and, on small-L3
+// hosts, L3, which the rate measured at 2048 did not see (2026-12-06: E2B at depth 4096 decoded
+// 25% slower than predicted on a host with 2 MiB of L2).
 // Between two steps a layer's K/V leaves the cache as in a real model: the tied 131072 x 256
 // output head (36 MB of Q8_0, above the 32 MB L3 of this project's machine) and the other
 // layers' K/V stream through it.
@@ -90,6 +93,7 @@ ModelSpec attention_probe_model() {
   j["id"] = "attention-probe-model";
   j["name"] = "gemmasim attention probe model (probe model attention, width 256)";
   j["hidden_size"] = 256;
+  j["context_length"] = 8192;
   j["vocab_size"] = 131072;
   j["ffn"]["width"] = 256;
   j.erase("ple");
@@ -97,12 +101,11 @@ ModelSpec attention_probe_model() {
   return parse_model(j, "attention probe model (reference/probe_ops.cpp)");
 }
 
-// Seeded tokens up to position `depth` in one step (nothing when g is there already).
-void fill_to(Forward& g, std::int64_t depth, std::int64_t vocab) {
-  if (depth <= g.pos()) return;
-  std::vector<std::int32_t> fill(static_cast<std::size_t>(depth - g.pos()));
-  for (std::size_t i = 0; i < fill.size(); ++i) fill[i] = static_cast<std::int32_t>((i * 104729 + 5) % static_cast<std::size_t>(vocab));
-  g.step(fill);
+// Seeded K / V rows up to position `depth` (Forward::fill_kv_seeded: what the steps after it
+// cost does not depend on the rows' values; a prefill of the positions took 5 of the probe's
+// seconds at 1 thread on the AVX2 host of 2026-12-06). Nothing when g is there already.
+void fill_to(Forward& g, std::int64_t depth) {
+  if (depth > g.pos()) g.fill_kv_seeded(depth, 0x5EED);
 }
 
 // `steps` greedy decode steps from tok; returns the last token.
@@ -141,7 +144,7 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_s
   // on a sliding layer's attention stops growing), where attention is a visible share of a
   // step and its per-call costs are spread over more keys.
   if (deep_depth > g.pos() && deep_depth + decode_steps <= o.n_ctx) {
-    fill_to(g, deep_depth, m.n_vocab);
+    fill_to(g, deep_depth);
     g.counters().reset();
     const std::int64_t at = g.pos();
     tok = decode(g, decode_steps, tok, m.n_vocab);
@@ -162,16 +165,17 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   static const ModelSpec m = attention_probe_model();
   static const ModelWeights w = random_weights(m, GgmlType::Q8_0, 11);
   std::vector<OpRate> out;
-  if (decode_steps < 1 || near_depth < 1 || std::max(near_depth, far_depth) + decode_steps + 1 > m.n_ctx_max) return out;
+  if (decode_steps < 1 || near_depth < 1 || std::max(near_depth, far_depth) + 3 * (decode_steps + 1) + 1 + 64 > m.n_ctx_max)
+    return out;
   const int prev = omp_get_max_threads();
   omp_set_num_threads(threads);
   // One model filled to each depth; then 3 rounds, each `decode_steps` steps at the near depth
   // and as many at the far one, alternating, and per depth the round of median attention time
   // counts: a fit on two single measurements moved its rate 2x between two probes of one
   // hour (2026-12-01), as another process or a bandwidth dip hit one of them.
-  constexpr int kRounds = 3;
+  constexpr int kRounds = 3, kPrefill = 64;
   ForwardOptions o;
-  o.n_ctx = std::max(near_depth, far_depth) + kRounds * (decode_steps + 1) + 1;
+  o.n_ctx = std::max(near_depth, far_depth) + kRounds * (decode_steps + 1) + 1 + kPrefill;
   o.profile = true;
   struct Depth {
     int depth;
@@ -184,7 +188,7 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   Depth d[2] = {{near_depth, "decode_attn_near", nullptr, 1, {}, {}}, {far_depth, "decode_attn_far", nullptr, 1, {}, {}}};
   for (Depth& x : d) {
     x.g = std::make_unique<Forward>(m, w, o);
-    fill_to(*x.g, x.depth, m.n_vocab);
+    fill_to(*x.g, x.depth);
     x.g->step({x.tok});  // one step not counted: the buffers of a decode step, after the fill's
   }
   for (int r = 0; r < kRounds; ++r)
@@ -203,6 +207,25 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
     std::vector<std::size_t> idx = {0, 1, 2};
     std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return attn_s(x.rounds[a]) < attn_s(x.rounds[b]); });
     add_phase(x.rounds[idx[kRounds / 2]], x.phase, threads, out, x.at[idx[kRounds / 2]], true);
+  }
+  // A 64-token prompt at the far depth, 3 times (each undone), the median counts (phase
+  // prefill_attn_far): the prefill attention rate where a global layer's K and V are as deep
+  // as the matrix's deepest rows (at 4096 positions E2B's global layers ran at 0.7x the rate
+  // the probe model's prompt at 512 gave, on the AVX2 host of 2026-12-06).
+  {
+    Depth& x = d[1];
+    std::vector<std::int32_t> prompt(kPrefill);
+    for (int i = 0; i < kPrefill; ++i) prompt[static_cast<std::size_t>(i)] = (i * 7919 + 13) % static_cast<int>(m.n_vocab);
+    std::vector<Counters> reps;
+    const std::int64_t at = x.g->pos();
+    for (int r = 0; r < kRounds; ++r) {
+      x.g->counters().reset();
+      x.g->step(prompt);
+      reps.push_back(x.g->counters());
+      x.g->rewind(kPrefill);
+    }
+    std::sort(reps.begin(), reps.end(), [&](const Counters& a, const Counters& b) { return attn_s(a) < attn_s(b); });
+    add_phase(reps[kRounds / 2], "prefill_attn_far", threads, out, at, true);
   }
   omp_set_num_threads(prev);
   return out;

@@ -22,7 +22,12 @@ double op_group(const ProbeResult& r, const std::string& op, std::string phase, 
   // Attention: from the steps at the sliding window's depth when the probe has them (near
   // depth 0 its fixed costs per call weigh more than in the runs where attention matters,
   // and the 2-thread split may not pay off yet).
-  if (op == "attention" && r.op_rate_at("attn_scores", phase + "_deep", threads)) phase += "_deep";
+  // Prefill attention: from the attention probe model's prompt at the far depth when the probe
+  // has it (prefill_attn_far, attention_depth_rates), where the deepest validated rows spend it.
+  if (op == "attention" && phase == "prefill" && r.op_rate_at("attn_scores", "prefill_attn_far", threads))
+    phase = "prefill_attn_far";
+  else if (op == "attention" && r.op_rate_at("attn_scores", phase + "_deep", threads))
+    phase += "_deep";
   double f = 0, t = 0;
   auto add = [&](const std::string& n) {
     if (const auto* x = r.op_rate_at(n, phase, threads)) f += x->flops, t += x->time_s;

@@ -31,7 +31,7 @@ std::vector<ValidateConfig> validate_matrix(bool quick) {
     return {{e2b, "q4_0", 64, 0, 8, 2}, {e2b, "q8_0", 64, 0, 8, 1}};
   }
   // Configurations whose predicted run time exceeds the budget (--max-run-s) are skipped
-  // with that reason by the caller (a 4096-token KV fill is a full prefill of 4096 tokens).
+  // with that reason by the caller (the 4096-token KV fill is seeded: ValidateConfig::seeded_fill).
   // Decode steps: 8 reps of 4 for E2B / E4B, 4 for the 26B, 2 for the 31B. On the Zen 3 host
   // of 2026-12-02 one rep's tok/s moved +-15-25% against the triad measured around it (no
   // stolen CPU time meanwhile: the bandwidth changes faster than it is sampled), and the
@@ -85,7 +85,7 @@ double ple_resident_bytes(double table_bytes, double row_bytes, double rows, dou
 
 i64 largest_step_tokens(const ValidateConfig& c, int ubatch_tokens) {
   const i64 ub = std::max(1, ubatch_tokens);
-  return std::max({std::min(c.prompt, ub), std::min(c.depth, ub), static_cast<i64>(1)});
+  return std::max({std::min(c.prompt, ub), c.seeded_fill ? i64{1} : std::min(c.depth, ub), i64{1}});
 }
 
 namespace {
@@ -106,12 +106,13 @@ FitResult fit_run(const ValidateConfig& c, double memory_bytes, const std::strin
 }
 
 // PLE table bytes the run never makes resident: the table minus ple_resident_bytes() for
-// the tokens it sees (depth filler + prompt + generated tokens + the first one).
+// the tokens it sees (depth filler unless the fill is seeded + prompt + generated tokens + the first one).
 double ple_not_resident(const ModelSpec& m, const QuantRecipe& q, const ValidateConfig& c, double fault_bytes) {
   const WeightBytes wb = weight_bytes(m, q);
   if (wb.ple_table_bytes <= 0 || m.ple.vocab <= 0) return 0;
   const double row = wb.ple_table_bytes / static_cast<double>(m.ple.vocab);
-  const double rows = std::min<double>(static_cast<double>(m.ple.vocab), static_cast<double>(c.depth + c.prompt + c.gen + 1));
+  const i64 fill = c.seeded_fill ? 0 : c.depth;
+  const double rows = std::min<double>(static_cast<double>(m.ple.vocab), static_cast<double>(fill + c.prompt + c.gen + 1));
   return std::max(0.0, wb.ple_table_bytes - ple_resident_bytes(wb.ple_table_bytes, row, rows, fault_bytes));
 }
 

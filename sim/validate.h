@@ -27,6 +27,9 @@ struct ValidateConfig {
   std::string model, quant;
   i64 prompt = 64, depth = 0, gen = 16;
   int threads = 2;
+  // How the run reaches its depth: seeded K / V rows (true, `run --fill seeded`, what validate
+  // runs: no fill step, no PLE rows read for it), or a prefill of `depth` tokens (false).
+  bool seeded_fill = true;
   std::string label() const;  // "gemma4-e2b q4_0 p64 d0 t2"
 };
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "blocks/attention.h"
+#include "blocks/elementwise.h"
 #include "kernels/fp16.h"
 #include "qmatrix.h"
 
@@ -200,5 +201,44 @@ TEST_CASE("attention weights follow the scores: a key far ahead of the others ta
     run(isa, c, 1.0f);
     for (int h = 0; h < 4; ++h)
       for (int i = 0; i < 64; ++i) CHECK(c.o[h * 64 + i] == doctest::Approx(c.v[(10 + h) * 64 + i]).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("softmax: weights of values more than the floor below the max are exactly 0, the rest sum to 1") {
+  std::vector<float> a = {3.0f, 3.0f - 41.0f, 3.0f - 39.0f, 3.0f - 200.0f, 2.0f, -1e30f};
+  std::vector<float> b = a;
+  softmax(a.data(), static_cast<std::int64_t>(a.size()), -40.0f);
+  CHECK(a[1] == 0.0f);
+  CHECK(a[3] == 0.0f);
+  CHECK(a[5] == 0.0f);
+  CHECK(a[2] > 0.0f);  // 39 below: kept (e^-39 of the best)
+  CHECK(a[2] < 1e-16f);
+  CHECK(a[0] + a[2] + a[4] == doctest::Approx(1.0));
+  CHECK(a[4] / a[0] == doctest::Approx(std::exp(-1.0)).epsilon(1e-5));
+  // Without a floor nothing is exactly 0 but the value e^-87 clamps: 200 below the max gives a
+  // weight at most e^-87, a denormal once normalised (what the floor keeps out of attention).
+  softmax(b.data(), static_cast<std::int64_t>(b.size()));
+  CHECK(b[1] > 0.0f);
+  CHECK(b[3] > 0.0f);
+  CHECK(b[3] < 1e-37f);
+}
+
+TEST_CASE("attention gives keys scoring 40 or more below the best exactly no weight (every form)") {
+  // Key 1 scores 50 below key 0 and carries huge values: with e^-50 of weight it would add
+  // ~2e8 to every output; with the floor the output is key 0's values exactly.
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    if ((isa == Isa::Avx512 && best_isa() != Isa::Avx512) || (isa == Isa::Avx2 && best_isa() == Isa::Scalar)) continue;
+    Case c = make_case(32, 1, 3, 3);
+    for (auto& x : c.q) x = 0.0f;
+    c.q[0] = 1.0f;
+    for (std::int64_t j = 0; j < 3; ++j) c.k[static_cast<std::size_t>(j * 32)] = j == 0 ? 100.0f : (j == 1 ? 50.0f : 60.5f);
+    for (int i = 0; i < 32; ++i) {
+      c.v[static_cast<std::size_t>(i)] = 0.25f;
+      c.v[static_cast<std::size_t>(32 + i)] = 1e30f;
+      c.v[static_cast<std::size_t>(64 + i)] = 0.5f;
+    }
+    run(isa, c, 1.0f);
+    // key 2 scores 39.5 below: kept, with e^-39.5 of weight
+    for (int i = 0; i < 32; ++i) CHECK(c.o[static_cast<std::size_t>(i)] == doctest::Approx(0.25).epsilon(1e-6));
   }
 }

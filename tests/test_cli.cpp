@@ -88,5 +88,6 @@ TEST_CASE("unwritable output places and directories given as files are input err
   check_bad("probe --engine-out /proc/gemmasim-engine.json", "cannot open for writing");
   check_bad("run --model /nonexistent/gemmasim-model.gguf --trace-out /proc/gemmasim-trace.jsonl", "cannot open for writing");
   check_bad("run --model /nonexistent/gemmasim-model.gguf --profile /proc/gemmasim-profile.csv", "cannot open for writing");
+  check_bad("run --model /nonexistent/gemmasim-model.gguf --depth 16 --fill copied", "--fill: 'copied'");
   check_bad("fit --model gemma4-e2b --hw " + kData + "/tests/data", "is a directory");
 }

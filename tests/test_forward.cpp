@@ -665,3 +665,33 @@ TEST_CASE("attention cut into key blocks and token blocks gives the uncut logits
   }
   set_isa(saved);
 }
+
+TEST_CASE("a seeded KV fill leaves the decode step's counts of a prefilled one, deterministically") {
+  for (const char* id : kTiny) {
+    const ModelSpec m = tiny(id);
+    const ModelWeights w = random_weights(m, GgmlType::Q8_0, 47);
+    ForwardOptions o;
+    o.n_ctx = 40;
+    const auto fill = prompt(m, 30), next = prompt(m, 3, 9);
+    Forward a(m, w, o), b(m, w, o), c(m, w, o);
+    a.step(fill);
+    b.fill_kv_seeded(30, 5);
+    c.fill_kv_seeded(30, 5);
+    CHECK(b.pos() == 30);
+    a.counters().reset();
+    b.counters().reset();
+    a.step(next);
+    const auto lb = b.step(next);
+    CHECK_MESSAGE(lb == c.step(next), id);  // the same seed, the same rows
+    for (const char* op : {"attn_scores", "attn_values", "attn_q", "ffn_down"}) {
+      CHECK_MESSAGE(a.counters().op_total(op).flops == b.counters().op_total(op).flops, id << " " << op);
+      CHECK_MESSAGE(a.counters().op_total(op).kv_read_bytes == b.counters().op_total(op).kv_read_bytes, id << " " << op);
+    }
+    // The rows are not zero: a fill that stored nothing would give other logits than a second seed.
+    Forward d(m, w, o);
+    d.fill_kv_seeded(30, 6);
+    CHECK_MESSAGE(d.step(next) != lb, id);
+    CHECK_THROWS_AS(d.fill_kv_seeded(10, 1), gs::InputError);  // behind the position
+    CHECK_THROWS_AS(d.fill_kv_seeded(41, 1), gs::InputError);  // beyond the context
+  }
+}

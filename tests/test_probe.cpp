@@ -259,7 +259,7 @@ TEST_CASE("page-cache residency of a file: all of it after a read, little after 
 
 TEST_CASE("decode attention of the attention probe model at two depths: same calls, more FLOP at the far one; depths round-trip") {
   const std::vector<OpRate> v = attention_depth_rates(1, 40, 120, 2);
-  REQUIRE(v.size() == 6);  // scores, softmax, values in each of the two phases, nothing else
+  REQUIRE(v.size() == 9);  // scores, softmax, values in each of the three phases, nothing else
   auto at = [&](const char* op, const char* phase) -> const OpRate& {
     const auto it = std::find_if(v.begin(), v.end(), [&](const OpRate& r) { return r.op == op && r.phase == phase; });
     REQUIRE(it != v.end());
@@ -284,6 +284,14 @@ TEST_CASE("decode attention of the attention probe model at two depths: same cal
   CHECK((df == 121 || df == 123 || df == 125));
   const double ratio = at("attn_scores", "decode_attn_far").flops / at("attn_scores", "decode_attn_near").flops;
   CHECK(ratio == doctest::Approx((df + 1 + df + 2) / (dn + 1 + dn + 2)));
+  // The 64-token prompt at the far depth: 4 attend() calls (one per layer), its queries each
+  // seeing the far depth's keys and more (all below the window).
+  const OpRate& pf = at("attn_scores", "prefill_attn_far");
+  CHECK(pf.calls == 4);
+  CHECK(pf.depth >= 125);
+  const double keys = 64.0 * static_cast<double>(pf.depth) + 64.0 * 65.0 / 2.0;  // sum over the prompt of (depth + t + 1)
+  CHECK(pf.flops == doctest::Approx(at("attn_scores", "decode_attn_far").flops * keys /
+                                    (2.0 * static_cast<double>(df) + 3.0)));
   // Out of the model's context: nothing measured.
   CHECK(attention_depth_rates(1, 40, 1 << 20, 2).empty());
   // The depth round-trips through the device file; the fit reads the phases back.

@@ -351,7 +351,8 @@ TEST_CASE("PLE residency: the page-cache units around the rows read, by the clos
 
 TEST_CASE("largest step: prompt or KV-fill micro-batch, at most the micro-batch") {
   CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 64, 0, 16, 2}, 512) == 64);
-  CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 64, 4096, 16, 2}, 512) == 512);
+  CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 64, 4096, 16, 2, false}, 512) == 512);  // a prefill fill
+  CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 64, 4096, 16, 2}, 512) == 64);          // seeded: no fill step
   CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 2000, 0, 16, 2}, 512) == 512);
   CHECK(largest_step_tokens({"gemma4-e2b", "q4_0", 1, 0, 16, 2}, 512) == 1);
 }
@@ -364,6 +365,10 @@ TEST_CASE("predicted peak memory grows with the page-cache fault unit (PLE table
   CHECK(l.peak_bytes > s.peak_bytes + 0.5 * kGiB);  // ~529 rows x 2 MiB units of a 2.5 GB table
   CHECK(l.ple_not_resident_bytes < s.ple_not_resident_bytes);
   CHECK(predict_run(p512, small).fit_total_bytes > predict_run(p64, small).fit_total_bytes + 50 * kMiB);
+  // A fill of 4096 tokens by prefill reads 4096 more PLE rows than a seeded one (none).
+  const ValidateConfig seeded{"gemma4-e2b", "q8_0", 64, 4096, 16, 1}, prefilled{"gemma4-e2b", "q8_0", 64, 4096, 16, 1, false};
+  CHECK(predict_run(prefilled, large).ple_not_resident_bytes < predict_run(seeded, large).ple_not_resident_bytes - 0.5 * kGiB);
+  CHECK(predict_run(seeded, large).ple_not_resident_bytes == doctest::Approx(predict_run(p64, large).ple_not_resident_bytes));
 }
 
 TEST_CASE("per-format mat-vec rates at more than one thread replace the 1-thread rate, for their format only") {

@@ -100,12 +100,15 @@ void rope_head(float* x, int Dh, int n_rot_pairs, const float* cos_a, const floa
   }
 }
 
-void softmax(float* x, std::int64_t n) {
+void softmax(float* x, std::int64_t n, float floor) {
   const float mx = *std::max_element(x, x + n);
   std::int64_t i = 0;
-  const __m128 vmx = _mm_set1_ps(mx);
-  for (; i + 4 <= n; i += 4) _mm_storeu_ps(x + i, exp_fast4(_mm_sub_ps(_mm_loadu_ps(x + i), vmx)));
-  for (; i < n; ++i) x[i] = exp_fast(x[i] - mx);
+  const __m128 vmx = _mm_set1_ps(mx), vfloor = _mm_set1_ps(floor);
+  for (; i + 4 <= n; i += 4) {
+    const __m128 d = _mm_sub_ps(_mm_loadu_ps(x + i), vmx);
+    _mm_storeu_ps(x + i, _mm_and_ps(_mm_cmpge_ps(d, vfloor), exp_fast4(d)));  // below the floor: +0
+  }
+  for (; i < n; ++i) x[i] = x[i] - mx >= floor ? exp_fast(x[i] - mx) : 0.0f;
   double sum = 0;
   for (i = 0; i < n; ++i) sum += x[i];
   const float inv = static_cast<float>(1.0 / sum);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 
 namespace gs::ref {
@@ -59,7 +60,8 @@ void rope_angles(int Dh, int n_rot_pairs, double theta, std::int64_t p, float* c
 void rope_head(float* x, int Dh, int n_rot_pairs, const float* cos_a, const float* sin_a);
 inline int rope_pairs(int Dh, double fraction) { return static_cast<int>(fraction * Dh / 2.0); }
 
-// In-place softmax over n values (exp_fast; max subtracted; sum in double).
-void softmax(float* x, std::int64_t n);
+// In-place softmax over n values (exp_fast; max subtracted; sum in double). Values more than
+// `floor` below the max (a negative number; default: none) give exactly 0.
+void softmax(float* x, std::int64_t n, float floor = -std::numeric_limits<float>::infinity());
 
 }  // namespace gs::ref
