@@ -379,6 +379,7 @@ TEST_CASE("engine files: bad attention call costs and per-format bandwidth ratio
   // Accepted: both keys in range, call_parallel_s defaulting to call_s.
   json ok = reference_engine_file();
   ok["throughput"]["cpu_ops"]["decode"]["attn_scores"]["call_s"] = 2e-6;
+  ok["throughput"]["cpu_ops"]["decode"]["attn_scores"].erase("call_parallel_s");  // whatever the bundled probe wrote
   ok["throughput"]["cpu_ops"]["bandwidth_efficiency_by_format"] = {{"q6_k", 1.02}};
   const EngineProfile p = parse_engine(ok, "ok.json");
   for (const auto& r : p.thr.cpu_ops)
