@@ -108,6 +108,13 @@ void fill_to(Forward& g, std::int64_t depth) {
   if (depth > g.pos()) g.fill_kv_seeded(depth, 0x5EED);
 }
 
+// The probes' seeded prompt of n tokens.
+std::vector<std::int32_t> probe_prompt(int n, std::int64_t vocab) {
+  std::vector<std::int32_t> p(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) p[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7919 + 13) % vocab);
+  return p;
+}
+
 // `steps` greedy decode steps from tok; returns the last token.
 std::int32_t decode(Forward& g, int steps, std::int32_t tok, std::int64_t vocab) {
   for (int s = 0; s < steps; ++s) {
@@ -131,8 +138,7 @@ std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_s
   o.n_ctx = 1024;
   o.profile = true;
   Forward f(m, w, o);
-  std::vector<std::int32_t> prompt(static_cast<std::size_t>(prompt_tokens));
-  for (int i = 0; i < prompt_tokens; ++i) prompt[static_cast<std::size_t>(i)] = (i * 7919 + 13) % static_cast<int>(m.n_vocab);
+  const std::vector<std::int32_t> prompt = probe_prompt(prompt_tokens, m.n_vocab);
   f.step(prompt);  // warm-up (first touch of the weights and buffers), not counted
   Forward g(m, w, o);
   g.step(prompt);
@@ -165,10 +171,6 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   static const ModelSpec m = attention_probe_model();
   static const ModelWeights w = random_weights(m, GgmlType::Q8_0, 11);
   std::vector<OpRate> out;
-  if (decode_steps < 1 || near_depth < 1 || std::max(near_depth, far_depth) + 3 * (decode_steps + 1) + 1 + 64 > m.n_ctx_max)
-    return out;
-  const int prev = omp_get_max_threads();
-  omp_set_num_threads(threads);
   // One model filled to each depth; then 3 rounds, each `decode_steps` steps at the near depth
   // and as many at the far one, alternating, and per depth the round of median attention time
   // counts: a fit on two single measurements moved its rate 2x between two probes of one
@@ -177,6 +179,9 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   ForwardOptions o;
   o.n_ctx = std::max(near_depth, far_depth) + kRounds * (decode_steps + 1) + 1 + kPrefill;
   o.profile = true;
+  if (decode_steps < 1 || near_depth < 1 || o.n_ctx > m.n_ctx_max) return out;
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
   struct Depth {
     int depth;
     const char* phase;
@@ -198,15 +203,21 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
       x.tok = decode(*x.g, decode_steps, x.tok, m.n_vocab);
       x.rounds.push_back(x.g->counters());
     }
-  auto attn_s = [](const Counters& c) {
-    double s = 0;
-    for (const char* n : {"attn_scores", "attn_softmax", "attn_values"}) s += c.op_total(n).time_s;
-    return s;
+  // Index of the round of median attention time.
+  auto median_round = [](const std::vector<Counters>& rounds) {
+    auto attn_s = [](const Counters& c) {
+      double s = 0;
+      for (const char* n : {"attn_scores", "attn_softmax", "attn_values"}) s += c.op_total(n).time_s;
+      return s;
+    };
+    std::vector<std::size_t> idx(rounds.size());
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return attn_s(rounds[a]) < attn_s(rounds[b]); });
+    return idx[idx.size() / 2];
   };
   for (Depth& x : d) {
-    std::vector<std::size_t> idx = {0, 1, 2};
-    std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return attn_s(x.rounds[a]) < attn_s(x.rounds[b]); });
-    add_phase(x.rounds[idx[kRounds / 2]], x.phase, threads, out, x.at[idx[kRounds / 2]], true);
+    const std::size_t med = median_round(x.rounds);
+    add_phase(x.rounds[med], x.phase, threads, out, x.at[med], true);
   }
   // A 64-token prompt at the far depth, 3 times (each undone), the median counts (phase
   // prefill_attn_far): the prefill attention rate where a global layer's K and V are as deep
@@ -214,8 +225,7 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   // the probe model's prompt at 512 gave, on the AVX2 host of 2026-12-06).
   {
     Depth& x = d[1];
-    std::vector<std::int32_t> prompt(kPrefill);
-    for (int i = 0; i < kPrefill; ++i) prompt[static_cast<std::size_t>(i)] = (i * 7919 + 13) % static_cast<int>(m.n_vocab);
+    const std::vector<std::int32_t> prompt = probe_prompt(kPrefill, m.n_vocab);
     std::vector<Counters> reps;
     const std::int64_t at = x.g->pos();
     for (int r = 0; r < kRounds; ++r) {
@@ -224,8 +234,7 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
       reps.push_back(x.g->counters());
       x.g->rewind(kPrefill);
     }
-    std::sort(reps.begin(), reps.end(), [&](const Counters& a, const Counters& b) { return attn_s(a) < attn_s(b); });
-    add_phase(reps[kRounds / 2], "prefill_attn_far", threads, out, at, true);
+    add_phase(reps[median_round(reps)], "prefill_attn_far", threads, out, at, true);
   }
   omp_set_num_threads(prev);
   return out;
