@@ -17,6 +17,7 @@
 #include <memory>
 #include <thread>
 
+#include "blocks/attention.h"
 #include "error.h"
 #include "kernels/blocks.h"
 #include "huge_pages.h"
@@ -569,6 +570,7 @@ ProbeResult probe_machine(const ProbeOptions& o) {
   r.cpu_name = cpu_model_name();
   r.vendor = cpuinfo_field("vendor_id");
   r.isa = isa_name(active_isa());
+  r.attention_reads_f16 = attention_reads_f16(active_isa(), 256);
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) == 0) r.hostname = host;
   r.date_utc = utc_now();

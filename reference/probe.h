@@ -204,6 +204,7 @@ struct ProbeOptions {
 
 struct ProbeResult {
   std::string cpu_name, vendor, isa, hostname, date_utc;
+  bool attention_reads_f16 = false;  // attention reads an f16 KV cache in place (head dim 256): no float mirrors
   int cores = 0;                   // usable CPUs (affinity)
   int hardware_threads = 0;        // std::thread::hardware_concurrency
   CacheSizes caches;

@@ -65,6 +65,7 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
   j["sources"] = sources;
 
   json m = {{"date_utc", r.date_utc}, {"hostname", r.hostname}, {"cpu", r.cpu_name}, {"isa", r.isa},
+            {"attention_reads_f16", r.attention_reads_f16},
             {"cores", r.cores}, {"hardware_threads", r.hardware_threads},
             {"caches", {{"l1d_bytes", r.caches.l1d_bytes}, {"l2_bytes", r.caches.l2_bytes}, {"l3_bytes", r.caches.l3_bytes}}},
             {"probe_seconds", r.seconds}};
@@ -105,6 +106,8 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
   ProbeResult p;
   p.cpu_name = m.str_or("cpu", "");
   p.isa = m.str_or("isa", "");
+  // files from before 2026-12-06 (evening): only the AVX-512 form read the f16 cache in place
+  p.attention_reads_f16 = m.bool_or("attention_reads_f16", p.isa == "avx512");
   p.hostname = m.str_or("hostname", "");
   p.date_utc = m.str_or("date_utc", "");
   p.cores = static_cast<int>(m.int_or("cores", 1, 1, 100000));

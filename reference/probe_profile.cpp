@@ -322,14 +322,14 @@ json reference_engine_json(const json& base, const json& ops, const ProbeResult&
   }
   thr["cpu_ops"] = c;
   // The kernel keeps float mirrors of an f16 KV cache only where attention cannot read the f16
-  // rows in place (blocks/attention.cpp: the AVX-512 form reads them; the SSE2 / AVX2 forms
-  // read floats): 4 bytes per element without AVX-512, none with it.
+  // rows in place (blocks/attention.cpp: the AVX-512 and AVX2 + F16C forms read them; the SSE2
+  // form reads floats): 4 bytes per element where it cannot, none where it can.
   if (e.contains("compute_buffer") && e["compute_buffer"].is_object()) {
-    e["compute_buffer"]["kv_float_bytes_per_element"] = r.isa == "avx512" ? 0 : 4;
+    e["compute_buffer"]["kv_float_bytes_per_element"] = r.attention_reads_f16 ? 0 : 4;
     e["sources"]["compute_buffer.kv_float_bytes_per_element"] =
         "gemmasim probe " + r.date_utc + ": this CPU's kernel ISA is " + r.isa +
-        (r.isa == "avx512" ? " (attention reads the f16 KV cache in place: no float mirrors)"
-                           : " (attention reads float mirrors of the f16 KV cache, 4 bytes per element)");
+        (r.attention_reads_f16 ? " (attention reads the f16 KV cache in place: no float mirrors)"
+                               : " (attention reads float mirrors of the f16 KV cache, 4 bytes per element)");
   }
   e["id"] = id;
   e["name"] = base.value("name", std::string("reference")) + " (probed on " + r.hostname + ", " + r.date_utc + ")";

@@ -104,7 +104,7 @@ std::vector<double> naive(const Case& c, float scale) {
 
 TEST_CASE("every attention form matches a naive product; AVX2 is bit-identical to SSE2") {
   const float scale = 0.125f;
-  for (int Dh : {32, 40, 64, 80, 256, 512})
+  for (int Dh : {32, 36, 37, 40, 64, 80, 256, 512})
     for (int nh : {1, 2, 3, 4})
       for (std::int64_t nk : {1, 2, 7, 9, 130, 513}) {
         CAPTURE(Dh);
@@ -121,6 +121,13 @@ TEST_CASE("every attention form matches a naive product; AVX2 is bit-identical t
         Case avx2 = base;
         run(Isa::Avx2, avx2, scale);
         CHECK(avx2.o == sse.o);
+        if (attention_reads_f16(Isa::Avx2, Dh)) {
+          // f16 rows read in place (F16C): bit-identical to SSE2 on the rows rounded to f16
+          Case r16 = rounded(base), h16 = base;
+          run(Isa::Scalar, r16, scale);
+          run(Isa::Avx2, h16, scale, true);
+          CHECK(h16.o == r16.o);
+        }
         if (best_isa() != Isa::Avx512) continue;
         Case avx512 = base;
         run(Isa::Avx512, avx512, scale);
@@ -147,7 +154,7 @@ TEST_CASE("rows split over two segments (a ring read across its end) give the co
       run(isa, a, 0.2f);
       run(isa, b, 0.2f, false, split);
       CHECK(a.o == b.o);
-      if (isa == Isa::Avx512) {
+      if (attention_reads_f16(isa, 64)) {
         Case c = a, d = a;
         run(isa, c, 0.2f, true);
         run(isa, d, 0.2f, true, split);
@@ -168,7 +175,7 @@ TEST_CASE("the passes cut into key blocks (as Forward::attend cuts them) give th
         run(isa, a, 0.2f);
         run(isa, b, 0.2f, false, 77, kb);  // with a ring split that does not fall on a block edge
         CHECK(a.o == b.o);
-        if (isa == Isa::Avx512) {
+        if (attention_reads_f16(isa, 64)) {
           Case c = a, d = a;
           run(isa, c, 0.2f, true);
           run(isa, d, 0.2f, true, 77, kb);
@@ -178,14 +185,21 @@ TEST_CASE("the passes cut into key blocks (as Forward::attend cuts them) give th
   }
 }
 
-TEST_CASE("only the AVX-512 form reads f16 rows") {
+TEST_CASE("the AVX-512 and AVX2 forms read f16 rows, the SSE2 form does not") {
   Case c = make_case(32, 1, 3, 1);
   CHECK_THROWS_AS(run(Isa::Scalar, c, 1.0f, true), std::logic_error);
   CHECK(attention_reads_f16(Isa::Scalar, 256) == false);
-  CHECK(attention_reads_f16(Isa::Avx2, 256) == false);
+  if (best_isa() == Isa::Scalar) return;
+  const bool f16c = __builtin_cpu_supports("f16c");
+  CHECK(attention_reads_f16(Isa::Avx2, 256) == f16c);
+  CHECK_FALSE(attention_reads_f16(Isa::Avx2, 36));  // not a multiple of 8: float rows only
+  if (f16c) {
+    Case d = make_case(36, 2, 5, 2);
+    CHECK_THROWS_AS(run(Isa::Avx2, d, 1.0f, true), std::logic_error);
+  }
   if (best_isa() == Isa::Avx512) {
     CHECK(attention_reads_f16(Isa::Avx512, 256));
-    CHECK_FALSE(attention_reads_f16(Isa::Avx512, 40));  // not a multiple of 16: the AVX2 form
+    CHECK(attention_reads_f16(Isa::Avx512, 40) == f16c);  // not a multiple of 16: the AVX2 form
   }
 }
 

@@ -236,14 +236,16 @@ TEST_CASE("reference_engine_json: the bundled engine with this probe's constants
   // the memory rules of the engine are the base's, but for the float K/V mirrors, which
   // follow the probed ISA (none where attention reads the f16 cache in place)
   json cb = e["compute_buffer"];
-  CHECK(cb["kv_float_bytes_per_element"].get<double>() == (r.isa == "avx512" ? 0.0 : 4.0));
+  CHECK(cb["kv_float_bytes_per_element"].get<double>() == (r.attention_reads_f16 ? 0.0 : 4.0));
   cb.erase("kv_float_bytes_per_element");
   json bb = base["compute_buffer"];
   bb.erase("kv_float_bytes_per_element");
   CHECK(cb == bb);
-  r.isa = "avx2";
+  r.isa = "scalar";
+  r.attention_reads_f16 = false;
   CHECK(reference_engine_json(base, ops, r, "x")["compute_buffer"]["kv_float_bytes_per_element"].get<double>() == 4.0);
-  r.isa = "avx512";
+  r.isa = "avx2";
+  r.attention_reads_f16 = true;  // AVX2 + F16C
   CHECK(reference_engine_json(base, ops, r, "x")["compute_buffer"]["kv_float_bytes_per_element"].get<double>() == 0.0);
 }
 

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "blocks/attention.h"
@@ -38,7 +39,7 @@ constexpr std::int64_t kKeyBlockBytes = 64 << 10;  // bytes of one kv head's K r
 // One query per head, NH heads of one kv head over the same nk keys. Key/value row j
 // (Dh elements of `esize` bytes: 4 float, 2 f16; `stride` bytes apart) is in the first
 // segment (k, v) for j < n1 and in the second (k2, v2) after it: a ring of cache slots
-// read across its end. The SSE2 / AVX2 forms read floats only.
+// read across its end. The SSE2 form reads floats only.
 struct HeadChunk {
   int Dh = 0, esize = 4;
   std::int64_t nk = 0, n1 = 0, stride = 0;
@@ -113,47 +114,119 @@ void values_sse2(const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
   }
 }
 
-// The same computation 8 lanes wide (AVX2, no FMA): lanes 0-3 of each accumulator
-// are the SSE form's a0, lanes 4-7 its a1, and the final sums add the halves first,
-// so the result is bit-identical to the SSE2 form; chosen at run time.
-template <int NH>
-__attribute__((target("avx2"))) void scores_avx2(const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
+// The same computation 8 lanes wide (AVX2 + F16C, no FMA): lanes 0-3 of each accumulator
+// are the SSE form's a0, lanes 4-7 its a1, and the final sums add the halves first, so the
+// result is bit-identical to the SSE2 form; chosen at run time. It reads float rows, or f16
+// rows in place (head dims a multiple of 8; F16C converts exactly, so the products are those
+// of the float mirror the SSE2 form reads). Two changes of shape from the SSE2 form, neither
+// changing a single rounding:
+//   scores: KB keys per pass (each q load feeds KB products, NH x KB accumulators);
+//   values: o held in registers (16 dims x NH heads) over blocks of kVBlockAvx2 keys, the
+//           products added in increasing key order as the SSE2 form adds them through memory
+//           (which made that form store-bound: 4 stores per 8 dims and key).
+__attribute__((target("avx2,f16c"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+__attribute__((target("avx2,f16c"))) inline __m256 load8(const std::uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// A score from its 8-lane accumulator as the SSE2 form sums it: halves first, then the dims
+// past the last multiple of 8 (float rows only).
+template <class E>
+__attribute__((target("avx2,f16c"))) inline float score_avx2(const HeadChunk& c, __m256 a, const E* kr, int h, int D8) {
+  float sum = hsum4(_mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1)));
+  if constexpr (std::is_same_v<E, float>)
+    for (int d = D8; d < c.Dh; ++d) sum += c.q[h][d] * kr[d];
+  return c.scale * sum;
+}
+
+// Rows stream from L3 or DRAM at depth (the caches of many layers): a software prefetch of the
+// rows a few keys ahead (on the AVX2 EPYC host, 2026-12-06: E2B's 512-key sliding-layer call,
+// 4 heads, f16 rows, 102 us with the rows in L3, 134 from DRAM without it, 127-129 with it).
+constexpr std::int64_t kScoresAhead = 8;   // keys ahead of the scores pass
+constexpr std::int64_t kValuesAhead = 32;  // keys ahead of the values pass (one block of them)
+inline void prefetch_row(const void* p, std::int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (std::int64_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+}
+
+template <int NH, int KB, class E>
+__attribute__((target("avx2,f16c"))) void scores_avx2(const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
   const int Dh = c.Dh, D8 = Dh / 8 * 8;
-  for (std::int64_t j = j0; j < j1; ++j) {
-    const float* kr = c.krow(j);
+  std::int64_t j = j0;
+  for (; j + KB <= j1; j += KB) {
+    const E* kr[KB];
+    for (int b = 0; b < KB; ++b) kr[b] = c.krow<E>(j + b);
+    if (j + KB + kScoresAhead + KB <= j1)
+      for (int b = 0; b < KB; ++b) prefetch_row(c.krow<E>(j + KB + kScoresAhead + b), Dh * static_cast<std::int64_t>(sizeof(E)));
+    __m256 a[NH][KB];
+    for (int h = 0; h < NH; ++h)
+      for (int b = 0; b < KB; ++b) a[h][b] = _mm256_setzero_ps();
+    for (int d = 0; d < D8; d += 8) {
+      __m256 kv[KB];
+      for (int b = 0; b < KB; ++b) kv[b] = load8(kr[b] + d);
+      for (int h = 0; h < NH; ++h) {
+        const __m256 qv = _mm256_loadu_ps(c.q[h] + d);
+        for (int b = 0; b < KB; ++b) a[h][b] = _mm256_add_ps(a[h][b], _mm256_mul_ps(qv, kv[b]));
+      }
+    }
+    for (int h = 0; h < NH; ++h)
+      for (int b = 0; b < KB; ++b) c.s[h][j + b] = score_avx2(c, a[h][b], kr[b], h, D8);
+  }
+  for (; j < j1; ++j) {
+    const E* kr = c.krow<E>(j);
     __m256 a[NH];
     for (int h = 0; h < NH; ++h) a[h] = _mm256_setzero_ps();
     for (int d = 0; d < D8; d += 8) {
-      const __m256 k8 = _mm256_loadu_ps(kr + d);
+      const __m256 k8 = load8(kr + d);
       for (int h = 0; h < NH; ++h) a[h] = _mm256_add_ps(a[h], _mm256_mul_ps(_mm256_loadu_ps(c.q[h] + d), k8));
     }
-    for (int h = 0; h < NH; ++h) {
-      float sum = hsum4(_mm_add_ps(_mm256_castps256_ps128(a[h]), _mm256_extractf128_ps(a[h], 1)));
-      for (int d = D8; d < Dh; ++d) sum += c.q[h][d] * kr[d];
-      c.s[h][j] = c.scale * sum;
-    }
+    for (int h = 0; h < NH; ++h) c.s[h][j] = score_avx2(c, a[h], kr, h, D8);
   }
 }
 
-template <int NH>
-__attribute__((target("avx2"))) void values_avx2(const HeadChunk& c, std::int64_t j0, std::int64_t j1) {
-  const int Dh = c.Dh, D8 = Dh / 8 * 8, D4 = Dh / 4 * 4;
+constexpr std::int64_t kVBlockAvx2 = 32;  // keys whose V rows a block of output dims passes over (L1)
+
+// o[h][d0, d0 + 8W) += s_h[j] v_j over keys [j0, j1), W vectors per head held in registers.
+template <int NH, int W, class E>
+__attribute__((target("avx2,f16c"))) inline void values_avx2_dims(const HeadChunk& c, int d0, std::int64_t j0, std::int64_t j1) {
+  __m256 o[NH][W];
+  for (int h = 0; h < NH; ++h)
+    for (int i = 0; i < W; ++i) o[h][i] = _mm256_loadu_ps(c.o[h] + d0 + 8 * i);
   for (std::int64_t j = j0; j < j1; ++j) {
-    const float* vr = c.vrow(j);
-    __m256 pj[NH];
-    for (int h = 0; h < NH; ++h) pj[h] = _mm256_set1_ps(c.s[h][j]);
-    for (int d = 0; d < D8; d += 8) {
-      const __m256 vv = _mm256_loadu_ps(vr + d);
-      for (int h = 0; h < NH; ++h)
-        _mm256_storeu_ps(c.o[h] + d, _mm256_add_ps(_mm256_loadu_ps(c.o[h] + d), _mm256_mul_ps(pj[h], vv)));
+    const E* vr = c.vrow<E>(j) + d0;
+    __m256 v[W];
+    for (int i = 0; i < W; ++i) v[i] = load8(vr + 8 * i);
+    for (int h = 0; h < NH; ++h) {
+      const __m256 p = _mm256_set1_ps(c.s[h][j]);
+      for (int i = 0; i < W; ++i) o[h][i] = _mm256_add_ps(o[h][i], _mm256_mul_ps(p, v[i]));
     }
-    for (int d = D8; d < D4; d += 4) {
-      const __m128 vv = _mm_loadu_ps(vr + d);
-      for (int h = 0; h < NH; ++h)
-        _mm_storeu_ps(c.o[h] + d, _mm_add_ps(_mm_loadu_ps(c.o[h] + d), _mm_mul_ps(_mm256_castps256_ps128(pj[h]), vv)));
+  }
+  for (int h = 0; h < NH; ++h)
+    for (int i = 0; i < W; ++i) _mm256_storeu_ps(c.o[h] + d0 + 8 * i, o[h][i]);
+}
+
+template <int NH, class E>
+__attribute__((target("avx2,f16c"))) void values_avx2(const HeadChunk& c, std::int64_t ja, std::int64_t jb) {
+  const int Dh = c.Dh, D8 = Dh / 8 * 8, D4 = Dh / 4 * 4;
+  for (std::int64_t j0 = ja; j0 < jb; j0 += kVBlockAvx2) {
+    const std::int64_t j1 = std::min(jb, j0 + kVBlockAvx2);
+    for (std::int64_t j = j0 + kValuesAhead; j < std::min(jb, j1 + kValuesAhead); ++j) prefetch_row(c.vrow<E>(j), Dh * static_cast<std::int64_t>(sizeof(E)));
+    int d0 = 0;
+    for (; d0 + 16 <= D8; d0 += 16) values_avx2_dims<NH, 2, E>(c, d0, j0, j1);
+    if (d0 < D8) values_avx2_dims<NH, 1, E>(c, d0, j0, j1);
+  }
+  if constexpr (std::is_same_v<E, float>) {  // the dims past the last multiple of 8 (float rows only)
+    if (D8 == Dh) return;
+    for (std::int64_t j = ja; j < jb; ++j) {
+      const float* vr = c.vrow(j);
+      for (int d = D8; d < D4; d += 4) {
+        const __m128 vv = _mm_loadu_ps(vr + d);
+        for (int h = 0; h < NH; ++h)
+          _mm_storeu_ps(c.o[h] + d, _mm_add_ps(_mm_loadu_ps(c.o[h] + d), _mm_mul_ps(_mm_set1_ps(c.s[h][j]), vv)));
+      }
+      for (int d = D4; d < Dh; ++d)
+        for (int h = 0; h < NH; ++h) c.o[h][d] += c.s[h][j] * vr[d];
     }
-    for (int d = D4; d < Dh; ++d)
-      for (int h = 0; h < NH; ++h) c.o[h][d] += c.s[h][j] * vr[d];
   }
 }
 
@@ -251,9 +324,12 @@ __attribute__((target("avx512f,avx512dq,fma"))) void values_avx512(const HeadChu
 
 const bool kHasAvx512Fma = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                            __builtin_cpu_supports("fma");
+const bool kHasAvx2F16c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
 
 // Whether the AVX-512 form runs for this ISA and head dim (it reads f16 rows in place).
 bool avx512_form(Isa isa, int Dh) { return isa == Isa::Avx512 && kHasAvx512Fma && Dh % 16 == 0; }
+// Whether the AVX2 form runs (any ISA but Scalar, where the AVX-512 one does not).
+bool avx2_form(Isa isa, int Dh) { return isa != Isa::Scalar && kHasAvx2F16c && !avx512_form(isa, Dh); }
 
 enum class Pass { Scores, Values };
 
@@ -268,11 +344,18 @@ void pass_isa(Isa isa, Pass pass, const HeadChunk& c, std::int64_t j0, std::int6
       if (c.esize == 2) values_avx512<NH, std::uint16_t>(c, j0, j1);
       else values_avx512<NH, float>(c, j0, j1);
     }
+  } else if (avx2_form(isa, c.Dh)) {
+    constexpr int KB2 = NH >= 3 ? 2 : 4;  // NH x KB2 accumulators + KB2 rows + q: within 16 ymm
+    if (c.esize == 2 && c.Dh % 8 != 0) throw std::logic_error("attention: the AVX2 form reads f16 rows of a multiple of 8");
+    if (pass == Pass::Scores) {
+      if (c.esize == 2) scores_avx2<NH, KB2, std::uint16_t>(c, j0, j1);
+      else scores_avx2<NH, KB2, float>(c, j0, j1);
+    } else {
+      if (c.esize == 2) values_avx2<NH, std::uint16_t>(c, j0, j1);
+      else values_avx2<NH, float>(c, j0, j1);
+    }
   } else if (c.esize != 4) {
-    throw std::logic_error("attention: the SSE2 / AVX2 forms read float rows");
-  } else if (isa != Isa::Scalar && __builtin_cpu_supports("avx2")) {
-    if (pass == Pass::Scores) scores_avx2<NH>(c, j0, j1);
-    else values_avx2<NH>(c, j0, j1);
+    throw std::logic_error("attention: the SSE2 form reads float rows");
   } else {
     if (pass == Pass::Scores) scores_sse2<NH>(c, j0, j1);
     else values_sse2<NH>(c, j0, j1);
@@ -327,7 +410,9 @@ void attend_heads_isa(Isa isa, const AttnRows& r, float scale, int nh, const flo
   for (std::int64_t j = 0; j < r.nk; j += kb) pass_any(isa, Pass::Values, c, nh, j, std::min(r.nk, j + kb));
 }
 
-bool attention_reads_f16(Isa isa, int head_dim) { return avx512_form(isa, head_dim); }
+bool attention_reads_f16(Isa isa, int head_dim) {
+  return avx512_form(isa, head_dim) || (avx2_form(isa, head_dim) && head_dim % 8 == 0);
+}
 
 void Forward::attention(int il, int T, const float* h, float* out) {
   const LayerWeights& lw = w_.layers[static_cast<std::size_t>(il)];
@@ -403,8 +488,8 @@ void Forward::attend(int il, int T, const float* q, float* o) {
   auto t0 = std::chrono::steady_clock::now();
   // Where the K and V rows come from (slot for slot as the cache: [slot][Hkv][Dh], position
   // p in slot p % capacity):
-  //   the cache itself, when it holds floats or the AVX-512 form converts its f16 rows in
-  //   registers (KV-shared layers read their source layer's cache);
+  //   the cache itself, when it holds floats or the AVX-512 / AVX2 form converts its f16 rows
+  //   in registers (KV-shared layers read their source layer's cache);
   //   else a float mirror per KV-owning layer that converts only the positions stored since
   //   its last call; when a mirror would exceed kKvFloatBudget bytes (slots x Hkv x Dh x 4 x
   //   2), one reused buffer of the positions a call reads ([n][Hkv][Dh]), every call.

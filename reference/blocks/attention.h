@@ -18,9 +18,10 @@ struct AttnRows {
 };
 
 // o_h = softmax(scale * q_h . K^T) V for nh (1..4) query heads that share one kv head;
-// q[h], o[h] [Dh]. isa picks the form: Scalar -> SSE2, Avx2 -> AVX2 (bit-identical to
-// SSE2), Avx512 -> AVX-512 FMA (head dims a multiple of 16, else the AVX2 form), falling
-// back to what this CPU runs. Only the AVX-512 form reads f16 rows (others: logic_error).
+// q[h], o[h] [Dh]. isa picks the form: Scalar -> SSE2, Avx2 -> AVX2 + F16C (bit-identical
+// to SSE2), Avx512 -> AVX-512 FMA (head dims a multiple of 16, else the AVX2 form), falling
+// back to what this CPU runs. The AVX-512 form and the AVX2 form (head dims a multiple of 8)
+// read f16 rows in place; the SSE2 form reads floats only (f16 rows: logic_error).
 // key_block > 0: the scores and values passes run over blocks of that many keys, as
 // Forward::attend cuts them (the result does not depend on the cut, bit for bit).
 void attend_heads_isa(Isa isa, const AttnRows& rows, float scale, int nh, const float* const* q, float* const* o,
