@@ -444,15 +444,16 @@ void Forward::attention(int il, int T, const float* h, float* out) {
     }
   }
 
-  // RoPE on q (and k): one cos/sin table per token position.
+  // RoPE on q (and k): one cos/sin table per token position (shared by the layers of a step).
   {
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<float> cs(static_cast<std::size_t>(pairs)), sn(static_cast<std::size_t>(pairs));
+    const RopeTable& rt = rope_table(Dh, pairs, as.rope_theta, T);
     for (int t = 0; t < T; ++t) {
-      rope_angles(Dh, pairs, as.rope_theta, pos_ + t, cs.data(), sn.data());
-      for (int hh = 0; hh < H; ++hh) rope_head(&q[(static_cast<std::size_t>(t) * H + hh) * Dh], Dh, pairs, cs.data(), sn.data());
+      const float* cs = rt.cs.data() + static_cast<std::size_t>(t) * pairs;
+      const float* sn = rt.sn.data() + static_cast<std::size_t>(t) * pairs;
+      for (int hh = 0; hh < H; ++hh) rope_head(&q[(static_cast<std::size_t>(t) * H + hh) * Dh], Dh, pairs, cs, sn);
       if (owns)
-        for (int g = 0; g < Hkv; ++g) rope_head(&k[(static_cast<std::size_t>(t) * Hkv + g) * Dh], Dh, pairs, cs.data(), sn.data());
+        for (int g = 0; g < Hkv; ++g) rope_head(&k[(static_cast<std::size_t>(t) * Hkv + g) * Dh], Dh, pairs, cs, sn);
     }
     const std::int64_t heads = H + (owns ? Hkv : 0);
     record(op::kRope, il, count_elementwise(static_cast<std::int64_t>(T) * heads * 2 * pairs, kFlopsRopePerElement), t0);
@@ -472,6 +473,25 @@ void Forward::attention(int il, int T, const float* h, float* out) {
   float* o = grow(buf_o_, nq);  // [T, H, Dh]
   attend(il, T, q, o);
   mm(op::kAttnOut, il, lw.wo, o, T, out);
+}
+
+const Forward::RopeTable& Forward::rope_table(int Dh, int pairs, double theta, int T) {
+  for (const RopeTable& r : rope_tables_)
+    if (r.Dh == Dh && r.pairs == pairs && r.theta == theta && r.pos == pos_ && r.T == T) return r;
+  RopeTable* r = nullptr;  // the slot of this (Dh, pairs, theta), else a new one
+  for (RopeTable& x : rope_tables_)
+    if (x.Dh == Dh && x.pairs == pairs && x.theta == theta) r = &x;
+  if (!r) r = &rope_tables_.emplace_back();
+  r->Dh = Dh;
+  r->pairs = pairs;
+  r->theta = theta;
+  r->pos = pos_;
+  r->T = T;
+  r->cs.resize(static_cast<std::size_t>(T) * pairs);
+  r->sn.resize(r->cs.size());
+  for (int t = 0; t < T; ++t)
+    rope_angles(Dh, pairs, theta, pos_ + t, r->cs.data() + static_cast<std::size_t>(t) * pairs, r->sn.data() + static_cast<std::size_t>(t) * pairs);
+  return *r;
 }
 
 // o[t, h] = sum_j softmax_j(scale * q[t, h] . K[j, g(h)]) V[j, g(h)], keys j visible to position pos_+t.
