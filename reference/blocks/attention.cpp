@@ -476,11 +476,10 @@ void Forward::attention(int il, int T, const float* h, float* out) {
 }
 
 const Forward::RopeTable& Forward::rope_table(int Dh, int pairs, double theta, int T) {
-  for (const RopeTable& r : rope_tables_)
-    if (r.Dh == Dh && r.pairs == pairs && r.theta == theta && r.pos == pos_ && r.T == T) return r;
   RopeTable* r = nullptr;  // the slot of this (Dh, pairs, theta), else a new one
   for (RopeTable& x : rope_tables_)
     if (x.Dh == Dh && x.pairs == pairs && x.theta == theta) r = &x;
+  if (r && r->pos == pos_ && r->T == T) return *r;
   if (!r) r = &rope_tables_.emplace_back();
   r->Dh = Dh;
   r->pairs = pairs;

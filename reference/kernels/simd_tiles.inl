@@ -689,64 +689,53 @@ void tile_q6_k(const Tile& k) {
 // one horizontal sum. Same exact sumi, same float part. (Rows 8 at a time, block by block,
 // reduced together, ran 5% faster from L3 but streamed the output head from DRAM at 0.6x:
 // 8 interleaved streams, each prefetched inside the group.)
-struct Q6KPick {  // int16 lanes 0-7 take scale 2k, lanes 8-15 scale 2k+1 (see q6_k_sumi_vec)
-  __m256i pick[8];
-  Q6KPick() {
-    for (int k = 0; k < 8; ++k) {
-      const int base = 4 * (k % 4);  // byte offset of int16 scale 2k in its half
-      alignas(32) std::int8_t idx[32];
-      for (int i = 0; i < 16; ++i) {
-        idx[i] = static_cast<std::int8_t>(base + i % 2);
-        idx[16 + i] = static_cast<std::int8_t>(base + 2 + i % 2);
-      }
-      pick[k] = load32(idx);
-    }
-  }
-};
-
-// The 8 int32 lanes of a vector whose sum is block blk's exact sumi against xb:
-// sum_k sc_k * (q_k . x_k) - 32 * sum_g sc_g * bsum_g. A byte shuffle of one 128-bit half of
-// the 16 int16 scales (scales 0-7 for k < 4, 8-15 after) copied to both halves gives each
-// 32-weight vector its pair of scales.
-inline __m256i q6_k_sumi_vec(const BlockQ6_K& blk, const ActQ8K& xb, const Q6KPick& p) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-  const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales));
-  const __m256i sc16 = _mm256_cvtepi8_epi16(s8);
-  // scales 0-7 (8-15) as int16 in both halves, without a cross-lane permute (3 cycles each here)
-  const __m256i lo8 = _mm256_cvtepi8_epi16(_mm_unpacklo_epi64(s8, s8)), hi8 = _mm256_cvtepi8_epi16(_mm_unpackhi_epi64(s8, s8));
-  __m256i tot = _mm256_setzero_si256();
-  for (int h = 0; h < 2; ++h) {
-    const __m256i ql0 = load32(blk.ql + 64 * h), ql1 = load32(blk.ql + 64 * h + 32);
-    const __m256i qh = load32(blk.qh + 32 * h);
-    // bits 0-1 (2-3) of each qh byte to bits 4-5 by byte doublings (vpaddb, three ports) rather
-    // than word shifts (one port, shared with the nibble shifts): the same bits after the mask
-    const __m256i qh_1 = _mm256_add_epi8(qh, qh), qh_2 = _mm256_add_epi8(qh_1, qh_1);  // qh << 1, << 2 (bytes)
-    const __m256i qh_3 = _mm256_add_epi8(qh_2, qh_2), qh_4 = _mm256_add_epi8(qh_3, qh_3);
-    const __m256i wq[4] = {
-        _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(qh_4, m30)),
-        _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(qh_2, m30)),
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30))};
-    for (int j = 0; j < 4; ++j) {
-      const int k = 4 * h + j;
-      const __m256i scv = _mm256_shuffle_epi8(k < 4 ? lo8 : hi8, p.pick[k]);
-      // maddubs: u8 0..63 x s8, pairs at most 2*63*127 < 32768; madd by the group scale -> int32
-      tot = _mm256_add_epi32(tot, _mm256_madd_epi16(_mm256_maddubs_epi16(wq[j], load32(xb.qs + 32 * k)), scv));
-    }
-  }
-  const __m256i off = _mm256_madd_epi16(sc16, load32(xb.bsums));  // sum_g sc_g * bsum_g (pairs)
-  return _mm256_sub_epi32(tot, _mm256_slli_epi32(off, 5));
-}
-
 void row_q6_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, float* out) {
   const auto* xb = reinterpret_cast<const ActQ8K*>(x);
   const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
-  const Q6KPick p;
   float acc[8] = {};
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  // int16 lanes 0-7 take scale 2k, lanes 8-15 scale 2k+1: a byte shuffle of one 128-bit half
+  // of the 16 int16 scales (scales 0-7 for k < 4, 8-15 after) copied to both halves.
+  __m256i pick[8];
+  for (int k = 0; k < 8; ++k) {
+    const int base = 4 * (k % 4);  // byte offset of int16 scale 2k in its half
+    alignas(32) std::int8_t idx[32];
+    for (int i = 0; i < 16; ++i) {
+      idx[i] = static_cast<std::int8_t>(base + i % 2);
+      idx[16 + i] = static_cast<std::int8_t>(base + 2 + i % 2);
+    }
+    pick[k] = load32(idx);
+  }
   for (std::int64_t b = 0; b < n / kQKK; ++b) {
-    prefetch_ahead<Pf::K, sizeof(BlockQ6_K)>(&wb[b]);
-    const int sumi = hsum_epi32(q6_k_sumi_vec(wb[b], xb[b], p));
-    const float sd = xb[b].d * f16(wb[b].d);
+    const BlockQ6_K& blk = wb[b];
+    prefetch_ahead<Pf::K, sizeof(BlockQ6_K)>(&blk);
+    const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales));
+    const __m256i sc16 = _mm256_cvtepi8_epi16(s8);
+    // scales 0-7 (8-15) as int16 in both halves, without a cross-lane permute (3 cycles each here)
+    const __m256i lo8 = _mm256_cvtepi8_epi16(_mm_unpacklo_epi64(s8, s8)), hi8 = _mm256_cvtepi8_epi16(_mm_unpackhi_epi64(s8, s8));
+    __m256i tot = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load32(blk.ql + 64 * h), ql1 = load32(blk.ql + 64 * h + 32);
+      const __m256i qh = load32(blk.qh + 32 * h);
+      // bits 0-1 (2-3) of each qh byte to bits 4-5 by byte doublings (vpaddb, three ports) rather
+      // than word shifts (one port, shared with the nibble shifts): the same bits after the mask
+      const __m256i qh_1 = _mm256_add_epi8(qh, qh), qh_2 = _mm256_add_epi8(qh_1, qh_1);  // qh << 1, << 2 (bytes)
+      const __m256i qh_3 = _mm256_add_epi8(qh_2, qh_2), qh_4 = _mm256_add_epi8(qh_3, qh_3);
+      const __m256i wq[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(qh_4, m30)),
+          _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(qh_2, m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30))};
+      for (int j = 0; j < 4; ++j) {
+        const int k = 4 * h + j;
+        const __m256i scv = _mm256_shuffle_epi8(k < 4 ? lo8 : hi8, pick[k]);
+        // maddubs: u8 0..63 x s8, pairs at most 2*63*127 < 32768; madd by the group scale -> int32
+        tot = _mm256_add_epi32(tot, _mm256_madd_epi16(_mm256_maddubs_epi16(wq[j], load32(xb[b].qs + 32 * k)), scv));
+      }
+    }
+    const __m256i off = _mm256_madd_epi16(sc16, load32(xb[b].bsums));  // sum_g sc_g * bsum_g (pairs)
+    const int sumi = hsum_epi32(_mm256_sub_epi32(tot, _mm256_slli_epi32(off, 5)));
+    const float sd = xb[b].d * f16(blk.d);
     acc[b % 8] += no_fma(sd * static_cast<float>(sumi));
   }
   *out = reduce8(acc);
