@@ -428,12 +428,13 @@ TEST_CASE("interleaved Q4_0, Q8_0, Q4_K and Q6_K: the layout round-trips and eve
       set_isa(saved);
     }
   }
-  // The kernels each ISA has for the layouts: AVX-512 all four, AVX2 Q4_0 only, scalar none.
+  // The kernels each ISA has for the layouts: AVX-512 all four, AVX2 Q4_0 and Q8_0, scalar none.
   auto has = [](const IsaKernels& k, GgmlType t) { return k.interleaved_for(t) != nullptr; };
   CHECK_FALSE(has(kernels_scalar(), GgmlType::Q4_0));
   CHECK_FALSE(has(kernels_scalar(), GgmlType::Q8_0));
   CHECK_FALSE(has(kernels_avx512(), GgmlType::F16));
   if (best_isa() != Isa::Scalar) CHECK(has(kernels_avx2(), GgmlType::Q4_0));
+  if (best_isa() != Isa::Scalar) CHECK(has(kernels_avx2(), GgmlType::Q8_0));
   if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q8_0));
   if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q4_K));
   if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q6_K));
@@ -458,6 +459,52 @@ TEST_CASE("interleaved Q4_0, Q8_0, Q4_K and Q6_K: the layout round-trips and eve
   odd.ne0 = 128;  // not whole super-blocks
   odd.row_bytes = 105;
   CHECK_FALSE(can_interleave(odd));
+}
+
+TEST_CASE("interleaved Q8_0 at the extremes: quants of -128 and 127 against activations of +-127 stay exact") {
+  // The AVX2 tile multiplies |q| by x with q's sign (maddubs): |pair| <= 2 x 128 x 127 = 32512, so
+  // no int16 saturation; a form on u8 q + 128 would saturate (2 x 255 x 127) and so would summing
+  // two chunks' int16 pairs. Row r's quants: -128 or 127 in pairs, by a pattern of r; every
+  // activation quantizes to +-127 (each block's |x| max is 1), in pairs too, so row 0's first
+  // block has pairs of 127 x 127 (u8 255 x 127: saturated) and of -128 x -127 (32512 a pair).
+  const Isa saved = active_isa();
+  const std::int64_t n = 10 * 32, rows = 32;
+  std::vector<std::uint8_t> q(row_bytes(GgmlType::Q8_0, n) * rows);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t b = 0; b < n / 32; ++b) {
+      auto* blk = reinterpret_cast<BlockQ8_0*>(q.data() + r * row_bytes(GgmlType::Q8_0, n)) + b;
+      blk->d = f32_to_fp16(0.01f * static_cast<float>(1 + (r + b) % 5));
+      for (int j = 0; j < 32; ++j) blk->qs[j] = static_cast<std::int8_t>(((j / 2 + r * (b + 1)) % 3 == 0) ? 127 : -128);
+    }
+  std::vector<float> x(3 * n);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = ((i / 2) % 3 == 0) ? 1.0f : -1.0f;
+  QMatrix plain{GgmlType::Q8_0, n, rows, 1, q.data(), row_bytes(GgmlType::Q8_0, n)};
+  std::vector<std::uint8_t> il(q.size());
+  interleave_groups(plain, 0, rows / kInterleaveRows, il.data());
+  QMatrix inter = plain;
+  inter.data = il.data();
+  inter.interleaved = true;
+  std::vector<float> ys(3 * rows), yi(3 * rows);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    if ((isa == Isa::Avx2 && best_isa() == Isa::Scalar) || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
+    for (int T : {1, 3}) {
+      CAPTURE(std::string(isa_name(isa)));
+      CAPTURE(T);
+      set_isa(Isa::Scalar);
+      matmul(plain, x.data(), T, ys.data());
+      set_isa(isa);
+      matmul(inter, x.data(), T, yi.data());
+      for (int i = 0; i < T * rows; ++i) CHECK(ys[i] == yi[i]);
+      // row 0, token 0 against the naive sum of dequantized weights times the activations (+-1 exactly)
+      double want = 0;
+      for (std::int64_t c = 0; c < n; ++c) {
+        const auto* blk = reinterpret_cast<const BlockQ8_0*>(q.data()) + c / 32;
+        want += double(fp16_to_f32(blk->d)) * blk->qs[c % 32] * x[c];
+      }
+      CHECK(yi[0] == doctest::Approx(want).epsilon(1e-5));
+    }
+  }
+  set_isa(saved);
 }
 
 TEST_CASE("the SIMD activation quantizers write the scalar one's bytes, special values included") {
