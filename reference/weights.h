@@ -75,7 +75,7 @@ ModelSpec model_for_gguf(const GgufFile& f, const std::string& spec = "");
 // Interleave every Q4_0, Q8_0, Q4_K and Q6_K matrix the forward pass multiplies by (not the gathered
 // tables: the PLE table, an untied token embedding) into owned memory in the
 // 16-row layout of qmatrix.h, where the active ISA has the kernel for that type
-// (AVX-512: Q4_0, Q8_0, Q4_K and Q6_K; AVX2: Q4_0 and Q8_0; scalar: none).
+// (AVX-512: Q4_0, Q8_0, Q4_K and Q6_K; AVX2: Q4_0, Q8_0 and Q6_K; scalar: none).
 // `file`, when given, is where the matrices were mapped: their pages are released
 // as they are copied, so the resident set holds each weight once. Returns the
 // bytes interleaved.

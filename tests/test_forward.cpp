@@ -513,7 +513,7 @@ std::int64_t vector_bytes(const ModelWeights& w) {
 
 TEST_CASE("Q4_0, Q8_0, Q4_K and Q6_K weights interleaved at load give the GGUF layout's logits bit for bit, on every ISA") {
   // interleave_weights copies the Q4_0, Q8_0, Q4_K and Q6_K matrices into the 16-row layouts where the
-  // best ISA has the kernel (AVX-512: all four, AVX2: Q4_0 and Q8_0); an ISA without a kernel runs
+  // best ISA has the kernel (AVX-512: all four, AVX2: Q4_0, Q8_0 and Q6_K); an ISA without a kernel runs
   // the copy group by group in GGUF order.
   const Isa saved = active_isa();
   if (best_isa() == Isa::Scalar) return;  // nothing is interleaved without a kernel

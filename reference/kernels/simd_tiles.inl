@@ -82,7 +82,8 @@ inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<con
 // Per stream kind (Pf): the interleaved Q4_0 tile, the Q4_0 / Q8_0 rows in GGUF order, the
 // K-quant rows. A build with GS_PREFETCH_RUNTIME reads the distances from GS_PF_Q4X16,
 // GS_PF_ROW, GS_PF_K and the far ones from GS_PF_*_FAR (bytes; 0: none), for bench_decode
-// sweeps; other builds fold them.
+// sweeps; other builds fold them. Such a build also runs Q6_K in GGUF order when GS_NO_Q6X16 is
+// set (simd_kernels: for A/B runs of the AVX2 16-row Q6_K tile).
 // A second, far prefetch (to L2 / L3: _MM_HINT_T2) runs ahead of the near one (to L1) where
 // kPrefetchFar is set: on the same Zen 5 host, later that day, E2B's decode sweep (bench_kernels
 // --gguf, every matrix once, 2 threads) read 43-52 GB/s with the 8 KiB prefetch alone and
@@ -1192,6 +1193,158 @@ void tile_q4_0x16_avx2(const Tile& k) {
   }
 }
 
+// ---- Q6_K interleaved by 16 rows, 256-bit (AVX2 maddubs; blocks.h: q6x16_*) ----------
+// The AVX-512 layout, 8 rows a vector (the first / second 32 bytes of each 64: rows 0-7 / 8-15).
+// Without a ternary-logic op each 6-bit quant unpacks with ANDs, ORs and 16-bit shifts, and q1,
+// q3 are shifted down to 0..63 (maddubs on 4 * q1 would saturate: 2 x 252 x 127 > 32767). Per
+// sub-block g and 8 rows: 4 maddubs of u8 q by broadcast s8 quants, summed two by two in int16
+// (at most 2 x 2 x 63 x 127 = 32004), each sum times the rows' scale by one madd (the scale in
+// both int16 halves of a row's lane): sc_g * isum_g exactly, in int32. The offset, 32 * sum_g
+// sc_g * bsum_g, by madd of the scale pairs (g, g+1) by the broadcast bsum pairs. So sumi is
+// dot_q6_k's exact integer, and the float part canonical per lane: acc[b % 8] += (dx*d)*sumi.
+struct Q6x16Avx2Quad {
+  __m256i w[4][4];  // [sub-block of the quad][chunk]: u8 quants 0..63
+  __m256i sc16[4];  // sub-block s's scale in both int16 halves of each row's lane
+};
+
+// sc: the quad's 4 x 16 scale bytes + 8 h (rows 8h .. 8h+7)
+inline __m256i q6x16_avx2_scale16(const std::uint8_t* sc, int s) {
+  const __m128i s8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 16 * s));
+  return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(s8, s8));
+}
+
+inline void q6x16_avx2_unpack(const std::uint8_t* c0, const std::uint8_t* sc, Q6x16Avx2Quad& u) {  // c0: the quad's chunk 0, + 32 h
+  for (int s = 0; s < 4; ++s) u.sc16[s] = q6x16_avx2_scale16(sc, s);
+  const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  const __m256i m3c = _mm256_set1_epi8(0x3C), m03 = _mm256_set1_epi8(0x03);
+  for (int k = 0; k < 4; ++k) {
+    const std::uint8_t* c = c0 + 192 * k;
+    const __m256i n01 = load32(c), n23 = load32(c + 64), l = load32(c + 128);
+    const __m256i l2 = _mm256_srli_epi16(l, 2);  // (bits that cross a byte are masked off below)
+    u.w[0][k] = _mm256_or_si256(_mm256_and_si256(n01, m0f), _mm256_and_si256(l, m30));
+    u.w[1][k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n01, 2), m3c), _mm256_and_si256(l2, m03));
+    u.w[2][k] = _mm256_or_si256(_mm256_and_si256(n23, m0f), _mm256_and_si256(l2, m30));
+    u.w[3][k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n23, 2), m3c), _mm256_and_si256(l, m03));
+  }
+}
+
+// The quad's sum_g sc_g * isum_g for 8 rows.
+inline __m256i q6x16_avx2_quad(const Q6x16Avx2Quad& u, const std::int8_t* xq) {
+  __m256i sumi = _mm256_setzero_si256();
+  for (int s = 0; s < 4; ++s) {
+    const std::int8_t* q = xq + 16 * s;
+    const __m256i sc16 = u.sc16[s];
+    const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(u.w[s][0], bcast4_256(q)), _mm256_maddubs_epi16(u.w[s][1], bcast4_256(q + 4)));
+    const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(u.w[s][2], bcast4_256(q + 8)), _mm256_maddubs_epi16(u.w[s][3], bcast4_256(q + 12)));
+    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(p01, sc16), _mm256_madd_epi16(p23, sc16)));
+  }
+  return sumi;
+}
+
+// The scale pairs (sc_g, sc_g+1) as int16 in each row's lane, g = 2j (sc: the super-block's
+// 16 x 16 scale bytes, + 8 h).
+inline __m256i q6x16_avx2_scale_pair(const std::uint8_t* sc, int j) {
+  const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 32 * j));
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 32 * j + 16));
+  return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
+}
+
+// 32 * sum_g sc_g * bsum_g for 8 rows, from the 8 scale pairs.
+inline __m256i q6x16_avx2_offset(const __m256i* pairs, const std::int16_t* bsums) {
+  __m256i o = _mm256_setzero_si256();
+  for (int j = 0; j < 8; ++j) {
+    std::int32_t bp;
+    std::memcpy(&bp, bsums + 2 * j, 4);  // (bsum_2j, bsum_2j+1)
+    o = _mm256_add_epi32(o, _mm256_madd_epi16(pairs[j], _mm256_set1_epi32(bp)));
+  }
+  return _mm256_slli_epi32(o, 5);
+}
+
+inline void q6x16_avx2_add(float* a, const std::uint8_t* d, float dx, __m256i sumi) {  // a[8] += (dx*d)*sumi
+  const __m256 s = _mm256_mul_ps(_mm256_set1_ps(dx), _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))));
+  _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(sumi)))));
+}
+
+// Decode: per quad and 8 rows, each chunk unpacked and multiplied at once (sums in registers), the
+// quad's 12 lines read for rows 0-7, then again (from L1) for rows 8-15; the offset after the
+// quads. The prefetch goes chunk by chunk (its 3 lines, the Q4_0 tile's distances): a super-block's
+// 53 + 53 prefetches at once, as the AVX-512 tile issues them, streamed 5.9-6.7 GB/s a core from
+// DRAM on the AVX2 EPYC host against 8.5 in GGUF order (the cause of an earlier 16-row AVX2 tile's
+// failure, docs/performance.md); spread: 8.4. On that host (bench_kernels, 2026-12-06): one core
+// from L3 7.3 -> 10.2 GB/s, 2 threads from DRAM 14.2 -> 19.3, T = 512 23 -> 38 GFLOP/s a core; the
+// E2B Q4_0 output head at 2 threads 24.7 -> 21.9 ms a step.
+void q6x16_avx2_t1(const Tile& k) {
+  const std::int64_t nb = k.n / kQKK;
+  const std::uint8_t* g = k.w;
+  const ActQ8K* x = reinterpret_cast<const ActQ8K*>(k.x);
+  const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  const __m256i m3c = _mm256_set1_epi8(0x3C), m03 = _mm256_set1_epi8(0x03);
+  alignas(32) float acc[8][16] = {};
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::uint8_t* sc = g + q6x16_scales_at(b);
+    __m256i sumi[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int quad = 0; quad < 4; ++quad) {
+      const std::int8_t* xq = x[b].qs + 64 * quad;
+      for (int h = 0; h < 2; ++h) {  // the quad's 12 lines, rows 0-7 then (from L1) rows 8-15
+        const std::uint8_t* c0 = g + q6x16_chunk_at(b, quad, 0) + 32 * h;
+        __m256i p[4], sc16[4];
+        for (int s = 0; s < 4; ++s) sc16[s] = q6x16_avx2_scale16(sc + 64 * quad + 8 * h, s);
+        for (int kk = 0; kk < 4; ++kk) {
+          const std::uint8_t* c = c0 + 192 * kk;
+          if (h == 0) prefetch_ahead<Pf::Q4x16, 192>(c);  // the chunk's 3 lines, the distances later
+          const __m256i n01 = load32(c), n23 = load32(c + 64), l = load32(c + 128);
+          const __m256i l2 = _mm256_srli_epi16(l, 2);
+          const __m256i w[4] = {_mm256_or_si256(_mm256_and_si256(n01, m0f), _mm256_and_si256(l, m30)),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n01, 2), m3c), _mm256_and_si256(l2, m03)),
+                                _mm256_or_si256(_mm256_and_si256(n23, m0f), _mm256_and_si256(l2, m30)),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n23, 2), m3c), _mm256_and_si256(l, m03))};
+          for (int s = 0; s < 4; ++s) {
+            const __m256i m = _mm256_maddubs_epi16(w[s], bcast4_256(xq + 16 * s + 4 * kk));
+            p[s] = kk % 2 == 0 ? m : _mm256_add_epi16(p[s], m);
+            if (kk % 2 == 1) sumi[h] = _mm256_add_epi32(sumi[h], _mm256_madd_epi16(p[s], sc16[s]));  // two chunks' int16 sums, times the scale
+          }
+        }
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      __m256i pairs[8];
+      for (int j = 0; j < 8; ++j) pairs[j] = q6x16_avx2_scale_pair(sc + 8 * h, j);
+      q6x16_avx2_add(acc[b % 8] + 8 * h, g + q6x16_d_at(b) + 16 * h, x[b].d,
+                     _mm256_sub_epi32(sumi[h], q6x16_avx2_offset(pairs, x[b].bsums)));
+    }
+  }
+  store_acc16_avx2(acc, k.y);
+}
+
+void tile_q6_kx16_avx2(const Tile& k) {
+  if (k.nt == 1) return q6x16_avx2_t1(k);
+  const std::int64_t nb = k.n / kQKK;
+  const std::uint8_t* g = k.w;
+  alignas(32) float accm[kTok][8][16];
+  for (int t0 = 0; t0 < k.nt; t0 += kTok) {
+    const int nt = std::min(kTok, k.nt - t0);
+    const ActQ8K* x[kTok];
+    for (int t = 0; t < nt; ++t) x[t] = reinterpret_cast<const ActQ8K*>(k.x + (t0 + t) * k.x_stride);
+    std::memset(accm, 0, sizeof(float) * 8 * 16 * static_cast<std::size_t>(nt));
+    for (std::int64_t b = 0; b < nb; ++b) {
+      if (t0 == 0) prefetch_ahead<Pf::Q4x16, kQ6x16Bytes>(g + b * kQ6x16Bytes);
+      const std::uint8_t* sc = g + q6x16_scales_at(b);
+      for (int h = 0; h < 2; ++h) {  // rows 8h .. 8h+7
+        __m256i sumi[kTok], pairs[8];
+        for (int j = 0; j < 8; ++j) pairs[j] = q6x16_avx2_scale_pair(sc + 8 * h, j);
+        for (int t = 0; t < nt; ++t) sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), q6x16_avx2_offset(pairs, x[t][b].bsums));
+        for (int quad = 0; quad < 4; ++quad) {
+          Q6x16Avx2Quad u;
+          q6x16_avx2_unpack(g + q6x16_chunk_at(b, quad, 0) + 32 * h, sc + 64 * quad + 8 * h, u);
+          for (int t = 0; t < nt; ++t) sumi[t] = _mm256_add_epi32(sumi[t], q6x16_avx2_quad(u, x[t][b].qs + 64 * quad));
+        }
+        for (int t = 0; t < nt; ++t) q6x16_avx2_add(accm[t][b % 8] + 8 * h, g + q6x16_d_at(b) + 16 * h, x[t][b].d, sumi[t]);
+      }
+    }
+    for (int t = 0; t < nt; ++t) store_acc16_avx2(accm[t], k.y + (t0 + t) * k.y_stride);
+  }
+}
+
 // ---- Q8_0 interleaved by 16 rows, 256-bit (AVX2 maddubs) --------------------------
 // The Q4_0 tile's scheme on the Q8_0 layout (qmatrix.h: quants stored + 128 as u8, a 64-byte
 // chunk = 4 quants of rows 0-7, then of rows 8-15). maddubs would saturate on u8 q + 128
@@ -1411,14 +1564,19 @@ const IsaKernels& simd_kernels() {
 #else
   constexpr TileFn q4_0x16 = tile_q4_0x16_avx2;
   constexpr TileFn q8_0x16 = tile_q8_0x16_avx2;
-  constexpr TileFn q6_kx16 = nullptr;  // AVX2: Q6_K stays in GGUF order
+  constexpr TileFn q6_kx16 = tile_q6_kx16_avx2;
   constexpr TileFn q4_kx16 = nullptr;  // AVX2: Q4_K stays in GGUF order
   constexpr auto quantize_q8 = quantize_act_256;
+#endif
+#if defined(GS_PREFETCH_RUNTIME)
+  static const TileFn q6x = std::getenv("GS_NO_Q6X16") ? nullptr : q6_kx16;
+#else
+  constexpr TileFn q6x = q6_kx16;
 #endif
   static const IsaKernels k{tile<row_float<0>>,          tile<row_float<1>>,         tile<row_float<2>>,
                             tile<row_q_legacy<true>>,    tile<row_q_legacy<false>>,  tile_q4_k,
                             tile_q6_k,                   q4_0x16,                    q8_0x16,
-                            q6_kx16,                     q4_kx16,                    quantize_q8};
+                            q6x,                         q4_kx16,                    quantize_q8};
   return k;
 }
 
