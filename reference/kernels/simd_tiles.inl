@@ -1109,6 +1109,12 @@ inline __m256i bcast4_256(const std::int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+// The canonical float part of 8 rows' block: a[i] += (d_i * dx) * isum_i (d: the rows' 8 f16 scales).
+inline void add_block_avx2(float* a, const std::uint8_t* d, float dx, __m256i isum) {
+  const __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))), _mm256_set1_ps(dx));
+  _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum)))));
+}
+
 // acc[b % 8][row] of a group -> y[row], the canonical tree per lane.
 inline void store_acc16_avx2(const float (*acc)[16], float* y) {
   for (int h = 0; h < 2; ++h) {
@@ -1142,14 +1148,8 @@ void q4x16_avx2_t1(const Tile& k) {
                                                  _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), bh)));
     }
     const __m256i off = _mm256_set1_epi32(8 * x.sum[b]);
-    const __m256 dx = _mm256_set1_ps(x.d[b]);
-    const __m256 s0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))), dx);
-    const __m256 s1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16))), dx);
-    const __m256 c0 = no_fma(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(p0, ones), off))));
-    const __m256 c1 = no_fma(_mm256_mul_ps(s1, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(p1, ones), off))));
-    float* a = acc[b % 8];
-    _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), c0));
-    _mm256_store_ps(a + 8, _mm256_add_ps(_mm256_load_ps(a + 8), c1));
+    add_block_avx2(acc[b % 8], sc, x.d[b], _mm256_sub_epi32(_mm256_madd_epi16(p0, ones), off));
+    add_block_avx2(acc[b % 8] + 8, sc + 16, x.d[b], _mm256_sub_epi32(_mm256_madd_epi16(p1, ones), off));
   }
   store_acc16_avx2(acc, k.y);
 }
@@ -1213,18 +1213,24 @@ inline __m256i q6x16_avx2_scale16(const std::uint8_t* sc, int s) {
   return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(s8, s8));
 }
 
-inline void q6x16_avx2_unpack(const std::uint8_t* c0, const std::uint8_t* sc, Q6x16Avx2Quad& u) {  // c0: the quad's chunk 0, + 32 h
-  for (int s = 0; s < 4; ++s) u.sc16[s] = q6x16_avx2_scale16(sc, s);
+// One chunk (c: its n01 bytes, + 32 h) -> the quad's 4 sub-blocks' u8 quants, weights 4k..4k+3 of 8 rows.
+inline void q6x16_avx2_chunk(const std::uint8_t* c, __m256i w[4]) {
   const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   const __m256i m3c = _mm256_set1_epi8(0x3C), m03 = _mm256_set1_epi8(0x03);
+  const __m256i n01 = load32(c), n23 = load32(c + 64), l = load32(c + 128);
+  const __m256i l2 = _mm256_srli_epi16(l, 2);  // (bits that cross a byte are masked off below)
+  w[0] = _mm256_or_si256(_mm256_and_si256(n01, m0f), _mm256_and_si256(l, m30));
+  w[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n01, 2), m3c), _mm256_and_si256(l2, m03));
+  w[2] = _mm256_or_si256(_mm256_and_si256(n23, m0f), _mm256_and_si256(l2, m30));
+  w[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n23, 2), m3c), _mm256_and_si256(l, m03));
+}
+
+inline void q6x16_avx2_unpack(const std::uint8_t* c0, const std::uint8_t* sc, Q6x16Avx2Quad& u) {  // c0: the quad's chunk 0, + 32 h
+  for (int s = 0; s < 4; ++s) u.sc16[s] = q6x16_avx2_scale16(sc, s);
   for (int k = 0; k < 4; ++k) {
-    const std::uint8_t* c = c0 + 192 * k;
-    const __m256i n01 = load32(c), n23 = load32(c + 64), l = load32(c + 128);
-    const __m256i l2 = _mm256_srli_epi16(l, 2);  // (bits that cross a byte are masked off below)
-    u.w[0][k] = _mm256_or_si256(_mm256_and_si256(n01, m0f), _mm256_and_si256(l, m30));
-    u.w[1][k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n01, 2), m3c), _mm256_and_si256(l2, m03));
-    u.w[2][k] = _mm256_or_si256(_mm256_and_si256(n23, m0f), _mm256_and_si256(l2, m30));
-    u.w[3][k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n23, 2), m3c), _mm256_and_si256(l, m03));
+    __m256i w[4];
+    q6x16_avx2_chunk(c0 + 192 * k, w);
+    for (int s = 0; s < 4; ++s) u.w[s][k] = w[s];
   }
 }
 
@@ -1260,11 +1266,6 @@ inline __m256i q6x16_avx2_offset(const __m256i* pairs, const std::int16_t* bsums
   return _mm256_slli_epi32(o, 5);
 }
 
-inline void q6x16_avx2_add(float* a, const std::uint8_t* d, float dx, __m256i sumi) {  // a[8] += (dx*d)*sumi
-  const __m256 s = _mm256_mul_ps(_mm256_set1_ps(dx), _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))));
-  _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(sumi)))));
-}
-
 // Decode: per quad and 8 rows, each chunk unpacked and multiplied at once (sums in registers), the
 // quad's 12 lines read for rows 0-7, then again (from L1) for rows 8-15; the offset after the
 // quads. The prefetch goes chunk by chunk (its 3 lines, the Q4_0 tile's distances): a super-block's
@@ -1277,8 +1278,6 @@ void q6x16_avx2_t1(const Tile& k) {
   const std::int64_t nb = k.n / kQKK;
   const std::uint8_t* g = k.w;
   const ActQ8K* x = reinterpret_cast<const ActQ8K*>(k.x);
-  const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-  const __m256i m3c = _mm256_set1_epi8(0x3C), m03 = _mm256_set1_epi8(0x03);
   alignas(32) float acc[8][16] = {};
   for (std::int64_t b = 0; b < nb; ++b) {
     const std::uint8_t* sc = g + q6x16_scales_at(b);
@@ -1292,12 +1291,8 @@ void q6x16_avx2_t1(const Tile& k) {
         for (int kk = 0; kk < 4; ++kk) {
           const std::uint8_t* c = c0 + 192 * kk;
           if (h == 0) prefetch_ahead<Pf::Q4x16, 192>(c);  // the chunk's 3 lines, the distances later
-          const __m256i n01 = load32(c), n23 = load32(c + 64), l = load32(c + 128);
-          const __m256i l2 = _mm256_srli_epi16(l, 2);
-          const __m256i w[4] = {_mm256_or_si256(_mm256_and_si256(n01, m0f), _mm256_and_si256(l, m30)),
-                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n01, 2), m3c), _mm256_and_si256(l2, m03)),
-                                _mm256_or_si256(_mm256_and_si256(n23, m0f), _mm256_and_si256(l2, m30)),
-                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n23, 2), m3c), _mm256_and_si256(l, m03))};
+          __m256i w[4];
+          q6x16_avx2_chunk(c, w);
           for (int s = 0; s < 4; ++s) {
             const __m256i m = _mm256_maddubs_epi16(w[s], bcast4_256(xq + 16 * s + 4 * kk));
             p[s] = kk % 2 == 0 ? m : _mm256_add_epi16(p[s], m);
@@ -1309,7 +1304,7 @@ void q6x16_avx2_t1(const Tile& k) {
     for (int h = 0; h < 2; ++h) {
       __m256i pairs[8];
       for (int j = 0; j < 8; ++j) pairs[j] = q6x16_avx2_scale_pair(sc + 8 * h, j);
-      q6x16_avx2_add(acc[b % 8] + 8 * h, g + q6x16_d_at(b) + 16 * h, x[b].d,
+      add_block_avx2(acc[b % 8] + 8 * h, g + q6x16_d_at(b) + 16 * h, x[b].d,
                      _mm256_sub_epi32(sumi[h], q6x16_avx2_offset(pairs, x[b].bsums)));
     }
   }
@@ -1338,7 +1333,7 @@ void tile_q6_kx16_avx2(const Tile& k) {
           q6x16_avx2_unpack(g + q6x16_chunk_at(b, quad, 0) + 32 * h, sc + 64 * quad + 8 * h, u);
           for (int t = 0; t < nt; ++t) sumi[t] = _mm256_add_epi32(sumi[t], q6x16_avx2_quad(u, x[t][b].qs + 64 * quad));
         }
-        for (int t = 0; t < nt; ++t) q6x16_avx2_add(accm[t][b % 8] + 8 * h, g + q6x16_d_at(b) + 16 * h, x[t][b].d, sumi[t]);
+        for (int t = 0; t < nt; ++t) add_block_avx2(accm[t][b % 8] + 8 * h, g + q6x16_d_at(b) + 16 * h, x[t][b].d, sumi[t]);
       }
     }
     for (int t = 0; t < nt; ++t) store_acc16_avx2(accm[t], k.y + (t0 + t) * k.y_stride);
@@ -1361,11 +1356,6 @@ inline __m256i q8x16_avx2_chunk(__m256i acc, const std::uint8_t* q, __m256i xb) 
   return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
-inline void q8x16_avx2_add(float* a, const std::uint8_t* sc, float dx, __m256i isum) {  // a[8] += (dw*dx)*isum
-  const __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))), _mm256_set1_ps(dx));
-  _mm256_store_ps(a, _mm256_add_ps(_mm256_load_ps(a), no_fma(_mm256_mul_ps(s, _mm256_cvtepi32_ps(isum)))));
-}
-
 void tile_q8_0x16_avx2(const Tile& k) {
   const std::int64_t nb = k.n / kQK;
   const std::uint8_t* g = k.w;
@@ -1383,8 +1373,8 @@ void tile_q8_0x16_avx2(const Tile& k) {
         i0 = q8x16_avx2_chunk(i0, q + 64 * c, xb);
         i1 = q8x16_avx2_chunk(i1, q + 64 * c + 32, xb);
       }
-      q8x16_avx2_add(acc[b % 8], sc, x.d[b], i0);
-      q8x16_avx2_add(acc[b % 8] + 8, sc + 16, x.d[b], i1);
+      add_block_avx2(acc[b % 8], sc, x.d[b], i0);
+      add_block_avx2(acc[b % 8] + 8, sc + 16, x.d[b], i1);
     }
     store_acc16_avx2(acc, k.y);
     return;
@@ -1412,7 +1402,7 @@ void tile_q8_0x16_avx2(const Tile& k) {
             const __m256i p16 = _mm256_maddubs_epi16(wa[c], _mm256_sign_epi8(bcast4_256(xq + 4 * c), ws[c]));
             isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
           }
-          q8x16_avx2_add(accm[t][b % 8] + 8 * h, sc + 16 * h, x[t].d[b], isum);
+          add_block_avx2(accm[t][b % 8] + 8 * h, sc + 16 * h, x[t].d[b], isum);
         }
       }
     }
