@@ -2,6 +2,7 @@
 #include "calibrate.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <fstream>
@@ -230,6 +231,72 @@ CalCase map_row(const CalRow& r, const Aliases& al) {
   return c;
 }
 
+// A row of the Gemma 4 schema: ids and lengths are given; each is checked here so that a bad
+// row is skipped with its reason instead of failing the run.
+CalCase map_direct_row(const CalRow& r) {
+  CalCase c;
+  c.row = r;
+  c.row_id = trim(r.id);
+  auto skip = [&](const std::string& why) {
+    if (c.skip.empty()) c.skip = why;
+  };
+  auto known = [&](const char* what, const std::string& id, auto&& lookup) {
+    if (trim(id).empty()) {
+      skip(std::string(what) + " not stated");
+      return std::string();
+    }
+    try {
+      lookup(trim(id));
+    } catch (const InputError& e) {
+      skip(std::string("unknown ") + what + " '" + trim(id) + "'");
+    }
+    return trim(id);
+  };
+  c.model_id = known("model", r.model, [](const std::string& id) { (void)find_model(id); });
+  c.recipe_id = known("quantization", r.quant, [](const std::string& id) { (void)find_recipe(id); });
+  c.hw_id = known("device", r.hardware, [](const std::string& id) { (void)resolve_hardware(id); });
+  c.engine_id = known("engine", r.engine, [](const std::string& id) { (void)resolve_engine(id); });
+  if (!trim(r.kv_type).empty()) c.kv_type = known("KV type", r.kv_type, [](const std::string& id) { (void)find_kv_type(id); });
+  auto count = [&](const char* what, const std::string& s, i64 lo, i64 hi, i64* out) {
+    const std::string t = trim(s);
+    if (t.empty()) return;
+    try {
+      std::size_t pos = 0;
+      const long long v = std::stoll(t, &pos);
+      if (pos != t.size() || v < lo || v > hi) throw std::invalid_argument(t);
+      *out = v;
+    } catch (const std::exception&) {
+      skip(std::string(what) + " '" + t + "' is not a whole number in " + std::to_string(lo) + " .. " + std::to_string(hi));
+    }
+  };
+  count("prompt", r.prompt, 0, 1 << 24, &c.prompt);
+  count("gen", r.gen, 1, 1 << 24, &c.gen);
+  count("depth", r.depth, 0, 1 << 24, &c.depth);
+  const std::string from = lower(trim(r.decode_from));
+  if (from == "after_prompt") c.decode_after_prompt = true;
+  else if (from.empty() || from == "depth") c.decode_after_prompt = false;
+  else skip("decode_from '" + r.decode_from + "': expected depth or after_prompt");
+  const std::string kind = lower(trim(r.tg_kind));
+  if (kind == "e2e") c.tg_end_to_end = true;
+  else if (!kind.empty() && kind != "decode") skip("tg_kind '" + r.tg_kind + "': expected decode or e2e");
+  if (lower(r.backend).find("-nkvo") != std::string::npos) c.kv_on_host = true;
+  if (!parse_rate(r.pp, &c.measured_pp, c.notes, "pp")) skip("pp_tok_s '" + r.pp + "' is not a number");
+  if (!parse_rate(r.tg, &c.measured_tg, c.notes, "tg")) skip("tg_tok_s '" + r.tg + "' is not a number");
+  if (c.measured_pp <= 0 && c.measured_tg <= 0) skip("no speed measured");
+  return c;
+}
+
+// Where the layers ran, for grouping errors: a CPU engine or no GPU layers -> "CPU/board".
+std::string device_class(const System& s, const EngineProfile& e, const RunPlacement& pl) {
+  if (e.backend == "cpu" || pl.gpu_layers == 0 || !s.has_gpu()) return "CPU/board";
+  const std::string v = lower(s.gpus.empty() ? s.host.vendor : s.gpus.front().vendor);
+  if (v == "nvidia") return "NVIDIA";
+  if (v == "amd") return "AMD";
+  if (v == "apple") return "Apple";
+  if (v == "intel") return "Intel";
+  return v;
+}
+
 }  // namespace
 
 std::vector<CalRow> read_calibration_csv(const std::string& path) {
@@ -239,42 +306,61 @@ std::vector<CalRow> read_calibration_csv(const std::string& path) {
   ss << f.rdbuf();
   const auto recs = parse_csv(ss.str(), path);
   if (recs.empty()) input_error(path + ": empty file (expected a header line)");
-  const std::vector<std::string> need = {"model", "quant", "hardware", "backend", "batch", "ctx_or_prompt",
-                                         "pp_tok_s", "tg_tok_s", "source"};
   std::map<std::string, std::size_t> col;
   for (std::size_t i = 0; i < recs[0].second.size(); ++i) col[trim(recs[0].second[i])] = i;
+  // Two schemas: the published-speeds one (free-text cells mapped through alias files) and the
+  // Gemma 4 one (gemmasim ids and explicit lengths; calibration/README.md).
+  const bool direct = col.count("engine") && col.count("prompt") && col.count("gen") && col.count("depth");
+  const std::vector<std::string> need =
+      direct ? std::vector<std::string>{"model", "quant", "hardware", "engine", "prompt", "gen", "depth", "pp_tok_s", "tg_tok_s", "source"}
+             : std::vector<std::string>{"model", "quant", "hardware", "backend", "batch", "ctx_or_prompt", "pp_tok_s", "tg_tok_s", "source"};
   for (const auto& n : need)
-    if (!col.count(n)) input_error(path + ":1: missing column '" + n + "' (expected the columns of measured-speeds.csv)");
+    if (!col.count(n))
+      input_error(path + ":1: missing column '" + n + "' (expected the columns of " +
+                  (direct ? "calibration/gemma4-measured.csv" : "calibration/measured-speeds.csv") + ")");
   std::vector<CalRow> rows;
   for (std::size_t k = 1; k < recs.size(); ++k) {
     const auto& [line, f2] = recs[k];
     if (f2.size() != recs[0].second.size())
       input_error(path + ":" + std::to_string(line) + ": " + std::to_string(f2.size()) + " fields, expected " +
                   std::to_string(recs[0].second.size()));
+    auto cell = [&](const char* name) { return col.count(name) ? f2[col.at(name)] : std::string(); };
     CalRow r;
     r.line = line;
-    r.model = f2[col["model"]];
-    r.quant = f2[col["quant"]];
-    r.hardware = f2[col["hardware"]];
-    r.backend = f2[col["backend"]];
-    r.batch = f2[col["batch"]];
-    r.ctx = f2[col["ctx_or_prompt"]];
-    r.pp = f2[col["pp_tok_s"]];
-    r.tg = f2[col["tg_tok_s"]];
-    r.source = f2[col["source"]];
+    r.direct = direct;
+    r.model = cell("model");
+    r.quant = cell("quant");
+    r.hardware = cell("hardware");
+    r.backend = direct ? cell("engine_source") : cell("backend");
+    r.batch = direct ? "1" : cell("batch");
+    r.ctx = cell("ctx_or_prompt");
+    r.pp = cell("pp_tok_s");
+    r.tg = cell("tg_tok_s");
+    r.source = cell("source");
+    r.id = cell("id");
+    r.engine = cell("engine");
+    r.kv_type = cell("kv_type");
+    r.prompt = cell("prompt");
+    r.gen = cell("gen");
+    r.depth = cell("depth");
+    r.decode_from = cell("decode_from");
+    r.tg_kind = cell("tg_kind");
+    r.threads = cell("threads");
+    r.notes = cell("notes");
     rows.push_back(r);
   }
   return rows;
 }
 
-CalCase map_calibration_row(const CalRow& r) { return map_row(r, load_aliases()); }
+CalCase map_calibration_row(const CalRow& r) { return r.direct ? map_direct_row(r) : map_row(r, load_aliases()); }
 
 std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
-  const Aliases al = load_aliases();
+  const bool any_alias = std::any_of(rows.begin(), rows.end(), [](const CalRow& r) { return !r.direct; });
+  const Aliases al = any_alias ? load_aliases() : Aliases{};
   std::vector<CalResult> out;
   for (const auto& row : rows) {
     CalResult res;
-    res.c = map_row(row, al);
+    res.c = row.direct ? map_direct_row(row) : map_row(row, al);
     CalCase& c = res.c;
     if (c.skip.empty()) {
       try {
@@ -302,7 +388,16 @@ std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
                               " (largest that fits)");
           }
         }
+        // A run longer than the model's limit (llama.cpp pads its cache past it): the depth is
+        // cut so that depth + prompt + gen fits, with a note.
+        if (c.depth + c.prompt + c.gen > m.n_ctx_max && c.depth > 0) {
+          const i64 cut = std::max<i64>(0, m.n_ctx_max - c.prompt - c.gen);
+          c.notes.push_back("depth " + std::to_string(c.depth) + " cut to " + std::to_string(cut) +
+                            " (depth + prompt + gen within the model's " + std::to_string(m.n_ctx_max) + " tokens)");
+          c.depth = cut;
+        }
         Workload wl;
+        wl.kv_bytes_per_element = find_kv_type(c.kv_type).bytes_per_element;
         wl.prompt_tokens = c.prompt;
         wl.gen_tokens = c.gen;
         wl.depth_tokens = c.depth;
@@ -312,9 +407,12 @@ std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
         Workload wp = wl;
         if (wp.prompt_tokens == 0) wp.prompt_tokens = 512;
         const Estimate est = estimate(prepare_ops(m, q), prepare_hardware(s, e), pl, wp);
+        res.device_class = device_class(s, e, pl);
         res.gpu_layers_used = est.gpu_layers;
         res.est_pp = est.prefill_tok_per_s;
         res.est_tg = c.batch > 1 ? est.decode_tok_per_s_aggregate : est.decode_tok_per_s;
+        // output tokens over the request's wall time: the prompt's prefill counts too
+        if (c.tg_end_to_end && c.prompt > 0) res.est_tg = static_cast<double>(c.gen) / (est.ttft_s + static_cast<double>(c.gen) * est.tpot_s);
         res.pp_bound = bound_name(est.prefill.bound);
         res.tg_bound = bound_name(est.decode.bound);
         if (c.measured_pp > 0) res.err_pp = res.est_pp / c.measured_pp - 1;
@@ -330,7 +428,7 @@ std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
 
 CalSummary summarize(const std::vector<CalResult>& res) {
   CalSummary s;
-  std::vector<double> d, p;
+  std::vector<double> d, p, ds, ps;  // |error| and signed error
   for (const auto& r : res) {
     ++s.rows;
     if (!r.c.skip.empty()) {
@@ -340,10 +438,14 @@ CalSummary summarize(const std::vector<CalResult>& res) {
     ++s.estimated;
     if (!r.c.single_stream) continue;
     if (r.has_tg()) {
+      ds.push_back(r.err_tg);
       d.push_back(std::fabs(r.err_tg));
       if (std::fabs(r.err_tg) > 0.40) ++s.decode_over_40;
     }
-    if (r.has_pp()) p.push_back(std::fabs(r.err_pp));
+    if (r.has_pp()) {
+      ps.push_back(r.err_pp);
+      p.push_back(std::fabs(r.err_pp));
+    }
   }
   s.n_decode = static_cast<int>(d.size());
   s.n_prefill = static_cast<int>(p.size());
@@ -351,14 +453,51 @@ CalSummary summarize(const std::vector<CalResult>& res) {
   s.median_abs_err_prefill = median(p);
   s.max_abs_err_decode = d.empty() ? 0 : *std::max_element(d.begin(), d.end());
   s.max_abs_err_prefill = p.empty() ? 0 : *std::max_element(p.begin(), p.end());
+  s.p90_abs_err_decode = quantile(d, 0.9);
+  s.p90_abs_err_prefill = quantile(p, 0.9);
+  s.median_err_decode = median(ds);
+  s.median_err_prefill = median(ps);
   return s;
+}
+
+std::vector<CalGroup> group_errors(const std::vector<CalResult>& res) {
+  std::vector<CalGroup> out;
+  for (const char* by : {"engine", "device_class", "model"}) {
+    std::map<std::string, std::array<std::vector<double>, 2>> errs;  // key -> {decode, prefill} signed errors
+    for (const auto& r : res) {
+      if (!r.c.skip.empty() || !r.c.single_stream) continue;
+      const std::string key = std::string(by) == "engine" ? r.c.engine_id : std::string(by) == "model" ? r.c.model_id : r.device_class;
+      auto& e = errs[key];
+      if (r.has_tg()) e[0].push_back(r.err_tg);
+      if (r.has_pp()) e[1].push_back(r.err_pp);
+    }
+    for (const auto& [key, e] : errs) {
+      CalGroup g;
+      g.by = by;
+      g.key = key;
+      auto fill = [](const std::vector<double>& v, int* n, double* med_abs, double* p90, double* med) {
+        std::vector<double> a;
+        for (double x : v) a.push_back(std::fabs(x));
+        *n = static_cast<int>(v.size());
+        *med_abs = median(a);
+        *p90 = quantile(a, 0.9);
+        *med = median(v);
+      };
+      fill(e[0], &g.n_decode, &g.median_abs_err_decode, &g.p90_abs_err_decode, &g.median_err_decode);
+      fill(e[1], &g.n_prefill, &g.median_abs_err_prefill, &g.p90_abs_err_prefill, &g.median_err_prefill);
+      out.push_back(g);
+    }
+  }
+  return out;
 }
 
 json calibration_to_json(const std::vector<CalResult>& res, const CalSummary& s) {
   json rows = json::array(), skipped = json::array();
   for (const auto& r : res) {
     if (!r.c.skip.empty()) {
-      skipped.push_back({{"line", r.c.row.line}, {"model", r.c.row.model}, {"hardware", r.c.row.hardware}, {"reason", r.c.skip}});
+      json k = {{"line", r.c.row.line}, {"model", r.c.row.model}, {"hardware", r.c.row.hardware}, {"reason", r.c.skip}};
+      if (!r.c.row_id.empty()) k["id"] = r.c.row_id;
+      skipped.push_back(k);
       continue;
     }
     json j = {{"line", r.c.row.line},
@@ -372,7 +511,12 @@ json calibration_to_json(const std::vector<CalResult>& res, const CalSummary& s)
               {"batch", r.c.batch},
               {"single_stream", r.c.single_stream},
               {"gpu_layers", r.gpu_layers_used},
+              {"kv_type", r.c.kv_type},
+              {"device_class", r.device_class},
+              {"decode_after_prompt", r.c.decode_after_prompt},
               {"notes", r.c.notes}};
+    if (!r.c.row_id.empty()) j["id"] = r.c.row_id;
+    if (r.c.tg_end_to_end) j["tg_kind"] = "e2e";
     if (r.has_pp()) j["prefill"] = {{"measured_tok_per_s", r.c.measured_pp}, {"estimated_tok_per_s", r.est_pp},
                                     {"error", r.err_pp}, {"bound", r.pp_bound}};
     if (r.has_tg()) j["decode"] = {{"measured_tok_per_s", r.c.measured_tg}, {"estimated_tok_per_s", r.est_tg},
@@ -386,7 +530,21 @@ json calibration_to_json(const std::vector<CalResult>& res, const CalSummary& s)
                 {"single_stream_decode_rows", s.n_decode}, {"single_stream_prefill_rows", s.n_prefill},
                 {"median_abs_err_decode", s.median_abs_err_decode}, {"max_abs_err_decode", s.max_abs_err_decode},
                 {"median_abs_err_prefill", s.median_abs_err_prefill}, {"max_abs_err_prefill", s.max_abs_err_prefill},
-                {"decode_rows_over_40pct", s.decode_over_40}}}};
+                {"decode_rows_over_40pct", s.decode_over_40},
+                {"p90_abs_err_decode", s.p90_abs_err_decode}, {"p90_abs_err_prefill", s.p90_abs_err_prefill},
+                {"median_err_decode", s.median_err_decode}, {"median_err_prefill", s.median_err_prefill}}},
+              {"groups", groups_to_json(group_errors(res))}};
+}
+
+json groups_to_json(const std::vector<CalGroup>& gs) {
+  json out = json::array();
+  for (const auto& g : gs)
+    out.push_back({{"by", g.by}, {"key", g.key},
+                   {"decode", {{"rows", g.n_decode}, {"median_abs_err", g.median_abs_err_decode},
+                               {"p90_abs_err", g.p90_abs_err_decode}, {"median_err", g.median_err_decode}}},
+                   {"prefill", {{"rows", g.n_prefill}, {"median_abs_err", g.median_abs_err_prefill},
+                                {"p90_abs_err", g.p90_abs_err_prefill}, {"median_err", g.median_err_prefill}}}});
+  return out;
 }
 
 }  // namespace gs

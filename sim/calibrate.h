@@ -1,5 +1,6 @@
-// calibrate.h: published measurements (shared/calibration/measured-speeds.csv
-// columns) -> model / quant / hardware / engine / workload -> estimate -> error.
+// calibrate.h: published measurements (calibration/measured-speeds.csv or
+// calibration/gemma4-measured.csv; columns in calibration/README.md) -> model / quant /
+// hardware / engine / workload -> estimate -> error, per row and by group.
 //
 // Mapping data: calibration/model-aliases.json (models, quant prefixes, engine
 // prefixes) and hwdb/aliases.json (hardware strings). A row maps only where every
@@ -26,6 +27,10 @@ namespace gs {
 struct CalRow {
   int line = 0;  // 1-based line in the CSV (header = 1)
   std::string model, quant, hardware, backend, batch, ctx, pp, tg, source;
+  // The Gemma 4 schema (calibration/gemma4-measured.csv): the row names gemmasim ids and the
+  // workload directly (columns documented in calibration/README.md); `direct` marks such a row.
+  bool direct = false;
+  std::string id, engine, kv_type, prompt, gen, depth, decode_from, tg_kind, threads, notes;
 };
 
 // RFC 4180 CSV with the calibration header; throws InputError naming file/line on malformed input.
@@ -42,6 +47,11 @@ struct CalCase {
   bool decode_after_prompt = false;
   bool single_stream = true;
   double measured_pp = 0, measured_tg = 0;  // 0: not measured
+  std::string kv_type = "f16";  // KV-cache type of the run
+  // tg measured as output tokens / request wall time (prefill + decode: an HTTP client's rate),
+  // not as pure decode: the estimate is G / (ttft + G x tpot)
+  bool tg_end_to_end = false;
+  std::string row_id;           // the CSV's own id column (Gemma 4 schema), else the line number
   std::vector<std::string> notes;
   std::string skip;           // non-empty: why the row is skipped
 };
@@ -52,6 +62,7 @@ struct CalResult {
   double est_pp = 0, est_tg = 0;  // tg: per sequence for batch 1, aggregate for batch > 1 (as measured)
   double err_pp = 0, err_tg = 0;  // estimate / measured - 1
   std::string pp_bound, tg_bound;
+  std::string device_class;       // "NVIDIA" | "AMD" | "Apple" | "Intel" | "CPU/board" (where the layers ran)
   bool has_pp() const { return c.skip.empty() && c.measured_pp > 0; }
   bool has_tg() const { return c.skip.empty() && c.measured_tg > 0; }
 };
@@ -62,7 +73,19 @@ struct CalSummary {
   double median_abs_err_decode = 0, max_abs_err_decode = 0;
   double median_abs_err_prefill = 0, max_abs_err_prefill = 0;
   int decode_over_40 = 0;
+  double p90_abs_err_decode = 0, p90_abs_err_prefill = 0;
+  double median_err_decode = 0, median_err_prefill = 0;  // signed: + over-predicts
 };
+
+// Errors of the single-stream rows of one group (an engine, a device class, a model).
+struct CalGroup {
+  std::string by, key;            // by: "engine" | "device_class" | "model"
+  int n_decode = 0, n_prefill = 0;
+  double median_abs_err_decode = 0, p90_abs_err_decode = 0, median_err_decode = 0;  // median_err: signed
+  double median_abs_err_prefill = 0, p90_abs_err_prefill = 0, median_err_prefill = 0;
+};
+std::vector<CalGroup> group_errors(const std::vector<CalResult>& res);
+json groups_to_json(const std::vector<CalGroup>& gs);
 
 // Map one row (loads alias files once per call through the data path).
 CalCase map_calibration_row(const CalRow& r);
