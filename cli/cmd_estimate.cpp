@@ -137,6 +137,7 @@ int cmd_estimate(const Args& a) {
   wl.depth_tokens = f.depth;
   wl.batch = c.batch;
   wl.kv_bytes_per_element = find_kv_type(c.kv_type).bytes_per_element;
+  wl.kv_block_quantized = kv_type_is_block_quantized(c.kv_type);
   wl.ubatch_tokens = f.ubatch;
   const ModelOps mo = prepare_ops(in.model, in.quant);
   const HardwareRates hw = prepare_hardware(in.hw, eng);

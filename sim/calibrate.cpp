@@ -398,6 +398,7 @@ std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
         }
         Workload wl;
         wl.kv_bytes_per_element = find_kv_type(c.kv_type).bytes_per_element;
+        wl.kv_block_quantized = kv_type_is_block_quantized(c.kv_type);
         wl.prompt_tokens = c.prompt;
         wl.gen_tokens = c.gen;
         wl.depth_tokens = c.depth;

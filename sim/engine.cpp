@@ -92,6 +92,9 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
     }
   }
   e.device_switch_s = t.num_or("device_switch_s", e.device_switch_s, 0.0, 1.0);
+  e.flash_attn_quantized_kv_to_f16 = t.bool_or("flash_attn_quantized_kv_to_f16", false);
+  e.flash_attn_vec_max_head_dim = static_cast<int>(t.int_or("flash_attn_vec_max_head_dim", 0, 0, 4096));
+  e.flash_attn_vec_max_tokens = static_cast<int>(t.int_or("flash_attn_vec_max_tokens", 0, 0, 4096));
   e.host_bandwidth_efficiency = t.num_or("host_bandwidth_efficiency", e.host_bandwidth_efficiency, 0.01, 1.0);
   e.host_compute_efficiency = t.num_or("host_compute_efficiency", e.host_compute_efficiency, 0.01, 1.0);
   e.host_dequant_flops_per_weight = t.num_or("host_dequant_flops_per_weight", e.host_dequant_flops_per_weight, 0.0, 1000.0);

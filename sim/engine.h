@@ -59,6 +59,14 @@ struct EngineThroughput {
   // FP16-accumulate peak (peak_flops_per_s.fp16_acc16, GeForce: 2x the FP32-accumulate fp16) it replaces fp16
   bool f16_gemm_fp16_accumulate = false;
   double device_switch_s = 2e-5;                 // each hand-over of activations between devices (sync + copy launch)
+  // Flash attention with a quantized KV cache (ggml-cuda): only the vector kernel reads
+  // quantized K/V in place, and only for head dims up to flash_attn_vec_max_head_dim and up to
+  // flash_attn_vec_max_tokens query tokens per sequence; the tile / MMA kernels that run
+  // otherwise first convert the whole K and V views to F16 (write 2 B, then read 2 B per
+  // element on top of the quantized read). 0 / false: no such pass.
+  bool flash_attn_quantized_kv_to_f16 = false;
+  int flash_attn_vec_max_head_dim = 0;
+  int flash_attn_vec_max_tokens = 0;
   // Work a GPU engine leaves on the CPU (-ngl < L, --n-cpu-moe): fractions of the host's peaks.
   double host_bandwidth_efficiency = 0.55;
   double host_compute_efficiency = 0.5;

@@ -183,6 +183,8 @@ double gguf_file_bytes(const ModelSpec& m, const QuantRecipe& r) {
 
 const std::vector<KvType>& all_kv_types() { return db().kv_types; }
 
+bool kv_type_is_block_quantized(const std::string& id) { return id.rfind("q", 0) == 0 || id.rfind("iq", 0) == 0; }
+
 const KvType& find_kv_type(const std::string& id) {
   const std::string l = lower(id);
   for (const auto& k : all_kv_types())

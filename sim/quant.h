@@ -96,6 +96,8 @@ struct KvType {
   double bytes_per_element;  // q8_0: 34/32, q4_0: 18/32
 };
 const KvType& find_kv_type(const std::string& id);
+// A ggml block-quantized cache type (q8_0, q4_0, iq4_nl ...), as opposed to f32/f16/bf16/fp8.
+bool kv_type_is_block_quantized(const std::string& id);
 const std::vector<KvType>& all_kv_types();
 
 }  // namespace gs

@@ -410,6 +410,9 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
   if (hw.unified) transfers_host = 0;  // one memory: no copies between CPU and GPU
 
   // One step of T tokens for every layer group; attention handled by the caller's lambda.
+  // Tokens of one sequence per attention call (decode: 1; prefill: the micro-batch), for the
+  // flash-attention kernel choice below.
+  double attn_tokens_per_call = 1;
   auto run_layers = [&](PhaseAcc& acc, double T, double mult, double n_distinct, bool upload, auto&& attention) {
     for (int c = 0; c < nc; ++c) {
       const LayerInfo& li = mo.classes[static_cast<std::size_t>(c)];
@@ -437,8 +440,19 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
               share = 1.0;
             }
             acc.wtype = op_wtype(li, op);
-            acc.charge(op, share == 1.0 ? cst : cst.scaled(share), mult * n, dev, op_wclass(li, op), T, up_bytes,
-                       host_bw);
+            OpCost cc = share == 1.0 ? cst : cst.scaled(share);
+            if (dev != 0 && is_attention(op) && cc.kv_read_bytes > 0 && t.flash_attn_quantized_kv_to_f16 &&
+                wl.kv_block_quantized &&
+                (li.Dh > t.flash_attn_vec_max_head_dim || attn_tokens_per_call > t.flash_attn_vec_max_tokens)) {
+              // a conversion kernel before the attention kernel (not overlapped with it): reads
+              // the quantized view, writes F16; the attention kernel then reads the F16 copy
+              OpCost conv;
+              conv.kv_read_bytes = cc.kv_read_bytes;
+              conv.kv_write_bytes = cc.kv_read_bytes / b * 2;
+              acc.charge(op, conv, mult * n, dev, WeightClass::F32, T, 0, host_bw);
+              cc.kv_read_bytes = conv.kv_write_bytes;
+            }
+            acc.charge(op, cc, mult * n, dev, op_wclass(li, op), T, up_bytes, host_bw);
             acc.wtype = -1;
           }
           if (d != 0 && lay.tp > 1) {
@@ -507,6 +521,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
           if (li.moe) nd_exp = expected_distinct_experts(li.E, li.K, T);
       if (part == 0) est.expert_distinct_prefill = nd_exp;
       acc.moe_calls = 2 * nd_exp;
+      attn_tokens_per_call = T;
       // attention is added once for the whole prompt, with the first group of chunks
       const bool with_attn = first_chunk;
       // ... as one attention call per micro-batch: (n_full + a partial one) calls over these reps
@@ -557,6 +572,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
     est.expert_distinct_decode = nd_exp;
     acc.moe_calls = 2 * nd_exp;
     acc.attn_calls = B;  // one attention call per layer per sequence
+    attn_tokens_per_call = 1;
     auto attention = [&](const LayerInfo& li, OpCosts& oc) {
       OpCosts a{};
       add_layer_attention_step(mo, li, 1, p_mean, b, a);

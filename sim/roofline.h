@@ -56,6 +56,7 @@ struct Workload {
   i64 depth_tokens = 0;       // D  (llama-bench -d): tokens already in the KV cache
   int batch = 1;              // B concurrent sequences
   double kv_bytes_per_element = 2;  // f16
+  bool kv_block_quantized = false;  // q8_0, q4_0 ... (flash attention may convert it to F16)
   bool decode_after_prompt = true;  // false: llama-bench semantics (tg at depth D)
   int ubatch_tokens = 0;      // 0: the engine's
 };

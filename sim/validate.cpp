@@ -352,6 +352,7 @@ BenchCompare predict_llama_bench(const LlamaBenchCase& c) {
   wl.decode_after_prompt = false;  // llama-bench: tg at depth n_depth
   wl.ubatch_tokens = c.run.n_ubatch;
   wl.kv_bytes_per_element = find_kv_type(c.run.type_k).bytes_per_element;
+  wl.kv_block_quantized = kv_type_is_block_quantized(c.run.type_k);
   RunPlacement pl;
   pl.gpu_layers = c.gpu_layers;
   const Estimate est = estimate(m, s, q, e, pl, wl);
