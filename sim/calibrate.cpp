@@ -197,7 +197,9 @@ CalCase map_row(const CalRow& r, const Aliases& al) {
   } else if (w.find("ubatch=1") != std::string::npos && std::regex_search(w, m, pp_re)) {
     c.prompt = 0;
     c.gen = std::stoll(m[1]);
-    c.notes.push_back("micro-batch-1 prompt processing = decode at depth " + std::to_string(c.depth));
+    c.decode_logits = false;
+    c.notes.push_back("micro-batch-1 prompt processing = decode at depth " + std::to_string(c.depth) +
+                      " without the output head (a prompt's tokens have no logits but the last)");
     known = true;
   } else if (std::regex_search(w, m, ktok_re)) {
     c.prompt = static_cast<i64>(std::stod(m[1]) * 1000);
@@ -405,6 +407,7 @@ std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
         wl.batch = c.batch;
         wl.ubatch_tokens = c.ubatch;
         wl.decode_after_prompt = c.decode_after_prompt;
+        wl.decode_logits = c.decode_logits;
         Workload wp = wl;
         if (wp.prompt_tokens == 0) wp.prompt_tokens = 512;
         const Estimate est = estimate(prepare_ops(m, q), prepare_hardware(s, e), pl, wp);

@@ -51,6 +51,7 @@ struct CalCase {
   // tg measured as output tokens / request wall time (prefill + decode: an HTTP client's rate),
   // not as pure decode: the estimate is G / (ttft + G x tpot)
   bool tg_end_to_end = false;
+  bool decode_logits = true;    // false: a prompt at micro-batch 1 (logits only for its last token)
   std::string row_id;           // the CSV's own id column (Gemma 4 schema), else the line number
   std::vector<std::string> notes;
   std::string skip;           // non-empty: why the row is skipped

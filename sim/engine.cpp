@@ -66,6 +66,13 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
   e.dequant_flops_per_weight = t.num_or("dequant_flops_per_weight", e.dequant_flops_per_weight, 0.0, 1000.0);
   e.step_overhead_s = t.num_or("step_overhead_s", 0.0, 0.0, 10.0);
   e.per_layer_overhead_s = t.num_or("per_layer_overhead_s", 0.0, 0.0, 1.0);
+  e.moe_layer_overhead_s = t.num_or("moe_layer_overhead_s", 0.0, 0.0, 1.0);
+  if (t.has("graph_archs")) {
+    auto g = t.at("graph_archs");
+    if (!g.is_array()) g.fail("expected an array of GPU architecture names");
+    for (std::size_t i = 0; i < g.size(); ++i) e.graph_archs.push_back(g.at(i).str());
+  }
+  e.no_graph_overhead_factor = t.num_or("no_graph_overhead_factor", 1.0, 1.0, 100.0);
   e.moe_prefill_efficiency = t.num_or("moe_prefill_efficiency", 1.0, 0.01, 1.0);
   e.attention_compute_efficiency = t.num_or("attention_compute_efficiency", 1.0, 0.01, 1.0);
   e.host_link_efficiency = t.num_or("host_link_efficiency", 0.8, 0.01, 1.0);

@@ -39,6 +39,12 @@ struct EngineThroughput {
   double dequant_flops_per_weight = 8;           // vector work per quantized weight in a mat-vec
   double step_overhead_s = 0;                    // per forward step
   double per_layer_overhead_s = 0;               // per layer per step
+  double moe_layer_overhead_s = 0;               // more per MoE layer per step (router, top-k, expert kernels, their sums)
+  // GPU architectures (device "arch") on which the engine replays a step as a graph (CUDA
+  // graphs); on the others each kernel is launched from the CPU and the per-layer and MoE-layer
+  // overheads are no_graph_overhead_factor times larger. Empty: no distinction.
+  std::vector<std::string> graph_archs;
+  double no_graph_overhead_factor = 1;
   double moe_prefill_efficiency = 1;             // x compute efficiency for expert matmuls, T > 1
   double attention_compute_efficiency = 1;       // x compute efficiency for scores / values
   double host_link_efficiency = 0.8;

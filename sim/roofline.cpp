@@ -67,6 +67,8 @@ DeviceRates gpu_rates(const Device& g, const EngineThroughput& t) {
   r.vector_flops_per_s = peak(g, Dtype::F32) * ce[0];
   r.moe_efficiency = t.moe_prefill_efficiency;
   r.dequant_flops_per_weight = t.dequant_flops_per_weight;
+  if (!t.graph_archs.empty() && std::find(t.graph_archs.begin(), t.graph_archs.end(), g.arch) == t.graph_archs.end())
+    r.overhead_factor = t.no_graph_overhead_factor;
   return r;
 }
 
@@ -408,6 +410,12 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
     if (prev != head_dev) ((head_dev == 0 || prev == 0) ? transfers_host : transfers_gpu) += 1;
   }
   if (hw.unified) transfers_host = 0;  // one memory: no copies between CPU and GPU
+  // Fixed time per layer per step (kernel launches and their gaps), more for MoE layers, scaled
+  // on GPUs that run without launch graphs.
+  double layer_overhead_s = 0;
+  for (int il = 0; il < L; ++il)
+    layer_overhead_s += (t.per_layer_overhead_s + (mo.layer(il).moe ? t.moe_layer_overhead_s : 0)) *
+                        hw.dev[static_cast<std::size_t>(lay.dev_of(il))].overhead_factor;
 
   // One step of T tokens for every layer group; attention handled by the caller's lambda.
   // Tokens of one sequence per attention call (decode: 1; prefill: the micro-batch), for the
@@ -501,7 +509,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
     const double act = 4 * T * static_cast<double>(mo.D);
     acc.link(Op::LayerTransfer, act, host_bw, t.device_switch_s, mult * transfers_host, 0);
     acc.link(Op::LayerTransfer, act, gpu_bw, t.device_switch_s, mult * transfers_gpu, 1);
-    acc.overhead(mult * (t.step_overhead_s + t.per_layer_overhead_s * L));
+    acc.overhead(mult * (t.step_overhead_s + layer_overhead_s));
   };
 
   // --- prefill: B prompts of P tokens at depth D0, in micro-batches of ub ---
@@ -580,7 +588,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
         oc[static_cast<std::size_t>(k)] += a[static_cast<std::size_t>(k)].scaled(B);
     };
     run_layers(acc, B, 1, nd_exp, can_upload && B >= t.weight_upload_min_tokens, attention);
-    run_model_level(acc, B, B, 1, can_upload && B >= t.weight_upload_min_tokens);
+    run_model_level(acc, B, wl.decode_logits ? B : 0, 1, can_upload && B >= t.weight_upload_min_tokens);
     est.decode.tokens = B;
     finish_phase(est.decode);
   }

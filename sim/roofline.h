@@ -59,6 +59,9 @@ struct Workload {
   bool kv_block_quantized = false;  // q8_0, q4_0 ... (flash attention may convert it to F16)
   bool decode_after_prompt = true;  // false: llama-bench semantics (tg at depth D)
   int ubatch_tokens = 0;      // 0: the engine's
+  // decode steps compute logits (the output head and sampling); false for a prompt processed
+  // one token per micro-batch (llama-bench -ub 1), where only the prompt's last token has logits
+  bool decode_logits = true;
 };
 
 enum class Bound : int { None = 0, Compute, Memory, Link, Overhead };
@@ -75,6 +78,7 @@ struct DeviceRates {
   double moe_efficiency = 1;
   double dequant_flops_per_weight = 0;                    // mat-vec unpacking work on this device
   double memory_bytes = 0;
+  double overhead_factor = 1;                             // x per-layer overheads (no launch graphs on this GPU)
 };
 
 // A system under an engine, resolved once; dev[0] is the host CPU, dev[1..] the GPUs
