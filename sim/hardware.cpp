@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "data_paths.h"
 
@@ -27,6 +28,20 @@ double System::gpu_memory_bytes() const {
   return s;
 }
 
+// hwdb/cpu-features.json: feature id -> int8 OP per fp32 FLOP of a core (read once).
+static const std::map<std::string, double>& cpu_feature_ratios() {
+  static const std::map<std::string, double> table = [] {
+    std::map<std::string, double> t;
+    const std::string p = data_path("hwdb/cpu-features.json");
+    const json j = read_json_file(p);
+    JsonReader r(j, p);
+    auto f = r.at("features");
+    for (std::size_t i = 0; i < f.size(); ++i) t[f.at(i).at("id").str()] = f.at(i).at("int8_ops_per_fp32_flop").num(0.1, 1000);
+    return t;
+  }();
+  return table;
+}
+
 static Device parse_device(const json& j, const std::string& file) {
   JsonReader r(j, file);
   if (!j.is_object()) r.fail("expected a JSON object describing a device");
@@ -47,6 +62,27 @@ static Device parse_device(const json& j, const std::string& file) {
     for (auto it = p.raw().begin(); it != p.raw().end(); ++it) {
       if (it->is_null()) continue;
       d.peak_flops_per_s[it.key()] = p.at(it.key()).num(1e6, 1e18);
+    }
+  }
+  if (r.has("cpu_features")) {
+    auto f = r.at("cpu_features");
+    if (!f.is_array()) f.fail("expected an array of CPU feature ids (hwdb/cpu-features.json)");
+    const auto& known = cpu_feature_ratios();
+    double best = 0;
+    std::string best_id;
+    for (std::size_t i = 0; i < f.size(); ++i) {
+      const std::string id = f.at(i).str();
+      auto it = known.find(id);
+      if (it == known.end()) f.at(i).fail("unknown CPU feature '" + id + "' (hwdb/cpu-features.json)");
+      d.cpu_features.push_back(id);
+      if (it->second > best) best = it->second, best_id = id;
+    }
+    // The int8 dot-product peak of a CPU that states none: its fp32 peak x the best feature's ratio.
+    const bool cpu_table = d.kind == "cpu" || (d.kind == "unified" && d.backend == "cpu");
+    auto fp32 = d.peak_flops_per_s.find("fp32");
+    if (cpu_table && !d.peak_flops_per_s.count("int8") && fp32 != d.peak_flops_per_s.end() && best > 0) {
+      d.peak_flops_per_s["int8"] = fp32->second * best;
+      d.int8_source = "derived: fp32 peak x " + std::to_string(best).substr(0, 4) + " (" + best_id + ", hwdb/cpu-features.json)";
     }
   }
   d.gpu_memory_fraction = r.num_or("gpu_memory_fraction", 1.0, 0.05, 1.0);

@@ -27,6 +27,11 @@ struct Device {
   std::map<std::string, double> weight_stream_bytes_per_s;
   double gpu_memory_fraction = 1.0;  // unified chips: share the GPU may wire (Apple ~0.75)
   int cores = 0;                // CPU cores (cpu / unified)
+  // Instruction-set features of the CPU cores (hwdb/cpu-features.json ids: "avx2", "avx512_vnni",
+  // "dotprod", "i8mm" ...); a CPU device that states them and no int8 peak gets one derived from
+  // its fp32 peak (int8_source says so).
+  std::vector<std::string> cpu_features;
+  std::string int8_source;
   int pcie_generation = 0;      // discrete GPUs: PCIe generation of the card (0 unknown)
   int pcie_lanes = 0;           // discrete GPUs: PCIe lanes of the card (0 unknown: x16 assumed)
   double tdp_w = 0;
