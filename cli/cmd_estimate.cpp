@@ -16,7 +16,7 @@ namespace {
 struct EstimateFlags {
   long long prompt = 512, gen = 128, depth = 0;
   int tp = 1, ubatch = 0;
-  bool ops = false, nkvo = false;
+  bool ops = false, nkvo = false, after_prompt = false;
 };
 
 std::string devices_of(unsigned mask, const HardwareRates& hw) {
@@ -82,14 +82,19 @@ int cmd_estimate(const Args& a) {
   d.add_options()
       ("prompt,p", po::value(&f.prompt)->default_value(f.prompt), "prompt tokens P (llama-bench -p)")
       ("gen,n", po::value(&f.gen)->default_value(f.gen), "generated tokens G (llama-bench -n)")
-      ("depth,d", po::value(&f.depth)->default_value(f.depth), "tokens already in the KV cache D (llama-bench -d)")
+      ("depth,d", po::value(&f.depth)->default_value(f.depth),
+       "tokens already in the KV cache D. As llama-bench -p P -n G -d D: the prefill of P tokens and the decode of "
+       "G tokens each start from D tokens in the cache; decode is the mean over the G steps, the cache growing from D "
+       "to D + G - 1")
+      ("decode-after-prompt", po::bool_switch(&f.after_prompt),
+       "decode follows the prompt, from D + P (a chat request) instead of from D (llama-bench)")
       ("tp", po::value(&f.tp)->default_value(f.tp), "tensor parallel GPUs (vLLM --tensor-parallel-size)")
       ("ubatch", po::value(&f.ubatch)->default_value(0), "micro-batch tokens (0: the engine's)")
       ("no-kv-offload", po::bool_switch(&f.nkvo), "KV cache and attention on the CPU (llama.cpp -nkvo)")
       ("ops", po::bool_switch(&f.ops), "list every op (default: the top 8 per phase)");
   po::variables_map vm;
   if (!parse(a, d, vm,
-             "usage: gemmasim estimate --model M --quant Q --hw H [--engine E] [--prompt P] [--gen G] [--depth D]\n"
+             "usage: gemmasim estimate --model M --quant Q --hw H [--engine E] [--prompt P] [--gen G] [--depth D] [--decode-after-prompt]\n"
              "       [--batch B] [--gpu-layers N] [--n-cpu-moe N | --cpu-moe] [--tp N] [--kv-type T] [--ops] [--json]"))
     return 0;
   if (f.prompt < 0 || f.prompt > (1LL << 24)) input_error("--prompt: expected 0 .. 16M tokens, got " + std::to_string(f.prompt));
@@ -102,7 +107,7 @@ int cmd_estimate(const Args& a) {
   if (vm["ctx"].defaulted()) c.ctx = f.depth + f.prompt + f.gen;
   const std::string engine_id = c.engine.empty() ? "" : c.engine;
   Inputs in = load_inputs(c);
-  const EngineProfile eng = resolve_engine(engine_id.empty() ? in.rules.engine : engine_id);
+  const EngineProfile eng = resolve_engine_for(engine_id.empty() ? in.rules.engine : engine_id, in.hw);
   if (in.fit.context_tokens > in.model.n_ctx_max)
     input_error("context " + std::to_string(in.fit.context_tokens) + " (depth + prompt + gen) is beyond " + in.model.id +
                 "'s limit of " + std::to_string(in.model.n_ctx_max) + " tokens");
@@ -135,6 +140,7 @@ int cmd_estimate(const Args& a) {
   wl.prompt_tokens = f.prompt;
   wl.gen_tokens = f.gen;
   wl.depth_tokens = f.depth;
+  wl.decode_after_prompt = f.after_prompt;
   wl.batch = c.batch;
   wl.kv_bytes_per_element = find_kv_type(c.kv_type).bytes_per_element;
   wl.kv_block_quantized = kv_type_is_block_quantized(c.kv_type);
@@ -147,7 +153,7 @@ int cmd_estimate(const Args& a) {
     json j = fit_to_json(fr, max_ctx);
     j["engine"] = eng.id;
     j["workload"] = {{"prompt_tokens", f.prompt}, {"gen_tokens", f.gen}, {"depth_tokens", f.depth}, {"batch", c.batch},
-                     {"tp", f.tp}, {"decode_starts_at_depth", f.depth + f.prompt}};
+                     {"tp", f.tp}, {"decode_starts_at_depth", f.depth + (f.after_prompt ? f.prompt : 0)}};
     j["prefill_tok_per_s"] = e.prefill_tok_per_s;
     j["decode_tok_per_s"] = e.decode_tok_per_s;
     j["decode_tok_per_s_aggregate"] = e.decode_tok_per_s_aggregate;
@@ -175,8 +181,8 @@ int cmd_estimate(const Args& a) {
 
   std::printf("%s  %s  on %s  (engine %s, KV %s)\n", in.model.name.c_str(), in.quant.id.c_str(), in.hw.name.c_str(),
               eng.id.c_str(), c.kv_type.c_str());
-  std::printf("workload: prompt %lld tokens at depth %lld, then %lld generated (decode from depth %lld), batch %d%s\n",
-              f.prompt, f.depth, f.gen, f.depth + f.prompt, c.batch, f.tp > 1 ? (", tensor parallel " + std::to_string(f.tp)).c_str() : "");
+  std::printf("workload: prompt %lld tokens at depth %lld; %lld generated from depth %lld%s, batch %d%s\n", f.prompt,
+              f.depth, f.gen, f.depth + (f.after_prompt ? f.prompt : 0), f.after_prompt ? " (after the prompt)" : " (llama-bench)", c.batch, f.tp > 1 ? (", tensor parallel " + std::to_string(f.tp)).c_str() : "");
   std::printf("memory: %s of %s at context %lld -> %s (largest context %lld); layers on GPU: %d of %d\n",
               report::fmt_gb(fr.total_bytes).c_str(), report::fmt_gb(fr.capacity_bytes).c_str(),
               static_cast<long long>(fr.context_tokens), fr.fits ? "fits" : "DOES NOT FIT", static_cast<long long>(max_ctx),

@@ -72,6 +72,12 @@ std::vector<std::string> run_commands(const Candidate& c, const Requirements& re
     out.push_back("OLLAMA_CONTEXT_LENGTH=" + std::to_string(ctx) + (req.users > 1 ? " OLLAMA_NUM_PARALLEL=" + std::to_string(req.users) : "") +
                   " ollama run gemma4:" + tag + "-it-" + it->second);
   }
+  // On Apple silicon, MLX (engine mlx) runs the same variant from an MLX checkpoint: 4-bit for
+  // the 4-bit GGUF formats, 8-bit for Q8_0, bf16 as is; its KV cache grows with the context.
+  static const std::map<std::string, std::string> mlx_bits = {{"q4_0", "4bit"}, {"q4_k_m", "4bit"}, {"q8_0", "8bit"}, {"bf16", "bf16"}};
+  auto mb = mlx_bits.find(c.quant_id);
+  if (gemma4 && c.engine == "llama.cpp-metal" && mb != mlx_bits.end())
+    out.push_back("mlx_lm.server --model mlx-community/gemma-4-" + c.model_id.substr(pre.size()) + "-it-" + mb->second);
   return out;
 }
 

@@ -370,7 +370,7 @@ std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
         const QuantRecipe& q = find_recipe(c.recipe_id);
         const System s = resolve_hardware(c.hw_id);
         if (c.engine_id == "default") c.engine_id = default_engine(s, q);
-        const EngineProfile e = resolve_engine(c.engine_id);
+        const EngineProfile e = resolve_engine_for(c.engine_id, s);
         RunPlacement pl;
         pl.kv_on_host = c.kv_on_host;
         if (c.cpu_only) {

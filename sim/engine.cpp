@@ -158,6 +158,29 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
   return e;
 }
 
+std::string default_engine_id(const std::string& backend);
+EngineProfile resolve_engine(const std::string& id_or_path);
+
+// An engine's own throughput keys over the llama.cpp profile of a backend.
+static EngineThroughput merged_throughput(const EngineProfile& e, const std::string& backend) {
+  const std::string base_path = data_path("hwdb/engines/" + default_engine_id(backend) + ".json");
+  const json base = read_json_file(base_path);
+  json t = base.at("throughput");
+  if (!e.throughput_json.is_object()) JsonReader(e.throughput_json, e.file).fail("throughput: expected an object");
+  for (auto it = e.throughput_json.begin(); it != e.throughput_json.end(); ++it) t[it.key()] = it.value();
+  const json wrap = {{"throughput", t}};
+  return parse_throughput(JsonReader(wrap, e.file + " (throughput over " + base_path + ")").at("throughput"));
+}
+
+EngineProfile engine_on_backend(const EngineProfile& e, const std::string& device_backend) {
+  if (e.throughput_from.empty()) return e;
+  EngineProfile out = e;
+  const std::string base_id = default_engine_id(device_backend);
+  out.backend = base_id == "llama.cpp-cpu" ? "cpu" : device_backend;
+  out.thr = merged_throughput(e, device_backend);
+  return out;
+}
+
 EngineProfile parse_engine(const json& j, const std::string& file) {
   JsonReader r(j, file);
   if (!j.is_object()) r.fail("expected a JSON object describing an engine");
@@ -195,7 +218,16 @@ EngineProfile parse_engine(const json& j, const std::string& file) {
   e.output_head_on_gpu_only_if_all_layers = r.bool_or("output_head_on_gpu_only_if_all_layers", true);
   e.multi_gpu_split = one_of(r, "multi_gpu_split", "layer", {"layer", "tensor", "none"});
   e.gpu_memory_utilization = r.num_or("gpu_memory_utilization", 0.0, 0.0, 1.0);
-  e.thr = parse_throughput(r.at("throughput"));
+  e.throughput_from = one_of(r, "throughput_from", "", {"", "llama.cpp"});
+  e.throughput_json = r.at("throughput").raw();
+  if (e.throughput_from.empty()) {
+    e.thr = parse_throughput(r.at("throughput"));
+  } else {
+    // on its own (no device known yet): over llama.cpp's CUDA profile; engine_on_backend
+    // re-resolves it for the device's backend
+    e.backend = "any";
+    e.thr = merged_throughput(e, "cuda");
+  }
   if (!r.has("sources")) r.fail("required key 'sources' missing: every number needs its source");
   e.sources = j.at("sources");
   return e;

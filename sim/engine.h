@@ -137,6 +137,10 @@ struct EngineProfile {
   double gpu_memory_utilization = 0;             // vLLM (0: not used)
   // Throughput rules.
   EngineThroughput thr;
+  // "llama.cpp": the engine runs llama.cpp's kernels (Ollama), so its throughput is the llama.cpp
+  // profile of the device's backend with this file's throughput keys on top (engine_on_backend).
+  std::string throughput_from;
+  json throughput_json;                          // this file's own throughput object
   json sources;
 
   bool supports_kv_type(const std::string& id) const;
@@ -147,6 +151,10 @@ EngineProfile load_engine_file(const std::string& path);
 // --engine: an id in hwdb/engines/ or a path to a JSON file in that schema.
 EngineProfile resolve_engine(const std::string& id_or_path);
 std::vector<EngineProfile> all_engines();
+// The profile as it runs on a device backend ("cuda", "metal", "cpu" ...): itself, or for an
+// engine with throughput_from "llama.cpp" the llama.cpp profile of that backend (throughput and
+// backend) with the engine's own throughput keys merged over it.
+EngineProfile engine_on_backend(const EngineProfile& e, const std::string& device_backend);
 std::vector<std::string> engine_ids();
 // Default engine for a device backend: cuda -> llama.cpp-cuda, metal -> llama.cpp-metal, ...
 std::string default_engine_id(const std::string& backend);

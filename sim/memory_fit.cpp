@@ -60,6 +60,10 @@ std::string default_engine(const System& hw, const QuantRecipe& q) {
   return "llama.cpp-cpu";
 }
 
+EngineProfile resolve_engine_for(const std::string& id_or_path, const System& hw) {
+  return engine_on_backend(resolve_engine(id_or_path), !hw.gpus.empty() ? hw.gpus.front().backend : hw.host.backend);
+}
+
 static i64 pad_up(i64 x, i64 p) { return (x + p - 1) / p * p; }
 
 double kv_bytes_per_cell(const ModelSpec& m, int il, const KvType& kv, bool single_for_k_eq_v) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine.h"
 #include "hardware.h"
 #include "model.h"
 #include "quant.h"
@@ -43,6 +44,8 @@ struct MemoryRules {
 MemoryRules load_memory_rules(const std::string& engine_id);  // hwdb/engines/<id>.json
 // The engine gemmasim assumes when none is given (see hwdb/engines/README.md).
 std::string default_engine(const System& hw, const QuantRecipe& q);
+// --engine ID on a system: the profile as it runs on the system's backend (engine_on_backend).
+EngineProfile resolve_engine_for(const std::string& id_or_path, const System& hw);
 
 struct Placement {
   int gpu_layers = -1;   // -1: all layers and the output head (llama.cpp -ngl 99)

@@ -83,7 +83,7 @@ MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& 
 
   // Rates: the throughput model's (peaks x the engine profile's efficiencies).
   s.engine = rules.engine.empty() ? default_engine(hw, q) : rules.engine;
-  const EngineProfile eng = resolve_engine(s.engine);
+  const EngineProfile eng = resolve_engine_for(s.engine, hw);
   const EngineThroughput& t = eng.thr;
   auto ops = std::make_shared<const ModelOps>(prepare_ops(m, q));
   auto rates = std::make_shared<const HardwareRates>(prepare_hardware(hw, eng));
