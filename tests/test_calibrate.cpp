@@ -169,3 +169,97 @@ TEST_CASE("estimate and calibrate reject bad input with one line and exit code 2
     CHECK(r.err_lines() == 1);
   }
 }
+
+TEST_CASE("the Gemma 4 schema: ids and lengths read directly, bad rows skipped with their reason") {
+  const std::string f = temp_file(
+      "id,model,quant,hardware,engine,kv_type,prompt,gen,depth,decode_from,pp_tok_s,tg_tok_s,tg_kind,source\n"
+      "1,gemma4-e4b,q8_0,rtx-4070,llama.cpp-cuda,q8_0,512,128,4096,depth,5506.75,69.55,decode,src\n"
+      "2,gemma4-e4b,q4_0,gtx-1070,ollama,,30,300,0,after_prompt,,39.06,decode,src\n"
+      "3,gemma4-e4b,q4_0,dgx-spark,nope-engine,,30,300,0,after_prompt,,60,e2e,src\n"
+      "4,gemma4-e9b,q4_0,dgx-spark,llama.cpp-cuda,,30,300,0,,,60,,src\n"
+      "5,gemma4-e4b,q4_0,dgx-spark,llama.cpp-cuda,,30,3x0,0,,,60,,src\n"
+      "6,gemma4-e4b,q4_0,dgx-spark,llama.cpp-cuda,,30,300,0,,,sixty,,src\n"
+      "7,gemma4-e4b,q4_0,no-such-gpu,llama.cpp-cuda,,30,300,0,,,60,,src\n"
+      "8,gemma4-e4b,q4_0,dgx-spark,llama.cpp-cuda,,30,300,0,,,60,e2e,src\n");
+  const auto rows = read_calibration_csv(f);
+  REQUIRE(rows.size() == 8);
+  CHECK(rows[0].direct);
+  const auto res = run_calibration(rows);
+  const CalCase& a = res[0].c;
+  CHECK(a.skip.empty());
+  CHECK(a.row_id == "1");
+  CHECK(a.depth == 4096);
+  CHECK(a.prompt == 512);
+  CHECK(a.kv_type == "q8_0");
+  CHECK_FALSE(a.decode_after_prompt);
+  CHECK(res[0].device_class == "NVIDIA");
+  CHECK(res[1].c.skip.empty());
+  CHECK(res[1].c.decode_after_prompt);
+  CHECK(res[2].c.skip.find("unknown engine 'nope-engine'") != std::string::npos);
+  CHECK(res[3].c.skip.find("unknown model 'gemma4-e9b'") != std::string::npos);
+  CHECK(res[4].c.skip.find("gen '3x0'") != std::string::npos);
+  CHECK(res[5].c.skip.find("tg_tok_s 'sixty'") != std::string::npos);
+  CHECK(res[6].c.skip.find("unknown device 'no-such-gpu'") != std::string::npos);
+  // e2e: output tokens over prefill + decode, so below the same row's pure decode rate
+  CHECK(res[7].c.tg_end_to_end);
+  CHECK(res[7].est_tg > 0);
+  CalRow pure = rows[7];
+  pure.tg_kind = "decode";
+  const auto r2 = run_calibration({pure});
+  CHECK(res[7].est_tg < r2[0].est_tg);
+  // the command: bad rows listed, exit 0; a file without the columns: exit 2, one line
+  const CliResult ok = run_cli("calibrate --published " + f);
+  CHECK(ok.code == 0);
+  CHECK(ok.out.find("row 3 (gemma4-e4b on dgx-spark): unknown engine 'nope-engine'") != std::string::npos);
+  CHECK(ok.out.find("device_class") != std::string::npos);
+  const std::string bad = temp_file("id,model,quant,hardware,engine,prompt,gen,depth\n1,a,b,c,d,1,2,3\n");
+  const CliResult no = run_cli("calibrate --published " + bad);
+  CHECK(no.code == 2);
+  CHECK(no.err_lines() == 1);
+  std::remove(f.c_str());
+  std::remove(bad.c_str());
+}
+
+TEST_CASE("errors by group: signed and absolute medians and the 90th percentile, by hand") {
+  std::vector<CalResult> res(5);
+  const double tg[] = {0.10, -0.20, 0.05, 0.40, -0.02};
+  for (int i = 0; i < 5; ++i) {
+    res[static_cast<std::size_t>(i)].c.engine_id = i < 3 ? "a" : "b";
+    res[static_cast<std::size_t>(i)].c.model_id = "m";
+    res[static_cast<std::size_t>(i)].device_class = "NVIDIA";
+    res[static_cast<std::size_t>(i)].c.measured_tg = 10;
+    res[static_cast<std::size_t>(i)].err_tg = tg[i];
+  }
+  const auto g = group_errors(res);
+  auto find = [&](const std::string& by, const std::string& key) {
+    for (const auto& x : g)
+      if (x.by == by && x.key == key) return x;
+    FAIL("group missing");
+    return CalGroup{};
+  };
+  const CalGroup a = find("engine", "a");
+  CHECK(a.n_decode == 3);
+  CHECK(a.median_err_decode == doctest::Approx(0.05));
+  CHECK(a.median_abs_err_decode == doctest::Approx(0.10));
+  CHECK(a.p90_abs_err_decode == doctest::Approx(0.10 + 0.8 * (0.20 - 0.10)));  // |e| = .05 .10 .20: q(0.9) at 1.8
+  const CalGroup m = find("model", "m");
+  CHECK(m.n_decode == 5);
+  CHECK(m.median_err_decode == doctest::Approx(0.05));
+  CHECK(m.median_abs_err_decode == doctest::Approx(0.10));
+  const CalSummary s = summarize(res);
+  CHECK(s.median_err_decode == doctest::Approx(0.05));
+  CHECK(s.p90_abs_err_decode == doctest::Approx(0.20 + 0.6 * (0.40 - 0.20)));  // |e| sorted .02 .05 .10 .20 .40: q(0.9) at 3.6
+}
+
+TEST_CASE("accuracy on the Gemma 4 rows (in-sample; docs/calibration.md has leave-one-device-out)") {
+  const auto res = run_calibration(read_calibration_csv(kSrc + "/calibration/gemma4-measured.csv"));
+  const CalSummary s = summarize(res);
+  CHECK(s.rows == 48);
+  CHECK(s.skipped == 0);
+  CHECK(s.n_decode >= 45);
+  CHECK(s.n_prefill >= 30);
+  CHECK(s.median_abs_err_decode <= 0.08);
+  CHECK(s.p90_abs_err_decode <= 0.20);
+  CHECK(s.median_abs_err_prefill <= 0.12);
+  CHECK(s.p90_abs_err_prefill <= 0.35);
+}

@@ -319,3 +319,32 @@ TEST_CASE("a device with a number out of range is rejected with the file and fie
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("a CPU's int8 peak comes from its features; none stated: its fp32 rate") {
+  // AVX2 only: 2x fp32 (maddubs + madd); AVX-VNNI: 4x; a stated int8 peak is kept (Pi 5)
+  const gs::Device i5 = gs::load_device_file(kRoot + "/hwdb/devices/i5-8500.json");
+  CHECK(i5.flops("int8") == doctest::Approx(2 * i5.flops("fp32")));
+  CHECK(i5.int8_source.find("avx2") != std::string::npos);
+  const gs::Device cu = gs::load_device_file(kRoot + "/hwdb/devices/core-ultra-7-155h.json");
+  CHECK(cu.flops("int8") == doctest::Approx(4 * cu.flops("fp32")));
+  const gs::Device pi = gs::load_device_file(kRoot + "/hwdb/devices/rpi5-8gb.json");
+  CHECK(pi.flops("int8") == doctest::Approx(614.4e9));
+  CHECK(pi.int8_source.empty());
+  // every feature named by a device is in the table with a source
+  const json table = gs::read_json_file(kRoot + "/hwdb/cpu-features.json");
+  for (const auto& f : table.at("features")) CHECK(!f.at("source").get<std::string>().empty());
+
+  const fs::path dir = fs::temp_directory_path() / ("gemmasim_hwdb_feat_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  json j = gs::read_json_file(kRoot + "/hwdb/devices/i5-8500.json");
+  j.erase("cpu_features");
+  const fs::path plain = dir / "plain.json";
+  std::ofstream(plain) << j.dump();
+  const gs::Device p = gs::load_device_file(plain.string());
+  CHECK(p.flops("int8") == doctest::Approx(p.flops("fp32")));
+  j["cpu_features"] = {"avx2", "avx9000"};
+  const fs::path bad = dir / "bad.json";
+  std::ofstream(bad) << j.dump();
+  CHECK_THROWS_WITH_AS(gs::load_device_file(bad.string()), doctest::Contains("avx9000"), gs::InputError);
+  fs::remove_all(dir);
+}

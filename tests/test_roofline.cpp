@@ -8,6 +8,7 @@
 #include "cli_run.h"
 #include "engine.h"
 #include "hardware.h"
+#include "memory_fit.h"
 #include "model.h"
 #include "quant.h"
 #include "roofline.h"
@@ -397,4 +398,131 @@ TEST_CASE("engine files: bad attention call costs and per-format bandwidth ratio
   CHECK(r.err_lines() == 1);
   CHECK(r.err.find("bandwidth_efficiency_by_format") != std::string::npos);
   fs::remove(f);
+}
+
+namespace {
+
+Estimate run_engine(const std::string& model, const std::string& quant, const std::string& hw, const EngineProfile& e,
+                    Workload wl = {}) {
+  return estimate(prepare_ops(find_model(model), find_recipe(quant)), prepare_hardware(resolve_hardware(hw), e), {}, wl);
+}
+
+}  // namespace
+
+TEST_CASE("flash attention's F16 copy of a quantized cache: its bytes, and only where the vector kernel cannot run") {
+  // Gemma 4 E4B on an RTX 4070 with a q8_0 cache, decode at depth D: the 7 global layers (head
+  // dim 512 > 256) convert their whole K and V views each step; the sliding layers (head dim 256)
+  // read q8_0 in place.
+  EngineProfile on = resolve_engine("llama.cpp-cuda");
+  REQUIRE(on.thr.flash_attn_quantized_kv_to_f16);
+  EngineProfile off = on;
+  off.thr.flash_attn_quantized_kv_to_f16 = false;
+  Workload wl;
+  wl.prompt_tokens = 0;
+  wl.gen_tokens = 1;
+  wl.depth_tokens = 65536;
+  wl.decode_after_prompt = false;
+  wl.kv_bytes_per_element = 34.0 / 32;
+  wl.kv_block_quantized = true;
+  const Estimate a = run_engine("gemma4-e4b", "q8_0", "rtx-4070", on, wl);
+  const Estimate b = run_engine("gemma4-e4b", "q8_0", "rtx-4070", off, wl);
+  // hand count: 7 global layers x (K + V) x 2 KV heads x 512 dims x 65536 positions
+  const double elems = 7.0 * 2 * 2 * 512 * 65536;
+  const double bw = resolve_hardware("rtx-4070").gpus[0].memory_bandwidth_bytes_per_s * on.thr.bandwidth_efficiency;
+  // the conversion reads q8_0 (already counted) and writes F16; the kernel reads F16 instead of q8_0
+  CHECK(a.tpot_s - b.tpot_s == doctest::Approx(elems * (2 + 2) / bw).epsilon(0.01));
+  // an F16 cache has nothing to convert
+  wl.kv_bytes_per_element = 2;
+  wl.kv_block_quantized = false;
+  CHECK(run_engine("gemma4-e4b", "q8_0", "rtx-4070", on, wl).tpot_s ==
+        doctest::Approx(run_engine("gemma4-e4b", "q8_0", "rtx-4070", off, wl).tpot_s));
+  // a model whose every head dim fits the vector kernel converts nothing in decode
+  wl.kv_bytes_per_element = 34.0 / 32;
+  wl.kv_block_quantized = true;
+  CHECK(run_engine("llama-3.1-8b", "q8_0", "rtx-4070", on, wl).tpot_s ==
+        doctest::Approx(run_engine("llama-3.1-8b", "q8_0", "rtx-4070", off, wl).tpot_s));
+  // ... but its prefill (512 tokens a call: tile / MMA kernels) does
+  wl.prompt_tokens = 512;
+  CHECK(run_engine("llama-3.1-8b", "q8_0", "rtx-4070", on, wl).ttft_s >
+        run_engine("llama-3.1-8b", "q8_0", "rtx-4070", off, wl).ttft_s * 1.01);
+}
+
+TEST_CASE("MoE layers add their launch cost; GPUs without CUDA graphs pay the no-graph factor") {
+  EngineProfile e = resolve_engine("llama.cpp-cuda");
+  EngineProfile z = e;
+  z.thr.moe_layer_overhead_s = 0;
+  REQUIRE(e.thr.moe_layer_overhead_s > 0);
+  Workload wl;
+  wl.prompt_tokens = 0;
+  // Gemma 4 26B A4B: 30 layers, all MoE; the RTX 3090 (Ampere) replays CUDA graphs
+  const double d_ampere = run_engine("gemma4-26b-a4b", "q4_0", "rtx-3090", e, wl).tpot_s -
+                          run_engine("gemma4-26b-a4b", "q4_0", "rtx-3090", z, wl).tpot_s;
+  CHECK(d_ampere == doctest::Approx(30 * e.thr.moe_layer_overhead_s).epsilon(1e-6));
+  // a dense model pays none of it
+  CHECK(run_engine("gemma4-31b", "q4_0", "rtx-3090", e, wl).tpot_s ==
+        doctest::Approx(run_engine("gemma4-31b", "q4_0", "rtx-3090", z, wl).tpot_s));
+  // Pascal is not in graph_archs: every per-layer cost x no_graph_overhead_factor
+  REQUIRE(e.thr.no_graph_overhead_factor > 1);
+  const double d_pascal = run_engine("gemma4-26b-a4b", "q4_0", "gtx-1070", e, wl).tpot_s -
+                          run_engine("gemma4-26b-a4b", "q4_0", "gtx-1070", z, wl).tpot_s;
+  CHECK(d_pascal == doctest::Approx(30 * e.thr.moe_layer_overhead_s * e.thr.no_graph_overhead_factor).epsilon(1e-6));
+  EngineProfile g = z;
+  g.thr.graph_archs.clear();  // no distinction: Pascal pays the plain per-layer cost
+  const double dense_pascal = run_engine("gemma4-31b", "q4_0", "gtx-1070", z, wl).tpot_s -
+                              run_engine("gemma4-31b", "q4_0", "gtx-1070", g, wl).tpot_s;
+  CHECK(dense_pascal == doctest::Approx(60 * e.thr.per_layer_overhead_s * (e.thr.no_graph_overhead_factor - 1)).epsilon(1e-6));
+}
+
+TEST_CASE("decode without logits (a prompt at micro-batch 1) drops the output head and sampling") {
+  Workload wl;
+  wl.prompt_tokens = 0;
+  const Estimate with = run("gemma4-26b-a4b", "q4_0", "rtx-3090", "llama.cpp-cuda", {}, wl);
+  wl.decode_logits = false;
+  const Estimate without = run("gemma4-26b-a4b", "q4_0", "rtx-3090", "llama.cpp-cuda", {}, wl);
+  CHECK(row(without.decode, Op::OutputHead).time_s == 0);
+  CHECK(row(without.decode, Op::Sampling).time_s == 0);
+  CHECK(with.tpot_s - without.tpot_s ==
+        doctest::Approx(row(with.decode, Op::OutputHead).time_s + row(with.decode, Op::Sampling).time_s +
+                        row(with.decode, Op::Softcap).time_s).epsilon(1e-6));
+}
+
+TEST_CASE("decode averages over the growing cache: llama-bench depth vs after the prompt") {
+  Workload wl;
+  wl.prompt_tokens = 4096;
+  wl.gen_tokens = 1;
+  wl.depth_tokens = 0;
+  wl.decode_after_prompt = false;  // llama-bench: tg at depth 0
+  const Estimate at0 = run("gemma4-31b", "q4_0", "rtx-4090", "llama.cpp-cuda", {}, wl);
+  wl.decode_after_prompt = true;
+  const Estimate after = run("gemma4-31b", "q4_0", "rtx-4090", "llama.cpp-cuda", {}, wl);
+  CHECK(after.tpot_s > at0.tpot_s);
+  // G tokens from depth D read the cache at D + (G-1)/2 on average: the same as 1 token there
+  Workload g;
+  g.prompt_tokens = 0;
+  g.depth_tokens = 1000;
+  g.gen_tokens = 2001;
+  g.decode_after_prompt = false;
+  Workload one = g;
+  one.depth_tokens = 2000;
+  one.gen_tokens = 1;
+  CHECK(run("gemma4-31b", "q4_0", "rtx-4090", "llama.cpp-cuda", {}, g).tpot_s ==
+        doctest::Approx(run("gemma4-31b", "q4_0", "rtx-4090", "llama.cpp-cuda", {}, one).tpot_s));
+}
+
+TEST_CASE("ollama runs on the llama.cpp profile of the device's backend") {
+  const EngineProfile o = resolve_engine("ollama");
+  CHECK(o.throughput_from == "llama.cpp");
+  const EngineProfile cuda = resolve_engine_for("ollama", resolve_hardware("gtx-1070"));
+  CHECK(cuda.backend == "cuda");
+  CHECK(cuda.thr.bandwidth_efficiency == resolve_engine("llama.cpp-cuda").thr.bandwidth_efficiency);
+  CHECK(cuda.thr.moe_layer_overhead_s == resolve_engine("llama.cpp-cuda").thr.moe_layer_overhead_s);
+  const EngineProfile pi = resolve_engine_for("ollama", resolve_hardware("rpi5-8gb"));
+  CHECK(pi.backend == "cpu");
+  CHECK(pi.thr.compute_efficiency[static_cast<int>(Dtype::I8)] ==
+        resolve_engine("llama.cpp-cpu").thr.compute_efficiency[static_cast<int>(Dtype::I8)]);
+  const EngineProfile mac = resolve_engine_for("ollama", resolve_hardware("m4-pro"));
+  CHECK(mac.thr.dequant_flops_per_weight == resolve_engine("llama.cpp-metal").thr.dequant_flops_per_weight);
+  // a profile without throughput_from is itself on any backend
+  CHECK(resolve_engine_for("vllm", resolve_hardware("rtx-3090")).thr.bandwidth_efficiency ==
+        resolve_engine("vllm").thr.bandwidth_efficiency);
 }
