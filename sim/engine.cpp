@@ -99,6 +99,8 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
     }
   }
   e.device_switch_s = t.num_or("device_switch_s", e.device_switch_s, 0.0, 1.0);
+  e.attention_max_head_dim = static_cast<int>(t.int_or("attention_max_head_dim", 0, 0, 65536));
+  e.attention_fallback_efficiency = t.num_or("attention_fallback_efficiency", e.attention_compute_efficiency, 0.001, 1.0);
   e.flash_attn_quantized_kv_to_f16 = t.bool_or("flash_attn_quantized_kv_to_f16", false);
   e.flash_attn_vec_max_head_dim = static_cast<int>(t.int_or("flash_attn_vec_max_head_dim", 0, 0, 4096));
   e.flash_attn_vec_max_tokens = static_cast<int>(t.int_or("flash_attn_vec_max_tokens", 0, 0, 4096));

@@ -70,6 +70,11 @@ struct EngineThroughput {
   // flash_attn_vec_max_tokens query tokens per sequence; the tile / MMA kernels that run
   // otherwise first convert the whole K and V views to F16 (write 2 B, then read 2 B per
   // element on top of the quantized read). 0 / false: no such pass.
+  // An attention backend limited to head dims up to attention_max_head_dim (vLLM's FlashAttention:
+  // 256): a model with a larger head dim runs all its attention on the fallback backend (vLLM's
+  // Triton attention) at attention_fallback_efficiency instead of attention_compute_efficiency.
+  int attention_max_head_dim = 0;                // 0: no limit
+  double attention_fallback_efficiency = 0;
   bool flash_attn_quantized_kv_to_f16 = false;
   int flash_attn_vec_max_head_dim = 0;
   int flash_attn_vec_max_tokens = 0;

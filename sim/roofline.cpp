@@ -133,6 +133,7 @@ struct PhaseAcc {
   double moe_calls = 1;   // matmul calls of one MoE layer's experts (2 per distinct expert)
   double attn_calls = 1;  // attention calls per charge of an attention op (per layer: sequences x micro-batches)
   int wtype = -1;         // GgmlType of the weight of the op being charged (-1: unknown)
+  double attn_scale = 1;  // x GPU attention rate (the engine's fallback attention backend)
 
   // Charge one op's cost (mult repetitions) on device d; T tokens per repetition.
   void charge(Op op, const OpCost& c, double mult, int d, WeightClass wc, double T, double link_bytes,
@@ -169,7 +170,7 @@ struct PhaseAcc {
           if (wc == WeightClass::Quant && dq_f16) compute += (c.weight_bytes + 2 * c.quant_weights) / dv.bandwidth_bytes_per_s;
         }
         break;
-      case OpClass::Attention: compute = c.flops / dv.attn_flops_per_s; break;
+      case OpClass::Attention: compute = c.flops / (dv.attn_flops_per_s * (dv.gpu ? attn_scale : 1.0)); break;
       case OpClass::Elementwise: compute = c.flops / dv.vector_flops_per_s; break;
       case OpClass::Link: break;
     }
@@ -183,13 +184,15 @@ struct PhaseAcc {
       if (op_class(op) == OpClass::Attention)
         fixed = hw.cpu_op_call_s[static_cast<std::size_t>(phase)][static_cast<std::size_t>(op)] * attn_calls;
     }
-    double memory = c.memory_bytes() / dv.bandwidth_bytes_per_s;
+    // activations move in the engine's activation type (llama.cpp f32, vLLM bf16): the op counts are f32
+    const double mem_bytes = c.memory_bytes() - c.act_bytes * (1 - hw.act_bytes_scale);
+    double memory = mem_bytes / dv.bandwidth_bytes_per_s;
     // A host matmul's weights stream at their format's share of the bandwidth (CPU engines that
     // measured one); its other bytes at the device's.
     if (!dv.gpu && op_class(op) == OpClass::Matmul && wtype >= 0 && wtype < 64 &&
         hw.weight_bytes_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
       memory = c.weight_bytes / hw.weight_bytes_per_s_by_type[static_cast<std::size_t>(wtype)] +
-               (c.memory_bytes() - c.weight_bytes) / dv.bandwidth_bytes_per_s;
+               (mem_bytes - c.weight_bytes) / dv.bandwidth_bytes_per_s;
     const double link = link_bytes > 0 ? link_bytes / link_bw : 0;
     OpRow& row = ph.ops[static_cast<std::size_t>(op)];
     row.cost += c.scaled(mult);
@@ -272,6 +275,7 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
   hw.engine_id = e.id;
   hw.thr = e.thr;
   hw.ubatch_tokens = e.ubatch_tokens;
+  hw.act_bytes_scale = e.compute_buffer.activation_bytes_per_value / 4.0;
   hw.output_head_on_gpu_only_if_all_layers = e.output_head_on_gpu_only_if_all_layers;
   hw.ple_on_host = e.ple_location == "host";
   hw.embd_on_host = e.token_embd_location == "host";
@@ -512,10 +516,19 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
     acc.overhead(mult * (t.step_overhead_s + layer_overhead_s));
   };
 
+  // A model with a head dim beyond the engine's attention backend runs on its fallback backend.
+  double attn_scale = 1;
+  if (t.attention_max_head_dim > 0) {
+    int max_dh = 0;
+    for (const auto& li : mo.classes) max_dh = std::max(max_dh, static_cast<int>(li.Dh));
+    if (max_dh > t.attention_max_head_dim) attn_scale = t.attention_fallback_efficiency / t.attention_compute_efficiency;
+  }
+
   // --- prefill: B prompts of P tokens at depth D0, in micro-batches of ub ---
   if (P > 0) {
     PhaseAcc acc{est.prefill, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop, t.prefill_dequant_to_f16};
     acc.phase = 0;
+    acc.attn_scale = attn_scale;
     const double n_full = std::floor(P / ub), r = P - n_full * ub;
     bool first_chunk = true;
     for (int part = 0; part < 2; ++part) {
@@ -572,6 +585,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
   {
     PhaseAcc acc{est.decode, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop, t.prefill_dequant_to_f16};
     acc.phase = 1;
+    acc.attn_scale = attn_scale;
     const double start = D0 + (wl.decode_after_prompt ? P : 0);
     const double p_mean = start + (G - 1) / 2;
     double nd_exp = 0;

@@ -92,6 +92,7 @@ struct HardwareRates {
   double gpu_link_bytes_per_s = 0;      // x gpu_link_efficiency (0: none, then via host)
   EngineThroughput thr;
   int ubatch_tokens = 512;
+  double act_bytes_scale = 1;           // the engine's activation bytes per value / 4 (ops count f32 activations)
   bool output_head_on_gpu_only_if_all_layers = true;
   bool ple_on_host = true;
   bool embd_on_host = true;
