@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include <unistd.h>
+
 #include "calibrate.h"
 #include "options.h"
 #include "table.h"
@@ -12,20 +14,32 @@ namespace gs::cli {
 
 int cmd_calibrate(const Args& a) {
   std::string path;
-  bool as_json = false, show_skipped = false;
+  bool as_json = false, show_skipped = false, lodo = false;
   po::options_description d("gemmasim calibrate options");
   d.add_options()("published", po::value(&path), "CSV of measurements: calibration/measured-speeds.csv or calibration/gemma4-measured.csv columns (calibration/README.md)")(
-      "json", po::bool_switch(&as_json), "JSON output")("skipped", po::bool_switch(&show_skipped), "(kept for compatibility: skipped rows are always listed)");
+      "json", po::bool_switch(&as_json), "JSON output")("skipped", po::bool_switch(&show_skipped), "(kept for compatibility: skipped rows are always listed)")(
+      "lodo", po::bool_switch(&lodo),
+      "leave-one-device-out: estimate each device's rows with the fitted constants (calibration/fits.json) refitted "
+      "without that device's rows");
   po::variables_map vm;
-  if (!parse(a, d, vm, "usage: gemmasim calibrate --published FILE.csv [--json]")) return 0;
+  if (!parse(a, d, vm, "usage: gemmasim calibrate --published FILE.csv [--lodo] [--json]")) return 0;
   if (path.empty()) input_error("--published: a CSV file is required");
   const auto rows = read_calibration_csv(path);
-  const auto res = run_calibration(rows);
+  LodoResult lr;
+  if (lodo) lr = run_lodo(rows, load_calibration_fits(), isatty(fileno(stderr)) != 0);
+  const auto res = lodo ? lr.results : run_calibration(rows);
   const CalSummary s = summarize(res);
   if (as_json) {
-    std::cout << calibration_to_json(res, s).dump(2) << "\n";
+    json j = calibration_to_json(res, s);
+    if (lodo) j["lodo"] = lodo_to_json(lr);
+    std::cout << j.dump(2) << "\n";
     return 0;
   }
+  auto gnum = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3g", v);
+    return std::string(b);
+  };
   auto pct = [](double e) { return (e >= 0 ? "+" : "") + report::fmt_num(100 * e, 1) + "%"; };
   report::Table t({"row", "model", "quant", "hardware", "engine", "P/G/D", "B", "ngl", "pp meas", "pp est", "pp err",
                    "tg meas", "tg est", "tg err", "tg bound"});
@@ -64,6 +78,18 @@ int cmd_calibrate(const Args& a) {
              x.n_prefill ? report::fmt_num(100 * x.median_abs_err_prefill, 1) + "%" : "-",
              x.n_prefill ? report::fmt_num(100 * x.p90_abs_err_prefill, 1) + "%" : "-"});
     std::fputs(g.text().c_str(), stdout);
+  }
+  if (lodo) {
+    std::printf("\nleave-one-device-out: every estimate above uses the fitted constants refitted without its device's rows\n");
+    for (std::size_t k = 0; k < lr.fits.size(); ++k) {
+      std::string keys;
+      for (const auto& key : lr.fits[k].keys) keys += (keys.empty() ? "" : ", ") + key;
+      std::string per;
+      for (const auto& d : lr.devices)
+        if (d.values[k] != lr.all_values[k]) per += " " + d.hw_id + ":" + gnum(d.values[k]);
+      std::printf("  %s %s: all rows %s%s%s\n", lr.fits[k].engine.c_str(), keys.c_str(), gnum(lr.all_values[k]).c_str(),
+                  per.empty() ? "" : "; without", per.c_str());
+    }
   }
   std::printf("\n%d rows: %d estimated, %d skipped\n", s.rows, s.estimated, s.skipped);
   std::printf("single-stream decode:  %d rows, median |error| %.1f%%, p90 %.1f%%, max %.1f%%, signed median %+.1f%%, %d rows beyond 40%%\n",

@@ -356,7 +356,18 @@ std::vector<CalRow> read_calibration_csv(const std::string& path) {
 
 CalCase map_calibration_row(const CalRow& r) { return r.direct ? map_direct_row(r) : map_row(r, load_aliases()); }
 
-std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
+// The profile with the overridden throughput keys (re-parsed from its file, then put on the
+// system's backend as resolve_engine_for does).
+static EngineProfile engine_with(const std::string& id, const System& s, const EngineOverrides& ov) {
+  auto it = ov.find(id);
+  if (it == ov.end()) return resolve_engine_for(id, s);
+  const EngineProfile base = resolve_engine(id);
+  json j = read_json_file(base.file);
+  for (const auto& [ptr, v] : it->second) j["throughput"][json::json_pointer(ptr)] = v;
+  return engine_on_backend(parse_engine(j, base.file), !s.gpus.empty() ? s.gpus.front().backend : s.host.backend);
+}
+
+std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows, const EngineOverrides& overrides) {
   const bool any_alias = std::any_of(rows.begin(), rows.end(), [](const CalRow& r) { return !r.direct; });
   const Aliases al = any_alias ? load_aliases() : Aliases{};
   std::vector<CalResult> out;
@@ -370,7 +381,7 @@ std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows) {
         const QuantRecipe& q = find_recipe(c.recipe_id);
         const System s = resolve_hardware(c.hw_id);
         if (c.engine_id == "default") c.engine_id = default_engine(s, q);
-        const EngineProfile e = resolve_engine_for(c.engine_id, s);
+        const EngineProfile e = engine_with(c.engine_id, s, overrides);
         RunPlacement pl;
         pl.kv_on_host = c.kv_on_host;
         if (c.cpu_only) {

@@ -16,6 +16,7 @@
 // largest --gpu-layers that fits (what llama.cpp's auto-fit and Ollama do); "-ngl N" in
 // the hardware or backend cell sets it; CPU backends put everything on the CPU.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -90,9 +91,35 @@ json groups_to_json(const std::vector<CalGroup>& gs);
 
 // Map one row (loads alias files once per call through the data path).
 CalCase map_calibration_row(const CalRow& r);
-// Map and estimate every row.
-std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows);
+// Throughput keys to replace in engine profiles: engine id -> {JSON pointer into the profile's
+// "throughput" object ("/moe_layer_overhead_s", "/compute_efficiency/int8") -> value}.
+using EngineOverrides = std::map<std::string, std::map<std::string, double>>;
+// Map and estimate every row (with engine constants replaced where overrides name them).
+std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows, const EngineOverrides& overrides = {});
 CalSummary summarize(const std::vector<CalResult>& res);
+
+// A fitted engine constant (calibration/fits.json): the throughput keys it sets, the phase and
+// rows it is fitted on, its grid and its value before fitting.
+struct CalFit {
+  std::string engine, phase;
+  std::vector<std::string> keys, files, models;
+  double from = 0, to = 0, step = 1, prior = 0;
+};
+std::vector<CalFit> load_calibration_fits(const std::string& path_or_empty = "");
+struct LodoDevice {
+  std::string hw_id;
+  std::vector<double> values;   // each fit's value without this device's rows
+};
+struct LodoResult {
+  std::vector<CalFit> fits;
+  std::vector<double> all_values;     // each fit's value on all its rows
+  std::vector<LodoDevice> devices;    // devices that hold fit rows (refitted without them)
+  std::vector<CalResult> results;     // every row estimated as its device was held out
+};
+// Leave-one-device-out: each device's rows estimated with every fit redone on the other
+// devices' rows (devices outside every fit: the fit on all rows). progress: a line on stderr.
+LodoResult run_lodo(const std::vector<CalRow>& rows, const std::vector<CalFit>& fits, bool progress = false);
+json lodo_to_json(const LodoResult& l);
 json calibration_to_json(const std::vector<CalResult>& res, const CalSummary& s);
 
 }  // namespace gs
