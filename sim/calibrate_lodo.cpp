@@ -60,7 +60,7 @@ struct FitRows {
 FitRows fit_rows(const CalFit& f) {
   FitRows out;
   for (const auto& file : f.files) {
-    const auto rows = read_calibration_csv(data_path(file));
+    const auto rows = read_calibration_csv(file.rfind('/', 0) == 0 ? file : data_path(file));
     const auto base = run_calibration(rows);
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const CalResult& r = base[i];

@@ -263,3 +263,43 @@ TEST_CASE("accuracy on the Gemma 4 rows (in-sample; docs/calibration.md has leav
   CHECK(s.median_abs_err_prefill <= 0.12);
   CHECK(s.p90_abs_err_prefill <= 0.35);
 }
+
+TEST_CASE("leave-one-device-out: a device's estimate never uses its own rows; alone, a fit keeps its prior") {
+  // three CPU devices' prefill rows; one fitted constant (llama.cpp-cpu's int8 efficiency)
+  const std::string head = "id,model,quant,hardware,engine,prompt,gen,depth,pp_tok_s,tg_tok_s,source\n";
+  const std::string rows_text = "1,gemma4-e2b,q4_k_m,core-ultra-7-155h,llama.cpp-cpu,256,128,0,171.81,27.61,s\n"
+                                "2,gemma4-e2b,q4_k_m,rpi5-8gb,llama.cpp-cpu,512,128,0,31.98,6.44,s\n"
+                                "3,gemma4-e4b,q4_0,rpi5-16gb,llama.cpp-cpu,512,128,0,18.46,3.48,s\n";
+  const std::string csv = temp_file(head + rows_text);
+  const std::string fits = temp_file(
+      "{\"schema_version\": 1, \"fits\": [{\"engine\": \"llama.cpp-cpu\", \"keys\": [\"/compute_efficiency/int8\"], "
+      "\"phase\": \"prefill\", \"files\": [\"" + csv + "\"], \"grid\": {\"from\": 0.1, \"to\": 0.5, \"step\": 0.01}, \"prior\": 0.5}]}");
+  const auto f = load_calibration_fits(fits);
+  REQUIRE(f.size() == 1);
+  const auto rows = read_calibration_csv(csv);
+  const LodoResult a = run_lodo(rows, f);
+  REQUIRE(a.devices.size() == 3);
+  // the same rows with the Core Ultra's measurement 10x: its own held-out estimate is unchanged,
+  // the fit on all rows (and so the other devices' held-out fits) moves
+  const std::string csv2 = temp_file(head + "1,gemma4-e2b,q4_k_m,core-ultra-7-155h,llama.cpp-cpu,256,128,0,1718.1,27.61,s\n" +
+                                     rows_text.substr(rows_text.find('\n') + 1));
+  auto f2 = f;
+  f2[0].files = {csv2};
+  const LodoResult b = run_lodo(read_calibration_csv(csv2), f2);
+  CHECK(b.results[0].est_pp == doctest::Approx(a.results[0].est_pp));
+  CHECK(b.all_values[0] > a.all_values[0]);
+  CHECK(b.results[1].est_pp > a.results[1].est_pp);
+  // a fit whose rows are all on one device: held out, it falls back to its prior
+  const std::string one = temp_file(head + rows_text.substr(0, rows_text.find('\n') + 1));
+  auto f3 = f;
+  f3[0].files = {one};
+  const LodoResult c = run_lodo(read_calibration_csv(one), f3);
+  REQUIRE(c.devices.size() == 1);
+  CHECK(c.devices[0].values[0] == doctest::Approx(0.5));
+  CHECK(c.all_values[0] < 0.5);
+  // bad fits files: one line, exit 2 through the command's loader
+  const std::string badfit = temp_file("{\"schema_version\": 1, \"fits\": [{\"engine\": \"x\", \"keys\": [], \"phase\": \"decode\", "
+                                       "\"files\": [], \"grid\": {\"from\": 0, \"to\": 1, \"step\": 0.5}, \"prior\": 0}]}");
+  CHECK_THROWS_AS(load_calibration_fits(badfit), InputError);
+  for (const auto& p : {csv, fits, csv2, one, badfit}) std::remove(p.c_str());
+}

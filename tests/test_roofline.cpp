@@ -526,3 +526,19 @@ TEST_CASE("ollama runs on the llama.cpp profile of the device's backend") {
   CHECK(resolve_engine_for("vllm", resolve_hardware("rtx-3090")).thr.bandwidth_efficiency ==
         resolve_engine("vllm").thr.bandwidth_efficiency);
 }
+
+TEST_CASE("an attention backend's head-dim limit: a model beyond it runs all its attention on the fallback") {
+  const EngineProfile v = resolve_engine("vllm");
+  REQUIRE(v.thr.attention_max_head_dim == 256);
+  EngineProfile nolimit = v;
+  nolimit.thr.attention_max_head_dim = 0;
+  Workload wl;
+  wl.prompt_tokens = 8192;
+  const Estimate a = run_engine("gemma4-e4b", "bf16", "h100-sxm", v, wl);
+  const Estimate b = run_engine("gemma4-e4b", "bf16", "h100-sxm", nolimit, wl);
+  CHECK(row(a.prefill, Op::AttnScores).compute_s / row(b.prefill, Op::AttnScores).compute_s ==
+        doctest::Approx(v.thr.attention_compute_efficiency / v.thr.attention_fallback_efficiency));
+  // head dim 128: FlashAttention runs it
+  CHECK(run_engine("llama-3.1-8b", "bf16", "h100-sxm", v, wl).ttft_s ==
+        doctest::Approx(run_engine("llama-3.1-8b", "bf16", "h100-sxm", nolimit, wl).ttft_s));
+}
