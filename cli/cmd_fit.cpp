@@ -44,6 +44,7 @@ int cmd_fit(const Args& a) {
   po::variables_map vm;
   if (!parse(a, d, vm, "usage: gemmasim fit --model M --quant Q --hw H [--ctx N] [--kv-type T] [--gpu-layers N] [--n-cpu-moe N] [--json]"))
     return 0;
+  c.ctx_given = !vm["ctx"].defaulted();
   Inputs in = load_inputs(c);
   const FitResult r = fit(in.model, in.hw, in.quant, in.rules, in.fit);
   const i64 max_ctx = max_context(in.model, in.hw, in.quant, in.rules, in.fit);

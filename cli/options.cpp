@@ -43,6 +43,9 @@ Inputs load_inputs(const Common& c) {
   Inputs in{find_model(c.model), find_recipe(c.quant), resolve_hardware(c.hw), {}, {}};
   in.rules = load_memory_rules(c.engine.empty() ? default_engine(in.hw, in.quant) : c.engine);
   in.fit.context_tokens = c.ctx;
+  // An engine that picks the context itself (Ollama: by the GPU memory) when --ctx is not given.
+  if (!c.ctx_given)
+    if (const i64 d = engine_default_context(in.rules.engine, in.hw); d > 0) in.fit.context_tokens = std::min<i64>(d, in.model.n_ctx_max);
   in.fit.n_seq = c.batch;
   in.fit.kv_type = c.kv_type;
   in.fit.placement.gpu_layers = c.gpu_layers;

@@ -24,6 +24,7 @@ struct Common {
   int batch = 1;
   std::string modality = "text";  // text | image | audio
   bool json = false, csv = false;
+  bool ctx_given = true;          // false: --ctx was left at its default (an engine may bring its own)
 };
 
 // Adds --model --quant --hw --engine --ctx --kv-type --gpu-layers --n-cpu-moe --cpu-moe --batch --modality --json --csv.

@@ -60,6 +60,21 @@ std::string default_engine(const System& hw, const QuantRecipe& q) {
   return "llama.cpp-cpu";
 }
 
+i64 engine_default_context(const std::string& engine_id, const System& hw) {
+  const EngineProfile e = resolve_engine(engine_id);
+  const json j = read_json_file(e.file);
+  if (!j.contains("defaults") || !j.at("defaults").contains("context_tokens_by_vram")) return 0;
+  const JsonReader r(j, e.file);
+  auto rules = r.at("defaults").at("context_tokens_by_vram");
+  const double gib = hw.gpu_memory_bytes() / (1024.0 * 1024 * 1024);
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    auto x = rules.at(i);
+    const bool last = x.raw().contains("below_gib") && x.raw().at("below_gib").is_null();
+    if (last || gib < x.at("below_gib").num(0, 1e9)) return x.at("context_tokens").integer(1, 1 << 24);
+  }
+  return 0;
+}
+
 EngineProfile resolve_engine_for(const std::string& id_or_path, const System& hw) {
   return engine_on_backend(resolve_engine(id_or_path), !hw.gpus.empty() ? hw.gpus.front().backend : hw.host.backend);
 }

@@ -44,6 +44,9 @@ struct MemoryRules {
 MemoryRules load_memory_rules(const std::string& engine_id);  // hwdb/engines/<id>.json
 // The engine gemmasim assumes when none is given (see hwdb/engines/README.md).
 std::string default_engine(const System& hw, const QuantRecipe& q);
+// The context an engine chooses itself on a system when none is given (hwdb/engines/<id>.json
+// defaults.context_tokens_by_vram: Ollama's by GPU memory), 0 when the engine states none.
+i64 engine_default_context(const std::string& engine_id, const System& hw);
 // --engine ID on a system: the profile as it runs on the system's backend (engine_on_backend).
 EngineProfile resolve_engine_for(const std::string& id_or_path, const System& hw);
 

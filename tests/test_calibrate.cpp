@@ -303,3 +303,16 @@ TEST_CASE("leave-one-device-out: a device's estimate never uses its own rows; al
   CHECK_THROWS_AS(load_calibration_fits(badfit), InputError);
   for (const auto& p : {csv, fits, csv2, one, badfit}) std::remove(p.c_str());
 }
+
+TEST_CASE("fit --engine ollama without --ctx takes Ollama's context for the GPU memory") {
+  auto ctx = [](const std::string& args) {
+    const CliResult r = run_cli("fit --model gemma4-e4b --quant q4_k_m " + args + " --json");
+    REQUIRE(r.code == 0);
+    return nlohmann::json::parse(r.out)["context_tokens"].get<long long>();
+  };
+  CHECK(ctx("--hw rtx-3060-12gb --engine ollama") == 4096);    // 12 GiB < 24
+  CHECK(ctx("--hw rtx-3090 --engine ollama") == 32768);        // 24 GiB: 24-48
+  CHECK(ctx("--hw m4-max --engine ollama") == 131072);         // >= 48 GiB: 256K, cut to the model's limit
+  CHECK(ctx("--hw rtx-3090 --engine ollama --ctx 8192") == 8192);
+  CHECK(ctx("--hw rtx-3090") == 8192);                         // llama.cpp: gemmasim's default
+}
