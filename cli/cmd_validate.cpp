@@ -28,6 +28,7 @@
 #include <map>
 #include <sstream>
 
+#include "atomic_file.h"
 #include "data_paths.h"
 #include "engine.h"
 #include "forward.h"
@@ -292,20 +293,76 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
   return m;
 }
 
-ref::ProbeResult load_or_probe(const std::string& probe_file, int max_threads, bool tty) {
-  if (!probe_file.empty()) return ref::probe_from_json(read_json_file(probe_file), probe_file);
+// A probe of this machine kept for the next validate: <cache>/probe-this-machine.json.
+std::string cached_probe_path() { return synth_cache_dir() + "/probe-this-machine.json"; }
+
+// The cached probe is this machine's, and fresh: same CPU, cores, ISA and host name, at least
+// `threads` threads measured, taken within the last 24 hours (a machine's speed drifts).
+bool cached_probe_usable(const json& dev, const ref::ProbeResult& now_cpu, int threads) {
+  if (!dev.contains("measured") || !dev.at("measured").contains("reference_engine_throughput")) return false;
+  const ref::ProbeResult p = ref::probe_from_json(dev, cached_probe_path());
+  if (p.cpu_name != now_cpu.cpu_name || p.cores != now_cpu.cores || p.isa != now_cpu.isa || p.hostname != now_cpu.hostname)
+    return false;
+  if (!p.triad_at(threads)) return false;
+  std::tm tm{};
+  if (!strptime(p.date_utc.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return false;
+  const double age_s = std::difftime(std::time(nullptr), timegm(&tm));
+  return age_s >= 0 && age_s < 24 * 3600;
+}
+
+// The probe validate predicts with: --probe FILE; else a fresh cached probe of this machine;
+// else a full probe now (kernel and op rates: the reference engine's constants), cached.
+// `constants` receives the reference kernel's constants of that probe.
+ref::ProbeResult load_or_probe(const std::string& probe_file, int max_threads, bool tty, json* constants) {
+  auto take = [&](const json& dev, const std::string& file) {
+    ref::ProbeResult p = ref::probe_from_json(dev, file);
+    const json& m = dev.at("measured");
+    *constants = m.contains("reference_engine_throughput") ? m.at("reference_engine_throughput")
+                 : p.op_rates.empty()                      ? json::object()
+                                                           : ref::reference_cpu_ops(p);
+    return p;
+  };
+  if (!probe_file.empty()) return take(read_json_file(probe_file), probe_file);
+  const std::string cache = cached_probe_path();
+  if (fs::exists(cache)) {
+    try {
+      const json dev = read_json_file(cache);
+      if (cached_probe_usable(dev, ref::this_cpu(), max_threads)) {
+        std::fprintf(stderr, "probe: reusing %s (this machine, %s)\n", cache.c_str(),
+                     dev.at("measured").value("date_utc", std::string()).c_str());
+        return take(dev, cache);
+      }
+    } catch (const InputError&) {
+      // an unreadable cache is probed anew
+    }
+  }
   ref::ProbeOptions o;
   o.max_threads = max_threads;
-  o.kernels = false;  // validate needs the peaks; the triad is re-measured next to each run
-  o.triad_reps = 5;
+  o.kernels = true;
+  o.op_rates = true;
   o.progress = [tty](const std::string& s) {
     if (tty) std::fprintf(stderr, "probe: %s\n", s.c_str());
   };
-  return ref::probe_machine(o);
+  {
+    std::error_code ec;
+    fs::create_directories(synth_cache_dir(), ec);
+    if (!ec) o.file_cache_dir = synth_cache_dir();
+  }
+  std::fprintf(stderr, "probe: measuring this machine first (about a minute; kept in %s for 24 hours)\n", cache.c_str());
+  const ref::ProbeResult p = ref::probe_machine(o);
+  json dev = ref::probe_device_json(p, "this-machine");
+  *constants = ref::reference_cpu_ops(p);
+  if (!constants->empty()) dev["measured"]["reference_engine_throughput"] = *constants;
+  write_file_atomic(cache, dev.dump(2) + "\n");
+  return p;
 }
 
-MachineRates rates_at(const ref::ProbeResult& p, int threads) {
+MachineRates rates_at(const ref::ProbeResult& p, int threads, const json& constants) {
   MachineRates r;
+  r.engine_constants = constants;
+  r.attention_reads_f16 = p.attention_reads_f16;
+  r.isa = p.isa;
+  r.probe_tag = "measured: gemmasim probe " + p.date_utc + " on " + p.hostname + " (" + p.cpu_name + ")";
   r.threads = threads;
   r.cpu_name = p.cpu_name;
   r.memory_bytes = static_cast<double>(p.memory_bytes);
@@ -389,7 +446,7 @@ int cmd_validate(const Args& a) {
       "json", po::bool_switch(&as_json), "print validate.json on stdout")(
       "llama-bench", po::value(&llama_bench), "compare with runs of `llama-bench -o json` measured elsewhere")(
       "hw", po::value(&hw), "hardware of the llama-bench runs (id or file; default: from gpu_info / cpu_info)")(
-      "probe", po::value(&probe_file), "reuse a device file written by `gemmasim probe` for the vector peaks")(
+      "probe", po::value(&probe_file), "predict with this device file written by `gemmasim probe` (default: a probe of this machine from the last 24 hours in the cache, else a probe now)")(
       "max-run-s", po::value(&max_run_s)->default_value(300), "skip configurations predicted to run longer (0: no limit)")(
       "only", po::value(&only), "run only configurations whose label contains this text")(
       "repeat", po::value(&repeat)->default_value(1),
@@ -454,7 +511,8 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
   const bool tty = ::isatty(2) != 0;
   int max_threads = 1;
   for (const auto& c : matrix) max_threads = std::max(max_threads, c.threads);
-  ref::ProbeResult probe = load_or_probe(probe_file, max_threads, true);
+  json probe_constants;
+  ref::ProbeResult probe = load_or_probe(probe_file, max_threads, true, &probe_constants);
   fs::create_directories(out_dir);
   {  // the page-cache fault unit on the model files' filesystem, measured now (it sets the PLE table's resident bytes)
     std::error_code ec;
@@ -495,7 +553,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       // prefill of D tokens would leave, in milliseconds: 4096 tokens of E2B were a 5-minute
       // prefill on the AVX2 host of 2026-12-06).
       {
-        const Prediction g = predict_run(c, rates_at(probe, c.threads), engine);
+        const Prediction g = predict_run(c, rates_at(probe, c.threads, probe_constants), engine);
         // + run's warm-up (Forward::warm_up): min(prompt, run's default --ubatch) tokens and one more
         const double warm = static_cast<double>(std::min<long long>(c.prompt, ref::ForwardOptions{}.n_ubatch));
         const double t_pred = (g.prefill_tok_per_s > 0 ? (static_cast<double>(c.prompt) + warm) / g.prefill_tok_per_s : 0) +
@@ -540,7 +598,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         continue;
       }
       if (last_pass) maybe_evict(static_cast<std::size_t>(i - 1));
-      const MachineRates base = rates_at(probe, c.threads);
+      const MachineRates base = rates_at(probe, c.threads, probe_constants);
       // The row's figures: the mean of every sample (peak memory, the per-op table); the prefill
       // from the samples just before and after it; each decode rep from its own two.
       MachineSample all;

@@ -561,6 +561,16 @@ FileCacheRates file_cache_rates(const std::string& dir, std::int64_t file_bytes,
   return r;
 }
 
+ProbeResult this_cpu() {
+  ProbeResult r;
+  r.cpu_name = cpu_model_name();
+  r.isa = isa_name(active_isa());
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) == 0) r.hostname = host;
+  r.cores = usable_cores();
+  return r;
+}
+
 ProbeResult probe_machine(const ProbeOptions& o) {
   const auto t0 = Clock::now();
   auto say = [&](const std::string& s) {

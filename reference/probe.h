@@ -228,6 +228,8 @@ CacheSizes cache_sizes();
 std::string cpu_model_name();
 
 ProbeResult probe_machine(const ProbeOptions& o);
+// What identifies this machine without measuring it: cpu_name, isa, hostname, cores.
+ProbeResult this_cpu();
 
 // hwdb device file for this machine: bandwidth = best triad at all threads,
 // peak fp32 / int8 = the measured vector peaks at all threads; every figure sourced.

@@ -95,6 +95,19 @@ static Device parse_device(const json& j, const std::string& file) {
   d.price_usd = r.num_or("price_usd", 0.0, 0.0, 1e7);
   d.price_date = r.str_or("price_date", "");
   d.price_kind = r.str_or("price_kind", "");
+  if (r.has("measured") && j.at("measured").is_object()) {
+    const json& m = j.at("measured");
+    if (m.contains("reference_engine_throughput")) {
+      if (!m.at("reference_engine_throughput").is_object()) r.at("measured").at("reference_engine_throughput").fail("expected an object");
+      d.probed_engine_constants = m.at("reference_engine_throughput");
+    }
+    d.probed_isa = m.value("isa", std::string());
+    d.attention_reads_f16 = m.contains("attention_reads_f16") && m.at("attention_reads_f16").is_boolean()
+                                ? m.at("attention_reads_f16").get<bool>()
+                                : d.probed_isa == "avx512";
+    d.probed_tag = "measured: gemmasim probe " + m.value("date_utc", std::string()) + " on " + m.value("hostname", std::string()) +
+                   " (" + m.value("cpu", std::string()) + ")";
+  }
   if (!r.has("sources")) r.fail("required key 'sources' missing: every number needs its source");
   d.sources = j.at("sources");
   return d;

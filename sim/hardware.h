@@ -32,6 +32,12 @@ struct Device {
   // its fp32 peak (int8_source says so).
   std::vector<std::string> cpu_features;
   std::string int8_source;
+  // Written by `gemmasim probe`: the reference kernel's constants measured on this machine
+  // (measured.reference_engine_throughput), whether its attention reads the f16 KV cache in
+  // place, its ISA and the probe's tag; an engine with throughput_from "device" takes them.
+  json probed_engine_constants;
+  bool attention_reads_f16 = false;
+  std::string probed_isa, probed_tag;
   int pcie_generation = 0;      // discrete GPUs: PCIe generation of the card (0 unknown)
   int pcie_lanes = 0;           // discrete GPUs: PCIe lanes of the card (0 unknown: x16 assumed)
   double tdp_w = 0;

@@ -75,8 +75,17 @@ i64 engine_default_context(const std::string& engine_id, const System& hw) {
   return 0;
 }
 
+EngineProfile engine_for_host(const EngineProfile& e, const Device& host) {
+  if (e.throughput_from != "device" || !host.probed_engine_constants.is_object() || host.probed_engine_constants.empty())
+    return e;
+  const json j = engine_json_with_probe(read_json_file(e.file), host.probed_engine_constants, host.attention_reads_f16,
+                                        host.probed_isa, host.probed_tag);
+  return parse_engine(j, e.file + " (with the constants of " + host.id + "'s probe)");
+}
+
 EngineProfile resolve_engine_for(const std::string& id_or_path, const System& hw) {
-  return engine_on_backend(resolve_engine(id_or_path), !hw.gpus.empty() ? hw.gpus.front().backend : hw.host.backend);
+  return engine_for_host(engine_on_backend(resolve_engine(id_or_path), !hw.gpus.empty() ? hw.gpus.front().backend : hw.host.backend),
+                         hw.host);
 }
 
 static i64 pad_up(i64 x, i64 p) { return (x + p - 1) / p * p; }

@@ -47,6 +47,9 @@ std::string default_engine(const System& hw, const QuantRecipe& q);
 // The context an engine chooses itself on a system when none is given (hwdb/engines/<id>.json
 // defaults.context_tokens_by_vram: Ollama's by GPU memory), 0 when the engine states none.
 i64 engine_default_context(const std::string& engine_id, const System& hw);
+// An engine with throughput_from "device" (the reference kernel) on a host whose device file
+// holds a probe's constants: those constants; otherwise the engine as it is.
+EngineProfile engine_for_host(const EngineProfile& e, const Device& host);
 // --engine ID on a system: the profile as it runs on the system's backend (engine_on_backend).
 EngineProfile resolve_engine_for(const std::string& id_or_path, const System& hw);
 

@@ -64,6 +64,10 @@ System machine_system(const MachineRates& r) {
   if (r.int8_ops_per_s > 0) d.peak_flops_per_s["int8"] = r.int8_ops_per_s;
   d.cores = r.threads;
   d.weight_stream_bytes_per_s = r.weight_stream_bytes_per_s;
+  d.probed_engine_constants = r.engine_constants;
+  d.attention_reads_f16 = r.attention_reads_f16;
+  d.probed_isa = r.isa;
+  d.probed_tag = r.probe_tag;
   d.sources = {{"all", "measured: gemmasim probe / validate (STREAM triad, FMA and int8 loops: VNNI, or AVX2 maddubs) at " + std::to_string(r.threads) + " threads"}};
   System s;
   s.id = d.id;
@@ -122,7 +126,7 @@ Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std
   const ModelSpec m = find_model(c.model);
   const QuantRecipe& q = find_recipe(c.quant);
   const System s = machine_system(r);
-  const EngineProfile e = resolve_engine(engine_id);
+  const EngineProfile e = resolve_engine_for(engine_id, s);  // the reference profile with this machine's probe
   Workload wl;
   wl.prompt_tokens = c.prompt;
   wl.gen_tokens = c.gen;
@@ -344,7 +348,7 @@ BenchCompare predict_llama_bench(const LlamaBenchCase& c) {
   const ModelSpec m = find_model(c.model_id);
   const QuantRecipe& q = find_recipe(c.recipe_id);
   const System s = resolve_hardware(c.hw_id);
-  const EngineProfile e = resolve_engine(c.engine_id);
+  const EngineProfile e = resolve_engine_for(c.engine_id, s);
   Workload wl;
   wl.prompt_tokens = c.prefill ? c.run.n_prompt : 0;
   wl.gen_tokens = c.prefill ? 1 : c.run.n_gen;

@@ -53,6 +53,11 @@ struct MachineRates {
   // The kernel's mat-vec stream per weight format at these threads, measured next to the run
   // (ref::matvec_stream_bytes_per_s; empty: the profile's ratio x the triad). Device::weight_stream_bytes_per_s.
   std::map<std::string, double> weight_stream_bytes_per_s;
+  // The reference kernel's constants a probe of this machine measured (reference_cpu_ops; empty:
+  // the engine file's), whether its attention reads the f16 cache in place, its ISA, a source tag.
+  json engine_constants;
+  bool attention_reads_f16 = false;
+  std::string isa, probe_tag;
 };
 // A CPU-only system describing the machine at these rates (sources say "measured").
 System machine_system(const MachineRates& r);

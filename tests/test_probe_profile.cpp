@@ -3,19 +3,26 @@
 // computed by hand below from the figures put in (docs/validation.md states the rules).
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <tuple>
 
 #include "data_paths.h"
 #include "engine.h"
 #include "json_util.h"
 #include "probe.h"
+#include "memory_fit.h"
+#include "roofline.h"
 
 using namespace gs;
 using namespace gs::ref;
 
 namespace {
 
-OpRate op(const char* name, const char* phase, int threads, double flops, double time_s) {
+OpRate op_rate(const char* name, const char* phase, int threads, double flops, double time_s) {
   OpRate r;
   r.op = name;
   r.phase = phase;
@@ -46,16 +53,16 @@ ProbeResult hand_probe() {
   r.peaks = {{1, 100e9, 400e9}, {2, 200e9, 800e9}};
   r.op_rates = {
       // norms, prefill: 2 then 2.5 GFLOP/s: x1.25 < 1.5 -> serial, 2e9 / 100e9 = 0.02.
-      op("norms", "prefill", 1, 1e9, 0.5), op("norms", "prefill", 2, 1e9, 0.4),
+      op_rate("norms", "prefill", 1, 1e9, 0.5), op_rate("norms", "prefill", 2, 1e9, 0.4),
       // act, prefill: 2 then 5 GFLOP/s: x2.5 -> parallel, 5e9 / 200e9 = 0.025.
-      op("act", "prefill", 1, 1e9, 0.5), op("act", "prefill", 2, 1e9, 0.2),
+      op_rate("act", "prefill", 1, 1e9, 0.5), op_rate("act", "prefill", 2, 1e9, 0.2),
       // attention, decode: scores + softmax + values together, 4.2e9 FLOP in 1.0 s, then in
       // 0.6 s: 7 GFLOP/s, x1.67 -> parallel, 7e9 / 200e9 = 0.035 for all three.
-      op("attn_scores", "decode", 1, 2e9, 0.5), op("attn_softmax", "decode", 1, 0.2e9, 0.0),
-      op("attn_values", "decode", 1, 2e9, 0.5), op("attn_scores", "decode", 2, 2e9, 0.3),
-      op("attn_softmax", "decode", 2, 0.2e9, 0.0), op("attn_values", "decode", 2, 2e9, 0.3),
+      op_rate("attn_scores", "decode", 1, 2e9, 0.5), op_rate("attn_softmax", "decode", 1, 0.2e9, 0.0),
+      op_rate("attn_values", "decode", 1, 2e9, 0.5), op_rate("attn_scores", "decode", 2, 2e9, 0.3),
+      op_rate("attn_softmax", "decode", 2, 0.2e9, 0.0), op_rate("attn_values", "decode", 2, 2e9, 0.3),
       // rope, decode: 1 thread only -> no constant.
-      op("rope", "decode", 1, 1e9, 1.0),
+      op_rate("rope", "decode", 1, 1e9, 1.0),
   };
   r.call_costs = {{1, 2e-6, 9e9, 40e9}, {2, 3e-6, 13.5e9, 72e9}};
   r.kernels = {
@@ -142,12 +149,12 @@ TEST_CASE("reference_cpu_ops: memory-bound formats take their compute limit from
 TEST_CASE("reference_cpu_ops: attention from the deep steps when the probe has them, the other ops from the shallow ones") {
   ProbeResult r = hand_probe();
   // Deep steps: 8e9 FLOP in 1.0 s at 1 thread, in 0.5 s at 2: 16 GFLOP/s, x2 -> parallel, 16e9 / 200e9 = 0.08.
-  r.op_rates.push_back(op("attn_scores", "decode_deep", 1, 4e9, 0.5));
-  r.op_rates.push_back(op("attn_values", "decode_deep", 1, 4e9, 0.5));
-  r.op_rates.push_back(op("attn_scores", "decode_deep", 2, 4e9, 0.25));
-  r.op_rates.push_back(op("attn_values", "decode_deep", 2, 4e9, 0.25));
-  r.op_rates.push_back(op("act", "decode_deep", 1, 1e9, 0.001));  // not used: act comes from "decode"
-  r.op_rates.push_back(op("act", "decode_deep", 2, 1e9, 0.001));
+  r.op_rates.push_back(op_rate("attn_scores", "decode_deep", 1, 4e9, 0.5));
+  r.op_rates.push_back(op_rate("attn_values", "decode_deep", 1, 4e9, 0.5));
+  r.op_rates.push_back(op_rate("attn_scores", "decode_deep", 2, 4e9, 0.25));
+  r.op_rates.push_back(op_rate("attn_values", "decode_deep", 2, 4e9, 0.25));
+  r.op_rates.push_back(op_rate("act", "decode_deep", 1, 1e9, 0.001));  // not used: act comes from "decode"
+  r.op_rates.push_back(op_rate("act", "decode_deep", 2, 1e9, 0.001));
   const json j = reference_cpu_ops(r);
   for (const char* a : {"attn_scores", "attn_softmax", "attn_values"}) {
     CAPTURE(a);
@@ -258,7 +265,7 @@ void attn_phase(ProbeResult& r, const char* phase, int threads, std::int64_t cal
   for (const auto& [name, f, t] : {std::tuple<const char*, double, double>{"attn_scores", 0.45 * flops, time_s / 2},
                                    {"attn_softmax", 0.1 * flops, 0.0},
                                    {"attn_values", 0.45 * flops, time_s / 2}}) {
-    OpRate o = op(name, phase, threads, f, t);
+    OpRate o = op_rate(name, phase, threads, f, t);
     o.calls = calls;
     r.op_rates.push_back(o);
   }
@@ -293,10 +300,10 @@ TEST_CASE("fit_attention: time = calls x call_s + FLOP / rate from the two depth
 TEST_CASE("reference_cpu_ops: decode attention from the fit: slope efficiency, serial rule on the slopes, half the call cost on scores and values") {
   ProbeResult r = two_depth_probe();
   // The single-rate phases are there too (decode, and the probe model's decode_deep): the fit replaces them.
-  r.op_rates.push_back(op("attn_scores", "decode_deep", 1, 4e9, 0.5));
-  r.op_rates.push_back(op("attn_values", "decode_deep", 1, 4e9, 0.5));
-  r.op_rates.push_back(op("attn_scores", "decode_deep", 2, 4e9, 0.25));
-  r.op_rates.push_back(op("attn_values", "decode_deep", 2, 4e9, 0.25));
+  r.op_rates.push_back(op_rate("attn_scores", "decode_deep", 1, 4e9, 0.5));
+  r.op_rates.push_back(op_rate("attn_values", "decode_deep", 1, 4e9, 0.5));
+  r.op_rates.push_back(op_rate("attn_scores", "decode_deep", 2, 4e9, 0.25));
+  r.op_rates.push_back(op_rate("attn_values", "decode_deep", 2, 4e9, 0.25));
   const json j = reference_cpu_ops(r);
   // Slopes 20 and 50 GFLOP/s: x2.5 >= 1.5 -> parallel, 50e9 / 200e9 = 0.25 (not 0.08 of the deep steps).
   for (const char* a : {"attn_scores", "attn_softmax", "attn_values"}) {
@@ -465,4 +472,43 @@ TEST_CASE("median_constants: numbers by their median, flags by the majority, key
   const json r1 = reference_cpu_ops(hand_probe());
   const json med = median_constants({r1, r1, r1});
   CHECK(med == r1);
+}
+
+TEST_CASE("the probe's constants live in the device file: --engine reference on it equals the probe's engine file") {
+  ProbeResult r = hand_probe();
+  r.hostname = "box";
+  r.date_utc = "2026-11-29T21:00:00Z";
+  r.isa = "avx2";
+  r.attention_reads_f16 = true;
+  const json ops = reference_cpu_ops(r);
+  json dev = probe_device_json(r, "box");
+  dev["measured"]["reference_engine_throughput"] = ops;
+  const std::string file = (std::filesystem::temp_directory_path() / ("gemmasim_probe_dev_" + std::to_string(::getpid()) + ".json")).string();
+  std::ofstream(file) << dev.dump();
+  const System s = resolve_hardware(file);
+  const EngineProfile bundled = resolve_engine("reference");
+  CHECK(bundled.throughput_from == "device");
+  const EngineProfile on_box = resolve_engine_for("reference", s);
+  const EngineProfile from_file =
+      parse_engine(reference_engine_json(read_json_file(data_path("hwdb/engines/reference.json")), ops, r, "reference-box"), "x.json");
+  CHECK(from_file.throughput_from.empty());  // an engine file of one machine takes nothing from a device file
+  CHECK(on_box.thr.matmul_call_s == doctest::Approx(2e-6));
+  CHECK(on_box.thr.matmul_call_s == from_file.thr.matmul_call_s);
+  CHECK(on_box.thr.bandwidth_efficiency == from_file.thr.bandwidth_efficiency);
+  CHECK(on_box.thr.moe_prefill_efficiency == from_file.thr.moe_prefill_efficiency);
+  CHECK(on_box.thr.matvec_compute_efficiency == from_file.thr.matvec_compute_efficiency);
+  // the same estimate either way; and not the bundled default's
+  Workload wl;
+  wl.prompt_tokens = 64;
+  wl.gen_tokens = 8;
+  const ModelOps mo = prepare_ops(find_model("gemma4-e2b"), find_recipe("q8_0"));
+  const Estimate a = estimate(mo, prepare_hardware(s, on_box), {}, wl);
+  const Estimate b = estimate(mo, prepare_hardware(s, from_file), {}, wl);
+  const Estimate c = estimate(mo, prepare_hardware(s, bundled), {}, wl);
+  CHECK(a.tpot_s == doctest::Approx(b.tpot_s));
+  CHECK(a.ttft_s == doctest::Approx(b.ttft_s));
+  CHECK(a.ttft_s != doctest::Approx(c.ttft_s));
+  // a device file without a probe keeps the bundled default
+  CHECK(resolve_engine_for("reference", resolve_hardware("i5-8500")).thr.matmul_call_s == bundled.thr.matmul_call_s);
+  std::remove(file.c_str());
 }
