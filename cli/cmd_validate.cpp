@@ -296,20 +296,6 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
 // A probe of this machine kept for the next validate: <cache>/probe-this-machine.json.
 std::string cached_probe_path() { return synth_cache_dir() + "/probe-this-machine.json"; }
 
-// The cached probe is this machine's, and fresh: same CPU, cores, ISA and host name, at least
-// `threads` threads measured, taken within the last 24 hours (a machine's speed drifts).
-bool cached_probe_usable(const json& dev, const ref::ProbeResult& now_cpu, int threads) {
-  if (!dev.contains("measured") || !dev.at("measured").contains("reference_engine_throughput")) return false;
-  const ref::ProbeResult p = ref::probe_from_json(dev, cached_probe_path());
-  if (p.cpu_name != now_cpu.cpu_name || p.cores != now_cpu.cores || p.isa != now_cpu.isa || p.hostname != now_cpu.hostname)
-    return false;
-  if (!p.triad_at(threads)) return false;
-  std::tm tm{};
-  if (!strptime(p.date_utc.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return false;
-  const double age_s = std::difftime(std::time(nullptr), timegm(&tm));
-  return age_s >= 0 && age_s < 24 * 3600;
-}
-
 // The probe validate predicts with: --probe FILE; else a fresh cached probe of this machine;
 // else a full probe now (kernel and op rates: the reference engine's constants), cached.
 // `constants` receives the reference kernel's constants of that probe.
@@ -327,7 +313,7 @@ ref::ProbeResult load_or_probe(const std::string& probe_file, int max_threads, b
   if (fs::exists(cache)) {
     try {
       const json dev = read_json_file(cache);
-      if (cached_probe_usable(dev, ref::this_cpu(), max_threads)) {
+      if (ref::probe_reusable(dev, ref::this_cpu(), max_threads, std::time(nullptr))) {
         std::fprintf(stderr, "probe: reusing %s (this machine, %s)\n", cache.c_str(),
                      dev.at("measured").value("date_utc", std::string()).c_str());
         return take(dev, cache);

@@ -17,6 +17,7 @@
 // hwdb/README.md schema) with the measured figures in "measured".
 #pragma once
 #include <cstdint>
+#include <ctime>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -236,6 +237,10 @@ ProbeResult this_cpu();
 json probe_device_json(const ProbeResult& r, const std::string& id = "this-machine");
 // Parse the "measured" object back (for validate reusing a probe file).
 ProbeResult probe_from_json(const json& device, const std::string& file);
+// A probe file another run may reuse on this machine: written by a probe of the same CPU, ISA,
+// core count and host name (`now_cpu`: this_cpu()), with the reference engine's constants and
+// a triad at `threads` threads, less than 24 hours before `now` (a machine's speed drifts).
+bool probe_reusable(const json& device, const ProbeResult& now_cpu, int threads, std::time_t now);
 
 // Decode attention of the attention probe model at `threads` threads as
 // time = calls x call_s + FLOP / flops_per_s, from its phases decode_attn_near and

@@ -185,4 +185,21 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
   return p;
 }
 
+bool probe_reusable(const json& device, const ProbeResult& now_cpu, int threads, std::time_t now) {
+  if (!device.contains("measured") || !device.at("measured").contains("reference_engine_throughput")) return false;
+  ProbeResult p;
+  try {
+    p = probe_from_json(device, "cached probe");
+  } catch (const InputError&) {
+    return false;
+  }
+  if (p.cpu_name != now_cpu.cpu_name || p.cores != now_cpu.cores || p.isa != now_cpu.isa || p.hostname != now_cpu.hostname)
+    return false;
+  if (!p.triad_at(threads)) return false;
+  std::tm tm{};
+  if (!strptime(p.date_utc.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return false;
+  const double age_s = std::difftime(now, timegm(&tm));
+  return age_s >= 0 && age_s < 24 * 3600;
+}
+
 }  // namespace gs::ref

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -300,4 +301,58 @@ TEST_CASE("decode attention of the attention probe model at two depths: same cal
   REQUIRE(back.op_rate_at("attn_values", "decode_attn_far", 1) != nullptr);
   CHECK(back.op_rate_at("attn_values", "decode_attn_far", 1)->depth == static_cast<std::int64_t>(df));
   CHECK(fit_attention(back, 1).ok);
+}
+
+TEST_CASE("validate reuses a fresh probe of this machine from the cache, not one of another machine") {
+  namespace fs = std::filesystem;
+  const fs::path cache = fs::temp_directory_path() / ("gemmasim_probe_cache_" + std::to_string(::getpid()));
+  fs::create_directories(cache / "gemmasim");
+  const char* old = std::getenv("XDG_CACHE_HOME");
+  const std::string old_value = old ? old : "";
+  ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
+  auto write_probe = [&](const std::string& date) {
+    gs::ref::ProbeResult r = gs::ref::this_cpu();
+    r.date_utc = date;
+    r.memory_bytes = 1LL << 34;
+    r.triad = {{1, 20e9, 20e9, 1, 1 << 20}, {2, 40e9, 40e9, 1, 1 << 20}};
+    r.peaks = {{1, 100e9, 400e9}, {2, 200e9, 800e9}};
+    nlohmann::json dev = gs::ref::probe_device_json(r, "this-machine");
+    dev["measured"]["reference_engine_throughput"] = {{"bandwidth_efficiency", 0.9}};
+    std::ofstream(cache / "gemmasim" / "probe-this-machine.json") << dev.dump();
+  };
+  char now[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  // every configuration skipped by the time rule: only the probe step and the reports run
+  const std::string args = "validate --quick --max-run-s 0.000001 --out-dir " + (cache / "out").string();
+  write_probe(now);
+  const CliResult fresh = run_cli(args);
+  CHECK(fresh.code == 0);
+  CHECK(fresh.err.find("probe: reusing") != std::string::npos);
+  // which probes are reused: this CPU's, fresh, with constants and the thread count asked for
+  gs::ref::ProbeResult me = gs::ref::this_cpu();
+  me.date_utc = now;
+  me.memory_bytes = 1LL << 34;
+  me.triad = {{1, 20e9, 20e9, 1, 1 << 20}, {2, 40e9, 40e9, 1, 1 << 20}};
+  me.peaks = {{1, 100e9, 400e9}, {2, 200e9, 800e9}};
+  nlohmann::json dev = gs::ref::probe_device_json(me, "this-machine");
+  dev["measured"]["reference_engine_throughput"] = {{"bandwidth_efficiency", 0.9}};
+  const gs::ref::ProbeResult cpu = gs::ref::this_cpu();
+  CHECK(gs::ref::probe_reusable(dev, cpu, 2, t));
+  CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 4, t));                // no triad at 4 threads
+  CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 2, t + 25 * 3600));    // a day later
+  CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 2, t - 3600));         // dated in the future
+  gs::ref::ProbeResult other = cpu;
+  other.cpu_name += " (another)";
+  CHECK_FALSE(gs::ref::probe_reusable(dev, other, 2, t));
+  other = cpu;
+  other.cores += 1;
+  CHECK_FALSE(gs::ref::probe_reusable(dev, other, 2, t));
+  nlohmann::json bare = dev;
+  bare["measured"].erase("reference_engine_throughput");
+  CHECK_FALSE(gs::ref::probe_reusable(bare, cpu, 2, t));
+  CHECK_FALSE(gs::ref::probe_reusable(nlohmann::json::object(), cpu, 2, t));
+  if (old) ::setenv("XDG_CACHE_HOME", old_value.c_str(), 1);
+  else ::unsetenv("XDG_CACHE_HOME");
+  fs::remove_all(cache);
 }
