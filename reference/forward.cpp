@@ -9,8 +9,8 @@
 //     x = x * layer_scalar
 //   logits = softcap(output(final_norm(x)))             [T_out, V]
 //
-// Sources: llama.cpp src/models/gemma4-iswa.cpp, transformers modular_gemma4.py,
-// ../shared/gemma4-architecture.md. Blocks: blocks/attention.cpp, blocks/ffn.cpp, blocks/ple.cpp.
+// Sources: llama.cpp src/models/gemma4-iswa.cpp, transformers modular_gemma4.py and the
+// models' config.json (models/gemma4-*.json cite each value). Blocks: blocks/attention.cpp, blocks/ffn.cpp, blocks/ple.cpp.
 #include "forward.h"
 
 #include <algorithm>

@@ -24,7 +24,7 @@ static double kv_total(const ModelSpec& m, i64 ctx, const MemoryRules& r, const 
 }
 
 TEST_CASE("KV cache bytes match the hand computation of each variant") {
-  // From the configs (../shared/gemma4-architecture.md, "KV cache per token"):
+  // From the configs (models/gemma4-*.json: heads, head dims, windows, KV sharing):
   // bytes/token of the global layers (all of them) and of the sliding layers, and W.
   struct Row { const char* id; double global_bpt, sliding_bpt; i64 w; };
   const Row rows[] = {

@@ -12,7 +12,7 @@ using namespace gs;
 static double B(double x) { return x * 1e9; }
 
 TEST_CASE("Gemma 4 parameter counts match the config arithmetic") {
-  // Targets from issue 2 (computed from the configs, ../shared/gemma4-architecture.md), to 0.01B.
+  // Targets computed by hand from the Hugging Face configs (models/gemma4-*.json), to 0.01B.
   struct Row { const char* id; double total, effective, active; };
   const Row rows[] = {
       {"gemma4-31b", 30.70, 30.70, 30.70},
