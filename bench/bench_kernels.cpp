@@ -13,8 +13,8 @@
 //                   the round's triad; shapes of < ~100 MB in all read partly from L3);
 //                   GS_SWEEP_MERGE=1 also copies each shape's matrices back to back into one
 //                   buffer and compares one call per matrix with one call over all (the cost
-//                   of a call: on 2026-12-05, 30 E2B 6144 x 1536 matrices read 47-49 GB/s
-//                   called one by one, 54-55 as one call; 0.22 MB ones 26 against 54-100)
+//                   of a call: each call's start-up and ramp of the stream, which small
+//                   matrices pay more of)
 // Usage: bench_kernels [rows ne1] [cols ne0] [threads] [type]   (default 12288 x 6144: larger than L3 at every format, all threads)
 //        bench_kernels --gguf FILE.gguf [threads]
 //        bench_kernels --widths TYPE [threads]   (the T = 1 stream against the row length, per layout)
@@ -285,8 +285,8 @@ int footprint_sweep(double gb, std::int64_t rows, std::int64_t cols) {
 // family's matrices), 512 MiB a matrix on huge pages in 8 MiB calls (as the probe streams),
 // in GGUF order and, where the ISA has the kernel, interleaved by 16 rows; 7 rounds, each a
 // triad on the probe's arrays then every (layout, width) once; medians of the ratio to the
-// round's triad (the first round warms up, not counted). On 2026-12-06 this found GGUF-order
-// Q8_0 12288-wide rows at 0.52-0.67 of the triad against 0.84-0.92 for 1536-6144 (2 threads).
+// round's triad (the first round warms up, not counted): long rows in GGUF order can stream
+// well below short ones, which a single-shape benchmark would not show.
 int width_sweep(const std::string& type_name) {
   const std::optional<GgmlType> parsed = type_from_name(type_name);
   if (!parsed || !kernel_supports(*parsed)) throw InputError("--widths: unknown or unsupported weight format '" + type_name + "'");

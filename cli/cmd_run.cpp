@@ -271,11 +271,10 @@ int cmd_run(const Args& a) {
   }
 
   // Warm-up, as llama-bench warms up (Forward::warm_up: the prompt's first micro-batch, then one
-  // token, each undone). The first step of a process pays costs outside every op: on
-  // 2026-12-05, right after validate had dropped and re-read the model file, E2B's first
-  // 64-token prefill spent 0.35-0.9 s beyond its ops' 0.46-0.66 s (page faults of fresh
-  // activation buffers, OpenMP start), gone after any 1-token step; a 512-token prefill kept
-  // 0.42-0.47 s after a 1-token warm-up (its [512, ...] buffers faulted in by the timed step).
+  // token, each undone). The first step of a process pays costs outside every op (page faults
+  // of fresh activation buffers, the OpenMP start), which any 1-token step removes; a long
+  // prompt's [T, ...] buffers fault in at their first T-token step, hence the prompt-sized
+  // warm-up.
   if (!no_warmup) f.warm_up(toks);
 
   // --pause-every: the parent sees the stop, measures the machine while nothing of this

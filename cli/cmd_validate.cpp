@@ -163,14 +163,13 @@ double other_cpu_s(const MachineSample& a, const MachineSample& b) {
   return std::max(0.0, (b.stop_busy_s - a.cont_busy_s) - (b.child_cpu_s - a.child_cpu_s));
 }
 // --stream-witness: the kernel's stream of each format, on fresh 64 MiB matrices per row length,
-// 3 timed passes each (0.2-0.3 s a format here), for a second decode prediction. Tried on
-// 2026-12-05 (docs/validation.md, "night"): it predicted the decode worse than the triad did.
+// 3 timed passes each, for a second decode prediction (docs/validation.md: it has not predicted
+// the decode better than the triad).
 constexpr std::int64_t kStreamBytes = 64LL << 20;
 // The triad as the probe pairs it with each pass of a kernel's stream (the ratio x triad the
 // prediction uses came from those pairs, KernelRate::matvec_of_triad): 3 x 256 MiB (the first
 // halves of the probe's 512 MiB arrays), best of 3 timed passes, on arrays allocated once for
-// the whole run. Until 2026-12-05 each stop allocated and touched three fresh 512 MiB arrays
-// (1.5 GB of page faults per stop).
+// the whole run (fresh arrays at every stop would cost page faults of 1.5 GB each time).
 const ref::TriadArrays& triad_arrays() {
   static const ref::TriadArrays a(256LL << 20, ref::usable_cores());
   return a;
@@ -203,8 +202,8 @@ MachineRates triad_alone(MachineRates r) {
 // Decode steps per rep: each rep is predicted from the machine figures measured around it.
 constexpr long long kStepsPerRep = 4;
 // Prefill reps (gemmasim run --prefill-reps: the median of 3 timings of the prompt, as
-// llama-bench repeats each test): on 2026-12-06 single prefills of E2B p64 read +49..+277% in
-// some passes (every op of the step slower, no other process running) and +4..+15% in others.
+// llama-bench repeats each test): a single short prefill on a shared machine can run several
+// times slower than its neighbours (every op of the step slower, no other process running).
 constexpr int kPrefillReps = 3;
 
 // Execute one configuration: `gemmasim run --json --pause-every 4` in a child process. The
@@ -229,8 +228,8 @@ Measured execute(const ValidateConfig& c, const std::string& tmp_base, std::vect
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {  // child: stdin from /dev/null, stdout and stderr to files
     // Killed with validate: a child stopped between reps keeps a signal pending until it is
-    // continued, so an interrupted validate left it stopped, holding its memory (1.1 GB seen
-    // for a whole later pass on 2026-12-02). SIGKILL also ends a stopped process.
+    // continued, so an interrupted validate would leave it stopped, holding its memory.
+    // SIGKILL also ends a stopped process.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(125);  // the parent is already gone
     const int in = ::open("/dev/null", O_RDONLY);
@@ -536,8 +535,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       }
       // Time budget: predicted wall time of the run (warm-up, prompt, decode; the KV fill is seeded:
       // run --fill seeded stores the rows, which costs what attention then reads the same as a
-      // prefill of D tokens would leave, in milliseconds: 4096 tokens of E2B were a 5-minute
-      // prefill on the AVX2 host of 2026-12-06).
+      // prefill of D tokens would leave, in milliseconds instead of minutes).
       {
         const Prediction g = predict_run(c, rates_at(probe, c.threads, probe_constants), engine);
         // + run's warm-up (Forward::warm_up): min(prompt, run's default --ubatch) tokens and one more

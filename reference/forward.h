@@ -104,8 +104,8 @@ class Forward {
   std::int64_t pos_ = 0;
   // The step's large buffers, kept across layers and steps (grown, never shrunk): h, a [T, D]
   // (layer), g, u [T, F] (dense_ffn), q, o [T, H, Dh] (attention). A fresh vector per layer was
-  // a fresh mapping per layer, zeroed and paged in every time: on 2026-12-05 that took 0.45 s of
-  // E2B's 512-token prefill (5.9 s) and 1.9 s of the 31B's 64-token one, outside every op.
+  // a fresh mapping per layer, zeroed and paged in every time: seconds of a long prefill spent
+  // outside every op.
   std::vector<float> buf_h_, buf_a_, buf_g_, buf_u_, buf_q_, buf_o_;
   static float* grow(std::vector<float>& v, std::int64_t n) {
     if (static_cast<std::int64_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));

@@ -1,7 +1,7 @@
 // huge_pages.h: memory for weights the kernel streams (interleaved copies, probe and bench
 // matrices): 2 MiB-aligned, rounded up to 2 MiB, transparent huge pages requested. With 4 KiB
-// pages the hardware prefetchers stop at every page (E2B's FFN matrices streamed 20 GB/s
-// instead of 27 on 2026-12-01). The pages are not touched here.
+// pages the hardware prefetchers stop at every page and large matrices stream markedly slower.
+// The pages are not touched here.
 #pragma once
 #include <sys/mman.h>
 

@@ -335,8 +335,8 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
   // mat-vec's rate depends on the row length through the per-row work), median of the three.
   // The matrix is streamed as a model's layers are: one matmul() call per 8 MiB of rows
   // (E2B's projections are 2-11 MB), each starting its threads, its prefetch streams and its
-  // static split anew; one 256 MiB call streamed 20-25% faster than a decode step's matrices
-  // (2026-12-01: Q8_0 mat-vec 1.04-1.08 of the triad, E2B Q8_0 decode 0.8-0.86).
+  // static split anew; one 256 MiB call streams markedly faster than a decode step's matrices,
+  // so the probe would over-predict decode.
   std::vector<double> per_width, ratios;
   for (const std::int64_t n : {1536, 5376, 12288}) {
     const std::int64_t row = tensor_bytes(t, n);
@@ -606,9 +606,9 @@ ProbeResult probe_machine(const ProbeOptions& o) {
   if (N > 1) rate_threads.push_back(N);
   if (o.kernels) {
     // The kernel streams and their paired triads sized by the last-level cache: 8 x L3, at
-    // least 64 MiB, at most the options' sizes (256 MiB matrices, 3 x 256 MiB triads). On a
-    // host with 8 MiB of L3 and a 16 GB/s core (2026-12-06) the fixed sizes made this stage
-    // 50 of the probe's 86 s; where L3 is 32 MiB or more nothing changes.
+    // least 64 MiB, at most the options' sizes (256 MiB matrices, 3 x 256 MiB triads): on a
+    // host with a small L3 and slow cores the fixed sizes made this stage most of the probe's
+    // time; where L3 is 32 MiB or more nothing changes.
     const std::int64_t l3 = cache_sizes().l3_bytes, by_l3 = std::max<std::int64_t>(64LL << 20, 8 * l3);
     const std::int64_t stream_bytes = l3 > 0 ? std::min(o.kernel_matvec_bytes, by_l3) : o.kernel_matvec_bytes;
     const std::int64_t paired_bytes = l3 > 0 ? std::min(o.triad_array_bytes / 2, by_l3) : o.triad_array_bytes / 2;

@@ -39,8 +39,8 @@ struct TriadResult {
 
 // The triad's three arrays, allocated and touched once, measured as often as wanted: the
 // probe measures the triad next to every kernel rate (28 times on 2 cores); allocating and
-// touching three fresh arrays each time took 55 of the probe's 80 s on 2026-12-05 (page faults
-// in a VM), over its one-minute budget. Throws InputError on absurd sizes.
+// touching three fresh arrays each time would make page faults most of the probe's time in a
+// VM. Throws InputError on absurd sizes.
 class TriadArrays {
  public:
   TriadArrays(std::int64_t array_bytes, int touch_threads);
@@ -82,9 +82,9 @@ struct KernelRate {
   // (4 per row length when paired) a triad, best of 3 timed passes, on the probe's TriadArrays
   // (3 x 256 MiB by default); the median over the 12 pairs of stream / triad (0: not measured;
   // then matvec_weight_bytes_per_s / triad_bytes_per_s). A pair lies ~0.1 s apart, the stream and
-  // the triads before and after it ~1 s: on this project's shared VM the bandwidth moved 20-30%
-  // within a second, and one probe's ratio of Q4_0 at 1 thread read 1.32 from a triad taken in a
-  // slow moment (2026-12-05). Best of 3, as validate measures the triad it multiplies.
+  // the triads before and after it ~1 s: on a shared VM the bandwidth can move 20-30% within a
+  // second, and a ratio to a triad taken in a slow moment reads far too high. Best of 3, as
+  // validate measures the triad it multiplies.
   double matvec_of_triad = 0;
   double triad_bytes_per_s = 0;          // triad (best of 3) just before and after, mean (probe_machine)
   // Vector peaks measured just before and after (mean): the kernel's share of the peak is taken
@@ -267,10 +267,10 @@ json reference_engine_json(const json& base, const json& ops, const ProbeResult&
 json median_constants(const std::vector<json>& runs);
 // Weight formats whose mat-vec the kernel's dot product limits: on a probe with L2-resident
 // figures, those whose 1-thread L2-resident rate is under 1.5x their own 1-thread DRAM rate (the
-// product then barely outruns the stream, and its rate, not the bandwidth, sets the mat-vec:
-// on 2026-12-01 Q4_K read 14.5 GB/s from L2 against 12.8 from DRAM, while Q4_0, interleaved by
-// 16 rows, read 61 against 21 and Q8_0 38 against 21); without them, Q4_0 and Q4_K (half a
-// byte per weight: in GGUF order, unpacking costs more than the bytes).
+// product then barely outruns the stream, and its rate, not the bandwidth, sets the mat-vec;
+// a format interleaved by 16 rows reads several times faster from L2 than from DRAM); without
+// them, Q4_0 and Q4_K (half a byte per weight: in GGUF order, unpacking costs more than the
+// bytes).
 bool is_dot_bound_matvec(const std::string& format);
 bool is_dot_bound_matvec(const ProbeResult& r, const std::string& format);
 // A kernel rate's T = 1 stream over the triad: the pass-by-pass pairing where the probe measured

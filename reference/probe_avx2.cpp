@@ -33,10 +33,9 @@ double fma_loop_avx2(std::int64_t iters) {
 // VNNI loop counts): iters x 8 x 8 x 32 x 2. The bytes multiplied are the chain's own
 // accumulator (with constant operands the compiler hoists maddubs out of the loop, and the
 // loop measured vector adds: 1.0-1.3 T"OP"/s a core); y alternates +1/-1 bytes, so a step
-// adds at most +-510 to a lane (int16 adds wrap; nothing for UBSan). Until 2026-12-06 the
-// loop ran a madd after every maddubs: on a core whose one multiply pipe runs both (an AVX2
-// EPYC of family 23), that read half the tile's rate, and the Q4_0 tile ran at 1.17 x the
-// "peak".
+// adds at most +-510 to a lane (int16 adds wrap; nothing for UBSan). A madd after every maddubs
+// would read half the tile's rate on a core whose one multiply pipe runs both, and the Q4_0
+// tile would then run above its "peak".
 double int8_loop_avx2(std::int64_t iters) {
   constexpr int kChains = 8, kSteps = 8;
   __m256i a[kChains];

@@ -106,7 +106,7 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
   ProbeResult p;
   p.cpu_name = m.str_or("cpu", "");
   p.isa = m.str_or("isa", "");
-  // files from before 2026-12-06 (afternoon): only the AVX-512 form read the f16 cache in place
+  // older probe files lack the key: then only the AVX-512 form read the f16 cache in place
   p.attention_reads_f16 = m.bool_or("attention_reads_f16", p.isa == "avx512");
   p.hostname = m.str_or("hostname", "");
   p.date_utc = m.str_or("date_utc", "");

@@ -83,8 +83,8 @@ namespace {
 // 256-wide FFN and no PLE (its cache is filled with seeded rows, fill_to), and a context of
 // 8192 so that the far depth can be the validation matrix's deepest (4096): there a global
 // layer's K and V (4 + 4 MB of f16, 8 + 8 of float mirrors on AVX2) leave L2 and, on small-L3
-// hosts, L3, which the rate measured at 2048 did not see (2026-12-06: E2B at depth 4096 decoded
-// 25% slower than predicted on a host with 2 MiB of L2).
+// hosts, L3, which a rate measured at 2048 does not see (deep decode then runs well below the
+// prediction on hosts with a small L2).
 // Between two steps a layer's K/V leaves the cache as in a real model: the tied 131072 x 256
 // output head (36 MB of Q8_0, above the 32 MB L3 of this project's machine) and the other
 // layers' K/V stream through it.
@@ -102,8 +102,8 @@ ModelSpec attention_probe_model() {
 }
 
 // Seeded K / V rows up to position `depth` (Forward::fill_kv_seeded: what the steps after it
-// cost does not depend on the rows' values; a prefill of the positions took 5 of the probe's
-// seconds at 1 thread on the AVX2 host of 2026-12-06). Nothing when g is there already.
+// cost does not depend on the rows' values; a prefill of the positions would take seconds of
+// the probe on a slow core). Nothing when g is there already.
 void fill_to(Forward& g, std::int64_t depth) {
   if (depth > g.pos()) g.fill_kv_seeded(depth, 0x5EED);
 }
@@ -173,8 +173,8 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   std::vector<OpRate> out;
   // One model filled to each depth; then 3 rounds, each `decode_steps` steps at the near depth
   // and as many at the far one, alternating, and per depth the round of median attention time
-  // counts: a fit on two single measurements moved its rate 2x between two probes of one
-  // hour (2026-12-01), as another process or a bandwidth dip hit one of them.
+  // counts: a fit on two single measurements can move its rate 2x between two probes, as
+  // another process or a bandwidth dip hits one of them.
   constexpr int kRounds = 3, kPrefill = 64;
   ForwardOptions o;
   o.n_ctx = std::max(near_depth, far_depth) + kRounds * (decode_steps + 1) + 1 + kPrefill;
@@ -221,8 +221,8 @@ std::vector<OpRate> attention_depth_rates(int threads, int near_depth, int far_d
   }
   // A 64-token prompt at the far depth, 3 times (each undone), the median counts (phase
   // prefill_attn_far): the prefill attention rate where a global layer's K and V are as deep
-  // as the matrix's deepest rows (at 4096 positions E2B's global layers ran at 0.7x the rate
-  // the probe model's prompt at 512 gave, on the AVX2 host of 2026-12-06).
+  // as the matrix's deepest rows (deep global layers run below the rate a prompt at 512
+  // positions gives).
   {
     Depth& x = d[1];
     const std::vector<std::int32_t> prompt = probe_prompt(kPrefill, m.n_vocab);

@@ -155,12 +155,12 @@ json reference_cpu_ops(const ProbeResult& r) {
   // MoE experts: decode (T=1) as a mat-vec of (2 + dequant 4) FLOP per weight against the
   // int8 peak (fp32 on a CPU without one), per thread count as the dense formats: the 1-thread figure, and the N-thread one
   // as moe_matvec_compute_efficiency_parallel (the roofline uses it on more than one core).
-  // The mean of the two put the 26B at 2 threads 21% fast on the Zen 3 host of 2026-12-02,
-  // whose 2 vCPUs shared one core's vector units (1-thread 0.99 of the peak, 2-thread 0.6).
+  // The mean of the two over-predicts the 26B at 2 threads where 2 vCPUs share one core's
+  // vector units (the 2-thread share of the peak is then far below the 1-thread one).
   // Prefill (T=4 per expert) against the int8 peak, mean over 1..N threads.
   // Quantized mat-vecs (the experts here, the quantized formats below) against the int8 peak
-  // where the probe measured one: the integer dot product runs on that unit, and its speed moved
-  // with the int8 loop's, not the FMA loop's, on the 2026-12-05 host (engine.h quantized_matvec_peak).
+  // where the probe measured one: the integer dot product runs on that unit, and its speed moves
+  // with the int8 loop's, not the FMA loop's (engine.h quantized_matvec_peak).
   const bool int8_mv = p1->int8_ops_per_s > 0 && pN->int8_ops_per_s > 0;
   j["quantized_matvec_peak"] = int8_mv ? "int8" : "fp32";
   double pf = 0;
@@ -196,8 +196,8 @@ json reference_cpu_ops(const ProbeResult& r) {
   // (matvec_compute_efficiency) and says nothing about how fast their bytes would stream; where
   // memory binds them they keep the median (bandwidth_efficiency).
   // The table is per thread count (1 thread here, N in bandwidth_efficiency_by_format_parallel):
-  // one thread's stream reads more of its own triad than N threads do of theirs (on 2026-12-01
-  // Q4_0 1.15 against 0.88; the best of the two put E2B Q4_0 decode at 2 threads 18-25% fast).
+  // one thread's stream reads more of its own triad than N threads do of theirs (the best of the
+  // two would over-predict decode at N threads).
   for (const auto& [f, v] : best_of_triad) {
     if (is_dot_bound_matvec(r, f)) continue;
     bw.push_back(v);
@@ -211,9 +211,9 @@ json reference_cpu_ops(const ProbeResult& r) {
   // Formats memory-bound in a mat-vec: their DRAM figure is the stream's rate, not the dot
   // product's, so their compute limit comes from the same product on an L2-resident matrix
   // (matvec_cached_weight_bytes_per_s): the 1-thread figure, and the N-thread one as
-  // matvec_compute_efficiency_parallel. (Before, the best DRAM figure over thread counts: at 2
-  // threads it capped Q8_0 at twice the 1-thread stream, 19% under a run on 2026-12-01.) A probe
-  // without cached figures keeps that rule.
+  // matvec_compute_efficiency_parallel. (The best DRAM figure over thread counts would cap a
+  // format at twice the 1-thread stream at 2 threads, under what a run reaches.) A probe without
+  // cached figures keeps that rule.
   // Formats the dot product limits (q4_0, q4_k): the 1-thread figure, and the N-thread one as
   // matvec_compute_efficiency_parallel (their share of the peak changes with the thread count).
   for (const char* f : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}) {
@@ -242,11 +242,8 @@ json reference_cpu_ops(const ProbeResult& r) {
     if (v.empty()) continue;
     // Dot-bound formats: the 1-thread and N-thread DRAM figures, always: what the streaming
     // kernel reaches, below its L2 ceiling (the dot product and the stream do not overlap
-    // fully), and it does not follow the triad: on 2026-12-01 Q4_0 at 2 threads streamed
-    // 21.8-25.8 GB/s at triads of 30-37 GB/s. (From 2026-11-29 a figure at >= 0.9 x
-    // bandwidth_efficiency x the triad set no limit; with the 12-01 probe, where Q4_0 at 2
-    // threads read 0.85 of the triad, that left twice the 1-thread figure and put E2B Q4_0 at
-    // 2 threads 35% fast.)
+    // fully), and it does not follow the triad. (Setting no limit where a figure reads close to
+    // the bandwidth would leave twice the 1-thread figure at 2 threads and over-predict decode.)
     if (!dot_bound && cached1 > 0) {
       j["matvec_compute_efficiency"][f] = std::min(4.0, cached1);
       if (N > 1 && cachedN > 0) j["matvec_compute_efficiency_parallel"][f] = std::min(4.0, cachedN);

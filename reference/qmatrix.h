@@ -44,10 +44,8 @@ struct QMatrix {
 // The quants are stored offset by 128 (sign bit flipped), the unsigned operand vpdpbusd
 // takes; the kernel removes 128 * sum(x) per block, exactly. In GGUF order a row's
 // mat-vec reads the whole activation row (n bytes of quants, 8n/32 of scales and sums)
-// once per weight row, and on the Zen 5 host of 2026-12-06 E2B's 12288-wide FFN-down
-// rows streamed at 0.43-0.50 of the triad at 2 threads against 0.66-0.80 for 1536-6144;
-// interleaved, one activation read serves 16 rows and the width stops mattering
-// (docs/performance.md).
+// once per weight row, so very wide rows stream well below narrow ones; interleaved, one
+// activation read serves 16 rows and the width stops mattering (docs/performance.md).
 // Interleaved Q6_K (the output head of Q4_0 and Q4_K_M files, Q4_K_M's attn_v / ffn_down):
 // the same bytes per row and per group, laid out per 256-weight super-block as blocks.h
 // describes (q6x16_chunk_at / q6x16_scales_at / q6x16_d_at): a 64-byte load holds 4 weights

@@ -85,7 +85,7 @@ std::int64_t interleave_weights(ModelWeights& w, const GgufFile* file);
 // F16, Q4_K without the AVX-512 kernel, and any left in GGUF order ..., not the gathered tables) into owned transparent
 // huge pages, as interleave_weights does for the interleaved formats, releasing the file's pages
 // as it goes. A file mapping is only partly mapped in 2 MiB pages (FilePmdMapped 1.47 of 2.39 GB in an E2B Q8_0 run) and a
-// 4 KiB-mapped stretch streams slower (docs/performance.md, "Round of 2026-12-05, evening");
+// 4 KiB-mapped stretch streams slower (docs/performance.md);
 // the probe measures its mat-vec rates on huge pages. Returns the bytes copied.
 std::int64_t huge_page_weights(ModelWeights& w, const GgufFile* file);
 

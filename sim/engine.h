@@ -98,9 +98,8 @@ struct EngineThroughput {
   double matmul_call_parallel_s = 0;             // fixed cost per matmul call, more than one thread
   // The peak the quantized formats' mat-vec fractions (matvec_compute_efficiency of a quantized
   // format, moe_matvec_compute_efficiency) are fractions of: "fp32" (the FMA loop) or "int8" (the
-  // VNNI / maddubs loop: the unit the integer dot product runs on; on the Zen 5 host of
-  // 2026-12-05 the int8 peak and the kernel's L2-resident Q4_0 mat-vec both rose ~50% between two
-  // probes two hours apart while the fp32 peak rose 10%). Float formats: always fp32.
+  // VNNI / maddubs loop: the unit the integer dot product runs on; the quantized mat-vec's speed
+  // moves with that loop's, not the FMA loop's). Float formats: always fp32.
   std::string quantized_matvec_peak = "fp32";
   double moe_matvec_compute_efficiency = 0;      // expert mat-vecs (T <= matvec): fraction of the peak above (0: fp32's)
   double moe_matvec_compute_efficiency_parallel = 0;  // the same at more than one thread (0: the 1-thread figure)
@@ -119,7 +118,7 @@ struct EngineThroughput {
   // other bytes (KV, activations) and formats not listed use bandwidth_efficiency.
   std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format;
   // The same at more than one thread, for the formats listed (a 1-thread stream reads a larger
-  // share of its triad than N threads do of theirs: Q4_0 1.15 vs 0.88 on 2026-12-01).
+  // share of its triad than N threads do of theirs).
   std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format_parallel;
 };
 

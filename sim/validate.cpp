@@ -32,10 +32,10 @@ std::vector<ValidateConfig> validate_matrix(bool quick) {
   }
   // Configurations whose predicted run time exceeds the budget (--max-run-s) are skipped
   // with that reason by the caller (the 4096-token KV fill is seeded: ValidateConfig::seeded_fill).
-  // Decode steps: 8 reps of 4 for E2B / E4B, 4 for the 26B, 2 for the 31B. On the Zen 3 host
-  // of 2026-12-02 one rep's tok/s moved +-15-25% against the triad measured around it (no
-  // stolen CPU time meanwhile: the bandwidth changes faster than it is sampled), and the
-  // row's error is the median of its reps' errors: 4 reps left rows at 11-22%.
+  // Decode steps: 8 reps of 4 for E2B / E4B, 4 for the 26B, 2 for the 31B. On a shared VM one
+  // rep's tok/s can move +-15-25% against the triad measured around it (the bandwidth changes
+  // faster than it is sampled), and the row's error is the median of its reps' errors: a few
+  // reps are not enough.
   return {
       // E2B: every format, both prompts, both thread counts, depth 4096.
       {e2b, "q4_0", 64, 0, 32, 2}, {e2b, "q8_0", 64, 0, 32, 2}, {e2b, "q4_k_m", 64, 0, 32, 2},

@@ -29,9 +29,9 @@ constexpr int kHeadChunk = 4;  // query heads that share one pass over K and V
 // Attention weights of keys scoring more than 40 below the best are exactly 0 (e^-40 = 4e-18
 // of the best key's weight: below float's resolution by 10 orders). Without the floor, the
 // weights of such keys came out denormal (exp_fast clamps at e^-87, the normalisation divides
-// further), and every product with them in the values pass was slow: on the AVX2 host of
-// 2026-12-06 E2B's global layers at 4096 positions (synthetic weights, score spreads of 100+)
-// ran their attention at ~0.6x the rate of the same shapes with narrower scores.
+// further), and every product with them in the values pass is slow (denormal arithmetic):
+// with wide score spreads, deep global layers ran their attention well below the rate of the
+// same shapes with narrower scores.
 constexpr float kAttnExpFloor = -40.0f;
 constexpr int kTokenBlock = 16;  // query tokens that share each block of K / V rows (Forward::attend)
 constexpr std::int64_t kKeyBlockBytes = 64 << 10;  // bytes of one kv head's K rows per key block
@@ -140,8 +140,7 @@ __attribute__((target("avx2,f16c"))) inline float score_avx2(const HeadChunk& c,
 }
 
 // Rows stream from L3 or DRAM at depth (the caches of many layers): a software prefetch of the
-// rows a few keys ahead (on the AVX2 EPYC host, 2026-12-06: E2B's 512-key sliding-layer call,
-// 4 heads, f16 rows, 102 us with the rows in L3, 134 from DRAM without it, 127-129 with it).
+// rows a few keys ahead, which brings a call reading from DRAM closer to one reading from L3.
 constexpr std::int64_t kScoresAhead = 8;   // keys ahead of the scores pass
 constexpr std::int64_t kValuesAhead = 32;  // keys ahead of the values pass (one block of them)
 inline void prefetch_row(const void* p, std::int64_t bytes) {
@@ -554,8 +553,8 @@ void Forward::attend(int il, int T, const float* q, float* o) {
   // heads of that kv head). The heads of a chunk share each K and V row load (the forms
   // above); the tokens of a block share each block of kKeyBlockBytes of K (then of V) rows
   // while it is in L1/L2: keys in blocks outside, tokens inside, so a prefill at depth reads
-  // its K and V from memory once per item instead of once per token (2026-12-06: a 64-token
-  // prefill at 4096 positions read them 64 times per chunk, from L3 or DRAM).
+  // its K and V from memory once per item instead of once per token (a token-by-token loop
+  // reads a deep cache T times per chunk, from L3 or DRAM).
   const int chunks = (group + kHeadChunk - 1) / kHeadChunk;
   const std::int64_t tblocks = (T + kTokenBlock - 1) / kTokenBlock;
   const std::int64_t items = tblocks * Hkv * chunks;

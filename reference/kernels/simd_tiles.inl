@@ -70,35 +70,31 @@ inline float reduce8_ps(__m256 v) {
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// Decode streams every weight once from DRAM; the hardware prefetcher alone kept one Zen 3
-// core (the AVX2 build's machine here) at 5-9 GB/s on a 42 MB Q4_0 matrix (interleaved /
-// GGUF order), a software prefetch 2 KiB ahead of the bytes being read at 12-14 (512 B
-// ahead: no better; 4 KiB: 11). The AVX-512 build prefetches the interleaved Q4_0 stream
-// only, 8 KiB ahead: on the Zen 5 host of 2026-12-05 E2B Q4_0 decode at 2 threads ran
-// 16.5-27.1 tok/s without, 28.3-32.6 with it (alternating bench_decode runs; 4 KiB:
-// 22.5-31.2), while a prefetch of the Q8_0 rows (2 KiB) cost 12% and of the K-quant rows
-// gained nothing; on the Zen 4 host of 2026-12-01 a prefetch in the row kernels (before the
-// interleaved tile) made the decode step slower (docs/performance.md).
+// Decode streams every weight once from DRAM, and the hardware prefetcher alone does not keep
+// one core's stream full: a software prefetch 2 KiB ahead of the bytes being read roughly
+// doubles it on AVX2 cores (512 B ahead: no better; 4 KiB: less). The AVX-512 build prefetches
+// the interleaved Q4_0 stream only, 8 KiB ahead: a prefetch of the Q8_0 rows cost time and of
+// the K-quant rows gained nothing there, and a prefetch in the row kernels made the decode step
+// slower (docs/performance.md has the measurements).
 // Per stream kind (Pf): the interleaved Q4_0 tile, the Q4_0 / Q8_0 rows in GGUF order, the
 // K-quant rows. A build with GS_PREFETCH_RUNTIME reads the distances from GS_PF_Q4X16,
 // GS_PF_ROW, GS_PF_K and the far ones from GS_PF_*_FAR (bytes; 0: none), for bench_decode
 // sweeps; other builds fold them. Such a build also runs Q6_K in GGUF order when GS_NO_Q6X16 is
 // set (simd_kernels: for A/B runs of the AVX2 16-row Q6_K tile).
 // A second, far prefetch (to L2 / L3: _MM_HINT_T2) runs ahead of the near one (to L1) where
-// kPrefetchFar is set: on the same Zen 5 host, later that day, E2B's decode sweep (bench_kernels
-// --gguf, every matrix once, 2 threads) read 43-52 GB/s with the 8 KiB prefetch alone and
-// 50-57 with a far one 32 KiB ahead (16 KiB: 50-55, 64 / 128 KiB: 52-56); a far prefetch
-// with _MM_HINT_T1 instead, or the near one on every other line, read 26-33 (docs/performance.md).
+// kPrefetchFar is set: E2B's decode sweep (bench_kernels --gguf, every matrix once) streams
+// faster with a far prefetch 32 KiB ahead than with the 8 KiB one alone (16 to 128 KiB do
+// about as well); a far prefetch with _MM_HINT_T1 instead, or the near one on every other
+// line, streamed far slower (docs/performance.md).
 enum class Pf { Q4x16, Row, K, Kx16 };
 #if defined(GS_AVX512)
 constexpr std::size_t kPrefetchDefault[4] = {8192, 0, 0, 8192};
 constexpr std::size_t kPrefetchFar[4] = {32768, 0, 0, 32768};
 #else
-// The AVX2 interleaved Q4_0 tile: a far prefetch 8 KiB ahead as well (on the AVX2 EPYC host of
-// 2026-12-06, E2B Q4_0 decode at depth 512 on 2 threads, alternating runs of a
-// GS_PREFETCH_RUNTIME build: 9.65-9.78 tok/s without it, 10.33-10.49 with it (FFN matrices
-// 53-55 -> 48-49 ms a step), 4 KiB: 10.33-10.67, 16 KiB: 10.12-10.20, 32 KiB: 9.94-9.96; a far
-// prefetch of the K-quant rows (the Q6_K output head) or of the GGUF-order rows gained nothing).
+// The AVX2 interleaved Q4_0 tile: a far prefetch 8 KiB ahead as well (E2B decode a few percent
+// faster in alternating runs of a GS_PREFETCH_RUNTIME build; farther distances lose it again; a
+// far prefetch of the K-quant rows (the Q6_K output head) or of the GGUF-order rows gained
+// nothing; docs/performance.md).
 constexpr std::size_t kPrefetchDefault[4] = {2048, 2048, 2048, 0};
 constexpr std::size_t kPrefetchFar[4] = {8192, 0, 0, 0};
 #endif
@@ -1269,11 +1265,9 @@ inline __m256i q6x16_avx2_offset(const __m256i* pairs, const std::int16_t* bsums
 // Decode: per quad and 8 rows, each chunk unpacked and multiplied at once (sums in registers), the
 // quad's 12 lines read for rows 0-7, then again (from L1) for rows 8-15; the offset after the
 // quads. The prefetch goes chunk by chunk (its 3 lines, the Q4_0 tile's distances): a super-block's
-// 53 + 53 prefetches at once, as the AVX-512 tile issues them, streamed 5.9-6.7 GB/s a core from
-// DRAM on the AVX2 EPYC host against 8.5 in GGUF order (the cause of an earlier 16-row AVX2 tile's
-// failure, docs/performance.md); spread: 8.4. On that host (bench_kernels, 2026-12-06): one core
-// from L3 7.3 -> 10.2 GB/s, 2 threads from DRAM 14.2 -> 19.3, T = 512 23 -> 38 GFLOP/s a core; the
-// E2B Q4_0 output head at 2 threads 24.7 -> 21.9 ms a step.
+// 53 + 53 prefetches at once, as the AVX-512 tile issues them, made the tile stream from DRAM
+// slower than GGUF order on an AVX2 core (the cause of an earlier 16-row AVX2 tile's failure,
+// docs/performance.md). Against GGUF order the tile is faster from L3, from DRAM and at T = 512.
 void q6x16_avx2_t1(const Tile& k) {
   const std::int64_t nb = k.n / kQKK;
   const std::uint8_t* g = k.w;
@@ -1348,8 +1342,8 @@ void tile_q6_kx16_avx2(const Tile& k) {
 // chunk (two chunks' int16 sums could overflow). Per block the 16 rows' exact isum (no
 // -128 * sum(x) to remove), and the float part canonical per lane: acc[b % 8] += (dw*dx)*isum.
 // In GGUF order a row's 8 blocks end in a horizontal reduction (6 hadd, 2 cross-lane
-// permutes) and its 34-byte blocks split cache lines: 8.9 cycles a row-block on the AVX2 EPYC
-// host against 5.8 here (a stand-alone loop from L2, 2026-12-06).
+// permutes) and its 34-byte blocks split cache lines, which the interleaved layout avoids (about
+// 1.5x fewer cycles a row-block in a stand-alone loop from L2).
 inline __m256i q8x16_avx2_chunk(__m256i acc, const std::uint8_t* q, __m256i xb) {
   const __m256i w = _mm256_xor_si256(load32(q), _mm256_set1_epi8(static_cast<char>(0x80)));  // s8 q
   const __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xb, w));
