@@ -2,6 +2,8 @@
 // plus one test per architectural feature that fails if the feature is removed.
 #include <doctest/doctest.h>
 
+#include "isa_here.h"
+
 #include <fcntl.h>
 #include <omp.h>
 #include <sys/wait.h>
@@ -482,7 +484,7 @@ TEST_CASE("integer-format logits are bit-identical on the scalar and AVX2 ISAs")
   // attention fuses its products: test_attention holds it to a naive product, and the
   // oracle test above covers it in the forward pass.)
   const Isa saved = active_isa();
-  if (best_isa() == Isa::Scalar) return;
+  if (!isa_here(Isa::Avx2)) return;
   for (const char* id : kTiny) {
     const ModelSpec m = tiny(id);
     const auto toks = prompt(m, 20);  // > W + ubatch: the KV rings and their float mirrors wrap
@@ -516,7 +518,7 @@ TEST_CASE("Q4_0, Q8_0, Q4_K and Q6_K weights interleaved at load give the GGUF l
   // best ISA has the kernel (AVX-512: all four, AVX2: Q4_0, Q8_0 and Q6_K); an ISA without a kernel runs
   // the copy group by group in GGUF order.
   const Isa saved = active_isa();
-  if (best_isa() == Isa::Scalar) return;  // nothing is interleaved without a kernel
+  if (!isa_here(Isa::Avx2)) return;  // nothing is interleaved without a kernel
   for (const GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
     set_isa(best_isa());
     if (!interleaved_kernel_active(t)) continue;
@@ -537,7 +539,7 @@ TEST_CASE("Q4_0, Q8_0, Q4_K and Q6_K weights interleaved at load give the GGUF l
       CHECK(inter.token_embd.data == inter.output.data);  // tied: the embedding reads the same copy
       CHECK_FALSE(inter.ple_table.interleaved);           // gathered only: left in place
       for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-        if (isa == Isa::Avx512 && best_isa() != Isa::Avx512) continue;
+        if (!isa_here(isa)) continue;
         set_isa(isa);
         CHECK_MESSAGE(kernel_logits(m, plain, toks, 5, KvCacheType::F16) == kernel_logits(m, inter, toks, 5, KvCacheType::F16),
                       id << " on " << isa_name(isa));
@@ -645,7 +647,7 @@ TEST_CASE("attention cut into key blocks and token blocks gives the uncut logits
   // change a bit: every score is its own sum and o sums over the keys in order.
   const Isa saved = active_isa();
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if ((isa == Isa::Avx512 && best_isa() != Isa::Avx512) || (isa == Isa::Avx2 && best_isa() == Isa::Scalar)) continue;
+    if (!isa_here(isa)) continue;
     set_isa(isa);
     for (const char* id : kTiny) {
       const ModelSpec m = tiny(id);

@@ -2,6 +2,8 @@
 // vs sim's type table), SIMD paths vs the scalar path, matmul vs a naive loop.
 #include <doctest/doctest.h>
 
+#include "isa_here.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -253,7 +255,7 @@ TEST_CASE("every SIMD path equals the scalar path (bit-exact for integer formats
   const auto w = gaussian(rows * n, 21, 0.05f);
   const auto x = gaussian(70 * n, 22);  // 70 tokens: crosses the 64-token tile
   for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-    if (best_isa() == Isa::Scalar || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
+    if (!isa_here(isa)) continue;
     for (GgmlType t : kTypes) {
       for (int T : {1, 3, 17, 70}) {
         CAPTURE(std::string(isa_name(isa)));
@@ -277,7 +279,7 @@ TEST_CASE("every SIMD path equals the scalar path (bit-exact for integer formats
   // Odd block counts (13 blocks: one group of 8, a tail of 5, an unpaired last block).
   const std::int64_t n2 = 13 * 32;
   for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-    if (best_isa() == Isa::Scalar || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
+    if (!isa_here(isa)) continue;
     for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::F16}) {
       CAPTURE(std::string(isa_name(isa)));
       CAPTURE(static_cast<int>(t));
@@ -409,7 +411,7 @@ TEST_CASE("interleaved Q4_0, Q8_0, Q4_K and Q6_K: the layout round-trips and eve
       }
       const auto x = gaussian(70 * n, 42);
       for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-        if ((isa == Isa::Avx2 && best_isa() == Isa::Scalar) || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
+        if (!isa_here(isa)) continue;
         for (int T : {1, 3, 9, 70}) {
           for (std::int64_t e = 0; e < E; ++e) {
             CAPTURE(std::string(isa_name(isa)));
@@ -433,13 +435,13 @@ TEST_CASE("interleaved Q4_0, Q8_0, Q4_K and Q6_K: the layout round-trips and eve
   CHECK_FALSE(has(kernels_scalar(), GgmlType::Q4_0));
   CHECK_FALSE(has(kernels_scalar(), GgmlType::Q8_0));
   CHECK_FALSE(has(kernels_avx512(), GgmlType::F16));
-  if (best_isa() != Isa::Scalar) CHECK(has(kernels_avx2(), GgmlType::Q4_0));
-  if (best_isa() != Isa::Scalar) CHECK(has(kernels_avx2(), GgmlType::Q8_0));
-  if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q8_0));
-  if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q4_K));
-  if (best_isa() == Isa::Avx512) CHECK(has(kernels_avx512(), GgmlType::Q6_K));
-  if (best_isa() != Isa::Scalar) CHECK(has(kernels_avx2(), GgmlType::Q6_K));
-  if (best_isa() != Isa::Scalar) CHECK_FALSE(has(kernels_avx2(), GgmlType::Q4_K));
+  if (isa_here(Isa::Avx2)) CHECK(has(kernels_avx2(), GgmlType::Q4_0));
+  if (isa_here(Isa::Avx2)) CHECK(has(kernels_avx2(), GgmlType::Q8_0));
+  if (isa_here(Isa::Avx512)) CHECK(has(kernels_avx512(), GgmlType::Q8_0));
+  if (isa_here(Isa::Avx512)) CHECK(has(kernels_avx512(), GgmlType::Q4_K));
+  if (isa_here(Isa::Avx512)) CHECK(has(kernels_avx512(), GgmlType::Q6_K));
+  if (isa_here(Isa::Avx2)) CHECK(has(kernels_avx2(), GgmlType::Q6_K));
+  if (isa_here(Isa::Avx2)) CHECK_FALSE(has(kernels_avx2(), GgmlType::Q4_K));
   QMatrix odd{GgmlType::Q4_0, 64, 24, 1, nullptr, row_bytes(GgmlType::Q4_0, 64)};
   std::vector<std::uint8_t> buf(row_bytes(GgmlType::Q4_K, 256) * 32);
   odd.data = buf.data();
@@ -486,7 +488,7 @@ TEST_CASE("interleaved Q8_0 at the extremes: quants of -128 and 127 against acti
   inter.interleaved = true;
   std::vector<float> ys(3 * rows), yi(3 * rows);
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if ((isa == Isa::Avx2 && best_isa() == Isa::Scalar) || (isa == Isa::Avx512 && best_isa() != Isa::Avx512)) continue;
+    if (!isa_here(isa)) continue;
     for (int T : {1, 3}) {
       CAPTURE(std::string(isa_name(isa)));
       CAPTURE(T);
@@ -509,8 +511,8 @@ TEST_CASE("interleaved Q8_0 at the extremes: quants of -128 and 127 against acti
 
 TEST_CASE("the SIMD activation quantizers write the scalar one's bytes, special values included") {
   std::vector<const IsaKernels*> isas;
-  if (best_isa() != Isa::Scalar) isas.push_back(&kernels_avx2());
-  if (best_isa() == Isa::Avx512) isas.push_back(&kernels_avx512());
+  if (isa_here(Isa::Avx2)) isas.push_back(&kernels_avx2());
+  if (isa_here(Isa::Avx512)) isas.push_back(&kernels_avx512());
   for (const IsaKernels* kern : isas)
   for (const std::int64_t n : {32, 96, 128, 256, 416, 512, 12288}) {
     const auto quant = kern->quantize_q8;
