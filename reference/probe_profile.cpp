@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "probe.h"
-#include "engine.h"
+#include "probe_constants.h"
 #include "quant.h"
 #include "stats.h"
 

@@ -161,12 +161,6 @@ std::vector<EngineProfile> all_engines();
 // engine with throughput_from "llama.cpp" the llama.cpp profile of that backend (throughput and
 // backend) with the engine's own throughput keys merged over it.
 EngineProfile engine_on_backend(const EngineProfile& e, const std::string& device_backend);
-// A reference-kernel engine file with the constants a probe measured on a machine (the probe's
-// reference_cpu_ops: keys outside cpu_ops go where the engine schema has them, cpu_ops keys the
-// probe has no figure for are dropped so no other machine's value survives); attention_reads_f16
-// sets whether the kernel keeps float mirrors of the f16 KV cache; `tag` sources the values.
-json engine_json_with_probe(const json& base, const json& ops, bool attention_reads_f16, const std::string& isa,
-                            const std::string& tag);
 std::vector<std::string> engine_ids();
 // Default engine for a device backend: cuda -> llama.cpp-cuda, metal -> llama.cpp-metal, ...
 std::string default_engine_id(const std::string& backend);

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "data_paths.h"
+#include "probe_constants.h"
 
 namespace gs {
 

@@ -21,7 +21,7 @@
 #include "engine.h"
 #include "model.h"
 #include "quant.h"
-#include "reference/counters.h"
+#include "counters.h"
 
 namespace gs {
 

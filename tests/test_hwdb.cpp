@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/hardware.h"
-#include "sim/json_util.h"
+#include "hardware.h"
+#include "json_util.h"
 
 namespace fs = std::filesystem;
 using gs::json;

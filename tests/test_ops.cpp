@@ -168,8 +168,8 @@ TEST_CASE("step_counts keys every kernel op by (name, layer) and sums like the p
 // ---- the simulator's counts equal the reference kernel's, exactly (tiny configs) ----
 #include <omp.h>
 
-#include "reference/forward.h"
-#include "reference/weights.h"
+#include "forward.h"
+#include "weights.h"
 
 namespace {
 
