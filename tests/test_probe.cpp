@@ -313,26 +313,10 @@ TEST_CASE("validate reuses a fresh probe of this machine from the cache, not one
   const char* old = std::getenv("XDG_CACHE_HOME");
   const std::string old_value = old ? old : "";
   ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
-  auto write_probe = [&](const std::string& date) {
-    gs::ref::ProbeResult r = gs::ref::this_cpu();
-    r.date_utc = date;
-    r.memory_bytes = 1LL << 34;
-    r.triad = {{1, 20e9, 20e9, 1, 1 << 20}, {2, 40e9, 40e9, 1, 1 << 20}};
-    r.peaks = {{1, 100e9, 400e9}, {2, 200e9, 800e9}};
-    nlohmann::json dev = gs::ref::probe_device_json(r, "this-machine");
-    dev["measured"]["reference_engine_throughput"] = {{"bandwidth_efficiency", 0.9}};
-    std::ofstream(cache / "gemmasim" / "probe-this-machine.json") << dev.dump();
-  };
   char now[32];
   const std::time_t t = std::time(nullptr);
   std::strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  // every configuration skipped by the time rule: only the probe step and the reports run
-  const std::string args = "validate --quick --max-run-s 0.000001 --out-dir " + (cache / "out").string();
-  write_probe(now);
-  const CliResult fresh = run_cli(args);
-  CHECK(fresh.code == 0);
-  CHECK(fresh.err.find("probe: reusing") != std::string::npos);
-  // which probes are reused: this CPU's, fresh, with constants and the thread count asked for
+  // a probe of this CPU taken now, with constants, at 1 and 2 threads
   gs::ref::ProbeResult me = gs::ref::this_cpu();
   me.date_utc = now;
   me.memory_bytes = 1LL << 34;
@@ -340,6 +324,12 @@ TEST_CASE("validate reuses a fresh probe of this machine from the cache, not one
   me.peaks = {{1, 100e9, 400e9}, {2, 200e9, 800e9}};
   nlohmann::json dev = gs::ref::probe_device_json(me, "this-machine");
   dev["measured"]["reference_engine_throughput"] = {{"bandwidth_efficiency", 0.9}};
+  std::ofstream(cache / "gemmasim" / "probe-this-machine.json") << dev.dump();
+  // every configuration skipped by the time rule: only the probe step and the reports run
+  const CliResult fresh = run_cli("validate --quick --max-run-s 0.000001 --out-dir " + (cache / "out").string());
+  CHECK(fresh.code == 0);
+  CHECK(fresh.err.find("probe: reusing") != std::string::npos);
+  // which probes are reused: this CPU's, fresh, with constants and the thread count asked for
   const gs::ref::ProbeResult cpu = gs::ref::this_cpu();
   CHECK(gs::ref::probe_reusable(dev, cpu, 2, t));
   CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 4, t));                // no triad at 4 threads
