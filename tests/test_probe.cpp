@@ -76,10 +76,10 @@ TEST_CASE("triad arrays: allocated once, measured again over all or a prefix of 
 }
 
 TEST_CASE("vector peaks: an int8 peak wherever there is an fp32 one, within what the instructions can do") {
-  // The best of 3 probes of each rate: the two loops are timed apart, and under load (ctest -j2
-  // beside a build) one FMA measurement read 105 GFLOP/s against ~220, int8 / fp32 then 8.8.
+  // The best of 6 probes of each rate: the two loops are timed apart, and under load (ctest -j2
+  // beside a build) one FMA measurement can read half the peak, which breaks the ratio bound.
   PeakRates p = vector_peaks(1);
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 5; ++i) {
     const PeakRates q = vector_peaks(1);
     p.fp32_flops_per_s = std::max(p.fp32_flops_per_s, q.fp32_flops_per_s);
     p.int8_ops_per_s = std::max(p.int8_ops_per_s, q.int8_ops_per_s);
