@@ -364,7 +364,7 @@ static EngineProfile engine_with(const std::string& id, const System& s, const E
   const EngineProfile base = resolve_engine(id);
   json j = read_json_file(base.file);
   for (const auto& [ptr, v] : it->second) j["throughput"][json::json_pointer(ptr)] = v;
-  return engine_on_backend(parse_engine(j, base.file), !s.gpus.empty() ? s.gpus.front().backend : s.host.backend);
+  return engine_on_backend(parse_engine(j, base.file), s.backend());
 }
 
 std::vector<CalResult> run_calibration(const std::vector<CalRow>& rows, const EngineOverrides& overrides) {

@@ -70,6 +70,8 @@ struct System {
   // (a Raspberry Pi 5 or a Mac driving an external GPU is a host + a discrete GPU)
   bool unified() const { return host.is_unified() && gpus.empty(); }
   bool has_gpu() const { return !gpus.empty() || host.is_unified(); }
+  // the backend the layers run on: the first GPU's, else the host's (a unified chip's GPU or CPU)
+  const std::string& backend() const { return gpus.empty() ? host.backend : gpus.front().backend; }
   double gpu_memory_bytes() const;  // all GPUs (or the unified chip's GPU-usable share)
 };
 

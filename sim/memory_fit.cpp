@@ -52,7 +52,7 @@ MemoryRules load_memory_rules(const std::string& engine_id) {
 }
 
 std::string default_engine(const System& hw, const QuantRecipe& q) {
-  const std::string backend = !hw.gpus.empty() ? hw.gpus.front().backend : hw.host.backend;
+  const std::string& backend = hw.backend();
   // Hugging Face checkpoint formats on discrete datacenter/consumer GPUs are served by vLLM;
   // GGUF quantizations by llama.cpp with the device's backend.
   const bool hf_format = q.kind == "gpu" || q.id == "bf16";
@@ -85,7 +85,7 @@ EngineProfile engine_for_host(const EngineProfile& e, const Device& host) {
 }
 
 EngineProfile resolve_engine_for(const std::string& id_or_path, const System& hw) {
-  return engine_for_host(engine_on_backend(resolve_engine(id_or_path), !hw.gpus.empty() ? hw.gpus.front().backend : hw.host.backend),
+  return engine_for_host(engine_on_backend(resolve_engine(id_or_path), hw.backend()),
                          hw.host);
 }
 
