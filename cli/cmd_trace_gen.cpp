@@ -1,5 +1,7 @@
 // gemmasim trace-gen: synthetic MoE routing traces (JSON Lines or CSV) with controlled
-// Zipf skew per layer, temporal locality and prompt/decode phases (sim/moe/trace_gen.h).
+// Zipf skew per layer, temporal locality and prompt/decode phases (sim/moe/trace_gen.h);
+// with --requests N, a request trace for serve-sim instead (arrival times and lengths, in
+// the Azure trace's CSV columns).
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -8,6 +10,7 @@
 #include "moe_flags.h"
 #include "moe/trace_gen.h"
 #include "options.h"
+#include "serve/workload.h"
 
 namespace gs::cli {
 
@@ -64,8 +67,16 @@ int cmd_trace_gen(const Args& a) {
   std::string model = "gemma4-26b-a4b", out;
   GenFlags g;
   bool no_weights = false;
+  long long n_requests = 0;
+  double rate = 1;
+  std::string arrival = "poisson", prompt_dist = "1024", gen_dist = "256";
   po::options_description d("gemmasim trace-gen options");
   d.add_options()
+      ("requests", po::value(&n_requests), "write a request trace of N requests (serve-sim --trace) instead of a routing trace")
+      ("rate", po::value(&rate)->default_value(rate), "request trace: mean requests per second")
+      ("arrival", po::value(&arrival)->default_value(arrival), "request trace: poisson | gamma:CV | constant")
+      ("prompt-dist", po::value(&prompt_dist)->default_value(prompt_dist), "request trace: N | uniform:A:B | lognormal:MEDIAN:SIGMA | trace:FILE")
+      ("gen-dist", po::value(&gen_dist)->default_value(gen_dist), "request trace: N | uniform:A:B | lognormal:MEDIAN:SIGMA | trace:FILE")
       ("model,m", po::value(&model)->default_value(model), "MoE model id or model JSON file")
       ("output,o", po::value(&out), "output file: .jsonl (JSON Lines) or .csv; '-' for stdout (JSON Lines)")
       ("no-weights", po::bool_switch(&no_weights), "leave out the router weights");
@@ -73,9 +84,25 @@ int cmd_trace_gen(const Args& a) {
   po::variables_map vm;
   if (!parse(a, d, vm,
              "usage: gemmasim trace-gen --model gemma4-26b-a4b --tokens N [--skew Z | --skew-per-layer z0,z1,...] "
-             "[--locality p] [--prompt P] [--seed S] -o FILE.jsonl"))
+             "[--locality p] [--prompt P] [--seed S] -o FILE.jsonl\n"
+             "       gemmasim trace-gen --requests N [--rate R] [--arrival poisson|gamma:CV|constant] [--prompt-dist D] "
+             "[--gen-dist D] [--seed S] -o FILE.csv"))
     return 0;
   if (out.empty()) input_error("-o: output file required (FILE.jsonl, FILE.csv or - for stdout)");
+  if (vm.count("requests")) {
+    if (n_requests < 1 || n_requests > 20'000'000)
+      input_error("--requests: expected 1 .. 20,000,000, got " + std::to_string(n_requests));
+    if (!(rate > 0 && rate <= 1e6)) input_error("--rate: expected a number in (0, 1e6] requests per second");
+    const serve::ArrivalProcess arr = serve::parse_arrival(arrival, "--arrival");
+    const serve::LengthDist pd = serve::parse_length_dist(prompt_dist, "--prompt-dist");
+    const serve::LengthDist gd = serve::parse_length_dist(gen_dist, "--gen-dist");
+    check_output(out);
+    const auto rq = serve::draw_requests(rate, arr, pd, gd, n_requests, 0, g.seed);
+    write_output(out, serve::trace_csv(rq));
+    if (out != "-")
+      std::fprintf(stderr, "trace-gen: %lld requests over %.1f s -> %s\n", n_requests, rq.back().arrival_s, out.c_str());
+    return 0;
+  }
   if (vm.count("skew-per-layer") && !vm["skew"].defaulted()) input_error("--skew and --skew-per-layer: give one of them");
   const ModelSpec m = find_model(model);
   moe::TraceGenParams p = gen_params(g, m);

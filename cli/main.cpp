@@ -36,6 +36,7 @@ const std::map<std::string, Command>& table() {
       {"bench", {cmd_bench, "benchmark the estimator: estimates per second over a full sweep"}},
       {"synth", {cmd_synth, "write a seeded synthetic GGUF (llama.cpp-loadable) at a model's real shapes"}},
       {"place", {cmd_place, "MoE expert placement: replay a routing trace through GPU/CPU placement policies"}},
+      {"serve-sim", {cmd_serve_sim, "many users on one server: continuous batching, TTFT/TPOT percentiles, capacity at an SLO"}},
       {"trace-gen", {cmd_trace_gen, "write a synthetic MoE routing trace (Zipf skew, locality, phases)"}},
       {"validate", {cmd_validate, "predicted vs measured: execute a matrix with the reference kernel, or read llama-bench JSON"}},
       {"probe", {cmd_probe, "measure this machine (memory bandwidth, kernel rates) and write a hwdb device file"}},

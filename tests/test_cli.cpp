@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
@@ -90,4 +92,54 @@ TEST_CASE("unwritable output places and directories given as files are input err
   check_bad("run --model /nonexistent/gemmasim-model.gguf --profile /proc/gemmasim-profile.csv", "cannot open for writing");
   check_bad("run --model /nonexistent/gemmasim-model.gguf --depth 16 --fill copied", "--fill: 'copied'");
   check_bad("fit --model gemma4-e2b --hw " + kData + "/tests/data", "is a directory");
+}
+
+TEST_CASE("serve-sim: latency percentiles as JSON, a request file, and a capacity search") {
+  const std::string reqs = "/tmp/gemmasim_cli_serve_" + std::to_string(::getpid()) + ".csv";
+  const CliResult r = run_cli("serve-sim --model gemma4-e2b --quant q4_k_m --hw rtx-4090 --rate 2 --requests 50 "
+                              "--slo ttft_p99=1,tpot_p99=0.1 --json --timeline --requests-out " + reqs);
+  REQUIRE(r.code == 0);
+  const json j = json::parse(r.out);
+  for (const char* k : {"ttft_s", "tpot_s", "itl_s", "e2e_s", "queue_s"})
+    for (const char* q : {"mean", "p50", "p90", "p99"}) CHECK(j["result"][k].contains(q));
+  CHECK(j["result"]["completed"] == 50);
+  CHECK(j["result"]["slo"].contains("goodput_req_per_s"));
+  CHECK(j["result"]["timeline"].size() > 0);
+  CHECK(j["config"]["scheduler"] == "llama-server");
+  const std::string rows = slurp(reqs);
+  CHECK(std::count(rows.begin(), rows.end(), '\n') == 51);
+  std::remove(reqs.c_str());
+  // the same workload from a written trace
+  const std::string tr = "/tmp/gemmasim_cli_trace_" + std::to_string(::getpid()) + ".csv";
+  REQUIRE(run_cli("trace-gen --requests 40 --rate 3 --gen-dist uniform:10:50 -o " + tr).code == 0);
+  const CliResult t = run_cli("serve-sim --model gemma4-e2b --quant q4_k_m --hw rtx-4090 --engine ollama --trace " + tr + " --csv");
+  CHECK(t.code == 0);
+  CHECK(t.out.find("ttft_p99_s") != std::string::npos);
+  std::remove(tr.c_str());
+  const CliResult f = run_cli("serve-sim --model gemma4-e4b --quant bf16 --hw h100-sxm --engine vllm --requests 200 "
+                              "--find-max-rate --slo ttft_p99=0.5,tpot_p99=0.03");
+  CHECK(f.code == 0);
+  CHECK(f.out.find("largest rate within the SLO") != std::string::npos);
+}
+
+TEST_CASE("serve-sim: bad input names the flag, exit code 2") {
+  const std::string base = "serve-sim --model gemma4-e2b --quant q4_k_m --hw rtx-4090 ";
+  check_bad(base + "--rate 0", "--rate");
+  check_bad(base + "--rate -3", "--rate");
+  check_bad(base + "--users 0", "--users");
+  check_bad(base + "--rate 1 --users 3", "not both");
+  check_bad(base + "--requests 0", "--requests");
+  check_bad(base + "--seed -1", "--seed");
+  check_bad(base + "--arrival weibull", "--arrival");
+  check_bad(base + "--prompt-dist uniform:9:3", "--prompt-dist");
+  check_bad(base + "--slo ttft_p99=-1", "--slo");
+  check_bad(base + "--slo latency_p99=1", "--slo");
+  check_bad(base + "--max-num-seqs 8", "vLLM knobs");
+  check_bad("serve-sim --model gemma4-e2b --quant bf16 --hw h100-sxm --engine vllm --gpu-memory-utilization 1.5", "--gpu-memory-utilization");
+  check_bad(base + "--parallel 0", "--parallel");
+  check_bad(base + "--router random", "--router");
+  check_bad(base + "--trace /nonexistent/trace.csv", "cannot open the trace");
+  check_bad(base + "--trace " + kData + "/tests/data/bad/trace-bad-row.csv", "trace-bad-row.csv:3:");
+  check_bad("serve-sim --model gemma4-31b --quant bf16 --hw rtx-3060-12gb --engine vllm", "does not fit");
+  check_bad("trace-gen --requests 0 -o -", "--requests");
 }
