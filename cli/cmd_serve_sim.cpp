@@ -93,6 +93,9 @@ int cmd_serve_sim(const Args& a) {
       ("num-parallel", po::value(&k.num_parallel), "Ollama OLLAMA_NUM_PARALLEL (also read from the environment)")
       ("max-queue", po::value(&k.max_queue), "Ollama OLLAMA_MAX_QUEUE (also read from the environment)")
       ("num-ctx", po::value(&num_ctx), "Ollama num_ctx per slot (default: Ollama's, by GPU memory)")
+      ("speculative", po::value(&k.speculative), "speculative decoding: K draft tokens per step (needs --acceptance)")
+      ("acceptance", po::value(&k.acceptance), "speculative decoding: probability that each draft token is accepted (0..1)")
+      ("draft-model", po::value(&k.draft_model), "speculative decoding: the draft model (default gemma4-e2b)")
       ("replicas", po::value(&k.replicas)->default_value(1), "identical servers behind a router")
       ("router", po::value(&f.router)->default_value(f.router), "round-robin | least-outstanding")
       ("slo", po::value(&f.slo), "service-level objective, e.g. ttft_p99=0.5,tpot_p99=0.05 (seconds)")
@@ -149,6 +152,15 @@ int cmd_serve_sim(const Args& a) {
   }
   if (vm.count("num-parallel")) check_range("--num-parallel", k.num_parallel, 1, 4096);
   if (vm.count("max-queue")) check_range("--max-queue", k.max_queue, 0, 1 << 30);
+  if (vm.count("speculative")) {
+    check_range("--speculative", k.speculative, 1, 16);
+    if (!vm.count("acceptance")) input_error("--speculative: give --acceptance A (the probability a draft token is accepted)");
+  }
+  if (vm.count("acceptance")) {
+    if (!vm.count("speculative")) input_error("--acceptance: only with --speculative K");
+    check_range("--acceptance", k.acceptance, 0, 1);
+  }
+  if (vm.count("draft-model") && !vm.count("speculative")) input_error("--draft-model: only with --speculative K");
   if (chunked && no_chunked) input_error("--enable-chunked-prefill and --no-enable-chunked-prefill: give one of them");
   if (unified && no_unified) input_error("--kv-unified and --no-kv-unified: give one of them");
   if (f.router == "round-robin") k.router = serve::Router::RoundRobin;

@@ -106,9 +106,9 @@ std::string serve_result_text(const ServeHeader& h, const serve::ServeSetup& s, 
   row("E2E s", r.e2e_s, false);
   row("queue s", r.queue_s, false);
   out += t.text();
-  std::snprintf(buf, sizeof buf,
-                "throughput: %.3g req/s, %.4g output tok/s, %.4g prompt tok/s (offered %.3g req/s); %.1f tokens per step\n",
-                r.throughput_req_per_s, r.output_tok_per_s, r.input_tok_per_s, r.offered_rate_per_s, r.mean_batch_tokens);
+  const std::string offered = r.offered_rate_per_s > 0 ? " (offered " + fmt_num(r.offered_rate_per_s, 3) + " req/s)" : "";
+  std::snprintf(buf, sizeof buf, "throughput: %.3g req/s, %.4g output tok/s, %.4g prompt tok/s%s; %.1f tokens per step\n",
+                r.throughput_req_per_s, r.output_tok_per_s, r.input_tok_per_s, offered.c_str(), r.mean_batch_tokens);
   out += buf;
   std::snprintf(buf, sizeof buf, "requests: %lld completed, %lld rejected, %lld cut short; preemptions %lld; peak KV use %.1f%%\n",
                 static_cast<long long>(r.completed), static_cast<long long>(r.rejected),

@@ -138,6 +138,9 @@ TEST_CASE("serve-sim: bad input names the flag, exit code 2") {
   check_bad("serve-sim --model gemma4-e2b --quant bf16 --hw h100-sxm --engine vllm --gpu-memory-utilization 1.5", "--gpu-memory-utilization");
   check_bad(base + "--parallel 0", "--parallel");
   check_bad(base + "--router random", "--router");
+  check_bad(base + "--speculative 4", "--acceptance");
+  check_bad(base + "--speculative 4 --acceptance 1.5", "--acceptance");
+  check_bad(base + "--speculative 2 --acceptance 0.5 --draft-model gemma4-31b", "not smaller");
   check_bad(base + "--trace /nonexistent/trace.csv", "cannot open the trace");
   check_bad(base + "--trace " + kData + "/tests/data/bad/trace-bad-row.csv", "trace-bad-row.csv:3:");
   check_bad("serve-sim --model gemma4-31b --quant bf16 --hw rtx-3060-12gb --engine vllm", "does not fit");

@@ -380,3 +380,40 @@ TEST_CASE("more users: time per token grows, throughput grows until it saturates
     last_tput = r.output_tok_per_s;
   }
 }
+
+TEST_CASE("speculative decoding: accepted drafts come out together; the gain shrinks as the batch grows") {
+  const StepCost c = StepCost::linear(0.010, 0, 0, 512, 4096);
+  const StepCost draft = StepCost::linear(0.001, 0, 0, 512, 4096);
+  ServerConfig cfg = llama_cfg(1, 4096);
+  cfg.spec_tokens = 3;
+  cfg.spec_acceptance = 1.0;
+  cfg.draft = &draft;
+  // prompt step (10 ms, first token), then two steps of 4 tokens, each 10 ms + 3 draft steps of 1 ms
+  const ServeResult r = simulate(c, cfg, {{0, 100, 9}}, {}, 1);
+  CHECK(r.records[0].generated == 9);
+  CHECK(r.steps == 3);
+  CHECK(r.records[0].finish_s == doctest::Approx(0.010 + 2 * 0.013));
+  cfg.spec_acceptance = 0.0;  // every draft rejected: one token per (dearer) step
+  const ServeResult r0 = simulate(c, cfg, {{0, 100, 9}}, {}, 1);
+  CHECK(r0.steps == 9);
+  CHECK(r0.records[0].finish_s == doctest::Approx(0.010 + 8 * 0.013));
+
+  ServeKnobs k;
+  const ModelSpec m = find_model("gemma4-31b");
+  const System h = resolve_hardware("h100-sxm");
+  const ServeSetup plain = setup_server(m, h, find_recipe("fp8"), resolve_engine("vllm"), k);
+  k.speculative = 4;
+  k.acceptance = 0.8;
+  const ServeSetup spec = setup_server(m, h, find_recipe("fp8"), resolve_engine("vllm"), k);
+  CHECK(spec.kv_pool_bytes < plain.kv_pool_bytes);  // the draft's weights take memory
+  auto gain = [&](int users) {
+    std::vector<Request> rq(150, Request{0, 512, 256});
+    const double a = simulate(*plain.cost, plain.cfg, rq, ClosedLoop{users, 0}, 1).output_tok_per_s;
+    const double b = simulate(*spec.cost, spec.cfg, rq, ClosedLoop{users, 0}, 1).output_tok_per_s;
+    return b / a;
+  };
+  const double g1 = gain(1), g64 = gain(64);
+  CHECK(g1 > 1.5);
+  CHECK(g64 < g1);
+  CHECK(g64 < 1.3);
+}

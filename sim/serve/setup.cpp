@@ -181,6 +181,27 @@ ServeSetup setup_server(const ModelSpec& m, const System& hw, const QuantRecipe&
   const HardwareRates hr = prepare_hardware(hw, e);
   s.cost = std::make_unique<StepCost>(mo, hr, pl, kv.bytes_per_element, kv_type_is_block_quantized(k.kv_type), max_step,
                                       max_depth, ubatch);
+  if (k.speculative > 0) {
+    s.draft_model = k.draft_model.empty() ? "gemma4-e2b" : k.draft_model;
+    const ModelSpec dm = find_model(s.draft_model);
+    if (dm.id == m.id) input_error("--draft-model: the draft must be a smaller model than " + m.id);
+    const ModelOps dmo = prepare_ops(dm, q);
+    if (dmo.weights_total_bytes >= mo.weights_total_bytes)
+      input_error("--draft-model: " + dm.id + " is not smaller than " + m.id);
+    s.draft_cost = std::make_unique<StepCost>(dmo, hr, pl, kv.bytes_per_element, kv_type_is_block_quantized(k.kv_type),
+                                              max_step, max_depth, ubatch);
+    c.spec_tokens = k.speculative;
+    c.spec_acceptance = k.acceptance;
+    c.draft = s.draft_cost.get();
+    // the draft's weights share the memory
+    if (c.policy == Policy::Vllm) {
+      c.kv_pool_bytes -= dmo.weights_total_bytes;
+      s.kv_pool_bytes = c.kv_pool_bytes;
+      if (c.kv_pool_bytes <= 0) input_error("--draft-model: " + dm.id + " leaves no memory for the KV cache");
+    }
+    s.notes.push_back("speculative decoding: " + std::to_string(k.speculative) + " draft tokens from " + dm.id +
+                      " per step, acceptance " + std::to_string(k.acceptance).substr(0, 4));
+  }
   return s;
 }
 

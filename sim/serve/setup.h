@@ -27,6 +27,10 @@ struct ServeKnobs {
   // Ollama
   int num_parallel = 0, max_queue = -1;
   i64 num_ctx = 0;               // per slot
+  // speculative decoding: K draft tokens per step from draft_model, acceptance per token
+  int speculative = 0;
+  double acceptance = 0;
+  std::string draft_model;   // default: gemma4-e2b (the smallest Gemma 4)
   // cluster
   int replicas = 1;
   Router router = Router::RoundRobin;
@@ -35,6 +39,8 @@ struct ServeKnobs {
 struct ServeSetup {
   ServerConfig cfg;
   std::unique_ptr<StepCost> cost;
+  std::unique_ptr<StepCost> draft_cost;  // speculative decoding's draft model (cfg.draft points here)
+  std::string draft_model;
   std::string engine_id, policy_name;
   int gpu_layers = -1;           // llama.cpp layers on the GPU(s) (-1: all)
   double kv_pool_bytes = 0;      // KV memory, all replicas alike

@@ -230,7 +230,7 @@ class Simulator {
     bool preempted = false;
     for (std::size_t i = 0; i < rp.running.size() && budget > 0; ++i) {
       Seq& s = rp.running[i];
-      const i64 need = s.computed < s.target_prefill ? std::min(s.target_prefill - s.computed, budget) : 1;
+      const i64 need = s.computed < s.target_prefill ? std::min(s.target_prefill - s.computed, budget) : 1 + cfg_.spec_tokens;
       const double want = vllm_bytes(s.computed + need);
       bool self_preempted = false;
       while (rp.kv_used - s.kv + want > rp.kv_capacity) {
@@ -306,8 +306,8 @@ class Simulator {
     i64 budget = cfg_.n_batch;
     for (std::size_t i = 0; i < rp.running.size(); ++i)
       if (rp.running[i].computed >= rp.running[i].target_prefill) {
-        rp.plan.push_back({static_cast<int>(i), 1});
-        --budget;
+        rp.plan.push_back({static_cast<int>(i), 1 + cfg_.spec_tokens});
+        budget -= 1 + cfg_.spec_tokens;
       }
     for (std::size_t i = 0; i < rp.running.size() && budget > 0; ++i) {
       const Seq& s = rp.running[i];
@@ -319,14 +319,22 @@ class Simulator {
   }
 
   double step_time(const Replica& rp) const {
-    double T = 0, n_out = 0, attn = 0;
+    double T = 0, n_out = 0, attn = 0, n_dec = 0, draft_attn = 0;
     const double ub = cost_.ubatch_tokens();
     for (const auto& e : rp.plan) {
       const Seq& s = rp.running[static_cast<std::size_t>(e.seq)];
       T += static_cast<double>(e.tokens);
       if (s.computed >= s.target_prefill) {
-        attn += cost_.decode_attn_s(static_cast<double>(s.computed));
-        n_out += 1;
+        if (cfg_.spec_tokens > 0) {
+          // verification of the draft: K + 1 query tokens, logits for each
+          attn += cost_.prefill_attn_s(static_cast<double>(s.computed), static_cast<double>(e.tokens));
+          n_out += static_cast<double>(e.tokens);
+          if (cfg_.draft) draft_attn += cfg_.draft->decode_attn_s(static_cast<double>(s.computed));
+          n_dec += 1;
+        } else {
+          attn += cost_.decode_attn_s(static_cast<double>(s.computed));
+          n_out += 1;
+        }
       } else {
         double d = static_cast<double>(s.computed), left = static_cast<double>(e.tokens);
         while (left > 0) {  // one attention call per forward pass
@@ -339,7 +347,10 @@ class Simulator {
       }
     }
     res_steps_tokens_ += T;
-    return cost_.body_s(T) + cost_.logits_s(n_out) + attn;
+    double draft = 0;  // K sequential draft steps of the decoding sequences
+    if (cfg_.draft && n_dec > 0)
+      draft = cfg_.spec_tokens * (cfg_.draft->body_s(n_dec) + cfg_.draft->logits_s(n_dec) + draft_attn);
+    return cost_.body_s(T) + cost_.logits_s(n_out) + attn + draft;
   }
 
   void finish_step(Replica& rp, double t, std::priority_queue<double, std::vector<double>, std::greater<>>* wake) {
@@ -348,17 +359,23 @@ class Simulator {
     bool any_done = false;
     for (const auto& e : rp.plan) {
       Seq& s = rp.running[static_cast<std::size_t>(e.seq)];
-      bool emit = false;
+      RequestRecord& rec = res_.records[static_cast<std::size_t>(s.req)];
+      i64 emitted = 0;
       if (s.computed >= s.target_prefill) {
-        s.computed += 1;
-        emit = true;
+        // decode: one token, or with speculation the accepted draft tokens and one more
+        emitted = 1;
+        if (cfg_.spec_tokens > 0) {
+          std::bernoulli_distribution accept(cfg_.spec_acceptance);
+          while (emitted <= cfg_.spec_tokens && accept(rng_)) ++emitted;
+          emitted = std::min(emitted, s.gen_target - rec.generated);
+        }
+        s.computed += emitted;
       } else {
         s.computed += e.tokens;
-        emit = s.computed >= s.target_prefill;
+        emitted = s.computed >= s.target_prefill ? 1 : 0;
       }
-      if (!emit) continue;
-      RequestRecord& rec = res_.records[static_cast<std::size_t>(s.req)];
-      ++rec.generated;
+      if (emitted == 0) continue;
+      rec.generated += emitted;
       if (rec.first_token_s < 0)
         rec.first_token_s = t;
       else if (s.last_token_s >= 0)

@@ -56,6 +56,12 @@ struct ServerConfig {
   bool kv_unified = false;
   int n_batch = 2048;
   int max_queue = 0;            // waiting requests beyond this are rejected (0: no limit)
+  // speculative decoding: K draft tokens per step, each accepted with probability
+  // spec_acceptance (independently, until the first rejection; Leviathan et al. 2023), the
+  // target verifying K + 1 tokens per sequence; the draft model's K decode steps cost `draft`
+  int spec_tokens = 0;
+  double spec_acceptance = 0;
+  const StepCost* draft = nullptr;
   // cluster
   int replicas = 1;
   Router router = Router::RoundRobin;
