@@ -1,7 +1,10 @@
 #include "advise_input.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
+
+#include "serve/sim.h"
 
 namespace gs::cli {
 
@@ -23,12 +26,15 @@ void add_advise_flags(po::options_description& d, AdviseFlags& f) {
   d.add_options()
       ("budget", po::value(&f.budget_usd)->default_value(f.budget_usd), "USD: consider the priced systems in hwdb/systems up to this price")
       ("hw", po::value(&f.hw), "hardware already owned: system or device id (gemmasim hw) or a JSON file (ignores --budget)")
-      ("use-case", po::value(&f.use_case), "chat | coding | agentic | documents | mobile (presets in data/use-cases.json; default chat)")
+      ("use-case", po::value(&f.use_case), "chat | coding | agentic | documents | mobile | team (presets in data/use-cases.json; default chat)")
       ("ctx,c", po::value(&f.ctx), "context per user, tokens (default: the use case's)")
       ("min-decode-tok-per-s", po::value(&f.min_decode), "slowest acceptable decode, tok/s per user (default: the use case's)")
       ("min-prefill-tok-per-s", po::value(&f.min_prefill), "slowest acceptable prompt processing, tok/s (default: the use case's)")
       ("modality", po::value(&f.modality)->default_value(f.modality), "text | image | audio (audio: E2B/E4B only)")
-      ("users", po::value(&f.users)->default_value(f.users), "concurrent users (sequences), each with the full context")
+      ("users", po::value(&f.users), "users sharing the box: N > 1 simulates it as a server (closed loop, --think-time) and checks the SLO")
+      ("rate", po::value(&f.rate), "serving: requests per second (Poisson) instead of --users")
+      ("think-time", po::value(&f.think_time), "serving: mean seconds between a user's requests (default: the use case's, or 30)")
+      ("slo", po::value(&f.slo), "serving: limits such as ttft_p99=1,tpot_p99=0.1 (default: the use case's, or TTFT p99 2 s and the decode floor)")
       ("top", po::value(&f.top)->default_value(f.top), "recommendations to show")
       ("models", po::value(&f.models)->default_value(f.models), "comma-separated model ids to consider")
       ("quants", po::value(&f.quants), "comma-separated quantizations (default: those with a quality penalty marked advise)");
@@ -48,7 +54,10 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
   if (!std::isfinite(f.budget_usd) || f.budget_usd <= 0 || f.budget_usd > 1e8)
     input_error("--budget: expected a price in USD between 1 and 1e8, got " + std::to_string(f.budget_usd));
   if (f.ctx < 0 || f.ctx > (1LL << 24)) input_error("--ctx: expected 1 .. 16M tokens, got " + std::to_string(f.ctx));
-  if (f.users < 1 || f.users > 4096) input_error("--users: expected 1 .. 4096, got " + std::to_string(f.users));
+  if (f.users != AdviseFlags::kUsersUnset && (f.users < 1 || f.users > 4096)) input_error("--users: expected 1 .. 4096, got " + std::to_string(f.users));
+  if (f.rate != 0 && !(f.rate > 0 && f.rate <= 1e5)) input_error("--rate: expected requests per second in (0, 1e5]");
+  if (f.think_time != -1 && !(f.think_time >= 0 && f.think_time <= 1e6)) input_error("--think-time: expected 0 .. 1e6 seconds");
+  if (f.rate > 0 && f.users != AdviseFlags::kUsersUnset) input_error("--rate and --users: open loop or closed loop, not both");
   if (f.min_decode > 1e6 || std::isnan(f.min_decode)) input_error("--min-decode-tok-per-s: expected 0 .. 1e6");
   if (f.min_prefill > 1e7 || std::isnan(f.min_prefill)) input_error("--min-prefill-tok-per-s: expected 0 .. 1e7");
   if (f.top < 1 || f.top > 1000) input_error("--top: expected 1 .. 1000");
@@ -67,8 +76,23 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
   r.min_decode_tok_per_s = f.min_decode >= 0 ? f.min_decode : uc.min_decode_tok_per_s;
   r.min_prefill_tok_per_s = f.min_prefill >= 0 ? f.min_prefill : uc.min_prefill_tok_per_s;
   r.modality = f.modality;
-  r.users = f.users;
+  r.users = f.users > 0 ? f.users : std::max(1, uc.serving_users);
   r.benchmarks = uc.benchmarks;
+  r.serving = r.users > 1 || f.rate > 0 || !f.slo.empty() || uc.serving_users > 0;
+  if (r.serving) {
+    r.rate_per_s = f.rate;
+    r.think_time_s = f.think_time >= 0 ? f.think_time : (uc.serving_users > 0 ? uc.think_time_s : in.book.default_think_time_s);
+    if (!f.slo.empty()) {
+      r.slo = f.slo;
+    } else if (!uc.slo.empty()) {
+      r.slo = uc.slo;
+    } else {
+      r.slo = "ttft_p99=" + std::to_string(in.book.default_ttft_p99_s);
+      if (r.min_decode_tok_per_s > 0) r.slo += ",tpot_p99=" + std::to_string(1.0 / r.min_decode_tok_per_s);
+    }
+    (void)serve::parse_slo(r.slo, "--slo");  // a bad SLO is an input error before any work
+    r.serve_requests = std::clamp(10 * r.users, 200, 2000);
+  }
 
   for (const auto& id : split_list(f.models)) in.models.push_back(find_model(id));
   if (in.models.empty()) input_error("--models: no model ids given");

@@ -14,7 +14,10 @@ struct AdviseFlags {
   long long ctx = 0;            // 0: the use case's
   double min_decode = -1, min_prefill = -1;  // < 0: the use case's
   std::string use_case, modality = "text";
-  int users = 1;
+  int users = kUsersUnset;      // not given: the use case's (1, or its serving block's)
+  static constexpr int kUsersUnset = -2147483647;
+  double rate = 0, think_time = -1;  // serving: open-loop requests/s; closed-loop think time (< 0: the use case's)
+  std::string slo;              // serving: e.g. ttft_p99=1,tpot_p99=0.1 (empty: the use case's)
   std::size_t top = 10;
   std::string models = "gemma4-e2b,gemma4-e4b,gemma4-26b-a4b,gemma4-31b";
   std::string quants;           // empty: every quant marked advise in quants/quality-penalty.json

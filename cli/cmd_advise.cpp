@@ -20,14 +20,22 @@ namespace {
 std::string money(double usd) { return usd > 0 ? "$" + report::fmt_num(usd, 0) : "-"; }
 
 report::Table advise_table(const AdviseResult& r, std::size_t top) {
-  report::Table t({"#", "system", "price", "variant", "quant", "split", "engine", "context fits", "prefill tok/s",
-                   "decode tok/s", "quality"});
+  std::vector<std::string> head = {"#", "system", "price", "variant", "quant", "split", "engine", "context fits",
+                                   "prefill tok/s", "decode tok/s"};
+  if (r.req.serving) head.insert(head.end(), {"TTFT p99 s", "TPOT p99 ms", "served tok/s"});
+  head.push_back("quality");
+  report::Table t(head);
   t.right_align_from(7);
   for (std::size_t i = 0; i < std::min(top, r.ranked.size()); ++i) {
     const Candidate& c = r.ranked[i];
-    t.add({std::to_string(i + 1), c.system_id, money(c.price_usd), c.model_name, c.quant_id, c.split, c.engine,
-           report::fmt_tokens(c.context_fits), report::fmt_num(c.prefill_tok_per_s, 0), report::fmt_num(c.decode_tok_per_s, 1),
-           report::fmt_num(c.quality, 1)});
+    std::vector<std::string> row = {std::to_string(i + 1), c.system_id, money(c.price_usd), c.model_name, c.quant_id, c.split,
+                                    c.engine, report::fmt_tokens(c.context_fits), report::fmt_num(c.prefill_tok_per_s, 0),
+                                    report::fmt_num(c.decode_tok_per_s, 1)};
+    if (r.req.serving)
+      row.insert(row.end(), {report::fmt_num(c.ttft_p99_s, 2), report::fmt_num(c.tpot_p99_s * 1e3, 1),
+                             report::fmt_num(c.served_output_tok_per_s, 0)});
+    row.push_back(report::fmt_num(c.quality, 1));
+    t.add(row);
   }
   return t;
 }
@@ -37,8 +45,11 @@ std::string requirements_line(const Requirements& q) {
                   std::to_string(q.prompt_tokens) + ", reply " + std::to_string(q.gen_tokens);
   if (q.min_decode_tok_per_s > 0) s += ", decode >= " + report::fmt_num(q.min_decode_tok_per_s, 1) + " tok/s";
   if (q.min_prefill_tok_per_s > 0) s += ", prefill >= " + report::fmt_num(q.min_prefill_tok_per_s, 0) + " tok/s";
-  s += ", " + q.modality + ", " + std::to_string(q.users) + (q.users == 1 ? " user" : " users");
-  return s;
+  s += ", " + q.modality + ", ";
+  if (!q.serving) return s + std::to_string(q.users) + (q.users == 1 ? " user" : " users");
+  if (q.rate_per_s > 0) s += "a server at " + report::fmt_num(q.rate_per_s, 2) + " requests/s (Poisson)";
+  else s += "a server for " + std::to_string(q.users) + " users (think time " + report::fmt_num(q.think_time_s, 0) + " s)";
+  return s + ", SLO " + q.slo;
 }
 
 }  // namespace
@@ -101,7 +112,8 @@ int cmd_advise(const Args& a) {
   po::variables_map vm;
   if (!parse(a, d, vm,
              "usage: gemmasim advise [--budget USD | --hw ID|FILE] [--use-case chat|coding|agentic|documents|mobile]\n"
-             "       [--ctx N] [--min-decode-tok-per-s X] [--modality text|image|audio] [--users N] [--top N]\n"
+             "       [--ctx N] [--min-decode-tok-per-s X] [--modality text|image|audio] [--users N | --rate R]\n"
+             "       [--think-time S] [--slo ttft_p99=1,tpot_p99=0.1] [--top N]\n"
              "       [--out DIR] [--json | --csv]"))
     return 0;
   const AdviseInput in = load_advise_input(f);

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <random>
 #include <tuple>
 
 #include "roofline.h"
+#include "serve/setup.h"
 
 namespace gs {
 
@@ -41,6 +43,12 @@ const EncoderSpec* find_encoder(const ModelSpec& m, const std::string& name) {
   return nullptr;
 }
 
+std::string fmt_num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", v);
+  return b;
+}
+
 std::string fmt_gb1(double bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f GB", bytes / kGB);
@@ -71,6 +79,70 @@ struct Sweep {
     return it->second;
   }
 };
+
+// The candidate as a server under the requirement's load: must meet the SLO.
+void serve_check(Candidate& c, const System& s, const ModelSpec& m, const QuantRecipe& q, const EngineProfile& eng,
+                 const Requirements& req, i64 extra_tokens, const ModelOps& mo, const HardwareRates& hr) {
+  serve::ServeKnobs k;
+  k.tp = c.tp;
+  const serve::Policy pol = serve::policy_for(eng);
+  if (pol == serve::Policy::Vllm) {
+    k.max_model_len = c.context_needed;
+  } else {
+    k.parallel = std::clamp(req.rate_per_s > 0 ? 16 : req.users, 1, 64);
+    k.kv_unified = 1;
+    k.ctx_size = std::min<i64>(c.context_fits, m.n_ctx_max);  // -c: the most that fits (as llama.cpp's --fit)
+    k.gpu_layers = c.placement.gpu_layers;
+    k.n_cpu_moe = c.placement.n_cpu_moe;
+  }
+  serve::ServeSetup su;
+  try {
+    su = serve::setup_server(m, s, q, eng, k, &mo, &hr);
+  } catch (const InputError& e) {
+    c.verdict = Verdict::DoesNotFit;
+    c.why = std::string("as a server: ") + e.what();
+    return;
+  }
+  // lengths spread around the use case's (lognormal, sigma 0.5), within the context
+  std::mt19937_64 rng(1);
+  std::lognormal_distribution<double> lp(std::log(static_cast<double>(req.prompt_tokens + extra_tokens)), 0.5),
+      lg(std::log(static_cast<double>(req.gen_tokens)), 0.5);
+  const double rate = req.rate_per_s > 0 ? req.rate_per_s : 1.0;
+  std::exponential_distribution<double> gap(rate);
+  std::vector<serve::Request> rq(static_cast<std::size_t>(req.serve_requests));
+  double t = 0;
+  for (auto& r : rq) {
+    r.gen_tokens = std::clamp<i64>(static_cast<i64>(lg(rng)), 1, std::max<i64>(1, c.context_needed / 4));
+    r.prompt_tokens = std::clamp<i64>(static_cast<i64>(lp(rng)), 1, std::max<i64>(1, c.context_needed - r.gen_tokens - 1));
+    r.arrival_s = t;
+    t += gap(rng);
+  }
+  serve::ClosedLoop users;
+  if (req.rate_per_s <= 0) users = {req.users, req.think_time_s};
+  const serve::ServeResult r = serve::simulate(*su.cost, su.cfg, std::move(rq), users, 1);
+  const serve::SloCheck chk = serve::check_slo(r, serve::parse_slo(req.slo, "--slo"));
+  c.served = true;
+  c.ttft_p99_s = r.ttft_s.p99;
+  c.tpot_p99_s = r.tpot_s.p99;
+  c.served_output_tok_per_s = r.output_tok_per_s;
+  c.served_req_per_s = r.throughput_req_per_s;
+  c.serve_slots = pol == serve::Policy::Vllm ? su.cfg.max_num_seqs : su.cfg.slots;
+  c.serve_ctx = pol == serve::Policy::Vllm ? su.cfg.max_model_len : su.cfg.n_ctx;
+  if (!chk.met) {
+    c.verdict = Verdict::TooSlow;
+    std::string lims;
+    for (const auto& [l, v] : chk.observed) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "%s%s %s %.3g s (limit %.3g)", lims.empty() ? "" : ", ", l.metric.c_str(),
+                    l.quantile < 0 ? "mean" : l.quantile == 0.5 ? "p50" : l.quantile == 0.9 ? "p90" : "p99", v, l.limit_s);
+      lims += buf;
+    }
+    const std::string load = req.rate_per_s > 0 ? fmt_num(req.rate_per_s) + " requests/s"
+                                                : std::to_string(req.users) + " users";
+    c.why = "as a server for " + load + ": " + lims + (r.saturated ? " (saturated)" : "") +
+            (r.rejected > 0 ? ", " + std::to_string(r.rejected) + " requests rejected" : "");
+  }
+}
 
 template <class Map>
 const typename Map::mapped_type& lookup(const Map& m, const std::string& id, const char* what) {
@@ -136,7 +208,7 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   const EngineProfile& eng = lookup(in.engines, c.engine, "engine profile");
   FitOptions o;
   o.context_tokens = c.context_needed;
-  o.n_seq = req.users;
+  o.n_seq = req.serving ? 1 : req.users;  // a server's KV cache is judged by the simulation
   FitResult fr = fit(m, s, q, rules, o);
   const int n_gpu = n_gpu_devices(fr);
   const bool vllm = eng.multi_gpu_split == "tensor";
@@ -192,7 +264,7 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   Workload wl;
   wl.prompt_tokens = std::max<i64>(1, std::min(req.prompt_tokens, req.context_tokens - req.gen_tokens)) + extra_tokens;
   wl.gen_tokens = req.gen_tokens;
-  wl.batch = req.users;
+  wl.batch = req.serving ? 1 : req.users;
   const Estimate e = estimate(sw.ops_for(m, q), sw.rates_for(s, eng), pl, wl);
   c.prefill_tok_per_s = e.prefill_tok_per_s;
   c.decode_tok_per_s = e.decode_tok_per_s;
@@ -207,6 +279,8 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
       c.why += buf;
     }
   }
+  if (req.serving && c.verdict == Verdict::Ok)
+    serve_check(c, s, m, q, eng, req, extra_tokens, sw.ops_for(m, q), sw.rates_for(s, eng));
   return c;
 }
 

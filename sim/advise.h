@@ -13,6 +13,10 @@
 //      reply lengths with `users` concurrent sequences;
 //   4. filter: does not fit, context beyond the model's limit, slower than the
 //      required decode / prefill tok/s;
+//   4b. serving (--users N > 1, --rate R or --slo, or a use case with a serving block): the
+//      candidate is simulated as a server under that load (sim/serve: vLLM or llama-server
+//      continuous batching, closed-loop users with a think time or Poisson arrivals) and must
+//      meet the SLO (TTFT and TPOT percentiles);
 //   5. rank: quality proxy (sim/quality.h, compared at 0.1 points, the precision
 //      of the published scores) desc, then decode tok/s desc, then price asc.
 #pragma once
@@ -37,6 +41,10 @@ struct UseCase {
   i64 context_tokens = 8192, prompt_tokens = 512, gen_tokens = 256;
   double min_decode_tok_per_s = 0, min_prefill_tok_per_s = 0;
   std::vector<std::string> benchmarks;
+  // A server shared by many users (the `team` use case): their number, think time and SLO.
+  int serving_users = 0;          // 0: a single user
+  double think_time_s = 0;
+  std::string slo;                // "ttft_p99=1,tpot_p99=0.1"
 };
 
 struct ModalitySpec {
@@ -52,6 +60,7 @@ struct UseCaseBook {
   std::string default_id = "chat";
   std::map<std::string, ModalitySpec> modalities;
   double encoder_bytes_per_param = 2;
+  double default_ttft_p99_s = 2, default_think_time_s = 30;  // serving_defaults
   const UseCase& find(const std::string& id) const;  // InputError listing the known ids
 };
 UseCaseBook parse_use_cases(const json& j, const std::string& file);
@@ -63,8 +72,14 @@ struct Requirements {
   i64 prompt_tokens = 512, gen_tokens = 256;
   double min_decode_tok_per_s = 0, min_prefill_tok_per_s = 0;
   std::string modality = "text";
-  int users = 1;               // concurrent sequences
+  int users = 1;               // concurrent sequences (serving: closed-loop users)
   std::vector<std::string> benchmarks;  // quality proxy scores (empty: every *_pct score)
+  // Serving: each candidate is simulated as a server (sim/serve) and must meet the SLO.
+  bool serving = false;
+  double rate_per_s = 0;       // open loop (Poisson); 0: `users` closed-loop users
+  double think_time_s = 30;    // closed loop: mean pause between a user's requests
+  std::string slo;             // e.g. "ttft_p99=1,tpot_p99=0.1"
+  int serve_requests = 400;    // requests simulated per candidate
 };
 
 struct AdviseInput {
@@ -94,6 +109,11 @@ struct Candidate {
   double quality = 0, base_quality = 0, penalty = 0;
   double encoder_bytes = 0;
   FitResult fit;                // at context_needed with the placement
+  // Serving (Requirements::serving): the simulated load's latencies and the server's settings.
+  bool served = false;
+  double ttft_p99_s = 0, tpot_p99_s = 0, served_output_tok_per_s = 0, served_req_per_s = 0;
+  int serve_slots = 0;          // llama-server -np / vLLM max-num-seqs as simulated
+  i64 serve_ctx = 0;            // llama-server -c / vLLM max-model-len as simulated
   Verdict verdict = Verdict::Ok;
   std::string why;              // one line for rejections
 };

@@ -47,7 +47,8 @@ std::vector<std::string> run_commands(const Candidate& c, const Requirements& re
   const std::string size = gemma4 ? upper(c.model_id.substr(pre.size())) : c.model_id;
   if (c.engine == "vllm") {
     std::string cmd = "vllm serve " + (gemma4 ? "google/gemma-4-" + size + "-it" : c.model_id) + " --max-model-len " +
-                      std::to_string(ctx) + " --max-num-seqs " + std::to_string(req.users);
+                      std::to_string(c.served ? c.serve_ctx : ctx) + " --max-num-seqs " +
+                      std::to_string(c.served ? c.serve_slots : req.users);
     if (c.tp > 1) cmd += " --tensor-parallel-size " + std::to_string(c.tp);
     if (req.modality == "text") cmd += " --limit-mm-per-prompt '{\"image\": 0, \"audio\": 0}'";
     out.push_back(cmd);
@@ -60,8 +61,12 @@ std::vector<std::string> run_commands(const Candidate& c, const Requirements& re
   else if (c.placement.gpu_layers >= 0) cmd += " -ngl " + std::to_string(c.placement.gpu_layers);
   else cmd += " -ngl 99";
   if (c.placement.n_cpu_moe > 0) cmd += " --n-cpu-moe " + std::to_string(c.placement.n_cpu_moe);
-  cmd += " -c " + std::to_string(ctx * req.users);
-  if (req.users > 1) cmd += " -np " + std::to_string(req.users);
+  if (c.served) {  // the server as simulated: slots sharing one unified cache
+    cmd += " -c " + std::to_string(c.serve_ctx) + " -np " + std::to_string(c.serve_slots) + " --kv-unified";
+  } else {
+    cmd += " -c " + std::to_string(ctx * req.users);
+    if (req.users > 1) cmd += " -np " + std::to_string(req.users);
+  }
   cmd += " -fa on";
   out.push_back(cmd);
   // Ollama publishes q4_K_M, q8_0 and bf16 tags of each variant; it picks the split itself.
@@ -84,7 +89,11 @@ std::vector<std::string> run_commands(const Candidate& c, const Requirements& re
 void explain(AdviseResult& r, const AdviseInput& in) {
   const Requirements& q = r.req;
   std::string need = "context " + std::to_string(q.context_tokens) + " tokens";
-  if (q.users > 1) need += " x " + std::to_string(q.users) + " users";
+  if (q.serving)
+    need += q.rate_per_s > 0 ? ", " + fmt("%.3g", q.rate_per_s) + " requests/s within " + q.slo
+                             : ", " + std::to_string(q.users) + " users within " + q.slo;
+  else if (q.users > 1)
+    need += " x " + std::to_string(q.users) + " users";
   if (q.min_decode_tok_per_s > 0) need += ", decode >= " + fmt("%.1f", q.min_decode_tok_per_s) + " tok/s";
   if (q.min_prefill_tok_per_s > 0) need += ", prefill >= " + fmt("%.0f", q.min_prefill_tok_per_s) + " tok/s";
   if (q.modality != "text") need += ", " + q.modality + " input";
@@ -183,6 +192,9 @@ json candidate_to_json(const Candidate& c, const Requirements& req) {
          {"memory_bytes", c.fit.total_bytes + c.encoder_bytes},
          {"encoder_bytes", c.encoder_bytes},
          {"verdict", verdict_name(c.verdict)}};
+  if (c.served)
+    j["serving"] = {{"ttft_p99_s", c.ttft_p99_s}, {"tpot_p99_s", c.tpot_p99_s}, {"output_tok_per_s", c.served_output_tok_per_s},
+                    {"requests_per_s", c.served_req_per_s}, {"slots", c.serve_slots}, {"ctx", c.serve_ctx}};
   if (c.verdict == Verdict::Ok) j["commands"] = run_commands(c, req);
   else j["why"] = c.why;
   return j;
@@ -199,6 +211,10 @@ json advise_to_json(const AdviseResult& r, std::size_t top) {
                        {"min_prefill_tok_per_s", q.min_prefill_tok_per_s},
                        {"modality", q.modality},
                        {"users", q.users},
+                       {"serving", q.serving},
+                       {"rate_per_s", q.rate_per_s},
+                       {"think_time_s", q.think_time_s},
+                       {"slo", q.slo},
                        {"benchmarks", q.benchmarks}};
   j["evaluated"] = r.evaluated;
   j["passing"] = r.ranked.size();

@@ -34,10 +34,21 @@ UseCaseBook parse_use_cases(const json& j, const std::string& file) {
       const JsonReader bs = e.at("benchmarks");
       for (std::size_t k = 0; k < bs.size(); ++k) u.benchmarks.push_back(bs.at(k).str());
     }
+    if (e.has("serving")) {
+      const JsonReader sv = e.at("serving");
+      u.serving_users = static_cast<int>(sv.at("users").integer(1, 100000));
+      u.think_time_s = sv.at("think_time_s").num(0, 1e6);
+      u.slo = sv.at("slo").str();
+    }
     b.use_cases.push_back(u);
   }
   if (b.use_cases.empty()) arr.fail("no use cases");
   b.find(b.default_id);
+  if (r.has("serving_defaults")) {
+    const JsonReader sd = r.at("serving_defaults");
+    b.default_ttft_p99_s = sd.at("ttft_p99_s").num(0.001, 1e4);
+    b.default_think_time_s = sd.at("think_time_s").num(0, 1e6);
+  }
   const JsonReader mods = r.at("modalities");
   b.encoder_bytes_per_param = mods.num_or("encoder_bytes_per_param", 2, 0.1, 8);
   for (const char* id : {"text", "image", "audio"}) {

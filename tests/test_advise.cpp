@@ -262,3 +262,51 @@ TEST_CASE("gemmasim advise: table, JSON, CSV and bad input") {
     CHECK_MESSAGE(b.err_lines() == 1, bad);
   }
 }
+
+TEST_CASE("serving: each candidate is simulated under the load and must meet the SLO") {
+  AdviseInput in = make_input({"test-3090-cheap"}, {"q4_k_m"});
+  in.models = {find_model("gemma4-e4b")};
+  in.req.context_tokens = 8192;
+  in.req.prompt_tokens = 1024;
+  in.req.gen_tokens = 256;
+  in.req.serving = true;
+  in.req.think_time_s = 30;
+  in.req.serve_requests = 300;
+  in.req.slo = "ttft_p99=2,tpot_p99=0.1";
+  in.req.users = 4;
+  const AdviseResult few = advise(in, {});
+  REQUIRE(few.ranked.size() == 1);
+  const Candidate& c = few.ranked.front();
+  CHECK(c.served);
+  CHECK(c.ttft_p99_s > 0);
+  CHECK(c.ttft_p99_s <= 2);
+  CHECK(c.tpot_p99_s <= 0.1);
+  CHECK(c.serve_slots == 4);
+  // the command line is the server as simulated
+  const auto cmds = run_commands(c, in.req);
+  CHECK(cmds.front().find("-np 4 --kv-unified") != std::string::npos);
+  // far more users than the box holds: the same candidate misses the SLO, with the reason
+  in.req.users = 2000;
+  in.req.think_time_s = 1;
+  in.req.serve_requests = 2000;
+  const AdviseResult many = advise(in, {});
+  CHECK(many.ranked.empty());
+  REQUIRE(!many.rejected.empty());
+  CHECK(many.rejected.front().verdict == Verdict::TooSlow);
+  CHECK(many.rejected.front().why.find("as a server for 2000 users") != std::string::npos);
+}
+
+TEST_CASE("gemmasim advise --use-case team: a server answer with TTFT and TPOT percentiles") {
+  const CliResult r = run_cli("advise --use-case team --budget 5000 --models gemma4-e4b --quants q4_k_m --json");
+  REQUIRE(r.code == 0);
+  const auto j = json::parse(r.out);
+  CHECK(j["requirements"]["serving"] == true);
+  CHECK(j["requirements"]["users"] == 40);
+  CHECK(j["requirements"]["slo"] == "ttft_p99=1,tpot_p99=0.1");
+  for (const auto& c : j["recommendations"]) {
+    CHECK(c["serving"]["ttft_p99_s"].get<double>() <= 1.0);
+    CHECK(c["serving"]["tpot_p99_s"].get<double>() <= 0.1);
+  }
+  CHECK(run_cli("advise --use-case team --slo ttft_p42=1").code == 2);
+  CHECK(run_cli("advise --rate 2 --users 4").code == 2);
+}

@@ -60,7 +60,7 @@ TEST_CASE("step cost: a uniform decode batch and a chunked prompt cost what the 
   const HardwareRates hw = prepare_hardware(s, e);
   const StepCost c(mo, hw, RunPlacement{}, 2, false, 2048, 131072, 512);
   for (int B : {1, 3, 8, 40}) {
-    for (double d : {0.0, 300.0, 511.0, 3000.0, 70000.0}) {
+    for (double d : {0.0, 300.0, 511.0, 700.0, 1023.0, 1500.0, 3000.0, 20000.0, 70000.0, 131000.0}) {
       CAPTURE(B);
       CAPTURE(d);
       Workload wl;

@@ -43,7 +43,7 @@ const char* policy_name(Policy p) {
 }
 
 ServeSetup setup_server(const ModelSpec& m, const System& hw, const QuantRecipe& q, const EngineProfile& e,
-                        const ServeKnobs& k) {
+                        const ServeKnobs& k, const ModelOps* mo_in, const HardwareRates* hr_in) {
   ServeSetup s;
   s.engine_id = e.id;
   ServerConfig& c = s.cfg;
@@ -56,7 +56,8 @@ ServeSetup setup_server(const ModelSpec& m, const System& hw, const QuantRecipe&
   const JsonReader d(dj, dpath);
   const KvType& kv = find_kv_type(k.kv_type);
   MemoryRules rules = load_memory_rules(e.id);
-  const ModelOps mo = prepare_ops(m, q);
+  const ModelOps mo_own = mo_in ? ModelOps{} : prepare_ops(m, q);
+  const ModelOps& mo = mo_in ? *mo_in : mo_own;
   c.kv = kv_layout(m, mo, kv, rules.kv_single_for_k_eq_v);
   const double kv_tok = c.kv.global_bytes_per_token + c.kv.sliding_bytes_per_token;
   if (kv_tok <= 0) input_error(m.id + ": no KV cache bytes per token");
@@ -147,6 +148,11 @@ ServeSetup setup_server(const ModelSpec& m, const System& hw, const QuantRecipe&
     FitOptions fo;
     fo.kv_type = k.kv_type;
     fo.n_seq = c.kv_unified ? 1 : c.slots;
+    fo.placement.gpu_layers = k.gpu_layers;
+    fo.placement.n_cpu_moe = k.n_cpu_moe;
+    pl.gpu_layers = k.gpu_layers;
+    pl.n_cpu_moe = k.n_cpu_moe;
+    s.gpu_layers = k.gpu_layers;
     if (c.n_ctx <= 0) {
       // -c 0: the model's context, shrunk to what fits (llama.cpp --fit)
       fo.context_tokens = 256;
@@ -178,7 +184,8 @@ ServeSetup setup_server(const ModelSpec& m, const System& hw, const QuantRecipe&
     max_step = c.n_batch;
     max_depth = c.kv_unified ? c.n_ctx : c.n_ctx / c.slots;
   }
-  const HardwareRates hr = prepare_hardware(hw, e);
+  const HardwareRates hr_own = hr_in ? HardwareRates{} : prepare_hardware(hw, e);
+  const HardwareRates& hr = hr_in ? *hr_in : hr_own;
   s.cost = std::make_unique<StepCost>(mo, hr, pl, kv.bytes_per_element, kv_type_is_block_quantized(k.kv_type), max_step,
                                       max_depth, ubatch);
   if (k.speculative > 0) {

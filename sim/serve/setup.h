@@ -20,6 +20,8 @@ struct ServeKnobs {
   int chunked_prefill = -1;      // -1: the engine's default
   i64 max_model_len = 0;
   // llama-server
+  int gpu_layers = -1;           // -ngl (-1: all, or the most that fit)
+  int n_cpu_moe = 0;             // --n-cpu-moe
   int parallel = 0;
   i64 ctx_size = 0;              // -c, all slots together
   int kv_unified = -1;
@@ -51,7 +53,8 @@ struct ServeSetup {
 Policy policy_for(const EngineProfile& e);
 const char* policy_name(Policy p);  // "vllm" "llama-server" "ollama"
 
+// mo / hr: the model's ops and the system's rates when the caller has them (sweeps), else built here.
 ServeSetup setup_server(const ModelSpec& m, const System& hw, const QuantRecipe& q, const EngineProfile& e,
-                        const ServeKnobs& k);
+                        const ServeKnobs& k, const ModelOps* mo = nullptr, const HardwareRates* hr = nullptr);
 
 }  // namespace gs::serve

@@ -22,12 +22,13 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 class LatencyHistogram {
  public:
   LatencyHistogram() : bins_(static_cast<std::size_t>(std::log(1e10) / std::log(kRatio)) + 2, 0) {}
-  void add(double s) {
-    sum_ += s;
-    ++n_;
+  void add(double s, i64 count = 1) {
+    if (count <= 0) return;
+    sum_ += s * static_cast<double>(count);
+    n_ += count;
     mx_ = std::max(mx_, s);
     const double x = s <= kLo ? 0 : std::log(s / kLo) / std::log(kRatio) + 1;
-    bins_[std::min(bins_.size() - 1, static_cast<std::size_t>(x))] += 1;
+    bins_[std::min(bins_.size() - 1, static_cast<std::size_t>(x))] += count;
   }
   double quantile(double q) const {
     if (n_ == 0) return 0;
@@ -100,13 +101,21 @@ class Simulator {
     const bool closed = users_.users > 0;
     std::priority_queue<double, std::vector<double>, std::greater<>> wakeups;
     if (closed)
-      for (int u = 0; u < users_.users && u < static_cast<int>(reqs_.size()); ++u) wakeups.push(0.0);
+      // users start in the steady state: each one's first request after a think time (the
+      // exponential's residual is itself; with no think time all start at once, as a
+      // benchmark's --max-concurrency does)
+      for (int u = 0; u < users_.users && u < static_cast<int>(reqs_.size()); ++u) wakeups.push(think());
     std::size_t next = 0;  // next request to send
     if (!reqs_.empty()) {
       const double span = closed ? 0 : reqs_.back().arrival_s - reqs_.front().arrival_s;
       sample_dt_ = span > 0 ? span / 200 : 1.0;
     }
 
+    auto next_arrival = [&] {
+      if (next >= reqs_.size()) return kInf;
+      if (closed) return wakeups.empty() ? kInf : wakeups.top();
+      return reqs_[next].arrival_s;
+    };
     auto start_step = [&](int ri, double t) {
       Replica& rp = reps_[static_cast<std::size_t>(ri)];
       for (;;) {
@@ -121,15 +130,24 @@ class Simulator {
         return;
       }
       rp.busy = true;
-      step_end[static_cast<std::size_t>(ri)] = t + step_time(rp);
+      double dt = step_time(rp);
+      // Decode-only stretches: while nothing arrives and nobody finishes, k identical steps
+      // (each sequence one token deeper) are taken at once.
+      double horizon = next_arrival();
+      if (closed && !busy.empty()) horizon = std::min(horizon, busy.top().first);
+      if (const i64 k = fast_forward_steps(rp, t, dt, horizon); k > 1) {
+        const double dt_last = step_time(rp, static_cast<double>(k - 1), false);
+        const double total = 0.5 * (dt + dt_last) * static_cast<double>(k);
+        if (t + total < horizon) {
+          apply_fast_forward(rp, t, k, dt, total);
+          rp.plan.clear();  // the step end only re-plans
+          dt = total;
+        }
+      }
+      step_end[static_cast<std::size_t>(ri)] = t + dt;
       busy.push({step_end[static_cast<std::size_t>(ri)], ri});
     };
 
-    auto next_arrival = [&] {
-      if (next >= reqs_.size()) return kInf;
-      if (closed) return wakeups.empty() ? kInf : wakeups.top();
-      return reqs_[next].arrival_s;
-    };
     // every request arriving at this instant joins before an idle replica starts a step
     auto deliver = [&](double ta) {
       std::vector<int> wake_reps;
@@ -318,7 +336,9 @@ class Simulator {
     }
   }
 
-  double step_time(const Replica& rp) const {
+  // Seconds of the planned step; depth_offset: each decoding sequence that much deeper (the
+  // last of a fast-forwarded stretch); count: add its tokens to the step statistics.
+  double step_time(const Replica& rp, double depth_offset = 0, bool count = true) const {
     double T = 0, n_out = 0, attn = 0, n_dec = 0, draft_attn = 0;
     const double ub = cost_.ubatch_tokens();
     for (const auto& e : rp.plan) {
@@ -332,7 +352,7 @@ class Simulator {
           if (cfg_.draft) draft_attn += cfg_.draft->decode_attn_s(static_cast<double>(s.computed));
           n_dec += 1;
         } else {
-          attn += cost_.decode_attn_s(static_cast<double>(s.computed));
+          attn += cost_.decode_attn_s(static_cast<double>(s.computed) + depth_offset);
           n_out += 1;
         }
       } else {
@@ -346,15 +366,58 @@ class Simulator {
         if (s.computed + e.tokens >= s.target_prefill) n_out += 1;
       }
     }
-    res_steps_tokens_ += T;
+    if (count) res_steps_tokens_ += T;
     double draft = 0;  // K sequential draft steps of the decoding sequences
     if (cfg_.draft && n_dec > 0)
       draft = cfg_.spec_tokens * (cfg_.draft->body_s(n_dec) + cfg_.draft->logits_s(n_dec) + draft_attn);
     return cost_.body_s(T) + cost_.logits_s(n_out) + attn + draft;
   }
 
+  // How many steps of the planned, decode-only step can run back to back before the horizon
+  // (the next arrival) with no sequence finishing and, under vLLM, every block allocated.
+  i64 fast_forward_steps(const Replica& rp, double t, double dt, double horizon) const {
+    if (cfg_.spec_tokens > 0 || rp.plan.empty() || !rp.waiting.empty() || dt <= 0) return 0;
+    if (rp.plan.size() != rp.running.size()) return 0;
+    i64 k = std::numeric_limits<i64>::max();
+    for (const auto& s : rp.running) {
+      if (s.computed < s.target_prefill) return 0;
+      k = std::min(k, s.gen_target - res_.records[static_cast<std::size_t>(s.req)].generated - 1);
+    }
+    if (horizon < kInf) k = std::min<i64>(k, static_cast<i64>((horizon - t) / dt));
+    k = std::min<i64>(k, 4096);
+    if (k > 1 && cfg_.policy == Policy::Vllm) {
+      double used = rp.kv_used;
+      for (const auto& s : rp.running) used += vllm_bytes(s.computed + k) - s.kv;
+      if (used > rp.kv_capacity) return 0;
+    }
+    return k;
+  }
+
+  // k decode steps taking `total` seconds in all, the first of them `dt0`.
+  void apply_fast_forward(Replica& rp, double t, i64 k, double dt0, double total) {
+    const double mean_dt = total / static_cast<double>(k);
+    const double tk = t + total;
+    for (auto& s : rp.running) {
+      RequestRecord& rec = res_.records[static_cast<std::size_t>(s.req)];
+      if (s.last_token_s >= 0) itl_.add(t + dt0 - s.last_token_s);
+      itl_.add(mean_dt, k - 1);
+      s.computed += k;
+      rec.generated += k;
+      s.last_token_s = tk;
+      if (cfg_.policy == Policy::Vllm) {
+        const double want = vllm_bytes(s.computed);
+        rp.kv_used += want - s.kv;
+        s.kv = want;
+      }
+    }
+    res_.steps += k;
+    res_steps_tokens_ += static_cast<double>(k * static_cast<i64>(rp.running.size()));
+    kv_peak_ = std::max(kv_peak_, rp.kv_capacity > 0 ? rp.kv_used / rp.kv_capacity : 0);
+  }
+
   void finish_step(Replica& rp, double t, std::priority_queue<double, std::vector<double>, std::greater<>>* wake) {
     wake_heap_ = wake;
+    if (rp.plan.empty()) return;  // a fast-forwarded stretch, already applied
     ++res_.steps;
     bool any_done = false;
     for (const auto& e : rp.plan) {

@@ -34,7 +34,7 @@ double interp(const std::vector<double>& g, const std::vector<double>& v, double
 std::vector<double> token_grid(double hi) {
   std::vector<double> g;
   for (double t = 1; t <= std::min(32.0, hi); t += 1) g.push_back(t);
-  for (double t = 34; t < hi; t = std::ceil(t * 1.08)) g.push_back(t);
+  for (double t = 34; t < hi; t = std::ceil(t * 1.15)) g.push_back(t);
   if (g.back() < hi) g.push_back(hi);
   return g;
 }
@@ -64,22 +64,32 @@ StepCost::StepCost(const ModelOps& mo, const HardwareRates& hw, const RunPlaceme
     logits_.push_back(std::max(0.0, e1.decode.time_s - e0.decode.time_s));
   }
 
-  // decode attention on a uniform depth grid whose step is a power of two (a sliding window
-  // of a power-of-two width lands on a grid point, so the cap is exact)
+  // decode attention on two uniform depth grids whose steps are powers of two: a fine one up
+  // to a few windows (a power-of-two window lands on a grid point, so the cap is exact) and a
+  // coarse one beyond, where every layer's cost is linear in the depth
   const double max_d = static_cast<double>(std::max<i64>(max_depth_tokens, 1));
+  const double near = std::min(max_d, std::max(4096.0, 4.0 * mo.W));
   d_step_ = 1;
-  while (max_d / d_step_ > 2048) d_step_ *= 2;
-  for (double d = 0; d <= max_d + d_step_; d += d_step_) {
+  while (near / d_step_ > 128) d_step_ *= 2;
+  for (double d = 0; d <= near + d_step_; d += d_step_) {
     Workload w = base;
     w.depth_tokens = static_cast<i64>(d);
     dec_attn_.push_back(attention_s(estimate(mo, hw, pl, w).decode));
   }
+  near_end_ = static_cast<double>(dec_attn_.size() - 1) * d_step_;
+  d_step_far_ = d_step_;
+  while ((max_d - near_end_) / d_step_far_ > 128) d_step_far_ *= 2;
+  for (double d = near_end_; d <= max_d + d_step_far_; d += d_step_far_) {
+    Workload w = base;
+    w.depth_tokens = static_cast<i64>(d);
+    dec_attn_far_.push_back(attention_s(estimate(mo, hw, pl, w).decode));
+  }
 
   // prefill attention: chunk c (one micro-batch) over depth d
-  for (double c = 1; c < ub_; c = std::ceil(c * 1.25)) pc_grid_.push_back(c);
+  for (double c = 1; c < ub_; c = std::ceil(c * 1.5)) pc_grid_.push_back(c);
   pc_grid_.push_back(ub_);
   pd_grid_.push_back(0);
-  for (double d = 16; d < max_d; d = std::ceil(d * 1.25)) pd_grid_.push_back(d);
+  for (double d = 16; d < max_d; d = std::ceil(d * 2)) pd_grid_.push_back(d);
   pd_grid_.push_back(max_d);
   if (mo.W > 0 && mo.W < max_d) pd_grid_.push_back(mo.W);
   std::sort(pd_grid_.begin(), pd_grid_.end());
@@ -103,6 +113,7 @@ StepCost StepCost::linear(double fixed_s, double per_token_s, double per_kv_toke
   c.logits_ = {0, 0};
   c.d_step_ = static_cast<double>(std::max<i64>(max_depth_tokens, 1));
   c.dec_attn_ = {0, per_kv_token_s * c.d_step_};
+  c.near_end_ = c.d_step_;
   c.pc_grid_ = {1};
   c.pd_grid_ = {0, 1};
   c.pre_attn_ = {0, 0};
@@ -120,11 +131,13 @@ double StepCost::body_s(double T) const {
 double StepCost::logits_s(double n) const { return n <= 0 ? 0 : interp(t_grid_, logits_, n); }
 
 double StepCost::decode_attn_s(double d) const {
-  const double x = std::max(0.0, d) / d_step_;
+  const bool far = d > near_end_ && dec_attn_far_.size() > 1;
+  const std::vector<double>& v = far ? dec_attn_far_ : dec_attn_;
+  const double x = (far ? d - near_end_ : std::max(0.0, d)) / (far ? d_step_far_ : d_step_);
   std::size_t i = static_cast<std::size_t>(x);
-  if (i + 1 >= dec_attn_.size()) i = dec_attn_.size() - 2;
+  if (i + 1 >= v.size()) i = v.size() - 2;
   const double w = x - static_cast<double>(i);
-  return dec_attn_[i] + w * (dec_attn_[i + 1] - dec_attn_[i]);
+  return v[i] + w * (v[i + 1] - v[i]);
 }
 
 double StepCost::prefill_attn_s(double d, double c) const {

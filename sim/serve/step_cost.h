@@ -10,7 +10,8 @@
 // + sum over prefill chunks    attention of c queries over d + c keys
 // Each term is the estimator's own op times, tabulated once per (model, quant, system,
 // engine) on grids and interpolated linearly: body and logits on token counts, decode
-// attention on a uniform depth grid, prefill attention bilinearly on (chunk, depth). The only
+// attention on uniform depth grids (fine near the window, coarse beyond), prefill attention
+// bilinearly on (chunk, depth). The only
 // approximation beyond interpolation: within a step the estimator takes max(compute, memory)
 // per op over the whole step, the sum here takes it per term.
 #pragma once
@@ -44,8 +45,10 @@ class StepCost {
   StepCost() = default;
   double body_pass_s(double tokens) const;
   std::vector<double> t_grid_, body_, logits_;  // on token counts
-  double d_step_ = 1;                           // decode attention: uniform depth grid
+  double d_step_ = 1, near_end_ = 0;            // decode attention: a fine uniform depth grid to near_end_
   std::vector<double> dec_attn_;
+  double d_step_far_ = 1;                       // and a coarse one beyond
+  std::vector<double> dec_attn_far_;
   std::vector<double> pc_grid_, pd_grid_;       // prefill attention: chunk x depth
   std::vector<double> pre_attn_;                // [chunk][depth]
   int ub_ = 512;
