@@ -8,6 +8,7 @@
 #include "advise_input.h"
 #include "html.h"
 #include "report_charts.h"
+#include "serve_charts.h"
 #include "table.h"
 
 namespace gs::cli {
@@ -49,7 +50,7 @@ int cmd_report(const Args& a) {
   // The advisor on the defaults (its files go beside the report).
   AdviseInput in = load_advise_input(f);
   auto prog = progress_reporter("report");
-  const int steps = 7;
+  const int steps = 9;
   int step = 0;
   const AdviseResult r = advise(in);
   write_advise_files(r, f.top, out, render);
@@ -108,6 +109,21 @@ int cmd_report(const Args& a) {
                   p("Each priced system in hwdb/systems (prices with sources and dates in the system files). The lines join the "
                     "Pareto front of the systems within the budget: each is faster than every cheaper one for that variant."),
                   true, report::write_chart(out, report::chart_cost(all, f.budget_usd), render)});
+  prog(++step, steps);
+
+  const auto servers = report::headline_servers();
+  secs.push_back({"Latency vs load",
+                  p("Each server replays the Azure LLM conversation trace (its prompt and reply lengths and its bursts), "
+                    "rescaled to each request rate, simulated step by step by serve-sim (continuous batching as vLLM or "
+                    "llama-server schedule it, docs/serving.md). TTFT and TPOT at the 99th percentile; the circles mark the "
+                    "knee, the last rate before the queue grows without bound."),
+                  true, report::write_chart(out, report::chart_serving_latency(servers), render)});
+  prog(++step, steps);
+  secs.push_back({"Throughput vs concurrency",
+                  p("Output tokens per second with N users each sending the next request as soon as the last reply "
+                    "ends: batching reads each weight once for all sequences, until compute, the KV cache or the "
+                    "engine's slots stop the growth."),
+                  true, report::write_chart(out, report::chart_serving_throughput(servers), render)});
   prog(++step, steps);
 
   const std::string vpath = validate.empty() ? out + "/validate.json" : validate;

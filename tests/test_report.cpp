@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <regex>
+#include <sstream>
 #include <set>
 
 #include "advise.h"
@@ -12,6 +14,7 @@
 #include "cli_run.h"
 #include "html.h"
 #include "report_charts.h"
+#include "serve_charts.h"
 
 using namespace gs;
 namespace fs = std::filesystem;
@@ -180,7 +183,8 @@ TEST_CASE("gemmasim report writes a page whose every link and image exists") {
   for (auto it = std::sregex_iterator(page.begin(), page.end(), link); it != std::sregex_iterator(); ++it, ++n)
     CHECK_MESSAGE(fs::exists(dir + "/" + (*it)[1].str()), (*it)[1].str());
   CHECK(n >= 8);  // csv + gp of four charts at least
-  for (const char* f : {"decode.csv", "memory.csv", "memory-capacity.csv", "context.csv", "cost.csv", "cost-pareto.csv", "advise.json"})
+  for (const char* f : {"decode.csv", "memory.csv", "memory-capacity.csv", "context.csv", "cost.csv", "cost-pareto.csv", "advise.json",
+                        "serving_latency.csv", "serving_latency_knee.csv", "serving_throughput.csv"})
     CHECK_MESSAGE(fs::exists(dir + "/" + f), f);
   // No temporary files left behind.
   for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().extension() != ".tmp");
@@ -200,4 +204,33 @@ TEST_CASE("predicted vs measured reads validate.json rows and skips skipped runs
   CHECK(rows[1] == "e2b q4_0 t4,decode,12,10");
   CHECK(rows[2] == "e2b q4_0 t4,prefill,80,100");
   CHECK_FALSE(report::chart_validate(json{{"rows", json::array()}}).has_value());
+}
+
+TEST_CASE("serving charts: latency rises with load up to a knee; throughput grows with users, then flattens") {
+  const std::vector<report::ServedConfig> servers = {
+      {"E4B llama-server", "gemma4-e4b", "q4_k_m", "rtx-4090", "llama.cpp-cuda"},
+      {"missing", "gemma4-e4b", "q4_k_m", "no-such-gpu", "vllm"}};  // unknown hardware: left out
+  const report::ChartSpec lat = report::chart_serving_latency(servers);
+  REQUIRE(lat.extra_csv.size() == 1);
+  const std::string knee = lat.extra_csv[0].second;
+  CHECK(std::count(knee.begin(), knee.end(), '\n') == 2);  // header + the one server
+  // the first data rows: TTFT p99 does not fall as the rate rises (before the knee)
+  std::istringstream in(lat.csv);
+  std::string line;
+  std::getline(in, line);
+  CHECK(line.find("missing") == std::string::npos);
+  double prev = 0;
+  for (int i = 0; i < 8 && std::getline(in, line); ++i) {
+    const double ttft = std::stod(line.substr(line.find(',') + 1));
+    CHECK(ttft >= prev * 0.98);
+    prev = ttft;
+  }
+  const report::ChartSpec thr = report::chart_serving_throughput({servers[0]});
+  std::istringstream t(thr.csv);
+  std::getline(t, line);
+  std::vector<double> tok;
+  while (std::getline(t, line)) tok.push_back(std::stod(line.substr(line.find(',') + 1)));
+  REQUIRE(tok.size() == 9);  // 1, 2, 4 ... 256 users
+  CHECK(tok[4] > 3 * tok[0]);            // 16 users: batching multiplies throughput
+  CHECK(tok[8] < 1.2 * tok[4]);          // beyond the 16 slots it flattens
 }
