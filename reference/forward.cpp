@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "blocks/elementwise.h"
@@ -127,6 +128,72 @@ void Forward::ubatch(const std::int32_t* tokens, int T, bool want_logits, std::v
     head(T, x.data(), logits.data() + at);
   }
   pos_ += T;
+}
+
+std::vector<std::vector<float>> Forward::step_batch(const std::vector<BatchItem>& items) {
+  std::vector<std::int32_t> tokens;
+  std::vector<Segment> segs;
+  for (const auto& it : items) {
+    if (!it.seq || &it.seq->m_ != &m_ || &it.seq->w_ != &w_)
+      throw std::logic_error("step_batch: every item must be a sequence of the driver's model and weights");
+    const int T = static_cast<int>(it.tokens.size());
+    if (T < 1) throw std::logic_error("step_batch: an item without tokens");
+    if (it.seq->pos_ + T > it.seq->o_.n_ctx)
+      input_error("sequence of " + std::to_string(it.seq->pos_ + T) + " tokens is beyond the context of " +
+                  std::to_string(it.seq->o_.n_ctx) + " tokens");
+    if (T > it.seq->o_.n_ubatch) throw std::logic_error("step_batch: an item beyond its sequence's micro-batch");
+    for (const Segment& sg : segs)
+      if (sg.f == it.seq) throw std::logic_error("step_batch: a sequence twice in one step");
+    for (std::int32_t t : it.tokens)
+      if (t < 0 || t >= m_.n_vocab)
+        input_error("token id " + std::to_string(t) + " outside the vocabulary 0.." + std::to_string(m_.n_vocab - 1));
+    segs.push_back({it.seq, static_cast<int>(tokens.size()), T});
+    tokens.insert(tokens.end(), it.tokens.begin(), it.tokens.end());
+  }
+  const int T = static_cast<int>(tokens.size());
+  if (T > o_.n_ubatch) throw std::logic_error("step_batch: more rows than the driver's micro-batch");
+  std::vector<std::vector<float>> out(items.size());
+  if (T == 0) return out;
+  const std::int64_t D = m_.n_embd;
+  std::vector<float> x(static_cast<std::size_t>(T * D));
+  embed(tokens.data(), T, x.data());
+  std::vector<float> ple;
+  if (m_.has_ple()) {
+    ple.resize(static_cast<std::size_t>(T) * m_.n_layer * m_.ple.dim);
+    ple_inputs(tokens.data(), T, x.data(), ple.data());
+  }
+  segs_ = &segs;
+  try {
+    for (int il = 0; il < m_.n_layer; ++il) layer(il, T, x.data(), ple.data());
+  } catch (...) {
+    segs_ = nullptr;
+    throw;
+  }
+  segs_ = nullptr;
+  // Output head on the last row of each item that wants logits, all in one matmul.
+  std::vector<std::size_t> want;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    if (items[i].want_logits) want.push_back(i);
+  if (!want.empty()) {
+    const int n = static_cast<int>(want.size());
+    std::vector<float> h(static_cast<std::size_t>(n * D)), logits(static_cast<std::size_t>(n) * m_.n_vocab);
+    for (int r = 0; r < n; ++r) {
+      const Segment& sg = segs[want[static_cast<std::size_t>(r)]];
+      std::copy_n(x.data() + (sg.row0 + sg.T - 1) * D, D, h.data() + r * D);
+    }
+    norm(kModelLayer, h.data(), n, D, w_.output_norm);
+    mm(op::kOutputHead, kModelLayer, w_.output, h.data(), n, logits.data());
+    if (m_.final_logit_softcap > 0) {
+      auto t0 = Clock::now();
+      softcap(logits.data(), static_cast<std::int64_t>(n) * m_.n_vocab, static_cast<float>(m_.final_logit_softcap));
+      record(op::kSoftcap, kModelLayer, count_elementwise(static_cast<std::int64_t>(n) * m_.n_vocab, kFlopsSoftcap), t0);
+    }
+    for (int r = 0; r < n; ++r)
+      out[want[static_cast<std::size_t>(r)]].assign(logits.begin() + static_cast<std::ptrdiff_t>(r) * m_.n_vocab,
+                                                    logits.begin() + static_cast<std::ptrdiff_t>(r + 1) * m_.n_vocab);
+  }
+  for (const Segment& sg : segs) sg.f->pos_ += sg.T;
+  return out;
 }
 
 // Token embedding: dequantize each token's row, scale by sqrt(D) (embed_scale).

@@ -46,6 +46,21 @@ class Forward {
   // Logits [T_out, V] (T_out = 1, or T with all_logits).
   std::vector<float> step(const std::vector<std::int32_t>& tokens);
 
+  // Continuous batching: several sequences in one forward pass. Each item's tokens run at
+  // its own positions against its own KV cache (RoPE, cache writes and attention per
+  // sequence); every weight matmul runs once over all the rows, and a MoE layer runs each
+  // routed expert once for all the tokens routed to it. Items are distinct Forward objects of
+  // the same model and weights; this object drives the step (its buffers; its own cache and
+  // position are untouched unless it is one of the items). The rows together are at most
+  // this object's n_ubatch. Returns, per item, the logits of its last token ([V]; empty
+  // where want_logits is false).
+  struct BatchItem {
+    Forward* seq = nullptr;
+    std::vector<std::int32_t> tokens;
+    bool want_logits = true;
+  };
+  std::vector<std::vector<float>> step_batch(const std::vector<BatchItem>& items);
+
   std::int64_t pos() const { return pos_; }
   // Forget the last n positions (n <= n_ubatch): the next step writes them again, so a
   // step followed by rewind(its token count) leaves the logits of every later step as they
@@ -78,6 +93,7 @@ class Forward {
   void ple_inputs(const std::int32_t* tokens, int T, const float* x, float* ple);
   void layer(int il, int T, float* x, const float* ple);
   void attention(int il, int T, const float* h, float* out);
+  void rope_store_attend(int il, int T, float* q, float* k, float* v, float* o);  // one sequence's rows
   void attend(int il, int T, const float* q, float* o);
   void dense_ffn(int il, int T, const float* h, float* out);
   void moe_ffn(int il, int T, const float* x_attn, float* out);
@@ -102,6 +118,12 @@ class Forward {
   static constexpr std::int64_t kKvFloatBudget = std::int64_t{64} << 20;  // bytes per source layer
   std::vector<KvFloat> kv_float_;  // per layer
   std::int64_t pos_ = 0;
+  // During step_batch: the sequences of the step's rows (null: the rows are this sequence's).
+  struct Segment {
+    Forward* f;
+    int row0, T;
+  };
+  const std::vector<Segment>* segs_ = nullptr;
   // The step's large buffers, kept across layers and steps (grown, never shrunk): h, a [T, D]
   // (layer), g, u [T, F] (dense_ffn), q, o [T, H, Dh] (attention). A fresh vector per layer was
   // a fresh mapping per layer, zeroed and paged in every time: seconds of a long prefill spent

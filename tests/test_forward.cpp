@@ -701,3 +701,50 @@ TEST_CASE("a seeded KV fill leaves the decode step's counts of a prefilled one, 
     CHECK_THROWS_AS(d.fill_kv_seeded(41, 1), gs::InputError);  // beyond the context
   }
 }
+
+TEST_CASE("a batched step of several sequences gives each sequence's own logits") {
+  for (const char* id : kTiny) {
+    const ModelSpec m = tiny(id);
+    for (GgmlType fmt : {GgmlType::F32, GgmlType::Q8_0}) {
+      const ModelWeights w = random_weights(m, fmt, 21);
+      ForwardOptions o;
+      o.n_ctx = 40;
+      o.n_ubatch = 32;
+      o.kv_type = KvCacheType::F32;
+      // three sequences: A 14 tokens already in (past the window of 8), B 3 in, C new
+      const auto ta = prompt(m, 16, 1), tb = prompt(m, 9, 2), tc = prompt(m, 6, 3);
+      Forward a(m, w, o), b(m, w, o), c(m, w, o), driver(m, w, o);
+      Forward ra(m, w, o), rb(m, w, o), rc(m, w, o);  // references, one sequence each
+      a.step({ta.begin(), ta.begin() + 14});
+      ra.step({ta.begin(), ta.begin() + 14});
+      b.step({tb.begin(), tb.begin() + 3});
+      rb.step({tb.begin(), tb.begin() + 3});
+      // one step: A decodes one token, B a prompt chunk of 6, C its 6-token prompt; B wants no logits
+      const std::vector<Forward::BatchItem> items = {{&a, {ta[14]}, true},
+                                                     {&b, {tb.begin() + 3, tb.end()}, false},
+                                                     {&c, tc, true}};
+      const auto got = driver.step_batch(items);
+      const auto la = ra.step({ta[14]});
+      rb.step({tb.begin() + 3, tb.end()});
+      const auto lc = rc.step(tc);
+      const std::string sid = id, sfmt = type_info(fmt).name;
+      CAPTURE(sid);
+      CAPTURE(sfmt);
+      REQUIRE(got.size() == 3);
+      CHECK(got[1].empty());
+      // F32: only summation order differs; Q8_0: the activations of a 13-row matmul are
+      // quantized per row as those of the single rows, so the same within rounding
+      const double tol = fmt == GgmlType::F32 ? 1e-4 : 2e-2;
+      CHECK(max_abs_diff(got[0], la) < tol);
+      CHECK(max_abs_diff(got[2], lc) < tol);
+      CHECK(a.pos() == 15);
+      CHECK(b.pos() == 9);
+      CHECK(c.pos() == 6);
+      CHECK(driver.pos() == 0);
+      // and the next step of each continues from its own cache
+      const auto next = driver.step_batch({{&a, {ta[15]}, true}, {&b, {tb[8]}, true}});
+      CHECK(max_abs_diff(next[0], ra.step({ta[15]})) < tol);
+      CHECK(max_abs_diff(next[1], rb.step({tb[8]})) < tol);
+    }
+  }
+}

@@ -418,7 +418,6 @@ void Forward::attention(int il, int T, const float* h, float* out) {
   const AttnSpec& as = m_.attn(il);
   const int H = as.n_head, Hkv = as.n_head_kv, Dh = as.head_dim;
   const bool owns = m_.owns_kv(il);
-  const int pairs = rope_pairs(Dh, as.rope_fraction);
 
   const std::int64_t nq = static_cast<std::int64_t>(T) * H * Dh;
   float* q = grow(buf_q_, nq);  // [T, H, Dh] (forward.h: kept across layers and steps)
@@ -443,7 +442,29 @@ void Forward::attention(int il, int T, const float* h, float* out) {
     }
   }
 
-  // RoPE on q (and k): one cos/sin table per token position (shared by the layers of a step).
+  // Per sequence (one, or each segment of a batched step): RoPE at its positions, its KV
+  // cache, its attention. Then the output projection over every row at once.
+  float* o = grow(buf_o_, nq);  // [T, H, Dh]
+  const std::size_t qrow = static_cast<std::size_t>(H) * Dh, kvrow = static_cast<std::size_t>(Hkv) * Dh;
+  if (!segs_) {
+    rope_store_attend(il, T, q, owns ? k.data() : nullptr, owns ? v.data() : nullptr, o);
+  } else {
+    for (const Segment& sg : *segs_) {
+      const std::size_t r0 = static_cast<std::size_t>(sg.row0);
+      sg.f->rope_store_attend(il, sg.T, q + r0 * qrow, owns ? k.data() + r0 * kvrow : nullptr,
+                              owns ? v.data() + r0 * kvrow : nullptr, o + r0 * qrow);
+    }
+  }
+  mm(op::kAttnOut, il, lw.wo, o, T, out);
+}
+
+// One sequence's part of a layer's attention: RoPE on its T query (and key) rows at positions
+// pos_..pos_+T-1, its keys and values into its cache (k null: a KV-shared layer), attention.
+void Forward::rope_store_attend(int il, int T, float* q, float* k, float* v, float* o) {
+  const AttnSpec& as = m_.attn(il);
+  const int H = as.n_head, Hkv = as.n_head_kv, Dh = as.head_dim;
+  const bool owns = k != nullptr;
+  const int pairs = rope_pairs(Dh, as.rope_fraction);
   {
     auto t0 = std::chrono::steady_clock::now();
     const RopeTable& rt = rope_table(Dh, pairs, as.rope_theta, T);
@@ -468,10 +489,7 @@ void Forward::attention(int il, int T, const float* h, float* out) {
     record(op::kAttnK, il, c, t0);
     record(op::kAttnV, il, c, std::chrono::steady_clock::now());
   }
-
-  float* o = grow(buf_o_, nq);  // [T, H, Dh]
   attend(il, T, q, o);
-  mm(op::kAttnOut, il, lw.wo, o, T, out);
 }
 
 const Forward::RopeTable& Forward::rope_table(int Dh, int pairs, double theta, int T) {
