@@ -24,6 +24,7 @@
 #include "data_paths.h"
 #include "forward.h"
 #include "gguf.h"
+#include "model_files.h"
 #include "options.h"
 #include "stats.h"
 #include "synth.h"
@@ -36,6 +37,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+}  // namespace
 
 std::string cache_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/gemmasim";
@@ -62,6 +65,8 @@ std::string resolve_gguf(const std::string& model, const std::string& quant, uns
   ref::synth_gguf(m, o, path);
   return path;
 }
+
+namespace {
 
 // Prompt: "N" = N seeded token ids; "a,b,c" = these ids.
 std::vector<std::int32_t> make_prompt(const std::string& p, const ModelSpec& m, unsigned long long seed) {

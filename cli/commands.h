@@ -20,6 +20,7 @@ int cmd_bench(const Args& a);        // estimates per second over a sweep (bench
 int cmd_synth(const Args& a);        // seeded synthetic GGUF at a model's real shapes
 int cmd_place(const Args& a);        // MoE expert placement: replay a routing trace through policies
 int cmd_trace_gen(const Args& a);    // synthetic MoE routing traces, or request traces (--requests)
+int cmd_serve_run(const Args& a);    // the reference kernel serving requests with continuous batching
 int cmd_serve_sim(const Args& a);    // many users on one server: continuous batching, latency percentiles, capacity
 int cmd_run(const Args& a);          // execute a model with the reference kernel: tok/s, bytes, memory
 int cmd_probe(const Args& a);        // measure this machine: triad bandwidth, vector peaks, kernel rates -> hwdb device file

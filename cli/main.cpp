@@ -37,6 +37,7 @@ const std::map<std::string, Command>& table() {
       {"synth", {cmd_synth, "write a seeded synthetic GGUF (llama.cpp-loadable) at a model's real shapes"}},
       {"place", {cmd_place, "MoE expert placement: replay a routing trace through GPU/CPU placement policies"}},
       {"serve-sim", {cmd_serve_sim, "many users on one server: continuous batching, TTFT/TPOT percentiles, capacity at an SLO"}},
+      {"serve-run", {cmd_serve_run, "the reference kernel serves requests on this CPU with continuous batching (vs serve-sim)"}},
       {"trace-gen", {cmd_trace_gen, "write a synthetic MoE routing trace (Zipf skew, locality, phases)"}},
       {"validate", {cmd_validate, "predicted vs measured: execute a matrix with the reference kernel, or read llama-bench JSON"}},
       {"probe", {cmd_probe, "measure this machine (memory bandwidth, kernel rates) and write a hwdb device file"}},

@@ -748,3 +748,31 @@ TEST_CASE("a batched step of several sequences gives each sequence's own logits"
     }
   }
 }
+
+TEST_CASE("gemmasim serve-run serves requests with the kernel, batching sequences, and compares with serve-sim") {
+  const std::string dir = std::string(GEMMASIM_BINARY) + ".serve-run-test";
+  std::system(("mkdir -p " + dir).c_str());
+  const std::string out = dir + "/out.json", reqs = dir + "/reqs.csv";
+  const std::string cmd = "XDG_CACHE_HOME=" + dir + " " + GEMMASIM_BINARY +
+                          " serve-run --model gemma4-e2b-tiny --quant q8_0 --rate 200 --requests 8 --prompt-dist 6"
+                          " --gen-dist 4 --parallel 2 --ubatch-size 16 --threads 1 --json --probe " +
+                          std::string(GEMMASIM_SOURCE_DIR) + "/hwdb/devices/ryzen-9-9950x.json --requests-out " + reqs +
+                          " > " + out;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::ifstream f(out);
+  const auto j = nlohmann::json::parse(f);
+  CHECK(j["measured"]["completed"] == 8);
+  CHECK(j["measured"]["ttft_s"]["p50"].get<double>() > 0);
+  // two slots busy at once: steps carry more than one sequence's token
+  CHECK(j["measured"]["mean_step_tokens"].get<double>() > 1.5);
+  CHECK(j["predicted"]["completed"] == 8);
+  std::ifstream rf(reqs);
+  int lines = 0;
+  for (std::string l; std::getline(rf, l);) ++lines;
+  CHECK(lines == 9);
+  // bad input: one line, exit 2
+  const std::string bad = std::string(GEMMASIM_BINARY) + " serve-run --model gemma4-e2b-tiny --parallel 0 2>/dev/null";
+  const int st = std::system(bad.c_str());
+  CHECK(WEXITSTATUS(st) == 2);
+  std::system(("rm -rf " + dir).c_str());
+}

@@ -417,3 +417,48 @@ TEST_CASE("speculative decoding: accepted drafts come out together; the gain shr
   CHECK(g64 < g1);
   CHECK(g64 < 1.3);
 }
+
+namespace {
+// Records what the scheduler asks for and answers with a fixed step time.
+struct FakeExecutor : StepExecutor {
+  std::vector<std::vector<StepItem>> steps;
+  std::vector<int> released;
+  double run(const std::vector<StepItem>& items) override {
+    steps.push_back(items);
+    return 0.010;
+  }
+  void release(int r) override { released.push_back(r); }
+};
+}  // namespace
+
+TEST_CASE("an executor runs exactly the scheduled steps: prompt chunks with depths, decode tokens, releases") {
+  const StepCost unused = StepCost::linear(1.0, 0, 0, 64, 4096);  // would give 1 s steps: the executor's 10 ms count
+  ServerConfig cfg = llama_cfg(2, 8192);
+  cfg.n_batch = 64;
+  FakeExecutor ex;
+  const ServeResult r = simulate(unused, cfg, {{0, 100, 2}, {0, 10, 3}}, {}, 1, &ex);
+  REQUIRE(ex.steps.size() >= 3);
+  // step 1: 64 tokens of request 0's prompt (no logits) ... in slot order, the budget spent on request 0
+  REQUIRE(ex.steps[0].size() == 1);
+  CHECK(ex.steps[0][0].request == 0);
+  CHECK(ex.steps[0][0].depth == 0);
+  CHECK(ex.steps[0][0].tokens == 64);
+  CHECK_FALSE(ex.steps[0][0].emits);
+  // step 2: the rest of request 0's prompt (36, first token) and request 1's whole prompt (10)
+  REQUIRE(ex.steps[1].size() == 2);
+  CHECK(ex.steps[1][0].depth == 64);
+  CHECK(ex.steps[1][0].tokens == 36);
+  CHECK(ex.steps[1][0].emits);
+  CHECK(ex.steps[1][1].request == 1);
+  CHECK(ex.steps[1][1].tokens == 10);
+  // step 3: both decode one token at their depths
+  REQUIRE(ex.steps[2].size() == 2);
+  CHECK(ex.steps[2][0].decode);
+  CHECK(ex.steps[2][0].depth == 100);
+  CHECK(ex.steps[2][1].depth == 10);
+  // request 0 is done after step 3 (2 tokens), request 1 after step 4 (3 tokens)
+  CHECK(ex.steps.size() == 4);
+  CHECK(ex.released == std::vector<int>{0, 1});
+  CHECK(r.records[0].finish_s == doctest::Approx(0.030));
+  CHECK(r.records[1].finish_s == doctest::Approx(0.040));
+}

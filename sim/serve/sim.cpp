@@ -82,8 +82,8 @@ struct Replica {
 class Simulator {
  public:
   Simulator(const StepCost& cost, const ServerConfig& cfg, std::vector<Request> reqs, const ClosedLoop& users,
-            std::uint64_t seed)
-      : cost_(cost), cfg_(cfg), reqs_(std::move(reqs)), users_(users), rng_(seed) {
+            std::uint64_t seed, StepExecutor* exec)
+      : cost_(cost), cfg_(cfg), reqs_(std::move(reqs)), users_(users), rng_(seed), exec_(exec) {
     if (cfg_.replicas < 1) input_error("--replicas: expected at least 1");
     reps_.resize(static_cast<std::size_t>(cfg_.replicas));
     for (auto& r : reps_)
@@ -130,12 +130,12 @@ class Simulator {
         return;
       }
       rp.busy = true;
-      double dt = step_time(rp);
+      double dt = exec_ ? execute(rp) : step_time(rp);
       // Decode-only stretches: while nothing arrives and nobody finishes, k identical steps
       // (each sequence one token deeper) are taken at once.
       double horizon = next_arrival();
       if (closed && !busy.empty()) horizon = std::min(horizon, busy.top().first);
-      if (const i64 k = fast_forward_steps(rp, t, dt, horizon); k > 1) {
+      if (const i64 k = exec_ ? 0 : fast_forward_steps(rp, t, dt, horizon); k > 1) {
         const double dt_last = step_time(rp, static_cast<double>(k - 1), false);
         const double total = 0.5 * (dt + dt_last) * static_cast<double>(k);
         if (t + total < horizon) {
@@ -295,6 +295,7 @@ class Simulator {
     RequestRecord& rec = res_.records[static_cast<std::size_t>(s.req)];
     ++rec.preemptions;
     ++res_.preemptions;
+    if (exec_) exec_->release(s.req);
     rp.waiting.push_front(s.req);
     rp.running.erase(rp.running.begin() + static_cast<std::ptrdiff_t>(j));
   }
@@ -373,6 +374,25 @@ class Simulator {
     return cost_.body_s(T) + cost_.logits_s(n_out) + attn + draft;
   }
 
+  // The planned step, run by the executor; its measured seconds.
+  double execute(const Replica& rp) {
+    std::vector<StepItem> items;
+    double T = 0;
+    for (const auto& e : rp.plan) {
+      const Seq& s = rp.running[static_cast<std::size_t>(e.seq)];
+      StepItem it;
+      it.request = s.req;
+      it.depth = s.computed;
+      it.tokens = e.tokens;
+      it.decode = s.computed >= s.target_prefill;
+      it.emits = it.decode || s.computed + e.tokens >= s.target_prefill;
+      items.push_back(it);
+      T += static_cast<double>(e.tokens);
+    }
+    res_steps_tokens_ += T;
+    return exec_->run(items);
+  }
+
   // How many steps of the planned, decode-only step can run back to back before the horizon
   // (the next arrival) with no sequence finishing and, under vLLM, every block allocated.
   i64 fast_forward_steps(const Replica& rp, double t, double dt, double horizon) const {
@@ -448,6 +468,7 @@ class Simulator {
         rec.finish_s = t;
         rp.kv_used -= s.kv;
         s.kv = 0;
+        if (exec_) exec_->release(s.req);
         s.req = -1 - s.req;  // mark done
         any_done = true;
         if (wake) wake->push(t + think());
@@ -542,6 +563,7 @@ class Simulator {
   double kv_peak_ = 0, sample_dt_ = 1, next_sample_ = 0, pending_wake_ = 0;
   mutable double res_steps_tokens_ = 0;
   std::priority_queue<double, std::vector<double>, std::greater<>>* wake_heap_ = nullptr;
+  StepExecutor* exec_ = nullptr;
 };
 
 }  // namespace
@@ -565,11 +587,11 @@ Dist summarize(std::vector<double> v) {
 }
 
 ServeResult simulate(const StepCost& cost, const ServerConfig& cfg, std::vector<Request> requests, const ClosedLoop& users,
-                     std::uint64_t seed) {
+                     std::uint64_t seed, StepExecutor* exec) {
   if (cfg.policy == Policy::Vllm && (cfg.kv_pool_bytes <= 0 || cfg.max_model_len <= 0))
     input_error("the KV cache gets no memory: the model does not fit with this memory utilization");
   if (cfg.policy != Policy::Vllm && cfg.n_ctx <= 0) input_error("-c: the context must be at least 1 token");
-  return Simulator(cost, cfg, std::move(requests), users, seed).run();
+  return Simulator(cost, cfg, std::move(requests), users, seed, exec).run();
 }
 
 Slo parse_slo(const std::string& s, const std::string& flag) {

@@ -111,10 +111,30 @@ struct ServeResult {
   std::vector<TimePoint> timeline;
 };
 
-// Simulates the requests (open loop: their arrival times; closed loop: the first
-// min(users, n) at time 0, then one per finished request until n were sent).
+// What one scheduled step runs, per request: `tokens` new tokens after the `depth` it has
+// cached (a prompt chunk, or one decode token fed back), and whether its last one's logits are
+// needed (a decode step, or the chunk that ends the prompt).
+struct StepItem {
+  int request = 0;    // index in the simulated requests (records)
+  i64 depth = 0;
+  i64 tokens = 0;
+  bool decode = false;
+  bool emits = false;
+};
+// Runs steps for real instead of costing them (serve-run: the reference kernel). The
+// scheduler is the same; the clock advances by the seconds run() reports.
+class StepExecutor {
+ public:
+  virtual ~StepExecutor() = default;
+  virtual double run(const std::vector<StepItem>& items) = 0;
+  virtual void release(int request) = 0;  // finished or preempted: its cache can go
+};
+
+// Simulates the requests (open loop: their arrival times; closed loop: `users` users whose
+// first requests come after a think time, then one per finished request until all were
+// sent). With an executor, each step is run by it and takes the time it measured.
 ServeResult simulate(const StepCost& cost, const ServerConfig& cfg, std::vector<Request> requests, const ClosedLoop& users,
-                     std::uint64_t seed);
+                     std::uint64_t seed, StepExecutor* exec = nullptr);
 
 // A quantile summary sorted once (linear interpolation between order statistics, as gs::quantile).
 Dist summarize(std::vector<double> v);
