@@ -10,6 +10,7 @@
 // Reports go to reports/out/: validate.md, validate.json, validate.csv, validate.gp,
 // validate.png and validate.svg (gnuplot, when installed).
 #include <fcntl.h>
+#include <omp.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -33,6 +34,7 @@
 #include "engine.h"
 #include "forward.h"
 #include "options.h"
+#include "validate_serving.h"
 #include "probe.h"
 #include "stats.h"
 #include "table.h"
@@ -422,7 +424,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
                      const std::string& engine, int repeat, bool stream_witness);
 
 int cmd_validate(const Args& a) {
-  bool quick = false, as_json = false, evict = false, stream_witness = false;
+  bool quick = false, as_json = false, evict = false, stream_witness = false, serving = false;
   double max_run_s = 300;
   int repeat = 1;
   std::string llama_bench, hw, probe_file, out_dir, only, lock_file, engine = "reference";
@@ -441,6 +443,9 @@ int cmd_validate(const Args& a) {
       "stream-witness", po::bool_switch(&stream_witness),
       "also measure the kernel's own mat-vec stream of the run's weight formats at each stop and report a second decode "
       "prediction from it (err stream)")(
+      "serving", po::bool_switch(&serving),
+      "serving rows instead: serve-sim vs the kernel serving requests with continuous batching (serve-run), "
+      "E2B and E4B at rates up to saturation, 26B A4B at one (--quick: E2B at two rates)")(
       "out-dir", po::value(&out_dir), "report folder (default: <repo>/reports/out)")(
       "engine", po::value(&engine)->default_value("reference"),
       "engine profile that predicts (id or file; `gemmasim probe --engine-out FILE` writes one for this machine)");
@@ -454,6 +459,12 @@ int cmd_validate(const Args& a) {
   if (max_run_s < 0) input_error("--max-run-s: expected >= 0");
   if (repeat < 1 || repeat > 20) input_error("--repeat: expected 1 to 20 passes, got " + std::to_string(repeat));
   if (!hw.empty()) input_error("--hw: only with --llama-bench (validate measures this machine)");
+  if (serving) {
+    json constants;
+    (void)load_or_probe(probe_file, omp_get_max_threads(), ::isatty(2) != 0, &constants);
+    return validate_serving(probe_file.empty() ? cached_probe_path() : probe_file, quick, as_json,
+                            out_dir.empty() ? data_root() + "/reports/out" : out_dir);
+  }
   if (resolve_engine(engine).backend != "cpu") input_error("--engine: '" + engine + "' is not a CPU engine profile");
   std::vector<ValidateConfig> matrix;
   for (const auto& c : validate_matrix(quick))
