@@ -55,7 +55,7 @@ void check_range(const char* flag, double v, double lo, double hi) {
 int cmd_serve_sim(const Args& a) {
   ServeFlags f;
   serve::ServeKnobs k;
-  int no_chunked = 0, chunked = 0, unified = 0, no_unified = 0;
+  int no_chunked = 0, chunked = 0, unified = 0, no_unified = 0, apc = 0, no_apc = 0;
   long long ctx_size = 0, num_ctx = 0, max_model_len = 0;
   const char* env_np = std::getenv("OLLAMA_NUM_PARALLEL");
   const char* env_mq = std::getenv("OLLAMA_MAX_QUEUE");
@@ -84,6 +84,9 @@ int cmd_serve_sim(const Args& a) {
       ("max-model-len", po::value(&max_model_len), "vLLM --max-model-len")
       ("enable-chunked-prefill", po::bool_switch()->notifier([&](bool v) { chunked = v; }), "vLLM chunked prefill on (the default)")
       ("no-enable-chunked-prefill", po::bool_switch()->notifier([&](bool v) { no_chunked = v; }), "vLLM chunked prefill off")
+      ("enable-prefix-caching", po::bool_switch()->notifier([&](bool v) { apc = v; }),
+       "vLLM automatic prefix caching on (the default; needs a trace with hash_ids, as Mooncake's)")
+      ("no-enable-prefix-caching", po::bool_switch()->notifier([&](bool v) { no_apc = v; }), "vLLM automatic prefix caching off")
       ("parallel", po::value(&k.parallel), "llama-server --parallel N (slots)")
       ("ctx-size,c", po::value(&ctx_size), "llama-server -c: context of all slots together (default: the most that fits)")
       ("kv-unified", po::bool_switch()->notifier([&](bool v) { unified = v; }), "llama-server --kv-unified: slots share the whole context")
@@ -167,6 +170,8 @@ int cmd_serve_sim(const Args& a) {
   else if (f.router == "least-outstanding") k.router = serve::Router::LeastOutstanding;
   else input_error("--router: '" + f.router + "' (expected round-robin or least-outstanding)");
   k.chunked_prefill = chunked ? 1 : no_chunked ? 0 : -1;
+  if (apc && no_apc) input_error("--enable-prefix-caching and --no-enable-prefix-caching: give one of them");
+  k.prefix_caching = apc ? 1 : no_apc ? 0 : -1;
   k.kv_unified = unified ? 1 : no_unified ? 0 : -1;
   k.ctx_size = ctx_size;
   k.num_ctx = num_ctx;
@@ -186,7 +191,7 @@ int cmd_serve_sim(const Args& a) {
   const EngineProfile eng = resolve_engine_for(engine, in.hw);
   (void)find_kv_type(f.kv_type);
   if (vm.count("max-num-seqs") || vm.count("max-num-batched-tokens") || vm.count("gpu-memory-utilization") ||
-      vm.count("block-size") || vm.count("max-model-len") || chunked || no_chunked)
+      vm.count("block-size") || vm.count("max-model-len") || chunked || no_chunked || apc || no_apc)
     if (serve::policy_for(eng) != serve::Policy::Vllm) input_error("--max-num-seqs etc.: vLLM knobs, but the engine is " + eng.id);
   if ((vm.count("num-parallel") || vm.count("max-queue") || vm.count("num-ctx")) && serve::policy_for(eng) != serve::Policy::Ollama)
     input_error("--num-parallel/--max-queue/--num-ctx: Ollama knobs, but the engine is " + eng.id);

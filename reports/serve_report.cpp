@@ -31,6 +31,7 @@ json serve_config_json(const serve::ServeSetup& s) {
     j["max_num_batched_tokens"] = c.max_num_batched_tokens;
     j["block_size"] = c.block_size;
     j["enable_chunked_prefill"] = c.chunked_prefill;
+    j["enable_prefix_caching"] = c.prefix_caching;
     j["max_model_len"] = c.max_model_len;
   } else {
     j[c.policy == serve::Policy::Ollama ? "num_parallel" : "parallel"] = c.slots;
@@ -53,7 +54,8 @@ json serve_result_json(const serve::ServeResult& r, const serve::Slo& slo, bool 
          {"offered_rate_per_s", r.offered_rate_per_s}, {"throughput_req_per_s", r.throughput_req_per_s},
          {"output_tok_per_s", r.output_tok_per_s}, {"input_tok_per_s", r.input_tok_per_s},
          {"kv_peak_fraction", r.kv_peak_fraction}, {"mean_step_tokens", r.mean_batch_tokens},
-         {"saturated", r.saturated}, {"duration_s", r.last_finish_s - r.first_arrival_s}};
+         {"saturated", r.saturated}, {"duration_s", r.last_finish_s - r.first_arrival_s},
+         {"prefix_hit_tokens", r.prefix_hit_tokens}, {"prefix_lookup_tokens", r.prefix_lookup_tokens}};
   if (!slo.empty()) {
     const serve::SloCheck c = serve::check_slo(r, slo);
     json lim = json::array();
@@ -79,9 +81,11 @@ std::string serve_result_text(const ServeHeader& h, const serve::ServeSetup& s, 
   char buf[512];
   if (c.policy == serve::Policy::Vllm)
     std::snprintf(buf, sizeof buf,
-                  "vLLM: max_num_seqs %d, max_num_batched_tokens %d, block_size %d, chunked prefill %s, max_model_len %lld; "
+                  "vLLM: max_num_seqs %d, max_num_batched_tokens %d, block_size %d, chunked prefill %s, prefix caching %s, "
+                  "max_model_len %lld; "
                   "KV cache %s\n",
                   c.max_num_seqs, c.max_num_batched_tokens, c.block_size, c.chunked_prefill ? "on" : "off",
+                  c.prefix_caching ? "on" : "off",
                   static_cast<long long>(c.max_model_len), fmt_gib(s.kv_pool_bytes).c_str());
   else
     std::snprintf(buf, sizeof buf, "%s: %d slots, -c %lld (%s), -b %d, -ub %d%s; KV cache %s\n",
@@ -114,6 +118,11 @@ std::string serve_result_text(const ServeHeader& h, const serve::ServeSetup& s, 
                 static_cast<long long>(r.completed), static_cast<long long>(r.rejected),
                 static_cast<long long>(r.truncated), static_cast<long long>(r.preemptions), 100 * r.kv_peak_fraction);
   out += buf;
+  if (r.prefix_lookup_tokens > 0) {
+    std::snprintf(buf, sizeof buf, "prefix cache: %.1f%% of the prompt tokens looked up were cached (not recomputed)\n",
+                  100.0 * static_cast<double>(r.prefix_hit_tokens) / static_cast<double>(r.prefix_lookup_tokens));
+    out += buf;
+  }
   if (r.saturated) out += "SATURATED: the queue keeps growing (requests arrive faster than they are served)\n";
   if (!slo.empty()) {
     const serve::SloCheck sc = serve::check_slo(r, slo);

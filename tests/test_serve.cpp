@@ -270,6 +270,9 @@ TEST_CASE("traces: Azure, BurstGPT and Mooncake rows; a bad row names its line")
   CHECK(mc.format == "mooncake");
   CHECK(mc.requests[1].arrival_s == doctest::Approx(2.5));
   CHECK(mc.requests[0].prompt_tokens == 6955);
+  CHECK(mc.requests[0].prefix_blocks == std::vector<std::uint32_t>{0, 1});
+  CHECK(mc.requests[1].prefix_blocks.empty());
+  CHECK_THROWS_AS(read_trace(temp_file("mchash.jsonl", "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 2, \"hash_ids\": [-1]}\n")), InputError);
   try {
     read_trace(temp_file("bad.csv", "arrived_at,num_prefill_tokens,num_decode_tokens\n1,2,3\n2,x,4\n"));
     FAIL("no error");
@@ -461,4 +464,28 @@ TEST_CASE("an executor runs exactly the scheduled steps: prompt chunks with dept
   CHECK(ex.released == std::vector<int>{0, 1});
   CHECK(r.records[0].finish_s == doctest::Approx(0.030));
   CHECK(r.records[1].finish_s == doctest::Approx(0.040));
+}
+
+TEST_CASE("vLLM prefix caching: a shared leading block is not recomputed; off, or evicted, it is") {
+  const StepCost c = StepCost::linear(0.001, 0.0001, 0, 8192, 8192);  // 0.1 ms per token
+  Request a{0, 1100, 2, {7, 8, 9}}, b{1.0, 1100, 2, {7, 8, 42}}, d{2.0, 1100, 2, {5}};
+  ServerConfig cfg = vllm_cfg(1e9, 8192);
+  const ServeResult on = simulate(c, cfg, {a, b, d}, {}, 1);
+  // b finds blocks 7 and 8 (1024 tokens): prefills 76 tokens instead of 1100
+  CHECK(on.records[0].ttft_s() == doctest::Approx(0.001 + 1100 * 0.0001));
+  CHECK(on.records[1].ttft_s() == doctest::Approx(0.001 + 76 * 0.0001));
+  CHECK(on.records[2].ttft_s() == doctest::Approx(0.001 + 1100 * 0.0001));  // block 5 never seen
+  CHECK(on.prefix_hit_tokens == 1024);
+  CHECK(on.prefix_lookup_tokens == 3 * 1100);
+  cfg.prefix_caching = false;
+  const ServeResult off = simulate(c, cfg, {a, b, d}, {}, 1);
+  CHECK(off.records[1].ttft_s() == doctest::Approx(0.001 + 1100 * 0.0001));
+  CHECK(off.prefix_hit_tokens == 0);
+  // a pool of two 512-token blocks: d's block pushes a's out before a repeats
+  ServerConfig tiny = vllm_cfg(2 * 512 + 64, 8192);
+  Request a2{3.0, 600, 2, {7}};
+  const ServeResult ev = simulate(c, tiny, {Request{0, 600, 2, {7}}, Request{1.0, 600, 2, {5}}, Request{2.0, 600, 2, {6}}, a2}, {}, 1);
+  CHECK(ev.records[3].ttft_s() == doctest::Approx(0.001 + 600 * 0.0001));
+  const ServeResult hit = simulate(c, tiny, {Request{0, 600, 2, {7}}, a2}, {}, 1);
+  CHECK(hit.records[1].ttft_s() == doctest::Approx(0.001 + (600 - 512) * 0.0001));
 }

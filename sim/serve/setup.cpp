@@ -77,6 +77,7 @@ ServeSetup setup_server(const ModelSpec& m, const System& hw, const QuantRecipe&
                                      : static_cast<int>(v.at(large ? "max_num_batched_tokens_large_gpu" : "max_num_batched_tokens").integer(1, 1 << 24));
     c.block_size = k.block_size > 0 ? k.block_size : static_cast<int>(v.at("block_size").integer(1, 1024));
     c.chunked_prefill = k.chunked_prefill >= 0 ? k.chunked_prefill == 1 : v.at("enable_chunked_prefill").boolean();
+    c.prefix_caching = k.prefix_caching >= 0 ? k.prefix_caching == 1 : v.at("enable_prefix_caching").boolean();
     rules.usable_memory_fraction = k.gpu_memory_utilization > 0 ? k.gpu_memory_utilization
                                                                  : v.at("gpu_memory_utilization").num(0.01, 1);
     rules.ubatch_tokens = c.max_num_batched_tokens;  // activations of the largest step

@@ -18,6 +18,7 @@ struct ServeKnobs {
   int max_num_seqs = 0, max_num_batched_tokens = 0, block_size = 0;
   double gpu_memory_utilization = 0;
   int chunked_prefill = -1;      // -1: the engine's default
+  int prefix_caching = -1;       // -1: the engine's default
   i64 max_model_len = 0;
   // llama-server
   int gpu_layers = -1;           // -ngl (-1: all, or the most that fit)

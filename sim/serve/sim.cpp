@@ -5,6 +5,8 @@
 #include <cmath>
 #include <deque>
 #include <limits>
+#include <list>
+#include <unordered_map>
 #include <queue>
 #include <random>
 #include <sstream>
@@ -72,6 +74,8 @@ struct PlanEntry {
 
 struct Replica {
   std::deque<int> waiting;
+  std::list<std::uint32_t> prefix_lru;  // cached prefix blocks, most recently used first
+  std::unordered_map<std::uint32_t, std::list<std::uint32_t>::iterator> prefix_pos;
   std::vector<Seq> running;
   std::vector<PlanEntry> plan;
   double kv_used = 0, kv_capacity = 0;
@@ -273,19 +277,59 @@ class Simulator {
       Seq s;
       s.req = q;
       s.target_prefill = rec.prompt_tokens + rec.generated;  // a preempted request recomputes its output too
+      const i64 hit = prefix_hit(rp, q, rec);
+      s.computed = hit;
       s.gen_target = std::min(rec.gen_tokens, cfg_.max_model_len - rec.prompt_tokens);
       if (s.gen_target < rec.gen_tokens && rec.generated == 0) ++res_.truncated;
-      if (!cfg_.chunked_prefill && s.target_prefill > budget) break;
-      const i64 n = std::min(s.target_prefill, budget);
-      const double want = vllm_bytes(n);
+      if (!cfg_.chunked_prefill && s.target_prefill - hit > budget) break;
+      const i64 n = std::min(s.target_prefill - hit, budget);
+      const double want = vllm_bytes(hit + n);
       if (rp.kv_used + want > rp.kv_capacity) break;
       rp.waiting.pop_front();
       s.kv = want;
       rp.kv_used += want;
+      prefix_insert(rp, q);
       if (rec.start_s < 0) rec.start_s = t;
       rp.running.push_back(s);
       rp.plan.push_back({static_cast<int>(rp.running.size() - 1), n});
       budget -= n;
+    }
+  }
+
+  // Prompt tokens of request q already in the prefix cache: its leading blocks found there
+  // (at most the prompt less one token, which must be computed for the first logits).
+  i64 prefix_hit(const Replica& rp, int q, const RequestRecord& rec) {
+    const auto& blocks = reqs_[static_cast<std::size_t>(q)].prefix_blocks;
+    if (!cfg_.prefix_caching || blocks.empty() || rec.generated > 0) return 0;
+    i64 n = 0;
+    for (std::uint32_t b : blocks) {
+      if (!rp.prefix_pos.count(b)) break;
+      ++n;
+    }
+    res_.prefix_lookup_tokens += rec.prompt_tokens;
+    const i64 hit = std::min(n * kPrefixBlockTokens, rec.prompt_tokens - 1);
+    res_.prefix_hit_tokens += std::max<i64>(hit, 0);
+    return std::max<i64>(hit, 0);
+  }
+
+  // The request's blocks become the most recently used; the least recently used go when
+  // more blocks are cached than the KV pool holds.
+  void prefix_insert(Replica& rp, int q) {
+    const auto& blocks = reqs_[static_cast<std::size_t>(q)].prefix_blocks;
+    if (!cfg_.prefix_caching || blocks.empty()) return;
+    if (prefix_capacity_ == 0) {
+      const double per_block = vllm_bytes(kPrefixBlockTokens);
+      prefix_capacity_ = per_block > 0 ? std::max<std::size_t>(1, static_cast<std::size_t>(cfg_.kv_pool_bytes / per_block)) : 1;
+    }
+    for (std::uint32_t b : blocks) {
+      auto it = rp.prefix_pos.find(b);
+      if (it != rp.prefix_pos.end()) rp.prefix_lru.erase(it->second);
+      rp.prefix_lru.push_front(b);
+      rp.prefix_pos[b] = rp.prefix_lru.begin();
+    }
+    while (rp.prefix_lru.size() > prefix_capacity_) {
+      rp.prefix_pos.erase(rp.prefix_lru.back());
+      rp.prefix_lru.pop_back();
     }
   }
 
@@ -564,6 +608,7 @@ class Simulator {
   mutable double res_steps_tokens_ = 0;
   std::priority_queue<double, std::vector<double>, std::greater<>>* wake_heap_ = nullptr;
   StepExecutor* exec_ = nullptr;
+  std::size_t prefix_capacity_ = 0;      // blocks each replica's prefix cache holds
 };
 
 }  // namespace

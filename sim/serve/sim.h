@@ -49,6 +49,10 @@ struct ServerConfig {
   int block_size = 16;
   bool chunked_prefill = true;
   double kv_pool_bytes = 0;     // memory left for KV blocks (gpu_memory_utilization applied)
+  // Automatic prefix caching (vLLM --enable-prefix-caching, on by default in the v1 engine):
+  // a request whose leading prefix blocks were computed before (and are still cached) skips
+  // their prefill. The cache keeps the most recently used blocks, as many as the KV pool holds.
+  bool prefix_caching = true;
   i64 max_model_len = 0;        // longest request (prompt + output)
   // llama-server / Ollama
   int slots = 4;
@@ -101,6 +105,7 @@ struct ServeResult {
   std::vector<RequestRecord> records;  // in arrival order
   Dist ttft_s, tpot_s, itl_s, e2e_s, queue_s;
   i64 completed = 0, rejected = 0, truncated = 0, preemptions = 0, steps = 0;
+  i64 prefix_hit_tokens = 0, prefix_lookup_tokens = 0;  // prompt tokens found in / looked up in the prefix cache
   double first_arrival_s = 0, last_arrival_s = 0, last_finish_s = 0;
   double offered_rate_per_s = 0;       // open loop: requests / arrival span
   double throughput_req_per_s = 0;     // completed / (last finish - first arrival)

@@ -208,6 +208,15 @@ Trace read_trace(const std::string& path) {
       if (p > kMaxTokens || g > kMaxTokens) bad("token count beyond 16M");
       r.prompt_tokens = static_cast<i64>(p);
       r.gen_tokens = static_cast<i64>(g);
+      if (j.contains("hash_ids")) {
+        const json& h = j["hash_ids"];
+        if (!h.is_array()) bad("\"hash_ids\" must be an array of block ids");
+        for (const auto& x : h) {
+          if (!x.is_number_integer() || x.get<long long>() < 0 || x.get<long long>() > 0xffffffffLL)
+            bad("\"hash_ids\" must hold integers in 0 .. 2^32-1");
+          r.prefix_blocks.push_back(static_cast<std::uint32_t>(x.get<long long>()));
+        }
+      }
       if (r.gen_tokens < 1) {
         ++t.skipped;
         continue;

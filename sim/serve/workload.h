@@ -20,7 +20,11 @@ struct Request {
   double arrival_s = 0;
   i64 prompt_tokens = 0;
   i64 gen_tokens = 1;
+  // The prompt's blocks of kPrefixBlockTokens tokens as hash ids (Mooncake traces): equal
+  // leading ids mean a shared prefix (a system prompt, an earlier turn). Empty: none known.
+  std::vector<std::uint32_t> prefix_blocks;
 };
+inline constexpr i64 kPrefixBlockTokens = 512;  // Mooncake's hash_ids block size
 
 // A length distribution: "fixed:N" (or "N"), "uniform:A:B", "lognormal:MEDIAN:SIGMA"
 // (sigma of the log), or empirical: the lengths of a trace, drawn with replacement.
