@@ -236,7 +236,7 @@ int cmd_run(const Args& a) {
   if (fill != "prefill" && fill != "seeded") input_error("--fill: '" + fill + "' (expected prefill or seeded)");
   if (pause_every < 0) input_error("--pause-every: " + std::to_string(pause_every) + " (expected >= 0)");
   if (prefill_reps < 1 || prefill_reps > 100) input_error("--prefill-reps: " + std::to_string(prefill_reps) + " (expected 1..100)");
-  if (threads < 0 || threads > 4096) input_error("--threads: " + std::to_string(threads) + " (expected 0..4096)");
+  check_threads(threads);
   if (threads > 0) omp_set_num_threads(threads);
   const bool tty = ::isatty(2) != 0;
   check_output(trace_out);  // before the model is synthesised, loaded and run

@@ -102,7 +102,7 @@ int cmd_serve_run(const Args& a) {
   if (n_requests < 1 || n_requests > 100000) input_error("--requests: expected 1 .. 100000");
   if (parallel < 1 || parallel > 256) input_error("--parallel: expected 1 .. 256");
   if (ubatch < 1 || ubatch > 4096) input_error("--ubatch-size: expected 1 .. 4096");
-  if (threads < 0 || threads > 4096) input_error("--threads: expected 0 .. 4096");
+  check_threads(threads);
   if (vm.count("ctx-size") && (ctx < 1 || ctx > (1LL << 24))) input_error("--ctx-size: expected 1 .. 16M tokens");
   if (threads > 0) omp_set_num_threads(threads);
   check_output(requests_out);

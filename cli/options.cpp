@@ -1,5 +1,8 @@
 #include "options.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "atomic_file.h"
 
 #include <cctype>
@@ -55,6 +58,14 @@ Inputs load_inputs(const Common& c) {
   else if (c.modality == "audio") in.fit.encoders = {"audio"};
   else if (c.modality != "text") input_error("--modality: expected text, image or audio, got '" + c.modality + "'");
   return in;
+}
+
+void check_threads(int threads) {
+  const int hw = std::max(1u, std::thread::hardware_concurrency());
+  const int most = std::min(1024, 8 * hw);
+  if (threads < 0 || threads > most)
+    input_error("--threads: " + std::to_string(threads) + " (expected 0 .. " + std::to_string(most) + ": 8 x the " +
+                std::to_string(hw) + " hardware threads here, at most 1024)");
 }
 
 double parse_bytes(const std::string& s, const std::string& flag) {

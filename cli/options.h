@@ -42,6 +42,10 @@ struct Inputs {
 };
 Inputs load_inputs(const Common& c);
 
+// --threads for the kernel: 0 (OpenMP's default) .. 8 x this machine's hardware threads
+// (at most 1024); beyond, OpenMP cannot start them: a one-line InputError naming the flag.
+void check_threads(int threads);
+
 // Parse a byte size with an optional unit: "12GB", "12 GiB", "1.5e9", "512MiB". Throws on negatives.
 double parse_bytes(const std::string& s, const std::string& flag);
 

@@ -1,9 +1,15 @@
 #include "atomic_file.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
+#include <sstream>
 
 #include "error.h"
 
@@ -16,9 +22,62 @@ void open_or_fail(std::ofstream& out, const std::string& tmp, const std::string&
   out.open(tmp, std::ios::binary | std::ios::trunc);
   if (!out) input_error(path + ": cannot open for writing (check that the directory exists and is writable)");
 }
+
+// What is at `path` when it exists and is not a regular file: written in place, not replaced.
+enum class Target { New, Regular, Special, Directory };
+Target target_kind(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Target::New;  // (a dangling symlink: its target is created)
+  if (S_ISDIR(st.st_mode)) return Target::Directory;
+  return S_ISREG(st.st_mode) ? Target::Regular : Target::Special;
+}
+
+// A symlink's target path (the link itself stays); other paths as they are.
+std::string resolved(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_symlink(path, ec)) return path;
+  const auto t = std::filesystem::weakly_canonical(path, ec);
+  return ec ? path : t.string();
+}
+
+void write_special(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    input_error(path + ": cannot open for writing (" + (e == ENXIO ? std::string("a FIFO with no reader") : std::strerror(e)) + ")");
+  }
+  // blocking writes from here on (a pipe with a reader may be full for a moment)
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = errno;
+      ::close(fd);
+      input_error(path + ": write failed (" + std::string(n < 0 ? std::strerror(e) : "nothing written") + ")");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) input_error(path + ": write failed (" + std::string(std::strerror(errno)) + ")");
+}
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& body) {
+void check_input_file(const std::string& path, double max_bytes, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) input_error(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
+  if (S_ISDIR(st.st_mode)) input_error(path + ": is a directory (expected a " + what + ")");
+  if (!S_ISREG(st.st_mode)) input_error(path + ": not a regular file (expected a " + what + ")");
+  if (static_cast<double>(st.st_size) > max_bytes) {
+    std::ostringstream m;
+    m << path << ": " << st.st_size << " bytes, more than the " << static_cast<long long>(max_bytes) << " a " << what
+      << " may have";
+    input_error(m.str());
+  }
+}
+
+namespace {
+void write_regular(const std::string& path, const std::function<void(std::ostream&)>& body) {
   const std::string tmp = temp_path(path);
   try {
     std::ofstream out;
@@ -37,8 +96,35 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
     input_error(path + ": cannot rename the temporary file into place (" + ec.message() + ")");
   }
 }
+}  // namespace
 
-void check_writable(const std::string& path) {
+void write_file_atomic(const std::string& path0, const std::function<void(std::ostream&)>& body) {
+  const std::string path = resolved(path0);
+  switch (target_kind(path)) {
+    case Target::Directory: input_error(path0 + ": is a directory (expected a file to write)");
+    case Target::Special: {
+      std::ostringstream ss;
+      body(ss);
+      write_special(path, ss.str());
+      return;
+    }
+    default: write_regular(path, body);
+  }
+}
+
+void check_writable(const std::string& path0) {
+  const std::string path = resolved(path0);
+  const Target k = target_kind(path);
+  if (k == Target::Directory) input_error(path0 + ": is a directory (expected a file to write)");
+  if (k == Target::Special) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      const int e = errno;
+      input_error(path0 + ": cannot open for writing (" + (e == ENXIO ? std::string("a FIFO with no reader") : std::strerror(e)) + ")");
+    }
+    ::close(fd);
+    return;
+  }
   const std::string tmp = temp_path(path);
   {
     std::ofstream out;

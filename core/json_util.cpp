@@ -4,20 +4,32 @@
 #include <fstream>
 #include <sstream>
 
+#include "atomic_file.h"
+
 namespace gs {
 
 json read_json_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) input_error(path + ": is a directory (expected a JSON file)");
+  if (!std::filesystem::exists(path, ec)) input_error(path + ": cannot open file");
+  check_input_file(path, kMaxJsonFileBytes, "JSON file");
   std::ifstream in(path, std::ios::binary);
   if (!in) input_error(path + ": cannot open file");
   std::stringstream ss;
   ss << in.rdbuf();
+  return parse_json_text(ss.str(), path);
+}
+
+json parse_json_text(const std::string& text, const std::string& where) {
   try {
-    return json::parse(ss.str());
+    return json::parse(text);
   } catch (const json::parse_error& e) {
     // e.byte is the position; keep the message to one line.
-    input_error(path + ": malformed JSON at byte " + std::to_string(e.byte) + " (expected a valid JSON document)");
+    input_error(where + ": malformed JSON at byte " + std::to_string(e.byte) + " (expected a valid JSON document)");
+  } catch (const json::out_of_range&) {
+    input_error(where + ": a number beyond the range of a double (e.g. 1e400)");
+  } catch (const json::exception& e) {
+    input_error(where + ": malformed JSON (" + std::string(e.what()) + ")");
   }
 }
 

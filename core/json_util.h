@@ -17,8 +17,14 @@ namespace gs {
 
 using json = nlohmann::json;
 
-// Parse a whole file; throws InputError naming the file on a missing file or a parse error.
+// Parse a whole file; throws InputError naming the file on a missing file, a file that is
+// not regular (a device, a FIFO) or larger than kMaxJsonFileBytes, or a parse error
+// (numbers beyond a double included).
+inline constexpr double kMaxJsonFileBytes = 256.0 * 1024 * 1024;
+inline constexpr double kMaxTraceFileBytes = 16.0 * 1024 * 1024 * 1024;  // routing and request traces
 json read_json_file(const std::string& path);
+// The same for text in memory (a JSON Lines row); `where` names it in errors ("FILE:LINE").
+json parse_json_text(const std::string& text, const std::string& where);
 
 class JsonReader {
  public:

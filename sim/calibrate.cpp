@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "atomic_file.h"
 #include "data_paths.h"
 #include "memory_fit.h"
 #include "text.h"
@@ -302,6 +303,7 @@ std::string device_class(const System& s, const EngineProfile& e, const RunPlace
 }  // namespace
 
 std::vector<CalRow> read_calibration_csv(const std::string& path) {
+  check_input_file(path, kMaxJsonFileBytes, "calibration CSV");
   std::ifstream f(path, std::ios::binary);
   if (!f) input_error(path + ": cannot open the calibration CSV");
   std::stringstream ss;

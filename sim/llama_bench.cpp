@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 
+#include "atomic_file.h"
 #include "data_paths.h"
 #include "engine.h"
 #include "error.h"
@@ -95,6 +96,7 @@ std::vector<LlamaBenchRun> parse_llama_bench(const json& j, const std::string& f
 }
 
 std::vector<LlamaBenchRun> read_llama_bench(const std::string& path, std::vector<std::string>* bad_runs) {
+  check_input_file(path, kMaxJsonFileBytes, "llama-bench JSON file");
   std::ifstream in(path, std::ios::binary);
   if (!in) input_error(path + ": cannot open file");
   std::stringstream ss;
@@ -103,7 +105,7 @@ std::vector<LlamaBenchRun> read_llama_bench(const std::string& path, std::vector
   json j;
   const std::string t = trim(text);
   if (!t.empty() && t[0] == '{' && json::accept(t)) {  // one object: a single run, or some other file
-    j = json::parse(t);
+    j = parse_json_text(t, path);
     if (!j.contains("model_type"))
       input_error(path + ": no llama-bench run in it (a JSON object without model_type; expected the array of `llama-bench -o json`)");
     j = json::array({j});

@@ -2,7 +2,11 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -141,8 +145,43 @@ TEST_CASE("serve-sim: bad input names the flag, exit code 2") {
   check_bad(base + "--speculative 4", "--acceptance");
   check_bad(base + "--speculative 4 --acceptance 1.5", "--acceptance");
   check_bad(base + "--speculative 2 --acceptance 0.5 --draft-model gemma4-31b", "not smaller");
-  check_bad(base + "--trace /nonexistent/trace.csv", "cannot open the trace");
+  check_bad(base + "--trace /nonexistent/trace.csv", "cannot open request trace");
   check_bad(base + "--trace " + kData + "/tests/data/bad/trace-bad-row.csv", "trace-bad-row.csv:3:");
   check_bad("serve-sim --model gemma4-31b --quant bf16 --hw rtx-3060-12gb --engine vllm", "does not fit");
   check_bad("trace-gen --requests 0 -o -", "--requests");
+}
+
+TEST_CASE("outputs never replace special files; inputs refuse devices, FIFOs and numbers beyond a double") {
+  namespace fs = std::filesystem;
+  // /dev/null is written in place and stays a device
+  CHECK(run_cli("trace-gen --requests 3 -o /dev/null").code == 0);
+  CHECK(fs::is_character_file("/dev/null"));
+  // /dev/full: the write fails, one line, exit 2, the device is still there
+  check_bad("trace-gen --requests 3 -o /dev/full", "No space left on device");
+  CHECK(fs::is_character_file("/dev/full"));
+  const std::string base = "/tmp/gemmasim_special_" + std::to_string(::getpid());
+  // a FIFO without a reader is refused (no hang) and stays a FIFO
+  const std::string fifo = base + ".fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  check_bad("trace-gen --requests 3 -o " + fifo, "a FIFO with no reader");
+  CHECK(fs::is_fifo(fifo));
+  // reading a FIFO or a device as JSON is refused, not blocked on or read forever
+  check_bad("fit --model " + fifo, "not a regular file");
+  check_bad("fit --model gemma4-e2b --hw /dev/zero", "not a regular file");
+  fs::remove(fifo);
+  // a symlink is followed: its target gets the text, the link stays a link
+  const std::string target = base + ".target", link = base + ".link";
+  { std::ofstream(target) << "old\n"; }
+  fs::create_symlink(target, link);
+  CHECK(run_cli("trace-gen --requests 2 -o " + link).code == 0);
+  CHECK(fs::is_symlink(link));
+  CHECK(slurp(target).rfind("arrived_at", 0) == 0);
+  fs::remove(link);
+  fs::remove(target);
+  // 1e400 is a one-line input error, not an internal error
+  const std::string big = base + ".json";
+  { std::ofstream(big) << "{\"id\": \"x\", \"n_embd\": 1e400}"; }
+  check_bad("fit --model " + big, "beyond the range of a double");
+  fs::remove(big);
+  check_bad("run --model gemma4-e2b-tiny --threads 100000", "--threads");
 }

@@ -2,6 +2,7 @@
 #include "moe/trace.h"
 
 #include "atomic_file.h"
+#include "json_util.h"
 
 #include <nlohmann/json.hpp>
 
@@ -141,6 +142,7 @@ Trace build_trace(std::vector<TraceRecord> recs, const TraceShape& shape, const 
 
 Trace read_trace_jsonl(const std::string& path, const TraceShape& shape) {
   check_shape(shape);
+  check_input_file(path, kMaxTraceFileBytes, "routing trace");
   std::ifstream in(path, std::ios::binary);
   if (!in) input_error(path + ": cannot open trace file");
   std::vector<TraceRecord> recs;
@@ -157,6 +159,8 @@ Trace read_trace_jsonl(const std::string& path, const TraceShape& shape) {
       j = json::parse(line);
     } catch (const json::parse_error& e) {
       input_error(where + "malformed JSON at column " + std::to_string(e.byte) + " (expected one JSON object per line)");
+    } catch (const json::exception&) {
+      input_error(where + "a number beyond the range of a double (expected one JSON object per line)");
     }
     if (!j.is_object()) input_error(where + "expected a JSON object, found " + std::string(j.type_name()));
     if (j.contains("meta")) {
@@ -197,6 +201,7 @@ Trace read_trace_jsonl(const std::string& path, const TraceShape& shape) {
 
 Trace read_trace_csv(const std::string& path, const TraceShape& shape) {
   check_shape(shape);
+  check_input_file(path, kMaxTraceFileBytes, "routing trace");
   std::ifstream in(path, std::ios::binary);
   if (!in) input_error(path + ": cannot open trace file");
   auto split = [](const std::string& s) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "error.h"
+#include "atomic_file.h"
 #include "json_util.h"
 
 namespace gs::serve {
@@ -169,6 +170,7 @@ std::vector<Request> draw_requests(double rate, const ArrivalProcess& arr, const
 }
 
 Trace read_trace(const std::string& path) {
+  check_input_file(path, kMaxTraceFileBytes, "request trace");
   std::ifstream f(path);
   if (!f) input_error(path + ": cannot open the trace");
   Trace t;
