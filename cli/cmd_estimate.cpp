@@ -179,6 +179,21 @@ int cmd_estimate(const Args& a) {
     return 0;
   }
 
+  if (c.csv) {  // one row per phase, numbers only
+    report::Table t({"phase", "tok_per_s", "time_s", "bound", "compute_s", "memory_s", "link_s", "overhead_s"});
+    auto g = [](double v) {
+      char b[40];
+      std::snprintf(b, sizeof b, "%.9g", v);
+      return std::string(b);
+    };
+    t.add({"prefill", g(e.prefill_tok_per_s), g(e.ttft_s), bound_name(e.prefill.bound), g(e.prefill.compute_s),
+           g(e.prefill.memory_s), g(e.prefill.link_s), g(e.prefill.overhead_s)});
+    t.add({"decode", g(e.decode_tok_per_s), g(e.tpot_s), bound_name(e.decode.bound), g(e.decode.compute_s),
+           g(e.decode.memory_s), g(e.decode.link_s), g(e.decode.overhead_s)});
+    std::fputs(t.csv().c_str(), stdout);
+    return 0;
+  }
+
   std::printf("%s  %s  on %s  (engine %s, KV %s)\n", in.model.name.c_str(), in.quant.id.c_str(), in.hw.name.c_str(),
               eng.id.c_str(), c.kv_type.c_str());
   std::printf("workload: prompt %lld tokens at depth %lld; %lld generated from depth %lld%s, batch %d%s\n", f.prompt,

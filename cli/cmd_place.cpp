@@ -110,7 +110,7 @@ int cmd_place(const Args& a) {
   po::options_description d("gemmasim place options");
   add_common(d, c);
   d.add_options()
-      ("policy,p", po::value(&policy)->default_value(policy), "placement policy, or 'all' to compare them")
+      ("policy", po::value(&policy)->default_value(policy), "placement policy, or 'all' to compare them")
       ("trace", po::value(&trace_file), "routing trace to replay (.jsonl or .csv); default: a synthetic one (--skew)")
       ("profile-trace", po::value(&profile_file), "trace the static placements learn from (default: a synthetic one "
                                                   "with seed+1, or the --trace itself)")

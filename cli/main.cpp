@@ -52,6 +52,29 @@ void usage() {
   std::printf("\nWith no command, gemmasim prints the fit matrix.\n");
 }
 
+// The spellings people bring from llama.cpp, vLLM and Ollama, per command, as the flag
+// with the same meaning here (a flag that means something else here is not aliased:
+// llama.cpp's -np splits one context into slots, gemmasim's --batch gives each sequence one).
+std::string alias_for(const std::string& cmd, const std::string& flag) {
+  static const std::map<std::string, std::string> model_flags = {
+      {"-ngl", "--gpu-layers"},        {"--n-gpu-layers", "--gpu-layers"}, {"--ctx-size", "--ctx"},
+      {"-ctk", "--kv-type"},           {"-ctv", "--kv-type"},              {"--cache-type-k", "--kv-type"},
+      {"--cache-type-v", "--kv-type"}, {"--max-model-len", "--ctx"}};
+  static const std::map<std::string, std::map<std::string, std::string>> by_cmd = {
+      {"estimate", {{"-ub", "--ubatch"}, {"--ubatch-size", "--ubatch"}, {"--tensor-parallel-size", "--tp"}, {"-tp", "--tp"}}},
+      {"serve-sim", {{"-np", "--parallel"}, {"-ub", "--ubatch-size"}, {"--tensor-parallel-size", "--tp"}, {"-tp", "--tp"},
+                     {"-ctk", "--kv-type"}, {"-ctv", "--kv-type"}, {"--num_ctx", "--num-ctx"}}},
+      {"serve-run", {{"-np", "--parallel"}, {"-ub", "--ubatch-size"}, {"-t", "--threads"}, {"-ctk", "--kv-type"}}},
+      {"run", {{"-t", "--threads"}, {"-ub", "--ubatch"}, {"-ctk", "--kv-type"}}},
+      {"probe", {{"-t", "--threads"}}},
+  };
+  if (auto c = by_cmd.find(cmd); c != by_cmd.end())
+    if (auto a = c->second.find(flag); a != c->second.end()) return a->second;
+  if (cmd == "fit" || cmd == "estimate" || cmd == "place")
+    if (auto a = model_flags.find(flag); a != model_flags.end()) return a->second;
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,8 +83,28 @@ int main(int argc, char** argv) {
     usage();
     return 0;
   }
+  if (name == "--version" || name == "version") {
+    std::printf("gemmasim %s\n", GEMMASIM_VERSION);
+    return 0;
+  }
   gs::cli::Args args;
-  for (int i = 2; i < argc; ++i) args.emplace_back(argv[i]);
+  bool json = false, csv = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (!a.empty() && a[0] == '-') {
+      const auto eq = a.find('=');
+      const std::string flag = a.substr(0, eq);
+      if (const std::string canon = alias_for(name, flag); !canon.empty())
+        a = canon + (eq == std::string::npos ? "" : a.substr(eq));
+    }
+    json = json || a == "--json";
+    csv = csv || a == "--csv";
+    args.push_back(a);
+  }
+  if (json && csv) {
+    std::fprintf(stderr, "gemmasim %s: --json and --csv: give one of them\n", name.c_str());
+    return 2;
+  }
   auto it = table().find(name);
   if (it == table().end()) {
     std::fprintf(stderr, "gemmasim: unknown command '%s' (see gemmasim --help)\n", name.c_str());

@@ -185,3 +185,27 @@ TEST_CASE("outputs never replace special files; inputs refuse devices, FIFOs and
   fs::remove(big);
   check_bad("run --model gemma4-e2b-tiny --threads 100000", "--threads");
 }
+
+TEST_CASE("flags people type: llama.cpp and vLLM spellings, --version, one output format") {
+  // -ngl / --n-gpu-layers mean --gpu-layers; --ctx-size means --ctx
+  const CliResult a = run_cli("fit --model gemma4-31b --hw rtx-3060-12gb -ngl 10 --ctx-size 4096 --json");
+  const CliResult b = run_cli("fit --model gemma4-31b --hw rtx-3060-12gb --gpu-layers 10 --ctx 4096 --json");
+  REQUIRE(a.code == 0);
+  CHECK(a.out == b.out);
+  CHECK(run_cli("fit --model gemma4-31b --hw rtx-3060-12gb --n-gpu-layers=10 --ctx 4096 --json").out == b.out);
+  // vLLM's --tensor-parallel-size means --tp
+  CHECK(run_cli("estimate --model gemma4-31b --quant fp8 --hw cal-2x-rtx4090 --engine vllm --tensor-parallel-size 2 --json").out ==
+        run_cli("estimate --model gemma4-31b --quant fp8 --hw cal-2x-rtx4090 --engine vllm --tp 2 --json").out);
+  const CliResult v = run_cli("--version");
+  CHECK(v.code == 0);
+  CHECK(v.out.rfind("gemmasim ", 0) == 0);
+  check_bad("estimate --json --csv", "--json and --csv");
+  // estimate --csv is numbers, one row per phase
+  const CliResult c = run_cli("estimate --model gemma4-e2b --csv");
+  REQUIRE(c.code == 0);
+  CHECK(c.out.rfind("phase,tok_per_s,time_s", 0) == 0);
+  CHECK(std::count(c.out.begin(), c.out.end(), '\n') == 3);
+  CHECK(c.out.find("ms") == std::string::npos);
+  // place's policy has no short flag (-p is the prompt elsewhere)
+  check_bad("place --model gemma4-26b-a4b -p lru", "unrecognised");
+}
