@@ -199,7 +199,7 @@ int cmd_estimate(const Args& a) {
   std::printf("workload: prompt %lld tokens at depth %lld; %lld generated from depth %lld%s, batch %d%s\n", f.prompt,
               f.depth, f.gen, f.depth + (f.after_prompt ? f.prompt : 0), f.after_prompt ? " (after the prompt)" : " (llama-bench)", c.batch, f.tp > 1 ? (", tensor parallel " + std::to_string(f.tp)).c_str() : "");
   std::printf("memory: %s of %s at context %lld -> %s (largest context %lld); layers on GPU: %d of %d\n",
-              report::fmt_gb(fr.total_bytes).c_str(), report::fmt_gb(fr.capacity_bytes).c_str(),
+              report::fmt_gib(fr.total_bytes).c_str(), report::fmt_gib(fr.capacity_bytes).c_str(),
               static_cast<long long>(fr.context_tokens), fr.fits ? "fits" : "DOES NOT FIT", static_cast<long long>(max_ctx),
               e.gpu_layers, in.model.n_layer);
   if (!placement_note.empty()) std::printf("note: %s\n", placement_note.c_str());
@@ -214,7 +214,7 @@ int cmd_estimate(const Args& a) {
   std::fputs(t.text().c_str(), stdout);
   if (c.batch > 1)
     std::printf("batch %d: %.1f tok/s aggregate decode; KV cache %s per sequence\n", c.batch, e.decode_tok_per_s_aggregate,
-                report::fmt_gb(e.kv_bytes_per_seq).c_str());
+                report::fmt_gib(e.kv_bytes_per_seq).c_str());
   std::printf("total for the request: %.3f s\n", e.total_s);
   print_ops("prefill ops", e.prefill, hw, f.ops);
   print_ops("decode ops (one step)", e.decode, hw, f.ops);

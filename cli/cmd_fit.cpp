@@ -7,7 +7,7 @@
 
 namespace gs::cli {
 
-using report::fmt_gb;
+using report::fmt_gib;
 
 static void print_fit_text(const FitResult& r, const ModelSpec& m, i64 max_ctx, int max_ngl, bool gpu_alone) {
   std::printf("%s  %s  on %s  (engine %s, KV %s, context %lld x %d seq)\n", m.name.c_str(), r.quant.c_str(),
@@ -16,17 +16,17 @@ static void print_fit_text(const FitResult& r, const ModelSpec& m, i64 max_ctx, 
   t.right_align_from(1);
   for (const auto& d : r.devices) {
     if (d.total_bytes == 0 && d.role != "host") continue;
-    t.add({d.role + " " + d.device, std::to_string(d.layers), fmt_gb(d.weights_bytes), fmt_gb(d.kv_cache_bytes),
-           fmt_gb(d.compute_buffer_bytes), fmt_gb(d.overhead_bytes), fmt_gb(d.total_bytes), fmt_gb(d.capacity_bytes),
+    t.add({d.role + " " + d.device, std::to_string(d.layers), fmt_gib(d.weights_bytes), fmt_gib(d.kv_cache_bytes),
+           fmt_gib(d.compute_buffer_bytes), fmt_gib(d.overhead_bytes), fmt_gib(d.total_bytes), fmt_gib(d.capacity_bytes),
            d.fits ? "yes" : "NO"});
   }
-  t.add({"all", std::to_string(m.n_layer), fmt_gb(r.weights_bytes), fmt_gb(r.kv_cache_bytes), fmt_gb(r.compute_buffer_bytes),
-         fmt_gb(r.overhead_bytes), fmt_gb(r.total_bytes), fmt_gb(r.capacity_bytes), r.fits ? "yes" : "NO"});
+  t.add({"all", std::to_string(m.n_layer), fmt_gib(r.weights_bytes), fmt_gib(r.kv_cache_bytes), fmt_gib(r.compute_buffer_bytes),
+         fmt_gib(r.overhead_bytes), fmt_gib(r.total_bytes), fmt_gib(r.capacity_bytes), r.fits ? "yes" : "NO"});
   std::fputs(t.text().c_str(), stdout);
   if (r.ple_table_bytes > 0)
-    std::printf("PLE table: %s in %s memory (a lookup of one row per token).\n", fmt_gb(r.ple_table_bytes).c_str(),
+    std::printf("PLE table: %s in %s memory (a lookup of one row per token).\n", fmt_gib(r.ple_table_bytes).c_str(),
                 r.ple_location.c_str());
-  std::printf("GGUF file: about %s.\n", fmt_gb(r.gguf_file_bytes).c_str());
+  std::printf("GGUF file: about %s.\n", fmt_gib(r.gguf_file_bytes).c_str());
   std::printf("Largest context that fits with this placement: %lld tokens%s.\n", static_cast<long long>(max_ctx),
               max_ctx == 0 ? " (none: the weights alone do not fit)" : "");
   if (max_ngl >= -1 && r.devices.size() > 1) {

@@ -8,7 +8,7 @@
 namespace gs::cli {
 
 using report::fmt_count;
-using report::fmt_gb;
+using report::fmt_gib;
 
 static bool list_flags(const Args& a, bool& as_json, bool& as_csv, const char* usage) {
   po::options_description d("options");
@@ -48,7 +48,7 @@ int cmd_hw(const Args& a) {
     devs.push_back({{"id", d.id}, {"name", d.name}, {"kind", d.kind}, {"backend", d.backend}, {"memory_bytes", d.memory_bytes},
                     {"memory_bandwidth_bytes_per_s", d.memory_bandwidth_bytes_per_s}, {"peak_flops_per_s", d.peak_flops_per_s},
                     {"price_usd", d.price_usd}});
-    t.add({d.id, d.kind, fmt_gb(d.memory_bytes, 0), report::fmt_num(d.memory_bandwidth_bytes_per_s / 1e9, 0),
+    t.add({d.id, d.kind, fmt_gib(d.memory_bytes, 0), report::fmt_num(d.memory_bandwidth_bytes_per_s / 1e9, 0),
            report::fmt_num(d.flops("fp16") / 1e12, 1), d.price_usd > 0 ? report::fmt_num(d.price_usd, 0) : "-", d.name});
   }
   for (const auto& s : all_systems()) {
@@ -57,7 +57,7 @@ int cmd_hw(const Args& a) {
     syss.push_back({{"id", s.id}, {"name", s.name}, {"gpus", g}, {"host", s.host.id}, {"host_memory_bytes", s.host_memory_bytes},
                     {"price_usd", s.price_usd}, {"price_date", s.price_date}});
     std::string kind = "system";
-    t.add({s.id, kind, fmt_gb(s.gpus.empty() ? s.host_memory_bytes : s.gpu_memory_bytes(), 0),
+    t.add({s.id, kind, fmt_gib(s.gpus.empty() ? s.host_memory_bytes : s.gpu_memory_bytes(), 0),
            report::fmt_num((s.gpus.empty() ? s.host : s.gpus.front()).memory_bandwidth_bytes_per_s / 1e9, 0),
            report::fmt_num((s.gpus.empty() ? s.host : s.gpus.front()).flops("fp16") / 1e12, 1),
            s.price_usd > 0 ? report::fmt_num(s.price_usd, 0) : "-", s.name});

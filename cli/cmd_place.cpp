@@ -67,11 +67,11 @@ void print_table(const std::vector<Row>& rows, const moe::MoeSetup& s, double bu
   for (const auto& row : rows) {
     const auto& r = row.r;
     const auto& d = r.decode;
-    std::string vram = report::fmt_gb(s.non_expert_vram_bytes + r.expert_vram_bytes);
+    std::string vram = report::fmt_gib(s.non_expert_vram_bytes + r.expert_vram_bytes);
     if (r.expert_vram_bytes > budget * (1 + 1e-12) || !s.non_expert_fits) vram += " (over)";
     t.add({r.policy, report::fmt_num(100 * d.hit_rate(), 1), report::fmt_num(per_tok(d.transfer_bytes, d.tokens) / 1e6, 1),
            ms(per_tok(d.gpu_expert_s, d.tokens)), ms(per_tok(d.cpu_expert_s, d.tokens)), ms(per_tok(d.transfer_s, d.tokens)),
-           ms(per_tok(d.rest_s, d.tokens)), rate(d), rate(r.prefill), report::fmt_gb(r.expert_vram_bytes), vram});
+           ms(per_tok(d.rest_s, d.tokens)), rate(d), rate(r.prefill), report::fmt_gib(r.expert_vram_bytes), vram});
   }
   std::fputs(t.text().c_str(), stdout);
   std::printf("Per decode token. hit %%: routed experts of decode tokens found resident on the GPU.\n");
@@ -243,9 +243,9 @@ int cmd_place(const Args& a) {
               s.quant.c_str(), s.hardware.c_str(), s.engine.c_str(), eval.source.c_str(), eval.n_tokens(),
               eval.n_prefill_tokens(), eval.n_events());
   std::printf("Experts %s in all; GPU %s, non-expert use %s at %lld tokens of context; VRAM budget for experts %s (%s).\n",
-              report::fmt_gb(s.experts_bytes).c_str(), report::fmt_gb(s.gpu_capacity_bytes).c_str(),
-              report::fmt_gb(s.non_expert_vram_bytes).c_str(), s.context_tokens,
-              report::fmt_gb(ctx.vram_budget_bytes).c_str(), budget_flag ? "--vram-budget" : "GPU memory left by fit");
+              report::fmt_gib(s.experts_bytes).c_str(), report::fmt_gib(s.gpu_capacity_bytes).c_str(),
+              report::fmt_gib(s.non_expert_vram_bytes).c_str(), s.context_tokens,
+              report::fmt_gib(ctx.vram_budget_bytes).c_str(), budget_flag ? "--vram-budget" : "GPU memory left by fit");
   std::printf("Static placements learn from: %s.\n", prof_source.c_str());
   if (!s.non_expert_fits) std::printf("Warning: even with every expert on the CPU the model does not fit this GPU.\n");
   print_table(rows, s, ctx.vram_budget_bytes, layers);

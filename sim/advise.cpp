@@ -49,9 +49,9 @@ std::string fmt_num(double v) {
   return b;
 }
 
-std::string fmt_gb1(double bytes) {
+std::string fmt_gib1(double bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f GB", bytes / kGB);
+  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
   return buf;
 }
 
@@ -248,9 +248,9 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   c.fit = fr;
   if (!fr.fits) {
     c.verdict = Verdict::DoesNotFit;
-    c.why = "needs " + fmt_gb1(fr.total_bytes + c.encoder_bytes) + " at " + std::to_string(c.context_needed) +
+    c.why = "needs " + fmt_gib1(fr.total_bytes + c.encoder_bytes) + " at " + std::to_string(c.context_needed) +
             " tokens x " + std::to_string(req.users) + (vllm ? " (vLLM: all on the GPU)" : "") + ", has " +
-            fmt_gb1(fr.capacity_bytes + c.encoder_bytes);
+            fmt_gib1(fr.capacity_bytes + c.encoder_bytes);
     return c;
   }
   c.context_fits = max_context(m, s, q, rules, o);

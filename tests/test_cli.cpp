@@ -209,3 +209,15 @@ TEST_CASE("flags people type: llama.cpp and vLLM spellings, --version, one outpu
   // place's policy has no short flag (-p is the prompt elsewhere)
   check_bad("place --model gemma4-26b-a4b -p lru", "unrecognised");
 }
+
+TEST_CASE("memory is shown in GiB, as GPUs and RAM are sold; JSON keeps bytes") {
+  const CliResult h = run_cli("hw");
+  REQUIRE(h.code == 0);
+  const auto at = h.out.find("\nrtx-4090 ");
+  REQUIRE(at != std::string::npos);
+  CHECK(h.out.substr(at, 80).find("24 GiB") != std::string::npos);  // not "26 GB"
+  const CliResult f = run_cli("fit --model gemma4-e4b --hw rtx-4090");
+  CHECK(f.out.find("24.00 GiB") != std::string::npos);
+  const json j = json::parse(run_cli("fit --model gemma4-e4b --hw rtx-4090 --json").out);
+  CHECK(j["devices"][0]["capacity_bytes"].get<double>() == doctest::Approx(24.0 * 1024 * 1024 * 1024));
+}
