@@ -58,8 +58,10 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
   if (f.rate != 0 && !(f.rate > 0 && f.rate <= 1e5)) input_error("--rate: expected requests per second in (0, 1e5]");
   if (f.think_time != -1 && !(f.think_time >= 0 && f.think_time <= 1e6)) input_error("--think-time: expected 0 .. 1e6 seconds");
   if (f.rate > 0 && f.users != AdviseFlags::kUsersUnset) input_error("--rate and --users: open loop or closed loop, not both");
-  if (f.min_decode > 1e6 || std::isnan(f.min_decode)) input_error("--min-decode-tok-per-s: expected 0 .. 1e6");
-  if (f.min_prefill > 1e7 || std::isnan(f.min_prefill)) input_error("--min-prefill-tok-per-s: expected 0 .. 1e7");
+  if (f.min_decode != AdviseFlags::kUnset && !(f.min_decode >= 0 && f.min_decode <= 1e6))
+    input_error("--min-decode-tok-per-s: expected 0 .. 1e6 tok/s");
+  if (f.min_prefill != AdviseFlags::kUnset && !(f.min_prefill >= 0 && f.min_prefill <= 1e7))
+    input_error("--min-prefill-tok-per-s: expected 0 .. 1e7 tok/s");
   if (f.top < 1 || f.top > 1000) input_error("--top: expected 1 .. 1000");
   if (f.modality != "text" && f.modality != "image" && f.modality != "audio")
     input_error("--modality: expected text, image or audio, got '" + f.modality + "'");

@@ -12,7 +12,8 @@ struct AdviseFlags {
   double budget_usd = 2000;
   std::string hw;               // hardware already owned (overrides the budget)
   long long ctx = 0;            // 0: the use case's
-  double min_decode = -1, min_prefill = -1;  // < 0: the use case's
+  static constexpr double kUnset = -1e300;
+  double min_decode = kUnset, min_prefill = kUnset;  // not given: the use case's
   std::string use_case, modality = "text";
   int users = kUsersUnset;      // not given: the use case's (1, or its serving block's)
   static constexpr int kUsersUnset = -2147483647;

@@ -105,6 +105,9 @@ int cmd_estimate(const Args& a) {
   if (c.batch < 1 || c.batch > 65536) input_error("--batch: expected 1 .. 65536, got " + std::to_string(c.batch));
   // Memory at the context this workload reaches unless --ctx was given.
   if (vm["ctx"].defaulted()) c.ctx = f.depth + f.prompt + f.gen;
+  else if (c.ctx < f.depth + f.prompt + f.gen)
+    input_error("--ctx " + std::to_string(c.ctx) + " is shorter than --depth + --prompt + --gen = " +
+                std::to_string(f.depth + f.prompt + f.gen) + " tokens");
   const std::string engine_id = c.engine.empty() ? "" : c.engine;
   Inputs in = load_inputs(c);
   const EngineProfile eng = resolve_engine_for(engine_id.empty() ? in.rules.engine : engine_id, in.hw);

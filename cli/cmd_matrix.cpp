@@ -31,6 +31,7 @@ int cmd_fit_matrix(const Args& a) {
       "csv", po::bool_switch(&cs), "CSV");
   po::variables_map vm;
   if (!parse(a, d, vm, "usage: gemmasim [matrix] [--ctx N] [--json|--csv]")) return 0;
+  if (ctx < 1 || ctx > (1LL << 24)) input_error("--ctx: expected 1 .. 16M tokens, got " + std::to_string(ctx));
   report::Table t({"hardware", "model", "quant", "engine", "GPU used/capacity", "host used/capacity", "fits", "max context"});
   t.right_align_from(4);
   json arr = json::array();

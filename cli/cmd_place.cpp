@@ -159,6 +159,7 @@ int cmd_place(const Args& a) {
   moe::PolicyContext ctx = moe::base_context(s);
   const bool budget_flag = !budget_s.empty();
   ctx.vram_budget_bytes = budget_flag ? parse_bytes(budget_s, "--vram-budget") : s.default_budget_bytes;
+  if (budget_flag && ctx.vram_budget_bytes > 1e15) input_error("--vram-budget: " + budget_s + " is beyond 1 PB");
   ctx.profile_counts = moe::expert_counts(in_sample ? eval : prof);
   ctx.decay_half_life_tokens = half_life;
   ctx.n_cpu_moe = vm["n-cpu-moe"].defaulted() ? -1 : c.n_cpu_moe;

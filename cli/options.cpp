@@ -49,6 +49,8 @@ Inputs load_inputs(const Common& c) {
   // An engine that picks the context itself (Ollama: by the GPU memory) when --ctx is not given.
   if (!c.ctx_given)
     if (const i64 d = engine_default_context(in.rules.engine, in.hw); d > 0) in.fit.context_tokens = std::min<i64>(d, in.model.n_ctx_max);
+  if (c.batch < 1 || c.batch > 65536) input_error("--batch: expected 1 .. 65536 sequences, got " + std::to_string(c.batch));
+  if (c.ctx < 1 || c.ctx > (1LL << 24)) input_error("--ctx: expected 1 .. 16M tokens, got " + std::to_string(c.ctx));
   in.fit.n_seq = c.batch;
   in.fit.kv_type = c.kv_type;
   in.fit.placement.gpu_layers = c.gpu_layers;

@@ -53,6 +53,9 @@ static Device parse_device(const json& j, const std::string& file) {
   if (d.kind != "gpu" && d.kind != "cpu" && d.kind != "unified") r.at("kind").fail("expected gpu, cpu or unified, found '" + d.kind + "'");
   d.vendor = r.str_or("vendor", "");
   d.backend = r.str_or("backend", d.kind == "cpu" ? "cpu" : "");
+  if (!d.backend.empty() && d.backend != "cpu" && d.backend != "cuda" && d.backend != "rocm" && d.backend != "metal" &&
+      d.backend != "vulkan" && d.backend != "sycl")
+    r.at("backend").fail("expected cpu, cuda, rocm, metal, vulkan or sycl, found '" + d.backend + "'");
   d.arch = r.str_or("arch", "");
   d.memory_bytes = r.at("memory_bytes").num(1e6, 1e15);
   d.memory_bandwidth_bytes_per_s = r.at("memory_bandwidth_bytes_per_s").num(1e8, 1e14);
@@ -64,6 +67,10 @@ static Device parse_device(const json& j, const std::string& file) {
       d.peak_flops_per_s[it.key()] = p.at(it.key()).num(1e6, 1e18);
     }
   }
+  if (d.kind != "cpu" && !d.peak_flops_per_s.count("fp16") && !d.peak_flops_per_s.count("fp32") &&
+      !d.peak_flops_per_s.count("bf16"))
+    r.fail("peak_flops_per_s: a " + d.kind + " device needs at least its fp16 or fp32 FLOP/s (prefill and batched "
+           "decode are computed from it)");
   if (r.has("cpu_features")) {
     auto f = r.at("cpu_features");
     if (!f.is_array()) f.fail("expected an array of CPU feature ids (hwdb/cpu-features.json)");

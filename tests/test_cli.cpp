@@ -221,3 +221,22 @@ TEST_CASE("memory is shown in GiB, as GPUs and RAM are sold; JSON keeps bytes") 
   const json j = json::parse(run_cli("fit --model gemma4-e4b --hw rtx-4090 --json").out);
   CHECK(j["devices"][0]["capacity_bytes"].get<double>() == doctest::Approx(24.0 * 1024 * 1024 * 1024));
 }
+
+TEST_CASE("numbers out of range and contradictions: one line naming the flag, exit 2") {
+  check_bad("fit --batch 2000000000", "--batch");
+  check_bad("advise --min-decode-tok-per-s -5", "--min-decode-tok-per-s");
+  check_bad("matrix --ctx 99999999", "--ctx");
+  check_bad("place --vram-budget 1e30GB", "--vram-budget");
+  check_bad("estimate --ctx 1024 --depth 4000", "shorter than --depth + --prompt + --gen");
+  const std::string base = "/tmp/gemmasim_gpu_" + std::to_string(::getpid());
+  {
+    std::ofstream(base + "a.json") << R"({"schema_version": 1, "id": "x", "kind": "gpu", "memory_bytes": 8e9,
+      "memory_bandwidth_bytes_per_s": 3e11, "backend": "opencl", "peak_flops_per_s": {"fp16": 1e14}})";
+    std::ofstream(base + "b.json") << R"({"schema_version": 1, "id": "x", "kind": "gpu", "memory_bytes": 8e9,
+      "memory_bandwidth_bytes_per_s": 3e11, "backend": "cuda"})";
+  }
+  check_bad("fit --hw " + base + "a.json", "/backend: expected cpu, cuda");
+  check_bad("fit --hw " + base + "b.json", "peak_flops_per_s");
+  std::remove((base + "a.json").c_str());
+  std::remove((base + "b.json").c_str());
+}
