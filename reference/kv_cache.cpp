@@ -45,7 +45,7 @@ void LayerKv::store(std::int64_t p, const float* k, const float* v) {
 }
 
 namespace {
-const bool kHasF16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+const bool kHasF16c = __builtin_cpu_supports("avx") && cpu_has_f16c();
 
 // F16C: 8 halves per instruction, exact (the same values as fp16_to_f32_row).
 __attribute__((target("avx,f16c"))) void fp16_row_f16c(const std::uint16_t* h, float* out, int n) {

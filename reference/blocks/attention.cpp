@@ -19,6 +19,7 @@
 #include "blocks/attention.h"
 #include "blocks/elementwise.h"
 #include "forward.h"
+#include "kernels/fp16.h"
 #include "qmatrix.h"
 
 namespace gs::ref {
@@ -323,7 +324,7 @@ __attribute__((target("avx512f,avx512dq,fma"))) void values_avx512(const HeadChu
 
 const bool kHasAvx512Fma = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                            __builtin_cpu_supports("fma");
-const bool kHasAvx2F16c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+const bool kHasAvx2F16c = __builtin_cpu_supports("avx2") && cpu_has_f16c();
 
 // Whether the AVX-512 form runs for this ISA and head dim (it reads f16 rows in place).
 bool avx512_form(Isa isa, int Dh) { return isa == Isa::Avx512 && kHasAvx512Fma && Dh % 16 == 0; }

@@ -3,10 +3,19 @@
 // ggml's GGML_FP32_TO_FP16); fp32 -> bf16 rounds to nearest even, NaN kept quiet
 // (as ggml_compute_fp32_to_bf16).
 #pragma once
+#include <cpuid.h>
+
 #include <cstdint>
 #include <cstring>
 
 namespace gs::ref {
+
+// The CPU converts halves in hardware (F16C, CPUID leaf 1, ECX bit 29). Read from CPUID
+// rather than __builtin_cpu_supports("f16c"), which clang does not know.
+inline bool cpu_has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
 
 inline float bits_to_f32(std::uint32_t u) {
   float f;
