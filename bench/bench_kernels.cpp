@@ -498,8 +498,10 @@ int run(int argc, char** argv) {
       il.resize(q.size());
       layouts.emplace_back(std::string(type_info(t).name) + "x16", interleaved_copy(plain, il.data()));
     }
-    for (const auto& [label, W] : layouts)
+    for (const auto& layout : layouts)
     for (Isa isa : isas) {
+      const std::string& label = layout.first;  // (no structured binding: clang 14 cannot capture one in a lambda)
+      const QMatrix& W = layout.second;
       set_isa(isa);
       if (W.interleaved && !interleaved_kernel_active(W.type)) continue;  // (would run group by group in GGUF order)
       auto decode = [&] { matmul(W, x.data(), 1, y.data()); };

@@ -324,7 +324,8 @@ std::vector<CalRow> read_calibration_csv(const std::string& path) {
                   (direct ? "calibration/gemma4-measured.csv" : "calibration/measured-speeds.csv") + ")");
   std::vector<CalRow> rows;
   for (std::size_t k = 1; k < recs.size(); ++k) {
-    const auto& [line, f2] = recs[k];
+    const int line = recs[k].first;  // (not a structured binding: clang 14 cannot capture those in the lambda below)
+    const auto& f2 = recs[k].second;
     if (f2.size() != recs[0].second.size())
       input_error(path + ":" + std::to_string(line) + ": " + std::to_string(f2.size()) + " fields, expected " +
                   std::to_string(recs[0].second.size()));
