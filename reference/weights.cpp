@@ -242,6 +242,9 @@ ModelWeights bind_weights(const ModelSpec& m, const GgufFile& f) {
       if (g.ne[d] != t.ne[static_cast<std::size_t>(d)])
         input_error(f.path() + ": tensor " + t.name + ": ne[" + std::to_string(d) + "] = " + std::to_string(g.ne[d]) +
                     ", the model " + m.id + " expects " + std::to_string(t.ne[static_cast<std::size_t>(d)]));
+    if (g.ne[3] != 1)  // no Gemma 4 tensor has a fourth dimension; as_matrix would fold it into the experts
+      input_error(f.path() + ": tensor " + t.name + ": ne[3] = " + std::to_string(g.ne[3]) + ", the model " + m.id +
+                  " expects 1");
     if (!row_compatible(g.type, g.ne[0]))
       input_error(f.path() + ": tensor " + t.name + ": row of " + std::to_string(g.ne[0]) +
                   " weights does not fit type " + type_info(g.type).name);

@@ -14,6 +14,9 @@
 #include "error.h"
 #include "gguf.h"
 #include "gguf_write.h"
+#include "model.h"
+#include "synth.h"
+#include "weights.h"
 
 using namespace gs;
 using namespace gs::ref;
@@ -266,6 +269,45 @@ TEST_CASE("corrupt GGUF files give a clear InputError") {
   }
   SUBCASE("missing file") {
     CHECK_THROWS_WITH_AS(GgufFile((dir / "nope.gguf").string()), doctest::Contains("cannot open"), InputError);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("binding refuses a tensor with a fourth dimension the model does not have") {
+  const ModelSpec m = load_model_file(std::string(GEMMASIM_SOURCE_DIR) + "/models/tiny/gemma4-e2b-tiny.json");
+  SynthOptions o;
+  o.quant = "f32";
+  const auto plan = synth_plan(m, o);
+  const fs::path dir = temp_dir();
+  for (int extra : {1, 2}) {
+    GgufWriter w;
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      GgufWriteTensor t;
+      t.name = plan[i].info.name;
+      t.type = GgmlType::F32;
+      for (int d = 0; d < 3; ++d) t.ne[d] = plan[i].info.ne[static_cast<std::size_t>(d)];
+      t.n_dims = 3;
+      if (i == 0) {
+        t.ne[3] = extra;
+        t.n_dims = 4;
+      }
+      w.add_tensor(t);
+    }
+    const std::string path = (dir / ("ne3-" + std::to_string(extra) + ".gguf")).string();
+    w.write(path, [&](std::size_t i, std::int64_t r0, std::int64_t r1, std::uint8_t* dst) {
+      std::memset(dst, 0, static_cast<std::size_t>(r1 - r0) * w.tensors()[i].row_bytes());
+    });
+    const GgufFile f(path);
+    if (extra == 1) {
+      CHECK_NOTHROW(bind_weights(m, f));
+    } else {
+      try {
+        bind_weights(m, f);
+        FAIL("accepted a tensor with ne[3] = 2");
+      } catch (const InputError& e) {
+        CHECK(std::string(e.what()).find("ne[3] = 2") != std::string::npos);
+      }
+    }
   }
   fs::remove_all(dir);
 }
