@@ -489,3 +489,19 @@ TEST_CASE("vLLM prefix caching: a shared leading block is not recomputed; off, o
   const ServeResult hit = simulate(c, tiny, {Request{0, 600, 2, {7}}, a2}, {}, 1);
   CHECK(hit.records[1].ttft_s() == doctest::Approx(0.001 + (600 - 512) * 0.0001));
 }
+
+TEST_CASE("closed loop: a rejected request sends its user back to thinking; every request is sent") {
+  const StepCost c = StepCost::linear(0.010, 0, 0, 512, 4096);
+  ServerConfig cfg = llama_cfg(2, 4096);  // two slots of 2048 cells
+  // every other request's prompt (the first included) is longer than a slot: rejected at
+  // admission, before any step has finished
+  std::vector<Request> rq;
+  for (int i = 0; i < 10; ++i) rq.push_back({0, i % 2 ? 100 : 3000, 3});
+  const ServeResult r = simulate(c, cfg, rq, ClosedLoop{2, 0}, 1);
+  CHECK(r.records.size() == 10);
+  CHECK(r.rejected == 5);
+  CHECK(r.completed == 5);
+  // both users keep sending: the five short requests (3 steps of 10 ms) overlap in pairs,
+  // about 90 ms in all (one user alone would take 150 ms)
+  CHECK(r.last_finish_s < 0.12);
+}

@@ -104,6 +104,7 @@ class Simulator {
     std::vector<double> step_end(reps_.size(), 0);
     const bool closed = users_.users > 0;
     std::priority_queue<double, std::vector<double>, std::greater<>> wakeups;
+    wake_heap_ = closed ? &wakeups : nullptr;  // rejections send a closed-loop user back to thinking too
     if (closed)
       // users start in the steady state: each one's first request after a think time (the
       // exponential's residual is itself; with no think time all start at once, as a
@@ -230,8 +231,7 @@ class Simulator {
     r.rejected = true;
     r.finish_s = t;
     ++res_.rejected;
-    if (users_.users > 0) pending_wake_ = t;  // a closed-loop user tries again after thinking
-    if (users_.users > 0 && wake_heap_) wake_heap_->push(t + think());
+    if (users_.users > 0 && wake_heap_) wake_heap_->push(t + think());  // the user tries again after thinking
   }
 
   double think() {
@@ -604,7 +604,7 @@ class Simulator {
   LatencyHistogram itl_;
   i64 window_blocks_ = 0;
   std::size_t rr_ = 0;
-  double kv_peak_ = 0, sample_dt_ = 1, next_sample_ = 0, pending_wake_ = 0;
+  double kv_peak_ = 0, sample_dt_ = 1, next_sample_ = 0;
   mutable double res_steps_tokens_ = 0;
   std::priority_queue<double, std::vector<double>, std::greater<>>* wake_heap_ = nullptr;
   StepExecutor* exec_ = nullptr;
