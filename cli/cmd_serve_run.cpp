@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -16,6 +17,7 @@
 #include "gguf.h"
 #include "model_files.h"
 #include "options.h"
+#include "probe.h"
 #include "serve/setup.h"
 #include "serve_report.h"
 #include "serve_run.h"
@@ -155,10 +157,18 @@ int cmd_serve_run(const Args& a) {
   }
 
   // serve-sim on the same requests, with this machine's probe and the reference engine
-  std::string probe_path = probe;
+  std::string probe_path = probe, no_probe_why = "no probe of this machine";
   if (probe_path.empty() && !no_compare) {
     const std::string cached = synth_cache_dir() + "/probe-this-machine.json";
-    if (std::filesystem::exists(cached)) probe_path = cached;
+    if (std::filesystem::exists(cached)) {
+      bool fresh = false;
+      try {
+        fresh = ref::probe_reusable(read_json_file(cached), ref::this_cpu(), omp_get_max_threads(), std::time(nullptr));
+      } catch (const InputError&) {
+      }
+      if (fresh) probe_path = cached;
+      else no_probe_why = "the cached probe " + cached + " is older than an hour, of another machine or by an older gemmasim";
+    }
   }
   bool compared = false;
   serve::ServeResult predicted;
@@ -181,7 +191,7 @@ int cmd_serve_run(const Args& a) {
       compare_note = std::string("no serve-sim comparison: ") + e.what();
     }
   } else if (!no_compare) {
-    compare_note = "no serve-sim comparison: no probe of this machine (gemmasim probe -o FILE, then --probe FILE; or run validate once)";
+    compare_note = "no serve-sim comparison: " + no_probe_why + " (gemmasim probe -o FILE, then --probe FILE; or run validate once)";
   }
 
   if (js) {

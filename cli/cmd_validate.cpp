@@ -335,7 +335,7 @@ ref::ProbeResult load_or_probe(const std::string& probe_file, int max_threads, b
     fs::create_directories(synth_cache_dir(), ec);
     if (!ec) o.file_cache_dir = synth_cache_dir();
   }
-  std::fprintf(stderr, "probe: measuring this machine first (about a minute; kept in %s for 24 hours)\n", cache.c_str());
+  std::fprintf(stderr, "probe: measuring this machine first (about a minute; kept in %s for an hour)\n", cache.c_str());
   const ref::ProbeResult p = ref::probe_machine(o);
   json dev = ref::probe_device_json(p, "this-machine");
   *constants = ref::reference_cpu_ops(p);
@@ -433,7 +433,7 @@ int cmd_validate(const Args& a) {
       "json", po::bool_switch(&as_json), "print validate.json on stdout")(
       "llama-bench", po::value(&llama_bench), "compare with runs of `llama-bench -o json` measured elsewhere")(
       "hw", po::value(&hw), "hardware of the llama-bench runs (id or file; default: from gpu_info / cpu_info)")(
-      "probe", po::value(&probe_file), "predict with this device file written by `gemmasim probe` (default: a probe of this machine from the last 24 hours in the cache, else a probe now)")(
+      "probe", po::value(&probe_file), "predict with this device file written by `gemmasim probe` (default: a probe of this machine from the last hour in the cache, else a probe now)")(
       "max-run-s", po::value(&max_run_s)->default_value(300), "skip configurations predicted to run longer (0: no limit)")(
       "only", po::value(&only), "run only configurations whose label contains this text")(
       "repeat", po::value(&repeat)->default_value(1),

@@ -1,5 +1,6 @@
 #include "json_util.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -87,6 +88,22 @@ long long JsonReader::integer(long long lo, long long hi) const {
 bool JsonReader::boolean() const {
   if (!j_.is_boolean()) fail("expected true or false, found " + type_name(j_));
   return j_.get<bool>();
+}
+
+std::vector<std::pair<int, double>> token_count_table(const JsonReader& m, int min_tokens, int max_tokens, double lo,
+                                                      double hi) {
+  if (!m.is_object()) m.fail("expected an object of token count -> number");
+  std::vector<std::pair<int, double>> out;
+  for (auto it = m.raw().begin(); it != m.raw().end(); ++it) {
+    const std::string& k = it.key();
+    const bool digits = !k.empty() && k.size() <= 9 && k.find_first_not_of("0123456789") == std::string::npos;
+    const long long n = digits ? std::stoll(k) : -1;
+    if (n < min_tokens || n > max_tokens)
+      m.fail("key '" + k + "': expected a token count in " + std::to_string(min_tokens) + ".." + std::to_string(max_tokens));
+    out.emplace_back(static_cast<int>(n), m.at(k).num(lo, hi));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace gs

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "error.h"
@@ -67,5 +68,10 @@ class JsonReader {
   std::string file_;
   std::string ptr_;
 };
+
+// An object of token count -> number ({"2": 1.4, "4": 2.1}): counts integers in [min_tokens,
+// max_tokens], values in [lo, hi]; sorted by count. A bad key or value fails naming it.
+std::vector<std::pair<int, double>> token_count_table(const JsonReader& m, int min_tokens, int max_tokens, double lo,
+                                                      double hi);
 
 }  // namespace gs

@@ -14,7 +14,8 @@ json engine_json_with_probe(const json& base, const json& ops, bool attention_re
   for (const char* k : {"prefill", "decode", "matmul_call_s", "matmul_call_parallel_s", "quantized_matvec_peak", "moe_matvec_compute_efficiency",
                         "moe_matvec_compute_efficiency_parallel", "matvec_compute_efficiency", "matvec_compute_efficiency_parallel",
                         "matmul_int8_efficiency", "matmul_int8_efficiency_t64", "bandwidth_efficiency_by_format",
-                        "bandwidth_efficiency_by_format_parallel"}) {
+                        "bandwidth_efficiency_by_format_parallel", "matmul_batch_time_ratio",
+                        "matmul_batch_time_ratio_parallel"}) {
     c.erase(k);
     if (ops.contains(k)) c[k] = ops.at(k);
   }

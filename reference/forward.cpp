@@ -130,7 +130,7 @@ void Forward::ubatch(const std::int32_t* tokens, int T, bool want_logits, std::v
   pos_ += T;
 }
 
-std::vector<std::vector<float>> Forward::step_batch(const std::vector<BatchItem>& items) {
+std::vector<std::span<const float>> Forward::step_batch(const std::vector<BatchItem>& items) {
   std::vector<std::int32_t> tokens;
   std::vector<Segment> segs;
   for (const auto& it : items) {
@@ -152,19 +152,19 @@ std::vector<std::vector<float>> Forward::step_batch(const std::vector<BatchItem>
   }
   const int T = static_cast<int>(tokens.size());
   if (T > o_.n_ubatch) throw std::logic_error("step_batch: more rows than the driver's micro-batch");
-  std::vector<std::vector<float>> out(items.size());
+  std::vector<std::span<const float>> out(items.size());
   if (T == 0) return out;
   const std::int64_t D = m_.n_embd;
-  std::vector<float> x(static_cast<std::size_t>(T * D));
-  embed(tokens.data(), T, x.data());
-  std::vector<float> ple;
+  float* x = grow(buf_x_, T * D);
+  embed(tokens.data(), T, x);
+  float* ple = nullptr;
   if (m_.has_ple()) {
-    ple.resize(static_cast<std::size_t>(T) * m_.n_layer * m_.ple.dim);
-    ple_inputs(tokens.data(), T, x.data(), ple.data());
+    ple = grow(buf_ple_, static_cast<std::int64_t>(T) * m_.n_layer * m_.ple.dim);
+    ple_inputs(tokens.data(), T, x, ple);
   }
   segs_ = &segs;
   try {
-    for (int il = 0; il < m_.n_layer; ++il) layer(il, T, x.data(), ple.data());
+    for (int il = 0; il < m_.n_layer; ++il) layer(il, T, x, ple);
   } catch (...) {
     segs_ = nullptr;
     throw;
@@ -176,21 +176,22 @@ std::vector<std::vector<float>> Forward::step_batch(const std::vector<BatchItem>
     if (items[i].want_logits) want.push_back(i);
   if (!want.empty()) {
     const int n = static_cast<int>(want.size());
-    std::vector<float> h(static_cast<std::size_t>(n * D)), logits(static_cast<std::size_t>(n) * m_.n_vocab);
+    float* h = grow(buf_head_, n * D);
+    float* logits = grow(buf_logits_, static_cast<std::int64_t>(n) * m_.n_vocab);
     for (int r = 0; r < n; ++r) {
       const Segment& sg = segs[want[static_cast<std::size_t>(r)]];
-      std::copy_n(x.data() + (sg.row0 + sg.T - 1) * D, D, h.data() + r * D);
+      std::copy_n(x + (sg.row0 + sg.T - 1) * D, D, h + r * D);
     }
-    norm(kModelLayer, h.data(), n, D, w_.output_norm);
-    mm(op::kOutputHead, kModelLayer, w_.output, h.data(), n, logits.data());
+    norm(kModelLayer, h, n, D, w_.output_norm);
+    mm(op::kOutputHead, kModelLayer, w_.output, h, n, logits);
     if (m_.final_logit_softcap > 0) {
       auto t0 = Clock::now();
-      softcap(logits.data(), static_cast<std::int64_t>(n) * m_.n_vocab, static_cast<float>(m_.final_logit_softcap));
+      softcap(logits, static_cast<std::int64_t>(n) * m_.n_vocab, static_cast<float>(m_.final_logit_softcap));
       record(op::kSoftcap, kModelLayer, count_elementwise(static_cast<std::int64_t>(n) * m_.n_vocab, kFlopsSoftcap), t0);
     }
     for (int r = 0; r < n; ++r)
-      out[want[static_cast<std::size_t>(r)]].assign(logits.begin() + static_cast<std::ptrdiff_t>(r) * m_.n_vocab,
-                                                    logits.begin() + static_cast<std::ptrdiff_t>(r + 1) * m_.n_vocab);
+      out[want[static_cast<std::size_t>(r)]] =
+          std::span<const float>(logits + static_cast<std::ptrdiff_t>(r) * m_.n_vocab, static_cast<std::size_t>(m_.n_vocab));
   }
   for (const Segment& sg : segs) sg.f->pos_ += sg.T;
   return out;

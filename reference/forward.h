@@ -10,6 +10,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "counters.h"
@@ -53,13 +54,15 @@ class Forward {
   // the same model and weights; this object drives the step (its buffers; its own cache and
   // position are untouched unless it is one of the items). The rows together are at most
   // this object's n_ubatch. Returns, per item, the logits of its last token ([V]; empty
-  // where want_logits is false).
+  // where want_logits is false), in this object's buffer: valid until its next step_batch
+  // (a fresh [n, V] vector and a copy per item each step were a fresh mapping, zeroed,
+  // paged in and copied every step: about a fifth of a 4-sequence E2B decode step).
   struct BatchItem {
     Forward* seq = nullptr;
     std::vector<std::int32_t> tokens;
     bool want_logits = true;
   };
-  std::vector<std::vector<float>> step_batch(const std::vector<BatchItem>& items);
+  std::vector<std::span<const float>> step_batch(const std::vector<BatchItem>& items);
 
   std::int64_t pos() const { return pos_; }
   // Forget the last n positions (n <= n_ubatch): the next step writes them again, so a
@@ -129,6 +132,7 @@ class Forward {
   // a fresh mapping per layer, zeroed and paged in every time: seconds of a long prefill spent
   // outside every op.
   std::vector<float> buf_h_, buf_a_, buf_g_, buf_u_, buf_q_, buf_o_;
+  std::vector<float> buf_x_, buf_ple_, buf_head_, buf_logits_;  // step_batch's rows, PLE inputs, head inputs, logits
   static float* grow(std::vector<float>& v, std::int64_t n) {
     if (static_cast<std::int64_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
     return v.data();

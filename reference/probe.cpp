@@ -313,7 +313,7 @@ double median_matmul_flops_per_s(const QMatrix& w, const float* x, int T, float*
 }
 }  // namespace
 
-double stream_in_calls(const QMatrix& w, std::int64_t call_bytes, const float* x, float* y) {
+double stream_in_calls(const QMatrix& w, std::int64_t call_bytes, const float* x, float* y, int T) {
   const std::int64_t rows = std::max<std::int64_t>(
       kInterleaveRows, call_bytes / static_cast<std::int64_t>(w.row_bytes) / kInterleaveRows * kInterleaveRows);
   const auto t0 = Clock::now();
@@ -321,9 +321,40 @@ double stream_in_calls(const QMatrix& w, std::int64_t call_bytes, const float* x
     QMatrix part = w;
     part.ne1 = std::min(rows, w.ne1 - r0);
     part.data = w.row(0, r0);
-    matmul(part, x, 1, y);
+    matmul(part, x, T, y);
   }
   return since(t0);
+}
+
+std::vector<std::pair<int, double>> batch_time_ratios(const std::string& format, int threads, std::int64_t weight_bytes,
+                                                      int reps) {
+  if (threads < 1 || reps < 1) input_error("probe: batch time ratios need >= 1 thread and >= 1 repetition");
+  const GgmlType t = format_type(format);
+  static constexpr int kTokens[] = {2, 4, 8, 16, 32};
+  const int prev = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  std::vector<std::vector<double>> ratios(std::size(kTokens));
+  for (const std::int64_t n : {1536, 5376, 12288}) {
+    const std::int64_t row = tensor_bytes(t, n);
+    const std::int64_t ne1 = std::max<std::int64_t>(256, weight_bytes / row / 16 * 16);
+    OwnedMatrix w = make_matrix(t, n, ne1);
+    // activations of 32 tokens; outputs of one call (the calls reuse y, as a layer reuses its buffer)
+    std::vector<float> x(static_cast<std::size_t>(n) * 32, 0.5f);
+    std::vector<float> y(static_cast<std::size_t>(std::min<std::int64_t>(ne1, kStreamCallBytes / row + 16)) * 32);
+    stream_in_calls(w.m, kStreamCallBytes, x.data(), y.data(), 1);  // warm-up
+    for (int r = 0; r < reps; ++r) {
+      for (std::size_t i = 0; i < std::size(kTokens); ++i) {
+        const double s1 = stream_in_calls(w.m, kStreamCallBytes, x.data(), y.data(), 1);
+        const double sT = stream_in_calls(w.m, kStreamCallBytes, x.data(), y.data(), kTokens[i]);
+        if (s1 > 0 && sT > 0) ratios[i].push_back(sT / s1);
+      }
+    }
+  }
+  omp_set_num_threads(prev);
+  std::vector<std::pair<int, double>> out;
+  for (std::size_t i = 0; i < std::size(kTokens); ++i)
+    if (!ratios[i].empty()) out.emplace_back(kTokens[i], median(ratios[i]));
+  return out;
 }
 
 double matvec_stream_bytes_per_s(const std::string& format, int threads, std::int64_t weight_bytes, int reps,
@@ -379,6 +410,9 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
     k.matmul_flops_per_s = median_matmul_flops_per_s(w.m, x.data(), matmul_tokens, y.data(), 2);
     if (matmul_tokens > 64) k.matmul64_flops_per_s = median_matmul_flops_per_s(w.m, x.data(), 64, y.data(), 4);  // the common prompt
   }
+  // Steps of a few sequences: a 64 MiB matrix at most (beyond the last-level caches the probe
+  // sizes its streams by; larger only lengthens the probe).
+  k.batch_time_ratio = batch_time_ratios(format, threads, std::min<std::int64_t>(weight_bytes, 64LL << 20));
   omp_set_num_threads(prev);
   return k;
 }

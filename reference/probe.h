@@ -78,6 +78,10 @@ struct KernelRate {
   double matvec_cached_weight_bytes_per_s = 0;
   double matmul_flops_per_s = 0;         // T = 512: 2 * T * ne0 * ne1 / s
   double matmul64_flops_per_s = 0;       // T = 64 (a 64-token prompt), same matrix
+  // A step of a few tokens (T = 2, 4, 8, 16, 32: several sequences decoding together) over a
+  // matrix in DRAM, called in 8 MiB slices as the T = 1 stream is: its time / the T = 1 time
+  // of the same matrix in the same pass (batch_time_ratios). Empty: not measured.
+  std::vector<std::pair<int, double>> batch_time_ratio;
   // The T = 1 stream over the triad, paired pass by pass: before every timed pass of the stream
   // (4 per row length when paired) a triad, best of 3 timed passes, on the probe's TriadArrays
   // (3 x 256 MiB by default); the median over the 12 pairs of stream / triad (0: not measured;
@@ -105,7 +109,14 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
 // groups of about call_bytes each (the probe's 8 MiB), each starting its threads, prefetch
 // streams and static split anew; x: w.ne0 activations, y: room for one call's rows (reused).
 // Returns the seconds the pass took.
-double stream_in_calls(const QMatrix& w, std::int64_t call_bytes, const float* x, float* y);
+double stream_in_calls(const QMatrix& w, std::int64_t call_bytes, const float* x, float* y, int T = 1);
+// The kernel's T-token products (T = 2, 4, 8, 16, 32) of one format over a DRAM-resident matrix
+// of weight_bytes at rows of 1536, 5376 and 12288 weights, in 8 MiB calls: per T the median over
+// rows and passes of time(T) / time(1), the T = 1 stream timed in the same pass. A matrix in DRAM
+// and not in cache: the kernel's T = 1 product overlaps the weights' stream with the dot
+// products, a product of a few tokens overlaps them less (KernelRate::batch_time_ratio).
+std::vector<std::pair<int, double>> batch_time_ratios(const std::string& format, int threads, std::int64_t weight_bytes,
+                                                      int reps = 3);
 inline constexpr std::int64_t kStreamCallBytes = std::int64_t{8} << 20;  // the probe's call size
 // Kernel rate of one format at `threads` threads; weight_bytes: size of the T = 1 matrix.
 KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens = 512,
@@ -239,7 +250,11 @@ json probe_device_json(const ProbeResult& r, const std::string& id = "this-machi
 ProbeResult probe_from_json(const json& device, const std::string& file);
 // A probe file another run may reuse on this machine: written by a probe of the same CPU, ISA,
 // core count and host name (`now_cpu`: this_cpu()), with the reference engine's constants and
-// a triad at `threads` threads, less than 24 hours before `now` (a machine's speed drifts).
+// a triad at `threads` threads, by this version of the probe, less than an hour before `now`: a
+// shared machine's speed drifts (on one, a probe a few hours old predicted single-stream decode
+// 35% too fast where a new one came within 1%).
+inline constexpr int kProbeVersion = 2;  // measured.probe_version: 2 adds KernelRate::batch_time_ratio
+inline constexpr double kProbeReuseSeconds = 3600;
 bool probe_reusable(const json& device, const ProbeResult& now_cpu, int threads, std::time_t now);
 
 // Decode attention of the attention probe model at `threads` threads as

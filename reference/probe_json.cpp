@@ -77,13 +77,16 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
   for (const auto& p : r.peaks)
     m["peaks"].push_back({{"threads", p.threads}, {"fp32_flops_per_s", p.fp32_flops_per_s}, {"int8_ops_per_s", p.int8_ops_per_s}});
   m["kernels"] = json::array();
-  for (const auto& k : r.kernels)
-    m["kernels"].push_back({{"format", k.format}, {"threads", k.threads},
-                            {"matvec_weight_bytes_per_s", k.matvec_weight_bytes_per_s},
-                            {"matvec_cached_weight_bytes_per_s", k.matvec_cached_weight_bytes_per_s},
-                            {"matmul_flops_per_s", k.matmul_flops_per_s}, {"triad_bytes_per_s", k.triad_bytes_per_s},
-                            {"fp32_flops_per_s", k.fp32_flops_per_s}, {"int8_ops_per_s", k.int8_ops_per_s},
-                            {"matmul64_flops_per_s", k.matmul64_flops_per_s}, {"matvec_of_triad", k.matvec_of_triad}});
+  for (const auto& k : r.kernels) {
+    json kj = {{"format", k.format}, {"threads", k.threads},
+               {"matvec_weight_bytes_per_s", k.matvec_weight_bytes_per_s},
+               {"matvec_cached_weight_bytes_per_s", k.matvec_cached_weight_bytes_per_s},
+               {"matmul_flops_per_s", k.matmul_flops_per_s}, {"triad_bytes_per_s", k.triad_bytes_per_s},
+               {"fp32_flops_per_s", k.fp32_flops_per_s}, {"int8_ops_per_s", k.int8_ops_per_s},
+               {"matmul64_flops_per_s", k.matmul64_flops_per_s}, {"matvec_of_triad", k.matvec_of_triad}};
+    for (const auto& [T, ratio] : k.batch_time_ratio) kj["batch_time_ratio"][std::to_string(T)] = ratio;
+    m["kernels"].push_back(kj);
+  }
   m["op_rates"] = json::array();
   for (const auto& o : r.op_rates)
     m["op_rates"].push_back({{"op", o.op}, {"phase", o.phase}, {"threads", o.threads}, {"flops", o.flops},
@@ -95,6 +98,7 @@ json probe_device_json(const ProbeResult& r, const std::string& id) {
                                {"expert_t4_flops_per_s", c.expert_t4_flops_per_s}});
   if (r.file_cache.fault_bytes > 0 || r.file_cache.cold_read_bytes_per_s > 0)
     m["file_cache"] = {{"fault_bytes", r.file_cache.fault_bytes}, {"cold_read_bytes_per_s", r.file_cache.cold_read_bytes_per_s}};
+  m["probe_version"] = kProbeVersion;
   j["measured"] = m;
   return j;
 }
@@ -149,6 +153,7 @@ ProbeResult probe_from_json(const json& device, const std::string& file) {
       x.int8_ops_per_s = t.num_or("int8_ops_per_s", 0, 0, 1e18);
       x.matmul64_flops_per_s = t.num_or("matmul64_flops_per_s", 0, 0, 1e18);
       x.matvec_of_triad = t.num_or("matvec_of_triad", 0, 0, 100);
+      if (t.has("batch_time_ratio")) x.batch_time_ratio = token_count_table(t.at("batch_time_ratio"), 2, 63, 0.1, 100);
       p.kernels.push_back(x);
     }
   }
@@ -196,10 +201,12 @@ bool probe_reusable(const json& device, const ProbeResult& now_cpu, int threads,
   if (p.cpu_name != now_cpu.cpu_name || p.cores != now_cpu.cores || p.isa != now_cpu.isa || p.hostname != now_cpu.hostname)
     return false;
   if (!p.triad_at(threads)) return false;
+  // a probe by an older gemmasim lacks what this one measures (the batch time ratios)
+  if (device.at("measured").value("probe_version", 0) != kProbeVersion) return false;
   std::tm tm{};
   if (!strptime(p.date_utc.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return false;
   const double age_s = std::difftime(now, timegm(&tm));
-  return age_s >= 0 && age_s < 24 * 3600;
+  return age_s >= 0 && age_s < kProbeReuseSeconds;
 }
 
 }  // namespace gs::ref

@@ -253,6 +253,12 @@ json reference_cpu_ops(const ProbeResult& r) {
     }
     if (type_info(*ty).quantized && !mm.empty()) j["matmul_int8_efficiency"][f] = median(mm);
     if (type_info(*ty).quantized && !mm64.empty()) j["matmul_int8_efficiency_t64"][f] = median(mm64);
+    // Steps of a few tokens: the time of a T-token product over the T = 1 time, at 1 thread and at N.
+    for (const auto& k : r.kernels) {
+      if (k.format != f || k.batch_time_ratio.empty() || (k.threads != 1 && k.threads != N)) continue;
+      const char* key = k.threads == 1 ? "matmul_batch_time_ratio" : "matmul_batch_time_ratio_parallel";
+      for (const auto& [T, ratio] : k.batch_time_ratio) j[key][f][std::to_string(T)] = ratio;
+    }
   }
   // The expert probe is Q4_0: its T=4 rate relative to the Q4_0 T=512 rate.
   if (j.contains("moe_prefill_int8_efficiency") && j.contains("matmul_int8_efficiency") && j["matmul_int8_efficiency"].contains("q4_0"))

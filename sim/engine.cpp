@@ -152,6 +152,17 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
     format_table("matvec_compute_efficiency_parallel", "fp32 peak", 1e-3, 4.0, e.matvec_compute_efficiency_parallel);
     format_table("matmul_int8_efficiency", "int8 peak", 1e-4, 1.0, e.matmul_int8_efficiency);
     format_table("matmul_int8_efficiency_t64", "int8 peak", 1e-4, 1.0, e.matmul_int8_efficiency_t64);
+    auto batch_table = [&c](const char* key, auto& table) {
+      if (!c.has(key)) return;
+      auto m = c.at(key);
+      if (!m.is_object()) m.fail("expected an object of weight format -> {token count: time ratio}");
+      for (auto it = m.raw().begin(); it != m.raw().end(); ++it) {
+        if (!type_from_name(it.key())) m.fail("unknown weight format '" + it.key() + "' (ggml type names: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k ...)");
+        table.emplace_back(it.key(), token_count_table(m.at(it.key()), 2, 63, 0.1, 100.0));
+      }
+    };
+    batch_table("matmul_batch_time_ratio", e.matmul_batch_time_ratio);
+    batch_table("matmul_batch_time_ratio_parallel", e.matmul_batch_time_ratio_parallel);
     // The same range as bandwidth_efficiency (a read-only stream can exceed the triad).
     format_table("bandwidth_efficiency_by_format", "memory bandwidth", 0.01, 2.0, e.bandwidth_efficiency_by_format);
     format_table("bandwidth_efficiency_by_format_parallel", "memory bandwidth", 0.01, 2.0,

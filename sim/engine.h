@@ -114,6 +114,14 @@ struct EngineThroughput {
   // The same measured at 64 tokens (a 64-token prompt's matmuls): up to 64 tokens this rate,
   // from 512 the one above, between them interpolated in log2(T).
   std::vector<std::pair<std::string, double>> matmul_int8_efficiency_t64;
+  // Steps of a few tokens (1 < T < 64: several sequences decoding together) on a CPU engine's own
+  // kernel, per weight format: the time of a T-token product over the time of the T = 1 product of
+  // the same weights (gemmasim probe measures T = 2 .. 32; token count -> ratio). Replaces the
+  // mat-vec and T = 64 rates there. _parallel: at more than one thread (formats not listed there
+  // keep the 1-thread table).
+  using TokenTable = std::vector<std::pair<int, double>>;
+  std::vector<std::pair<std::string, TokenTable>> matmul_batch_time_ratio;
+  std::vector<std::pair<std::string, TokenTable>> matmul_batch_time_ratio_parallel;
   // Achieved / peak bandwidth for a CPU matmul's weight bytes, per weight format; the op's
   // other bytes (KV, activations) and formats not listed use bandwidth_efficiency.
   std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format;

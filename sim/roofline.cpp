@@ -142,8 +142,28 @@ struct PhaseAcc {
     const DeviceRates& dv = hw.dev[static_cast<std::size_t>(d)];
     double compute = 0;
     switch (op_class(op)) {
-      case OpClass::Matmul:
-        if (T <= matvec_max) {
+      case OpClass::Matmul: {
+        const auto* ratio = !dv.gpu && op != Op::MoeExperts && T > 1 && T < 64 && wtype >= 0 && wtype < 64 &&
+                                    !hw.batch_time_ratio_by_type[static_cast<std::size_t>(wtype)].empty()
+                                ? &hw.batch_time_ratio_by_type[static_cast<std::size_t>(wtype)]
+                                : nullptr;
+        if (ratio) {
+          // A step of a few tokens on a CPU kernel that measured it: the T = 1 product of the
+          // same weights (its mat-vec rate and weight stream, as a one-token step charges it)
+          // times the measured ratio. The kernel overlaps the weights' stream with the dot
+          // products at T = 1 and much less at a few tokens: neither max(compute, memory) nor
+          // the T = 64 rate holds there.
+          double vr = dv.vector_flops_per_s;
+          if (hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
+            vr = hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)];
+          const double c1 = (c.flops / T + c.quant_weights * dv.dequant_flops_per_weight) / vr;
+          const double wbw = hw.weight_bytes_per_s_by_type[static_cast<std::size_t>(wtype)] > 0
+                                 ? hw.weight_bytes_per_s_by_type[static_cast<std::size_t>(wtype)]
+                                 : dv.bandwidth_bytes_per_s;
+          const double other = c.memory_bytes() - c.act_bytes * (1 - hw.act_bytes_scale) - c.weight_bytes;
+          const double m1 = c.weight_bytes / wbw + other / T / dv.bandwidth_bytes_per_s;
+          compute = std::max(c1, m1) * batch_time_ratio_at(*ratio, T);
+        } else if (T <= matvec_max) {
           double vr = dv.vector_flops_per_s;
           if (!dv.gpu && wtype >= 0 && wtype < 64 && hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
             vr = hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)];
@@ -170,6 +190,7 @@ struct PhaseAcc {
           if (wc == WeightClass::Quant && dq_f16) compute += (c.weight_bytes + 2 * c.quant_weights) / dv.bandwidth_bytes_per_s;
         }
         break;
+      }
       case OpClass::Attention: compute = c.flops / (dv.attn_flops_per_s * (dv.gpu ? attn_scale : 1.0)); break;
       case OpClass::Elementwise: compute = c.flops / dv.vector_flops_per_s; break;
       case OpClass::Link: break;
@@ -269,6 +290,20 @@ Bound OpRow::bound() const {
   return compute_s > memory_s ? Bound::Compute : Bound::Memory;
 }
 
+double batch_time_ratio_at(const std::vector<std::pair<int, double>>& table, double T) {
+  if (T <= 1 || table.empty()) return 1.0;
+  double t0 = 1, r0 = 1;
+  for (const auto& [n, r] : table) {
+    if (T <= n) {
+      const double w = (std::log2(T) - std::log2(t0)) / (std::log2(static_cast<double>(n)) - std::log2(t0));
+      return r0 + w * (r - r0);
+    }
+    t0 = n;
+    r0 = r;
+  }
+  return r0 * T / t0;
+}
+
 HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
   HardwareRates hw;
   hw.system_id = s.id;
@@ -326,6 +361,16 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
       by_type(e.thr.matvec_compute_efficiency_parallel, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency_parallel", qmv);
     by_type(e.thr.matmul_int8_efficiency, int8, hw.matmul_flops_per_s_by_type, "matmul_int8_efficiency");
     by_type(e.thr.matmul_int8_efficiency_t64, int8, hw.matmul64_flops_per_s_by_type, "matmul_int8_efficiency_t64");
+    auto ratio_tables = [&](const auto& tables, const char* key) {
+      for (const auto& [name, table] : tables) {
+        const auto ty = type_from_name(name);
+        if (!ty || static_cast<int>(*ty) < 0 || static_cast<int>(*ty) >= 64)
+          input_error(e.file + ": throughput.cpu_ops." + key + ": unknown weight format '" + name + "'");
+        hw.batch_time_ratio_by_type[static_cast<std::size_t>(*ty)] = table;
+      }
+    };
+    ratio_tables(e.thr.matmul_batch_time_ratio, "matmul_batch_time_ratio");
+    if (cores > 1) ratio_tables(e.thr.matmul_batch_time_ratio_parallel, "matmul_batch_time_ratio_parallel");
     by_type(e.thr.bandwidth_efficiency_by_format, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,
             "bandwidth_efficiency_by_format");
     if (cores > 1)

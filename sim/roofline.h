@@ -104,6 +104,9 @@ struct HardwareRates {
   std::array<double, 64> matvec_flops_per_s_by_type{};  // by GgmlType value (0: the vector rate)
   std::array<double, 64> matmul_flops_per_s_by_type{};  // T > matvec, by GgmlType value (0: the class rate)
   std::array<double, 64> matmul64_flops_per_s_by_type{};  // the same at T <= 64 (0: none; log2(T) in between)
+  // 1 < T < 64: time of a T-token product / its T = 1 time, by GgmlType value (token count ->
+  // ratio; empty: the mat-vec and T = 64 rates). EngineThroughput::matmul_batch_time_ratio.
+  std::array<std::vector<std::pair<int, double>>, 64> batch_time_ratio_by_type{};
   // Fixed seconds per attention call on the host (cpu_ops call_s / call_parallel_s), by phase and Op.
   std::array<std::array<double, kNumOps>, 2> cpu_op_call_s{};
   // A host matmul's weight bytes stream at this rate, by GgmlType value: host bandwidth x
@@ -113,6 +116,9 @@ struct HardwareRates {
 };
 
 HardwareRates prepare_hardware(const System& s, const EngineProfile& e);
+// A batch time ratio table at T tokens: 1 at T = 1, linear in log2(T) between the measured
+// counts, and past the last one the per-token time of the last (ratio x T / T_last).
+double batch_time_ratio_at(const std::vector<std::pair<int, double>>& table, double T);
 
 struct OpRow {
   OpCost cost;                 // summed over layers and steps of the phase

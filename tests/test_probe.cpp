@@ -113,6 +113,12 @@ TEST_CASE("kernel rates of every format are positive; an unknown format is an In
     CHECK(k.matvec_cached_weight_bytes_per_s > 1e7);
     CHECK(k.matmul_flops_per_s > 1e7);
     CHECK(k.matvec_of_triad == 0);  // no triad paired with it
+    // a step of 2 .. 32 tokens over the same weights: longer than one token's, 32 longer than 2
+    REQUIRE(k.batch_time_ratio.size() == 5);
+    CHECK(k.batch_time_ratio.front().first == 2);
+    CHECK(k.batch_time_ratio.back().first == 32);
+    CHECK(k.batch_time_ratio.back().second > k.batch_time_ratio.front().second);
+    CHECK(k.batch_time_ratio.back().second > 1.5);
   }
   // Paired with a triad pass before each timed pass: the median ratio, near stream / triad.
   const TriadArrays a(8LL << 20, 1);
@@ -334,6 +340,11 @@ TEST_CASE("validate reuses a fresh probe of this machine from the cache, not one
   CHECK(gs::ref::probe_reusable(dev, cpu, 2, t));
   CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 4, t));                // no triad at 4 threads
   CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 2, t + 25 * 3600));    // a day later
+  CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 2, t + 2 * 3600));     // two hours later
+  CHECK(gs::ref::probe_reusable(dev, cpu, 2, t + 1800));               // half an hour later
+  nlohmann::json older = dev;
+  older["measured"]["probe_version"] = gs::ref::kProbeVersion - 1;    // by an older probe
+  CHECK_FALSE(gs::ref::probe_reusable(older, cpu, 2, t));
   CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 2, t - 3600));         // dated in the future
   gs::ref::ProbeResult other = cpu;
   other.cpu_name += " (another)";

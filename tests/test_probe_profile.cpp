@@ -426,6 +426,26 @@ TEST_CASE("reference_cpu_ops: a pass-by-pass paired ratio (matvec_of_triad) repl
   CHECK(back.kernel_at("q8_0", 1)->matvec_of_triad == 0);
 }
 
+TEST_CASE("reference_cpu_ops: the batch time ratios at 1 and N threads reach the engine file and round-trip") {
+  ProbeResult r = hand_probe();
+  for (auto& k : r.kernels)
+    if (k.format == "q8_0") k.batch_time_ratio = {{2, 1.25 * k.threads}, {32, 10.0 * k.threads}};
+  const json j = reference_cpu_ops(r);
+  CHECK(j["matmul_batch_time_ratio"]["q8_0"]["2"].get<double>() == doctest::Approx(1.25));
+  CHECK(j["matmul_batch_time_ratio"]["q8_0"]["32"].get<double>() == doctest::Approx(10.0));
+  CHECK(j["matmul_batch_time_ratio_parallel"]["q8_0"]["2"].get<double>() == doctest::Approx(2.5));
+  CHECK_FALSE(j["matmul_batch_time_ratio"].contains("f16"));  // not measured: absent
+  CHECK_FALSE(reference_cpu_ops(hand_probe()).contains("matmul_batch_time_ratio"));
+  const EngineProfile p = parse_engine(
+      reference_engine_json(read_json_file(data_path("hwdb/engines/reference.json")), j, r, "reference-box"), "e.json");
+  REQUIRE(p.thr.matmul_batch_time_ratio_parallel.size() == 1);
+  CHECK(p.thr.matmul_batch_time_ratio_parallel[0].second == std::vector<std::pair<int, double>>{{2, 2.5}, {32, 20.0}});
+  const ProbeResult back = probe_from_json(probe_device_json(r, "batch"), "batch.json");
+  REQUIRE(back.kernel_at("q8_0", 2) != nullptr);
+  CHECK(back.kernel_at("q8_0", 2)->batch_time_ratio == std::vector<std::pair<int, double>>{{2, 2.5}, {32, 20.0}});
+  CHECK(back.kernel_at("f16", 2)->batch_time_ratio.empty());
+}
+
 TEST_CASE("reference_engine_json: the attention call costs and the per-format bandwidth table reach the engine file, sourced") {
   ProbeResult r = two_depth_probe();
   r.hostname = "box";

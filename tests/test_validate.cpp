@@ -10,6 +10,8 @@
 #include <string>
 
 #include "cli_run.h"
+#include "data_paths.h"
+#include "json_util.h"
 #include "error.h"
 #include "engine.h"
 #include "llama_bench.h"
@@ -481,6 +483,63 @@ TEST_CASE("a matmul rate measured at 64 tokens applies up to 64, blends to the 5
   CHECK(up_time(t, 512) == doctest::Approx(base512));       // the 512-token rate from 512
   // 181 tokens: log2 = 7.5, halfway: rate 0.075 -> 4/3 of the time at 0.1.
   CHECK(up_time(t, 181) == doctest::Approx(base181 * 0.1 / 0.075).epsilon(0.01));
+}
+
+TEST_CASE("batch_time_ratio_at: 1 at one token, log2-linear between measured counts, per-token time of the last beyond") {
+  const std::vector<std::pair<int, double>> t = {{2, 1.5}, {4, 2.5}, {32, 12}};
+  CHECK(batch_time_ratio_at(t, 1) == 1.0);
+  CHECK(batch_time_ratio_at(t, 2) == doctest::Approx(1.5));
+  CHECK(batch_time_ratio_at(t, std::sqrt(2.0)) == doctest::Approx(1.25));    // halfway from 1 to 2 in log2
+  CHECK(batch_time_ratio_at(t, std::sqrt(8.0)) == doctest::Approx(2.0));     // halfway from 2 to 4
+  CHECK(batch_time_ratio_at(t, 8) == doctest::Approx(2.5 + (12 - 2.5) / 3));  // a third of the way from 4 to 32
+  CHECK(batch_time_ratio_at(t, 48) == doctest::Approx(12.0 * 48 / 32));
+  CHECK(batch_time_ratio_at({}, 8) == 1.0);
+}
+
+TEST_CASE("a few-token step on a CPU kernel that measured its batch time ratios: the one-token time x the ratio") {
+  const ModelSpec m = find_model("gemma4-e2b");
+  const QuantRecipe& q = find_recipe("q4_0");
+  EngineProfile e = resolve_engine("reference");
+  e.thr.matmul_call_s = e.thr.matmul_call_parallel_s = 0;  // no fixed cost per call: times compare directly
+  e.thr.matmul_batch_time_ratio.clear();
+  e.thr.matmul_batch_time_ratio_parallel.clear();
+  const System s = machine_system(machine(40e9, 2));
+  auto up = [&](const EngineProfile& x, int batch) {
+    Workload wl;
+    wl.prompt_tokens = 1;
+    wl.gen_tokens = 4;
+    wl.batch = batch;
+    return estimate(m, s, q, x, RunPlacement{}, wl).decode.ops[static_cast<std::size_t>(Op::FfnUp)].time_s;
+  };
+  const double one = up(e, 1), four_before = up(e, 4);
+  EngineProfile t = e;
+  t.thr.matmul_batch_time_ratio = {{"q4_0", {{2, 1.5}, {4, 2.5}, {32, 12}}}};
+  CHECK(up(t, 1) == doctest::Approx(one));                  // one token: as before
+  CHECK(up(t, 4) == doctest::Approx(2.5 * one));            // 4 tokens: 2.5 x the one-token step
+  CHECK(up(t, 48) == doctest::Approx(18.0 * one));          // past the table: the last per-token time
+  CHECK(up(t, 4) != doctest::Approx(four_before));
+  // at 2 threads the _parallel table replaces it for its formats; other formats keep theirs
+  t.thr.matmul_batch_time_ratio_parallel = {{"q4_0", {{4, 3.0}}}};
+  CHECK(up(t, 4) == doctest::Approx(3.0 * one));
+  t.thr.matmul_batch_time_ratio_parallel = {{"q8_0", {{4, 3.0}}}};
+  CHECK(up(t, 4) == doctest::Approx(2.5 * one));
+  // 64 tokens and more: the matmul rates, as before
+  CHECK(up(t, 64) == doctest::Approx(up(e, 64)));
+}
+
+TEST_CASE("matmul_batch_time_ratio in an engine file: token counts 2..63 and ratios, else an InputError") {
+  json j = read_json_file(data_path("hwdb/engines/reference.json"));
+  j["throughput"]["cpu_ops"]["matmul_batch_time_ratio"] = {{"q4_0", {{"2", 1.4}, {"8", 3.1}}}};
+  const EngineProfile p = parse_engine(j, "e.json");
+  REQUIRE(p.thr.matmul_batch_time_ratio.size() == 1);
+  CHECK(p.thr.matmul_batch_time_ratio[0].second == std::vector<std::pair<int, double>>{{2, 1.4}, {8, 3.1}});
+  for (const json& bad : {json{{"q4_0", {{"1", 1.0}}}}, json{{"q4_0", {{"64", 9.0}}}}, json{{"q4_0", {{"x", 2.0}}}},
+                          json{{"q4_0", {{"4", -1.0}}}}, json{{"q9_9", {{"4", 2.0}}}}, json{{"q4_0", 2.0}}}) {
+    json b = j;
+    b["throughput"]["cpu_ops"]["matmul_batch_time_ratio"] = bad;
+    CAPTURE(bad.dump());
+    CHECK_THROWS_AS(parse_engine(b, "bad.json"), InputError);
+  }
 }
 
 TEST_CASE("streamed formats: the matrices a decode step reads, by bytes, tied head in, PLE table out, experts at K / E") {
