@@ -34,6 +34,7 @@
 #include "engine.h"
 #include "forward.h"
 #include "options.h"
+#include "machine_sample.h"
 #include "validate_serving.h"
 #include "probe.h"
 #include "stats.h"
@@ -46,6 +47,12 @@ namespace gs::cli {
 namespace {
 
 namespace fs = std::filesystem;
+using measure::MachineSample;
+using measure::between;
+using measure::other_cpu_s;
+using measure::rates_at;
+using measure::sample_machine;
+using measure::triad_alone;
 
 // This process's own binary for the child runs: /proc/<pid>/exe stays valid when the file
 // is rebuilt (replaced) during a long validate; the resolved path is the fallback.
@@ -146,59 +153,6 @@ double process_cpu_seconds(pid_t pid) {
   }
   const long tck = ::sysconf(_SC_CLK_TCK);
   return utime >= 0 && stime >= 0 && tck > 0 ? static_cast<double>(utime + stime) / static_cast<double>(tck) : -1;
-}
-
-// The machine's figures at one moment: triad, vector peaks and the kernel's stream of each
-// weight format the run reads, at the run's threads; the clock, stolen time and busy CPU time
-// when the child stopped (stop_*) and when it was continued (cont_*), and the child's own CPU
-// time at the stop. Between one sample's continue and the next one's stop only the child
-// should run: busy - child's CPU time is what other work took (other_cpu_s).
-struct MachineSample {
-  double triad_bytes_per_s = 0, fp32_flops_per_s = 0, int8_ops_per_s = 0;
-  std::map<std::string, double> stream_bytes_per_s;
-  double stop_s = 0, stop_steal_s = -1, cont_s = 0, cont_steal_s = -1;
-  double stop_busy_s = -1, cont_busy_s = -1, child_cpu_s = -1;
-};
-// Other work's CPU time in the window from a's continue to b's stop (-1: unknown).
-double other_cpu_s(const MachineSample& a, const MachineSample& b) {
-  if (a.cont_busy_s < 0 || b.stop_busy_s < 0 || a.child_cpu_s < 0 || b.child_cpu_s < 0) return -1;
-  return std::max(0.0, (b.stop_busy_s - a.cont_busy_s) - (b.child_cpu_s - a.child_cpu_s));
-}
-// --stream-witness: the kernel's stream of each format, on fresh 64 MiB matrices per row length,
-// 3 timed passes each, for a second decode prediction (docs/validation.md: it has not predicted
-// the decode better than the triad).
-constexpr std::int64_t kStreamBytes = 64LL << 20;
-// The triad as the probe pairs it with each pass of a kernel's stream (the ratio x triad the
-// prediction uses came from those pairs, KernelRate::matvec_of_triad): 3 x 256 MiB (the first
-// halves of the probe's 512 MiB arrays), best of 3 timed passes, on arrays allocated once for
-// the whole run (fresh arrays at every stop would cost page faults of 1.5 GB each time).
-const ref::TriadArrays& triad_arrays() {
-  static const ref::TriadArrays a(256LL << 20, ref::usable_cores());
-  return a;
-}
-MachineSample sample_machine(int threads, const std::vector<std::string>& formats) {
-  MachineSample m;
-  m.triad_bytes_per_s = triad_arrays().measure(threads, 3).best_bytes_per_s;
-  const auto pk = ref::vector_peaks(threads);
-  m.fp32_flops_per_s = pk.fp32_flops_per_s;
-  m.int8_ops_per_s = pk.int8_ops_per_s;
-  for (const auto& f : formats) m.stream_bytes_per_s[f] = ref::matvec_stream_bytes_per_s(f, threads, kStreamBytes, 4);
-  return m;
-}
-MachineRates between(MachineRates r, const MachineSample& a, const MachineSample& b) {
-  r.bandwidth_bytes_per_s = 0.5 * (a.triad_bytes_per_s + b.triad_bytes_per_s);
-  r.fp32_flops_per_s = 0.5 * (a.fp32_flops_per_s + b.fp32_flops_per_s);
-  r.int8_ops_per_s = 0.5 * (a.int8_ops_per_s + b.int8_ops_per_s);
-  r.weight_stream_bytes_per_s.clear();
-  for (const auto& [f, x] : a.stream_bytes_per_s)
-    if (const auto it = b.stream_bytes_per_s.find(f); it != b.stream_bytes_per_s.end())
-      r.weight_stream_bytes_per_s[f] = 0.5 * (x + it->second);
-  return r;
-}
-// The prediction's rates: the triad and the peaks; the measured streams only for the second one.
-MachineRates triad_alone(MachineRates r) {
-  r.weight_stream_bytes_per_s.clear();
-  return r;
 }
 
 // Decode steps per rep: each rep is predicted from the machine figures measured around it.
@@ -342,25 +296,6 @@ ref::ProbeResult load_or_probe(const std::string& probe_file, int max_threads, b
   if (!constants->empty()) dev["measured"]["reference_engine_throughput"] = *constants;
   write_file_atomic(cache, dev.dump(2) + "\n");
   return p;
-}
-
-MachineRates rates_at(const ref::ProbeResult& p, int threads, const json& constants) {
-  MachineRates r;
-  r.engine_constants = constants;
-  r.attention_reads_f16 = p.attention_reads_f16;
-  r.isa = p.isa;
-  r.probe_tag = "measured: gemmasim probe " + p.date_utc + " on " + p.hostname + " (" + p.cpu_name + ")";
-  r.threads = threads;
-  r.cpu_name = p.cpu_name;
-  r.memory_bytes = static_cast<double>(p.memory_bytes);
-  const auto* pk = p.peaks_at(threads);
-  if (pk) {
-    r.fp32_flops_per_s = pk->fp32_flops_per_s;
-    r.int8_ops_per_s = pk->int8_ops_per_s;
-  }
-  if (const auto* t = p.triad_at(threads)) r.bandwidth_bytes_per_s = t->best_bytes_per_s;
-  r.fault_bytes = p.file_cache.fault_bytes;
-  return r;
 }
 
 int llama_bench_mode(const std::string& file, const std::string& hw, bool as_json) {
