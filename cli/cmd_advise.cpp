@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "atomic_file.h"
 #include "advise_input.h"
@@ -117,9 +118,17 @@ int cmd_advise(const Args& a) {
              "       [--out DIR] [--json | --csv]"))
     return 0;
   const AdviseInput in = load_advise_input(f);
+  // --out: staged (created before the long work, so a bad directory fails first), moved into
+  // place once every file is written; a failure or Ctrl-C leaves the directory as it was
+  std::optional<OutputDir> staged;
+  if (!out.empty()) staged.emplace(out);
   const AdviseResult r = advise(in, progress_reporter("advise: systems"));
   std::string page;
-  if (!out.empty()) page = write_advise_files(r, f.top, out, report::gnuplot_available());
+  if (staged) {
+    write_advise_files(r, f.top, staged->path(), report::gnuplot_available());
+    staged->commit();
+    page = out + "/advise.html";
+  }
 
   if (js) {
     std::cout << advise_to_json(r, f.top).dump(2) << "\n";

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "atomic_file.h"
 #include "advise_input.h"
@@ -44,7 +45,19 @@ int cmd_report(const Args& a) {
       "no-render", po::bool_switch(&no_render), "write CSV and .gp files only (no gnuplot)");
   po::variables_map vm;
   if (!parse(a, d, vm, "usage: gemmasim report [--out DIR] [--budget USD] [--validate FILE] [--no-render]")) return 0;
-  make_output_dir(out);
+  // Everything goes to a staging directory inside OUT and is moved into OUT at the end: a
+  // failure (a chart gnuplot cannot render, a full disk, a bad --validate file) or Ctrl-C
+  // leaves OUT as it was.
+  const std::string vpath = validate.empty() ? out + "/validate.json" : validate;
+  bool have_validate = false;
+  std::optional<report::ChartSpec> validate_chart;  // read before anything is written
+  if (!validate.empty() || fs::exists(vpath)) {
+    check_input_file(vpath, 256e6, "validate results");
+    validate_chart = report::chart_validate(read_json_file(vpath));
+    have_validate = true;
+  }
+  OutputDir staged(out);
+  const std::string dir = staged.path();
   const bool render = !no_render && report::gnuplot_available();
 
   // The advisor on the defaults (its files go beside the report).
@@ -53,7 +66,7 @@ int cmd_report(const Args& a) {
   const int steps = 9;
   int step = 0;
   const AdviseResult r = advise(in);
-  write_advise_files(r, f.top, out, render);
+  write_advise_files(r, f.top, dir, render);
   prog(++step, steps);
 
   // Chart inputs: the headline hardware; the cost chart uses every priced system.
@@ -92,23 +105,23 @@ int cmd_report(const Args& a) {
   secs.push_back({"Decode speed across the headline hardware",
                   p("Batch 1, Q4_K_M, prompt 512 then 256 generated tokens, 8K context, the advisor's placement (all layers on the GPU when "
                     "they fit, else --n-cpu-moe for the 26B A4B MoE or the largest -ngl). The split of each bar is in decode.csv."),
-                  true, report::write_chart(out, report::chart_decode(in, headline), render)});
+                  true, report::write_chart(dir, report::chart_decode(in, headline), render)});
   prog(++step, steps);
   secs.push_back({"Where the memory goes",
                   p("Weights, KV cache (f16), compute buffers and runtime overhead with llama.cpp's CUDA rules at 8K context, "
                     "against the GPU memory of each headline device (unified chips: the share their GPU may use)."),
-                  true, report::write_chart(out, report::chart_memory(in, headline), render)});
+                  true, report::write_chart(dir, report::chart_memory(in, headline), render)});
   prog(++step, steps);
   secs.push_back({"Memory vs context",
                   p("Gemma 4 interleaves sliding-window layers (window 512 or 1024 tokens) with global layers. llama.cpp keeps "
                     "window + micro-batch cells for sliding layers, so their cache stops growing early; an ideal engine keeps "
                     "exactly the window; without the window every layer would grow with the context."),
-                  true, report::write_chart(out, report::chart_context(in), render)});
+                  true, report::write_chart(dir, report::chart_context(in), render)});
   prog(++step, steps);
   secs.push_back({"Price vs speed",
                   p("Each priced system in hwdb/systems (prices with sources and dates in the system files). The lines join the "
                     "Pareto front of the systems within the budget: each is faster than every cheaper one for that variant."),
-                  true, report::write_chart(out, report::chart_cost(all, f.budget_usd), render)});
+                  true, report::write_chart(dir, report::chart_cost(all, f.budget_usd), render)});
   prog(++step, steps);
 
   const auto servers = report::headline_servers();
@@ -117,19 +130,18 @@ int cmd_report(const Args& a) {
                     "rescaled to each request rate, simulated step by step by serve-sim (continuous batching as vLLM or "
                     "llama-server schedule it, docs/serving.md). TTFT and TPOT at the 99th percentile; the circles mark the "
                     "knee, the last rate before the queue grows without bound."),
-                  true, report::write_chart(out, report::chart_serving_latency(servers), render)});
+                  true, report::write_chart(dir, report::chart_serving_latency(servers), render)});
   prog(++step, steps);
   secs.push_back({"Throughput vs concurrency",
                   p("Output tokens per second with N users each sending the next request as soon as the last reply "
                     "ends: batching reads each weight once for all sequences, until compute, the KV cache or the "
                     "engine's slots stop the growth."),
-                  true, report::write_chart(out, report::chart_serving_throughput(servers), render)});
+                  true, report::write_chart(dir, report::chart_serving_throughput(servers), render)});
   prog(++step, steps);
 
-  const std::string vpath = validate.empty() ? out + "/validate.json" : validate;
-  if (fs::exists(vpath)) {
-    const auto chart = report::chart_validate(read_json_file(vpath));
-    if (chart) secs.push_back({"Predicted vs measured", p("From " + vpath + "."), true, report::write_chart(out, *chart, render)});
+  if (have_validate) {
+    if (validate_chart)
+      secs.push_back({"Predicted vs measured", p("From " + vpath + "."), true, report::write_chart(dir, *validate_chart, render)});
     else secs.push_back({"Predicted vs measured", p(vpath + " holds no rows with predicted_/measured_ decode or prefill tok/s."), false, {}});
   } else {
     secs.push_back({"Predicted vs measured",
@@ -149,10 +161,11 @@ int cmd_report(const Args& a) {
   secs.push_back({"How these numbers are made", notes, false, {}});
 
   const std::string page = out + "/index.html";
-  report::write_file_atomic(page, report::html_page("gemmasim report: Gemma 4 on your hardware",
-                                                    p("Generated by gemmasim report. " + std::to_string(r.evaluated) +
-                                                      " configurations evaluated for the advisor."),
-                                                    secs, out));
+  report::write_file_atomic(dir + "/index.html", report::html_page("gemmasim report: Gemma 4 on your hardware",
+                                                                   p("Generated by gemmasim report. " + std::to_string(r.evaluated) +
+                                                                     " configurations evaluated for the advisor."),
+                                                                   secs, dir));
+  staged.commit();
   prog(++step, steps);
   std::printf("report: %s (charts: PNG, SVG, CSV and .gp beside it)\n", page.c_str());
   return 0;

@@ -1,8 +1,12 @@
 #include "atomic_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <csignal>
 
 #include <cerrno>
 #include <cstdio>
@@ -77,8 +81,57 @@ void check_input_file(const std::string& path, double max_bytes, const char* wha
 }
 
 namespace {
+// The interrupt registry: fixed slots (the handler may not allocate), each a path and a flag.
+constexpr int kSlots = 16;
+constexpr std::size_t kPathMax = 4096;
+char g_paths[kSlots][kPathMax];
+std::atomic<bool> g_used[kSlots];
+
+// Remove a file, or a directory with the files in it (one level: what the staging holds).
+void remove_path_raw(const char* p) {
+  if (::unlink(p) == 0) return;
+  if (DIR* d = ::opendir(p)) {
+    char child[kPathMax];
+    while (const dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+      const std::size_t a = std::strlen(p), b = std::strlen(e->d_name);
+      if (a + 1 + b >= kPathMax) continue;
+      std::memcpy(child, p, a);
+      child[a] = '/';
+      std::memcpy(child + a + 1, e->d_name, b + 1);
+      ::unlink(child);
+    }
+    ::closedir(d);
+    ::rmdir(p);
+  }
+}
+
+extern "C" void on_interrupt(int sig) {
+  for (int i = 0; i < kSlots; ++i)
+    if (g_used[i].load()) remove_path_raw(g_paths[i]);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void install_interrupt_handler() {
+  static const bool installed = [] {
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      struct sigaction sa {};
+      sa.sa_handler = on_interrupt;
+      sigemptyset(&sa.sa_mask);
+      struct sigaction old {};
+      // a signal the parent set to be ignored (nohup, a shell's background job) stays ignored
+      if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+      ::sigaction(sig, &sa, nullptr);
+    }
+    return true;
+  }();
+  (void)installed;
+}
+
 void write_regular(const std::string& path, const std::function<void(std::ostream&)>& body) {
   const std::string tmp = temp_path(path);
+  const RemoveOnInterrupt guard(tmp);
   try {
     std::ofstream out;
     open_or_fail(out, tmp, path);
@@ -135,6 +188,49 @@ void check_writable(const std::string& path0) {
 
 void write_file_atomic(const std::string& path, const std::string& text) {
   write_file_atomic(path, [&](std::ostream& out) { out << text; });
+}
+
+RemoveOnInterrupt::RemoveOnInterrupt(const std::string& path) {
+  if (path.empty() || path.size() >= kPathMax) return;
+  install_interrupt_handler();
+  for (int i = 0; i < kSlots; ++i) {
+    if (g_used[i].load()) continue;
+    std::memcpy(g_paths[i], path.c_str(), path.size() + 1);
+    g_used[i].store(true);
+    slot_ = i;
+    return;
+  }
+}
+
+RemoveOnInterrupt::~RemoveOnInterrupt() {
+  if (slot_ >= 0) g_used[slot_].store(false);
+}
+
+OutputDir::OutputDir(const std::string& dir)
+    : dir_(dir), staging_(dir + "/.gemmasim-staging-" + std::to_string(::getpid())), guard_(staging_) {
+  make_output_dir(dir_);
+  std::error_code ec;
+  std::filesystem::remove_all(staging_, ec);
+  if (!std::filesystem::create_directory(staging_, ec) || ec)
+    input_error(dir_ + ": cannot create a staging directory in it (" + (ec ? ec.message() : std::string("exists")) + ")");
+}
+
+OutputDir::~OutputDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(staging_, ec);
+}
+
+void OutputDir::commit() {
+  namespace fs = std::filesystem;
+  std::error_code list_ec;
+  for (const auto& e : fs::directory_iterator(staging_, list_ec)) {
+    const fs::path to = fs::path(dir_) / e.path().filename();
+    std::error_code ec;
+    if (fs::is_directory(to, ec)) input_error(to.string() + ": is a directory (expected a file to write)");
+    fs::rename(e.path(), to, ec);
+    if (ec) input_error(to.string() + ": cannot move into place (" + ec.message() + ")");
+  }
+  if (list_ec) input_error(staging_ + ": cannot list (" + list_ec.message() + ")");
 }
 
 void make_output_dir(const std::string& dir) {

@@ -27,4 +27,40 @@ void check_input_file(const std::string& path, double max_bytes, const char* wha
 // create_directories, with a one-line InputError (exit code 2) instead of an exception.
 void make_output_dir(const std::string& dir);
 
+// Outputs of an interrupted command: a path registered here (a temporary file, a staging
+// directory and what is in it) is removed when the process gets SIGINT, SIGTERM or SIGHUP,
+// which then ends it as the signal would (Ctrl-C on `synth` leaves no temporary GGUF). The
+// guard unregisters it when it goes out of scope. At most 16 paths at once (more: not
+// registered, left as before).
+class RemoveOnInterrupt {
+ public:
+  explicit RemoveOnInterrupt(const std::string& path);
+  ~RemoveOnInterrupt();
+  RemoveOnInterrupt(const RemoveOnInterrupt&) = delete;
+  RemoveOnInterrupt& operator=(const RemoveOnInterrupt&) = delete;
+
+ private:
+  int slot_ = -1;
+};
+
+// A directory of outputs that appear together or not at all (report --out, advise --out): every
+// file is written into a staging directory inside `dir` (path()), and commit() renames each into
+// `dir`, replacing files of the same name and leaving others there. Destroyed without commit (an
+// error, an exception, an interrupt): the staging directory and everything in it are removed and
+// `dir` is as it was (created if it was missing).
+class OutputDir {
+ public:
+  explicit OutputDir(const std::string& dir);
+  ~OutputDir();
+  OutputDir(const OutputDir&) = delete;
+  OutputDir& operator=(const OutputDir&) = delete;
+  const std::string& path() const { return staging_; }  // where to write
+  const std::string& final_path() const { return dir_; }
+  void commit();
+
+ private:
+  std::string dir_, staging_;
+  RemoveOnInterrupt guard_;
+};
+
 }  // namespace gs

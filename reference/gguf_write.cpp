@@ -1,6 +1,8 @@
 // gguf_write.cpp: the streaming GGUF writer (see gguf_write.h).
 #include "gguf_write.h"
 
+#include "atomic_file.h"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +11,7 @@
 #include <memory>
 #include <set>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "units.h"
 
@@ -170,6 +173,7 @@ std::uint64_t GgufWriter::file_bytes() const {
 
 void GgufWriter::write(const std::string& path, const GgufFillFn& fill, bool progress, std::size_t chunk_bytes) const {
   const std::string tmp = path + ".tmp";
+  const RemoveOnInterrupt guard(tmp);  // Ctrl-C leaves no partial file
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) input_error(tmp + ": cannot create (" + std::strerror(errno) + ")");
   try {

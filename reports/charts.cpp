@@ -119,6 +119,8 @@ ChartFiles write_chart(const std::string& dir, const ChartSpec& c, bool render) 
         continue;
       }
     }
+    // A render that fails (gnuplot's error, a full disk, an empty image) fails the command: the
+    // caller's output directory is staged, so nothing of it appears.
     std::string err;
     {
       std::ifstream in(log);
@@ -126,8 +128,10 @@ ChartFiles write_chart(const std::string& dir, const ChartSpec& c, bool render) 
     }
     fs::remove(tmp, ec);
     fs::remove(log, ec);
-    f.rendered = false;
-    f.note += (f.note.empty() ? "" : "; ") + fmt + " render failed: " + err.substr(0, 300);
+    for (auto& ch : err)
+      if (ch == '\n' || ch == '\r') ch = ' ';
+    input_error("gnuplot could not render " + out + (rc != 0 ? " (exit status " + std::to_string(rc) + ")" : " (no image written)") +
+                (err.empty() ? std::string() : ": " + err.substr(0, 300)));
   }
   return f;
 }

@@ -40,3 +40,20 @@ inline CliResult run_cli(const std::string& args) {
   std::remove((base + ".err").c_str());
   return r;
 }
+
+// The same with environment assignments (`env`, e.g. "PATH=/x:$PATH") and a shell prefix run
+// before the binary (`prefix`, e.g. "ulimit -f 8; " or "timeout -s INT 1 ").
+inline CliResult run_cli_env(const std::string& env, const std::string& args, const std::string& prefix = "") {
+  static int counter = 0;
+  const std::string base = "/tmp/gemmasim_cli_env_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  const std::string cmd = "/bin/sh -c '" + prefix + (env.empty() ? std::string() : "env " + env + " ") + std::string(GEMMASIM_BINARY) +
+                          " " + args + " </dev/null >" + base + ".out 2>" + base + ".err'";
+  const int status = std::system(cmd.c_str());
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(base + ".out");
+  r.err = slurp(base + ".err");
+  std::remove((base + ".out").c_str());
+  std::remove((base + ".err").c_str());
+  return r;
+}

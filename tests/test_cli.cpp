@@ -240,3 +240,55 @@ TEST_CASE("numbers out of range and contradictions: one line naming the flag, ex
   std::remove((base + "a.json").c_str());
   std::remove((base + "b.json").c_str());
 }
+
+TEST_CASE("multi-file outputs appear complete or not at all; Ctrl-C leaves no temporary file") {
+  namespace fs = std::filesystem;
+  const std::string base = "/tmp/gemmasim_outdir_" + std::to_string(::getpid());
+  fs::remove_all(base);
+  fs::create_directories(base + "/bin");
+  const std::string out = base + "/out";
+  fs::create_directories(out);
+  { std::ofstream(out + "/keep.txt") << "mine\n"; }
+  auto only_keep = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
+    return names == std::vector<std::string>{"keep.txt"} && slurp(out + "/keep.txt") == "mine\n";
+  };
+  // a gnuplot that lists its terminals but fails every render: exit 2 naming the chart, OUT as it was
+  {
+    std::ofstream g(base + "/bin/gnuplot");
+    g << "#!/bin/sh\ncase \"$*\" in *'set terminal'*) echo 'pngcairo  png terminal'; echo 'svg  W3C Scalable Vector Graphics'; exit 0;; esac\n"
+         "echo 'line 3: unknown terminal' >&2; exit 1\n";
+  }
+  fs::permissions(base + "/bin/gnuplot", fs::perms::owner_all);
+  const CliResult g = run_cli_env("PATH=" + base + "/bin:$PATH", "advise --hw rtx-4090 --out " + out);
+  CHECK(g.code == 2);
+  CHECK(g.err.find("gnuplot could not render") != std::string::npos);
+  CHECK(g.err_lines() == 1);
+  CHECK(only_keep());
+  // a full disk (the file size limit) while writing: exit 2, OUT as it was
+  const CliResult full = run_cli_env("", "advise --hw rtx-4090 --out " + out, "trap \"\" XFSZ; ulimit -f 4; ");
+  CHECK(full.code == 2);
+  CHECK(only_keep());
+  // and when it works, the files appear next to the user's, no staging directory left
+  const CliResult ok = run_cli_env("PATH=/nonexistent", "advise --hw rtx-4090 --out " + out);
+  CHECK(ok.code == 0);
+  CHECK(fs::exists(out + "/advise.json"));
+  CHECK(fs::exists(out + "/advise.html"));
+  CHECK(fs::exists(out + "/keep.txt"));
+  for (const auto& e : fs::directory_iterator(out)) CHECK(e.path().filename().string().find("staging") == std::string::npos);
+  // report --validate with a bad file: refused before anything is written
+  const std::string bad = base + "/bad.json";
+  { std::ofstream(bad) << "{\"rows\": 3"; }
+  fs::remove_all(base + "/rep");
+  const CliResult rep = run_cli("report --no-render --validate " + bad + " --out " + base + "/rep");
+  CHECK(rep.code == 2);
+  CHECK_FALSE(fs::exists(base + "/rep/index.html"));
+  // Ctrl-C during synth: no partial GGUF and no temporary file left
+  const std::string gguf = base + "/m.gguf";
+  const CliResult intr = run_cli_env("", "synth --model gemma4-e2b --quant q4_0 -o " + gguf, "timeout -s INT 1 ");
+  CHECK(intr.code != 0);
+  CHECK_FALSE(fs::exists(gguf));
+  CHECK_FALSE(fs::exists(gguf + ".tmp"));
+  fs::remove_all(base);
+}
