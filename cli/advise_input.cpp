@@ -107,7 +107,7 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
   if (in.quants.empty()) input_error("--quants: no quantizations given");
 
   if (!f.hw.empty()) {
-    in.systems.push_back(resolve_hardware(f.hw));
+    in.systems.push_back(load_hw(f.hw));
   } else {
     for (auto& s : all_systems())
       if (s.price_usd > 0 && s.price_usd <= f.budget_usd) in.systems.push_back(std::move(s));

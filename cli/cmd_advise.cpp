@@ -41,6 +41,27 @@ report::Table advise_table(const AdviseResult& r, std::size_t top) {
   return t;
 }
 
+// --csv: the same rows as numbers in the one unit system (USD, tokens, tok/s, seconds), no
+// display strings ("$1599", "19.2K").
+std::string advise_csv(const AdviseResult& r, std::size_t top) {
+  std::vector<std::string> head = {"rank", "system", "price_usd", "variant", "quant", "split", "engine", "context_fits_tokens",
+                                   "prefill_tok_per_s", "decode_tok_per_s"};
+  if (r.req.serving) head.insert(head.end(), {"ttft_p99_s", "tpot_p99_s", "served_output_tok_per_s"});
+  head.push_back("quality");
+  report::Table t(head);
+  for (std::size_t i = 0; i < std::min(top, r.ranked.size()); ++i) {
+    const Candidate& c = r.ranked[i];
+    std::vector<std::string> row = {std::to_string(i + 1), c.system_id, report::csv_num(c.price_usd), c.model_name, c.quant_id,
+                                    c.split, c.engine, std::to_string(static_cast<long long>(c.context_fits)),
+                                    report::csv_num(c.prefill_tok_per_s), report::csv_num(c.decode_tok_per_s)};
+    if (r.req.serving)
+      row.insert(row.end(), {report::csv_num(c.ttft_p99_s), report::csv_num(c.tpot_p99_s), report::csv_num(c.served_output_tok_per_s)});
+    row.push_back(report::csv_num(c.quality));
+    t.add(row);
+  }
+  return t.csv();
+}
+
 std::string requirements_line(const Requirements& q) {
   std::string s = "use case " + q.use_case + ": context " + std::to_string(q.context_tokens) + " tokens, prompt " +
                   std::to_string(q.prompt_tokens) + ", reply " + std::to_string(q.gen_tokens);
@@ -135,7 +156,7 @@ int cmd_advise(const Args& a) {
     return 0;
   }
   if (cs) {
-    std::fputs(advise_table(r, f.top).csv().c_str(), stdout);
+    std::fputs(advise_csv(r, f.top).c_str(), stdout);
     return 0;
   }
   std::printf("gemmasim advise: %s\n", requirements_line(r.req).c_str());

@@ -1,5 +1,6 @@
 // gemmasim (no arguments): the fit matrix. The four Gemma 4 variants x common
 // quantizations x the headline hardware: what fits at 8K and the largest context.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -7,6 +8,7 @@
 #include "data_paths.h"
 #include "options.h"
 #include "table.h"
+#include "units.h"
 
 namespace gs::cli {
 
@@ -34,6 +36,9 @@ int cmd_fit_matrix(const Args& a) {
   if (ctx < 1 || ctx > (1LL << 24)) input_error("--ctx: expected 1 .. 16M tokens, got " + std::to_string(ctx));
   report::Table t({"hardware", "model", "quant", "engine", "GPU used/capacity", "host used/capacity", "fits", "max context"});
   t.right_align_from(4);
+  // --csv: numbers (bytes, tokens), not the table's display strings
+  report::Table csv({"hardware", "model", "quant", "engine", "gpu_used_bytes", "gpu_capacity_bytes", "host_used_bytes",
+                     "host_capacity_bytes", "fits", "max_context_tokens"});
   json arr = json::array();
   for (const char* hw_id : kHeadline) {
     if (!exists_hw(hw_id)) continue;
@@ -52,15 +57,18 @@ int cmd_fit_matrix(const Args& a) {
         double gpu_used = 0, gpu_cap = 0;
         for (const auto& dv : r.devices)
           if (dv.role != "host") gpu_used += dv.total_bytes, gpu_cap += dv.capacity_bytes;
-        if (gpu_cap > 0) gpu = report::fmt_num(gpu_used / 1e9, 1) + " / " + report::fmt_num(gpu_cap / 1e9, 1) + " GB";
+        if (gpu_cap > 0) gpu = report::fmt_num(gpu_used / kGiB, 1) + " / " + report::fmt_num(gpu_cap / kGiB, 1) + " GiB";
         const auto& h = r.devices.back();
-        const std::string host = report::fmt_num(h.total_bytes / 1e9, 1) + " / " + report::fmt_num(h.capacity_bytes / 1e9, 1) + " GB";
+        const std::string host = report::fmt_num(h.total_bytes / kGiB, 1) + " / " + report::fmt_num(h.capacity_bytes / kGiB, 1) + " GiB";
         t.add({hw_id, mid, qid, rules.engine, gpu, host, r.fits ? "yes" : "no", mc > 0 ? report::fmt_tokens(mc) : "-"});
+        auto bytes = [](double b) { return std::to_string(static_cast<long long>(std::llround(b))); };
+        csv.add({hw_id, mid, qid, rules.engine, bytes(gpu_used), bytes(gpu_cap), bytes(h.total_bytes), bytes(h.capacity_bytes),
+                 r.fits ? "true" : "false", std::to_string(static_cast<long long>(std::max<i64>(mc, 0)))});
       }
     }
   }
   if (js) std::cout << arr.dump(2) << "\n";
-  else if (cs) std::fputs(t.csv().c_str(), stdout);
+  else if (cs) std::fputs(csv.csv().c_str(), stdout);
   else {
     std::printf("gemmasim fit matrix: Gemma 4 variants x quantizations x headline hardware, at %lld tokens of context\n"
                 "(all layers on the GPU where there is one; `gemmasim fit` for splits and details)\n\n", ctx);

@@ -7,6 +7,7 @@
 
 #include "atomic_file.h"
 #include "advise_input.h"
+#include "data_paths.h"
 #include "html.h"
 #include "report_charts.h"
 #include "serve_charts.h"
@@ -34,7 +35,7 @@ std::string p(const std::string& s) { return "<p>" + report::html_escape(s) + "<
 
 int cmd_report(const Args& a) {
   namespace fs = std::filesystem;
-  std::string out = "reports/out", validate;
+  std::string out = default_report_dir(), validate;
   bool no_render = false;
   AdviseFlags f;
   f.top = 5;

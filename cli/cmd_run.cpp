@@ -40,10 +40,7 @@ using Clock = std::chrono::steady_clock;
 
 }  // namespace
 
-std::string cache_dir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/gemmasim";
-  return data_root() + "/.cache/gemmasim";
-}
+std::string cache_dir() { return synth_cache_dir(); }
 
 bool is_gguf_path(const std::string& s) { return s.size() > 5 && s.substr(s.size() - 5) == ".gguf"; }
 

@@ -398,7 +398,7 @@ int cmd_validate(const Args& a) {
     json constants;
     (void)load_or_probe(probe_file, omp_get_max_threads(), ::isatty(2) != 0, &constants);
     return validate_serving(probe_file.empty() ? cached_probe_path() : probe_file, quick, as_json,
-                            out_dir.empty() ? data_root() + "/reports/out" : out_dir);
+                            out_dir.empty() ? default_report_dir() : out_dir);
   }
   if (resolve_engine(engine).backend != "cpu") input_error("--engine: '" + engine + "' is not a CPU engine profile");
   std::vector<ValidateConfig> matrix;
@@ -407,7 +407,7 @@ int cmd_validate(const Args& a) {
   if (matrix.empty()) input_error("--only: '" + only + "' matches no configuration");
   std::string cmd = "gemmasim validate";
   for (const auto& x : a) cmd += " " + x;
-  return cmd_validate_run(matrix, probe_file, out_dir.empty() ? data_root() + "/reports/out" : out_dir, as_json, cmd, max_run_s, evict, lock_file,
+  return cmd_validate_run(matrix, probe_file, out_dir.empty() ? default_report_dir() : out_dir, as_json, cmd, max_run_s, evict, lock_file,
                           engine, repeat, stream_witness);
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "commands.h"
+#include "data_paths.h"
 #include "error.h"
 
 namespace {
@@ -85,6 +86,10 @@ int main(int argc, char** argv) {
   }
   if (name == "--version" || name == "version") {
     std::printf("gemmasim %s\n", GEMMASIM_VERSION);
+    return 0;
+  }
+  if (name == "--data-dir") {  // where the data is read from (the shell completion lists hwdb/ there)
+    std::printf("%s\n", gs::data_root().c_str());
     return 0;
   }
   gs::cli::Args args;

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "atomic_file.h"
+#include "units.h"
 
 #include <cctype>
 #include <cmath>
@@ -43,7 +44,7 @@ bool parse(const Args& a, po::options_description& d, po::variables_map& vm, con
 }
 
 Inputs load_inputs(const Common& c) {
-  Inputs in{find_model(c.model), find_recipe(c.quant), resolve_hardware(c.hw), {}, {}};
+  Inputs in{find_model(c.model), find_recipe(c.quant), load_hw(c.hw), {}, {}};
   in.rules = load_memory_rules(c.engine.empty() ? default_engine(in.hw, in.quant) : c.engine);
   in.fit.context_tokens = c.ctx;
   // An engine that picks the context itself (Ollama: by the GPU memory) when --ctx is not given.
@@ -70,30 +71,12 @@ void check_threads(int threads) {
                 std::to_string(hw) + " hardware threads here, at most 1024)");
 }
 
-double parse_bytes(const std::string& s, const std::string& flag) {
-  std::size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &pos);
-  } catch (const std::exception&) {
-    input_error(flag + ": '" + s + "' is not a size (expected e.g. 12GB, 11.5GiB, 8e9)");
-  }
-  std::string unit = s.substr(pos);
-  unit.erase(0, unit.find_first_not_of(' '));
-  for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  double mul = 1;
-  if (unit.empty() || unit == "b") mul = 1;
-  else if (unit == "kb") mul = 1e3;
-  else if (unit == "mb") mul = 1e6;
-  else if (unit == "gb") mul = 1e9;
-  else if (unit == "tb") mul = 1e12;
-  else if (unit == "kib") mul = 1024.0;
-  else if (unit == "mib") mul = 1024.0 * 1024;
-  else if (unit == "gib") mul = 1024.0 * 1024 * 1024;
-  else if (unit == "tib") mul = 1024.0 * 1024 * 1024 * 1024;
-  else input_error(flag + ": unknown unit '" + unit + "' in '" + s + "' (expected B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)");
-  if (!std::isfinite(v) || v < 0) input_error(flag + ": size must be a non-negative number, got '" + s + "'");
-  return v * mul;
+double parse_bytes(const std::string& s, const std::string& flag) { return parse_bytes_text(s, flag); }
+
+System load_hw(const std::string& id_or_path) {
+  System s = resolve_hardware(id_or_path);
+  for (const auto& w : s.warnings) std::fprintf(stderr, "gemmasim: warning: %s\n", w.c_str());
+  return s;
 }
 
 void check_output(const std::string& path) {

@@ -48,6 +48,8 @@ void check_threads(int threads);
 
 // Parse a byte size with an optional unit: "12GB", "12 GiB", "1.5e9", "512MiB". Throws on negatives.
 double parse_bytes(const std::string& s, const std::string& flag);
+// --hw as resolve_hardware reads it, its warnings (unsourced numbers) printed on stderr.
+System load_hw(const std::string& id_or_path);
 
 // Write text to a file atomically (temp + rename), or to stdout when path is "" or "-".
 void write_output(const std::string& path, const std::string& text);

@@ -1,11 +1,19 @@
-// data_paths.h: where the bundled data (models/, hwdb/, quants/) lives.
-// $GEMMASIM_DATA overrides; otherwise the source tree the binary was built from.
+// data_paths.h: where the bundled data (models/, hwdb/, quants/, data/, calibration/) lives,
+// and where caches and default outputs go.
+// The data: $GEMMASIM_DATA; else an installed copy beside the binary (<prefix>/share/gemmasim
+// for <prefix>/bin/gemmasim, `cmake --install`); else the source tree the binary was built from.
 #pragma once
 #include <string>
 
 namespace gs {
 std::string data_root();
 std::string data_path(const std::string& rel);  // data_root() + "/" + rel
-// Folder of the synthetic GGUFs (gemmasim run): $XDG_CACHE_HOME/gemmasim, else <data_root>/.cache/gemmasim.
+// data_root() is an installed copy (read-only for users): caches and outputs go elsewhere.
+bool installed_data();
+// Folder of the synthetic GGUFs and the cached probe: $XDG_CACHE_HOME/gemmasim; else
+// <data_root>/.cache/gemmasim in a source tree, ~/.cache/gemmasim when installed.
 std::string synth_cache_dir();
+// Default folder of validate's and report's files: <data_root>/reports/out in a source tree,
+// reports/out under the current directory when installed.
+std::string default_report_dir();
 }  // namespace gs

@@ -7,6 +7,7 @@
 // through the named constants below. Never 2^40 for "tera" FLOP/s.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace gs {
 
@@ -22,5 +23,15 @@ inline constexpr double kGFLOP = 1e9;
 inline constexpr double kTFLOP = 1e12;
 
 using i64 = std::int64_t;
+
+// Quantities people type (flags, inline hardware specs), each to the one unit inside; `what`
+// names the flag or key in the one-line error (exit 2) for a bad number, unit or sign.
+//   bytes:       "12GB", "11.5 GiB", "512MiB", "8e9" (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)
+//   bytes/s:     the same units with an optional "/s": "360GB/s", "1.5TB/s"
+//   FLOP/s:      "82.6TFLOPS", "82.6 TFLOP/s", "82.6T", "900G", "1.9e15" (K, M, G, T, P, with
+//                an optional FLOPS, FLOP/s or OPS)
+double parse_bytes_text(const std::string& s, const std::string& what);
+double parse_bytes_per_s_text(const std::string& s, const std::string& what);
+double parse_flops_per_s_text(const std::string& s, const std::string& what);
 
 }  // namespace gs

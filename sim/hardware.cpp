@@ -1,10 +1,13 @@
 #include "hardware.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 
 #include "data_paths.h"
+#include "units.h"
 
 namespace gs {
 
@@ -42,10 +45,15 @@ static const std::map<std::string, double>& cpu_feature_ratios() {
   return table;
 }
 
-static Device parse_device(const json& j, const std::string& file) {
+static double median_gpu_ratio(const char* num, const char* den, int* n);
+
+// user_file: a device file of the user's own (--hw PATH, an inline spec): `schema_version` and
+// `sources` may be missing (warned about); hwdb/ files must carry both.
+static Device parse_device(const json& j, const std::string& file, bool user_file = false,
+                           std::vector<std::string>* warnings = nullptr) {
   JsonReader r(j, file);
   if (!j.is_object()) r.fail("expected a JSON object describing a device");
-  r.at("schema_version").integer(1, 1);
+  if (!user_file || r.has("schema_version")) r.at("schema_version").integer(1, 1);
   Device d;
   d.id = r.at("id").str();
   d.name = r.str_or("name", d.id);
@@ -115,8 +123,28 @@ static Device parse_device(const json& j, const std::string& file) {
     d.probed_tag = "measured: gemmasim probe " + m.value("date_utc", std::string()) + " on " + m.value("hostname", std::string()) +
                    " (" + m.value("cpu", std::string()) + ")";
   }
-  if (!r.has("sources")) r.fail("required key 'sources' missing: every number needs its source");
-  d.sources = j.at("sources");
+  // A GPU of the user's own with its fp16 (tensor) peak but no fp32: the vector ops (norms,
+  // activations, softmax) need an fp32 rate; the median fp32 / fp16 of the GPUs in hwdb/devices.
+  if (user_file && d.kind != "cpu" && !d.peak_flops_per_s.count("fp32") && d.peak_flops_per_s.count("fp16")) {
+    int n = 0;
+    const double ratio = median_gpu_ratio("fp32", "fp16", &n);
+    if (ratio > 0) {
+      d.peak_flops_per_s["fp32"] = d.peak_flops_per_s["fp16"] * ratio;
+      if (warnings) {
+        char b[240];
+        std::snprintf(b, sizeof b, "%s: no fp32 FLOP/s: taken as %.1f TFLOP/s (fp16 x %.3f, the median of %d GPUs in hwdb/devices)",
+                      file.c_str(), d.peak_flops_per_s["fp32"] / 1e12, ratio, n);
+        warnings->push_back(b);
+      }
+    }
+  }
+  if (!r.has("sources")) {
+    if (!user_file) r.fail("required key 'sources' missing: every number needs its source");
+    if (warnings) warnings->push_back(file + ": no 'sources': its numbers are taken as given, unsourced");
+    d.sources = json{{"all", "unsourced: given by the user in " + file}};
+  } else {
+    d.sources = j.at("sources");
+  }
   return d;
 }
 
@@ -228,12 +256,92 @@ static bool looks_like_path(const std::string& s) {
   return s.find('/') != std::string::npos || (s.size() > 5 && s.substr(s.size() - 5) == ".json");
 }
 
+// The median over the GPUs of hwdb/devices of peak[num] / peak[den] ("bw": memory bandwidth in
+// bytes/s), over those that state both; *n: how many.
+static double median_gpu_ratio(const char* num, const char* den, int* n) {
+  auto value = [](const Device& d, const std::string& k) {
+    if (k == "bw") return d.memory_bandwidth_bytes_per_s;
+    const auto it = d.peak_flops_per_s.find(k);
+    return it == d.peak_flops_per_s.end() ? 0.0 : it->second;
+  };
+  std::vector<double> v;
+  for (const auto& d : all_devices()) {
+    if (d.kind != "gpu") continue;
+    const double a = value(d, num), b = value(d, den);
+    if (a > 0 && b > 0) v.push_back(a / b);
+  }
+  *n = static_cast<int>(v.size());
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+static System inline_system(const std::string& spec) {
+  const std::string what = "--hw " + spec;
+  std::map<std::string, std::string> kv;
+  std::size_t at = 0;
+  while (at <= spec.size()) {
+    const std::size_t comma = std::min(spec.find(',', at), spec.size());
+    const std::string item = spec.substr(at, comma - at);
+    const std::size_t eq = item.find('=');
+    if (item.empty() || eq == std::string::npos || eq == 0)
+      input_error("--hw: '" + item + "' in an inline spec: expected key=value (e.g. vram=12GiB,bw=360GB/s)");
+    const std::string k = item.substr(0, eq);
+    if (kv.count(k)) input_error("--hw: key '" + k + "' given twice");
+    kv[k] = item.substr(eq + 1);
+    at = comma + 1;
+  }
+  static const char* kKeys[] = {"kind", "vram", "mem", "bw", "fp16", "bf16", "fp32", "int8", "fp8", "fp4", "ram", "backend", "cores", "name"};
+  for (const auto& [k, v] : kv)
+    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* x) { return k == x; }) == std::end(kKeys))
+      input_error("--hw: unknown key '" + k + "' (kind, vram, mem, bw, fp16, bf16, fp32, int8, fp8, fp4, ram, backend, cores, name)");
+  json d = {{"id", "inline"}, {"name", kv.count("name") ? kv["name"] : "hardware given inline (" + spec + ")"}};
+  const std::string kind = kv.count("kind") ? kv["kind"] : kv.count("vram") ? "gpu" : "cpu";
+  d["kind"] = kind;
+  if (kind == "gpu" && kv.count("mem") && !kv.count("vram")) kv["vram"] = kv["mem"];
+  const std::string mem_key = kind == "gpu" ? "vram" : "mem";
+  if (!kv.count(mem_key)) input_error("--hw: an inline " + kind + " needs " + mem_key + "=SIZE (e.g. " + mem_key + "=12GiB)");
+  if (!kv.count("bw")) input_error("--hw: an inline spec needs bw=RATE, the memory bandwidth (e.g. bw=360GB/s)");
+  d["memory_bytes"] = parse_bytes_text(kv[mem_key], "--hw " + mem_key);
+  d["memory_bandwidth_bytes_per_s"] = parse_bytes_per_s_text(kv["bw"], "--hw bw");
+  d["backend"] = kv.count("backend") ? kv["backend"] : kind == "cpu" ? "cpu" : kind == "unified" ? "metal" : "cuda";
+  if (kv.count("cores")) {
+    const double c = parse_flops_per_s_text(kv["cores"], "--hw cores");
+    if (c < 1 || c > 100000 || c != std::floor(c)) input_error("--hw cores: expected a whole number 1..100000");
+    d["cores"] = static_cast<int>(c);
+  }
+  json peaks = json::object();
+  for (const char* t : {"fp16", "bf16", "fp32", "int8", "fp8", "fp4"})
+    if (kv.count(t)) peaks[t] = parse_flops_per_s_text(kv[t], std::string("--hw ") + t);
+  std::vector<std::string> warnings;
+  if (kind != "cpu" && !peaks.contains("fp16") && !peaks.contains("fp32") && !peaks.contains("bf16")) {
+    int n = 0;
+    const double ratio = median_gpu_ratio("fp16", "bw", &n);
+    if (ratio <= 0) input_error("--hw: an inline " + kind + " needs its FLOP/s (e.g. fp16=40TFLOPS)");
+    peaks["fp16"] = ratio * d["memory_bandwidth_bytes_per_s"].get<double>();
+    char b[200];
+    std::snprintf(b, sizeof b, "--hw: no FLOP/s given: fp16 taken as %.0f TFLOP/s (bw x %.0f FLOP per byte, the median of %d GPUs in hwdb/devices); prefill follows that guess",
+                  peaks["fp16"].get<double>() / 1e12, ratio, n);
+    warnings.push_back(b);
+  }
+  if (!peaks.empty()) d["peak_flops_per_s"] = peaks;
+  d["sources"] = {{"all", "given on the command line: --hw " + spec}};
+  System s = wrap_device(parse_device(d, "--hw (inline)", true, &warnings), "--hw (inline)");
+  if (kind == "gpu" && kv.count("ram")) s.host_memory_bytes = parse_bytes_text(kv["ram"], "--hw ram");
+  s.warnings = warnings;
+  return s;
+}
+
 System resolve_hardware(const std::string& id_or_path) {
   if (id_or_path.empty()) input_error("--hw: empty hardware id");
+  if (id_or_path.find('=') != std::string::npos && !fs::exists(id_or_path)) return inline_system(id_or_path);
   if (looks_like_path(id_or_path)) {
     const json j = read_json_file(id_or_path);
     if (j.is_object() && j.contains("host")) return parse_system(j, id_or_path);
-    return wrap_device(parse_device(j, id_or_path), id_or_path);
+    std::vector<std::string> warnings;
+    System s = wrap_device(parse_device(j, id_or_path, true, &warnings), id_or_path);
+    s.warnings = warnings;
+    return s;
   }
   const std::string sp = data_path("hwdb/systems/" + id_or_path + ".json");
   if (fs::exists(sp)) return load_system_file(sp);

@@ -73,11 +73,25 @@ struct System {
   // the backend the layers run on: the first GPU's, else the host's (a unified chip's GPU or CPU)
   const std::string& backend() const { return gpus.empty() ? host.backend : gpus.front().backend; }
   double gpu_memory_bytes() const;  // all GPUs (or the unified chip's GPU-usable share)
+  // What the user should know about numbers given without a source (a device file of their own
+  // without `sources`, an inline --hw spec, a FLOP/s derived for it); the CLI prints them.
+  std::vector<std::string> warnings;
 };
 
 Device load_device_file(const std::string& path);
 System load_system_file(const std::string& path);
-// --hw: a system id, a device id (wrapped in a default system), or a path to a JSON file.
+// --hw: a system id, a device id (wrapped in a default system), a path to a JSON file, or an
+// inline spec of comma-separated key=value pairs:
+//   kind=gpu|cpu|unified   (default: gpu when vram is given, else cpu)
+//   vram=12GiB | mem=64GiB (the device's memory; mem for a CPU or unified chip)
+//   bw=360GB/s             (its memory bandwidth; required)
+//   fp16=, bf16=, fp32=, int8=, fp8=, fp4= (peak FLOP/s, e.g. fp16=40TFLOPS)
+//   ram=32GiB              (host memory beside a GPU; default 32 GiB)
+//   backend=cuda|rocm|metal|vulkan|sycl|cpu, cores=N, name=TEXT
+// A GPU given without any FLOP/s gets fp16 = bw x the median fp16 FLOP per byte of the GPUs in
+// hwdb/devices, with a warning (System::warnings): decode follows bw, prefill that guess.
+// A device file of the user's own (a path) may omit `sources` and `schema_version`: its
+// numbers are taken with a warning. Files in hwdb/ must carry both.
 System resolve_hardware(const std::string& id_or_path);
 std::vector<Device> all_devices();
 std::vector<System> all_systems();

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <sstream>
 #include <set>
 
 #include "advise.h"
@@ -256,6 +257,22 @@ TEST_CASE("gemmasim advise: table, JSON, CSV and bad input") {
   const CliResult c = run_cli("advise --hw rtx-3060-12gb --csv --top 3");
   CHECK(c.code == 0);
   CHECK(std::count(c.out.begin(), c.out.end(), '\n') == 4);
+  // numbers, not display strings: the price a number of USD, the context a count of tokens
+  CHECK(c.out.rfind("rank,system,price_usd,", 0) == 0);
+  CHECK(c.out.find('$') == std::string::npos);
+  {
+    std::istringstream rows(c.out);
+    std::string header, first;
+    std::getline(rows, header);
+    std::getline(rows, first);
+    std::vector<std::string> cells;
+    std::stringstream ss(first);
+    for (std::string x; std::getline(ss, x, ',');) cells.push_back(x);
+    REQUIRE(cells.size() >= 10);
+    CHECK(std::stod(cells[2]) > 100);                    // price_usd
+    CHECK(cells[7].find_first_not_of("0123456789") == std::string::npos);  // context_fits_tokens
+    CHECK(std::stoll(cells[7]) >= 8192);
+  }
   for (const char* bad : {"--use-case gaming", "--budget -5", "--modality smell", "--users 0", "--quants q4_k_m,fp8", "--hw nope"}) {
     const CliResult b = run_cli(std::string("advise ") + bad);
     CHECK_MESSAGE(b.code == 2, bad);

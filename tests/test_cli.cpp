@@ -57,6 +57,13 @@ TEST_CASE("the fit matrix runs with no arguments") {
   REQUIRE(r.code == 0);
   CHECK(r.out.find("gemma4-31b") != std::string::npos);
   CHECK(r.out.find("gtx-1650") != std::string::npos);
+  CHECK(r.out.find(" GiB") != std::string::npos);  // memory as GPUs are sold
+  // --csv: bytes and tokens as integers, fits as a boolean
+  const CliResult c = run_cli("matrix --csv");
+  REQUIRE(c.code == 0);
+  CHECK(c.out.rfind("hardware,model,quant,engine,gpu_used_bytes,", 0) == 0);
+  CHECK(c.out.find("GB") == std::string::npos);
+  CHECK(c.out.find(",true,") != std::string::npos);
 }
 
 static void check_bad(const std::string& args, const std::string& needle) {
@@ -291,4 +298,76 @@ TEST_CASE("multi-file outputs appear complete or not at all; Ctrl-C leaves no te
   CHECK_FALSE(fs::exists(gguf));
   CHECK_FALSE(fs::exists(gguf + ".tmp"));
   fs::remove_all(base);
+}
+
+TEST_CASE("own hardware in one line: --hw key=value specs; a device file without sources is taken with a warning") {
+  auto decode = [](const std::string& hw) {
+    const CliResult r = run_cli("estimate --model gemma4-e4b --quant q4_k_m --hw " + hw + " --prompt 512 --gen 64 --json");
+    CAPTURE(hw);
+    CAPTURE(r.err);
+    REQUIRE(r.code == 0);
+    return nlohmann::json::parse(r.out);
+  };
+  const auto a = decode("vram=12GiB,bw=360GB/s,fp16=29TFLOPS");
+  const auto b = decode("vram=12GiB,bw=720GB/s,fp16=29TFLOPS");
+  // twice the bandwidth: every GPU op's memory time halves, decode gets faster (not 2x: the
+  // per-layer launch overheads stay)
+  auto memory_s = [](const nlohmann::json& j) {
+    double t = 0;
+    for (const auto& o : j["ops"])
+      if (o["device"] == "gpu0") t += o["memory_s"].get<double>();  // (the PLE table stays on the host)
+    return t;
+  };
+  CHECK(memory_s(b) == doctest::Approx(memory_s(a) / 2));
+  CHECK(b["decode_tok_per_s"].get<double>() > 1.3 * a["decode_tok_per_s"].get<double>());
+  CHECK(b["decode_tok_per_s"].get<double>() < 2.0 * a["decode_tok_per_s"].get<double>());
+  // the same numbers as a file: the same answer
+  const std::string base = "/tmp/gemmasim_inline_" + std::to_string(::getpid());
+  {
+    std::ofstream(base + ".json") << R"({"id": "mygpu", "kind": "gpu", "backend": "cuda", "memory_bytes": 12884901888,
+      "memory_bandwidth_bytes_per_s": 360e9, "peak_flops_per_s": {"fp16": 29e12}})";
+  }
+  const CliResult f = run_cli("estimate --model gemma4-e4b --quant q4_k_m --hw " + base + ".json --prompt 512 --gen 64 --json");
+  REQUIRE(f.code == 0);
+  CHECK(f.err.find("unsourced") != std::string::npos);
+  CHECK(nlohmann::json::parse(f.out)["decode_tok_per_s"].get<double>() == doctest::Approx(a["decode_tok_per_s"].get<double>()));
+  std::filesystem::remove(base + ".json");
+  // no FLOP/s: derived from the bandwidth with a warning; the decode speed barely moves
+  const CliResult g = run_cli("estimate --model gemma4-e4b --quant q4_k_m --hw vram=12GiB,bw=360GB/s --prompt 512 --gen 64 --json");
+  REQUIRE(g.code == 0);
+  CHECK(g.err.find("FLOP per byte") != std::string::npos);
+  CHECK(nlohmann::json::parse(g.out)["decode_tok_per_s"].get<double>() ==
+        doctest::Approx(a["decode_tok_per_s"].get<double>()).epsilon(0.1));
+  // a CPU: its memory and bandwidth
+  CHECK(run_cli("fit --model gemma4-e2b --quant q4_0 --hw kind=cpu,mem=16GiB,bw=60GB/s,fp32=1TFLOPS,cores=8").code == 0);
+  check_bad("fit --model gemma4-e2b --hw vram=12GiB", "bw=RATE");
+  check_bad("fit --model gemma4-e2b --hw vram=12XB,bw=360GB/s", "unknown unit");
+  check_bad("fit --model gemma4-e2b --hw vram=12GiB,bw=360GB/s,color=red", "unknown key 'color'");
+  check_bad("fit --model gemma4-e2b --hw vram=-1GiB,bw=360GB/s", "non-negative");
+  check_bad("fit --model gemma4-e2b --hw vram=12GiB,vram=8GiB,bw=1GB/s", "given twice");
+}
+
+TEST_CASE("cmake --install: the binary finds its installed data; man page and bash completion installed") {
+  namespace fs = std::filesystem;
+  const std::string build = fs::path(GEMMASIM_BINARY).parent_path().string();
+  const std::string prefix = "/tmp/gemmasim_install_" + std::to_string(::getpid());
+  fs::remove_all(prefix);
+  if (std::system(("cmake --version >/dev/null 2>&1")) != 0) {
+    MESSAGE("skipped: cmake is not on PATH");
+    return;
+  }
+  REQUIRE(std::system(("cmake --install " + build + " --prefix " + prefix + " >/dev/null 2>&1").c_str()) == 0);
+  CHECK(fs::exists(prefix + "/bin/gemmasim"));
+  CHECK(fs::exists(prefix + "/share/gemmasim/hwdb/devices/rtx-4090.json"));
+  CHECK(fs::exists(prefix + "/share/gemmasim/data/serving-defaults.json"));
+  CHECK(fs::exists(prefix + "/share/man/man1/gemmasim.1"));
+  CHECK(fs::exists(prefix + "/share/bash-completion/completions/gemmasim"));
+  // without GEMMASIM_DATA, from another directory: the installed data
+  const std::string run = "cd / && env -u GEMMASIM_DATA " + prefix + "/bin/gemmasim ";
+  const std::string out = prefix + "/out.txt";
+  REQUIRE(std::system((run + "--data-dir > " + out).c_str()) == 0);
+  CHECK(slurp(out) == prefix + "/share/gemmasim\n");
+  CHECK(std::system((run + "fit --model gemma4-e2b --quant q4_0 --hw rtx-4090 > " + out).c_str()) == 0);
+  CHECK(slurp(out).find("fits") != std::string::npos);
+  fs::remove_all(prefix);
 }
