@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -122,6 +123,12 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const boost::program_options::error& e) {
     std::fprintf(stderr, "gemmasim %s: %s\n", name.c_str(), e.what());
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // a path the user gave that the filesystem refuses (too long, a file on the way, no access)
+    std::string path = e.path1().string();
+    if (path.size() > 120) path = path.substr(0, 120) + "...";
+    std::fprintf(stderr, "gemmasim %s: %s: %s\n", name.c_str(), path.c_str(), e.code().message().c_str());
     return 2;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "gemmasim %s: out of memory\n", name.c_str());

@@ -43,6 +43,11 @@ std::string synth_cache_dir() {
   return data_root() + "/.cache/gemmasim";
 }
 
+bool path_exists(const std::string& path) noexcept {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec) && !ec;
+}
+
 std::string default_report_dir() { return installed_data() ? std::string("reports/out") : data_root() + "/reports/out"; }
 
 }  // namespace gs

@@ -16,4 +16,7 @@ std::string synth_cache_dir();
 // Default folder of validate's and report's files: <data_root>/reports/out in a source tree,
 // reports/out under the current directory when installed.
 std::string default_report_dir();
+// Whether a path exists, false for names the filesystem cannot take (too long, a file on the
+// way) instead of throwing: ids and paths people type are looked up with it.
+bool path_exists(const std::string& path) noexcept;
 }  // namespace gs

@@ -178,7 +178,7 @@ ModelSpec find_model(const std::string& id_or_path) {
     return load_model_file(id_or_path);
   for (const char* dir : {"models/", "models/tiny/"}) {
     const std::string p = data_path(std::string(dir) + id_or_path + ".json");
-    if (fs::exists(p)) return load_model_file(p);
+    if (path_exists(p)) return load_model_file(p);
   }
   std::string known;
   for (const auto& m : all_models()) known += (known.empty() ? "" : ", ") + m.id;

@@ -3,7 +3,7 @@
 #   bash scripts/setup.sh [build-dir] [extra cmake args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="build-essential cmake libeigen3-dev libboost-program-options-dev nlohmann-json3-dev doctest-dev gnuplot-nox"
+PKGS="build-essential cmake libeigen3-dev libboost-program-options-dev nlohmann-json3-dev doctest-dev gnuplot-nox ${GEMMASIM_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

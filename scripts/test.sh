@@ -2,9 +2,12 @@
 # README command 2: set up, build, and run the whole test suite (ctest over doctest).
 #   bash scripts/test.sh              # Release build in build/
 #   bash scripts/test.sh --sanitize   # ASan + UBSan build in build-asan/
+#   bash scripts/test.sh --fuzz       # the libFuzzer targets, 10 s each (build-fuzz/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${1:-}" = "--sanitize" ]; then
+if [ "${1:-}" = "--fuzz" ]; then
+  bash scripts/fuzz.sh 10  # each libFuzzer target 10 s on its seed corpus (clang, ASan + UBSan)
+elif [ "${1:-}" = "--sanitize" ]; then
   bash scripts/setup.sh build-asan -DGEMMASIM_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
 else

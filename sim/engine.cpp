@@ -262,7 +262,7 @@ std::vector<std::string> engine_ids() {
 EngineProfile resolve_engine(const std::string& id_or_path) {
   if (id_or_path.find('/') != std::string::npos || id_or_path.ends_with(".json")) return load_engine_file(id_or_path);
   const std::string p = engines_dir() + "/" + id_or_path + ".json";
-  if (!fs::exists(p)) {
+  if (!path_exists(p)) {
     std::string known;
     for (const auto& k : engine_ids()) known += (known.empty() ? "" : ", ") + k;
     input_error("--engine: unknown engine '" + id_or_path + "' (known: " + known + ")");

@@ -154,7 +154,7 @@ static std::string device_path(const std::string& id) { return data_path("hwdb/d
 
 static Device load_device_id(const std::string& id, const JsonReader& where) {
   const std::string p = device_path(id);
-  if (!fs::exists(p)) where.fail("unknown device '" + id + "' (no " + p + ")");
+  if (!path_exists(p)) where.fail("unknown device '" + id + "' (no " + p + ")");
   return load_device_file(p);
 }
 
@@ -237,7 +237,7 @@ static System wrap_device(const Device& d, const std::string& file) {
   if (d.is_gpu()) {
     s.gpus.push_back(d);
     const std::string host_id = "cpu-ddr4-3200-dual";
-    s.host = fs::exists(device_path(host_id)) ? load_device_file(device_path(host_id)) : Device{};
+    s.host = path_exists(device_path(host_id)) ? load_device_file(device_path(host_id)) : Device{};
     if (s.host.id.empty()) {
       s.host.id = host_id;
       s.host.kind = "cpu";
@@ -292,9 +292,11 @@ static System inline_system(const std::string& spec) {
     at = comma + 1;
   }
   static const char* kKeys[] = {"kind", "vram", "mem", "bw", "fp16", "bf16", "fp32", "int8", "fp8", "fp4", "ram", "backend", "cores", "name"};
-  for (const auto& [k, v] : kv)
-    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* x) { return k == x; }) == std::end(kKeys))
+  for (const auto& item : kv) {
+    const std::string& k = item.first;  // (a structured binding: clang 14 cannot capture it)
+    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&k](const char* x) { return k == x; }) == std::end(kKeys))
       input_error("--hw: unknown key '" + k + "' (kind, vram, mem, bw, fp16, bf16, fp32, int8, fp8, fp4, ram, backend, cores, name)");
+  }
   json d = {{"id", "inline"}, {"name", kv.count("name") ? kv["name"] : "hardware given inline (" + spec + ")"}};
   const std::string kind = kv.count("kind") ? kv["kind"] : kv.count("vram") ? "gpu" : "cpu";
   d["kind"] = kind;
@@ -334,7 +336,7 @@ static System inline_system(const std::string& spec) {
 
 System resolve_hardware(const std::string& id_or_path) {
   if (id_or_path.empty()) input_error("--hw: empty hardware id");
-  if (id_or_path.find('=') != std::string::npos && !fs::exists(id_or_path)) return inline_system(id_or_path);
+  if (id_or_path.find('=') != std::string::npos && !path_exists(id_or_path)) return inline_system(id_or_path);
   if (looks_like_path(id_or_path)) {
     const json j = read_json_file(id_or_path);
     if (j.is_object() && j.contains("host")) return parse_system(j, id_or_path);
@@ -344,15 +346,15 @@ System resolve_hardware(const std::string& id_or_path) {
     return s;
   }
   const std::string sp = data_path("hwdb/systems/" + id_or_path + ".json");
-  if (fs::exists(sp)) return load_system_file(sp);
+  if (path_exists(sp)) return load_system_file(sp);
   const std::string dp = device_path(id_or_path);
-  if (fs::exists(dp)) return wrap_device(load_device_file(dp), dp);
+  if (path_exists(dp)) return wrap_device(load_device_file(dp), dp);
   input_error("--hw: unknown hardware '" + id_or_path + "' (see `gemmasim hw` for ids, or pass a JSON file)");
 }
 
 static std::vector<std::string> json_files(const std::string& dir) {
   std::vector<std::string> out;
-  if (!fs::exists(dir)) return out;
+  if (!path_exists(dir)) return out;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().extension() == ".json") out.push_back(e.path().string());
   std::sort(out.begin(), out.end());

@@ -13,7 +13,7 @@ MemoryRules load_memory_rules(const std::string& engine_id) {
   // an id of hwdb/engines/, or a file (as resolve_engine: a path or a name ending in .json)
   const bool is_file = engine_id.find('/') != std::string::npos || engine_id.ends_with(".json");
   const std::string path = is_file ? engine_id : data_path("hwdb/engines/" + engine_id + ".json");
-  if (!std::filesystem::exists(path)) input_error("--engine: unknown engine '" + engine_id + "' (no " + path + ")");
+  if (!path_exists(path)) input_error("--engine: unknown engine '" + engine_id + "' (no " + path + ")");
   const json j = read_json_file(path);
   JsonReader r(j, path);
   MemoryRules m;

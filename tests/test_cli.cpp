@@ -191,6 +191,12 @@ TEST_CASE("outputs never replace special files; inputs refuse devices, FIFOs and
   check_bad("fit --model " + big, "beyond the range of a double");
   fs::remove(big);
   check_bad("run --model gemma4-e2b-tiny --threads 100000", "--threads");
+  // ids longer than a file name may be (the lookup's filesystem error was an internal error)
+  const std::string long_id(5000, 'a');
+  check_bad("fit --model " + long_id, "unknown model");
+  check_bad("fit --model gemma4-e2b --hw " + long_id, "unknown hardware");
+  check_bad("fit --model gemma4-e2b --engine " + long_id, "unknown engine");
+  check_bad("fit --model gemma4-e2b --hw bw=1GB/s,vram=" + long_id, "--hw vram");
 }
 
 TEST_CASE("flags people type: llama.cpp and vLLM spellings, --version, one output format") {

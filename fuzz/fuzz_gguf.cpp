@@ -1,0 +1,13 @@
+// GGUF reader and weight binding: a file, its metadata as a model, its tensors bound.
+#include "fuzz_input.h"
+#include "gguf.h"
+#include "weights.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string path = gs::fuzz::as_file(data, size);
+  return gs::fuzz::expect_input_error_only([&] {
+    const gs::ref::GgufFile f(path);
+    const gs::ModelSpec m = gs::ref::model_for_gguf(f, "");
+    (void)gs::ref::bind_weights(m, f);
+  });
+}
