@@ -13,6 +13,7 @@
 #include "html.h"
 #include "report_charts.h"
 #include "table.h"
+#include "text.h"
 
 namespace gs::cli {
 
@@ -84,7 +85,9 @@ std::function<void(int, int)> progress_reporter(const char* what) {
     if (!tty) return;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (s < 1.0 && done < total) return;
-    if (s >= 1.0) std::fprintf(stderr, "\r%s: %d/%d%s", what, done, total, done == total ? "\n" : "");
+    if (s >= 1.0)
+      std::fprintf(stderr, "\r%s: %d/%d%s   %s", what, done, total,
+                   eta_text(s, total > 0 ? static_cast<double>(done) / total : 0).c_str(), done == total ? "\n" : "");
   };
 }
 

@@ -28,6 +28,7 @@
 #include "options.h"
 #include "stats.h"
 #include "synth.h"
+#include "text.h"
 #include "units.h"
 #include "weights.h"
 
@@ -324,7 +325,11 @@ int cmd_run(const Args& a) {
     step_s.push_back(seconds(t0, Clock::now()));
     next = ref::argmax(logits.data(), m.n_vocab);
     generated.push_back(next);
-    if (tty && (i % 8 == 7 || i + 1 == gen)) std::fprintf(stderr, "\rdecode %lld/%lld", i + 1, gen);
+    if (tty && (i % 8 == 7 || i + 1 == gen)) {
+      double spent = 0;
+      for (const double x : step_s) spent += x;
+      std::fprintf(stderr, "\rdecode %lld/%lld%s   ", i + 1, gen, eta_text(spent, static_cast<double>(i + 1) / static_cast<double>(gen)).c_str());
+    }
   }
   if (tty && gen > 0) std::fprintf(stderr, "\n");
   const ref::Counters& decode = f.counters();

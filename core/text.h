@@ -1,6 +1,7 @@
 // text.h: the small string helpers the loaders share (ASCII only).
 #pragma once
 #include <cctype>
+#include <cstdio>
 #include <string>
 
 namespace gs {
@@ -16,6 +17,18 @@ inline std::string trim(const std::string& s) {
   if (a == std::string::npos) return "";
   const auto b = s.find_last_not_of(" \t\r\n");
   return s.substr(a, b - a + 1);
+}
+
+// Progress lines: the time left when `done` of the work (0..1] took elapsed_s so far, as
+// ", 1m23s left" ("" before there is anything to go on).
+inline std::string eta_text(double elapsed_s, double done) {
+  if (!(done > 0) || done >= 1 || elapsed_s < 0) return "";
+  const long left = static_cast<long>(elapsed_s * (1 - done) / done + 0.5);
+  char b[48];
+  if (left >= 3600) std::snprintf(b, sizeof b, ", %ldh%02ldm left", left / 3600, left / 60 % 60);
+  else if (left >= 60) std::snprintf(b, sizeof b, ", %ldm%02lds left", left / 60, left % 60);
+  else std::snprintf(b, sizeof b, ", %lds left", left);
+  return b;
 }
 
 }  // namespace gs

@@ -5,7 +5,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -13,6 +15,7 @@
 
 #include "atomic_file.h"
 #include "error.h"
+#include "text.h"
 #include "units.h"
 
 namespace gs::ref {
@@ -174,6 +177,7 @@ std::uint64_t GgufWriter::file_bytes() const {
 void GgufWriter::write(const std::string& path, const GgufFillFn& fill, bool progress, std::size_t chunk_bytes) const {
   const std::string tmp = path + ".tmp";
   const RemoveOnInterrupt guard(tmp);  // Ctrl-C leaves no partial file
+  const auto t0 = std::chrono::steady_clock::now();
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) input_error(tmp + ": cannot create (" + std::strerror(errno) + ")");
   try {
@@ -218,8 +222,10 @@ void GgufWriter::write(const std::string& path, const GgufFillFn& fill, bool pro
       }
       o.pad_to(alignment_);
       if (progress) {
-        std::fprintf(stderr, "\rwriting %s: tensor %zu/%zu, %.2f / %.2f GB", path.c_str(), i + 1, tensors_.size(),
-                     static_cast<double>(o.pos()) / kGB, static_cast<double>(total) / kGB);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::fprintf(stderr, "\rwriting %s: tensor %zu/%zu, %.2f / %.2f GB%s   ", path.c_str(), i + 1, tensors_.size(),
+                     static_cast<double>(o.pos()) / kGB, static_cast<double>(total) / kGB,
+                     eta_text(s, static_cast<double>(o.pos()) / static_cast<double>(std::max<std::uint64_t>(total, 1))).c_str());
         std::fflush(stderr);
       }
     }
