@@ -136,7 +136,8 @@ int cmd_estimate(const Args& a) {
 
   RunPlacement pl;
   pl.gpu_layers = c.gpu_layers;
-  pl.n_cpu_moe = c.cpu_moe ? -1 : c.n_cpu_moe;
+  // as load_inputs resolved --n-cpu-moe / --cpu-moe / -ot
+  pl.n_cpu_moe = in.fit.placement.cpu_moe ? -1 : in.fit.placement.n_cpu_moe;
   pl.tp = f.tp;
   pl.kv_on_host = f.nkvo;
   Workload wl;

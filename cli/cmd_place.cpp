@@ -162,6 +162,8 @@ int cmd_place(const Args& a) {
   if (budget_flag && ctx.vram_budget_bytes > 1e15) input_error("--vram-budget: " + budget_s + " is beyond 1 PB");
   ctx.profile_counts = moe::expert_counts(in_sample ? eval : prof);
   ctx.decay_half_life_tokens = half_life;
+  if (!c.override_tensor.empty())
+    input_error("-ot: place computes the placement (and prints the -ot that realises it); compare with --policy, --n-cpu-moe or --cpu-moe");
   ctx.n_cpu_moe = vm["n-cpu-moe"].defaulted() ? -1 : c.n_cpu_moe;
   if (ctx.n_cpu_moe > in.model.n_layer)
     input_error("--n-cpu-moe: " + std::to_string(ctx.n_cpu_moe) + " is more than the model's " +

@@ -61,7 +61,7 @@ std::string alias_for(const std::string& cmd, const std::string& flag) {
   static const std::map<std::string, std::string> model_flags = {
       {"-ngl", "--gpu-layers"},        {"--n-gpu-layers", "--gpu-layers"}, {"--ctx-size", "--ctx"},
       {"-ctk", "--kv-type"},           {"-ctv", "--kv-type"},              {"--cache-type-k", "--kv-type"},
-      {"--cache-type-v", "--kv-type"}, {"--max-model-len", "--ctx"}};
+      {"--cache-type-v", "--kv-type"}, {"--max-model-len", "--ctx"},      {"-ot", "--override-tensor"}};
   static const std::map<std::string, std::map<std::string, std::string>> by_cmd = {
       {"estimate", {{"-ub", "--ubatch"}, {"--ubatch-size", "--ubatch"}, {"--tensor-parallel-size", "--tp"}, {"-tp", "--tp"}}},
       {"serve-sim", {{"-np", "--parallel"}, {"-ub", "--ubatch-size"}, {"--tensor-parallel-size", "--tp"}, {"-tp", "--tp"},

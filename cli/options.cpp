@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 
 namespace gs::cli {
 
@@ -26,6 +27,9 @@ void add_common(po::options_description& d, Common& c) {
       ("gpu-layers", po::value(&c.gpu_layers)->default_value(c.gpu_layers), "layers on the GPU (llama.cpp -ngl; -1 = all + output)")
       ("n-cpu-moe", po::value(&c.n_cpu_moe)->default_value(c.n_cpu_moe), "keep the experts of the first N layers on the CPU")
       ("cpu-moe", po::bool_switch(&c.cpu_moe), "keep all experts on the CPU")
+      ("override-tensor", po::value(&c.override_tensor)->composing(),
+       "llama.cpp -ot PATTERN=BUFFER[,...]: the layers whose expert tensors (blk.N.ffn_*_exps) a PATTERN=CPU matches "
+       "keep their experts on the CPU (as many layers as --n-cpu-moe)")
       ("batch", po::value(&c.batch)->default_value(c.batch), "concurrent sequences")
       ("modality", po::value(&c.modality)->default_value(c.modality), "text | image (adds the vision encoder) | audio (adds the audio encoder)")
       ("json", po::bool_switch(&c.json), "JSON output")
@@ -43,6 +47,55 @@ bool parse(const Args& a, po::options_description& d, po::variables_map& vm, con
   return true;
 }
 
+int cpu_expert_layers(const ModelSpec& m, const std::vector<std::string>& overrides) {
+  std::vector<std::regex> cpu;
+  for (const auto& arg : overrides) {
+    std::size_t at = 0;
+    while (at <= arg.size()) {
+      const std::size_t comma = std::min(arg.find(',', at), arg.size());
+      const std::string item = arg.substr(at, comma - at);
+      at = comma + 1;
+      const std::size_t eq = item.rfind('=');
+      if (item.empty() || eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+        input_error("-ot: '" + item + "': expected PATTERN=BUFFER (e.g. ffn_.*_exps=CPU)");
+      std::string buffer = item.substr(eq + 1);
+      for (auto& ch : buffer) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (buffer != "CPU") continue;  // a GPU buffer (CUDA0, Vulkan1 ...): where the layers are anyway
+      try {
+        cpu.emplace_back(item.substr(0, eq));
+      } catch (const std::regex_error& e) {
+        input_error("-ot: '" + item.substr(0, eq) + "' is not a regular expression (" + e.what() + ")");
+      }
+    }
+  }
+  if (cpu.empty()) return 0;
+  auto matches = [&](const std::string& name) {
+    for (const auto& r : cpu)
+      if (std::regex_search(name, r)) return true;
+    return false;
+  };
+  // What a pattern may not move: the layers' other weights and the model's (only the experts'
+  // placement is modelled this way; whole layers go with --gpu-layers).
+  for (const char* other : {"attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight", "ffn_gate.weight",
+                            "ffn_up.weight", "ffn_down.weight", "attn_norm.weight", "ffn_gate_inp.weight"})
+    if (const std::string n = "blk.0." + std::string(other); matches(n))
+      input_error("-ot: moves " + n + " to the CPU; only the experts (blk.N.ffn_*_exps) are placed this way here "
+                  "(whole layers: --gpu-layers)");
+  for (const char* other : {"token_embd.weight", "output.weight", "output_norm.weight"})
+    if (matches(other)) input_error(std::string("-ot: moves ") + other + " to the CPU; only the experts (blk.N.ffn_*_exps) are placed this way here");
+  int n = 0;
+  for (int il = 0; il < m.n_layer; ++il) {
+    if (!m.is_moe(il)) continue;
+    const std::string b = "blk." + std::to_string(il) + ".";
+    bool hit = false;
+    for (const char* t : {"ffn_gate_up_exps.weight", "ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"})
+      hit = hit || matches(b + t);
+    n += hit;
+  }
+  if (n == 0) input_error("-ot: no expert tensor of " + m.id + " matches (" + (m.moe.n_expert > 0 ? "its experts are blk.N.ffn_gate_up_exps / ffn_down_exps" : "it has no experts") + ")");
+  return n;
+}
+
 Inputs load_inputs(const Common& c) {
   Inputs in{find_model(c.model), find_recipe(c.quant), load_hw(c.hw), {}, {}};
   in.rules = load_memory_rules(c.engine.empty() ? default_engine(in.hw, in.quant) : c.engine);
@@ -57,6 +110,21 @@ Inputs load_inputs(const Common& c) {
   in.fit.placement.gpu_layers = c.gpu_layers;
   in.fit.placement.n_cpu_moe = c.n_cpu_moe;
   in.fit.placement.cpu_moe = c.cpu_moe;
+  if (!c.override_tensor.empty()) {
+    if (c.n_cpu_moe > 0 || c.cpu_moe) input_error("-ot: give it or --n-cpu-moe / --cpu-moe, not both");
+    const int n = cpu_expert_layers(in.model, c.override_tensor);
+    int moe_layers = 0;
+    for (int il = 0; il < in.model.n_layer; ++il) moe_layers += in.model.is_moe(il);
+    if (n == moe_layers) {
+      in.fit.placement.cpu_moe = true;
+    } else {
+      // the experts of n layers on the CPU cost what the first n layers' do (--n-cpu-moe): every
+      // MoE layer's experts have the same shape
+      int seen = 0, upto = 0;
+      while (seen < n && upto < in.model.n_layer) seen += in.model.is_moe(upto++);
+      in.fit.placement.n_cpu_moe = upto;
+    }
+  }
   if (c.modality == "image") in.fit.encoders = {"vision"};
   else if (c.modality == "audio") in.fit.encoders = {"audio"};
   else if (c.modality != "text") input_error("--modality: expected text, image or audio, got '" + c.modality + "'");

@@ -25,6 +25,7 @@ struct Common {
   std::string modality = "text";  // text | image | audio
   bool json = false, csv = false;
   bool ctx_given = true;          // false: --ctx was left at its default (an engine may bring its own)
+  std::vector<std::string> override_tensor;  // llama.cpp -ot PATTERN=BUFFER[,...]
 };
 
 // Adds --model --quant --hw --engine --ctx --kv-type --gpu-layers --n-cpu-moe --cpu-moe --batch --modality --json --csv.
@@ -41,6 +42,11 @@ struct Inputs {
   FitOptions fit;
 };
 Inputs load_inputs(const Common& c);
+// llama.cpp -ot PATTERN=BUFFER[,...] over a model: how many MoE layers have an expert tensor
+// (blk.N.ffn_{gate_up,gate,up,down}_exps.weight) that a PATTERN=CPU matches (regex search, as
+// llama.cpp); a pattern that would move other tensors to the CPU, a bad regex or one that
+// matches no expert is an InputError.
+int cpu_expert_layers(const ModelSpec& m, const std::vector<std::string>& overrides);
 
 // --threads for the kernel: 0 (OpenMP's default) .. 8 x this machine's hardware threads
 // (at most 1024); beyond, OpenMP cannot start them: a one-line InputError naming the flag.

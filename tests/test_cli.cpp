@@ -377,3 +377,28 @@ TEST_CASE("cmake --install: the binary finds its installed data; man page and ba
   CHECK(slurp(out).find("fits") != std::string::npos);
   fs::remove_all(prefix);
 }
+
+TEST_CASE("llama.cpp -ot: expert layers a PATTERN=CPU matches, as --n-cpu-moe / --cpu-moe") {
+  auto est = [](const std::string& flags) {
+    const CliResult r = run_cli("estimate --model gemma4-26b-a4b --quant q4_k_m --hw rtx-3060-12gb --gpu-layers 99 " + flags + " --json");
+    CAPTURE(flags);
+    CAPTURE(r.err);
+    REQUIRE(r.code == 0);
+    return nlohmann::json::parse(r.out);
+  };
+  const auto all_ot = est("-ot exps=CPU"), all = est("--cpu-moe");
+  CHECK(all_ot["decode_tok_per_s"] == all["decode_tok_per_s"]);
+  CHECK(all_ot["memory"] == all["memory"]);
+  // four layers named: the same as the experts of the first four (every MoE layer's experts have one shape)
+  const auto four_ot = est("-ot 'blk\\.(3|9|17|25)\\.ffn_(gate_up|down)_exps=CPU'"), four = est("--n-cpu-moe 4");
+  CHECK(four_ot["decode_tok_per_s"] == four["decode_tok_per_s"]);
+  CHECK(four_ot["decode_tok_per_s"].get<double>() > all["decode_tok_per_s"].get<double>());
+  // a GPU buffer changes nothing; a list with one CPU entry counts it
+  CHECK(est("--override-tensor exps=CUDA0")["decode_tok_per_s"] == est("")["decode_tok_per_s"]);
+  CHECK(est("-ot 'blk\\.0\\.=CUDA0,blk\\.1\\.ffn_down_exps=CPU'")["decode_tok_per_s"] == est("--n-cpu-moe 1")["decode_tok_per_s"]);
+  check_bad("estimate --model gemma4-26b-a4b -ot attn_q=CPU", "attn_q");
+  check_bad("estimate --model gemma4-26b-a4b -ot '([=CPU'", "not a regular expression");
+  check_bad("estimate --model gemma4-26b-a4b -ot exps", "PATTERN=BUFFER");
+  check_bad("estimate --model gemma4-e4b -ot exps=CPU", "no expert tensor");
+  check_bad("estimate --model gemma4-26b-a4b -ot exps=CPU --n-cpu-moe 2", "not both");
+}
