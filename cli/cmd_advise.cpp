@@ -21,46 +21,37 @@ namespace {
 
 std::string money(double usd) { return usd > 0 ? "$" + report::fmt_num(usd, 0) : "-"; }
 
-report::Table advise_table(const AdviseResult& r, std::size_t top) {
-  std::vector<std::string> head = {"#", "system", "price", "variant", "quant", "split", "engine", "context fits",
-                                   "prefill tok/s", "decode tok/s"};
-  if (r.req.serving) head.insert(head.end(), {"TTFT p99 s", "TPOT p99 ms", "served tok/s"});
+// The ranked table: for reading (display strings: "$1599", "19.2K", rounded speeds), or with
+// numbers = true for --csv (machine headers, numbers in the one unit system: USD, tokens,
+// tok/s, seconds).
+report::Table advise_table(const AdviseResult& r, std::size_t top, bool numbers = false) {
+  std::vector<std::string> head =
+      numbers ? std::vector<std::string>{"rank", "system", "price_usd", "variant", "quant", "split", "engine",
+                                         "context_fits_tokens", "prefill_tok_per_s", "decode_tok_per_s"}
+              : std::vector<std::string>{"#", "system", "price", "variant", "quant", "split", "engine", "context fits",
+                                         "prefill tok/s", "decode tok/s"};
+  if (r.req.serving) {
+    const std::vector<std::string> more = numbers ? std::vector<std::string>{"ttft_p99_s", "tpot_p99_s", "served_output_tok_per_s"}
+                                                  : std::vector<std::string>{"TTFT p99 s", "TPOT p99 ms", "served tok/s"};
+    head.insert(head.end(), more.begin(), more.end());
+  }
   head.push_back("quality");
   report::Table t(head);
   t.right_align_from(7);
+  auto num = [numbers](double v, int digits) { return numbers ? report::csv_num(v) : report::fmt_num(v, digits); };
   for (std::size_t i = 0; i < std::min(top, r.ranked.size()); ++i) {
     const Candidate& c = r.ranked[i];
-    std::vector<std::string> row = {std::to_string(i + 1), c.system_id, money(c.price_usd), c.model_name, c.quant_id, c.split,
-                                    c.engine, report::fmt_tokens(c.context_fits), report::fmt_num(c.prefill_tok_per_s, 0),
-                                    report::fmt_num(c.decode_tok_per_s, 1)};
+    std::vector<std::string> row = {std::to_string(i + 1), c.system_id, numbers ? report::csv_num(c.price_usd) : money(c.price_usd),
+                                    c.model_name, c.quant_id, c.split, c.engine,
+                                    numbers ? std::to_string(static_cast<long long>(c.context_fits)) : report::fmt_tokens(c.context_fits),
+                                    num(c.prefill_tok_per_s, 0), num(c.decode_tok_per_s, 1)};
     if (r.req.serving)
-      row.insert(row.end(), {report::fmt_num(c.ttft_p99_s, 2), report::fmt_num(c.tpot_p99_s * 1e3, 1),
-                             report::fmt_num(c.served_output_tok_per_s, 0)});
-    row.push_back(report::fmt_num(c.quality, 1));
+      row.insert(row.end(), {num(c.ttft_p99_s, 2), numbers ? report::csv_num(c.tpot_p99_s) : report::fmt_num(c.tpot_p99_s * 1e3, 1),
+                             num(c.served_output_tok_per_s, 0)});
+    row.push_back(num(c.quality, 1));
     t.add(row);
   }
   return t;
-}
-
-// --csv: the same rows as numbers in the one unit system (USD, tokens, tok/s, seconds), no
-// display strings ("$1599", "19.2K").
-std::string advise_csv(const AdviseResult& r, std::size_t top) {
-  std::vector<std::string> head = {"rank", "system", "price_usd", "variant", "quant", "split", "engine", "context_fits_tokens",
-                                   "prefill_tok_per_s", "decode_tok_per_s"};
-  if (r.req.serving) head.insert(head.end(), {"ttft_p99_s", "tpot_p99_s", "served_output_tok_per_s"});
-  head.push_back("quality");
-  report::Table t(head);
-  for (std::size_t i = 0; i < std::min(top, r.ranked.size()); ++i) {
-    const Candidate& c = r.ranked[i];
-    std::vector<std::string> row = {std::to_string(i + 1), c.system_id, report::csv_num(c.price_usd), c.model_name, c.quant_id,
-                                    c.split, c.engine, std::to_string(static_cast<long long>(c.context_fits)),
-                                    report::csv_num(c.prefill_tok_per_s), report::csv_num(c.decode_tok_per_s)};
-    if (r.req.serving)
-      row.insert(row.end(), {report::csv_num(c.ttft_p99_s), report::csv_num(c.tpot_p99_s), report::csv_num(c.served_output_tok_per_s)});
-    row.push_back(report::csv_num(c.quality));
-    t.add(row);
-  }
-  return t.csv();
 }
 
 std::string requirements_line(const Requirements& q) {
@@ -159,7 +150,7 @@ int cmd_advise(const Args& a) {
     return 0;
   }
   if (cs) {
-    std::fputs(advise_csv(r, f.top).c_str(), stdout);
+    std::fputs(advise_table(r, f.top, true).csv().c_str(), stdout);
     return 0;
   }
   std::printf("gemmasim advise: %s\n", requirements_line(r.req).c_str());

@@ -26,11 +26,13 @@ inline std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// args: everything after the binary name, already shell-quoted where needed.
-inline CliResult run_cli(const std::string& args) {
+// The binary run by the shell with `before` in front of it (environment assignments, a
+// `timeout`, shell statements ending in ';') and `args` after it (already shell-quoted where
+// needed), stdin from /dev/null, stdout and stderr captured.
+inline CliResult run_shell(const std::string& before, const std::string& args) {
   static int counter = 0;
   const std::string base = "/tmp/gemmasim_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-  const std::string cmd = std::string(GEMMASIM_BINARY) + " " + args + " </dev/null >" + base + ".out 2>" + base + ".err";
+  const std::string cmd = before + std::string(GEMMASIM_BINARY) + " " + args + " </dev/null >" + base + ".out 2>" + base + ".err";
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -41,19 +43,11 @@ inline CliResult run_cli(const std::string& args) {
   return r;
 }
 
-// The same with environment assignments (`env`, e.g. "PATH=/x:$PATH") and a shell prefix run
-// before the binary (`prefix`, e.g. "ulimit -f 8; " or "timeout -s INT 1 ").
+// args: everything after the binary name, already shell-quoted where needed.
+inline CliResult run_cli(const std::string& args) { return run_shell("", args); }
+
+// The same with environment assignments (`env`, e.g. "PATH=/x:$PATH") and shell statements or
+// a command run first (`prefix`, e.g. "ulimit -f 8; " or "timeout -s INT 1 ").
 inline CliResult run_cli_env(const std::string& env, const std::string& args, const std::string& prefix = "") {
-  static int counter = 0;
-  const std::string base = "/tmp/gemmasim_cli_env_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-  const std::string cmd = "/bin/sh -c '" + prefix + (env.empty() ? std::string() : "env " + env + " ") + std::string(GEMMASIM_BINARY) +
-                          " " + args + " </dev/null >" + base + ".out 2>" + base + ".err'";
-  const int status = std::system(cmd.c_str());
-  CliResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(base + ".out");
-  r.err = slurp(base + ".err");
-  std::remove((base + ".out").c_str());
-  std::remove((base + ".err").c_str());
-  return r;
+  return run_shell(prefix + (env.empty() ? std::string() : "env " + env + " "), args);
 }
