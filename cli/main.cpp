@@ -111,6 +111,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gemmasim %s: --json and --csv: give one of them\n", name.c_str());
     return 2;
   }
+  // Seeds are unsigned: Boost would read "-1" as 2^64 - 1 without a word.
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const std::string v = a == "--seed" && i + 1 < args.size() ? args[i + 1] : a.rfind("--seed=", 0) == 0 ? a.substr(7) : "";
+    if (!v.empty() && v[0] == '-') {
+      std::fprintf(stderr, "gemmasim %s: --seed: expected a number >= 0, got %s\n", name.c_str(), v.c_str());
+      return 2;
+    }
+  }
   auto it = table().find(name);
   if (it == table().end()) {
     std::fprintf(stderr, "gemmasim: unknown command '%s' (see gemmasim --help)\n", name.c_str());

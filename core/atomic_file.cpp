@@ -85,7 +85,8 @@ namespace {
 constexpr int kSlots = 16;
 constexpr std::size_t kPathMax = 4096;
 char g_paths[kSlots][kPathMax];
-std::atomic<bool> g_used[kSlots];
+std::atomic<bool> g_claimed[kSlots];  // a slot taken by a guard (its path may still be being copied)
+std::atomic<bool> g_used[kSlots];     // its path complete: the handler removes it
 
 // Remove a file, or a directory with the files in it (one level: what the staging holds).
 void remove_path_raw(const char* p) {
@@ -194,16 +195,19 @@ RemoveOnInterrupt::RemoveOnInterrupt(const std::string& path) {
   if (path.empty() || path.size() >= kPathMax) return;
   install_interrupt_handler();
   for (int i = 0; i < kSlots; ++i) {
-    if (g_used[i].load()) continue;
+    bool expected = false;
+    if (!g_claimed[i].compare_exchange_strong(expected, true)) continue;
     std::memcpy(g_paths[i], path.c_str(), path.size() + 1);
-    g_used[i].store(true);
+    g_used[i].store(true);  // the handler reads the path only from here on
     slot_ = i;
     return;
   }
 }
 
 RemoveOnInterrupt::~RemoveOnInterrupt() {
-  if (slot_ >= 0) g_used[slot_].store(false);
+  if (slot_ < 0) return;
+  g_used[slot_].store(false);
+  g_claimed[slot_].store(false);
 }
 
 OutputDir::OutputDir(const std::string& dir)

@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EACH_S="${1:-10}"
 GEMMASIM_EXTRA_PKGS="clang libclang-rt-14-dev" bash scripts/setup.sh build-fuzz -DCMAKE_CXX_COMPILER=clang++ \
-  -DGEMMASIM_FUZZ=ON -DGEMMASIM_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  -DGEMMASIM_FUZZ=ON -DGEMMASIM_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only"  # the usual fuzzing build: quick to compile, line numbers in reports
 export ASAN_OPTIONS=detect_leaks=0
 status=0
 for t in build-fuzz/fuzz_*; do

@@ -197,6 +197,9 @@ TEST_CASE("outputs never replace special files; inputs refuse devices, FIFOs and
   check_bad("fit --model gemma4-e2b --hw " + long_id, "unknown hardware");
   check_bad("fit --model gemma4-e2b --engine " + long_id, "unknown engine");
   check_bad("fit --model gemma4-e2b --hw bw=1GB/s,vram=" + long_id, "--hw vram");
+  // seeds are unsigned: -1 is refused, not read as 2^64 - 1
+  check_bad("synth --model gemma4-e2b-tiny --seed -1 -o /tmp/never.gguf", "--seed");
+  check_bad("trace-gen --requests 3 --seed=-5 -o -", "--seed");
 }
 
 TEST_CASE("flags people type: llama.cpp and vLLM spellings, --version, one output format") {
