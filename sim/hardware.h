@@ -87,7 +87,8 @@ System load_system_file(const std::string& path);
 //   bw=360GB/s             (its memory bandwidth; required)
 //   fp16=, bf16=, fp32=, int8=, fp8=, fp4= (peak FLOP/s, e.g. fp16=40TFLOPS)
 //   ram=32GiB              (host memory beside a GPU; default 32 GiB)
-//   backend=cuda|rocm|metal|vulkan|sycl|cpu, cores=N, name=TEXT
+//   backend=cuda|rocm|metal|vulkan|sycl|cpu (default: cuda for a gpu, metal for a unified chip,
+//   cpu for a cpu), cores=N, name=TEXT
 // A GPU given without any FLOP/s gets fp16 = bw x the median fp16 FLOP per byte of the GPUs in
 // hwdb/devices, with a warning (System::warnings): decode follows bw, prefill that guess.
 // A device file of the user's own (a path) may omit `sources` and `schema_version`: its
