@@ -143,6 +143,15 @@ struct PhaseAcc {
     double compute = 0;
     switch (op_class(op)) {
       case OpClass::Matmul: {
+        // The mat-vec rate (T = 1 kernels): the vector rate, or the host kernel's measured one
+        // for this weight format (for experts, the expert mat-vec's).
+        auto matvec_rate = [&] {
+          double vr = dv.vector_flops_per_s;
+          if (!dv.gpu && wtype >= 0 && wtype < 64 && hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
+            vr = hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)];
+          if (op == Op::MoeExperts && !dv.gpu && hw.moe_matvec_flops_per_s > 0) vr = hw.moe_matvec_flops_per_s;
+          return vr;
+        };
         const auto* ratio = !dv.gpu && op != Op::MoeExperts && T > 1 && T < 64 && wtype >= 0 && wtype < 64 &&
                                     !hw.batch_time_ratio_by_type[static_cast<std::size_t>(wtype)].empty()
                                 ? &hw.batch_time_ratio_by_type[static_cast<std::size_t>(wtype)]
@@ -153,10 +162,7 @@ struct PhaseAcc {
           // times the measured ratio. The kernel overlaps the weights' stream with the dot
           // products at T = 1 and much less at a few tokens: neither max(compute, memory) nor
           // the T = 64 rate holds there.
-          double vr = dv.vector_flops_per_s;
-          if (hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
-            vr = hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)];
-          const double c1 = (c.flops / T + c.quant_weights * dv.dequant_flops_per_weight) / vr;
+          const double c1 = (c.flops / T + c.quant_weights * dv.dequant_flops_per_weight) / matvec_rate();
           const double wbw = hw.weight_bytes_per_s_by_type[static_cast<std::size_t>(wtype)] > 0
                                  ? hw.weight_bytes_per_s_by_type[static_cast<std::size_t>(wtype)]
                                  : dv.bandwidth_bytes_per_s;
@@ -164,11 +170,7 @@ struct PhaseAcc {
           const double m1 = c.weight_bytes / wbw + other / T / dv.bandwidth_bytes_per_s;
           compute = std::max(c1, m1) * batch_time_ratio_at(*ratio, T);
         } else if (T <= matvec_max) {
-          double vr = dv.vector_flops_per_s;
-          if (!dv.gpu && wtype >= 0 && wtype < 64 && hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0)
-            vr = hw.matvec_flops_per_s_by_type[static_cast<std::size_t>(wtype)];
-          if (op == Op::MoeExperts && !dv.gpu && hw.moe_matvec_flops_per_s > 0) vr = hw.moe_matvec_flops_per_s;
-          compute = (c.flops + c.quant_weights * dv.dequant_flops_per_weight) / vr;
+          compute = (c.flops + c.quant_weights * dv.dequant_flops_per_weight) / matvec_rate();
         } else {
           double rate = dv.matmul_flops_per_s[static_cast<std::size_t>(wc)];
           if (!dv.gpu && wtype >= 0 && wtype < 64 && hw.matmul_flops_per_s_by_type[static_cast<std::size_t>(wtype)] > 0) {
