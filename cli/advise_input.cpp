@@ -5,6 +5,7 @@
 #include <set>
 
 #include "serve/sim.h"
+#include "units.h"
 
 namespace gs::cli {
 
@@ -37,7 +38,11 @@ void add_advise_flags(po::options_description& d, AdviseFlags& f) {
       ("slo", po::value(&f.slo), "serving: limits such as ttft_p99=1,tpot_p99=0.1 (default: the use case's, or TTFT p99 2 s and the decode floor)")
       ("top", po::value(&f.top)->default_value(f.top), "recommendations to show")
       ("models", po::value(&f.models)->default_value(f.models), "comma-separated model ids to consider")
-      ("quants", po::value(&f.quants), "comma-separated quantizations (default: those with a quality penalty marked advise)");
+      ("quants", po::value(&f.quants), "comma-separated quantizations (default: those with a quality penalty marked advise)")
+      ("rank", po::value(&f.rank)->default_value(f.rank), "order: quality (then speed, price) | speed (decode tok/s first) | "
+       "balanced (quality + 2 points per doubling of decode speed)")
+      ("reserve", po::value(&f.reserve), "host (or unified) memory the OS keeps on every system considered, e.g. 4GiB "
+       "(default: by form factor, hwdb/reserve.json)");
 }
 
 void add_engines_for(AdviseInput& in, const std::vector<System>& systems) {
@@ -106,14 +111,26 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
   }
   if (in.quants.empty()) input_error("--quants: no quantizations given");
 
+  if (f.rank != "quality" && f.rank != "speed" && f.rank != "balanced")
+    input_error("--rank: expected quality, speed or balanced, got '" + f.rank + "'");
+  r.rank = f.rank;
   if (!f.hw.empty()) {
-    in.systems.push_back(load_hw(f.hw));
+    in.systems.push_back(load_hw(f.hw, f.reserve));
   } else {
+    // a use case for some hardware (mobile: phones and boards) considers only that
+    auto wanted = [&uc](const System& s) {
+      return uc.form_factors.empty() ||
+             std::find(uc.form_factors.begin(), uc.form_factors.end(), s.form_factor) != uc.form_factors.end();
+    };
     for (auto& s : all_systems())
-      if (s.price_usd > 0 && s.price_usd <= f.budget_usd) in.systems.push_back(std::move(s));
+      if (s.price_usd > 0 && s.price_usd <= f.budget_usd && wanted(s)) {
+        if (!f.reserve.empty()) set_host_reserve(s, parse_bytes_text(f.reserve, "--reserve"), "--reserve " + f.reserve);
+        in.systems.push_back(std::move(s));
+      }
     if (in.systems.empty())
-      input_error("--budget: no priced system in hwdb/systems costs $" + std::to_string(static_cast<long long>(f.budget_usd)) +
-                  " or less (the cheapest is listed by `gemmasim hw`)");
+      input_error("--budget: no priced system in hwdb/systems" +
+                  (uc.form_factors.empty() ? std::string() : " for the " + uc.id + " use case") + " costs $" +
+                  std::to_string(static_cast<long long>(f.budget_usd)) + " or less (the cheapest is listed by `gemmasim hw`)");
   }
   add_engines_for(in, in.systems);
   return in;

@@ -22,6 +22,8 @@ struct AdviseFlags {
   std::size_t top = 10;
   std::string models = "gemma4-e2b,gemma4-e4b,gemma4-26b-a4b,gemma4-31b";
   std::string quants;           // empty: every quant marked advise in quants/quality-penalty.json
+  std::string rank = "quality"; // quality | speed | balanced
+  std::string reserve;          // --reserve BYTES: host memory the OS keeps, for every system considered
 };
 
 // --budget --hw --ctx --min-decode-tok-per-s --min-prefill-tok-per-s --use-case --modality --users --top --models --quants

@@ -57,8 +57,10 @@ report::Table advise_table(const AdviseResult& r, std::size_t top, bool numbers 
 std::string requirements_line(const Requirements& q) {
   std::string s = "use case " + q.use_case + ": context " + std::to_string(q.context_tokens) + " tokens, prompt " +
                   std::to_string(q.prompt_tokens) + ", reply " + std::to_string(q.gen_tokens);
-  if (q.min_decode_tok_per_s > 0) s += ", decode >= " + report::fmt_num(q.min_decode_tok_per_s, 1) + " tok/s";
+  if (q.min_decode_tok_per_s > 0)
+    s += ", decode >= " + report::fmt_num(q.min_decode_tok_per_s, 1) + " tok/s over the last reply of a full context";
   if (q.min_prefill_tok_per_s > 0) s += ", prefill >= " + report::fmt_num(q.min_prefill_tok_per_s, 0) + " tok/s";
+  if (q.rank != "quality") s += ", ranked by " + q.rank;
   s += ", " + q.modality + ", ";
   if (!q.serving) return s + std::to_string(q.users) + (q.users == 1 ? " user" : " users");
   if (q.rate_per_s > 0) s += "a server at " + report::fmt_num(q.rate_per_s, 2) + " requests/s (Poisson)";
@@ -89,6 +91,7 @@ std::string write_advise_files(const AdviseResult& r, std::size_t top, const std
   report::write_file_atomic(dir + "/advise.json", advise_to_json(r, top).dump(2) + "\n");
   std::vector<report::HtmlSection> secs;
   report::HtmlSection rec{"Recommendation", "<p>" + report::html_escape(r.winner_reason) + "</p>\n", false, {}};
+  if (!r.faster_option.empty()) rec.html += "<p>Faster, nearly as good: " + report::html_escape(r.faster_option) + "</p>\n";
   if (!r.ranked.empty()) {
     rec.html += "<pre>";
     for (const auto& cmd : run_commands(r.ranked.front(), r.req)) rec.html += report::html_escape(cmd) + "\n";
@@ -161,6 +164,7 @@ int cmd_advise(const Args& a) {
     std::printf("hardware: %s; %d configurations evaluated, %zu pass\n\n", in.systems.front().name.c_str(), r.evaluated, r.ranked.size());
   if (!r.ranked.empty()) std::fputs(advise_table(r, f.top).text().c_str(), stdout);
   std::printf("\nRecommendation: %s\n", r.winner_reason.c_str());
+  if (!r.faster_option.empty()) std::printf("Faster, nearly as good: %s\n", r.faster_option.c_str());
   if (!r.ranked.empty()) {
     std::printf("\nRun it:\n");
     for (const auto& cmd : run_commands(r.ranked.front(), r.req)) std::printf("  %s\n", cmd.c_str());

@@ -15,7 +15,7 @@ namespace {
 
 struct EstimateFlags {
   long long prompt = 512, gen = 128, depth = 0;
-  int tp = 1, ubatch = 0;
+  int ubatch = 0;
   bool ops = false, nkvo = false, after_prompt = false;
 };
 
@@ -88,7 +88,6 @@ int cmd_estimate(const Args& a) {
        "to D + G - 1")
       ("decode-after-prompt", po::bool_switch(&f.after_prompt),
        "decode follows the prompt, from D + P (a chat request) instead of from D (llama-bench)")
-      ("tp", po::value(&f.tp)->default_value(f.tp), "tensor parallel GPUs (vLLM --tensor-parallel-size)")
       ("ubatch", po::value(&f.ubatch)->default_value(0), "micro-batch tokens (0: the engine's)")
       ("no-kv-offload", po::bool_switch(&f.nkvo), "KV cache and attention on the CPU (llama.cpp -nkvo)")
       ("ops", po::bool_switch(&f.ops), "list every op (default: the top 8 per phase)");
@@ -100,7 +99,6 @@ int cmd_estimate(const Args& a) {
   if (f.prompt < 0 || f.prompt > (1LL << 24)) input_error("--prompt: expected 0 .. 16M tokens, got " + std::to_string(f.prompt));
   if (f.gen < 1 || f.gen > (1LL << 24)) input_error("--gen: expected 1 .. 16M tokens, got " + std::to_string(f.gen));
   if (f.depth < 0 || f.depth > (1LL << 24)) input_error("--depth: expected 0 .. 16M tokens, got " + std::to_string(f.depth));
-  if (f.tp < 1 || f.tp > 64) input_error("--tp: expected 1 .. 64, got " + std::to_string(f.tp));
   if (f.ubatch < 0 || f.ubatch > 65536) input_error("--ubatch: expected 0 .. 65536, got " + std::to_string(f.ubatch));
   if (c.batch < 1 || c.batch > 65536) input_error("--batch: expected 1 .. 65536, got " + std::to_string(c.batch));
   // Memory at the context this workload reaches unless --ctx was given.
@@ -120,6 +118,9 @@ int cmd_estimate(const Args& a) {
   // no --gpu-layers was given, offload the most layers that fit (not on unified chips:
   // one memory pool, nothing is freed by keeping layers on the CPU).
   std::string placement_note;
+  if (!fr.fits && !in.engine.cpu_layer_offload)
+    input_error(in.model.id + " " + in.quant.id + " does not fit on " + in.hw.id + " with " + in.engine.id +
+                ", which keeps every layer on the GPUs: " + why_not_fits(fr));
   if (!fr.fits && vm["gpu-layers"].defaulted() && !in.hw.gpus.empty() && eng.backend != "cpu") {
     const int n = max_gpu_layers(in.model, in.hw, in.quant, in.rules, in.fit);
     if (n >= 0) {
@@ -138,7 +139,7 @@ int cmd_estimate(const Args& a) {
   pl.gpu_layers = c.gpu_layers;
   // as load_inputs resolved --n-cpu-moe / --cpu-moe / -ot
   pl.n_cpu_moe = in.fit.placement.cpu_moe ? -1 : in.fit.placement.n_cpu_moe;
-  pl.tp = f.tp;
+  pl.tp = c.tp;
   pl.kv_on_host = f.nkvo;
   Workload wl;
   wl.prompt_tokens = f.prompt;
@@ -157,7 +158,7 @@ int cmd_estimate(const Args& a) {
     json j = fit_to_json(fr, max_ctx);
     j["engine"] = eng.id;
     j["workload"] = {{"prompt_tokens", f.prompt}, {"gen_tokens", f.gen}, {"depth_tokens", f.depth}, {"batch", c.batch},
-                     {"tp", f.tp}, {"decode_starts_at_depth", f.depth + (f.after_prompt ? f.prompt : 0)}};
+                     {"tp", c.tp}, {"decode_starts_at_depth", f.depth + (f.after_prompt ? f.prompt : 0)}};
     j["prefill_tok_per_s"] = e.prefill_tok_per_s;
     j["decode_tok_per_s"] = e.decode_tok_per_s;
     j["decode_tok_per_s_aggregate"] = e.decode_tok_per_s_aggregate;
@@ -201,7 +202,7 @@ int cmd_estimate(const Args& a) {
   std::printf("%s  %s  on %s  (engine %s, KV %s)\n", in.model.name.c_str(), in.quant.id.c_str(), in.hw.name.c_str(),
               eng.id.c_str(), c.kv_type.c_str());
   std::printf("workload: prompt %lld tokens at depth %lld; %lld generated from depth %lld%s, batch %d%s\n", f.prompt,
-              f.depth, f.gen, f.depth + (f.after_prompt ? f.prompt : 0), f.after_prompt ? " (after the prompt)" : " (llama-bench)", c.batch, f.tp > 1 ? (", tensor parallel " + std::to_string(f.tp)).c_str() : "");
+              f.depth, f.gen, f.depth + (f.after_prompt ? f.prompt : 0), f.after_prompt ? " (after the prompt)" : " (llama-bench)", c.batch, c.tp > 1 ? (", tensor parallel " + std::to_string(c.tp)).c_str() : "");
   std::printf("memory: %s of %s at context %lld -> %s (largest context %lld); layers on GPU: %d of %d\n",
               report::fmt_gib(fr.total_bytes).c_str(), report::fmt_gib(fr.capacity_bytes).c_str(),
               static_cast<long long>(fr.context_tokens), fr.fits ? "fits" : "DOES NOT FIT", static_cast<long long>(max_ctx),

@@ -12,21 +12,27 @@ using report::fmt_gib;
 static void print_fit_text(const FitResult& r, const ModelSpec& m, i64 max_ctx, int max_ngl, bool gpu_alone) {
   std::printf("%s  %s  on %s  (engine %s, KV %s, context %lld x %d seq)\n", m.name.c_str(), r.quant.c_str(),
               r.hardware.c_str(), r.engine.c_str(), r.kv_type.c_str(), static_cast<long long>(r.context_tokens), r.n_seq);
-  report::Table t({"device", "layers", "weights", "KV cache", "compute", "overhead", "total", "capacity", "fits"});
+  report::Table t({"device", "layers", "weights", "KV cache", "compute", "overhead", "total", "capacity", "OS keeps", "fits"});
   t.right_align_from(1);
   for (const auto& d : r.devices) {
     if (d.total_bytes == 0 && d.role != "host") continue;
     t.add({d.role + " " + d.device, std::to_string(d.layers), fmt_gib(d.weights_bytes), fmt_gib(d.kv_cache_bytes),
            fmt_gib(d.compute_buffer_bytes), fmt_gib(d.overhead_bytes), fmt_gib(d.total_bytes), fmt_gib(d.capacity_bytes),
-           d.fits ? "yes" : "NO"});
+           fmt_gib(d.reserve_bytes), d.fits ? "yes" : "NO"});
   }
   t.add({"all", std::to_string(m.n_layer), fmt_gib(r.weights_bytes), fmt_gib(r.kv_cache_bytes), fmt_gib(r.compute_buffer_bytes),
-         fmt_gib(r.overhead_bytes), fmt_gib(r.total_bytes), fmt_gib(r.capacity_bytes), r.fits ? "yes" : "NO"});
+         fmt_gib(r.overhead_bytes), fmt_gib(r.total_bytes), fmt_gib(r.capacity_bytes), fmt_gib(r.reserve_bytes),
+         r.fits ? "yes" : "NO"});
   std::fputs(t.text().c_str(), stdout);
+  if (r.reserve_bytes > 0)
+    std::printf("Capacity is what is left after the memory the OS, desktop and display keep (%s; --reserve BYTES "
+                "sets the host's).\n", r.reserve_source.c_str());
   if (r.ple_table_bytes > 0)
     std::printf("PLE table: %s in %s memory (a lookup of one row per token).\n", fmt_gib(r.ple_table_bytes).c_str(),
                 r.ple_location.c_str());
-  std::printf("GGUF file: about %s.\n", fmt_gib(r.gguf_file_bytes).c_str());
+  if (!r.fits) std::printf("Does not fit: %s.\n", why_not_fits(r).c_str());
+  std::printf("%s: about %s.\n", r.gguf_file_bytes > 0 && find_recipe(r.quant).kind == "gguf" ? "GGUF file" : "Weights on disk",
+              fmt_gib(r.gguf_file_bytes).c_str());
   std::printf("Largest context that fits with this placement: %lld tokens%s.\n", static_cast<long long>(max_ctx),
               max_ctx == 0 ? " (none: the weights alone do not fit)" : "");
   if (max_ngl >= -1 && r.devices.size() > 1) {
@@ -63,12 +69,13 @@ int cmd_fit(const Args& a) {
     std::cout << j.dump(2) << "\n";
   } else if (c.csv) {
     report::Table t({"model", "quant", "hardware", "engine", "context_tokens", "device", "weights_bytes", "kv_cache_bytes",
-                     "compute_buffer_bytes", "overhead_bytes", "total_bytes", "capacity_bytes", "fits"});
+                     "compute_buffer_bytes", "overhead_bytes", "total_bytes", "capacity_bytes", "reserve_bytes", "fits"});
     for (const auto& dv : r.devices)
       t.add({r.model, r.quant, r.hardware, r.engine, std::to_string(r.context_tokens), dv.role + ":" + dv.device,
              report::fmt_num(dv.weights_bytes, 0), report::fmt_num(dv.kv_cache_bytes, 0),
              report::fmt_num(dv.compute_buffer_bytes, 0), report::fmt_num(dv.overhead_bytes, 0),
-             report::fmt_num(dv.total_bytes, 0), report::fmt_num(dv.capacity_bytes, 0), dv.fits ? "true" : "false"});
+             report::fmt_num(dv.total_bytes, 0), report::fmt_num(dv.capacity_bytes, 0),
+             report::fmt_num(dv.reserve_bytes, 0), dv.fits ? "true" : "false"});
     std::fputs(t.csv().c_str(), stdout);
   } else {
     print_fit_text(r, in.model, max_ctx, max_ngl, gpu_alone);

@@ -9,6 +9,7 @@
 
 #include "data_paths.h"
 #include "engine.h"
+#include "engine_check.h"
 #include "options.h"
 #include "serve/capacity.h"
 #include "serve/setup.h"
@@ -184,12 +185,23 @@ int cmd_serve_sim(const Args& a) {
   // --- model, system, engine ---
   Common c;
   c.model = f.model, c.quant = f.quant, c.hw = f.hw, c.kv_type = f.kv_type;
+  c.check_engine = false;  // checked below, against the engine it serves with
   std::string engine = f.engine;
   const Inputs in = load_inputs(c);
   if (engine == "llama.cpp") engine = default_engine(in.hw, find_recipe("q4_k_m"));
   if (engine.empty()) engine = default_engine(in.hw, in.quant);
   const EngineProfile eng = resolve_engine_for(engine, in.hw);
   (void)find_kv_type(f.kv_type);
+  {
+    RunRequest rr;
+    rr.engine = &eng;
+    rr.hw = &in.hw;
+    rr.quant = &in.quant;
+    rr.kv_type = f.kv_type;
+    rr.tp = f.tp;
+    rr.n_layer = in.model.n_layer;
+    check_engine_can_run(rr);
+  }
   if (vm.count("max-num-seqs") || vm.count("max-num-batched-tokens") || vm.count("gpu-memory-utilization") ||
       vm.count("block-size") || vm.count("max-model-len") || chunked || no_chunked || apc || no_apc)
     if (serve::policy_for(eng) != serve::Policy::Vllm) input_error("--max-num-seqs etc.: vLLM knobs, but the engine is " + eng.id);

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "atomic_file.h"
+#include "engine_check.h"
 #include "units.h"
 
 #include <cctype>
@@ -30,7 +31,12 @@ void add_common(po::options_description& d, Common& c) {
       ("override-tensor", po::value(&c.override_tensor)->composing(),
        "llama.cpp -ot PATTERN=BUFFER[,...]: the layers whose expert tensors (blk.N.ffn_*_exps) a PATTERN=CPU matches "
        "keep their experts on the CPU (as many layers as --n-cpu-moe)")
+      ("reserve", po::value(&c.reserve), "host (or unified) memory the OS and desktop keep, e.g. 4GiB or 0 "
+       "(default: by the system's form factor, hwdb/reserve.json; a phone: RAM minus the app limit)")
+      ("display-reserve", po::value(&c.display_reserve), "VRAM the display keeps on the first GPU, e.g. 0 for a headless card "
+       "(default: 0.5 GiB on a desktop)")
       ("batch", po::value(&c.batch)->default_value(c.batch), "concurrent sequences")
+      ("tp", po::value(&c.tp)->default_value(c.tp), "tensor parallel GPUs (vLLM --tensor-parallel-size): weights and KV split per GPU")
       ("modality", po::value(&c.modality)->default_value(c.modality), "text | image (adds the vision encoder) | audio (adds the audio encoder)")
       ("json", po::bool_switch(&c.json), "JSON output")
       ("csv", po::bool_switch(&c.csv), "CSV output");
@@ -97,8 +103,11 @@ int cpu_expert_layers(const ModelSpec& m, const std::vector<std::string>& overri
 }
 
 Inputs load_inputs(const Common& c) {
-  Inputs in{find_model(c.model), find_recipe(c.quant), load_hw(c.hw), {}, {}};
+  Inputs in{find_model(c.model), find_recipe(c.quant), load_hw(c.hw, c.reserve, c.display_reserve), {}, {}, {}};
   in.rules = load_memory_rules(c.engine.empty() ? default_engine(in.hw, in.quant) : c.engine);
+  in.engine = resolve_engine_for(c.engine.empty() ? in.rules.engine : c.engine, in.hw);
+  if (c.tp < 1 || c.tp > 64) input_error("--tp: expected 1 .. 64, got " + std::to_string(c.tp));
+  in.fit.tp = c.tp;
   in.fit.context_tokens = c.ctx;
   // An engine that picks the context itself (Ollama: by the GPU memory) when --ctx is not given.
   if (!c.ctx_given)
@@ -125,6 +134,16 @@ Inputs load_inputs(const Common& c) {
       in.fit.placement.n_cpu_moe = upto;
     }
   }
+  RunRequest req;
+  req.engine = &in.engine;
+  req.hw = &in.hw;
+  req.quant = &in.quant;
+  req.kv_type = c.kv_type;
+  req.tp = c.tp;
+  req.placement = in.fit.placement;
+  req.n_layer = in.model.n_layer;
+  find_kv_type(c.kv_type);  // an unknown KV type is named as such, before what an engine lacks
+  if (c.check_engine) check_engine_can_run(req);
   if (c.modality == "image") in.fit.encoders = {"vision"};
   else if (c.modality == "audio") in.fit.encoders = {"audio"};
   else if (c.modality != "text") input_error("--modality: expected text, image or audio, got '" + c.modality + "'");
@@ -141,8 +160,10 @@ void check_threads(int threads) {
 
 double parse_bytes(const std::string& s, const std::string& flag) { return parse_bytes_text(s, flag); }
 
-System load_hw(const std::string& id_or_path) {
+System load_hw(const std::string& id_or_path, const std::string& reserve, const std::string& display_reserve) {
   System s = resolve_hardware(id_or_path);
+  if (!reserve.empty()) set_host_reserve(s, parse_bytes_text(reserve, "--reserve"), "--reserve " + reserve);
+  if (!display_reserve.empty()) set_display_reserve(s, parse_bytes_text(display_reserve, "--display-reserve"));
   for (const auto& w : s.warnings) std::fprintf(stderr, "gemmasim: warning: %s\n", w.c_str());
   return s;
 }

@@ -22,13 +22,18 @@ struct Common {
   int n_cpu_moe = 0;
   bool cpu_moe = false;
   int batch = 1;
+  int tp = 1;                     // tensor parallel GPUs (vLLM --tensor-parallel-size)
   std::string modality = "text";  // text | image | audio
   bool json = false, csv = false;
   bool ctx_given = true;          // false: --ctx was left at its default (an engine may bring its own)
   std::vector<std::string> override_tensor;  // llama.cpp -ot PATTERN=BUFFER[,...]
+  bool check_engine = true;       // false: the command checks its own engine (serve-sim)
+  std::string reserve;            // --reserve BYTES: host memory the OS keeps ("" = the system's)
+  std::string display_reserve;    // --display-reserve BYTES: VRAM the display keeps on the first GPU
 };
 
-// Adds --model --quant --hw --engine --ctx --kv-type --gpu-layers --n-cpu-moe --cpu-moe --batch --modality --json --csv.
+// Adds --model --quant --hw --engine --ctx --kv-type --gpu-layers --n-cpu-moe --cpu-moe --reserve --batch --tp
+// --modality --json --csv.
 void add_common(po::options_description& d, Common& c);
 // Parses args into vm; prints help and returns false when --help was given.
 bool parse(const Args& a, po::options_description& d, po::variables_map& vm, const char* usage);
@@ -40,6 +45,7 @@ struct Inputs {
   System hw;
   MemoryRules rules;
   FitOptions fit;
+  EngineProfile engine;  // the engine as it runs on hw (resolve_engine_for)
 };
 Inputs load_inputs(const Common& c);
 // llama.cpp -ot PATTERN=BUFFER[,...] over a model: how many MoE layers have an expert tensor
@@ -54,8 +60,9 @@ void check_threads(int threads);
 
 // Parse a byte size with an optional unit: "12GB", "12 GiB", "1.5e9", "512MiB". Throws on negatives.
 double parse_bytes(const std::string& s, const std::string& flag);
-// --hw as resolve_hardware reads it, its warnings (unsourced numbers) printed on stderr.
-System load_hw(const std::string& id_or_path);
+// --hw as resolve_hardware reads it, its warnings (unsourced numbers) printed on stderr;
+// reserve: --reserve's text ("" keeps the system's own reserve).
+System load_hw(const std::string& id_or_path, const std::string& reserve = "", const std::string& display_reserve = "");
 
 // Write text to a file atomically (temp + rename), or to stdout when path is "" or "-".
 void write_output(const std::string& path, const std::string& text);

@@ -33,6 +33,8 @@ const RecipeDb& db() {
       q.ftype = static_cast<int>(ri.int_or("ftype", -1, -1, 1000));
       q.source = ri.at("source").str();
       q.rules = ri.raw();
+      if (ri.has("aliases"))
+        for (std::size_t k = 0; k < ri.at("aliases").size(); ++k) q.aliases.push_back(ri.at("aliases").at(k).str());
       if (!type_from_name(ri.at("default").str())) ri.at("default").fail("unknown type");
       out.recipes.push_back(q);
     }
@@ -105,6 +107,9 @@ const QuantRecipe& find_recipe(const std::string& id) {
   const std::string l = lower(id);
   for (const auto& r : all_recipes())
     if (r.id == l) return r;
+  for (const auto& r : all_recipes())
+    for (const auto& a : r.aliases)
+      if (lower(a) == l) return r;
   std::string known;
   for (const auto& r : all_recipes()) known += (known.empty() ? "" : ", ") + r.id;
   input_error("unknown quantization '" + id + "' (known: " + known + ")");

@@ -29,6 +29,8 @@ enum class GgmlType : int {
   INT4_GPTQ = 1002,  // 4-bit, group 128, f16 scale + 4-bit zero per group (+ g_idx ignored)
   NVFP4 = 1003,      // e2m1, one e4m3 scale per 16 weights (+ per-tensor f32)
   MXFP8 = 1004,      // e4m3, one e8m0 scale per 32 weights
+  NF4_BNB = 1005,    // bitsandbytes NF4 (load_in_4bit): 4-bit, one f32 absmax per 64 weights
+  INT8_BNB = 1006,   // bitsandbytes LLM.int8 (load_in_8bit): int8 rows, per-row scale ignored
 };
 
 struct BlockField {
@@ -58,7 +60,8 @@ bool row_compatible(GgmlType t, i64 n_per_row);
 struct QuantRecipe {
   std::string id;          // "q4_k_m", "q8_0", "bf16", "fp8", "awq-int4" ...
   std::string name;        // "Q4_K_M"
-  std::string kind;        // "gguf" | "gpu"
+  std::string kind;        // "gguf" | "gpu" (Hugging Face checkpoint formats) | "bnb" (bitsandbytes, quantized at load)
+  std::vector<std::string> aliases;  // other names it is known by ("load_in_4bit")
   int ftype = -1;          // llama_ftype (general.file_type) for GGUF recipes
   json rules;              // the recipe as data (see quants/recipes.json)
   std::string source;
@@ -66,7 +69,7 @@ struct QuantRecipe {
 
 // Load recipes from quants/recipes.json (path resolved by data_paths).
 const std::vector<QuantRecipe>& all_recipes();
-const QuantRecipe& find_recipe(const std::string& id);  // throws InputError listing known ids
+const QuantRecipe& find_recipe(const std::string& id);  // by id or alias; throws InputError listing known ids
 
 // The type a recipe gives each tensor (llama.cpp's llama_tensor_get_type logic, as data).
 GgmlType tensor_type(const QuantRecipe& r, const ModelSpec& m, const TensorInfo& t);

@@ -54,6 +54,11 @@ const std::vector<TypeInfo>& all_types() {
       {GgmlType::NVFP4, "nvfp4", 16, 9, {{"w:16xe2m1", 64}, {"scale:e4m3", 8}}, false, true},
       // MXFP8 (OCP MX): e4m3 weights, one e8m0 scale per 32 weights.
       {GgmlType::MXFP8, "mxfp8", 32, 33, {{"w:32xe4m3", 256}, {"scale:e8m0", 8}}, false, true},
+      // bitsandbytes NF4 (transformers BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")):
+      // 4-bit codes, one f32 absmax per block of 64 (blocksize 64, no double quantization: the default).
+      {GgmlType::NF4_BNB, "nf4_bnb", 64, 36, {{"w:64x4", 256}, {"absmax:f32", 32}}, false, true},
+      // bitsandbytes LLM.int8 (load_in_8bit=True): int8 weights, one f32 scale per row (ignored).
+      {GgmlType::INT8_BNB, "int8_bnb", 1, 1, {{"w:i8", 8}}, false, true},
   };
   return t;
 }

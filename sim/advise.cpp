@@ -7,6 +7,7 @@
 #include <random>
 #include <tuple>
 
+#include "engine_check.h"
 #include "roofline.h"
 #include "serve/setup.h"
 
@@ -20,6 +21,7 @@ const char* verdict_name(Verdict v) {
     case Verdict::DoesNotFit: return "does-not-fit";
     case Verdict::TooSlow: return "too-slow";
     case Verdict::NoScores: return "no-scores";
+    case Verdict::EngineCannotRun: return "engine-cannot-run";
   }
   return "?";
 }
@@ -27,10 +29,24 @@ const char* verdict_name(Verdict v) {
 // Scores are published with one decimal: proxies closer than that are a tie.
 static long long quality_key(double q) { return std::llround(q * 10.0); }
 
-bool ranks_before(const Candidate& a, const Candidate& b) {
+static double balanced_score(const Candidate& c) {
+  return c.quality + kBalancedPointsPerDoubling * std::log2(std::max(c.decode_tok_per_s, 1e-9));
+}
+
+bool ranks_before(const Candidate& a, const Candidate& b, const std::string& mode) {
   const long long qa = quality_key(a.quality), qb = quality_key(b.quality);
-  if (qa != qb) return qa > qb;
-  if (a.decode_tok_per_s != b.decode_tok_per_s) return a.decode_tok_per_s > b.decode_tok_per_s;
+  if (mode == "speed") {
+    if (a.decode_tok_per_s != b.decode_tok_per_s) return a.decode_tok_per_s > b.decode_tok_per_s;
+    if (qa != qb) return qa > qb;
+  } else if (mode == "balanced") {
+    const long long sa = std::llround(balanced_score(a) * 10), sb = std::llround(balanced_score(b) * 10);
+    if (sa != sb) return sa > sb;
+    if (qa != qb) return qa > qb;
+    if (a.decode_tok_per_s != b.decode_tok_per_s) return a.decode_tok_per_s > b.decode_tok_per_s;
+  } else {
+    if (qa != qb) return qa > qb;
+    if (a.decode_tok_per_s != b.decode_tok_per_s) return a.decode_tok_per_s > b.decode_tok_per_s;
+  }
   if (a.price_usd != b.price_usd) return a.price_usd < b.price_usd;
   return std::tie(a.system_id, a.model_id, a.quant_id) < std::tie(b.system_id, b.model_id, b.quant_id);
 }
@@ -209,9 +225,28 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   FitOptions o;
   o.context_tokens = c.context_needed;
   o.n_seq = req.serving ? 1 : req.users;  // a server's KV cache is judged by the simulation
+  const bool vllm = eng.multi_gpu_split == "tensor";
+  if (vllm && s.gpus.size() > 1) o.tp = static_cast<int>(s.gpus.size());  // --tensor-parallel-size: every GPU
+  {
+    // never propose what the engine cannot run (BF16 in vLLM on a GPU without BF16, Pascal ...)
+    const EngineProfile on = engine_on_backend(eng, s.backend());
+    RunRequest rr;
+    rr.engine = &on;
+    rr.hw = &s;
+    rr.quant = &q;
+    rr.kv_type = "f16";
+    if (!on.kv_types.empty() && !on.supports_kv_type(rr.kv_type)) rr.kv_type = on.kv_types.front();
+    rr.tp = o.tp;
+    rr.n_layer = m.n_layer;
+    const std::string why = engine_cannot_run(rr);
+    if (!why.empty()) {
+      c.verdict = Verdict::EngineCannotRun;
+      c.why = why;
+      return c;
+    }
+  }
   FitResult fr = fit(m, s, q, rules, o);
   const int n_gpu = n_gpu_devices(fr);
-  const bool vllm = eng.multi_gpu_split == "tensor";
   c.cpu_only = n_gpu == 0;
   c.split = c.cpu_only ? "CPU only" : (s.unified() ? "unified, all layers" : "full GPU");
   if (!fr.fits && !c.cpu_only && !vllm) {
@@ -264,6 +299,10 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   Workload wl;
   wl.prompt_tokens = std::max<i64>(1, std::min(req.prompt_tokens, req.context_tokens - req.gen_tokens)) + extra_tokens;
   wl.gen_tokens = req.gen_tokens;
+  // the last reply of a full context: the prompt read at the depth the conversation reached
+  wl.depth_tokens = std::max<i64>(0, c.context_needed - wl.prompt_tokens - wl.gen_tokens);
+  wl.decode_after_prompt = true;
+  c.decode_mean_depth_tokens = wl.depth_tokens + wl.prompt_tokens + wl.gen_tokens / 2;
   wl.batch = req.serving ? 1 : req.users;
   const Estimate e = estimate(sw.ops_for(m, q), sw.rates_for(s, eng), pl, wl);
   c.prefill_tok_per_s = e.prefill_tok_per_s;
@@ -308,7 +347,10 @@ AdviseResult advise(const AdviseInput& in, const std::function<void(int, int)>& 
       }
     if (progress) progress(i + 1, total);
   }
-  std::sort(r.ranked.begin(), r.ranked.end(), ranks_before);
+  if (in.req.rank != "quality" && in.req.rank != "speed" && in.req.rank != "balanced")
+    input_error("--rank: expected quality, speed or balanced, got '" + in.req.rank + "'");
+  const std::string mode = in.req.rank;
+  std::sort(r.ranked.begin(), r.ranked.end(), [&mode](const Candidate& a, const Candidate& b) { return ranks_before(a, b, mode); });
   explain(r, in);
   return r;
 }

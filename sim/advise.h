@@ -18,7 +18,10 @@
 //      continuous batching, closed-loop users with a think time or Poisson arrivals) and must
 //      meet the SLO (TTFT and TPOT percentiles);
 //   5. rank: quality proxy (sim/quality.h, compared at 0.1 points, the precision
-//      of the published scores) desc, then decode tok/s desc, then price asc.
+//      of the published scores) desc, then decode tok/s desc, then price asc; or speed
+//      first, or balanced (Requirements::rank).
+// Speeds are those of the use case's last reply in a full context: the prompt at depth
+// context - prompt - reply, decode averaged over the reply (the mean depth of its tokens).
 #pragma once
 #include <functional>
 #include <map>
@@ -45,6 +48,8 @@ struct UseCase {
   int serving_users = 0;          // 0: a single user
   double think_time_s = 0;
   std::string slo;                // "ttft_p99=1,tpot_p99=0.1"
+  // Hardware it is for (system form factors: "phone", "board" ...); empty: any.
+  std::vector<std::string> form_factors;
 };
 
 struct ModalitySpec {
@@ -80,7 +85,15 @@ struct Requirements {
   double think_time_s = 30;    // closed loop: mean pause between a user's requests
   std::string slo;             // e.g. "ttft_p99=1,tpot_p99=0.1"
   int serve_requests = 400;    // requests simulated per candidate
+  // The order of the ranked list: "quality" (quality, then speed, then price), "speed" (decode
+  // tok/s first), "balanced" (quality points + kBalancedPointsPerDoubling x log2 decode tok/s).
+  std::string rank = "quality";
 };
+
+// --rank balanced: how many quality-proxy points one doubling of decode speed is worth. A user
+// preference, not a measurement: 2 points is about the gap between neighbouring quantizations
+// of one variant (Q4_K_M vs Q8_0), so halving speed must buy at least that much quality.
+inline constexpr double kBalancedPointsPerDoubling = 2.0;
 
 struct AdviseInput {
   std::vector<System> systems;
@@ -93,8 +106,9 @@ struct AdviseInput {
   Requirements req;
 };
 
-enum class Verdict { Ok, NoEncoder, ContextTooLong, DoesNotFit, TooSlow, NoScores };
-const char* verdict_name(Verdict v);  // "ok" "no-encoder" "context-too-long" "does-not-fit" "too-slow" "no-scores"
+enum class Verdict { Ok, NoEncoder, ContextTooLong, DoesNotFit, TooSlow, NoScores, EngineCannotRun };
+// "ok" "no-encoder" "context-too-long" "does-not-fit" "too-slow" "no-scores" "engine-cannot-run"
+const char* verdict_name(Verdict v);
 
 struct Candidate {
   std::string system_id, system_name, model_id, model_name, quant_id, engine;
@@ -106,6 +120,7 @@ struct Candidate {
   i64 context_needed = 0;       // text + modality tokens
   i64 context_fits = 0;         // largest context that fits with this placement (0: none)
   double prefill_tok_per_s = 0, decode_tok_per_s = 0, decode_tok_per_s_aggregate = 0;
+  i64 decode_mean_depth_tokens = 0;  // the context depth the decode speed is taken at
   double quality = 0, base_quality = 0, penalty = 0;
   double encoder_bytes = 0;
   FitResult fit;                // at context_needed with the placement
@@ -131,11 +146,13 @@ struct AdviseResult {
   std::vector<Candidate> rejected;  // all others
   std::vector<VariantSummary> variants;
   std::string winner_reason;
+  // A much faster option within a small quality difference of the winner ("" when none).
+  std::string faster_option;
   int evaluated = 0;
 };
 
-// The ranking rule: true when a ranks before b.
-bool ranks_before(const Candidate& a, const Candidate& b);
+// The ranking rule: true when a ranks before b (mode: Requirements::rank).
+bool ranks_before(const Candidate& a, const Candidate& b, const std::string& mode = "quality");
 
 // Evaluate one (system, model, quant).
 Candidate evaluate(const System& s, const ModelSpec& m, const QuantRecipe& q, const AdviseInput& in);

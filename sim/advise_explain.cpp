@@ -102,9 +102,12 @@ void explain(AdviseResult& r, const AdviseInput& in) {
     r.winner_reason = "Nothing meets the requirements (" + need + ") on the hardware considered; see each variant below.";
   } else {
     const Candidate& w = r.ranked.front();
-    r.winner_reason = where(w) + " (" + price(w.price_usd) + ") has the highest quality proxy (" + fmt("%.1f", w.quality) +
-                      ": published scores " + fmt("%.1f", w.base_quality) + " less " + fmt(w.penalty < 0.01 ? "%.2f" : "%.1f", 100 * w.penalty) +
-                      "% for " + quant_name(w.quant_id) + ") of the " + std::to_string(r.ranked.size()) +
+    const std::string quality = fmt("%.1f", w.quality) + ": published scores " + fmt("%.1f", w.base_quality) +
+                                " less " + fmt(w.penalty < 0.01 ? "%.2f" : "%.1f", 100 * w.penalty) + "% for " + quant_name(w.quant_id);
+    const std::string lead = r.req.rank == "speed"      ? "is the fastest (quality proxy " + quality + ")"
+                             : r.req.rank == "balanced" ? "has the best balance of quality and speed (quality proxy " + quality + ")"
+                                                        : "has the highest quality proxy (" + quality + ")";
+    r.winner_reason = where(w) + " (" + price(w.price_usd) + ") " + lead + " of the " + std::to_string(r.ranked.size()) +
                       " configurations that fit and meet the requirements (" + need + "). It runs " + w.split + " with " +
                       w.engine + ", decodes " + fmt("%.1f", w.decode_tok_per_s) + " tok/s, reads prompts at " +
                       fmt("%.0f", w.prefill_tok_per_s) + " tok/s, and fits up to " + std::to_string(w.context_fits) +
@@ -118,6 +121,22 @@ void explain(AdviseResult& r, const AdviseInput& in) {
                                                                            : ": same quality, slower.")
                               : ".");
     }
+  }
+
+  // A much faster option close in quality: what --rank speed / balanced would put first. "Much"
+  // and "close" are what a reader notices: 1.5x the speed for at most 1 quality point.
+  if (r.ranked.size() > 1) {
+    const Candidate& w = r.ranked.front();
+    const Candidate* best = nullptr;
+    for (const auto& c : r.ranked)
+      if (c.quality >= w.quality - 1.0 && c.decode_tok_per_s >= 1.5 * w.decode_tok_per_s &&
+          (!best || c.decode_tok_per_s > best->decode_tok_per_s))
+        best = &c;
+    if (best)
+      r.faster_option = where(*best) + " (" + price(best->price_usd) + ") decodes " + fmt("%.1f", best->decode_tok_per_s) +
+                        " tok/s, " + fmt("%.1f", best->decode_tok_per_s / std::max(w.decode_tok_per_s, 1e-9)) +
+                        "x the recommendation, for " + fmt("%.1f", w.quality - best->quality) +
+                        " quality points less (--rank speed or balanced puts speed first).";
   }
 
   for (const auto& m : in.models) {
@@ -186,6 +205,7 @@ json candidate_to_json(const Candidate& c, const Requirements& req) {
          {"prefill_tok_per_s", c.prefill_tok_per_s},
          {"decode_tok_per_s", c.decode_tok_per_s},
          {"decode_tok_per_s_aggregate", c.decode_tok_per_s_aggregate},
+         {"decode_mean_depth_tokens", c.decode_mean_depth_tokens},
          {"quality_proxy", c.quality},
          {"quality_published_mean", c.base_quality},
          {"quality_penalty", c.penalty},
@@ -215,7 +235,9 @@ json advise_to_json(const AdviseResult& r, std::size_t top) {
                        {"rate_per_s", q.rate_per_s},
                        {"think_time_s", q.think_time_s},
                        {"slo", q.slo},
-                       {"benchmarks", q.benchmarks}};
+                       {"benchmarks", q.benchmarks},
+                       {"rank", q.rank},
+                       {"speeds_at", "the last reply of a full context: decode averaged over the reply's tokens"}};
   j["evaluated"] = r.evaluated;
   j["passing"] = r.ranked.size();
   json recs = json::array();
@@ -226,6 +248,7 @@ json advise_to_json(const AdviseResult& r, std::size_t top) {
   }
   j["recommendations"] = recs;
   j["winner_reason"] = r.winner_reason;
+  if (!r.faster_option.empty()) j["faster_option"] = r.faster_option;
   json vs = json::array();
   for (const auto& v : r.variants)
     vs.push_back({{"model", v.model_id}, {"name", v.model_name}, {"ranked", v.ranked}, {"best_rank", v.best_rank + 1}, {"reason", v.reason}});

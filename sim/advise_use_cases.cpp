@@ -34,6 +34,10 @@ UseCaseBook parse_use_cases(const json& j, const std::string& file) {
       const JsonReader bs = e.at("benchmarks");
       for (std::size_t k = 0; k < bs.size(); ++k) u.benchmarks.push_back(bs.at(k).str());
     }
+    if (e.has("form_factors")) {
+      const JsonReader ff = e.at("form_factors");
+      for (std::size_t k = 0; k < ff.size(); ++k) u.form_factors.push_back(ff.at(k).str());
+    }
     if (e.has("serving")) {
       const JsonReader sv = e.at("serving");
       u.serving_users = static_cast<int>(sv.at("users").integer(1, 100000));

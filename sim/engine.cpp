@@ -230,6 +230,26 @@ EngineProfile parse_engine(const json& j, const std::string& file) {
   e.token_embd_location = one_of(r, "token_embd_location", "host", {"host", "device"});
   e.output_head_on_gpu_only_if_all_layers = r.bool_or("output_head_on_gpu_only_if_all_layers", true);
   e.multi_gpu_split = one_of(r, "multi_gpu_split", "layer", {"layer", "tensor", "none"});
+  e.cpu_layer_offload = r.bool_or("cpu_layer_offload", true);
+  auto strings = [&](const char* key, std::vector<std::string>* out) {
+    if (!r.has(key)) return;
+    auto a = r.at(key);
+    if (!a.is_array()) a.fail("expected an array of strings");
+    for (std::size_t i = 0; i < a.size(); ++i) out->push_back(a.at(i).str());
+  };
+  strings("gpu_backends", &e.gpu_backends);
+  strings("extra_weight_kinds", &e.extra_weight_kinds);
+  if (r.has("unsupported_gpu_archs")) {
+    auto u = r.at("unsupported_gpu_archs");
+    auto a = u.at("archs");
+    for (std::size_t i = 0; i < a.size(); ++i) e.unsupported_archs.push_back(a.at(i).str());
+    e.unsupported_archs_reason = u.at("reason").str();
+  }
+  if (r.has("compute_dtype_by_quant")) {
+    auto c = r.at("compute_dtype_by_quant");
+    if (!c.is_object()) c.fail("expected an object of quant id -> data type");
+    for (auto it = c.raw().begin(); it != c.raw().end(); ++it) e.compute_dtype_by_quant[it.key()] = c.at(it.key()).str();
+  }
   e.gpu_memory_utilization = r.num_or("gpu_memory_utilization", 0.0, 0.0, 1.0);
   e.throughput_from = one_of(r, "throughput_from", "", {"", "llama.cpp", "device"});
   e.throughput_json = r.at("throughput").raw();

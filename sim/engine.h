@@ -147,6 +147,17 @@ struct EngineProfile {
   bool output_head_on_gpu_only_if_all_layers = true;
   std::string multi_gpu_split = "layer";         // "layer" | "tensor" | "none"
   double gpu_memory_utilization = 0;             // vLLM (0: not used)
+  // What the engine can run (sim/engine_check): whether layers may stay on the CPU (llama.cpp
+  // -ngl; not vLLM/TensorRT-LLM), the GPU backends it needs (empty: any device, the CPU too),
+  // GPU architectures it refuses and why, the data type a checkpoint format computes in (which
+  // the GPU must have: vLLM runs BF16 checkpoints in BF16), further weight kinds it loads
+  // ("bnb": bitsandbytes, transformers).
+  bool cpu_layer_offload = true;
+  std::vector<std::string> gpu_backends;
+  std::vector<std::string> unsupported_archs;
+  std::string unsupported_archs_reason;
+  std::map<std::string, std::string> compute_dtype_by_quant;
+  std::vector<std::string> extra_weight_kinds;
   // Throughput rules.
   EngineThroughput thr;
   // "llama.cpp": the engine runs llama.cpp's kernels (Ollama), so its throughput is the llama.cpp

@@ -47,6 +47,94 @@ static const std::map<std::string, double>& cpu_feature_ratios() {
 
 static double median_gpu_ratio(const char* num, const char* den, int* n);
 
+static bool known_form_factor(const std::string& f) {
+  return f == "desktop" || f == "laptop" || f == "server" || f == "board" || f == "phone";
+}
+
+namespace {
+struct ReserveRule {
+  double host_bytes = 0, display_bytes = 0;
+  bool phone = false;
+  std::string source;
+};
+}  // namespace
+
+// hwdb/reserve.json: the memory the OS keeps, by form factor (read once). A laptop is a desktop.
+static ReserveRule reserve_rule(const std::string& form_factor) {
+  static const std::map<std::string, ReserveRule> table = [] {
+    std::map<std::string, ReserveRule> t;
+    const std::string p = data_path("hwdb/reserve.json");
+    if (!path_exists(p)) return t;
+    const json j = read_json_file(p);
+    JsonReader r(j, p);
+    r.at("schema_version").integer(1, 1);
+    auto f = r.at("form_factors");
+    for (auto it = f.raw().begin(); it != f.raw().end(); ++it) {
+      auto e = f.at(it.key());
+      ReserveRule rr;
+      rr.phone = e.has("rule");
+      if (rr.phone && e.at("rule").str() != "memory_bytes - app_memory_limit_bytes")
+        e.at("rule").fail("expected 'memory_bytes - app_memory_limit_bytes'");
+      rr.host_bytes = e.num_or("host_reserve_bytes", 0.0, 0.0, 1e13);
+      rr.display_bytes = e.num_or("display_reserve_bytes", 0.0, 0.0, 1e12);
+      if (!e.has("sources")) e.fail("required key 'sources' missing: every number needs its source");
+      rr.source = "hwdb/reserve.json (" + it.key() + ")";
+      t[it.key()] = rr;
+    }
+    return t;
+  }();
+  auto it = table.find(form_factor == "laptop" || form_factor.empty() ? "desktop" : form_factor);
+  return it == table.end() ? ReserveRule{} : it->second;
+}
+
+// The form factor of a system: its own, else its host's, else a datacenter GPU's ("server"),
+// else a desktop.
+static std::string system_form_factor(const System& s) {
+  if (!s.host.form_factor.empty()) return s.host.form_factor;
+  for (const auto& g : s.gpus)
+    if (!g.form_factor.empty() && g.form_factor != "desktop" && g.form_factor != "laptop") return g.form_factor;
+  for (const auto& g : s.gpus)
+    if (!g.form_factor.empty()) return g.form_factor;
+  return "desktop";
+}
+
+// Fills a system's reserve from its form factor (a phone: memory minus the app limit, scaled to
+// the memory installed).
+static void apply_default_reserve(System& s) {
+  if (s.form_factor.empty()) s.form_factor = system_form_factor(s);
+  const ReserveRule rr = reserve_rule(s.form_factor);
+  s.reserve_source = rr.source;
+  if (rr.phone || s.form_factor == "phone") {
+    const double limit = s.host.app_memory_limit_bytes > 0 && s.host.memory_bytes > 0
+                             ? s.host.app_memory_limit_bytes * s.host_memory_bytes / s.host.memory_bytes
+                             : s.host_memory_bytes;
+    s.host_reserve_bytes = std::max(0.0, s.host_memory_bytes - limit);
+    s.display_reserve_bytes = 0;
+    s.reserve_source = "the app memory limit of " + s.host.id + " (hwdb/reserve.json, phone)";
+    return;
+  }
+  s.host_reserve_bytes = std::min(rr.host_bytes, 0.5 * s.host_memory_bytes);
+  s.display_reserve_bytes = s.gpus.empty() ? 0.0 : std::min(rr.display_bytes, 0.25 * s.gpus.front().memory_bytes);
+}
+
+void set_host_reserve(System& s, double bytes, const std::string& why) {
+  if (!(bytes >= 0) || bytes >= s.host_memory_bytes)
+    input_error("--reserve: " + std::to_string(bytes) + " bytes is not below the system's " +
+                std::to_string(s.host_memory_bytes) + " bytes of host memory");
+  s.host_reserve_bytes = bytes;
+  s.reserve_source = why;
+}
+
+void set_display_reserve(System& s, double bytes) {
+  if (s.gpus.empty()) input_error("--display-reserve: " + s.id + " has no discrete GPU");
+  if (!(bytes >= 0) || bytes >= s.gpus.front().memory_bytes)
+    input_error("--display-reserve: " + std::to_string(bytes) + " bytes is not below the first GPU's " +
+                std::to_string(s.gpus.front().memory_bytes) + " bytes");
+  s.display_reserve_bytes = bytes;
+}
+
+double usable_host_memory_bytes(const System& s) { return std::max(0.0, s.host_memory_bytes - s.host_reserve_bytes); }
+
 // user_file: a device file of the user's own (--hw PATH, an inline spec): `schema_version` and
 // `sources` may be missing (warned about); hwdb/ files must carry both.
 static Device parse_device(const json& j, const std::string& file, bool user_file = false,
@@ -105,6 +193,17 @@ static Device parse_device(const json& j, const std::string& file, bool user_fil
   if (r.has("pcie")) {
     d.pcie_generation = static_cast<int>(r.at("pcie").int_or("generation", 0, 0, 10));
     d.pcie_lanes = static_cast<int>(r.at("pcie").int_or("lanes", 0, 0, 32));
+  }
+  d.form_factor = r.str_or("form_factor", "");
+  if (!d.form_factor.empty() && !known_form_factor(d.form_factor))
+    r.at("form_factor").fail("expected desktop, laptop, server, board or phone, found '" + d.form_factor + "'");
+  d.app_memory_limit_bytes = r.num_or("app_memory_limit_bytes", 0.0, 0.0, d.memory_bytes);
+  if (d.form_factor == "phone" && d.app_memory_limit_bytes <= 0)
+    r.fail("a phone needs app_memory_limit_bytes: the memory one app may use, not the RAM on the box");
+  if (r.has("gpu_peak_flops_per_s")) {
+    auto p = r.at("gpu_peak_flops_per_s");
+    if (!p.is_object()) p.fail("expected an object of data type -> FLOP/s");
+    for (auto it = p.raw().begin(); it != p.raw().end(); ++it) d.gpu_peak_flops_per_s[it.key()] = p.at(it.key()).num(1e6, 1e18);
   }
   d.tdp_w = r.num_or("tdp_w", 0.0, 0.0, 1e5);
   d.price_usd = r.num_or("price_usd", 0.0, 0.0, 1e7);
@@ -190,11 +289,15 @@ static System parse_system(const json& j, const std::string& file) {
   s.name = r.str_or("name", s.id);
   if (r.has("gpus")) {
     auto g = r.at("gpus");
+    if (!g.is_array()) g.fail("expected an array of GPUs: device ids or {device, count}");
     for (std::size_t i = 0; i < g.size(); ++i) {
       auto gi = g.at(i);
-      Device d = load_device_id(gi.at("device").str(), gi.at("device"));
-      if (!d.is_gpu()) gi.at("device").fail("'" + d.id + "' is not a discrete GPU");
-      const int n = static_cast<int>(gi.int_or("count", 1, 1, 64));
+      // "rtx-5070-ti" (one card) or {"device": "rtx-5070-ti", "count": 2}
+      const bool bare = gi.raw().is_string();
+      auto id = bare ? gi : gi.at("device");
+      Device d = load_device_id(id.str(), id);
+      if (!d.is_gpu()) id.fail("'" + d.id + "' is not a discrete GPU");
+      const int n = bare ? 1 : static_cast<int>(gi.int_or("count", 1, 1, 64));
       for (int k = 0; k < n; ++k) s.gpus.push_back(d);
     }
   }
@@ -216,6 +319,16 @@ static System parse_system(const json& j, const std::string& file) {
   if (j.contains("parts")) s.parts = j.at("parts");
   if (!r.has("sources")) r.fail("required key 'sources' missing: every number needs its source");
   s.sources = j.at("sources");
+  s.form_factor = r.str_or("form_factor", "");
+  if (!s.form_factor.empty() && !known_form_factor(s.form_factor))
+    r.at("form_factor").fail("expected desktop, laptop, server, board or phone, found '" + s.form_factor + "'");
+  apply_default_reserve(s);
+  if (r.has("host_reserve_bytes")) {
+    s.host_reserve_bytes = r.at("host_reserve_bytes").num(0, s.host_memory_bytes * 0.9);
+    s.reserve_source = file + " (host_reserve_bytes)";
+  }
+  if (r.has("display_reserve_bytes"))
+    s.display_reserve_bytes = r.at("display_reserve_bytes").num(0, s.gpus.empty() ? 0.0 : s.gpus.front().memory_bytes * 0.5);
   return s;
 }
 
@@ -249,6 +362,8 @@ static System wrap_device(const Device& d, const std::string& file) {
     s.host = d;
     s.host_memory_bytes = d.memory_bytes;
   }
+  s.form_factor = "";
+  apply_default_reserve(s);
   return s;
 }
 
@@ -329,7 +444,10 @@ static System inline_system(const std::string& spec) {
   if (!peaks.empty()) d["peak_flops_per_s"] = peaks;
   d["sources"] = {{"all", "given on the command line: --hw " + spec}};
   System s = wrap_device(parse_device(d, "--hw (inline)", true, &warnings), "--hw (inline)");
-  if (kind == "gpu" && kv.count("ram")) s.host_memory_bytes = parse_bytes_text(kv["ram"], "--hw ram");
+  if (kind == "gpu" && kv.count("ram")) {
+    s.host_memory_bytes = parse_bytes_text(kv["ram"], "--hw ram");
+    apply_default_reserve(s);
+  }
   s.warnings = warnings;
   return s;
 }

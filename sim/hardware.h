@@ -40,6 +40,15 @@ struct Device {
   std::string probed_isa, probed_tag;
   int pcie_generation = 0;      // discrete GPUs: PCIe generation of the card (0 unknown)
   int pcie_lanes = 0;           // discrete GPUs: PCIe lanes of the card (0 unknown: x16 assumed)
+  // Where the device is used: "desktop" (also laptops), "server" (datacenter, headless),
+  // "board" (Raspberry Pi, Jetson), "phone"; "" = not stated (a desktop). Sets the memory the
+  // operating system keeps (hwdb/reserve.json).
+  std::string form_factor;
+  // Phones: the memory one app may use (iOS jetsam limit, Android after system services); 0 unknown.
+  double app_memory_limit_bytes = 0;
+  // Unified chips whose default backend is the CPU (Android phones): the GPU's own peaks, for
+  // engines that run on it (LiteRT-LM's GPU back end); empty when unknown.
+  std::map<std::string, double> gpu_peak_flops_per_s;
   double tdp_w = 0;
   double price_usd = 0;         // 0: unknown
   std::string price_date, price_kind;
@@ -66,6 +75,12 @@ struct System {
   double price_usd = 0;
   std::string price_date;
   json parts, sources;
+  // Memory the operating system and desktop keep (hwdb/reserve.json by form factor, or the
+  // system file's own figures, or --reserve): host_reserve_bytes out of host (or unified)
+  // memory, display_reserve_bytes out of the first GPU (the one driving the display).
+  std::string form_factor = "desktop";
+  double host_reserve_bytes = 0, display_reserve_bytes = 0;
+  std::string reserve_source;
   // one memory shared by CPU and GPU: a unified host chip with no discrete GPU attached
   // (a Raspberry Pi 5 or a Mac driving an external GPU is a host + a discrete GPU)
   bool unified() const { return host.is_unified() && gpus.empty(); }
@@ -94,6 +109,13 @@ System load_system_file(const std::string& path);
 // A device file of the user's own (a path) may omit `sources` and `schema_version`: its
 // numbers are taken with a warning. Files in hwdb/ must carry both.
 System resolve_hardware(const std::string& id_or_path);
+// --reserve BYTES: the host (or unified) memory the OS keeps, replacing the system's default.
+void set_host_reserve(System& s, double bytes, const std::string& why);
+// --display-reserve BYTES: the VRAM the display keeps on the first GPU.
+void set_display_reserve(System& s, double bytes);
+// Memory usable by this run out of host/unified memory: installed minus the OS reserve (and,
+// on a phone, at most the app limit).
+double usable_host_memory_bytes(const System& s);
 std::vector<Device> all_devices();
 std::vector<System> all_systems();
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "data_paths.h"
@@ -48,6 +49,7 @@ MemoryRules load_memory_rules(const std::string& engine_id) {
   if (te != "host" && te != "device") r.at("token_embd_location").fail("expected host or device");
   m.input_embedding_on_host = te == "host";
   m.output_on_gpu_only_if_all_layers = r.bool_or("output_head_on_gpu_only_if_all_layers", true);
+  m.tensor_parallel = r.str_or("multi_gpu_split", "layer") == "tensor";
   return m;
 }
 
@@ -192,21 +194,26 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
     DeviceMemory d;
     d.role = "gpu0";
     d.device = hw.host.id;
-    d.capacity_bytes = hw.host_memory_bytes * hw.host.gpu_memory_fraction * rules.usable_memory_fraction;
+    // the GPU may wire its share of the pool, and never what the OS keeps
+    d.capacity_bytes = std::min(hw.host_memory_bytes * hw.host.gpu_memory_fraction, usable_host_memory_bytes(hw)) *
+                       rules.usable_memory_fraction;
+    d.reserve_bytes = hw.host_reserve_bytes;
     gpus.push_back(d);
   } else {
     for (std::size_t g = 0; g < hw.gpus.size(); ++g) {
       DeviceMemory d;
       d.role = "gpu" + std::to_string(g);
       d.device = hw.gpus[g].id;
-      d.capacity_bytes = hw.gpus[g].memory_bytes * rules.usable_memory_fraction;
+      d.reserve_bytes = g == 0 ? hw.display_reserve_bytes : 0.0;  // the first GPU drives the display
+      d.capacity_bytes = (hw.gpus[g].memory_bytes - d.reserve_bytes) * rules.usable_memory_fraction;
       gpus.push_back(d);
     }
   }
   DeviceMemory host;
   host.role = "host";
   host.device = hw.host.id;
-  host.capacity_bytes = hw.host_memory_bytes;
+  host.capacity_bytes = usable_host_memory_bytes(hw);
+  host.reserve_bytes = hw.host_reserve_bytes;
 
   const int ngl = gpus.empty() ? 0 : (o.placement.gpu_layers < 0 ? L + 1 : std::min(o.placement.gpu_layers, L + 1));
   res.placement = o.placement;
@@ -236,64 +243,95 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
   double max_layer_act = activation_bytes(m, rules, act_tokens) +
                          kv_float_bytes(m, rules, o.context_tokens * o.n_seq, kv.bytes_per_element);
   bool host_computes = false;
-  for (int il = 0; il < L; ++il) {
-    const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) * kv_cells(m, il, o.context_tokens, o.n_seq, rules);
-    res.kv_layer_bytes[il] = kvb;
-    const double experts = wb.layer_expert_bytes[il];
-    const double rest = wb.layer_bytes[il] - experts;
-    const bool experts_on_cpu = o.placement.cpu_moe || il < o.placement.n_cpu_moe;
-    if (il >= first_gpu_layer && !gpus.empty()) {
-      DeviceMemory& g = gpus[gpu_of_layer(il)];
-      g.weights_bytes += rest;
-      g.kv_cache_bytes += kvb;
-      g.layers += 1;
-      if (experts_on_cpu) {
-        host.weights_bytes += experts;
-        if (experts > 0) host_computes = true;
-      } else {
-        g.weights_bytes += experts;
+  // vLLM / TensorRT-LLM --tp N: every layer on N GPUs, each holding 1/N of the weights and of
+  // the KV heads (a KV head is replicated when N exceeds the layer's KV heads).
+  // Such an engine uses --tp GPUs of the system (one without --tp), never a layer split.
+  const int tp = rules.tensor_parallel && o.tp > 1 ? std::min<int>(o.tp, static_cast<int>(gpus.size())) : 1;
+  if (rules.tensor_parallel && static_cast<int>(gpus.size()) > tp) gpus.resize(static_cast<std::size_t>(tp));
+  if (tp > 1) {
+    res.placement.gpu_layers = L + 1;
+    const double embd = ml.token_embd + (m.tied_embeddings ? 0.0 : ml.output_head);  // vocab-parallel
+    for (int il = 0; il < L; ++il) {
+      const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) *
+                         kv_cells(m, il, o.context_tokens, o.n_seq, rules);
+      res.kv_layer_bytes[il] = kvb;
+      const int h = std::max(1, m.n_head_kv(il));
+      const double kv_share = static_cast<double>(std::max(1, (h + tp - 1) / tp)) / h;
+      for (auto& g : gpus) {
+        g.weights_bytes += wb.layer_bytes[il] / tp;
+        g.kv_cache_bytes += kvb * kv_share;
+        g.layers += 1;
       }
-    } else {
-      host.weights_bytes += rest + experts;
-      host.kv_cache_bytes += kvb;
-      host.layers += 1;
-      host_computes = true;
     }
-  }
-  // Model-level tensors.
-  const double logits_rows = rules.logits_tokens > 0 ? rules.logits_tokens : static_cast<double>(rules.ubatch_tokens);
-  const double logits = logits_rows * m.n_vocab * rules.logits_bytes_per_value;
-  DeviceMemory& out_dev = output_on_gpu ? gpus.back() : host;
-  const bool embd_on_host = gpus.empty() || rules.input_embedding_on_host;
-  // A tied output head is the token embedding itself. llama.cpp duplicates it only
-  // into a discrete GPU's memory; on the CPU, and in a unified-memory chip's single
-  // pool, the output layer reads the same (mmap'd) bytes as the embedding lookup.
-  const bool tied_shares_embd = m.tied_embeddings && (!output_on_gpu || unified_gpu);
-  out_dev.weights_bytes += (tied_shares_embd ? 0.0 : ml.output_head) + ml.output_norm;
-  out_dev.compute_buffer_bytes += logits;
-  if (tied_shares_embd || !(m.tied_embeddings && !embd_on_host && output_on_gpu)) {
-    (embd_on_host ? host : gpus.front()).weights_bytes += ml.token_embd;
-  }
-  const bool ple_on_host = gpus.empty() || rules.ple_location == "host";
-  (ple_on_host ? host : gpus.front()).weights_bytes += ml.ple_table + ml.ple_input;
-  for (const auto& name : o.encoders) {
-    for (const auto& e : m.encoders)
-      if (e.name == name) res.encoder_bytes += e.params * kEncoderBytesPerParam;
-  }
-  (gpus.empty() ? host : gpus.front()).weights_bytes += res.encoder_bytes;
-  res.ple_table_bytes = ml.ple_table;
-  res.ple_location = ml.ple_table > 0 ? (ple_on_host ? "host" : "device") : "none";
-
-  for (auto& g : gpus) {
-    if (g.layers > 0 || &g == &out_dev) {
-      g.compute_buffer_bytes += max_layer_act;
+    for (const auto& name : o.encoders)
+      for (const auto& e : m.encoders)
+        if (e.name == name) res.encoder_bytes += e.params * kEncoderBytesPerParam;
+    for (auto& g : gpus) {
+      g.weights_bytes += (embd + ml.ple_table + ml.ple_input) / tp + ml.output_norm + res.encoder_bytes;
+      const double rows = rules.logits_tokens > 0 ? rules.logits_tokens : static_cast<double>(rules.ubatch_tokens);
+      g.compute_buffer_bytes += max_layer_act + rows * static_cast<double>(m.n_vocab) * rules.logits_bytes_per_value;
       g.overhead_bytes += rules.runtime_overhead_bytes;
     }
-  }
-  if (host_computes || gpus.empty()) host.compute_buffer_bytes += max_layer_act;
-  host.overhead_bytes += rules.host_bytes_per_vocab_token * m.n_vocab;  // the process reading the GGUF
+    res.ple_table_bytes = ml.ple_table;
+    res.ple_location = ml.ple_table > 0 ? "device" : "none";
+  } else {
+    for (int il = 0; il < L; ++il) {
+      const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) * kv_cells(m, il, o.context_tokens, o.n_seq, rules);
+      res.kv_layer_bytes[il] = kvb;
+      const double experts = wb.layer_expert_bytes[il];
+      const double rest = wb.layer_bytes[il] - experts;
+      const bool experts_on_cpu = o.placement.cpu_moe || il < o.placement.n_cpu_moe;
+      if (il >= first_gpu_layer && !gpus.empty()) {
+        DeviceMemory& g = gpus[gpu_of_layer(il)];
+        g.weights_bytes += rest;
+        g.kv_cache_bytes += kvb;
+        g.layers += 1;
+        if (experts_on_cpu) {
+          host.weights_bytes += experts;
+          if (experts > 0) host_computes = true;
+        } else {
+          g.weights_bytes += experts;
+        }
+      } else {
+        host.weights_bytes += rest + experts;
+        host.kv_cache_bytes += kvb;
+        host.layers += 1;
+        host_computes = true;
+      }
+    }
+    // Model-level tensors.
+    const double logits_rows = rules.logits_tokens > 0 ? rules.logits_tokens : static_cast<double>(rules.ubatch_tokens);
+    const double logits = logits_rows * m.n_vocab * rules.logits_bytes_per_value;
+    DeviceMemory& out_dev = output_on_gpu ? gpus.back() : host;
+    const bool embd_on_host = gpus.empty() || rules.input_embedding_on_host;
+    // A tied output head is the token embedding itself. llama.cpp duplicates it only
+    // into a discrete GPU's memory; on the CPU, and in a unified-memory chip's single
+    // pool, the output layer reads the same (mmap'd) bytes as the embedding lookup.
+    const bool tied_shares_embd = m.tied_embeddings && (!output_on_gpu || unified_gpu);
+    out_dev.weights_bytes += (tied_shares_embd ? 0.0 : ml.output_head) + ml.output_norm;
+    out_dev.compute_buffer_bytes += logits;
+    if (tied_shares_embd || !(m.tied_embeddings && !embd_on_host && output_on_gpu)) {
+      (embd_on_host ? host : gpus.front()).weights_bytes += ml.token_embd;
+    }
+    const bool ple_on_host = gpus.empty() || rules.ple_location == "host";
+    (ple_on_host ? host : gpus.front()).weights_bytes += ml.ple_table + ml.ple_input;
+    for (const auto& name : o.encoders) {
+      for (const auto& e : m.encoders)
+        if (e.name == name) res.encoder_bytes += e.params * kEncoderBytesPerParam;
+    }
+    (gpus.empty() ? host : gpus.front()).weights_bytes += res.encoder_bytes;
+    res.ple_table_bytes = ml.ple_table;
+    res.ple_location = ml.ple_table > 0 ? (ple_on_host ? "host" : "device") : "none";
 
-  if (unified_gpu) host.capacity_bytes = std::max(0.0, hw.host_memory_bytes - 0.0);  // one pool, checked below
+    for (auto& g : gpus) {
+      if (g.layers > 0 || &g == &out_dev) {
+        g.compute_buffer_bytes += max_layer_act;
+        g.overhead_bytes += rules.runtime_overhead_bytes;
+      }
+    }
+  }
+  if (host_computes || (gpus.empty() && tp == 1)) host.compute_buffer_bytes += max_layer_act;
+  host.overhead_bytes += rules.host_bytes_per_vocab_token * m.n_vocab;  // the process reading the GGUF
 
   for (auto& d : gpus) {
     d.total_bytes = d.weights_bytes + d.kv_cache_bytes + d.compute_buffer_bytes + d.overhead_bytes;
@@ -302,7 +340,8 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
   host.total_bytes = host.weights_bytes + host.kv_cache_bytes + host.compute_buffer_bytes + host.overhead_bytes;
   if (unified_gpu) {
     // GPU share and host share come out of the same memory.
-    host.capacity_bytes = hw.host_memory_bytes - gpus.front().total_bytes;
+    host.capacity_bytes = usable_host_memory_bytes(hw) - gpus.front().total_bytes;
+    host.reserve_bytes = 0;  // counted once, on the GPU share's line
   }
   host.fits = host.total_bytes <= host.capacity_bytes;
 
@@ -319,9 +358,11 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
     res.overhead_bytes += d.overhead_bytes;
     res.total_bytes += d.total_bytes;
   }
-  res.capacity_bytes = unified_gpu ? hw.host_memory_bytes : 0.0;
+  res.capacity_bytes = unified_gpu ? usable_host_memory_bytes(hw) : 0.0;
   if (!unified_gpu)
     for (const auto& d : res.devices) res.capacity_bytes += d.capacity_bytes;
+  for (const auto& d : res.devices) res.reserve_bytes += d.reserve_bytes;
+  res.reserve_source = hw.reserve_source;
   res.gguf_file_bytes = gguf_file_bytes(m, q);
   return res;
 }
@@ -377,6 +418,29 @@ int max_gpu_layers(const ModelSpec& m, const System& hw, const QuantRecipe& q, c
   return -1;
 }
 
+static std::string gb_gib(double bytes) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.1f GB (%.1f GiB)", bytes / 1e9, bytes / (1024.0 * 1024 * 1024));
+  return b;
+}
+
+std::string why_not_fits(const FitResult& r) {
+  if (r.fits) return "";
+  if (r.weights_bytes > r.capacity_bytes)
+    return gb_gib(r.weights_bytes) + " of weights; " + r.hardware + " may use " + gb_gib(r.capacity_bytes) + " in all";
+  // every weight on the GPUs (an engine without CPU offload): the weights against the GPUs alone
+  double gpu_cap = 0, host_weights = 0;
+  for (const auto& d : r.devices) (d.role == "host" ? host_weights : gpu_cap) += d.role == "host" ? d.weights_bytes : d.capacity_bytes;
+  if (host_weights == 0 && gpu_cap > 0 && r.weights_bytes > gpu_cap)
+    return gb_gib(r.weights_bytes) + " of weights; the GPUs may use " + gb_gib(gpu_cap);
+  for (const auto& d : r.devices)
+    if (!d.fits)
+      return d.role + " (" + d.device + ") needs " + gb_gib(d.total_bytes) + ": weights " + gb_gib(d.weights_bytes) +
+             ", KV cache " + gb_gib(d.kv_cache_bytes) + ", buffers and runtime " +
+             gb_gib(d.compute_buffer_bytes + d.overhead_bytes) + "; it may use " + gb_gib(d.capacity_bytes);
+  return "needs " + gb_gib(r.total_bytes) + " of " + gb_gib(r.capacity_bytes);
+}
+
 json fit_to_json(const FitResult& r, i64 max_context_tokens) {
   json j;
   j["model"] = r.model;
@@ -392,8 +456,10 @@ json fit_to_json(const FitResult& r, i64 max_context_tokens) {
   j["memory"] = {{"weights_bytes", r.weights_bytes},       {"kv_cache_bytes", r.kv_cache_bytes},
                  {"compute_buffer_bytes", r.compute_buffer_bytes}, {"overhead_bytes", r.overhead_bytes},
                  {"total_bytes", r.total_bytes},           {"capacity_bytes", r.capacity_bytes},
-                 {"fits", r.fits}};
+                 {"reserve_bytes", r.reserve_bytes},       {"fits", r.fits}};
+  j["reserve_source"] = r.reserve_source;
   j["max_context_tokens"] = max_context_tokens;
+  if (!r.fits) j["why_not"] = why_not_fits(r);
   j["ple_table_bytes"] = r.ple_table_bytes;
   j["ple_location"] = r.ple_location;
   j["gguf_file_bytes"] = r.gguf_file_bytes;
@@ -403,7 +469,8 @@ json fit_to_json(const FitResult& r, i64 max_context_tokens) {
     devs.push_back({{"role", d.role}, {"device", d.device}, {"layers", d.layers},
                     {"weights_bytes", d.weights_bytes}, {"kv_cache_bytes", d.kv_cache_bytes},
                     {"compute_buffer_bytes", d.compute_buffer_bytes}, {"overhead_bytes", d.overhead_bytes},
-                    {"total_bytes", d.total_bytes}, {"capacity_bytes", d.capacity_bytes}, {"fits", d.fits}});
+                    {"total_bytes", d.total_bytes}, {"capacity_bytes", d.capacity_bytes},
+                    {"reserve_bytes", d.reserve_bytes}, {"fits", d.fits}});
   }
   j["devices"] = devs;
   return j;

@@ -40,6 +40,7 @@ struct MemoryRules {
   std::string ple_location = "host";   // "host" (mmap / CPU input layer) | "device"
   bool input_embedding_on_host = true; // llama.cpp: token_embd on CPU (input layer)
   bool output_on_gpu_only_if_all_layers = true;  // llama.cpp: output head offloaded only when -ngl > L
+  bool tensor_parallel = false;        // multi_gpu_split "tensor" (vLLM, TensorRT-LLM): --tp splits per GPU
 };
 MemoryRules load_memory_rules(const std::string& engine_id);  // hwdb/engines/<id>.json
 // The engine gemmasim assumes when none is given (see hwdb/engines/README.md).
@@ -71,13 +72,15 @@ struct FitOptions {
   // Tokens of the run's largest forward step (prompt or KV-fill micro-batch); 0: the engine's
   // micro-batch. Used by engines whose buffers follow the step (activations_at_step).
   i64 step_tokens = 0;
+  int tp = 1;  // tensor parallel GPUs (engines with tensor_parallel rules; others split by layer)
 };
 
 struct DeviceMemory {
   std::string role;    // "gpu0", "gpu1", ..., "host"
   std::string device;  // device id
   double weights_bytes = 0, kv_cache_bytes = 0, compute_buffer_bytes = 0, overhead_bytes = 0;
-  double total_bytes = 0, capacity_bytes = 0;
+  double total_bytes = 0, capacity_bytes = 0;  // capacity: what this run may use, after the reserve
+  double reserve_bytes = 0;  // kept by the OS / desktop / display (System::host_reserve_bytes ...)
   int layers = 0;      // decoder layers whose attention weights live here
   bool fits = true;
 };
@@ -89,6 +92,8 @@ struct FitResult {
   Placement placement;          // as resolved (gpu_layers never -1 here)
   double weights_bytes = 0, kv_cache_bytes = 0, compute_buffer_bytes = 0, overhead_bytes = 0;
   double total_bytes = 0, capacity_bytes = 0;
+  double reserve_bytes = 0;     // kept by the OS, desktop and display, not in capacity_bytes
+  std::string reserve_source;
   bool fits = false;
   std::vector<DeviceMemory> devices;
   std::vector<double> kv_layer_bytes;   // per layer (0 for KV-shared layers)
@@ -113,5 +118,8 @@ double kv_bytes_per_cell(const ModelSpec& m, int il, const KvType& kv, bool sing
 i64 kv_cells(const ModelSpec& m, int il, i64 ctx, int n_seq, const MemoryRules& rules);
 
 json fit_to_json(const FitResult& r, i64 max_context_tokens);
+// Why a configuration does not fit, one line ("" when it fits): the weights alone against what
+// the devices may hold, or the first device over its capacity.
+std::string why_not_fits(const FitResult& r);
 
 }  // namespace gs

@@ -66,7 +66,7 @@ WeightClass weight_class(GgmlType t) {
     case GgmlType::BF16: return WeightClass::BF16;
     case GgmlType::FP8: case GgmlType::MXFP8: return WeightClass::FP8;
     case GgmlType::NVFP4: return WeightClass::FP4;
-    case GgmlType::INT4_AWQ: case GgmlType::INT4_GPTQ: return WeightClass::Int4;
+    case GgmlType::INT4_AWQ: case GgmlType::INT4_GPTQ: case GgmlType::NF4_BNB: return WeightClass::Int4;
     default: return WeightClass::Quant;
   }
 }

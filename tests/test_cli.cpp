@@ -232,10 +232,17 @@ TEST_CASE("memory is shown in GiB, as GPUs and RAM are sold; JSON keeps bytes") 
   const auto at = h.out.find("\nrtx-4090 ");
   REQUIRE(at != std::string::npos);
   CHECK(h.out.substr(at, 80).find("24 GiB") != std::string::npos);  // not "26 GB"
+  // capacity after the 0.5 GiB the display keeps on a desktop's GPU (hwdb/reserve.json)
   const CliResult f = run_cli("fit --model gemma4-e4b --hw rtx-4090");
-  CHECK(f.out.find("24.00 GiB") != std::string::npos);
+  CHECK(f.out.find("23.50 GiB") != std::string::npos);
+  CHECK(f.out.find("0.50 GiB") != std::string::npos);
   const json j = json::parse(run_cli("fit --model gemma4-e4b --hw rtx-4090 --json").out);
-  CHECK(j["devices"][0]["capacity_bytes"].get<double>() == doctest::Approx(24.0 * 1024 * 1024 * 1024));
+  CHECK(j["devices"][0]["capacity_bytes"].get<double>() == doctest::Approx(23.5 * 1024 * 1024 * 1024));
+  CHECK(j["devices"][0]["reserve_bytes"].get<double>() == doctest::Approx(0.5 * 1024 * 1024 * 1024));
+  // a headless box: --display-reserve 0 gives the card back, --reserve sets the host's share
+  const json h0 = json::parse(run_cli("fit --model gemma4-e4b --hw rtx-4090 --display-reserve 0 --reserve 1GiB --json").out);
+  CHECK(h0["devices"][0]["capacity_bytes"].get<double>() == doctest::Approx(24.0 * 1024 * 1024 * 1024));
+  CHECK(h0["devices"].back()["capacity_bytes"].get<double>() == doctest::Approx(31.0 * 1024 * 1024 * 1024));
 }
 
 TEST_CASE("numbers out of range and contradictions: one line naming the flag, exit 2") {

@@ -150,7 +150,10 @@ TEST_CASE("device magnitudes are physically plausible") {
     CHECK(fp32 >= 1e11);
     CHECK(fp32 <= 2e14);
     const double fp16 = d.flops("fp16");
-    CHECK(fp16 <= 1.2e15);  // H100/H200 dense BF16 is ~0.99 PFLOPS; 2x that means a sparse figure
+    // B200 dense BF16 is 2.25 PFLOPS; a sparse figure of it would be 4.5
+    CHECK(fp16 <= 2.5e15);
+    // and per byte of bandwidth no GPU exceeds ~420 dense FLOP (L40S); twice that is a sparse figure
+    if (d.is_gpu()) CHECK(fp16 / d.memory_bandwidth_bytes_per_s <= 600);
     // one precision step at most doubles the rate (1% slack for rounded datasheet figures)
     if (d.peak_flops_per_s.count("fp8")) CHECK(d.peak_flops_per_s.at("fp8") <= 2.0 * fp16 * 1.01);
     if (d.peak_flops_per_s.count("fp4")) CHECK(d.peak_flops_per_s.at("fp4") <= 2.0 * d.peak_flops_per_s.at("fp8") * 1.01);

@@ -123,7 +123,7 @@ TEST_CASE("--n-cpu-moe moves exactly the experts of the first N layers to host m
 TEST_CASE("the largest context is the boundary of fitting") {
   const ModelSpec m = find_model("gemma4-e4b");
   const System hw = resolve_hardware("gtx-1650");
-  const QuantRecipe& q = find_recipe("q4_k_m");
+  const QuantRecipe& q = find_recipe("q3_k_m");
   const MemoryRules rules = load_memory_rules("llama.cpp-cuda");
   FitOptions o;
   const i64 mc = max_context(m, hw, q, rules, o);

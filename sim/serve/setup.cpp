@@ -84,6 +84,7 @@ ServeSetup setup_server(const ModelSpec& m, const System& hw, const QuantRecipe&
     FitOptions fo;
     fo.context_tokens = c.block_size;
     fo.kv_type = k.kv_type;
+    fo.tp = k.tp;
     fo.step_tokens = c.max_num_batched_tokens;
     const FitResult fr = fit(m, hw, q, rules, fo);
     // the GPUs' memory only (the host's is not vLLM's to use), unless there is no GPU
