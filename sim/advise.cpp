@@ -173,6 +173,7 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   Candidate c;
   c.system_id = s0.id;
   c.system_name = s0.name;
+  c.form_factor = s0.form_factor;
   c.model_id = m.id;
   c.model_name = m.name;
   c.quant_id = q.id;

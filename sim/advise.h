@@ -112,6 +112,7 @@ const char* verdict_name(Verdict v);
 
 struct Candidate {
   std::string system_id, system_name, model_id, model_name, quant_id, engine;
+  std::string form_factor;      // the system's (desktop, server, board, phone)
   double price_usd = 0;
   Placement placement;          // gpu_layers -1: all on GPU; n_cpu_moe N
   std::string split;            // "full GPU", "--n-cpu-moe 12", "-ngl 20 of 60", "CPU only", "unified"

@@ -192,6 +192,7 @@ void explain(AdviseResult& r, const AdviseInput& in) {
 json candidate_to_json(const Candidate& c, const Requirements& req) {
   json j{{"system", c.system_id},
          {"system_name", c.system_name},
+         {"form_factor", c.form_factor},
          {"price_usd", c.price_usd},
          {"model", c.model_id},
          {"quant", c.quant_id},

@@ -59,6 +59,8 @@ std::string default_engine(const System& hw, const QuantRecipe& q) {
   // GGUF quantizations by llama.cpp with the device's backend.
   const bool hf_format = q.kind == "gpu" || q.id == "bf16";
   if (!hw.gpus.empty() && hf_format && (backend == "cuda" || backend == "rocm")) return "vllm";
+  // bitsandbytes quantizes at load time in transformers (load_in_4bit / load_in_8bit)
+  if (q.kind == "bnb") return "transformers";
   if (backend == "cuda" || backend == "rocm" || backend == "metal" || backend == "vulkan") return "llama.cpp-" + backend;
   return "llama.cpp-cpu";
 }

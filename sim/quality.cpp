@@ -1,5 +1,7 @@
 #include "quality.h"
 
+#include <algorithm>
+
 #include "data_paths.h"
 
 namespace gs {
@@ -35,10 +37,17 @@ QualityPenalties parse_quality_penalties(const json& j, const std::string& file)
     q.note = e.str_or("note", "");
     if (e.has("delta_ppl")) {
       q.penalty = e.at("delta_ppl").num(0, 1e6) / ref_ppl;
+    } else if (e.has("ppl")) {
+      // another study's own pair: the quantized model's perplexity and its unquantized baseline's,
+      // measured in the same table (relative increases compare across studies; absolute ones do not)
+      const double base = e.at("ppl_reference").num(1e-9, 1e9);
+      const double qp = e.at("ppl").num(1e-9, 1e9);
+      if (!e.has("source")) e.fail("a perplexity from another study needs its own 'source'");
+      q.penalty = std::max(0.0, qp - base) / base;
     } else if (e.has("penalty")) {
       q.penalty = e.at("penalty").num(0, 1);
     } else {
-      e.fail("needs delta_ppl (measured) or penalty (stated)");
+      e.fail("needs delta_ppl (measured), ppl with ppl_reference (another study) or penalty (stated)");
     }
     if (q.penalty >= 1) e.fail("penalty " + std::to_string(q.penalty) + " leaves no quality (expected < 1)");
     p.quants.push_back(q);

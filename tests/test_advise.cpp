@@ -273,7 +273,7 @@ TEST_CASE("gemmasim advise: table, JSON, CSV and bad input") {
     CHECK(cells[7].find_first_not_of("0123456789") == std::string::npos);  // context_fits_tokens
     CHECK(std::stoll(cells[7]) >= 8192);
   }
-  for (const char* bad : {"--use-case gaming", "--budget -5", "--modality smell", "--users 0", "--quants q4_k_m,fp8", "--hw nope"}) {
+  for (const char* bad : {"--use-case gaming", "--budget -5", "--modality smell", "--users 0", "--quants q4_k_m,mxfp4", "--hw nope", "--rank cheapest"}) {
     const CliResult b = run_cli(std::string("advise ") + bad);
     CHECK_MESSAGE(b.code == 2, bad);
     CHECK_MESSAGE(b.err_lines() == 1, bad);
@@ -326,4 +326,45 @@ TEST_CASE("gemmasim advise --use-case team: a server answer with TTFT and TPOT p
   }
   CHECK(run_cli("advise --use-case team --slo ttft_p42=1").code == 2);
   CHECK(run_cli("advise --rate 2 --users 4").code == 2);
+}
+
+TEST_CASE("FP8, AWQ and GPTQ are ranked from another study's perplexity pair; the advisor proposes them only on vLLM GPUs") {
+  const QualityPenalties& p = quality_penalties();
+  const QuantPenalty* fp8 = p.find("fp8");
+  const QuantPenalty* awq = p.find("awq-int4");
+  REQUIRE(fp8);
+  REQUIRE(awq);
+  CHECK(fp8->penalty == doctest::Approx((7.4197 - 7.3315) / 7.3315));  // torchao, Llama 3.1 8B
+  CHECK(awq->penalty == doctest::Approx((6.6 - 6.1) / 6.1));          // Huang et al. 2024, Llama 3 8B
+  AdviseInput in = make_input({"test-3090-cheap", "test-cpu-8gb"}, {"fp8", "q4_k_m"});
+  in.engines.emplace("vllm", resolve_engine("vllm"));
+  in.rules.emplace("vllm", load_memory_rules("vllm"));
+  const AdviseResult r = advise(in);
+  bool fp8_on_gpu = false;
+  for (const auto& c : r.ranked) {
+    if (c.quant_id != "fp8") continue;
+    CHECK(c.engine == "vllm");
+    fp8_on_gpu = true;
+  }
+  CHECK(fp8_on_gpu);
+  for (const auto& c : r.rejected)
+    if (c.quant_id == "fp8" && c.system_id == "test-cpu-8gb") CHECK(c.verdict == Verdict::EngineCannotRun);
+}
+
+TEST_CASE("gemmasim advise --use-case mobile recommends phones and boards, never desktops") {
+  const CliResult r = run_cli("advise --use-case mobile --json --top 50");
+  REQUIRE(r.code == 0);
+  const json j = json::parse(r.out);
+  REQUIRE(!j["recommendations"].empty());
+  bool phone = false;
+  for (const auto& c : j["recommendations"]) {
+    const std::string f = c["form_factor"];
+    CHECK_MESSAGE((f == "phone" || f == "board"), c["system"]);
+    phone = phone || f == "phone";
+  }
+  CHECK(phone);
+  // --rank speed puts the fastest first
+  const json s = json::parse(run_cli("advise --use-case mobile --rank speed --json --top 5").out);
+  REQUIRE(s["recommendations"].size() >= 2);
+  CHECK(s["recommendations"][0]["decode_tok_per_s"].get<double>() >= s["recommendations"][1]["decode_tok_per_s"].get<double>());
 }
