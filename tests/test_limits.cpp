@@ -252,3 +252,23 @@ TEST_CASE("the advisor takes decode speed at the use case's depth, not at the st
   const Candidate shallow = evaluate(in.systems[0], in.models[0], in.quants[0], in);
   CHECK(shallow.decode_tok_per_s > deep.decode_tok_per_s);
 }
+
+TEST_CASE("a Pi 4 and a Pi 5 differ by their cores' features: no dot product on the Cortex-A72") {
+  const Device pi4 = resolve_hardware("rpi4-8gb").host;
+  const Device pi5 = resolve_hardware("rpi5-8gb").host;
+  // Cortex-A72 (Armv8.0): int8 at the fp32 rate, fp16 falls back to fp32
+  CHECK(pi4.flops("int8") == pi4.flops("fp32"));
+  CHECK(pi4.flops("fp16") == pi4.flops("fp32"));
+  // Cortex-A76 (Armv8.2 + dot product): 4 int8 OP per fp32 FLOP
+  CHECK(pi5.flops("int8") == doctest::Approx(4 * pi5.flops("fp32")));
+  CHECK(pi5.flops("fp16") == doctest::Approx(2 * pi5.flops("fp32")));
+  // the same Q4_0 prefill is compute-bound on both, so the Pi 5 is faster by more than its clock
+  const EngineProfile e = resolve_engine_for("llama.cpp-cpu", resolve_hardware("rpi4-8gb"));
+  Workload wl;
+  wl.prompt_tokens = 256;
+  wl.gen_tokens = 16;
+  const ModelOps mo = prepare_ops(find_model("gemma4-e2b"), find_recipe("q4_0"));
+  const double p4 = estimate(mo, prepare_hardware(resolve_hardware("rpi4-8gb"), e), RunPlacement{}, wl).prefill_tok_per_s;
+  const double p5 = estimate(mo, prepare_hardware(resolve_hardware("rpi5-8gb"), e), RunPlacement{}, wl).prefill_tok_per_s;
+  CHECK(p5 / p4 > 2.4 / 1.8 * 1.5);
+}
