@@ -6,6 +6,7 @@
 
 #include "engine.h"
 #include "options.h"
+#include "power.h"
 #include "roofline.h"
 #include "table.h"
 
@@ -17,6 +18,7 @@ struct EstimateFlags {
   long long prompt = 512, gen = 128, depth = 0;
   int ubatch = 0;
   bool ops = false, nkvo = false, after_prompt = false;
+  double usd_per_kwh = -1, rental_usd_per_hour = -1;  // < 0: not given (hwdb/power.json's, the system's)
 };
 
 std::string devices_of(unsigned mask, const HardwareRates& hw) {
@@ -90,7 +92,11 @@ int cmd_estimate(const Args& a) {
        "decode follows the prompt, from D + P (a chat request) instead of from D (llama-bench)")
       ("ubatch", po::value(&f.ubatch)->default_value(0), "micro-batch tokens (0: the engine's)")
       ("no-kv-offload", po::bool_switch(&f.nkvo), "KV cache and attention on the CPU (llama.cpp -nkvo)")
-      ("ops", po::bool_switch(&f.ops), "list every op (default: the top 8 per phase)");
+      ("ops", po::bool_switch(&f.ops), "list every op (default: the top 8 per phase)")
+      ("electricity-usd-per-kwh", po::value(&f.usd_per_kwh),
+       "electricity price for owned hardware (default 0.17, the U.S. residential average: hwdb/power.json)")
+      ("rental-usd-per-hour", po::value(&f.rental_usd_per_hour),
+       "price the run by the hour instead (default: the system's rental_usd_per_hour, for cloud systems)");
   po::variables_map vm;
   if (!parse(a, d, vm,
              "usage: gemmasim estimate --model M --quant Q --hw H [--engine E] [--prompt P] [--gen G] [--depth D] [--decode-after-prompt]\n"
@@ -133,6 +139,10 @@ int cmd_estimate(const Args& a) {
       placement_note = "does not fit even with every layer on the CPU: speeds assume it did";
     }
   }
+  if (vm.count("electricity-usd-per-kwh") && !(f.usd_per_kwh > 0 && f.usd_per_kwh < 100))
+    input_error("--electricity-usd-per-kwh: expected a price in (0, 100) USD per kWh, got " + report::fmt_num(f.usd_per_kwh, 4));
+  if (vm.count("rental-usd-per-hour") && !(f.rental_usd_per_hour > 0 && f.rental_usd_per_hour < 1e5))
+    input_error("--rental-usd-per-hour: expected a price in (0, 1e5) USD per hour, got " + report::fmt_num(f.rental_usd_per_hour, 4));
   const i64 max_ctx = max_context(in.model, in.hw, in.quant, in.rules, in.fit);
 
   RunPlacement pl;
@@ -154,8 +164,28 @@ int cmd_estimate(const Args& a) {
   const HardwareRates hw = prepare_hardware(in.hw, eng);
   const Estimate e = estimate(mo, hw, pl, wl);
 
+  // Power and money: owned hardware at an electricity price, rented hardware by the hour.
+  const bool host_computes = in.hw.gpus.empty() ? true : (e.gpu_layers < in.model.n_layer || pl.n_cpu_moe != 0);
+  const SystemPower pw = system_power(in.hw, e, host_computes);
+  const double kwh_price = f.usd_per_kwh > 0 ? f.usd_per_kwh : power_rules().electricity_usd_per_kwh;
+  const double hourly = f.rental_usd_per_hour > 0 ? f.rental_usd_per_hour : (vm.count("electricity-usd-per-kwh") ? 0.0 : in.hw.rental_usd_per_hour);
+  const bool costed = pw.known && e.prefill_tok_per_s > 0 && e.decode_tok_per_s_aggregate > 0;
+  const RunCost rc = costed ? run_cost(pw, e.prefill_tok_per_s, e.decode_tok_per_s_aggregate, kwh_price, hourly) : RunCost{};
+
   if (c.json) {
     json j = fit_to_json(fr, max_ctx);
+    if (costed)
+      j["energy"] = {{"prefill_w", pw.prefill_w},
+                     {"decode_w", pw.decode_w},
+                     {"idle_w", pw.idle_w},
+                     {"devices", pw.what},
+                     {"prefill_j_per_token", rc.prefill_j_per_token},
+                     {"decode_j_per_token", rc.decode_j_per_token},
+                     {"usd_per_mtok_input", rc.usd_per_mtok_input},
+                     {"usd_per_mtok_output", rc.usd_per_mtok_output},
+                     {"priced_by", rc.rented ? "rental_usd_per_hour" : "electricity_usd_per_kwh"},
+                     {"electricity_usd_per_kwh", rc.rented ? 0.0 : kwh_price},
+                     {"rental_usd_per_hour", rc.rented ? hourly : 0.0}};
     j["engine"] = eng.id;
     j["workload"] = {{"prompt_tokens", f.prompt}, {"gen_tokens", f.gen}, {"depth_tokens", f.depth}, {"batch", c.batch},
                      {"tp", c.tp}, {"decode_starts_at_depth", f.depth + (f.after_prompt ? f.prompt : 0)}};
@@ -221,6 +251,15 @@ int cmd_estimate(const Args& a) {
     std::printf("batch %d: %.1f tok/s aggregate decode; KV cache %s per sequence\n", c.batch, e.decode_tok_per_s_aggregate,
                 report::fmt_gib(e.kv_bytes_per_seq).c_str());
   std::printf("total for the request: %.3f s\n", e.total_s);
+  if (costed)
+    std::printf("energy: %.0f W prefill, %.0f W decode (%s): %.3g J per output token, %.3g J per prompt token; "
+                "$%.3g per million output tokens, $%.3g per million input (%s)\n",
+                pw.prefill_w, pw.decode_w, pw.what.c_str(), rc.decode_j_per_token, rc.prefill_j_per_token,
+                rc.usd_per_mtok_output, rc.usd_per_mtok_input,
+                rc.rented ? ("rented at $" + report::fmt_num(hourly, 2) + "/h").c_str()
+                          : ("electricity at $" + report::fmt_num(kwh_price, 3) + "/kWh").c_str());
+  else
+    std::printf("energy: unknown (a device without tdp_w in hwdb)\n");
   print_ops("prefill ops", e.prefill, hw, f.ops);
   print_ops("decode ops (one step)", e.decode, hw, f.ops);
   return 0;

@@ -11,6 +11,8 @@
 #include "engine.h"
 #include "engine_check.h"
 #include "options.h"
+#include "power.h"
+#include "roofline.h"
 #include "serve/capacity.h"
 #include "serve/setup.h"
 #include "serve_report.h"
@@ -23,6 +25,7 @@ namespace {
 struct ServeFlags {
   std::string model = "gemma4-e4b", quant = "q4_k_m", hw = "rtx-4090", engine, kv_type = "f16";
   int tp = 1;
+  double usd_per_kwh = -1, rental_usd_per_hour = -1;  // < 0: hwdb/power.json's, the system's
   double rate = 0;
   std::string arrival = "poisson";
   int users = 0;
@@ -78,6 +81,8 @@ int cmd_serve_sim(const Args& a) {
       ("requests", po::value(&f.requests), "number of requests (default 500, or the whole trace)")
       ("duration", po::value(&f.duration), "requests arriving in the first S seconds")
       ("seed", po::value(&f.seed)->default_value(f.seed), "random seed (arrivals, lengths, think times)")
+      ("electricity-usd-per-kwh", po::value(&f.usd_per_kwh), "electricity price for owned hardware (default 0.17: hwdb/power.json)")
+      ("rental-usd-per-hour", po::value(&f.rental_usd_per_hour), "price by the hour instead (default: the system's, for cloud systems)")
       ("max-num-seqs", po::value(&k.max_num_seqs), "vLLM --max-num-seqs")
       ("max-num-batched-tokens", po::value(&k.max_num_batched_tokens), "vLLM --max-num-batched-tokens")
       ("gpu-memory-utilization", po::value(&k.gpu_memory_utilization), "vLLM --gpu-memory-utilization (0..1)")
@@ -128,6 +133,10 @@ int cmd_serve_sim(const Args& a) {
   if (vm.count("requests") && vm.count("duration")) input_error("--requests and --duration: give one of them");
   if (f.seed < 0) input_error("--seed: expected a number >= 0, got " + std::to_string(f.seed));
   check_range("--tp", f.tp, 1, 64);
+  if (vm.count("electricity-usd-per-kwh") && !(f.usd_per_kwh > 0 && f.usd_per_kwh < 100))
+    input_error("--electricity-usd-per-kwh: expected a price in (0, 100) USD per kWh, got " + report::fmt_num(f.usd_per_kwh, 4));
+  if (vm.count("rental-usd-per-hour") && !(f.rental_usd_per_hour > 0 && f.rental_usd_per_hour < 1e5))
+    input_error("--rental-usd-per-hour: expected a price in (0, 1e5) USD per hour, got " + report::fmt_num(f.rental_usd_per_hour, 4));
   check_range("--replicas", k.replicas, 1, 100000);
   if (vm.count("max-num-seqs")) check_range("--max-num-seqs", k.max_num_seqs, 1, 1 << 20);
   if (vm.count("max-num-batched-tokens")) check_range("--max-num-batched-tokens", k.max_num_batched_tokens, 1, 1 << 22);
@@ -297,14 +306,44 @@ int cmd_serve_sim(const Args& a) {
   }
 
   const serve::ServeResult r = closed ? run_at(f.users, true) : run_at(vm.count("rate") ? f.rate : (have_trace ? 0 : 1.0), false);
+  // Energy: the system's draw in a step of the run's mean size (its bound sets the GPU's power),
+  // held over the run's span (an upper bound at light load, where the server idles between steps).
+  json energy;
+  std::string energy_line;
+  {
+    Workload w;
+    w.prompt_tokens = 512;
+    w.gen_tokens = 128;
+    w.batch = std::max(1, static_cast<int>(std::lround(r.mean_batch_tokens)));
+    RunPlacement rp;
+    rp.tp = f.tp;
+    const Estimate est = estimate(prepare_ops(in.model, in.quant), prepare_hardware(in.hw, eng), rp, w);
+    const SystemPower pw = system_power(in.hw, est, in.hw.gpus.empty());
+    const double kwh = f.usd_per_kwh > 0 ? f.usd_per_kwh : power_rules().electricity_usd_per_kwh;
+    const double hourly = f.rental_usd_per_hour > 0 ? f.rental_usd_per_hour : (vm.count("electricity-usd-per-kwh") ? 0.0 : in.hw.rental_usd_per_hour);
+    if (pw.known && r.output_tok_per_s > 0 && r.input_tok_per_s > 0) {
+      SystemPower loaded = pw;
+      loaded.prefill_w = pw.decode_w;  // one draw for the whole run: its steps mix prompt chunks and decodes
+      const RunCost rc = run_cost(loaded, r.input_tok_per_s, r.output_tok_per_s, kwh, hourly);
+      energy = {{"loaded_w", pw.decode_w}, {"devices", pw.what}, {"j_per_output_token", rc.decode_j_per_token},
+                {"usd_per_mtok_output", rc.usd_per_mtok_output}, {"priced_by", rc.rented ? "rental_usd_per_hour" : "electricity_usd_per_kwh"}};
+      char b[320];
+      std::snprintf(b, sizeof b, "energy: %.0f W under load (%s): %.3g J per output token, $%.3g per million output tokens (%s)\n",
+                    pw.decode_w, pw.what.c_str(), rc.decode_j_per_token, rc.usd_per_mtok_output,
+                    rc.rented ? ("rented at $" + report::fmt_num(hourly, 2) + "/h").c_str()
+                              : ("electricity at $" + report::fmt_num(kwh, 3) + "/kWh").c_str());
+      energy_line = b;
+    }
+  }
   if (f.json) {
     json j{{"model", in.model.id}, {"quant", in.quant.id}, {"hardware", in.hw.id}, {"workload", wl},
            {"config", report::serve_config_json(setup)}, {"result", report::serve_result_json(r, slo, f.timeline)}};
+    if (!energy.is_null()) j["energy"] = energy;
     std::cout << j.dump(2) << "\n";
   } else if (f.csv) {
     std::cout << report::serve_result_csv(r, slo);
   } else {
-    std::cout << report::serve_result_text(h, setup, r, slo);
+    std::cout << report::serve_result_text(h, setup, r, slo) << energy_line;
   }
   if (!f.requests_out.empty()) write_output(f.requests_out, report::serve_requests_csv(r));
   return 0;

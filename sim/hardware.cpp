@@ -316,6 +316,7 @@ static System parse_system(const json& j, const std::string& file) {
   if (s.gpus.size() > 1 && s.gpu_link.kind == "none") s.gpu_link = s.host_link;
   s.price_usd = r.num_or("price_usd", 0.0, 0.0, 1e8);
   s.price_date = r.str_or("price_date", "");
+  s.rental_usd_per_hour = r.num_or("rental_usd_per_hour", 0.0, 0.0, 1e5);
   if (j.contains("parts")) s.parts = j.at("parts");
   if (!r.has("sources")) r.fail("required key 'sources' missing: every number needs its source");
   s.sources = j.at("sources");

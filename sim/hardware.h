@@ -74,6 +74,7 @@ struct System {
   Link gpu_link;               // GPU <-> GPU
   double price_usd = 0;
   std::string price_date;
+  double rental_usd_per_hour = 0;  // cloud instances: the hourly on-demand price (0: not rented)
   json parts, sources;
   // Memory the operating system and desktop keep (hwdb/reserve.json by form factor, or the
   // system file's own figures, or --reserve): host_reserve_bytes out of host (or unified)
