@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "power.h"
 #include "serve/sim.h"
 #include "units.h"
 
@@ -41,6 +42,10 @@ void add_advise_flags(po::options_description& d, AdviseFlags& f) {
       ("quants", po::value(&f.quants), "comma-separated quantizations (default: those with a quality penalty marked advise)")
       ("rank", po::value(&f.rank)->default_value(f.rank), "order: quality (then speed, price) | speed (decode tok/s first) | "
        "balanced (quality + 2 points per doubling of decode speed)")
+      ("hours-per-day", po::value(&f.hours_per_day)->default_value(f.hours_per_day),
+       "running cost: hours of generation a day (electricity of owned hardware, rent of cloud systems)")
+      ("tokens-per-day", po::value(&f.tokens_per_day), "running cost: output tokens a day instead of hours")
+      ("electricity-usd-per-kwh", po::value(&f.usd_per_kwh), "electricity price (default 0.17: hwdb/power.json)")
       ("reserve", po::value(&f.reserve), "host (or unified) memory the OS keeps on every system considered, e.g. 4GiB "
        "(default: by form factor, hwdb/reserve.json)");
 }
@@ -114,6 +119,13 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
   if (f.rank != "quality" && f.rank != "speed" && f.rank != "balanced")
     input_error("--rank: expected quality, speed or balanced, got '" + f.rank + "'");
   r.rank = f.rank;
+  if (!(f.hours_per_day > 0 && f.hours_per_day <= 24)) input_error("--hours-per-day: expected (0, 24] hours");
+  if (f.tokens_per_day != 0 && !(f.tokens_per_day > 0 && f.tokens_per_day <= 1e13)) input_error("--tokens-per-day: expected a positive number of tokens");
+  if (f.usd_per_kwh != -1 && !(f.usd_per_kwh > 0 && f.usd_per_kwh < 100))
+    input_error("--electricity-usd-per-kwh: expected a price in (0, 100) USD per kWh");
+  r.hours_per_day = f.hours_per_day;
+  r.tokens_per_day = f.tokens_per_day;
+  r.electricity_usd_per_kwh = f.usd_per_kwh > 0 ? f.usd_per_kwh : power_rules().electricity_usd_per_kwh;
   if (!f.hw.empty()) {
     in.systems.push_back(load_hw(f.hw, f.reserve));
   } else {
@@ -122,8 +134,9 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
       return uc.form_factors.empty() ||
              std::find(uc.form_factors.begin(), uc.form_factors.end(), s.form_factor) != uc.form_factors.end();
     };
+    // what the budget buys, and the cloud systems that rent by the hour (no purchase price)
     for (auto& s : all_systems())
-      if (s.price_usd > 0 && s.price_usd <= f.budget_usd && wanted(s)) {
+      if (((s.price_usd > 0 && s.price_usd <= f.budget_usd) || s.rental_usd_per_hour > 0) && wanted(s)) {
         if (!f.reserve.empty()) set_host_reserve(s, parse_bytes_text(f.reserve, "--reserve"), "--reserve " + f.reserve);
         in.systems.push_back(std::move(s));
       }

@@ -23,6 +23,7 @@ struct AdviseFlags {
   std::string models = "gemma4-e2b,gemma4-e4b,gemma4-26b-a4b,gemma4-31b";
   std::string quants;           // empty: every quant marked advise in quants/quality-penalty.json
   std::string rank = "quality"; // quality | speed | balanced
+  double hours_per_day = 8, tokens_per_day = 0, usd_per_kwh = -1;  // running cost (< 0: hwdb/power.json's price)
   std::string reserve;          // --reserve BYTES: host memory the OS keeps, for every system considered
 };
 

@@ -20,6 +20,7 @@ namespace gs::cli {
 namespace {
 
 std::string money(double usd) { return usd > 0 ? "$" + report::fmt_num(usd, 0) : "-"; }
+std::string money(const Candidate& c) { return c.rental_usd_per_hour > 0 ? "$" + report::fmt_num(c.rental_usd_per_hour, 2) + "/h" : money(c.price_usd); }
 
 // The ranked table: for reading (display strings: "$1599", "19.2K", rounded speeds), or with
 // numbers = true for --csv (machine headers, numbers in the one unit system: USD, tokens,
@@ -41,7 +42,7 @@ report::Table advise_table(const AdviseResult& r, std::size_t top, bool numbers 
   auto num = [numbers](double v, int digits) { return numbers ? report::csv_num(v) : report::fmt_num(v, digits); };
   for (std::size_t i = 0; i < std::min(top, r.ranked.size()); ++i) {
     const Candidate& c = r.ranked[i];
-    std::vector<std::string> row = {std::to_string(i + 1), c.system_id, numbers ? report::csv_num(c.price_usd) : money(c.price_usd),
+    std::vector<std::string> row = {std::to_string(i + 1), c.system_id, numbers ? report::csv_num(c.price_usd) : money(c),
                                     c.model_name, c.quant_id, c.split, c.engine,
                                     numbers ? std::to_string(static_cast<long long>(c.context_fits)) : report::fmt_tokens(c.context_fits),
                                     num(c.prefill_tok_per_s, 0), num(c.decode_tok_per_s, 1)};
@@ -92,6 +93,7 @@ std::string write_advise_files(const AdviseResult& r, std::size_t top, const std
   std::vector<report::HtmlSection> secs;
   report::HtmlSection rec{"Recommendation", "<p>" + report::html_escape(r.winner_reason) + "</p>\n", false, {}};
   if (!r.faster_option.empty()) rec.html += "<p>Faster, nearly as good: " + report::html_escape(r.faster_option) + "</p>\n";
+  if (!r.buy_vs_rent.empty()) rec.html += "<p>Buy or rent: " + report::html_escape(r.buy_vs_rent) + "</p>\n";
   if (!r.ranked.empty()) {
     rec.html += "<pre>";
     for (const auto& cmd : run_commands(r.ranked.front(), r.req)) rec.html += report::html_escape(cmd) + "\n";
@@ -100,7 +102,7 @@ std::string write_advise_files(const AdviseResult& r, std::size_t top, const std
   std::vector<std::vector<std::string>> rows;
   for (std::size_t i = 0; i < std::min(top, r.ranked.size()); ++i) {
     const Candidate& c = r.ranked[i];
-    rows.push_back({std::to_string(i + 1), c.system_id, money(c.price_usd), c.model_name, c.quant_id, c.split,
+    rows.push_back({std::to_string(i + 1), c.system_id, money(c), c.model_name, c.quant_id, c.split,
                     report::fmt_tokens(c.context_fits), report::fmt_num(c.prefill_tok_per_s, 0),
                     report::fmt_num(c.decode_tok_per_s, 1), report::fmt_num(c.quality, 1)});
   }
@@ -158,13 +160,19 @@ int cmd_advise(const Args& a) {
   }
   std::printf("gemmasim advise: %s\n", requirements_line(r.req).c_str());
   if (f.hw.empty())
-    std::printf("hardware: %zu priced systems up to $%.0f (hwdb/systems); variants x quantizations x splits: %d configurations evaluated, %zu pass\n\n",
-                in.systems.size(), f.budget_usd, r.evaluated, r.ranked.size());
+  {
+    std::size_t rented = 0;
+    for (const auto& s : in.systems) rented += s.rental_usd_per_hour > 0;
+    std::printf("hardware: %zu priced systems up to $%.0f and %zu rented by the hour (hwdb/systems); variants x quantizations x "
+                "splits: %d configurations evaluated, %zu pass\n\n",
+                in.systems.size() - rented, f.budget_usd, rented, r.evaluated, r.ranked.size());
+  }
   else
     std::printf("hardware: %s; %d configurations evaluated, %zu pass\n\n", in.systems.front().name.c_str(), r.evaluated, r.ranked.size());
   if (!r.ranked.empty()) std::fputs(advise_table(r, f.top).text().c_str(), stdout);
   std::printf("\nRecommendation: %s\n", r.winner_reason.c_str());
   if (!r.faster_option.empty()) std::printf("Faster, nearly as good: %s\n", r.faster_option.c_str());
+  if (!r.buy_vs_rent.empty()) std::printf("Buy or rent: %s\n", r.buy_vs_rent.c_str());
   if (!r.ranked.empty()) {
     std::printf("\nRun it:\n");
     for (const auto& cmd : run_commands(r.ranked.front(), r.req)) std::printf("  %s\n", cmd.c_str());

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "engine_check.h"
+#include "power.h"
 #include "roofline.h"
 #include "serve/setup.h"
 
@@ -47,6 +48,8 @@ bool ranks_before(const Candidate& a, const Candidate& b, const std::string& mod
     if (qa != qb) return qa > qb;
     if (a.decode_tok_per_s != b.decode_tok_per_s) return a.decode_tok_per_s > b.decode_tok_per_s;
   }
+  // a rented system (no purchase price) after an owned one on a tie, then the cheaper
+  if ((a.rental_usd_per_hour > 0) != (b.rental_usd_per_hour > 0)) return b.rental_usd_per_hour > 0;
   if (a.price_usd != b.price_usd) return a.price_usd < b.price_usd;
   return std::tie(a.system_id, a.model_id, a.quant_id) < std::tie(b.system_id, b.model_id, b.quant_id);
 }
@@ -174,6 +177,7 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   c.system_id = s0.id;
   c.system_name = s0.name;
   c.form_factor = s0.form_factor;
+  c.rental_usd_per_hour = s0.rental_usd_per_hour;
   c.model_id = m.id;
   c.model_name = m.name;
   c.quant_id = q.id;
@@ -321,6 +325,18 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   }
   if (req.serving && c.verdict == Verdict::Ok)
     serve_check(c, s, m, q, eng, req, extra_tokens, sw.ops_for(m, q), sw.rates_for(s, eng));
+  // Running cost: the hours a day of generation (or those the daily tokens take at this speed).
+  const bool host_computes = s.gpus.empty() || o.placement.gpu_layers >= 0 || o.placement.n_cpu_moe > 0;
+  const SystemPower pw = system_power(s, e, host_computes);
+  const double agg = req.serving && c.served_output_tok_per_s > 0 ? c.served_output_tok_per_s : c.decode_tok_per_s_aggregate;
+  if (pw.known && agg > 0) {
+    c.decode_w = pw.decode_w;
+    c.j_per_output_token = pw.decode_w / agg;
+    const double hours = req.tokens_per_day > 0 ? req.tokens_per_day / agg / 3600.0 : req.hours_per_day;
+    constexpr double kDaysPerMonth = 365.25 / 12;
+    c.monthly_usd = c.rental_usd_per_hour > 0 ? c.rental_usd_per_hour * hours * kDaysPerMonth
+                                              : pw.decode_w / 1000.0 * hours * kDaysPerMonth * req.electricity_usd_per_kwh;
+  }
   return c;
 }
 
@@ -352,6 +368,14 @@ AdviseResult advise(const AdviseInput& in, const std::function<void(int, int)>& 
     input_error("--rank: expected quality, speed or balanced, got '" + in.req.rank + "'");
   const std::string mode = in.req.rank;
   std::sort(r.ranked.begin(), r.ranked.end(), [&mode](const Candidate& a, const Candidate& b) { return ranks_before(a, b, mode); });
+  // Buy vs rent: the cheapest rented system that meets the requirements against each owned one.
+  const Candidate* cloud = nullptr;
+  for (const auto& c : r.ranked)
+    if (c.rental_usd_per_hour > 0 && c.monthly_usd > 0 && (!cloud || c.monthly_usd < cloud->monthly_usd)) cloud = &c;
+  if (cloud)
+    for (auto& c : r.ranked)
+      if (c.rental_usd_per_hour <= 0 && c.price_usd > 0 && cloud->monthly_usd > c.monthly_usd)
+        c.breakeven_months = c.price_usd / (cloud->monthly_usd - c.monthly_usd);
   explain(r, in);
   return r;
 }

@@ -85,6 +85,11 @@ struct Requirements {
   double think_time_s = 30;    // closed loop: mean pause between a user's requests
   std::string slo;             // e.g. "ttft_p99=1,tpot_p99=0.1"
   int serve_requests = 400;    // requests simulated per candidate
+  // Running cost (sim/power.h): a day's use, as hours of generation or as output tokens (tokens
+  // win when > 0), at an electricity price; rented systems cost their hourly price.
+  double hours_per_day = 8;
+  double tokens_per_day = 0;
+  double electricity_usd_per_kwh = 0.17;
   // The order of the ranked list: "quality" (quality, then speed, then price), "speed" (decode
   // tok/s first), "balanced" (quality points + kBalancedPointsPerDoubling x log2 decode tok/s).
   std::string rank = "quality";
@@ -114,6 +119,13 @@ struct Candidate {
   std::string system_id, system_name, model_id, model_name, quant_id, engine;
   std::string form_factor;      // the system's (desktop, server, board, phone)
   double price_usd = 0;
+  double rental_usd_per_hour = 0;  // a cloud system: priced by the hour (price_usd is 0)
+  // Running cost at the requirements' daily use: watts while generating, J per output token,
+  // the month's electricity (owned) or rent, and the months until buying beats renting the
+  // cheapest cloud system that meets the same requirements (-1: never, or nothing to compare).
+  double decode_w = 0, j_per_output_token = 0;
+  double monthly_usd = 0;
+  double breakeven_months = -1;
   Placement placement;          // gpu_layers -1: all on GPU; n_cpu_moe N
   std::string split;            // "full GPU", "--n-cpu-moe 12", "-ngl 20 of 60", "CPU only", "unified"
   bool cpu_only = false;
@@ -149,6 +161,8 @@ struct AdviseResult {
   std::string winner_reason;
   // A much faster option within a small quality difference of the winner ("" when none).
   std::string faster_option;
+  // Buy vs rent for the recommendation ("" when no rented system passes or it is itself rented).
+  std::string buy_vs_rent;
   int evaluated = 0;
 };
 

@@ -18,6 +18,8 @@ std::string fmt(const char* f, double v) {
 }
 
 std::string price(double usd) { return usd > 0 ? "$" + fmt("%.0f", usd) : "price unknown"; }
+// what a candidate costs: its price, or its hourly rent
+std::string cost(const Candidate& c) { return c.rental_usd_per_hour > 0 ? "$" + fmt("%.2f", c.rental_usd_per_hour) + "/h" : price(c.price_usd); }
 
 std::string upper(std::string s) {
   for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -107,7 +109,7 @@ void explain(AdviseResult& r, const AdviseInput& in) {
     const std::string lead = r.req.rank == "speed"      ? "is the fastest (quality proxy " + quality + ")"
                              : r.req.rank == "balanced" ? "has the best balance of quality and speed (quality proxy " + quality + ")"
                                                         : "has the highest quality proxy (" + quality + ")";
-    r.winner_reason = where(w) + " (" + price(w.price_usd) + ") " + lead + " of the " + std::to_string(r.ranked.size()) +
+    r.winner_reason = where(w) + " (" + cost(w) + ") " + lead + " of the " + std::to_string(r.ranked.size()) +
                       " configurations that fit and meet the requirements (" + need + "). It runs " + w.split + " with " +
                       w.engine + ", decodes " + fmt("%.1f", w.decode_tok_per_s) + " tok/s, reads prompts at " +
                       fmt("%.0f", w.prefill_tok_per_s) + " tok/s, and fits up to " + std::to_string(w.context_fits) +
@@ -115,7 +117,7 @@ void explain(AdviseResult& r, const AdviseInput& in) {
     if (r.ranked.size() > 1) {
       const Candidate& n = r.ranked[1];
       const bool tie = std::llround(n.quality * 10) == std::llround(w.quality * 10);
-      r.winner_reason += " Runner-up: " + where(n) + " (" + price(n.price_usd) + ", quality " + fmt("%.1f", n.quality) +
+      r.winner_reason += " Runner-up: " + where(n) + " (" + cost(n) + ", quality " + fmt("%.1f", n.quality) +
                          ", " + fmt("%.1f", n.decode_tok_per_s) + " tok/s)" +
                          (tie ? (n.decode_tok_per_s == w.decode_tok_per_s ? ": same quality and speed, costs more."
                                                                            : ": same quality, slower.")
@@ -133,10 +135,35 @@ void explain(AdviseResult& r, const AdviseInput& in) {
           (!best || c.decode_tok_per_s > best->decode_tok_per_s))
         best = &c;
     if (best)
-      r.faster_option = where(*best) + " (" + price(best->price_usd) + ") decodes " + fmt("%.1f", best->decode_tok_per_s) +
+      r.faster_option = where(*best) + " (" + cost(*best) + ") decodes " + fmt("%.1f", best->decode_tok_per_s) +
                         " tok/s, " + fmt("%.1f", best->decode_tok_per_s / std::max(w.decode_tok_per_s, 1e-9)) +
                         "x the recommendation, for " + fmt("%.1f", w.quality - best->quality) +
                         " quality points less (--rank speed or balanced puts speed first).";
+  }
+
+  // Buy vs rent for the recommendation.
+  if (!r.ranked.empty()) {
+    // the best system to buy against the cheapest one to rent, both meeting the requirements
+    const Candidate* owned = nullptr;
+    for (const auto& c : r.ranked)
+      if (c.rental_usd_per_hour <= 0 && c.price_usd > 0) {
+        owned = &c;
+        break;
+      }
+    const Candidate* cloud = nullptr;
+    for (const auto& c : r.ranked)
+      if (c.rental_usd_per_hour > 0 && c.monthly_usd > 0 && (!cloud || c.monthly_usd < cloud->monthly_usd)) cloud = &c;
+    const std::string use = r.req.tokens_per_day > 0 ? fmt("%.0f", r.req.tokens_per_day) + " output tokens a day"
+                                                     : fmt("%.3g", r.req.hours_per_day) + " hours of generation a day";
+    if (cloud && owned) {
+      const Candidate& w = *owned;
+      r.buy_vs_rent = "At " + use + ", " + where(w) + " costs " + price(w.price_usd) + " plus " + fmt("%.2f", w.monthly_usd) +
+                      " USD a month of electricity (" + fmt("%.0f", w.decode_w) + " W); the cheapest rented system that meets the "
+                      "requirements, " + cloud->system_id + " at " + fmt("%.2f", cloud->rental_usd_per_hour) + " USD/h, costs " +
+                      fmt("%.0f", cloud->monthly_usd) + " USD a month" +
+                      (w.breakeven_months > 0 ? ": buying pays off after " + fmt("%.1f", w.breakeven_months) + " months."
+                                              : ": renting stays cheaper.");
+    }
   }
 
   for (const auto& m : in.models) {
@@ -193,6 +220,11 @@ json candidate_to_json(const Candidate& c, const Requirements& req) {
   json j{{"system", c.system_id},
          {"system_name", c.system_name},
          {"form_factor", c.form_factor},
+         {"rental_usd_per_hour", c.rental_usd_per_hour},
+         {"decode_w", c.decode_w},
+         {"j_per_output_token", c.j_per_output_token},
+         {"monthly_usd", c.monthly_usd},
+         {"breakeven_months", c.breakeven_months},
          {"price_usd", c.price_usd},
          {"model", c.model_id},
          {"quant", c.quant_id},
@@ -238,6 +270,9 @@ json advise_to_json(const AdviseResult& r, std::size_t top) {
                        {"slo", q.slo},
                        {"benchmarks", q.benchmarks},
                        {"rank", q.rank},
+                       {"hours_per_day", q.hours_per_day},
+                       {"tokens_per_day", q.tokens_per_day},
+                       {"electricity_usd_per_kwh", q.electricity_usd_per_kwh},
                        {"speeds_at", "the last reply of a full context: decode averaged over the reply's tokens"}};
   j["evaluated"] = r.evaluated;
   j["passing"] = r.ranked.size();
@@ -250,6 +285,7 @@ json advise_to_json(const AdviseResult& r, std::size_t top) {
   j["recommendations"] = recs;
   j["winner_reason"] = r.winner_reason;
   if (!r.faster_option.empty()) j["faster_option"] = r.faster_option;
+  if (!r.buy_vs_rent.empty()) j["buy_vs_rent"] = r.buy_vs_rent;
   json vs = json::array();
   for (const auto& v : r.variants)
     vs.push_back({{"model", v.model_id}, {"name", v.model_name}, {"ranked", v.ranked}, {"best_rank", v.best_rank + 1}, {"reason", v.reason}});

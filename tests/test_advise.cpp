@@ -246,7 +246,10 @@ TEST_CASE("gemmasim advise: table, JSON, CSV and bad input") {
   const CliResult t = run_cli("advise --budget 1300");
   CHECK(t.code == 0);
   CHECK(t.out.find("Recommendation:") != std::string::npos);
-  CHECK(t.out.find("llama-server") != std::string::npos);
+  CHECK((t.out.find("llama-server") != std::string::npos || t.out.find("vllm serve") != std::string::npos));
+  // cloud systems are ranked next to the builds, and the answer weighs buying against renting
+  CHECK(t.out.find("rented by the hour") != std::string::npos);
+  CHECK(t.out.find("Buy or rent:") != std::string::npos);
   const CliResult j = run_cli("advise --hw rtx-3060-12gb --use-case coding --json");
   REQUIRE(j.code == 0);
   const json doc = json::parse(j.out);
@@ -367,4 +370,35 @@ TEST_CASE("gemmasim advise --use-case mobile recommends phones and boards, never
   const json s = json::parse(run_cli("advise --use-case mobile --rank speed --json --top 5").out);
   REQUIRE(s["recommendations"].size() >= 2);
   CHECK(s["recommendations"][0]["decode_tok_per_s"].get<double>() >= s["recommendations"][1]["decode_tok_per_s"].get<double>());
+}
+
+TEST_CASE("buy vs rent: months until owning beats the cheapest rented system, by hand") {
+  const CliResult r = run_cli("advise --budget 1300 --hours-per-day 4 --electricity-usd-per-kwh 0.25 --json --top 200");
+  REQUIRE(r.code == 0);
+  const json j = json::parse(r.out);
+  double cloud_month = 0;
+  for (const auto& c : j["recommendations"])
+    if (c["rental_usd_per_hour"].get<double>() > 0 && (cloud_month == 0 || c["monthly_usd"].get<double>() < cloud_month))
+      cloud_month = c["monthly_usd"].get<double>();
+  REQUIRE(cloud_month > 0);
+  const double days = 365.25 / 12;
+  int checked = 0;
+  for (const auto& c : j["recommendations"]) {
+    if (c["rental_usd_per_hour"].get<double>() > 0) {
+      CHECK(c["monthly_usd"].get<double>() == doctest::Approx(c["rental_usd_per_hour"].get<double>() * 4 * days));
+      continue;
+    }
+    const double own = c["decode_w"].get<double>() / 1000 * 4 * days * 0.25;
+    CHECK(c["monthly_usd"].get<double>() == doctest::Approx(own));
+    if (cloud_month > own) {
+      CHECK(c["breakeven_months"].get<double>() == doctest::Approx(c["price_usd"].get<double>() / (cloud_month - own)));
+      ++checked;
+    }
+  }
+  CHECK(checked > 0);
+  for (const char* bad : {"--hours-per-day 0", "--hours-per-day 25", "--tokens-per-day -5", "--electricity-usd-per-kwh 0"}) {
+    const CliResult b = run_cli(std::string("advise ") + bad);
+    CHECK_MESSAGE(b.code == 2, bad);
+    CHECK_MESSAGE(b.err_lines() == 1, bad);
+  }
 }
