@@ -45,6 +45,8 @@ void add_advise_flags(po::options_description& d, AdviseFlags& f) {
       ("hours-per-day", po::value(&f.hours_per_day)->default_value(f.hours_per_day),
        "running cost: hours of generation a day (electricity of owned hardware, rent of cloud systems)")
       ("tokens-per-day", po::value(&f.tokens_per_day), "running cost: output tokens a day instead of hours")
+      ("rent-months", po::value(&f.rent_months)->default_value(f.rent_months),
+       "a cloud system is considered when this many months of its rent (at --hours-per-day) fit the --budget")
       ("electricity-usd-per-kwh", po::value(&f.usd_per_kwh), "electricity price (default 0.17: hwdb/power.json)")
       ("reserve", po::value(&f.reserve), "host (or unified) memory the OS keeps on every system considered, e.g. 4GiB "
        "(default: by form factor, hwdb/reserve.json)");
@@ -120,6 +122,7 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
     input_error("--rank: expected quality, speed or balanced, got '" + f.rank + "'");
   r.rank = f.rank;
   if (!(f.hours_per_day > 0 && f.hours_per_day <= 24)) input_error("--hours-per-day: expected (0, 24] hours");
+  if (!(f.rent_months > 0 && f.rent_months <= 120)) input_error("--rent-months: expected (0, 120] months");
   if (f.tokens_per_day != 0 && !(f.tokens_per_day > 0 && f.tokens_per_day <= 1e13)) input_error("--tokens-per-day: expected a positive number of tokens");
   if (f.usd_per_kwh != -1 && !(f.usd_per_kwh > 0 && f.usd_per_kwh < 100))
     input_error("--electricity-usd-per-kwh: expected a price in (0, 100) USD per kWh");
@@ -135,8 +138,12 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
              std::find(uc.form_factors.begin(), uc.form_factors.end(), s.form_factor) != uc.form_factors.end();
     };
     // what the budget buys, and the cloud systems that rent by the hour (no purchase price)
+    constexpr double kDaysPerMonth = 365.25 / 12;
+    const double rent_horizon_hours = f.rent_months * kDaysPerMonth * f.hours_per_day;
     for (auto& s : all_systems())
-      if (((s.price_usd > 0 && s.price_usd <= f.budget_usd) || s.rental_usd_per_hour > 0) && wanted(s)) {
+      if (((s.price_usd > 0 && s.price_usd <= f.budget_usd) ||
+           (s.rental_usd_per_hour > 0 && s.rental_usd_per_hour * rent_horizon_hours <= f.budget_usd)) &&
+          wanted(s)) {
         if (!f.reserve.empty()) set_host_reserve(s, parse_bytes_text(f.reserve, "--reserve"), "--reserve " + f.reserve);
         in.systems.push_back(std::move(s));
       }

@@ -23,7 +23,8 @@ struct AdviseFlags {
   std::string models = "gemma4-e2b,gemma4-e4b,gemma4-26b-a4b,gemma4-31b";
   std::string quants;           // empty: every quant marked advise in quants/quality-penalty.json
   std::string rank = "quality"; // quality | speed | balanced
-  double hours_per_day = 8, tokens_per_day = 0, usd_per_kwh = -1;  // running cost (< 0: hwdb/power.json's price)
+  double hours_per_day = 8, tokens_per_day = 0, usd_per_kwh = -1;
+  double rent_months = 12;      // a rented system is considered when this many months of its rent fit the budget  // running cost (< 0: hwdb/power.json's price)
   std::string reserve;          // --reserve BYTES: host memory the OS keeps, for every system considered
 };
 

@@ -243,7 +243,7 @@ TEST_CASE("gguf file names follow the published naming") {
 }
 
 TEST_CASE("gemmasim advise: table, JSON, CSV and bad input") {
-  const CliResult t = run_cli("advise --budget 1300");
+  const CliResult t = run_cli("advise --budget 2000");
   CHECK(t.code == 0);
   CHECK(t.out.find("Recommendation:") != std::string::npos);
   CHECK((t.out.find("llama-server") != std::string::npos || t.out.find("vllm serve") != std::string::npos));
