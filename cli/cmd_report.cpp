@@ -64,7 +64,7 @@ int cmd_report(const Args& a) {
   // The advisor on the defaults (its files go beside the report).
   AdviseInput in = load_advise_input(f);
   auto prog = progress_reporter("report");
-  const int steps = 9;
+  const int steps = 10;
   int step = 0;
   const AdviseResult r = advise(in);
   write_advise_files(r, f.top, dir, render);
@@ -76,7 +76,7 @@ int cmd_report(const Args& a) {
   AdviseInput all = in;
   all.systems.clear();
   for (auto& s : all_systems())
-    if (s.price_usd > 0) all.systems.push_back(std::move(s));
+    if (s.price_usd > 0 || s.rental_usd_per_hour > 0) all.systems.push_back(std::move(s));
   add_engines_for(all, all.systems);
 
   std::vector<report::HtmlSection> secs;
@@ -123,6 +123,16 @@ int cmd_report(const Args& a) {
                   p("Each priced system in hwdb/systems (prices with sources and dates in the system files). The lines join the "
                     "Pareto front of the systems within the budget: each is faster than every cheaper one for that variant."),
                   true, report::write_chart(dir, report::chart_cost(all, f.budget_usd), render)});
+  prog(++step, steps);
+  secs.push_back({"Running cost",
+                  p("What a million output tokens cost on each system at batch 1: owned hardware at the electricity price "
+                    "(package power from each device's tdp_w and the phase's bound, docs/energy.md), rented systems at their "
+                    "hourly price. Serving many users at once divides both by the batch's speed-up."),
+                  true, report::write_chart(dir, report::chart_running_cost(all), render)});
+  secs.push_back({"Energy per token",
+                  p("Joules per output token against decode speed: faster systems at the same power spend less per token; "
+                    "CPUs and small boards draw little but take long per token."),
+                  true, report::write_chart(dir, report::chart_energy(all), render)});
   prog(++step, steps);
 
   const auto servers = report::headline_servers();

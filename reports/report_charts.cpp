@@ -240,6 +240,91 @@ ChartSpec chart_cost(const AdviseInput& in, double budget_usd) {
   return c;
 }
 
+namespace {
+
+// $ per million output tokens of a candidate: its electricity, or its rent by the hour.
+double usd_per_mtok(const Candidate& k, double usd_per_kwh) {
+  if (k.decode_tok_per_s_aggregate <= 0) return NAN;
+  if (k.rental_usd_per_hour > 0) return k.rental_usd_per_hour / 3600.0 / k.decode_tok_per_s_aggregate * 1e6;
+  if (k.j_per_output_token <= 0) return NAN;
+  return k.j_per_output_token * 1e6 / 3.6e6 * usd_per_kwh;
+}
+
+std::vector<System> costed_systems(const AdviseInput& in) {
+  std::vector<System> sys;
+  for (const auto& s : in.systems)
+    if (s.price_usd > 0 || s.rental_usd_per_hour > 0) sys.push_back(s);
+  return sys;
+}
+
+}  // namespace
+
+ChartSpec chart_running_cost(const AdviseInput& in) {
+  ChartSpec c;
+  c.name = "running-cost";
+  c.title = "Cost per million output tokens (Q4_K_M, batch 1): electricity at $" + csv_num(in.req.electricity_usd_per_kwh) +
+            "/kWh for owned systems, the hourly price for rented ones";
+  const std::vector<System> sys = costed_systems(in);
+  std::ostringstream csv;
+  csv << "system";
+  for (const auto& m : in.models) csv << "," << csv_str(variant_label(m) + " USD per Mtok");
+  csv << "\n";
+  for (const auto& s : sys) {
+    csv << csv_str(s.id + (s.rental_usd_per_hour > 0 ? " (rented)" : ""));
+    for (const auto& m : in.models) {
+      const Candidate k = best_q4(in, s, m);
+      const bool ran = k.verdict == Verdict::Ok || k.verdict == Verdict::TooSlow;
+      csv << "," << csv_num(ran ? usd_per_mtok(k, in.req.electricity_usd_per_kwh) : NAN);
+    }
+    csv << "\n";
+  }
+  c.csv = csv.str();
+  std::ostringstream gp;
+  gp << "set style data histogram\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+     << "set logscale y\nset grid ytics\nset key top left\nset xtics rotate by 40 right font \",9\"\n"
+     << "set ylabel \"USD per million output tokens (log scale)\"\nset datafile missing \"NaN\"\nplot ";
+  for (std::size_t i = 0; i < in.models.size(); ++i)
+    gp << (i ? ", " : "") << "\"running-cost.csv\" using " << i + 2 << (i ? "" : ":xtic(1)") << " skip 1 lc rgb \""
+       << kColors[i % 6] << "\" title \"" << variant_label(in.models[i]) << "\"";
+  gp << "\n";
+  c.body = gp.str();
+  c.width = 1200;
+  c.height = 650;
+  return c;
+}
+
+ChartSpec chart_energy(const AdviseInput& in) {
+  ChartSpec c;
+  c.name = "energy";
+  c.title = "Energy per output token vs decode speed (Q4_K_M, batch 1; package power from tdp_w, docs/energy.md)";
+  const std::vector<System> sys = costed_systems(in);
+  std::ostringstream csv;
+  csv << "system";
+  for (const auto& m : in.models) csv << "," << csv_str(variant_label(m) + " tok/s") << "," << csv_str(variant_label(m) + " J/token");
+  csv << "\n";
+  for (const auto& s : sys) {
+    csv << csv_str(s.id);
+    for (const auto& m : in.models) {
+      const Candidate k = best_q4(in, s, m);
+      const bool ran = (k.verdict == Verdict::Ok || k.verdict == Verdict::TooSlow) && k.j_per_output_token > 0;
+      csv << "," << csv_num(ran ? k.decode_tok_per_s : NAN) << "," << csv_num(ran ? k.j_per_output_token : NAN);
+    }
+    csv << "\n";
+  }
+  c.csv = csv.str();
+  std::ostringstream gp;
+  gp << "set logscale xy\nset grid\nset key top right\nset datafile missing \"NaN\"\n"
+     << "set xlabel \"decode tokens/s, batch 1 (log scale)\"\nset ylabel \"joules per output token (log scale)\"\nplot ";
+  for (std::size_t i = 0; i < in.models.size(); ++i)
+    gp << (i ? ", \\\n     " : "") << "\"energy.csv\" using " << 2 * i + 2 << ":" << 2 * i + 3 << " skip 1 with points pt 7 ps 1.2 lc rgb \""
+       << kColors[i % 6] << "\" title \"" << variant_label(in.models[i]) << "\"";
+  gp << ", \\\n     \"energy.csv\" using 2:3:1 skip 1 with labels left offset 0.5,0.3 font \",8\" tc rgb \"#333333\" notitle\n";
+  c.body = gp.str();
+  c.width = 1100;
+  c.height = 650;
+  return c;
+}
+
 std::optional<ChartSpec> chart_validate(const json& v) {
   const json* rows = &v;
   if (v.is_object() && v.contains("rows")) rows = &v.at("rows");

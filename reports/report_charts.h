@@ -21,6 +21,10 @@ ChartSpec chart_decode(const AdviseInput& in, const std::vector<System>& hw);   
 ChartSpec chart_memory(const AdviseInput& in, const std::vector<System>& hw);   // (b)
 ChartSpec chart_context(const AdviseInput& in);                                // (c)
 ChartSpec chart_cost(const AdviseInput& in, double budget_usd);                // (d) priced systems of in.systems
+// Running cost (sim/power.h): $ per million output tokens per variant and system (owned at the
+// requirements' electricity price, rented by the hour), and J per output token vs decode speed.
+ChartSpec chart_running_cost(const AdviseInput& in);
+ChartSpec chart_energy(const AdviseInput& in);
 // (e) from `validate` results (JSON rows with predicted_/measured_ decode/prefill tok/s); nullopt if no rows.
 std::optional<ChartSpec> chart_validate(const json& validate);
 

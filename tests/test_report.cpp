@@ -234,3 +234,25 @@ TEST_CASE("serving charts: latency rises with load up to a knee; throughput grow
   CHECK(tok[4] > 3 * tok[0]);            // 16 users: batching multiplies throughput
   CHECK(tok[8] < 1.2 * tok[4]);          // beyond the 16 slots it flattens
 }
+
+TEST_CASE("running-cost chart: $ per Mtok from the energy of owned systems and the rent of cloud ones") {
+  AdviseInput in = chart_input();
+  in.req.electricity_usd_per_kwh = 0.30;
+  in.systems.push_back(resolve_hardware("desktop-rtx4090"));
+  in.systems.push_back(resolve_hardware("cloud-l4"));
+  const report::ChartSpec c = report::chart_running_cost(in);
+  const auto ls = lines(c.csv);
+  REQUIRE(ls.size() == 3);
+  const report::ChartSpec en = report::chart_energy(in);
+  const auto el = lines(en.csv);
+  REQUIRE(el.size() == 3);
+  // E2B column: owned = J/token x 1e6 / 3.6e6 x $0.30; rented = $/h / 3600 / tok/s x 1e6
+  const Candidate own = evaluate(in.systems[0], in.models[0], find_recipe("q4_k_m"), in);
+  const Candidate rent = evaluate(in.systems[1], in.models[0], find_recipe("q4_k_m"), in);
+  REQUIRE(own.j_per_output_token > 0);
+  CHECK(std::stod(fields(ls[1])[1]) == doctest::Approx(own.j_per_output_token * 1e6 / 3.6e6 * 0.30).epsilon(1e-5));
+  CHECK(std::stod(fields(ls[2])[1]) ==
+        doctest::Approx(in.systems[1].rental_usd_per_hour / 3600 / rent.decode_tok_per_s_aggregate * 1e6).epsilon(1e-5));
+  CHECK(fields(ls[2])[0].find("(rented)") != std::string::npos);
+  CHECK(std::stod(fields(el[1])[2]) == doctest::Approx(own.j_per_output_token).epsilon(1e-5));
+}
