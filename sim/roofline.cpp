@@ -323,7 +323,11 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
     if (!s.gpus.empty()) {
       for (const auto& g : s.gpus) hw.dev.push_back(gpu_rates(g, e.thr));
     } else if (s.host.is_unified()) {
-      hw.dev.push_back(gpu_rates(s.host, e.thr));
+      // a chip whose default backend is its CPU (an Android phone) runs a GPU engine on its GPU's
+      // own peaks when the device states them (LiteRT-LM's GPU back end, llama.cpp's OpenCL)
+      Device g = s.host;
+      if (g.backend == "cpu" && !g.gpu_peak_flops_per_s.empty()) g.peak_flops_per_s = g.gpu_peak_flops_per_s;
+      hw.dev.push_back(gpu_rates(g, e.thr));
       hw.dev.back().memory_bytes = s.gpu_memory_bytes();
     }
   }

@@ -272,3 +272,20 @@ TEST_CASE("a Pi 4 and a Pi 5 differ by their cores' features: no dot product on 
   const double p5 = estimate(mo, prepare_hardware(resolve_hardware("rpi5-8gb"), e), RunPlacement{}, wl).prefill_tok_per_s;
   CHECK(p5 / p4 > 2.4 / 1.8 * 1.5);
 }
+
+TEST_CASE("LiteRT-LM on an Android phone: the GPU back end runs on the GPU's peaks, litert-lm-cpu on the cores") {
+  const System phone = resolve_hardware("galaxy-s24-ultra");
+  REQUIRE(!phone.host.gpu_peak_flops_per_s.empty());
+  const ModelOps mo = prepare_ops(find_model("gemma4-e2b"), find_recipe("q4_0"));
+  Workload wl;
+  wl.prompt_tokens = 512;
+  const HardwareRates gpu = prepare_hardware(phone, resolve_engine_for("litert-lm", phone));
+  const HardwareRates cpu = prepare_hardware(phone, resolve_engine_for("litert-lm-cpu", phone));
+  REQUIRE(gpu.dev.size() == 2);
+  REQUIRE(cpu.dev.size() == 1);
+  const double ratio = phone.host.gpu_peak_flops_per_s.at("fp16") / phone.host.flops("fp16");
+  // the engine computes quantized matmuls in fp16 on both: the GPU's rate over the CPU's is the peaks' ratio
+  const auto f16 = static_cast<std::size_t>(WeightClass::F16);
+  CHECK(gpu.dev[1].matmul_flops_per_s[f16] / cpu.dev[0].matmul_flops_per_s[f16] == doctest::Approx(ratio).epsilon(1e-9));
+  CHECK(estimate(mo, gpu, RunPlacement{}, wl).prefill_tok_per_s > 3 * estimate(mo, cpu, RunPlacement{}, wl).prefill_tok_per_s);
+}
