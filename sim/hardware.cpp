@@ -117,10 +117,15 @@ static void apply_default_reserve(System& s) {
   s.display_reserve_bytes = s.gpus.empty() ? 0.0 : std::min(rr.display_bytes, 0.25 * s.gpus.front().memory_bytes);
 }
 
+static std::string gib_text(double bytes) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.2f GiB", bytes / kGiB);
+  return b;
+}
+
 void set_host_reserve(System& s, double bytes, const std::string& why) {
   if (!(bytes >= 0) || bytes >= s.host_memory_bytes)
-    input_error("--reserve: " + std::to_string(bytes) + " bytes is not below the system's " +
-                std::to_string(s.host_memory_bytes) + " bytes of host memory");
+    input_error("--reserve: " + gib_text(bytes) + " is not below the " + gib_text(s.host_memory_bytes) + " of memory of " + s.id);
   s.host_reserve_bytes = bytes;
   s.reserve_source = why;
 }
@@ -128,8 +133,7 @@ void set_host_reserve(System& s, double bytes, const std::string& why) {
 void set_display_reserve(System& s, double bytes) {
   if (s.gpus.empty()) input_error("--display-reserve: " + s.id + " has no discrete GPU");
   if (!(bytes >= 0) || bytes >= s.gpus.front().memory_bytes)
-    input_error("--display-reserve: " + std::to_string(bytes) + " bytes is not below the first GPU's " +
-                std::to_string(s.gpus.front().memory_bytes) + " bytes");
+    input_error("--display-reserve: " + gib_text(bytes) + " is not below the first GPU's " + gib_text(s.gpus.front().memory_bytes));
   s.display_reserve_bytes = bytes;
 }
 
