@@ -138,7 +138,6 @@ AdviseInput load_advise_input(const AdviseFlags& f) {
              std::find(uc.form_factors.begin(), uc.form_factors.end(), s.form_factor) != uc.form_factors.end();
     };
     // what the budget buys, and the cloud systems that rent by the hour (no purchase price)
-    constexpr double kDaysPerMonth = 365.25 / 12;
     const double rent_horizon_hours = f.rent_months * kDaysPerMonth * f.hours_per_day;
     for (auto& s : all_systems())
       if (((s.price_usd > 0 && s.price_usd <= f.budget_usd) ||

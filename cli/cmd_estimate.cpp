@@ -139,10 +139,7 @@ int cmd_estimate(const Args& a) {
       placement_note = "does not fit even with every layer on the CPU: speeds assume it did";
     }
   }
-  if (vm.count("electricity-usd-per-kwh") && !(f.usd_per_kwh > 0 && f.usd_per_kwh < 100))
-    input_error("--electricity-usd-per-kwh: expected a price in (0, 100) USD per kWh, got " + report::fmt_num(f.usd_per_kwh, 4));
-  if (vm.count("rental-usd-per-hour") && !(f.rental_usd_per_hour > 0 && f.rental_usd_per_hour < 1e5))
-    input_error("--rental-usd-per-hour: expected a price in (0, 1e5) USD per hour, got " + report::fmt_num(f.rental_usd_per_hour, 4));
+  check_price_flags(vm, f.usd_per_kwh, f.rental_usd_per_hour);
   const i64 max_ctx = max_context(in.model, in.hw, in.quant, in.rules, in.fit);
 
   RunPlacement pl;

@@ -133,10 +133,7 @@ int cmd_serve_sim(const Args& a) {
   if (vm.count("requests") && vm.count("duration")) input_error("--requests and --duration: give one of them");
   if (f.seed < 0) input_error("--seed: expected a number >= 0, got " + std::to_string(f.seed));
   check_range("--tp", f.tp, 1, 64);
-  if (vm.count("electricity-usd-per-kwh") && !(f.usd_per_kwh > 0 && f.usd_per_kwh < 100))
-    input_error("--electricity-usd-per-kwh: expected a price in (0, 100) USD per kWh, got " + report::fmt_num(f.usd_per_kwh, 4));
-  if (vm.count("rental-usd-per-hour") && !(f.rental_usd_per_hour > 0 && f.rental_usd_per_hour < 1e5))
-    input_error("--rental-usd-per-hour: expected a price in (0, 1e5) USD per hour, got " + report::fmt_num(f.rental_usd_per_hour, 4));
+  check_price_flags(vm, f.usd_per_kwh, f.rental_usd_per_hour);
   check_range("--replicas", k.replicas, 1, 100000);
   if (vm.count("max-num-seqs")) check_range("--max-num-seqs", k.max_num_seqs, 1, 1 << 20);
   if (vm.count("max-num-batched-tokens")) check_range("--max-num-batched-tokens", k.max_num_batched_tokens, 1, 1 << 22);

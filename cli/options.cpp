@@ -168,6 +168,13 @@ System load_hw(const std::string& id_or_path, const std::string& reserve, const 
   return s;
 }
 
+void check_price_flags(const po::variables_map& vm, double usd_per_kwh, double rental_usd_per_hour) {
+  if (vm.count("electricity-usd-per-kwh") && !(usd_per_kwh > 0 && usd_per_kwh < 100))
+    input_error("--electricity-usd-per-kwh: expected a price in (0, 100) USD per kWh, got " + std::to_string(usd_per_kwh));
+  if (vm.count("rental-usd-per-hour") && !(rental_usd_per_hour > 0 && rental_usd_per_hour < 1e5))
+    input_error("--rental-usd-per-hour: expected a price in (0, 1e5) USD per hour, got " + std::to_string(rental_usd_per_hour));
+}
+
 void check_output(const std::string& path) {
   if (!path.empty() && path != "-") check_writable(path);
 }

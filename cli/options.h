@@ -64,6 +64,10 @@ double parse_bytes(const std::string& s, const std::string& flag);
 // reserve: --reserve's text ("" keeps the system's own reserve).
 System load_hw(const std::string& id_or_path, const std::string& reserve = "", const std::string& display_reserve = "");
 
+// --electricity-usd-per-kwh / --rental-usd-per-hour when given (vm): a positive price, or an
+// InputError naming the flag.
+void check_price_flags(const po::variables_map& vm, double usd_per_kwh, double rental_usd_per_hour);
+
 // Write text to a file atomically (temp + rename), or to stdout when path is "" or "-".
 void write_output(const std::string& path, const std::string& text);
 // Fail fast (exit code 2) when write_output(path, ...) would fail at the end of long work.

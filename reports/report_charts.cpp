@@ -1,5 +1,7 @@
 #include "report_charts.h"
 
+#include "power.h"
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -242,12 +244,12 @@ ChartSpec chart_cost(const AdviseInput& in, double budget_usd) {
 
 namespace {
 
-// $ per million output tokens of a candidate: its electricity, or its rent by the hour.
+// $ per million output tokens of a candidate: its electricity, or its rent by the hour (sim/power.h).
 double usd_per_mtok(const Candidate& k, double usd_per_kwh) {
-  if (k.decode_tok_per_s_aggregate <= 0) return NAN;
-  if (k.rental_usd_per_hour > 0) return k.rental_usd_per_hour / 3600.0 / k.decode_tok_per_s_aggregate * 1e6;
-  if (k.j_per_output_token <= 0) return NAN;
-  return k.j_per_output_token * 1e6 / 3.6e6 * usd_per_kwh;
+  if (k.decode_tok_per_s_aggregate <= 0 || k.prefill_tok_per_s <= 0 || (k.decode_w <= 0 && k.rental_usd_per_hour <= 0)) return NAN;
+  SystemPower p;
+  p.prefill_w = p.decode_w = k.decode_w;
+  return run_cost(p, k.prefill_tok_per_s, k.decode_tok_per_s_aggregate, usd_per_kwh, k.rental_usd_per_hour).usd_per_mtok_output;
 }
 
 std::vector<System> costed_systems(const AdviseInput& in) {

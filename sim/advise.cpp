@@ -333,7 +333,6 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
     c.decode_w = pw.decode_w;
     c.j_per_output_token = pw.decode_w / agg;
     const double hours = req.tokens_per_day > 0 ? req.tokens_per_day / agg / 3600.0 : req.hours_per_day;
-    constexpr double kDaysPerMonth = 365.25 / 12;
     c.monthly_usd = c.rental_usd_per_hour > 0 ? c.rental_usd_per_hour * hours * kDaysPerMonth
                                               : pw.decode_w / 1000.0 * hours * kDaysPerMonth * req.electricity_usd_per_kwh;
   }

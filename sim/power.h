@@ -14,6 +14,9 @@
 
 namespace gs {
 
+// An average month, for costs per month.
+inline constexpr double kDaysPerMonth = 365.25 / 12;
+
 struct PowerRules {
   double idle_fraction_of_tdp = 0.1;
   double gpu_compute_bound = 1.0, gpu_memory_bound = 0.65, cpu_busy = 1.0, host_feeding_gpu = 0.3;
