@@ -69,6 +69,7 @@ static ReserveRule reserve_rule(const std::string& form_factor) {
     JsonReader r(j, p);
     r.at("schema_version").integer(1, 1);
     auto f = r.at("form_factors");
+    if (!f.is_object()) f.fail("expected an object of form factor -> reserve");
     for (auto it = f.raw().begin(); it != f.raw().end(); ++it) {
       auto e = f.at(it.key());
       ReserveRule rr;
