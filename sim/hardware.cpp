@@ -172,6 +172,12 @@ static Device parse_device(const json& j, const std::string& file, bool user_fil
       !d.peak_flops_per_s.count("bf16"))
     r.fail("peak_flops_per_s: a " + d.kind + " device needs at least its fp16 or fp32 FLOP/s (prefill and batched "
            "decode are computed from it)");
+  // A unified chip's CPU cores, when its peak table is its GPU's (Apple, Jetson, Strix Halo).
+  if (r.has("cpu_peak_flops_per_s")) {
+    auto p = r.at("cpu_peak_flops_per_s");
+    if (!p.is_object()) p.fail("expected an object of data type -> FLOP/s");
+    for (auto it = p.raw().begin(); it != p.raw().end(); ++it) d.cpu_peak_flops_per_s[it.key()] = p.at(it.key()).num(1e6, 1e16);
+  }
   if (r.has("cpu_features")) {
     auto f = r.at("cpu_features");
     if (!f.is_array()) f.fail("expected an array of CPU feature ids (hwdb/cpu-features.json)");
@@ -192,6 +198,10 @@ static Device parse_device(const json& j, const std::string& file, bool user_fil
       d.peak_flops_per_s["int8"] = fp32->second * best;
       d.int8_source = "derived: fp32 peak x " + std::to_string(best).substr(0, 4) + " (" + best_id + ", hwdb/cpu-features.json)";
     }
+    // the same for a unified chip's CPU table
+    auto cfp32 = d.cpu_peak_flops_per_s.find("fp32");
+    if (!cpu_table && cfp32 != d.cpu_peak_flops_per_s.end() && !d.cpu_peak_flops_per_s.count("int8") && best > 0)
+      d.cpu_peak_flops_per_s["int8"] = cfp32->second * best;
   }
   d.gpu_memory_fraction = r.num_or("gpu_memory_fraction", 1.0, 0.05, 1.0);
   d.cores = static_cast<int>(r.int_or("cores", 0, 0, 100000));

@@ -31,6 +31,9 @@ struct Device {
   // "dotprod", "i8mm" ...); a CPU device that states them and no int8 peak gets one derived from
   // its fp32 peak (int8_source says so).
   std::vector<std::string> cpu_features;
+  // Unified chips whose peak table is their GPU's: the CPU cores' own peaks ("fp32", "fp16",
+  // "int8"; int8 derived from cpu_features when not stated); empty when unknown.
+  std::map<std::string, double> cpu_peak_flops_per_s;
   std::string int8_source;
   // Written by `gemmasim probe`: the reference kernel's constants measured on this machine
   // (measured.reference_engine_throughput), whether its attention reads the f16 KV cache in

@@ -29,13 +29,19 @@ DeviceRates cpu_rates(const Device& host, const EngineThroughput& t, bool cpu_en
   const double bw_eff = cpu_engine ? t.bandwidth_efficiency : t.host_bandwidth_efficiency;
   r.bandwidth_bytes_per_s = host.memory_bandwidth_bytes_per_s * bw_eff;
   // A unified chip's peak table is its GPU's unless the chip has no GPU backend (Raspberry Pi).
+  // Its CPU cores then have their own table (cpu_peak_flops_per_s), or an estimate from the cores.
   const bool table_is_gpu = host.is_unified() && host.backend != "cpu";
-  double fp32 = table_is_gpu ? 0 : host.flops("fp32");
+  const auto& cpu_table = host.cpu_peak_flops_per_s;
+  auto cpu_stated = [&](const std::string& k) {
+    const auto it = cpu_table.find(k);
+    return it == cpu_table.end() ? 0.0 : it->second;
+  };
+  double fp32 = table_is_gpu ? cpu_stated("fp32") : host.flops("fp32");
   if (fp32 <= 0) fp32 = cpu_fp32_estimate(host);
   auto eff = [&](Dtype d) { return cpu_engine ? t.compute_efficiency[static_cast<int>(d)] : t.host_compute_efficiency; };
   auto cpu_peak = [&](Dtype d) {
-    if (table_is_gpu) return fp32;
-    double f = d == Dtype::F32 ? fp32 : host.flops(dtype_name(d));
+    double f = d == Dtype::F32 ? fp32 : table_is_gpu ? cpu_stated(dtype_name(d)) : host.flops(dtype_name(d));
+    if (table_is_gpu && f <= 0 && d == Dtype::BF16) f = cpu_stated("fp16");
     return f > 0 ? f : fp32;
   };
   const Dtype by_class[kNumWeightClasses] = {Dtype::F32, Dtype::F16, Dtype::BF16, t.quantized_matmul_dtype,

@@ -289,3 +289,19 @@ TEST_CASE("LiteRT-LM on an Android phone: the GPU back end runs on the GPU's pea
   CHECK(gpu.dev[1].matmul_flops_per_s[f16] / cpu.dev[0].matmul_flops_per_s[f16] == doctest::Approx(ratio).epsilon(1e-9));
   CHECK(estimate(mo, gpu, RunPlacement{}, wl).prefill_tok_per_s > 3 * estimate(mo, cpu, RunPlacement{}, wl).prefill_tok_per_s);
 }
+
+TEST_CASE("a unified chip's CPU cores have their own table: stated fp32, int8 from their features") {
+  // Jetson Orin Nano: the peak table is the GPU's; the six Cortex-A78AE cores state 163.2 GFLOPS fp32
+  // and have the dot product (4 int8 OP per fp32 FLOP)
+  const System j = resolve_hardware("jetson-orin-nano");
+  REQUIRE(j.host.cpu_peak_flops_per_s.count("fp32"));
+  const double fp32 = j.host.cpu_peak_flops_per_s.at("fp32");
+  CHECK(j.host.cpu_peak_flops_per_s.at("int8") == doctest::Approx(4 * fp32));
+  const EngineProfile e = resolve_engine_for("llama.cpp-cpu", j);
+  const HardwareRates hw = prepare_hardware(j, e);
+  const auto& t = e.thr;
+  CHECK(hw.dev[0].vector_flops_per_s == doctest::Approx(fp32 * t.compute_efficiency[static_cast<int>(Dtype::F32)]));
+  const double q = t.quantized_matmul_dtype == Dtype::I8 ? 4 * fp32 : fp32;
+  CHECK(hw.dev[0].matmul_flops_per_s[static_cast<std::size_t>(WeightClass::Quant)] ==
+        doctest::Approx(q * t.compute_efficiency[static_cast<int>(t.quantized_matmul_dtype)]));
+}
