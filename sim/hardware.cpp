@@ -221,6 +221,7 @@ static Device parse_device(const json& j, const std::string& file, bool user_fil
     for (auto it = p.raw().begin(); it != p.raw().end(); ++it) d.gpu_peak_flops_per_s[it.key()] = p.at(it.key()).num(1e6, 1e18);
   }
   d.tdp_w = r.num_or("tdp_w", 0.0, 0.0, 1e5);
+  d.measured_loaded_w = r.num_or("measured_loaded_w", 0.0, 0.0, 1e5);
   d.price_usd = r.num_or("price_usd", 0.0, 0.0, 1e7);
   d.price_date = r.str_or("price_date", "");
   d.price_kind = r.str_or("price_kind", "");
@@ -332,6 +333,8 @@ static System parse_system(const json& j, const std::string& file) {
   s.price_usd = r.num_or("price_usd", 0.0, 0.0, 1e8);
   s.price_date = r.str_or("price_date", "");
   s.rental_usd_per_hour = r.num_or("rental_usd_per_hour", 0.0, 0.0, 1e5);
+  // a machine that is its host chip alone inherits the chip's measured power
+  s.measured_loaded_w = r.num_or("measured_loaded_w", s.gpus.empty() ? s.host.measured_loaded_w : 0.0, 0.0, 1e5);
   if (j.contains("parts")) s.parts = j.at("parts");
   if (!r.has("sources")) r.fail("required key 'sources' missing: every number needs its source");
   s.sources = j.at("sources");
@@ -378,6 +381,7 @@ static System wrap_device(const Device& d, const std::string& file) {
     s.host = d;
     s.host_memory_bytes = d.memory_bytes;
   }
+  if (s.gpus.empty()) s.measured_loaded_w = d.measured_loaded_w;
   s.form_factor = "";
   apply_default_reserve(s);
   return s;

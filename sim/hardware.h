@@ -53,6 +53,9 @@ struct Device {
   // engines that run on it (LiteRT-LM's GPU back end); empty when unknown.
   std::map<std::string, double> gpu_peak_flops_per_s;
   double tdp_w = 0;
+  // Published whole-machine power while an LLM runs (a board or a unified box measured at the
+  // wall), replacing the tdp_w rule of sim/power.h for a system of this device alone; 0 unknown.
+  double measured_loaded_w = 0;
   double price_usd = 0;         // 0: unknown
   std::string price_date, price_kind;
   json sources;
@@ -78,6 +81,7 @@ struct System {
   double price_usd = 0;
   std::string price_date;
   double rental_usd_per_hour = 0;  // cloud instances: the hourly on-demand price (0: not rented)
+  double measured_loaded_w = 0;     // published power at the wall during LLM runs (0: unknown)
   json parts, sources;
   // Memory the operating system and desktop keep (hwdb/reserve.json by form factor, or the
   // system file's own figures, or --reserve): host_reserve_bytes out of host (or unified)

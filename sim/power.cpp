@@ -48,6 +48,14 @@ SystemPower system_power(const System& hw, const Estimate& e, bool host_computes
     return d.tdp_w;
   };
   const bool gpu_backend = hw.backend() != "cpu";
+  if (hw.measured_loaded_w > 0) {
+    // a published measurement of the whole machine under an LLM load: both phases (the sources
+    // do not split them), idle by the rule
+    p.idle_w = r.idle_fraction_of_tdp * hw.host.tdp_w;
+    p.prefill_w = p.decode_w = hw.measured_loaded_w;
+    p.what = hw.id + " (measured at the wall)";
+    return p;
+  }
   if (hw.unified() || hw.gpus.empty()) {
     // one package: the chip's GPU by the phase's bound, or its CPU cores busy throughout
     const double tdp = need(hw.host);
