@@ -88,3 +88,13 @@ TEST_CASE("gemmasim serve-sim: energy per output token at the loaded draw over t
   CHECK(b.code == 2);
   CHECK(b.err_lines() == 1);
 }
+
+TEST_CASE("a negative power in a device file is a one-line input error") {
+  const std::string data = std::string(GEMMASIM_SOURCE_DIR) + "/tests/data/bad/";
+  for (const char* f : {"negative-power-device.json", "negative-measured-power.json"}) {
+    const CliResult b = run_cli("estimate --model gemma4-e2b --quant q4_0 --hw " + data + f);
+    CHECK_MESSAGE(b.code == 2, f);
+    CHECK_MESSAGE(b.err_lines() == 1, f);
+    CHECK_MESSAGE(b.err.find("_w") != std::string::npos, f);
+  }
+}
