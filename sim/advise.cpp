@@ -368,9 +368,13 @@ AdviseResult advise(const AdviseInput& in, const std::function<void(int, int)>& 
   const std::string mode = in.req.rank;
   std::sort(r.ranked.begin(), r.ranked.end(), [&mode](const Candidate& a, const Candidate& b) { return ranks_before(a, b, mode); });
   // Buy vs rent: the cheapest rented system that meets the requirements against each owned one.
-  const Candidate* cloud = nullptr;
-  for (const auto& c : r.ranked)
-    if (c.rental_usd_per_hour > 0 && c.monthly_usd > 0 && (!cloud || c.monthly_usd < cloud->monthly_usd)) cloud = &c;
+  for (std::size_t i = 0; i < r.ranked.size(); ++i) {
+    const Candidate& c = r.ranked[i];
+    if (c.rental_usd_per_hour > 0 && c.monthly_usd > 0 &&
+        (r.cheapest_rented < 0 || c.monthly_usd < r.ranked[static_cast<std::size_t>(r.cheapest_rented)].monthly_usd))
+      r.cheapest_rented = static_cast<int>(i);
+  }
+  const Candidate* cloud = r.cheapest_rented < 0 ? nullptr : &r.ranked[static_cast<std::size_t>(r.cheapest_rented)];
   if (cloud)
     for (auto& c : r.ranked)
       if (c.rental_usd_per_hour <= 0 && c.price_usd > 0 && cloud->monthly_usd > c.monthly_usd)

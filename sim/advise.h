@@ -161,7 +161,9 @@ struct AdviseResult {
   std::string winner_reason;
   // A much faster option within a small quality difference of the winner ("" when none).
   std::string faster_option;
-  // Buy vs rent for the recommendation ("" when no rented system passes or it is itself rented).
+  // The cheapest rented system per month among the ranked (index into ranked, -1: none), and
+  // buy vs rent for the best system to buy against it ("" when there is no pair).
+  int cheapest_rented = -1;
   std::string buy_vs_rent;
   int evaluated = 0;
 };

@@ -150,9 +150,7 @@ void explain(AdviseResult& r, const AdviseInput& in) {
         owned = &c;
         break;
       }
-    const Candidate* cloud = nullptr;
-    for (const auto& c : r.ranked)
-      if (c.rental_usd_per_hour > 0 && c.monthly_usd > 0 && (!cloud || c.monthly_usd < cloud->monthly_usd)) cloud = &c;
+    const Candidate* cloud = r.cheapest_rented < 0 ? nullptr : &r.ranked[static_cast<std::size_t>(r.cheapest_rented)];
     const std::string use = r.req.tokens_per_day > 0 ? fmt("%.0f", r.req.tokens_per_day) + " output tokens a day"
                                                      : fmt("%.3g", r.req.hours_per_day) + " hours of generation a day";
     if (cloud && owned) {
