@@ -138,6 +138,8 @@ int cmd_advise(const Args& a) {
              "       [--out DIR] [--json | --csv]"))
     return 0;
   const AdviseInput in = load_advise_input(f);
+  if (!f.hw.empty())
+    for (const auto& w : in.systems.front().warnings) std::fprintf(stderr, "gemmasim: warning: %s\n", w.c_str());
   // --out: staged (created before the long work, so a bad directory fails first), moved into
   // place once every file is written; a failure or Ctrl-C leaves the directory as it was
   std::optional<OutputDir> staged;
@@ -151,7 +153,9 @@ int cmd_advise(const Args& a) {
   }
 
   if (js) {
-    std::cout << advise_to_json(r, f.top).dump(2) << "\n";
+    json j = advise_to_json(r, f.top);
+    if (!f.hw.empty() && !in.systems.front().warnings.empty()) j["warnings"] = in.systems.front().warnings;
+    std::cout << j.dump(2) << "\n";
     return 0;
   }
   if (cs) {

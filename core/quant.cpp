@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <mutex>
+#include <tuple>
 
 #include "data_paths.h"
 #include "quant.h"
@@ -128,10 +130,9 @@ std::vector<GgmlType> tensor_types(const QuantRecipe& r, const ModelSpec& m, con
 }
 
 GgmlType tensor_type(const QuantRecipe& r, const ModelSpec& m, const TensorInfo& t) {
-  const auto ts = weight_tensors(m);
-  const auto types = tensor_types(r, m, ts);
-  for (std::size_t i = 0; i < ts.size(); ++i)
-    if (ts[i].name == t.name) return types[i];
+  const auto l = weight_layout(m, r);
+  for (std::size_t i = 0; i < l->tensors.size(); ++i)
+    if (l->tensors[i].name == t.name) return l->types[i];
   input_error("tensor " + t.name + " is not a weight of model " + m.id);
 }
 
@@ -142,16 +143,27 @@ i64 tensor_storage_bytes(GgmlType t, const TensorInfo& ti) {
   return static_cast<i64>(std::ceil(ti.n_elements() * info.bits_per_weight() / 8.0));
 }
 
-WeightBytes weight_bytes(const ModelSpec& m, const QuantRecipe& r) {
-  WeightBytes w;
+namespace {
+
+std::shared_ptr<const WeightLayout> compute_layout(const ModelSpec& m, const QuantRecipe& r) {
+  auto l = std::make_shared<WeightLayout>();
+  l->tensors = weight_tensors(m);
+  l->types = tensor_types(r, m, l->tensors);
+  const auto& ts = l->tensors;
+  WeightBytes& w = l->totals;
   w.layer_bytes.assign(m.n_layer, 0.0);
   w.layer_expert_bytes.assign(m.n_layer, 0.0);
-  const auto ts = weight_tensors(m);
-  const auto types = tensor_types(r, m, ts);
-  double params = 0;
+  // GGUF layout (ggml docs/gguf.md): header (magic, version, n_tensors, n_kv: 24 B), metadata,
+  // tensor infos, padding to general.alignment (32), tensor data each starting at a 32-byte
+  // aligned offset.
+  constexpr double kAlign = 32;
+  double params = 0, data = 0, infos = 0;
+  l->bytes.reserve(ts.size());
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const auto& t = ts[i];
-    const double b = static_cast<double>(tensor_storage_bytes(types[i], t));
+    const i64 stored = tensor_storage_bytes(l->types[i], t);
+    l->bytes.push_back(stored);
+    const double b = static_cast<double>(stored);
     params += static_cast<double>(t.n_elements());
     w.total_bytes += b;
     if (t.layer >= 0) w.layer_bytes[t.layer] += b;
@@ -162,29 +174,42 @@ WeightBytes weight_bytes(const ModelSpec& m, const QuantRecipe& r) {
     if (t.role == TensorRole::PleTable) w.ple_table_bytes += b;
     if (t.role == TensorRole::TokenEmbd) w.token_embd_bytes += b;
     if (t.role == TensorRole::Output) w.output_bytes += b;
+    data += std::ceil(b / kAlign) * kAlign;
+    infos += 8 + t.name.size() + 4 + 8 * 3 + 4 + 8;  // name, n_dims, ne[], type, offset
   }
   w.bits_per_weight = params > 0 ? w.total_bytes * 8.0 / params : 0.0;
-  return w;
+  // Metadata is dominated by the tokenizer: per token a string (8 B length + ~7 B text), a f32
+  // score and an i32 type: about 23 B per vocabulary entry, plus ~2 KB of hyper-parameters. An
+  // estimate (<0.3% of any file here).
+  const double metadata = 23.0 * static_cast<double>(m.n_vocab) + 2048;
+  l->gguf_file_bytes = 24 + metadata + infos + kAlign + data;
+  return l;
 }
 
-double gguf_file_bytes(const ModelSpec& m, const QuantRecipe& r) {
-  // Layout (ggml docs/gguf.md): header (magic, version, n_tensors, n_kv: 24 B),
-  // metadata, tensor infos, padding to general.alignment (32), tensor data each
-  // starting at a 32-byte aligned offset.
-  constexpr double kAlign = 32;
-  const auto ts = weight_tensors(m);
-  const auto types = tensor_types(r, m, ts);
-  double data = 0, infos = 0;
-  for (std::size_t i = 0; i < ts.size(); ++i) {
-    data += std::ceil(static_cast<double>(tensor_storage_bytes(types[i], ts[i])) / kAlign) * kAlign;
-    infos += 8 + ts[i].name.size() + 4 + 8 * 3 + 4 + 8;  // name, n_dims, ne[], type, offset
+}  // namespace
+
+std::shared_ptr<const WeightLayout> weight_layout(const ModelSpec& m, const QuantRecipe& r) {
+  // keyed by content, never by id: a spec or recipe edited in memory (a test, a user's file with
+  // a known id) gets its own entry
+  static std::mutex mu;
+  // (shape hash, rules hash, recipe id): content hashes, 128 bits in all
+  using Key = std::tuple<std::uint64_t, std::size_t, std::string>;
+  static std::map<Key, std::shared_ptr<const WeightLayout>> cache;
+  Key key{weight_shape_hash(m), std::hash<json>{}(r.rules), r.id};
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
-  // Metadata is dominated by the tokenizer: per token a string (8 B length +
-  // ~7 B text), a f32 score and an i32 type: about 23 B per vocabulary entry,
-  // plus ~2 KB of hyper-parameters. An estimate (<0.3% of any file here).
-  const double metadata = 23.0 * static_cast<double>(m.n_vocab) + 2048;
-  return 24 + metadata + infos + kAlign + data;
+  auto l = compute_layout(m, r);  // may throw (a recipe naming an unknown type): nothing cached
+  std::lock_guard<std::mutex> lock(mu);
+  if (cache.size() >= 512) cache.clear();  // bounded: distinct (shape, recipe) pairs are few in practice
+  cache.emplace(std::move(key), l);
+  return l;
 }
+
+WeightBytes weight_bytes(const ModelSpec& m, const QuantRecipe& r) { return weight_layout(m, r)->totals; }
+
+double gguf_file_bytes(const ModelSpec& m, const QuantRecipe& r) { return weight_layout(m, r)->gguf_file_bytes; }
 
 const std::vector<KvType>& all_kv_types() { return db().kv_types; }
 

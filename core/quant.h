@@ -8,6 +8,7 @@
 // Recipes (which tensor gets which type) are data: quants/recipes.json.
 #pragma once
 #include <optional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,19 @@ WeightBytes weight_bytes(const ModelSpec& m, const QuantRecipe& r);
 
 // Predicted GGUF file size: tensor data (each aligned to 32 B) + header/metadata estimate.
 double gguf_file_bytes(const ModelSpec& m, const QuantRecipe& r);
+
+// A model's weights under a recipe: the tensor list, each tensor's type and bytes, and the
+// totals above. Computed once per (weight shape, recipe rules) and shared: the advisor asks for
+// the same pair thousands of times (every fit of every system, context and split), and applying
+// the recipe's rules tensor by tensor is most of the cost of a fit.
+struct WeightLayout {
+  std::vector<TensorInfo> tensors;  // weight_tensors(m)
+  std::vector<GgmlType> types;      // tensor_types(r, m, tensors)
+  std::vector<i64> bytes;           // tensor_storage_bytes per tensor
+  WeightBytes totals;
+  double gguf_file_bytes = 0;
+};
+std::shared_ptr<const WeightLayout> weight_layout(const ModelSpec& m, const QuantRecipe& r);
 
 // KV-cache element types.
 struct KvType {

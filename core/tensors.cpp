@@ -1,5 +1,6 @@
 #include "tensors.h"
 
+#include <cstdint>
 #include <string>
 
 namespace gs {
@@ -118,6 +119,32 @@ std::vector<TensorInfo> weight_tensors(const ModelSpec& m) {
   b.add("output_norm.weight", TensorRole::OutputNorm, -1, D);
   if (!m.tied_embeddings) b.add("output.weight", TensorRole::Output, -1, D, V);
   return v;
+}
+
+std::uint64_t weight_shape_hash(const ModelSpec& m) {
+  // each field as a 64-bit word, folded in with splitmix64's finalizer
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL;
+  auto put = [&h](auto v) {
+    std::uint64_t x = h ^ (static_cast<std::uint64_t>(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    h = x ^ (x >> 31);
+  };
+  put(m.n_embd), put(m.n_layer), put(m.n_vocab);
+  for (bool b : {m.tied_embeddings, m.ffn_gated, m.attn_bias, m.attn_sinks, m.qk_norm, m.post_norms, m.layer_scalar})
+    put(b);
+  for (const AttnSpec* a : {&m.sliding, &m.global}) put(a->n_head), put(a->n_head_kv), put(a->head_dim), put(a->k_eq_v);
+  put(m.moe.n_expert), put(m.moe.n_expert_used), put(m.moe.expert_ffn), put(m.moe.dense_ffn), put(m.moe.shared_expert_ffn);
+  for (bool b : {m.moe.expert_bias, m.moe.router_bias, m.moe.router_scale, m.moe.per_expert_scale, m.moe.gate_up_fused})
+    put(b);
+  put(m.ple.dim), put(m.ple.vocab);
+  // per layer (sizes first, so vectors of different lengths hash apart)
+  put(m.layer_type.size()), put(m.kv_source.size()), put(m.ffn_width.size()), put(m.moe_layer.size());
+  for (AttnType t : m.layer_type) put(static_cast<int>(t));
+  for (int s : m.kv_source) put(s);
+  for (i64 f : m.ffn_width) put(f);
+  for (bool b : m.moe_layer) put(b);
+  return h;
 }
 
 const char* role_name(TensorRole r) {

@@ -6,6 +6,7 @@
 // input dimension of y = W x), ne[1] the number of rows, ne[2] the experts.
 #pragma once
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,10 @@ struct TensorInfo {
 };
 
 std::vector<TensorInfo> weight_tensors(const ModelSpec& m);
+// A 64-bit hash of every field of m that weight_tensors() or a recipe's rules read: specs that
+// differ there hash apart (but for a 2^-64 chance), so it keys weight_layout's cache (quant.h).
+// A field read by either must be added here.
+std::uint64_t weight_shape_hash(const ModelSpec& m);
 
 const char* role_name(TensorRole r);
 

@@ -246,8 +246,12 @@ json candidate_to_json(const Candidate& c, const Requirements& req) {
   if (c.served)
     j["serving"] = {{"ttft_p99_s", c.ttft_p99_s}, {"tpot_p99_s", c.tpot_p99_s}, {"output_tok_per_s", c.served_output_tok_per_s},
                     {"requests_per_s", c.served_req_per_s}, {"slots", c.serve_slots}, {"ctx", c.serve_ctx}};
-  if (c.verdict == Verdict::Ok) j["commands"] = run_commands(c, req);
-  else j["why"] = c.why;
+  if (c.verdict == Verdict::Ok) {
+    j["commands"] = run_commands(c, req);
+    j["fit"] = fit_to_json(c.fit, c.context_fits);  // where every byte lives, at the context needed
+  } else {
+    j["why"] = c.why;
+  }
   return j;
 }
 
@@ -288,6 +292,35 @@ json advise_to_json(const AdviseResult& r, std::size_t top) {
   for (const auto& v : r.variants)
     vs.push_back({{"model", v.model_id}, {"name", v.model_name}, {"ranked", v.ranked}, {"best_rank", v.best_rank + 1}, {"reason", v.reason}});
   j["variants"] = vs;
+  // Speed per variant and quantization on each system of the recommendations, in their order:
+  // every configuration evaluated there, with its verdict (what a user compares when choosing
+  // a quantization for hardware they already picked).
+  json grid = json::array();
+  std::vector<std::string> seen;
+  for (std::size_t i = 0; i < std::min(top, r.ranked.size()); ++i) {
+    const std::string& sys = r.ranked[i].system_id;
+    if (std::find(seen.begin(), seen.end(), sys) != seen.end()) continue;
+    seen.push_back(sys);
+    json rows = json::array();
+    for (const auto* list : {&r.ranked, &r.rejected})
+      for (const Candidate& c : *list) {
+        if (c.system_id != sys) continue;
+        json row{{"model", c.model_id},
+                 {"name", c.model_name},
+                 {"quant", c.quant_id},
+                 {"engine", c.engine},
+                 {"split", c.split},
+                 {"prefill_tok_per_s", c.prefill_tok_per_s},
+                 {"decode_tok_per_s", c.decode_tok_per_s},
+                 {"memory_bytes", c.fit.total_bytes + c.encoder_bytes},
+                 {"quality_proxy", c.quality},
+                 {"verdict", verdict_name(c.verdict)}};
+        if (c.verdict != Verdict::Ok) row["why"] = c.why;
+        rows.push_back(row);
+      }
+    grid.push_back({{"system", sys}, {"system_name", r.ranked[i].system_name}, {"rows", rows}});
+  }
+  j["speed_grid"] = grid;
   return j;
 }
 

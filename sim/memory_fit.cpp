@@ -115,13 +115,12 @@ struct ModelLevelBytes {
   double token_embd = 0, output_head = 0, output_norm = 0, ple_input = 0, ple_table = 0;
 };
 
-ModelLevelBytes model_level_bytes(const ModelSpec& m, const QuantRecipe& q) {
+ModelLevelBytes model_level_bytes(const ModelSpec& m, const WeightLayout& l) {
   ModelLevelBytes b;
-  const auto ts = weight_tensors(m);
-  const auto types = tensor_types(q, m, ts);
+  const auto& ts = l.tensors;
   for (std::size_t i = 0; i < ts.size(); ++i) {
     if (ts[i].layer >= 0) continue;
-    const double bytes = static_cast<double>(tensor_storage_bytes(types[i], ts[i]));
+    const double bytes = static_cast<double>(l.bytes[i]);
     switch (ts[i].role) {
       case TensorRole::TokenEmbd: b.token_embd += bytes; break;
       case TensorRole::Output: b.output_head += bytes; break;
@@ -174,8 +173,9 @@ double kv_float_bytes(const ModelSpec& m, const MemoryRules& r, i64 ctx, double 
 
 }  // namespace
 
+// layout: weight_layout(m, q), looked up once by the callers that fit many times
 static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules,
-                               const FitOptions& o) {
+                               const FitOptions& o, const WeightLayout& layout) {
   FitResult res;
   res.model = m.id;
   res.quant = q.id;
@@ -185,8 +185,8 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
   res.context_tokens = o.context_tokens;
   res.n_seq = o.n_seq;
   const KvType& kv = find_kv_type(o.kv_type);
-  const WeightBytes wb = weight_bytes(m, q);
-  const ModelLevelBytes ml = model_level_bytes(m, q);
+  const WeightBytes& wb = layout.totals;
+  const ModelLevelBytes ml = model_level_bytes(m, layout);
   const int L = m.n_layer;
 
   // Devices: GPUs (or the unified chip's GPU share), then host.
@@ -365,7 +365,7 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
     for (const auto& d : res.devices) res.capacity_bytes += d.capacity_bytes;
   for (const auto& d : res.devices) res.reserve_bytes += d.reserve_bytes;
   res.reserve_source = hw.reserve_source;
-  res.gguf_file_bytes = gguf_file_bytes(m, q);
+  res.gguf_file_bytes = layout.gguf_file_bytes;
   return res;
 }
 
@@ -391,7 +391,7 @@ static void check_options(const ModelSpec& m, const FitOptions& o) {
 
 FitResult fit(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, const FitOptions& o) {
   check_options(m, o);
-  return fit_unchecked(m, hw, q, rules, o);
+  return fit_unchecked(m, hw, q, rules, o, *weight_layout(m, q));
 }
 
 i64 max_context(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, FitOptions o) {
@@ -399,23 +399,25 @@ i64 max_context(const ModelSpec& m, const System& hw, const QuantRecipe& q, cons
   first.context_tokens = 1;
   check_options(m, first);
   o.context_tokens = 1;
-  if (!fit_unchecked(m, hw, q, rules, o).fits) return 0;
+  const auto layout = weight_layout(m, q);
+  if (!fit_unchecked(m, hw, q, rules, o, *layout).fits) return 0;
   i64 lo = 1, hi = m.n_ctx_max;  // invariant: lo fits
   o.context_tokens = hi;
-  if (fit_unchecked(m, hw, q, rules, o).fits) return hi;
+  if (fit_unchecked(m, hw, q, rules, o, *layout).fits) return hi;
   while (hi - lo > 1) {
     const i64 mid = lo + (hi - lo) / 2;
     o.context_tokens = mid;
-    (fit_unchecked(m, hw, q, rules, o).fits ? lo : hi) = mid;
+    (fit_unchecked(m, hw, q, rules, o, *layout).fits ? lo : hi) = mid;
   }
   return lo;
 }
 
 int max_gpu_layers(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules, FitOptions o) {
   check_options(m, o);
+  const auto layout = weight_layout(m, q);
   for (int n = m.n_layer + 1; n >= 0; --n) {
     o.placement.gpu_layers = n;
-    if (fit_unchecked(m, hw, q, rules, o).fits) return n;
+    if (fit_unchecked(m, hw, q, rules, o, *layout).fits) return n;
   }
   return -1;
 }

@@ -104,8 +104,9 @@ ModelOps prepare_ops(const ModelSpec& m, const QuantRecipe& r) {
   mo.tied = m.tied_embeddings;
   mo.softcap = m.final_logit_softcap > 0;
 
-  const auto ts = weight_tensors(m);
-  const auto types = tensor_types(r, m, ts);
+  const auto layout = weight_layout(m, r);
+  const auto& ts = layout->tensors;
+  const auto& types = layout->types;
   std::vector<LayerInfo> layers(static_cast<std::size_t>(m.n_layer));
   for (int il = 0; il < m.n_layer; ++il) {
     auto& li = layers[static_cast<std::size_t>(il)];
@@ -135,7 +136,7 @@ ModelOps prepare_ops(const ModelSpec& m, const QuantRecipe& r) {
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const auto& t = ts[i];
     const GgmlType ty = types[i];
-    const double bytes = static_cast<double>(tensor_storage_bytes(ty, t));
+    const double bytes = static_cast<double>(layout->bytes[i]);
     mo.weights_total_bytes += bytes;
     if (t.layer < 0) {
       switch (t.role) {

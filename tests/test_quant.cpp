@@ -125,3 +125,49 @@ TEST_CASE("unknown recipes and KV types are input errors listing what is known")
   CHECK(find_kv_type("q8_0").bytes_per_element == doctest::Approx(34.0 / 32));
   CHECK(find_kv_type("q4_0").bytes_per_element == doctest::Approx(18.0 / 32));
 }
+
+// A naive total: every tensor of the list, typed by the recipe, summed without the cache.
+static double naive_total_bytes(const ModelSpec& m, const QuantRecipe& r) {
+  const auto ts = weight_tensors(m);
+  const auto types = tensor_types(r, m, ts);
+  double b = 0;
+  for (std::size_t i = 0; i < ts.size(); ++i) b += static_cast<double>(tensor_storage_bytes(types[i], ts[i]));
+  return b;
+}
+
+TEST_CASE("the weight layout cache answers for what a spec and a recipe hold, not their ids") {
+  const ModelSpec base = find_model("gemma4-e4b");
+  const QuantRecipe& q4 = find_recipe("q4_k_m");
+  CHECK(weight_bytes(base, q4).total_bytes == naive_total_bytes(base, q4));
+  CHECK(weight_layout(base, q4) == weight_layout(base, q4));  // computed once
+
+  // the same id with other shapes: each edit is its own entry, with its own bytes
+  std::vector<ModelSpec> edits(8, base);
+  edits[0].n_layer -= 1, edits[0].layer_type.pop_back(), edits[0].kv_source.pop_back(), edits[0].ffn_width.pop_back(),
+      edits[0].moe_layer.pop_back();
+  edits[1].n_embd += 256;
+  edits[2].ffn_width[3] += 512;
+  edits[3].kv_source[30] = 30;  // a KV-shared layer that owns its cache: k and v weights appear
+  edits[4].tied_embeddings = false;
+  edits[5].ple.dim = 0;
+  edits[6].global.n_head_kv *= 2;
+  edits[7].qk_norm = !edits[7].qk_norm;
+  for (std::size_t i = 0; i < edits.size(); ++i) {
+    CAPTURE(i);
+    CHECK(weight_shape_hash(edits[i]) != weight_shape_hash(base));
+    CHECK(weight_bytes(edits[i], q4).total_bytes == naive_total_bytes(edits[i], q4));
+    CHECK(gguf_file_bytes(edits[i], q4) != gguf_file_bytes(base, q4));
+  }
+  // fields the weights do not depend on leave the entry shared
+  ModelSpec renamed = base;
+  renamed.name = "another name";
+  renamed.n_ctx_max /= 2;
+  CHECK(weight_layout(renamed, q4) == weight_layout(base, q4));
+
+  // a recipe edited in memory under the same id gets its own types
+  QuantRecipe all_q8 = q4;
+  all_q8.rules["rules"] = json::array();
+  all_q8.rules["default"] = "q8_0";
+  CHECK(weight_bytes(base, all_q8).total_bytes == naive_total_bytes(base, all_q8));
+  CHECK(weight_bytes(base, all_q8).total_bytes > weight_bytes(base, q4).total_bytes);
+}
