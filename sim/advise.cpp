@@ -10,6 +10,7 @@
 #include "engine_check.h"
 #include "power.h"
 #include "roofline.h"
+#include "serve/sample.h"
 #include "serve/setup.h"
 
 namespace gs {
@@ -124,17 +125,17 @@ void serve_check(Candidate& c, const System& s, const ModelSpec& m, const QuantR
   }
   // lengths spread around the use case's (lognormal, sigma 0.5), within the context
   std::mt19937_64 rng(1);
-  std::lognormal_distribution<double> lp(std::log(static_cast<double>(req.prompt_tokens + extra_tokens)), 0.5),
-      lg(std::log(static_cast<double>(req.gen_tokens)), 0.5);
+  const double mu_prompt = std::log(static_cast<double>(req.prompt_tokens + extra_tokens));
+  const double mu_gen = std::log(static_cast<double>(req.gen_tokens));
   const double rate = req.rate_per_s > 0 ? req.rate_per_s : 1.0;
-  std::exponential_distribution<double> gap(rate);
   std::vector<serve::Request> rq(static_cast<std::size_t>(req.serve_requests));
   double t = 0;
   for (auto& r : rq) {
-    r.gen_tokens = std::clamp<i64>(static_cast<i64>(lg(rng)), 1, std::max<i64>(1, c.context_needed / 4));
-    r.prompt_tokens = std::clamp<i64>(static_cast<i64>(lp(rng)), 1, std::max<i64>(1, c.context_needed - r.gen_tokens - 1));
+    r.gen_tokens = std::clamp<i64>(static_cast<i64>(serve::lognormal(rng, mu_gen, 0.5)), 1, std::max<i64>(1, c.context_needed / 4));
+    r.prompt_tokens = std::clamp<i64>(static_cast<i64>(serve::lognormal(rng, mu_prompt, 0.5)), 1,
+                                      std::max<i64>(1, c.context_needed - r.gen_tokens - 1));
     r.arrival_s = t;
-    t += gap(rng);
+    t += serve::exponential(rng, rate);
   }
   serve::ClosedLoop users;
   if (req.rate_per_s <= 0) users = {req.users, req.think_time_s};

@@ -11,6 +11,7 @@
 #include "model.h"
 #include "quant.h"
 #include "serve/capacity.h"
+#include "serve/sample.h"
 #include "serve/setup.h"
 #include "stats.h"
 
@@ -504,4 +505,38 @@ TEST_CASE("closed loop: a rejected request sends its user back to thinking; ever
   // both users keep sending: the five short requests (3 steps of 10 ms) overlap in pairs,
   // about 90 ms in all (one user alone would take 150 ms)
   CHECK(r.last_finish_s < 0.12);
+}
+
+TEST_CASE("the portable draws have the moments of their distributions") {
+  std::mt19937_64 rng(7);
+  const int n = 200000;
+  double s = 0, s2 = 0, e = 0, g = 0, g2 = 0, small = 0, bern = 0, umin = 1, umax = 0;
+  std::vector<int> hits(5, 0);
+  for (int i = 0; i < n; ++i) {
+    const double u = serve::uniform01(rng);
+    umin = std::min(umin, u), umax = std::max(umax, u);
+    const double z = serve::standard_normal(rng);
+    s += z, s2 += z * z;
+    e += serve::exponential(rng, 4.0);
+    const double x = serve::gamma(rng, 2.5, 0.4);  // mean 1, variance 0.4
+    g += x, g2 += x * x;
+    small += serve::gamma(rng, 0.5, 2.0);  // mean 1 (the boosted branch)
+    ++hits[serve::index_below(rng, 5)];
+    bern += serve::bernoulli(rng, 0.3);
+  }
+  CHECK(umin >= 0);
+  CHECK(umin < 1e-4);
+  CHECK(umax < 1);
+  CHECK(umax > 1 - 1e-4);
+  CHECK(s / n == doctest::Approx(0).epsilon(0.01).scale(1));
+  CHECK(s2 / n == doctest::Approx(1).epsilon(0.01));
+  CHECK(e / n == doctest::Approx(0.25).epsilon(0.01));
+  CHECK(g / n == doctest::Approx(1).epsilon(0.01));
+  CHECK(g2 / n - (g / n) * (g / n) == doctest::Approx(0.4).epsilon(0.02));
+  CHECK(small / n == doctest::Approx(1).epsilon(0.02));
+  CHECK(bern / n == doctest::Approx(0.3).epsilon(0.01));
+  for (int h : hits) CHECK(h == doctest::Approx(n / 5.0).epsilon(0.02));
+  // the same seed gives the same draws (the engine is specified bit for bit; the rest is ours)
+  std::mt19937_64 a(11), b(11);
+  for (int i = 0; i < 100; ++i) CHECK(serve::gamma(a, 3.0, 1.0) == serve::gamma(b, 3.0, 1.0));
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "error.h"
+#include "sample.h"
 
 namespace gs::serve {
 
@@ -235,7 +236,7 @@ class Simulator {
   }
 
   double think() {
-    return users_.think_time_s > 0 ? std::exponential_distribution<double>(1.0 / users_.think_time_s)(rng_) : 0.0;
+    return users_.think_time_s > 0 ? exponential(rng_, 1.0 / users_.think_time_s) : 0.0;
   }
 
   // --- scheduling --------------------------------------------------------------
@@ -492,8 +493,7 @@ class Simulator {
         // decode: one token, or with speculation the accepted draft tokens and one more
         emitted = 1;
         if (cfg_.spec_tokens > 0) {
-          std::bernoulli_distribution accept(cfg_.spec_acceptance);
-          while (emitted <= cfg_.spec_tokens && accept(rng_)) ++emitted;
+          while (emitted <= cfg_.spec_tokens && bernoulli(rng_, cfg_.spec_acceptance)) ++emitted;
           emitted = std::min(emitted, s.gen_target - rec.generated);
         }
         s.computed += emitted;

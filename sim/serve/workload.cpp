@@ -9,6 +9,7 @@
 #include "error.h"
 #include "atomic_file.h"
 #include "json_util.h"
+#include "sample.h"
 
 namespace gs::serve {
 
@@ -59,10 +60,10 @@ i64 LengthDist::draw(std::mt19937_64& rng) const {
   double v = a;
   switch (kind) {
     case Kind::Fixed: v = a; break;
-    case Kind::Uniform: v = std::floor(std::uniform_real_distribution<double>(a, b + 1)(rng)); break;
-    case Kind::Lognormal: v = std::round(a * std::exp(b * std::normal_distribution<double>(0, 1)(rng))); break;
+    case Kind::Uniform: v = std::floor(a + (b + 1 - a) * serve::uniform01(rng)); break;
+    case Kind::Lognormal: v = std::round(a * std::exp(b * serve::standard_normal(rng))); break;
     case Kind::Empirical:
-      return values[std::uniform_int_distribution<std::size_t>(0, values.size() - 1)(rng)];
+      return values[serve::index_below(rng, values.size())];
   }
   return static_cast<i64>(std::clamp(v, 1.0, kMaxTokens));
 }
@@ -126,11 +127,11 @@ LengthDist parse_length_dist(const std::string& s, const std::string& flag) {
 double ArrivalProcess::next_gap_s(double rate, std::mt19937_64& rng) const {
   switch (kind) {
     case Kind::Constant: return 1.0 / rate;
-    case Kind::Poisson: return std::exponential_distribution<double>(rate)(rng);
+    case Kind::Poisson: return serve::exponential(rng, rate);
     case Kind::Gamma: {
       // shape k = 1/CV^2, mean k x theta = 1/rate
       const double k = 1.0 / (cv * cv);
-      return std::gamma_distribution<double>(k, 1.0 / (rate * k))(rng);
+      return serve::gamma(rng, k, 1.0 / (rate * k));
     }
   }
   return 1.0 / rate;
