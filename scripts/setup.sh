@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what gemmasim needs from Debian's archive (as root, on Debian 12) and builds it.
 #   bash scripts/setup.sh [build-dir] [extra cmake args...]
+# emscripten builds the web page (scripts/web.sh); chromium and chromium-driver test it headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="build-essential cmake libeigen3-dev libboost-program-options-dev nlohmann-json3-dev doctest-dev gnuplot-nox ${GEMMASIM_EXTRA_PKGS:-}"
+PKGS="build-essential cmake libeigen3-dev libboost-program-options-dev nlohmann-json3-dev doctest-dev gnuplot-nox python3
+      emscripten chromium chromium-driver ${GEMMASIM_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command 2: set up, build, and run the whole test suite (ctest over doctest).
+# README command 2: set up, build, and run the whole test suite (ctest over doctest, and the
+# web page's tests).
 #   bash scripts/test.sh              # Release build in build/
 #   bash scripts/test.sh --sanitize   # ASan + UBSan build in build-asan/
 #   bash scripts/test.sh --fuzz       # the libFuzzer targets, 10 s each (build-fuzz/)
@@ -12,5 +13,6 @@ elif [ "${1:-}" = "--sanitize" ]; then
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
 else
   bash scripts/setup.sh build
+  bash scripts/web.sh  # the web page, for its tests (the same JSON as the CLI; headless Chromium)
   ctest --test-dir build --output-on-failure -j"$(nproc)"
 fi
