@@ -252,7 +252,7 @@ async function update(changedAt) {
   else if (changedAt !== undefined) timings.rerankMs.push(now - changedAt);
   setStatus('done', `${answer.result.evaluated} configurations evaluated, ${answer.result.passing} pass; answered in ${Math.round(ms)} ms.`);
   clearTimeout(chartTimer);
-  chartTimer = setTimeout(() => charts(a), 100);
+  chartTimer = setTimeout(() => charts(a), 400);  // after a pause in the inputs
 }
 
 async function charts(a) {
