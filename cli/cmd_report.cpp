@@ -17,18 +17,6 @@ namespace gs::cli {
 
 namespace {
 
-std::vector<System> load_headline() {
-  std::vector<System> hw;
-  for (const auto& id : report::headline_hardware()) {
-    try {
-      hw.push_back(resolve_hardware(id));
-    } catch (const InputError&) {
-      // an id missing from hwdb/ is skipped (the page lists what was used)
-    }
-  }
-  return hw;
-}
-
 std::string p(const std::string& s) { return "<p>" + report::html_escape(s) + "</p>\n"; }
 
 }  // namespace
@@ -71,7 +59,7 @@ int cmd_report(const Args& a) {
   prog(++step, steps);
 
   // Chart inputs: the headline hardware; the cost chart uses every priced system.
-  const std::vector<System> headline = load_headline();
+  const std::vector<System> headline = report::headline_systems();
   add_engines_for(in, headline);
   AdviseInput all = in;
   all.systems.clear();

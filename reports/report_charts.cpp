@@ -15,6 +15,18 @@ std::vector<std::string> headline_hardware() {
           "desktop-rtx4090", "mac-mini-m4-pro-64gb", "framework-desktop-395-128gb", "cpu-ddr5-128gb", "cloud-a100-80gb"};
 }
 
+std::vector<System> headline_systems() {
+  std::vector<System> hw;
+  for (const auto& id : headline_hardware()) {
+    try {
+      hw.push_back(resolve_hardware(id));
+    } catch (const InputError&) {
+      // an id missing from hwdb/ is skipped
+    }
+  }
+  return hw;
+}
+
 std::string variant_label(const ModelSpec& m) {
   std::string s = m.name;
   const std::string pre = "Gemma 4 ";

@@ -13,6 +13,8 @@ namespace gs::report {
 
 // The hardware the report compares (system or device ids; missing ids are skipped).
 std::vector<std::string> headline_hardware();
+// The same, loaded (an id missing from hwdb/ is skipped: the page lists what was used).
+std::vector<System> headline_systems();
 // The four Gemma 4 variants, shortest label first: "E2B", "E4B", "26B A4B", "31B".
 std::string variant_label(const ModelSpec& m);
 

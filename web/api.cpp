@@ -66,17 +66,7 @@ const std::vector<System>& systems() {
 }
 
 const std::vector<System>& headline() {
-  static const std::vector<System> v = [] {
-    std::vector<System> hw;
-    for (const auto& id : report::headline_hardware()) {
-      try {
-        hw.push_back(resolve_hardware(id));
-      } catch (const InputError&) {
-        // an id missing from hwdb/ is skipped, as in the report
-      }
-    }
-    return hw;
-  }();
+  static const std::vector<System> v = report::headline_systems();
   return v;
 }
 
