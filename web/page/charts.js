@@ -40,9 +40,9 @@ const KINDS = {
     marks: (h) => h.filter((c) => c === 'GPU memory GB'),
   },
   decode: { type: 'bars', series: (h) => h.filter((c) => / tok\/s$/.test(c)), y: 'decode tok/s' },
-  memory: { type: 'stacked', series: (h) => h.filter((c) => / GB$/.test(c) && c !== 'total GB'), y: 'GB' },
+  memory: { type: 'stacked', series: (h) => h.filter((c) => / GB$/.test(c) && c !== 'total GB'), y: 'GB', levels: 'memory-capacity.csv' },
   context: { type: 'lines', logx: true, series: (h) => h.slice(1), y: 'GB', x: 'context tokens' },
-  cost: { type: 'scatter', logx: true, series: (h) => h.filter((c) => / tok\/s$/.test(c) && c !== 'fastest tok/s'), y: 'decode tok/s', x: 'price USD' },
+  cost: { type: 'scatter', logx: true, series: (h) => h.filter((c) => / tok\/s$/.test(c) && c !== 'fastest tok/s'), y: 'decode tok/s', x: 'price USD', fronts: 'cost-pareto.csv' },
   'running-cost': { type: 'bars', logy: true, series: (h) => h.filter((c) => /USD per Mtok$/.test(c)), y: 'USD per million output tokens' },
   energy: { type: 'pairs', logx: true, logy: true, x: 'decode tok/s', y: 'J per output token' },
 };
@@ -123,8 +123,9 @@ function drawChart(container, spec, hidden) {
   title.textContent = spec.title;
   container.appendChild(title);
 
-  const W = 760, H = 380, L = 64, R = 16, T = 12;
   const categorical = kind.type === 'bars' || kind.type === 'stacked';
+  // categorical charts keep room on the left for the first slanted label
+  const W = 760, H = 380, L = categorical ? 96 : 64, R = 16, T = 12;
   const ci = kind.cat ? Math.max(0, table.head.indexOf(kind.cat)) : 0;
   const cats = table.rows.map((r) => r[ci]);
   const B = categorical ? 40 + Math.min(120, 5.5 * Math.max(0, ...cats.map((c) => c.length))) : 44;
@@ -148,8 +149,11 @@ function drawChart(container, spec, hidden) {
     node.classList.add('datum');
   };
 
+  // reference levels (device capacities): rows of (label, value) from an extra CSV
+  const levels = kind.levels && spec.extra_csv && spec.extra_csv[kind.levels]
+    ? parseCsv(spec.extra_csv[kind.levels]).rows.map((r) => ({ label: r[0], v: num(r[1]) })).filter((l) => isFinite(l.v)) : [];
   // y range
-  let ys = [];
+  let ys = levels.map((l) => l.v);
   if (kind.type === 'stacked') {
     cats.forEach((_, k) => ys.push(shown.reduce((a, s) => a + (isFinite(s.points[k].y) ? s.points[k].y : 0), 0)));
     const marks = kind.marks ? kind.marks(table.head) : [];
@@ -220,6 +224,23 @@ function drawChart(container, spec, hidden) {
     }
     el('text', { x: (L + W) / 2, y: H + 36, 'text-anchor': 'middle' }, axis).textContent = kind.x || table.head[0];
     const plot = el('g', {}, svg);
+    // fronts: blocks of "# NAME: ..." then rows (x, y, label), joined by a line in NAME's colour
+    if (kind.fronts && spec.extra_csv && spec.extra_csv[kind.fronts]) {
+      let name = null;
+      const blocks = {};
+      for (const line of spec.extra_csv[kind.fronts].split('\n')) {
+        const m = /^# ([^:]+):/.exec(line);
+        if (m) name = m[1];
+        else if (name && line && line[0] !== '#') (blocks[name] = blocks[name] || []).push(line.split(',').map(Number));
+      }
+      for (const [n, rows] of Object.entries(blocks)) {
+        const s = shown.find((x) => x.name === `${n} tok/s`);
+        if (!s) continue;
+        const pts = rows.filter((r) => r[0] > 0 && r[1] > 0).sort((a, b) => a[0] - b[0]);
+        el('polyline', { points: pts.map((r) => `${sx(r[0])},${sy(r[1])}`).join(' '), fill: 'none',
+          stroke: COLORS[all.indexOf(s) % COLORS.length], 'stroke-width': 1.5, class: 'front' }, plot);
+      }
+    }
     shown.forEach((s) => {
       const color = COLORS[all.indexOf(s) % COLORS.length];
       const pts = s.points.filter((p) => isFinite(p.x) && isFinite(p.y) && (!kind.logx || p.x > 0) && (!kind.logy || p.y > 0));
@@ -230,6 +251,12 @@ function drawChart(container, spec, hidden) {
         hover(c, kind.type === 'lines' ? `${s.name} at ${fmt(p.x)}: ${fmt(p.y)}` : `${p.label} · ${s.name}: ${fmt(p.x)}, ${fmt(p.y)}`);
       });
     });
+  }
+  for (const l of levels) {
+    const g = el('g', {}, svg);
+    el('line', { x1: L, x2: W - R, y1: sy(l.v), y2: sy(l.v), class: 'mark' }, g);
+    el('text', { x: W - R - 2, y: sy(l.v) - 3, 'text-anchor': 'end', class: 'level' }, g).textContent = l.label;
+    hover(g, `${l.label}: ${fmt(l.v)}`);
   }
   el('line', { x1: L, x2: W - R, y1: H, y2: H, class: 'baseline' }, axis);
 
