@@ -163,6 +163,7 @@ json charts(const AdviseFlags& f) {
 json call(const std::string& request) {
   const json q = json::parse(request, nullptr, false);
   if (q.is_discarded() || !q.is_object()) input_error("request: expected a JSON object {\"command\": ..., \"args\": {...}}");
+  if (q.contains("command") && !q["command"].is_string()) input_error("request: \"command\" must be text");
   const std::string cmd = q.value("command", "");
   const json args = q.contains("args") ? q["args"] : json::object();
   if (cmd == "catalog") return catalog();
@@ -179,15 +180,17 @@ json call(const std::string& request) {
 
 }  // namespace gs::web
 
-// The answer stays valid until the next call.
+// The answer stays valid until the next call. Text that is not UTF-8 (an id typed with stray
+// bytes, echoed in an error) is replaced, never thrown on.
 extern "C" GEMMASIM_EXPORT const char* gemmasim_call(const char* request) {
   static std::string answer;
+  auto dump = [](const gs::json& j) { return j.dump(-1, ' ', false, gs::json::error_handler_t::replace); };
   try {
-    answer = gs::json{{"ok", true}, {"result", gs::web::call(request ? request : "")}}.dump();
+    answer = dump({{"ok", true}, {"result", gs::web::call(request ? request : "")}});
   } catch (const gs::InputError& e) {
-    answer = gs::json{{"ok", false}, {"error", e.what()}}.dump();
+    answer = dump({{"ok", false}, {"error", e.what()}});
   } catch (const std::exception& e) {
-    answer = gs::json{{"ok", false}, {"error", std::string("internal error: ") + e.what()}}.dump();
+    answer = dump({{"ok", false}, {"error", std::string("internal error: ") + e.what()}});
   }
   return answer.c_str();
 }
