@@ -160,8 +160,9 @@ Prediction predict_run(const ValidateConfig& c, const MachineRates& r, const std
 std::vector<std::string> streamed_formats(const ValidateConfig& c, double min_share) {
   const ModelSpec m = find_model(c.model);
   const QuantRecipe& q = find_recipe(c.quant);
-  const std::vector<TensorInfo> ts = weight_tensors(m);
-  const std::vector<GgmlType> types = tensor_types(q, m, ts);
+  const auto layout = weight_layout(m, q);
+  const std::vector<TensorInfo>& ts = layout->tensors;
+  const std::vector<GgmlType>& types = layout->types;
   bool untied = false;
   for (const auto& t : ts) untied = untied || t.role == TensorRole::Output;
   std::map<std::string, double> bytes;
@@ -169,7 +170,7 @@ std::vector<std::string> streamed_formats(const ValidateConfig& c, double min_sh
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const TensorInfo& t = ts[i];
     if (!t.is_matrix() || t.role == TensorRole::PleTable || (t.role == TensorRole::TokenEmbd && untied)) continue;
-    double b = static_cast<double>(tensor_storage_bytes(types[i], t));
+    double b = static_cast<double>(layout->bytes[i]);
     if (t.is_expert() && m.moe.n_expert > 0) b *= static_cast<double>(m.moe.n_expert_used) / static_cast<double>(m.moe.n_expert);
     bytes[type_info(types[i]).name] += b;
     total += b;
