@@ -23,6 +23,9 @@ int cmd_models(const Args& a) {
   json arr = json::array();
   report::Table t({"id", "arch", "layers", "D", "context", "params_total", "params_effective", "params_active", "experts"});
   t.right_align_from(2);
+  // CSV: numbers as numbers (the table's "128K", "11.77B" and "8/128" are for reading)
+  report::Table c({"id", "arch", "layers", "hidden_size", "context_tokens", "params_total", "params_effective",
+                   "params_active", "experts", "experts_per_token"});
   for (const auto& m : all_models()) {
     const ParamCounts p = count_params(m);
     arr.push_back({{"id", m.id}, {"name", m.name}, {"arch", m.arch}, {"layers", m.n_layer}, {"hidden_size", m.n_embd},
@@ -32,9 +35,12 @@ int cmd_models(const Args& a) {
     t.add({m.id, m.arch, std::to_string(m.n_layer), std::to_string(m.n_embd), report::fmt_tokens(m.n_ctx_max),
            fmt_count(p.total), fmt_count(p.effective), fmt_count(p.active),
            m.moe.n_expert ? std::to_string(m.moe.n_expert_used) + "/" + std::to_string(m.moe.n_expert) : "-"});
+    c.add({m.id, m.arch, std::to_string(m.n_layer), std::to_string(m.n_embd), std::to_string(m.n_ctx_max),
+           report::fmt_num(p.total, 0), report::fmt_num(p.effective, 0), report::fmt_num(p.active, 0), std::to_string(m.moe.n_expert),
+           std::to_string(m.moe.n_expert_used)});
   }
   if (js) std::cout << arr.dump(2) << "\n";
-  else std::fputs(cs ? t.csv().c_str() : t.text().c_str(), stdout);
+  else std::fputs(cs ? c.csv().c_str() : t.text().c_str(), stdout);
   return 0;
 }
 
@@ -44,26 +50,31 @@ int cmd_hw(const Args& a) {
   json devs = json::array(), syss = json::array();
   report::Table t({"id", "kind", "memory", "bandwidth GB/s", "fp16 TFLOP/s", "price USD", "name"});
   t.right_align_from(2);
+  report::Table c({"id", "kind", "memory_bytes", "memory_bandwidth_bytes_per_s", "fp16_flops_per_s", "price_usd", "name"});
+  auto price = [](double usd) { return usd > 0 ? report::fmt_num(usd, 2) : std::string(); };  // empty: no price
   for (const auto& d : all_devices()) {
     devs.push_back({{"id", d.id}, {"name", d.name}, {"kind", d.kind}, {"backend", d.backend}, {"memory_bytes", d.memory_bytes},
                     {"memory_bandwidth_bytes_per_s", d.memory_bandwidth_bytes_per_s}, {"peak_flops_per_s", d.peak_flops_per_s},
                     {"price_usd", d.price_usd}});
     t.add({d.id, d.kind, fmt_gib(d.memory_bytes, 0), report::fmt_num(d.memory_bandwidth_bytes_per_s / 1e9, 0),
            report::fmt_num(d.flops("fp16") / 1e12, 1), d.price_usd > 0 ? report::fmt_num(d.price_usd, 0) : "-", d.name});
+    c.add({d.id, d.kind, report::fmt_num(d.memory_bytes, 0), report::fmt_num(d.memory_bandwidth_bytes_per_s, 0),
+           report::fmt_num(d.flops("fp16"), 0), price(d.price_usd), d.name});
   }
   for (const auto& s : all_systems()) {
     json g = json::array();
     for (const auto& d : s.gpus) g.push_back(d.id);
     syss.push_back({{"id", s.id}, {"name", s.name}, {"gpus", g}, {"host", s.host.id}, {"host_memory_bytes", s.host_memory_bytes},
                     {"price_usd", s.price_usd}, {"price_date", s.price_date}});
-    std::string kind = "system";
-    t.add({s.id, kind, fmt_gib(s.gpus.empty() ? s.host_memory_bytes : s.gpu_memory_bytes(), 0),
-           report::fmt_num((s.gpus.empty() ? s.host : s.gpus.front()).memory_bandwidth_bytes_per_s / 1e9, 0),
-           report::fmt_num((s.gpus.empty() ? s.host : s.gpus.front()).flops("fp16") / 1e12, 1),
-           s.price_usd > 0 ? report::fmt_num(s.price_usd, 0) : "-", s.name});
+    const double mem_bytes = s.gpus.empty() ? s.host_memory_bytes : s.gpu_memory_bytes();
+    const Device& lead = s.gpus.empty() ? s.host : s.gpus.front();
+    t.add({s.id, "system", fmt_gib(mem_bytes, 0), report::fmt_num(lead.memory_bandwidth_bytes_per_s / 1e9, 0),
+           report::fmt_num(lead.flops("fp16") / 1e12, 1), s.price_usd > 0 ? report::fmt_num(s.price_usd, 0) : "-", s.name});
+    c.add({s.id, "system", report::fmt_num(mem_bytes, 0), report::fmt_num(lead.memory_bandwidth_bytes_per_s, 0),
+           report::fmt_num(lead.flops("fp16"), 0), price(s.price_usd), s.name});
   }
   if (js) std::cout << json{{"devices", devs}, {"systems", syss}}.dump(2) << "\n";
-  else std::fputs(cs ? t.csv().c_str() : t.text().c_str(), stdout);
+  else std::fputs(cs ? c.csv().c_str() : t.text().c_str(), stdout);
   return 0;
 }
 
@@ -71,7 +82,7 @@ int cmd_quants(const Args& a) {
   bool js = false, cs = false;
   if (!list_flags(a, js, cs, "usage: gemmasim quants [--json|--csv]")) return 0;
   json types = json::array(), recipes = json::array(), kvs = json::array();
-  report::Table t({"type", "block", "bytes", "bits/weight", "gguf"});
+  report::Table t({"type", "block", "bytes", "bits/weight", "gguf"});  // every cell a number or a name: also the CSV
   t.right_align_from(1);
   for (const auto& ti : all_types()) {
     types.push_back({{"name", ti.name}, {"id", static_cast<int>(ti.id)}, {"block_weights", ti.block_weights},

@@ -236,7 +236,7 @@ int cmd_place(const Args& a) {
       t.add({r.policy, num(r.hit_rate()), num(d.hit_rate()), num(per_tok(d.transfer_bytes, d.tokens)),
              num(per_tok(d.gpu_expert_s, d.tokens)), num(per_tok(d.cpu_expert_s, d.tokens)),
              num(per_tok(d.transfer_s, d.tokens)), num(per_tok(d.rest_s, d.tokens)), num(d.tok_per_s()),
-             num(r.prefill.tok_per_s()), num(r.expert_vram_bytes), num(s.non_expert_vram_bytes + r.expert_vram_bytes),
+             num(r.prefill.tok_per_s()), report::fmt_num(r.expert_vram_bytes, 0), report::fmt_num(s.non_expert_vram_bytes + r.expert_vram_bytes, 0),
              row.real ? row.real->args : ""});
     }
     std::fputs(t.csv().c_str(), stdout);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 
 #include "commands.h"
@@ -20,19 +21,20 @@ namespace {
 struct Command {
   std::function<int(const gs::cli::Args&)> run;
   const char* help;
+  bool json = true;  // takes --json
 };
 
 const std::map<std::string, Command>& table() {
   using namespace gs::cli;
   static const std::map<std::string, Command> t = {
       {"advise", {cmd_advise, "which Gemma 4 variant, quant, hardware and split for a budget or your hardware"}},
-      {"report", {cmd_report, "HTML report with comparison charts (PNG, SVG, CSV, gnuplot scripts) in reports/out/"}},
+      {"report", {cmd_report, "HTML report with comparison charts (PNG, SVG, CSV, gnuplot scripts) in reports/out/", false}},
       {"fit", {cmd_fit, "memory: weights, KV cache, buffers, overhead vs capacity; largest context"}},
       {"matrix", {cmd_fit_matrix, "the fit matrix: variants x quants x headline hardware"}},
       {"models", {cmd_models, "list known models with parameter counts"}},
       {"hw", {cmd_hw, "list known devices and systems"}},
       {"quants", {cmd_quants, "list weight formats, recipes and KV-cache types"}},
-      {"import-config", {cmd_import_config, "Hugging Face config.json -> model file (models/ schema)"}},
+      {"import-config", {cmd_import_config, "Hugging Face config.json -> model file (models/ schema)", false}},
       {"estimate", {cmd_estimate, "speed: prefill/decode tok/s, TTFT, binding limits, per-op breakdown"}},
       {"calibrate", {cmd_calibrate, "estimate published measurements (CSV) and report the errors"}},
       {"bench", {cmd_bench, "benchmark the estimator: estimates per second over a full sweep"}},
@@ -40,7 +42,7 @@ const std::map<std::string, Command>& table() {
       {"place", {cmd_place, "MoE expert placement: replay a routing trace through GPU/CPU placement policies"}},
       {"serve-sim", {cmd_serve_sim, "many users on one server: continuous batching, TTFT/TPOT percentiles, capacity at an SLO"}},
       {"serve-run", {cmd_serve_run, "the reference kernel serves requests on this CPU with continuous batching (vs serve-sim)"}},
-      {"trace-gen", {cmd_trace_gen, "write a synthetic MoE routing trace (Zipf skew, locality, phases)"}},
+      {"trace-gen", {cmd_trace_gen, "write a synthetic MoE routing trace (Zipf skew, locality, phases)", false}},
       {"validate", {cmd_validate, "predicted vs measured: execute a matrix with the reference kernel, or read llama-bench JSON"}},
       {"probe", {cmd_probe, "measure this machine (memory bandwidth, kernel rates) and write a hwdb device file"}},
       {"run", {cmd_run, "execute a model (GGUF or synthetic) with the reference kernel: tok/s, bytes, peak memory"}},
@@ -123,6 +125,15 @@ int main(int argc, char** argv) {
   auto it = table().find(name);
   if (it == table().end()) {
     std::fprintf(stderr, "gemmasim: unknown command '%s' (see gemmasim --help)\n", name.c_str());
+    return 2;
+  }
+  // --csv where a command's answer is one table of numbers; elsewhere it is refused by name
+  // rather than by the option parser's "unrecognised option"
+  static const std::set<std::string> with_csv = {"advise", "estimate", "fit",       "matrix",   "place",
+                                                 "models", "hw",       "quants",    "serve-sim", "serve-run"};
+  if (csv && !with_csv.count(name)) {
+    std::fprintf(stderr, "gemmasim %s: --csv: this command has no CSV output%s\n", name.c_str(),
+                 it->second.json ? " (--json has its numbers)" : "");
     return 2;
   }
   try {

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -224,6 +226,50 @@ TEST_CASE("flags people type: llama.cpp and vLLM spellings, --version, one outpu
   CHECK(c.out.find("ms") == std::string::npos);
   // place's policy has no short flag (-p is the prompt elsewhere)
   check_bad("place --model gemma4-26b-a4b -p lru", "unrecognised");
+}
+
+// A CSV cell a program can read: a number, a boolean, an id or name, or empty, never a display
+// string such as "24 GiB", "128K", "11.77B" or "$1218".
+static bool display_string(const std::string& cell) {
+  // a number dressed for reading: "$1218", "24 GiB", "128K", "11.77B", "12.5%", "40 ms"
+  static const std::regex dressed(R"(^\$[0-9.,]+|^-?[0-9.,]+ ?(GiB|GB|MB|KB|K|M|B|%|ms|s|tok/s)$)");
+  return std::regex_search(cell, dressed);
+}
+
+TEST_CASE("--csv gives numbers where a command offers it and is refused by name elsewhere") {
+  for (const char* cmd : {"models --csv", "hw --csv", "quants --csv", "matrix --csv", "estimate --model gemma4-e2b --csv",
+                          "fit --model gemma4-e4b --csv", "place --model gemma4-26b-a4b --csv",
+                          "advise --budget 1500 --csv", "serve-sim --model gemma4-e2b --requests 50 --csv"}) {
+    CAPTURE(cmd);
+    const CliResult r = run_cli(cmd);
+    REQUIRE(r.code == 0);
+    std::istringstream in(r.out);
+    std::string line;
+    std::size_t lines = 0;
+    while (std::getline(in, line)) {
+      ++lines;
+      std::string cell;
+      bool quoted = false;
+      for (std::size_t i = 0; i <= line.size(); ++i) {
+        if (i == line.size() || (line[i] == ',' && !quoted)) {
+          CAPTURE(cell);
+          CHECK_FALSE(display_string(cell));
+          cell.clear();
+        } else if (line[i] == '"') {
+          quoted = !quoted;
+        } else {
+          cell += line[i];
+        }
+      }
+    }
+    CHECK(lines >= 2);  // a header and at least one row
+  }
+  // the catalog's numbers are exact: the RTX 4090's 24 GiB as bytes
+  CHECK(run_cli("hw --csv").out.find("\nrtx-4090,gpu,25769803776,") != std::string::npos);
+  CHECK(run_cli("models --csv").out.find(",131072,") != std::string::npos);
+  for (const char* cmd : {"calibrate --csv", "report --csv", "validate --csv", "probe --csv", "run --csv", "synth --csv",
+                          "bench --csv", "trace-gen --csv", "import-config --csv"})
+    check_bad(cmd, "--csv: this command has no CSV output");
 }
 
 TEST_CASE("memory is shown in GiB, as GPUs and RAM are sold; JSON keeps bytes") {
