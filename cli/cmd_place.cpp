@@ -13,6 +13,7 @@
 #include "moe/setup.h"
 #include "moe/trace_gen.h"
 #include "moe_flags.h"
+#include "advise_input.h"
 #include "options.h"
 #include "table.h"
 #include "tensors.h"
@@ -180,9 +181,9 @@ int cmd_place(const Args& a) {
   for (const auto& t : weight_tensors(in.model)) fused = fused || t.role == TensorRole::MoeGateUpExps;
 
   std::vector<Row> rows;
-  const bool tty = ::isatty(2) && !c.json;
+  const auto progress = progress_reporter("place: policies replayed");
+  int replayed = 0;
   for (const auto& name : names) {
-    if (tty) std::fprintf(stderr, "\rplace: replaying %-14s", name.c_str());
     auto pol = moe::make_policy(name);
     Row row{moe::replay(eval, *pol, ctx, cfg), std::nullopt, std::nullopt};
     if (row.r.is_static) {
@@ -196,8 +197,8 @@ int cmd_place(const Args& a) {
       }
     }
     rows.push_back(std::move(row));
+    progress(++replayed, static_cast<int>(names.size()));
   }
-  if (tty) std::fprintf(stderr, "\r%40s\r", "");
 
   if (c.json) {
     json pj = json::array();

@@ -22,28 +22,37 @@
 #include "serve_report.h"
 #include "serve_run.h"
 #include "table.h"
+#include "text.h"
 #include "weights.h"
 
 namespace gs::cli {
 
 namespace {
 
-// Progress on a terminal: steps and simulated seconds, every second or so.
+// Progress on a terminal every second or so: steps, seconds of serving, requests done and the
+// time left (requests finished so far against the wall time they took).
 class ProgressExecutor : public serve::StepExecutor {
  public:
-  explicit ProgressExecutor(measure::KernelExecutor& k) : k_(k), tty_(::isatty(2) != 0) {}
+  ProgressExecutor(measure::KernelExecutor& k, std::size_t requests) : k_(k), tty_(::isatty(2) != 0), requests_(requests) {}
   double run(const std::vector<serve::StepItem>& items) override {
     const double dt = k_.run(items);
     clock_s_ += dt;
     const auto now = std::chrono::steady_clock::now();
     if (tty_ && std::chrono::duration<double>(now - last_).count() > 1.0) {
-      std::fprintf(stderr, "\rserve-run: %lld steps, %.1f s of serving", static_cast<long long>(k_.steps()), clock_s_);
+      const double el = std::chrono::duration<double>(now - t0_).count();
+      const double done = requests_ ? static_cast<double>(std::min(released_, requests_ - 1)) / static_cast<double>(requests_) : 0;
+      std::fprintf(stderr, "\rserve-run: %lld steps, %.1f s of serving, %zu/%zu requests%s   ",
+                   static_cast<long long>(k_.steps()), clock_s_, released_, requests_, eta_text(el, done).c_str());
       last_ = now;
       shown_ = true;
     }
     return dt;
   }
-  void release(int r) override { k_.release(r); }
+  // a request's cache goes when it finishes (llama-server's slots do not preempt)
+  void release(int r) override {
+    k_.release(r);
+    ++released_;
+  }
   ~ProgressExecutor() override {
     if (shown_) std::fprintf(stderr, "\n");
   }
@@ -51,8 +60,9 @@ class ProgressExecutor : public serve::StepExecutor {
  private:
   measure::KernelExecutor& k_;
   bool tty_, shown_ = false;
+  std::size_t requests_, released_ = 0;
   double clock_s_ = 0;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now(), last_ = t0_;
 };
 
 double rel_err(double pred, double meas) { return meas > 0 ? (pred - meas) / meas : 0; }
@@ -152,7 +162,7 @@ int cmd_serve_run(const Args& a) {
   if (users > 0) cl = {users, think};
   serve::ServeResult measured;
   {
-    ProgressExecutor pex(kex);
+    ProgressExecutor pex(kex, reqs.size());
     measured = serve::simulate(unused, cfg, reqs, cl, seed, &pex);
   }
 

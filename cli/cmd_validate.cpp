@@ -34,6 +34,7 @@
 #include "engine.h"
 #include "forward.h"
 #include "options.h"
+#include "text.h"
 #include "machine_sample.h"
 #include "validate_serving.h"
 #include "probe.h"
@@ -459,6 +460,34 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
   // minute of this shared machine hits one pass of a row, not all of them.
   std::vector<std::vector<ValidateRow>> by_config(matrix.size());
   std::vector<bool> fixed_skip(matrix.size(), false);  // skipped by the memory or time rule: the same every pass
+  // Predicted wall time of a run (warm-up, prompt, decode; the KV fill is seeded: run --fill seeded
+  // stores the rows, which costs what attention then reads the same as a prefill of D tokens would
+  // leave, in milliseconds instead of minutes).
+  auto predicted_wall_s = [&](const ValidateConfig& c) {
+    const Prediction g = predict_run(c, rates_at(probe, c.threads, probe_constants), engine);
+    // + run's warm-up (Forward::warm_up): min(prompt, run's default --ubatch) tokens and one more
+    const double warm = static_cast<double>(std::min<long long>(c.prompt, ref::ForwardOptions{}.n_ubatch));
+    return (g.prefill_tok_per_s > 0 ? (static_cast<double>(c.prompt) + warm) / g.prefill_tok_per_s : 0) +
+           (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen + 1) / g.decode_tok_per_s : 0);
+  };
+  // The time left on the progress lines: the rows still to run, weighted by their predicted time
+  // plus what each row costs around it (reading the file, the machine samples).
+  constexpr double kRowAroundS = 8;
+  std::vector<double> row_weight_s(matrix.size(), 0);
+  double total_weight_s = 0, done_weight_s = 0;
+  for (std::size_t k = 0; k < matrix.size(); ++k) {
+    const auto& c = matrix[k];
+    if (!memory_skip_reason(c, static_cast<double>(probe.memory_bytes), probe.file_cache.fault_bytes, engine).empty()) continue;
+    const double t = predicted_wall_s(c);
+    if (max_run_s > 0 && t > max_run_s) continue;
+    row_weight_s[k] = t + kRowAroundS;
+    total_weight_s += repeat * row_weight_s[k];
+  }
+  const auto matrix_t0 = std::chrono::steady_clock::now();
+  auto time_left = [&] {
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - matrix_t0).count();
+    return eta_text(el, total_weight_s > 0 ? done_weight_s / total_weight_s : 0);
+  };
   for (int pass = 0; pass < repeat; ++pass) {
     if (repeat > 1) std::fprintf(stderr, "pass %d of %d\n", pass + 1, repeat);
     int i = 0;
@@ -479,15 +508,9 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         rows_of.push_back(r);
         continue;
       }
-      // Time budget: predicted wall time of the run (warm-up, prompt, decode; the KV fill is seeded:
-      // run --fill seeded stores the rows, which costs what attention then reads the same as a
-      // prefill of D tokens would leave, in milliseconds instead of minutes).
+      // Time budget: the run's predicted wall time
       {
-        const Prediction g = predict_run(c, rates_at(probe, c.threads, probe_constants), engine);
-        // + run's warm-up (Forward::warm_up): min(prompt, run's default --ubatch) tokens and one more
-        const double warm = static_cast<double>(std::min<long long>(c.prompt, ref::ForwardOptions{}.n_ubatch));
-        const double t_pred = (g.prefill_tok_per_s > 0 ? (static_cast<double>(c.prompt) + warm) / g.prefill_tok_per_s : 0) +
-                              (g.decode_tok_per_s > 0 ? static_cast<double>(c.gen + 1) / g.decode_tok_per_s : 0);
+        const double t_pred = predicted_wall_s(c);
         if (max_run_s > 0 && t_pred > max_run_s) {
           char b[200];
           std::snprintf(b, sizeof b, "predicted run time %.0f s (warm-up + prompt + decode) > --max-run-s %.0f", t_pred, max_run_s);
@@ -499,8 +522,9 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
         }
       }
       const Held held(lock_fd);  // the run and the machine samples around its phases under one lock
-      std::fprintf(stderr, "[%d/%zu] %s: run, stopped before its prefill and every %lld decode steps to measure triad + peaks...\n",
-                   i, matrix.size(), c.label().c_str(), kStepsPerRep);
+      std::fprintf(stderr, "[%d/%zu] %s: run, stopped before its prefill and every %lld decode steps to measure triad + peaks%s...\n",
+                   i, matrix.size(), c.label().c_str(), kStepsPerRep, time_left().c_str());
+      done_weight_s += row_weight_s[static_cast<std::size_t>(i - 1)];
       // A missing synthetic file is written first (not inside the timed run: pages written just
       // before it may already be out of the page cache on a small machine), then read once.
       if (const std::string f = synth_cache_path(c); !fs::exists(f)) {
