@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "memory_fit.h"
 #include "options.h"
+#include "text.h"
 #include "roofline.h"
 #include "serve/setup.h"
 #include "stats.h"
@@ -51,6 +52,8 @@ int cmd_bench(const Args& a) {
 
   double best = 1e300, checksum = 0;
   long long n = 0;
+  const auto t_all = std::chrono::steady_clock::now();
+  std::size_t models_done = 0;
   for (int pass = 0; pass < repeat; ++pass) {
     n = 0;
     const auto t0 = std::chrono::steady_clock::now();
@@ -65,7 +68,10 @@ int cmd_bench(const Args& a) {
           checksum += e.decode_tok_per_s;
           ++n;
         }
-      if (tty) std::fprintf(stderr, "\rpass %d/%d: %lld estimates", pass + 1, repeat, n);
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
+      if (tty)
+        std::fprintf(stderr, "\rpass %d/%d: %lld estimates%s   ", pass + 1, repeat, n,
+                     eta_text(el, static_cast<double>(++models_done) / static_cast<double>(repeat * models.size())).c_str());
     }
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }

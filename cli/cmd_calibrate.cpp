@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "calibrate.h"
+#include "advise_input.h"
 #include "options.h"
 #include "table.h"
 
@@ -26,7 +27,7 @@ int cmd_calibrate(const Args& a) {
   if (path.empty()) input_error("--published: a CSV file is required");
   const auto rows = read_calibration_csv(path);
   LodoResult lr;
-  if (lodo) lr = run_lodo(rows, load_calibration_fits(), isatty(fileno(stderr)) != 0);
+  if (lodo) lr = run_lodo(rows, load_calibration_fits(), progress_reporter("leave-one-device-out: devices refitted"));
   const auto res = lodo ? lr.results : run_calibration(rows);
   const CalSummary s = summarize(res);
   if (as_json) {

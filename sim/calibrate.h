@@ -16,6 +16,7 @@
 // largest --gpu-layers that fits (what llama.cpp's auto-fit and Ollama do); "-ngl N" in
 // the hardware or backend cell sets it; CPU backends put everything on the CPU.
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -118,7 +119,9 @@ struct LodoResult {
 };
 // Leave-one-device-out: each device's rows estimated with every fit redone on the other
 // devices' rows (devices outside every fit: the fit on all rows). progress: a line on stderr.
-LodoResult run_lodo(const std::vector<CalRow>& rows, const std::vector<CalFit>& fits, bool progress = false);
+// progress (optional): called with (devices refitted, devices) after each held-out device
+LodoResult run_lodo(const std::vector<CalRow>& rows, const std::vector<CalFit>& fits,
+                    const std::function<void(int, int)>& progress = {});
 json lodo_to_json(const LodoResult& l);
 json calibration_to_json(const std::vector<CalResult>& res, const CalSummary& s);
 

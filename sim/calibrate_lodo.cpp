@@ -118,7 +118,8 @@ EngineOverrides refit(const std::vector<CalFit>& fits, const std::vector<FitRows
 
 }  // namespace
 
-LodoResult run_lodo(const std::vector<CalRow>& rows, const std::vector<CalFit>& fits, bool progress) {
+LodoResult run_lodo(const std::vector<CalRow>& rows, const std::vector<CalFit>& fits,
+                    const std::function<void(int, int)>& progress) {
   LodoResult out;
   out.fits = fits;
   std::vector<FitRows> frows;
@@ -136,7 +137,6 @@ LodoResult run_lodo(const std::vector<CalRow>& rows, const std::vector<CalFit>& 
   out.results = base;
   int done = 0;
   for (const auto& d : devices) {
-    if (progress) std::fprintf(stderr, "\rleave-one-device-out: refitting without %s (%d of %zu)   ", d.c_str(), ++done, devices.size());
     LodoDevice ld;
     ld.hw_id = d;
     const EngineOverrides ov = refit(fits, frows, d, &ld.values);
@@ -147,8 +147,8 @@ LodoResult run_lodo(const std::vector<CalRow>& rows, const std::vector<CalFit>& 
     const auto res = run_calibration(mine, ov);
     for (std::size_t i = 0; i < res.size(); ++i) out.results[where[i]] = res[i];
     out.devices.push_back(ld);
+    if (progress) progress(++done, static_cast<int>(devices.size()));
   }
-  if (progress && !devices.empty()) std::fprintf(stderr, "\r%*s\r", 80, "");
   return out;
 }
 
