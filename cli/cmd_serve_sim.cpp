@@ -17,6 +17,7 @@
 #include "serve/setup.h"
 #include "serve_report.h"
 #include "table.h"
+#include "text.h"
 
 namespace gs::cli {
 
@@ -50,8 +51,7 @@ std::string trace_path(const std::string& t) {
 
 void check_range(const char* flag, double v, double lo, double hi) {
   if (!(v >= lo && v <= hi))
-    input_error(std::string(flag) + ": expected " + report::fmt_num(lo, 3) + " .. " + report::fmt_num(hi, 0) + ", got " +
-                report::fmt_num(v, 6));
+    input_error(std::string(flag) + ": expected " + num_text(lo) + " .. " + num_text(hi) + ", got " + num_text(v));
 }
 
 }  // namespace

@@ -19,6 +19,13 @@ inline std::string trim(const std::string& s) {
   return s.substr(a, b - a + 1);
 }
 
+// A number in a message as people write it: "-1", "0.5", "20000000" (no trailing zeros).
+inline std::string num_text(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.10g", v);
+  return b;
+}
+
 // Progress lines: the time left when `done` of the work (0..1] took elapsed_s so far, as
 // ", 1m23s left" ("" before there is anything to go on).
 inline std::string eta_text(double elapsed_s, double done) {

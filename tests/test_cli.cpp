@@ -138,7 +138,7 @@ TEST_CASE("serve-sim: latency percentiles as JSON, a request file, and a capacit
 TEST_CASE("serve-sim: bad input names the flag, exit code 2") {
   const std::string base = "serve-sim --model gemma4-e2b --quant q4_k_m --hw rtx-4090 ";
   check_bad(base + "--rate 0", "--rate");
-  check_bad(base + "--rate -3", "--rate");
+  check_bad(base + "--rate -3", "--rate: expected 1e-06 .. 1000000, got -3");  // numbers as written, not "-3.000000"
   check_bad(base + "--users 0", "--users");
   check_bad(base + "--rate 1 --users 3", "not both");
   check_bad(base + "--requests 0", "--requests");

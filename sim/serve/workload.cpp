@@ -10,6 +10,7 @@
 #include "atomic_file.h"
 #include "json_util.h"
 #include "sample.h"
+#include "text.h"
 
 namespace gs::serve {
 
@@ -47,8 +48,7 @@ bool to_num(const std::string& s, double* out) {
 double num_arg(const std::string& s, const std::string& flag, const std::string& what, double lo, double hi) {
   double v = 0;
   if (!to_num(s, &v) || v < lo || v > hi)
-    input_error(flag + ": " + what + " '" + s + "' (expected a number in " + std::to_string(lo) + " .. " +
-                std::to_string(hi) + ")");
+    input_error(flag + ": " + what + " '" + s + "' (expected a number in " + num_text(lo) + " .. " + num_text(hi) + ")");
   return v;
 }
 
