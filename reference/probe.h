@@ -77,7 +77,7 @@ struct KernelRate {
   // repeated): the dot product's own ceiling, where memory does not bind (0: not measured).
   double matvec_cached_weight_bytes_per_s = 0;
   double matmul_flops_per_s = 0;         // T = 512: 2 * T * ne0 * ne1 / s
-  double matmul64_flops_per_s = 0;       // T = 64 (a 64-token prompt), same matrix
+  double matmul64_flops_per_s = 0;       // T = 64 (a 64-token prompt), same shape, each call on a matrix fresh from memory
   // A step of a few tokens (T = 2, 4, 8, 16, 32: several sequences decoding together) over a
   // matrix in DRAM, called in 8 MiB slices as the T = 1 stream is: its time / the T = 1 time
   // of the same matrix in the same pass (batch_time_ratios). Empty: not measured.
@@ -122,9 +122,9 @@ inline constexpr std::int64_t kStreamCallBytes = std::int64_t{8} << 20;  // the 
 KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weight_bytes, int matmul_tokens = 512,
                        const TriadArrays* paired = nullptr, std::int64_t paired_bytes = 0);
 
-// The kernel's T = 64 matmul of one format now, as kernel_rate measures matmul64_flops_per_s
-// (4096 x 1024 weights, 64 tokens): median FLOP/s of `reps` calls after one warm-up. validate's
-// compute witness: what the kernel's tiles reach at this moment, which register-only peaks miss.
+// The kernel's T = 64 matmul of one format now, on kernel_rate's shape (4096 x 1024 weights, 64
+// tokens) but one matrix, warm (kernel_rate times a ring of matrices fresh from memory): median
+// FLOP/s of `reps` calls after one warm-up. What the kernel's tiles reach at this moment.
 double matmul_witness_flops_per_s(const std::string& format, int threads, int reps = 5);
 
 // One op of the reference kernel (counters.h name) in one phase of the probe model's run
@@ -253,7 +253,7 @@ ProbeResult probe_from_json(const json& device, const std::string& file);
 // a triad at `threads` threads, by this version of the probe, less than an hour before `now`: a
 // shared machine's speed drifts (on one, a probe a few hours old predicted single-stream decode
 // 35% too fast where a new one came within 1%).
-inline constexpr int kProbeVersion = 2;  // measured.probe_version: 2 adds KernelRate::batch_time_ratio
+inline constexpr int kProbeVersion = 3;  // measured.probe_version: 2 adds KernelRate::batch_time_ratio; 3 times T = 64 cold
 inline constexpr double kProbeReuseSeconds = 3600;
 bool probe_reusable(const json& device, const ProbeResult& now_cpu, int threads, std::time_t now);
 
