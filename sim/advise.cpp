@@ -231,7 +231,7 @@ Candidate evaluate_in(Sweep& sw, const System& s0, const ModelSpec& m, const Qua
   FitOptions o;
   o.context_tokens = c.context_needed;
   o.n_seq = req.serving ? 1 : req.users;  // a server's KV cache is judged by the simulation
-  const bool vllm = eng.multi_gpu_split == "tensor";
+  const bool vllm = eng.memory.tensor_parallel;
   if (vllm && s.gpus.size() > 1) o.tp = static_cast<int>(s.gpus.size());  // --tensor-parallel-size: every GPU
   {
     // never propose what the engine cannot run (BF16 in vLLM on a GPU without BF16, Pascal ...)

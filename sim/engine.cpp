@@ -194,6 +194,44 @@ EngineProfile engine_on_backend(const EngineProfile& e, const std::string& devic
   return out;
 }
 
+// The memory rules of a profile (MemoryRules); id: the profile's id.
+static MemoryRules parse_memory_rules(const JsonReader& r, const std::string& id) {
+  MemoryRules m;
+  m.engine = id;
+  m.runtime_overhead_bytes = r.at("runtime_overhead_bytes").num(0, 1e12);
+  m.usable_memory_fraction = r.num_or("gpu_memory_utilization", 1.0, 0.05, 1.0);
+  m.ubatch_tokens = static_cast<int>(r.at("ubatch_tokens").integer(1, 1 << 20));
+  m.kv_pad_tokens = static_cast<int>(r.int_or("kv_pad_tokens", 1, 1, 1 << 16));
+  m.swa_cache = r.at("swa_cache").str();
+  if (m.swa_cache != "window_plus_ubatch" && m.swa_cache != "window" && m.swa_cache != "full")
+    r.at("swa_cache").fail("expected window_plus_ubatch, window or full");
+  m.kv_single_for_k_eq_v = r.bool_or("kv_cache_k_eq_v_shared", false);
+  auto cb = r.at("compute_buffer");
+  m.logits_bytes_per_value = cb.num_or("logits_bytes_per_value", 4.0, 0, 16);
+  m.activation_bytes_per_value = cb.num_or("activation_bytes_per_value", 4.0, 0, 16);
+  m.activation_embd_multiple = cb.num_or("activation_embd_multiple", 4.0, 0, 64);
+  m.activation_ffn_multiple = cb.num_or("activation_ffn_multiple", 2.0, 0, 64);
+  m.activation_q_multiple = cb.num_or("activation_q_multiple", 2.0, 0, 64);
+  m.logits_tokens = cb.num_or("logits_tokens", 0.0, 0, 1 << 20);
+  m.activations_at_step = cb.bool_or("activations_at_step", false);
+  const std::string blocks = cb.str_or("activation_blocks", "sum");
+  if (blocks != "sum" && blocks != "max") cb.at("activation_blocks").fail("expected sum or max");
+  m.activation_blocks_max = blocks == "max";
+  m.activation_ple_multiple = cb.num_or("activation_ple_multiple", 0.0, 0, 64);
+  m.activation_quant_bytes_per_ffn_value = cb.num_or("activation_quant_bytes_per_ffn_value", 0.0, 0, 16);
+  m.kv_float_bytes_per_element = cb.num_or("kv_float_bytes_per_element", 0.0, 0, 16);
+  m.kv_float_budget_bytes = cb.num_or("kv_float_budget_bytes", 0.0, 0, 1e15);
+  m.host_bytes_per_vocab_token = r.num_or("host_bytes_per_vocab_token", 0.0, 0, 1e6);
+  m.ple_location = r.str_or("ple_location", "host");
+  if (m.ple_location != "host" && m.ple_location != "device") r.at("ple_location").fail("expected host or device");
+  const std::string te = r.str_or("token_embd_location", "host");
+  if (te != "host" && te != "device") r.at("token_embd_location").fail("expected host or device");
+  m.input_embedding_on_host = te == "host";
+  m.output_on_gpu_only_if_all_layers = r.bool_or("output_head_on_gpu_only_if_all_layers", true);
+  m.tensor_parallel = r.str_or("multi_gpu_split", "layer") == "tensor";
+  return m;
+}
+
 EngineProfile parse_engine(const json& j, const std::string& file) {
   JsonReader r(j, file);
   if (!j.is_object()) r.fail("expected a JSON object describing an engine");
@@ -205,31 +243,14 @@ EngineProfile parse_engine(const json& j, const std::string& file) {
   e.family = r.at("family").str();
   e.backend = r.str_or("backend", "any");
   e.weight_formats = r.str_or("weight_formats", "gguf");
-  e.runtime_overhead_bytes = r.at("runtime_overhead_bytes").num(0.0, 1e12);
-  if (r.has("compute_buffer")) {
-    auto c = r.at("compute_buffer");
-    auto& b = e.compute_buffer;
-    b.rule = one_of(c, "rule", "logits_plus_activations", {"logits_plus_activations"});
-    b.logits_bytes_per_value = c.num_or("logits_bytes_per_value", 4, 0, 8);
-    b.activation_bytes_per_value = c.num_or("activation_bytes_per_value", 4, 0, 8);
-    b.activation_embd_multiple = c.num_or("activation_embd_multiple", 4, 0, 100);
-    b.activation_ffn_multiple = c.num_or("activation_ffn_multiple", 2, 0, 100);
-    b.activation_q_multiple = c.num_or("activation_q_multiple", 2, 0, 100);
-  }
-  e.ubatch_tokens = static_cast<int>(r.at("ubatch_tokens").integer(1, 1 << 20));
-  e.batch_tokens = static_cast<int>(r.int_or("batch_tokens", e.ubatch_tokens, 1, 1 << 22));
-  e.swa_cache = one_of(r, "swa_cache", "window", {"window_plus_ubatch", "full", "window"});
-  e.kv_pad_tokens = static_cast<int>(r.at("kv_pad_tokens").integer(1, 1 << 16));
+  e.memory = parse_memory_rules(r, e.id);
+  if (r.has("compute_buffer")) one_of(r.at("compute_buffer"), "rule", "logits_plus_activations", {"logits_plus_activations"});
+  e.batch_tokens = static_cast<int>(r.int_or("batch_tokens", e.memory.ubatch_tokens, 1, 1 << 22));
   if (r.has("kv_types")) {
     auto k = r.at("kv_types");
     if (!k.is_array()) k.fail("expected an array of KV-cache type ids");
     for (std::size_t i = 0; i < k.size(); ++i) e.kv_types.push_back(k.at(i).str());
   }
-  e.kv_cache_k_eq_v_shared = r.bool_or("kv_cache_k_eq_v_shared", false);
-  e.ple_location = one_of(r, "ple_location", "host", {"host", "device"});
-  e.token_embd_location = one_of(r, "token_embd_location", "host", {"host", "device"});
-  e.output_head_on_gpu_only_if_all_layers = r.bool_or("output_head_on_gpu_only_if_all_layers", true);
-  e.multi_gpu_split = one_of(r, "multi_gpu_split", "layer", {"layer", "tensor", "none"});
   e.cpu_layer_offload = r.bool_or("cpu_layer_offload", true);
   auto strings = [&](const char* key, std::vector<std::string>* out) {
     if (!r.has(key)) return;
@@ -250,7 +271,6 @@ EngineProfile parse_engine(const json& j, const std::string& file) {
     if (!c.is_object()) c.fail("expected an object of quant id -> data type");
     for (auto it = c.raw().begin(); it != c.raw().end(); ++it) e.compute_dtype_by_quant[it.key()] = c.at(it.key()).str();
   }
-  e.gpu_memory_utilization = r.num_or("gpu_memory_utilization", 0.0, 0.0, 1.0);
   e.throughput_from = one_of(r, "throughput_from", "", {"", "llama.cpp", "device"});
   e.throughput_json = r.at("throughput").raw();
   if (e.throughput_from != "llama.cpp") {

@@ -23,13 +23,32 @@ inline constexpr int kNumDtypes = 6;
 const char* dtype_name(Dtype d);                 // "fp32" "fp16" "bf16" "int8" "fp8" "fp4"
 bool dtype_from_name(const std::string& s, Dtype* out);
 
-struct ComputeBufferRule {
-  std::string rule = "logits_plus_activations";
-  double logits_bytes_per_value = 4;
-  double activation_bytes_per_value = 4;
-  double activation_embd_multiple = 4;
-  double activation_ffn_multiple = 2;
-  double activation_q_multiple = 2;
+// What an engine keeps in memory, from its profile (hwdb/engines/<id>.json): the memory model's
+// rules (sim/memory_fit). Read with the rest of the profile by one loader (parse_engine).
+struct MemoryRules {
+  std::string engine;              // engine id
+  double runtime_overhead_bytes = 0;   // per GPU (CUDA/ROCm/Metal context, allocator slack)
+  double usable_memory_fraction = 1;   // vLLM gpu_memory_utilization (0.9), 1 for llama.cpp
+  int ubatch_tokens = 512;             // micro-batch of the compute buffer
+  int kv_pad_tokens = 256;             // KV cells padded to this
+  std::string swa_cache = "window_plus_ubatch";  // "window_plus_ubatch" | "window" | "full"
+  bool kv_single_for_k_eq_v = false;   // engine stores one tensor for K=V global layers
+  // Compute buffer = ubatch x (V x logits_bytes + act_bytes x (embd_mult x D + ffn_mult x F_max + q_mult x H x Dh_max))
+  double logits_bytes_per_value = 4, activation_bytes_per_value = 4;
+  double activation_embd_multiple = 4, activation_ffn_multiple = 2, activation_q_multiple = 2;
+  // Reference-kernel buffers (hwdb/engines/reference.json; 0 / false for other engines):
+  double logits_tokens = 0;                // > 0: logits of this many tokens, not of the micro-batch
+  bool activations_at_step = false;        // activations sized at the run's largest step (FitOptions::step_tokens)
+  bool activation_blocks_max = false;      // attention and FFN buffers are not live together: max, not sum
+  double activation_ple_multiple = 0;      // per-layer inputs [T, L x P] live through the layers
+  double activation_quant_bytes_per_ffn_value = 0;  // the matmul's quantized copy of the widest input
+  double kv_float_bytes_per_element = 0;   // float copy of each KV-owning layer's K and V per step
+  double kv_float_budget_bytes = 0;        // per layer; beyond it one reused buffer
+  double host_bytes_per_vocab_token = 0;   // parsed GGUF vocabulary arrays in host memory
+  std::string ple_location = "host";   // "host" (mmap / CPU input layer) | "device"
+  bool input_embedding_on_host = true; // llama.cpp: token_embd on CPU (input layer)
+  bool output_on_gpu_only_if_all_layers = true;  // llama.cpp: output head offloaded only when -ngl > L
+  bool tensor_parallel = false;        // multi_gpu_split "tensor" (vLLM, TensorRT-LLM): --tp splits per GPU
 };
 
 struct EngineThroughput {
@@ -133,20 +152,9 @@ struct EngineThroughput {
 struct EngineProfile {
   std::string id, name, family, backend, file;
   std::string weight_formats;                    // "gguf" | "safetensors" | "litertlm"
-  // Memory rules.
-  double runtime_overhead_bytes = 0;             // per GPU
-  ComputeBufferRule compute_buffer;
-  int ubatch_tokens = 512;
-  int batch_tokens = 2048;
-  std::string swa_cache = "window_plus_ubatch";  // "window_plus_ubatch" | "full" | "window"
-  int kv_pad_tokens = 1;
+  MemoryRules memory;                            // what it keeps in memory (memory.engine: id)
+  int batch_tokens = 2048;                       // logical batch (llama.cpp -b)
   std::vector<std::string> kv_types;
-  bool kv_cache_k_eq_v_shared = false;
-  std::string ple_location = "host";             // "host" | "device"
-  std::string token_embd_location = "host";
-  bool output_head_on_gpu_only_if_all_layers = true;
-  std::string multi_gpu_split = "layer";         // "layer" | "tensor" | "none"
-  double gpu_memory_utilization = 0;             // vLLM (0: not used)
   // What the engine can run (sim/engine_check): whether layers may stay on the CPU (llama.cpp
   // -ngl; not vLLM/TensorRT-LLM), the GPU backends it needs (empty: any device, the CPU too),
   // GPU architectures it refuses and why, the data type a checkpoint format computes in (which

@@ -60,7 +60,7 @@ std::string engine_cannot_run(const RunRequest& r) {
     return who + " keeps every layer on the GPUs: no --gpu-layers below the layer count, --n-cpu-moe or --cpu-moe "
                  "(vLLM's --cpu-offload-gb is not modelled)";
   if (r.tp > 1) {
-    if (e.multi_gpu_split != "tensor")
+    if (!e.memory.tensor_parallel)
       return who + " splits a model across GPUs by layers, not tensor parallel (--tp is vLLM's / TensorRT-LLM's)";
     const int n = static_cast<int>(hw.gpus.size());
     if (r.tp > n) return "--tp " + std::to_string(r.tp) + ": " + hw.id + " has " + std::to_string(n) + " GPU(s)";

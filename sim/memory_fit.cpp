@@ -11,45 +11,8 @@
 namespace gs {
 
 MemoryRules load_memory_rules(const std::string& engine_id) {
-  // an id of hwdb/engines/, or a file (as resolve_engine: a path or a name ending in .json)
-  const bool is_file = engine_id.find('/') != std::string::npos || engine_id.ends_with(".json");
-  const std::string path = is_file ? engine_id : data_path("hwdb/engines/" + engine_id + ".json");
-  if (!path_exists(path)) input_error("--engine: unknown engine '" + engine_id + "' (no " + path + ")");
-  const json j = read_json_file(path);
-  JsonReader r(j, path);
-  MemoryRules m;
+  MemoryRules m = resolve_engine(engine_id).memory;
   m.engine = engine_id;
-  m.runtime_overhead_bytes = r.at("runtime_overhead_bytes").num(0, 1e12);
-  m.usable_memory_fraction = r.num_or("gpu_memory_utilization", 1.0, 0.05, 1.0);
-  m.ubatch_tokens = static_cast<int>(r.at("ubatch_tokens").integer(1, 1 << 20));
-  m.kv_pad_tokens = static_cast<int>(r.int_or("kv_pad_tokens", 1, 1, 1 << 16));
-  m.swa_cache = r.at("swa_cache").str();
-  if (m.swa_cache != "window_plus_ubatch" && m.swa_cache != "window" && m.swa_cache != "full")
-    r.at("swa_cache").fail("expected window_plus_ubatch, window or full");
-  m.kv_single_for_k_eq_v = r.bool_or("kv_cache_k_eq_v_shared", false);
-  auto cb = r.at("compute_buffer");
-  m.logits_bytes_per_value = cb.num_or("logits_bytes_per_value", 4.0, 0, 16);
-  m.activation_bytes_per_value = cb.num_or("activation_bytes_per_value", 4.0, 0, 16);
-  m.activation_embd_multiple = cb.num_or("activation_embd_multiple", 4.0, 0, 64);
-  m.activation_ffn_multiple = cb.num_or("activation_ffn_multiple", 2.0, 0, 64);
-  m.activation_q_multiple = cb.num_or("activation_q_multiple", 2.0, 0, 64);
-  m.logits_tokens = cb.num_or("logits_tokens", 0.0, 0, 1 << 20);
-  m.activations_at_step = cb.bool_or("activations_at_step", false);
-  const std::string blocks = cb.str_or("activation_blocks", "sum");
-  if (blocks != "sum" && blocks != "max") cb.at("activation_blocks").fail("expected sum or max");
-  m.activation_blocks_max = blocks == "max";
-  m.activation_ple_multiple = cb.num_or("activation_ple_multiple", 0.0, 0, 64);
-  m.activation_quant_bytes_per_ffn_value = cb.num_or("activation_quant_bytes_per_ffn_value", 0.0, 0, 16);
-  m.kv_float_bytes_per_element = cb.num_or("kv_float_bytes_per_element", 0.0, 0, 16);
-  m.kv_float_budget_bytes = cb.num_or("kv_float_budget_bytes", 0.0, 0, 1e15);
-  m.host_bytes_per_vocab_token = r.num_or("host_bytes_per_vocab_token", 0.0, 0, 1e6);
-  m.ple_location = r.str_or("ple_location", "host");
-  if (m.ple_location != "host" && m.ple_location != "device") r.at("ple_location").fail("expected host or device");
-  const std::string te = r.str_or("token_embd_location", "host");
-  if (te != "host" && te != "device") r.at("token_embd_location").fail("expected host or device");
-  m.input_embedding_on_host = te == "host";
-  m.output_on_gpu_only_if_all_layers = r.bool_or("output_head_on_gpu_only_if_all_layers", true);
-  m.tensor_parallel = r.str_or("multi_gpu_split", "layer") == "tensor";
   return m;
 }
 

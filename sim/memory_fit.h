@@ -17,32 +17,9 @@
 
 namespace gs {
 
-struct MemoryRules {
-  std::string engine;              // engine id
-  double runtime_overhead_bytes = 0;   // per GPU (CUDA/ROCm/Metal context, allocator slack)
-  double usable_memory_fraction = 1;   // vLLM gpu_memory_utilization (0.9), 1 for llama.cpp
-  int ubatch_tokens = 512;             // micro-batch of the compute buffer
-  int kv_pad_tokens = 256;             // KV cells padded to this
-  std::string swa_cache = "window_plus_ubatch";  // "window_plus_ubatch" | "window" | "full"
-  bool kv_single_for_k_eq_v = false;   // engine stores one tensor for K=V global layers
-  // Compute buffer = ubatch x (V x logits_bytes + act_bytes x (embd_mult x D + ffn_mult x F_max + q_mult x H x Dh_max))
-  double logits_bytes_per_value = 4, activation_bytes_per_value = 4;
-  double activation_embd_multiple = 4, activation_ffn_multiple = 2, activation_q_multiple = 2;
-  // Reference-kernel buffers (hwdb/engines/reference.json; 0 / false for other engines):
-  double logits_tokens = 0;                // > 0: logits of this many tokens, not of the micro-batch
-  bool activations_at_step = false;        // activations sized at the run's largest step (FitOptions::step_tokens)
-  bool activation_blocks_max = false;      // attention and FFN buffers are not live together: max, not sum
-  double activation_ple_multiple = 0;      // per-layer inputs [T, L x P] live through the layers
-  double activation_quant_bytes_per_ffn_value = 0;  // the matmul's quantized copy of the widest input
-  double kv_float_bytes_per_element = 0;   // float copy of each KV-owning layer's K and V per step
-  double kv_float_budget_bytes = 0;        // per layer; beyond it one reused buffer
-  double host_bytes_per_vocab_token = 0;   // parsed GGUF vocabulary arrays in host memory
-  std::string ple_location = "host";   // "host" (mmap / CPU input layer) | "device"
-  bool input_embedding_on_host = true; // llama.cpp: token_embd on CPU (input layer)
-  bool output_on_gpu_only_if_all_layers = true;  // llama.cpp: output head offloaded only when -ngl > L
-  bool tensor_parallel = false;        // multi_gpu_split "tensor" (vLLM, TensorRT-LLM): --tp splits per GPU
-};
-MemoryRules load_memory_rules(const std::string& engine_id);  // hwdb/engines/<id>.json
+// The memory rules of an engine id (hwdb/engines/<id>.json) or file: its profile's, with
+// `engine` the id or path as given.
+MemoryRules load_memory_rules(const std::string& engine_id);
 // The engine gemmasim assumes when none is given (see hwdb/engines/README.md).
 std::string default_engine(const System& hw, const QuantRecipe& q);
 // The context an engine chooses itself on a system when none is given (hwdb/engines/<id>.json

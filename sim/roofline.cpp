@@ -317,11 +317,11 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
   hw.system_id = s.id;
   hw.engine_id = e.id;
   hw.thr = e.thr;
-  hw.ubatch_tokens = e.ubatch_tokens;
-  hw.act_bytes_scale = e.compute_buffer.activation_bytes_per_value / 4.0;
-  hw.output_head_on_gpu_only_if_all_layers = e.output_head_on_gpu_only_if_all_layers;
-  hw.ple_on_host = e.ple_location == "host";
-  hw.embd_on_host = e.token_embd_location == "host";
+  hw.ubatch_tokens = e.memory.ubatch_tokens;
+  hw.act_bytes_scale = e.memory.activation_bytes_per_value / 4.0;
+  hw.output_head_on_gpu_only_if_all_layers = e.memory.output_on_gpu_only_if_all_layers;
+  hw.ple_on_host = e.memory.ple_location == "host";
+  hw.embd_on_host = e.memory.input_embedding_on_host;
   const bool cpu_engine = e.backend == "cpu";
   hw.unified = s.unified();
   hw.dev.push_back(cpu_rates(s.host, e.thr, cpu_engine));

@@ -106,7 +106,7 @@ MoeSetup make_moe_setup(const ModelSpec& m, const QuantRecipe& q, const System& 
     s.cost.matmul_dequant_flops_per_flop = t.prefill_dequant_flops_per_flop;
   }
   s.op_offload_min_tokens = t.weight_upload_min_tokens;
-  s.ubatch_tokens = eng.ubatch_tokens;
+  s.ubatch_tokens = eng.memory.ubatch_tokens;
 
   // Rest of a step: non-expert weights on the GPU.
   const ParamCounts pc = count_params(m);
