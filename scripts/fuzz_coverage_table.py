@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Reads `llvm-cov report -show-functions -show-branch-summary` for one fuzz target on stdin and
+prints each function the target called with its branch and region coverage; exit 1 when one
+is below the floor. Functions of the listed files that the target never calls (writers,
+lookups the loader does not use) are counted, not judged."""
+import re
+import sys
+
+target, inputs, floor = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+called, uncalled = [], []
+for line in sys.stdin:
+    # Name  Regions Miss Cover  Lines Miss Cover  Branches Miss Cover
+    m = re.match(r"^(.*?)\s+(\d+)\s+(\d+)\s+([\d.]+%|-)\s+(\d+)\s+(\d+)\s+([\d.]+%|-)\s+(\d+)\s+(\d+)\s+([\d.]+%|-)\s*$", line)
+    if not m or m.group(1).startswith(("Name", "TOTAL", "File")):
+        continue
+    name = m.group(1).strip()
+    regions, rmiss, branches, bmiss = int(m.group(2)), int(m.group(3)), int(m.group(8)), int(m.group(9))
+    if regions == rmiss:
+        uncalled.append(name)
+        continue
+    if branches:
+        share, kind = 100.0 * (branches - bmiss) / branches, f"{branches - bmiss}/{branches} branches"
+    else:
+        share, kind = 100.0 * (regions - rmiss) / regions, f"{regions - rmiss}/{regions} regions"
+    called.append((share, name, kind))
+
+below = [c for c in called if c[0] < floor]
+tot = sorted(c[0] for c in called)
+print(f"{target}: {inputs} inputs replayed; {len(called)} functions called, "
+      f"lowest {tot[0]:.1f}%, median {tot[len(tot) // 2]:.1f}%; {len(uncalled)} not called by this target")
+for share, name, kind in sorted(called):
+    if share < floor or floor <= 0:
+        short = name if len(name) <= 90 else name[:87] + "..."
+        print(f"  {share:5.1f}%  {kind:>18}  {short}")
+if below:
+    print(f"{target}: {len(below)} functions below {floor:.0f}%", file=sys.stderr)
+    sys.exit(1)
