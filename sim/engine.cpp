@@ -116,7 +116,7 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
       if (!ph.is_object()) ph.fail("expected an object of op -> {efficiency, serial}");
       for (auto it = ph.raw().begin(); it != ph.raw().end(); ++it) {
         auto o = ph.at(it.key());
-        EngineThroughput::CpuOpRule r;
+        CpuKernelRates::CpuOpRule r;
         r.op = it.key();
         r.phase = phase;
         r.efficiency = o.at("efficiency").num(1e-6, 1.0);
@@ -128,16 +128,16 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
           r.call_s = o.num_or("call_s", 0.0, 0.0, 0.1);
           r.call_parallel_s = o.num_or("call_parallel_s", r.call_s, 0.0, 0.1);
         }
-        e.cpu_ops.push_back(r);
+        e.cpu_kernel.cpu_ops.push_back(r);
       }
     }
-    e.matmul_call_s = c.num_or("matmul_call_s", 0.0, 0.0, 0.1);
-    e.matmul_call_parallel_s = c.num_or("matmul_call_parallel_s", e.matmul_call_s, 0.0, 0.1);
-    e.quantized_matvec_peak = c.str_or("quantized_matvec_peak", "fp32");
-    if (e.quantized_matvec_peak != "fp32" && e.quantized_matvec_peak != "int8")
-      c.at("quantized_matvec_peak").fail("expected \"fp32\" or \"int8\", got \"" + e.quantized_matvec_peak + "\"");
-    e.moe_matvec_compute_efficiency = c.num_or("moe_matvec_compute_efficiency", 0.0, 0.0, 4.0);
-    e.moe_matvec_compute_efficiency_parallel = c.num_or("moe_matvec_compute_efficiency_parallel", 0.0, 0.0, 4.0);
+    e.cpu_kernel.matmul_call_s = c.num_or("matmul_call_s", 0.0, 0.0, 0.1);
+    e.cpu_kernel.matmul_call_parallel_s = c.num_or("matmul_call_parallel_s", e.cpu_kernel.matmul_call_s, 0.0, 0.1);
+    e.cpu_kernel.quantized_matvec_peak = c.str_or("quantized_matvec_peak", "fp32");
+    if (e.cpu_kernel.quantized_matvec_peak != "fp32" && e.cpu_kernel.quantized_matvec_peak != "int8")
+      c.at("quantized_matvec_peak").fail("expected \"fp32\" or \"int8\", got \"" + e.cpu_kernel.quantized_matvec_peak + "\"");
+    e.cpu_kernel.moe_matvec_compute_efficiency = c.num_or("moe_matvec_compute_efficiency", 0.0, 0.0, 4.0);
+    e.cpu_kernel.moe_matvec_compute_efficiency_parallel = c.num_or("moe_matvec_compute_efficiency_parallel", 0.0, 0.0, 4.0);
     // Per-format tables: weight format -> fraction of a peak, in [lo, hi].
     auto format_table = [&c](const char* key, const char* peak, double lo, double hi, auto& table) {
       if (!c.has(key)) return;
@@ -148,10 +148,10 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
         table.emplace_back(it.key(), m.at(it.key()).num(lo, hi));
       }
     };
-    format_table("matvec_compute_efficiency", "fp32 peak", 1e-3, 4.0, e.matvec_compute_efficiency);
-    format_table("matvec_compute_efficiency_parallel", "fp32 peak", 1e-3, 4.0, e.matvec_compute_efficiency_parallel);
-    format_table("matmul_int8_efficiency", "int8 peak", 1e-4, 1.0, e.matmul_int8_efficiency);
-    format_table("matmul_int8_efficiency_t64", "int8 peak", 1e-4, 1.0, e.matmul_int8_efficiency_t64);
+    format_table("matvec_compute_efficiency", "fp32 peak", 1e-3, 4.0, e.cpu_kernel.matvec_compute_efficiency);
+    format_table("matvec_compute_efficiency_parallel", "fp32 peak", 1e-3, 4.0, e.cpu_kernel.matvec_compute_efficiency_parallel);
+    format_table("matmul_int8_efficiency", "int8 peak", 1e-4, 1.0, e.cpu_kernel.matmul_int8_efficiency);
+    format_table("matmul_int8_efficiency_t64", "int8 peak", 1e-4, 1.0, e.cpu_kernel.matmul_int8_efficiency_t64);
     auto batch_table = [&c](const char* key, auto& table) {
       if (!c.has(key)) return;
       auto m = c.at(key);
@@ -161,12 +161,12 @@ static EngineThroughput parse_throughput(const JsonReader& t) {
         table.emplace_back(it.key(), token_count_table(m.at(it.key()), 2, 63, 0.1, 100.0));
       }
     };
-    batch_table("matmul_batch_time_ratio", e.matmul_batch_time_ratio);
-    batch_table("matmul_batch_time_ratio_parallel", e.matmul_batch_time_ratio_parallel);
+    batch_table("matmul_batch_time_ratio", e.cpu_kernel.matmul_batch_time_ratio);
+    batch_table("matmul_batch_time_ratio_parallel", e.cpu_kernel.matmul_batch_time_ratio_parallel);
     // The same range as bandwidth_efficiency (a read-only stream can exceed the triad).
-    format_table("bandwidth_efficiency_by_format", "memory bandwidth", 0.01, 2.0, e.bandwidth_efficiency_by_format);
+    format_table("bandwidth_efficiency_by_format", "memory bandwidth", 0.01, 2.0, e.cpu_kernel.bandwidth_efficiency_by_format);
     format_table("bandwidth_efficiency_by_format_parallel", "memory bandwidth", 0.01, 2.0,
-                 e.bandwidth_efficiency_by_format_parallel);
+                 e.cpu_kernel.bandwidth_efficiency_by_format_parallel);
   }
   return e;
 }

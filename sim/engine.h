@@ -51,6 +51,59 @@ struct MemoryRules {
   bool tensor_parallel = false;        // multi_gpu_split "tensor" (vLLM, TensorRT-LLM): --tp splits per GPU
 };
 
+// What a CPU engine's own kernel measures of itself on a host (the reference kernel: gemmasim
+// probe writes these into the device file; hwdb/engines/reference.json holds the defaults for an
+// unprobed host). Empty tables and zeros: not measured, the engine's general rules apply.
+struct CpuKernelRates {
+  // Measured per-op costs of a CPU engine's own kernel (the reference kernel; gemmasim probe):
+  // an op listed here runs at efficiency x the fp32 FMA peak of the threads it uses (one
+  // core when serial, else all) instead of the vector rate; a matmul call adds a fixed cost.
+  struct CpuOpRule {
+    std::string op, phase;                       // ops.h name; "prefill" | "decode"
+    double efficiency = 1;                       // achieved FLOP/s / peak of the threads used
+    bool serial = false;                         // runs on one thread whatever the thread count
+    // Attention ops only: a fixed cost per call (one attend() per layer per step and sequence,
+    // per micro-batch in prefill) on top of FLOP / (efficiency x peak): one thread / more.
+    double call_s = 0, call_parallel_s = 0;
+  };
+  std::vector<CpuOpRule> cpu_ops;
+  double matmul_call_s = 0;                      // fixed cost per matmul call, one thread
+  double matmul_call_parallel_s = 0;             // fixed cost per matmul call, more than one thread
+  // The peak the quantized formats' mat-vec fractions (matvec_compute_efficiency of a quantized
+  // format, moe_matvec_compute_efficiency) are fractions of: "fp32" (the FMA loop) or "int8" (the
+  // VNNI / maddubs loop: the unit the integer dot product runs on; the quantized mat-vec's speed
+  // moves with that loop's, not the FMA loop's). Float formats: always fp32.
+  std::string quantized_matvec_peak = "fp32";
+  double moe_matvec_compute_efficiency = 0;      // expert mat-vecs (T <= matvec): fraction of the peak above (0: fp32's)
+  double moe_matvec_compute_efficiency_parallel = 0;  // the same at more than one thread (0: the 1-thread figure)
+  // Mat-vec (T <= matvec) rate per weight format (ggml type name): (2 + dequant) FLOP per weight
+  // per token as a fraction of the fp32 peak; replaces compute_efficiency.fp32 for that format.
+  std::vector<std::pair<std::string, double>> matvec_compute_efficiency;
+  // The same at more than one thread, for the formats listed (the others use the table above).
+  std::vector<std::pair<std::string, double>> matvec_compute_efficiency_parallel;
+  // Matmul (T > matvec) rate per quantized format: fraction of the int8 peak; replaces
+  // compute_efficiency.int8 for that format.
+  std::vector<std::pair<std::string, double>> matmul_int8_efficiency;
+  // The same measured at 64 tokens (a 64-token prompt's matmuls): up to 64 tokens this rate,
+  // from 512 the one above, between them interpolated in log2(T).
+  std::vector<std::pair<std::string, double>> matmul_int8_efficiency_t64;
+  // Steps of a few tokens (1 < T < 64: several sequences decoding together) on a CPU engine's own
+  // kernel, per weight format: the time of a T-token product over the time of the T = 1 product of
+  // the same weights (gemmasim probe measures T = 2 .. 32; token count -> ratio). Replaces the
+  // mat-vec and T = 64 rates there. _parallel: at more than one thread (formats not listed there
+  // keep the 1-thread table).
+  using TokenTable = std::vector<std::pair<int, double>>;
+  std::vector<std::pair<std::string, TokenTable>> matmul_batch_time_ratio;
+  std::vector<std::pair<std::string, TokenTable>> matmul_batch_time_ratio_parallel;
+  // Achieved / peak bandwidth for a CPU matmul's weight bytes, per weight format; the op's
+  // other bytes (KV, activations) and formats not listed use bandwidth_efficiency.
+  std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format;
+  // The same at more than one thread, for the formats listed (a 1-thread stream reads a larger
+  // share of its triad than N threads do of theirs).
+  std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format_parallel;
+  bool empty() const { return cpu_ops.empty() && matmul_call_s == 0 && bandwidth_efficiency_by_format.empty(); }
+};
+
 struct EngineThroughput {
   double bandwidth_efficiency = 0.7;             // achieved / peak memory bandwidth
   std::array<double, kNumDtypes> compute_efficiency{0.5, 0.5, 0.5, 0.5, 0.5, 0.5};
@@ -101,52 +154,8 @@ struct EngineThroughput {
   double host_bandwidth_efficiency = 0.55;
   double host_compute_efficiency = 0.5;
   double host_dequant_flops_per_weight = 2;      // mat-vec unpacking on the CPU (llama.cpp-cpu's calibrated value)
-  // Measured per-op costs of a CPU engine's own kernel (the reference kernel; gemmasim probe):
-  // an op listed here runs at efficiency x the fp32 FMA peak of the threads it uses (one
-  // core when serial, else all) instead of the vector rate; a matmul call adds a fixed cost.
-  struct CpuOpRule {
-    std::string op, phase;                       // ops.h name; "prefill" | "decode"
-    double efficiency = 1;                       // achieved FLOP/s / peak of the threads used
-    bool serial = false;                         // runs on one thread whatever the thread count
-    // Attention ops only: a fixed cost per call (one attend() per layer per step and sequence,
-    // per micro-batch in prefill) on top of FLOP / (efficiency x peak): one thread / more.
-    double call_s = 0, call_parallel_s = 0;
-  };
-  std::vector<CpuOpRule> cpu_ops;
-  double matmul_call_s = 0;                      // fixed cost per matmul call, one thread
-  double matmul_call_parallel_s = 0;             // fixed cost per matmul call, more than one thread
-  // The peak the quantized formats' mat-vec fractions (matvec_compute_efficiency of a quantized
-  // format, moe_matvec_compute_efficiency) are fractions of: "fp32" (the FMA loop) or "int8" (the
-  // VNNI / maddubs loop: the unit the integer dot product runs on; the quantized mat-vec's speed
-  // moves with that loop's, not the FMA loop's). Float formats: always fp32.
-  std::string quantized_matvec_peak = "fp32";
-  double moe_matvec_compute_efficiency = 0;      // expert mat-vecs (T <= matvec): fraction of the peak above (0: fp32's)
-  double moe_matvec_compute_efficiency_parallel = 0;  // the same at more than one thread (0: the 1-thread figure)
-  // Mat-vec (T <= matvec) rate per weight format (ggml type name): (2 + dequant) FLOP per weight
-  // per token as a fraction of the fp32 peak; replaces compute_efficiency.fp32 for that format.
-  std::vector<std::pair<std::string, double>> matvec_compute_efficiency;
-  // The same at more than one thread, for the formats listed (the others use the table above).
-  std::vector<std::pair<std::string, double>> matvec_compute_efficiency_parallel;
-  // Matmul (T > matvec) rate per quantized format: fraction of the int8 peak; replaces
-  // compute_efficiency.int8 for that format.
-  std::vector<std::pair<std::string, double>> matmul_int8_efficiency;
-  // The same measured at 64 tokens (a 64-token prompt's matmuls): up to 64 tokens this rate,
-  // from 512 the one above, between them interpolated in log2(T).
-  std::vector<std::pair<std::string, double>> matmul_int8_efficiency_t64;
-  // Steps of a few tokens (1 < T < 64: several sequences decoding together) on a CPU engine's own
-  // kernel, per weight format: the time of a T-token product over the time of the T = 1 product of
-  // the same weights (gemmasim probe measures T = 2 .. 32; token count -> ratio). Replaces the
-  // mat-vec and T = 64 rates there. _parallel: at more than one thread (formats not listed there
-  // keep the 1-thread table).
-  using TokenTable = std::vector<std::pair<int, double>>;
-  std::vector<std::pair<std::string, TokenTable>> matmul_batch_time_ratio;
-  std::vector<std::pair<std::string, TokenTable>> matmul_batch_time_ratio_parallel;
-  // Achieved / peak bandwidth for a CPU matmul's weight bytes, per weight format; the op's
-  // other bytes (KV, activations) and formats not listed use bandwidth_efficiency.
-  std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format;
-  // The same at more than one thread, for the formats listed (a 1-thread stream reads a larger
-  // share of its triad than N threads do of theirs).
-  std::vector<std::pair<std::string, double>> bandwidth_efficiency_by_format_parallel;
+  // The reference kernel's own rates (throughput.cpu_ops; empty for every other engine).
+  CpuKernelRates cpu_kernel;
 };
 
 struct EngineProfile {

@@ -338,24 +338,24 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
     }
   }
   hw.gpu_backend = hw.dev.size() > 1;
-  if (cpu_engine && (!e.thr.cpu_ops.empty() || e.thr.matmul_call_s > 0 || !e.thr.bandwidth_efficiency_by_format.empty())) {
+  if (cpu_engine && !e.thr.cpu_kernel.empty()) {
     double fp32 = s.host.flops("fp32");
     if (fp32 <= 0) fp32 = cpu_fp32_estimate(s.host);
     const double cores = std::max(1, s.host.cores);
-    for (const auto& r : e.thr.cpu_ops) {
+    for (const auto& r : e.thr.cpu_kernel.cpu_ops) {
       int k = 0;
       while (k < kNumOps && r.op != op_name(static_cast<Op>(k))) ++k;
       if (k == kNumOps) input_error(e.file + ": throughput.cpu_ops." + r.phase + ": unknown op '" + r.op + "'");
       hw.cpu_op_flops_per_s[r.phase == "decode" ? 1 : 0][static_cast<std::size_t>(k)] = r.efficiency * fp32 / (r.serial ? cores : 1.0);
       hw.cpu_op_call_s[r.phase == "decode" ? 1 : 0][static_cast<std::size_t>(k)] = cores > 1 ? r.call_parallel_s : r.call_s;
     }
-    hw.matmul_call_s = cores > 1 ? e.thr.matmul_call_parallel_s : e.thr.matmul_call_s;
+    hw.matmul_call_s = cores > 1 ? e.thr.cpu_kernel.matmul_call_parallel_s : e.thr.cpu_kernel.matmul_call_s;
     const double int8 = s.host.flops("int8") > 0 ? s.host.flops("int8") : fp32;
     // The quantized mat-vec's peak: the int8 loop's where the profile says so and the device has one.
-    const double qmv = e.thr.quantized_matvec_peak == "int8" && s.host.flops("int8") > 0 ? int8 : fp32;
-    hw.moe_matvec_flops_per_s = (cores > 1 && e.thr.moe_matvec_compute_efficiency_parallel > 0
-                                     ? e.thr.moe_matvec_compute_efficiency_parallel
-                                     : e.thr.moe_matvec_compute_efficiency) *
+    const double qmv = e.thr.cpu_kernel.quantized_matvec_peak == "int8" && s.host.flops("int8") > 0 ? int8 : fp32;
+    hw.moe_matvec_flops_per_s = (cores > 1 && e.thr.cpu_kernel.moe_matvec_compute_efficiency_parallel > 0
+                                     ? e.thr.cpu_kernel.moe_matvec_compute_efficiency_parallel
+                                     : e.thr.cpu_kernel.moe_matvec_compute_efficiency) *
                                 qmv;
     // Per weight format: efficiency (by format name) x the peak it is a fraction of (the
     // mat-vec tables: fp32 for float formats, qmv for quantized ones).
@@ -368,11 +368,11 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
         table[static_cast<std::size_t>(*ty)] = eff * peak;
       }
     };
-    by_type(e.thr.matvec_compute_efficiency, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency", qmv);
+    by_type(e.thr.cpu_kernel.matvec_compute_efficiency, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency", qmv);
     if (cores > 1)  // formats measured at more than one thread replace their 1-thread rate
-      by_type(e.thr.matvec_compute_efficiency_parallel, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency_parallel", qmv);
-    by_type(e.thr.matmul_int8_efficiency, int8, hw.matmul_flops_per_s_by_type, "matmul_int8_efficiency");
-    by_type(e.thr.matmul_int8_efficiency_t64, int8, hw.matmul64_flops_per_s_by_type, "matmul_int8_efficiency_t64");
+      by_type(e.thr.cpu_kernel.matvec_compute_efficiency_parallel, fp32, hw.matvec_flops_per_s_by_type, "matvec_compute_efficiency_parallel", qmv);
+    by_type(e.thr.cpu_kernel.matmul_int8_efficiency, int8, hw.matmul_flops_per_s_by_type, "matmul_int8_efficiency");
+    by_type(e.thr.cpu_kernel.matmul_int8_efficiency_t64, int8, hw.matmul64_flops_per_s_by_type, "matmul_int8_efficiency_t64");
     auto ratio_tables = [&](const auto& tables, const char* key) {
       for (const auto& [name, table] : tables) {
         const auto ty = type_from_name(name);
@@ -381,12 +381,12 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
         hw.batch_time_ratio_by_type[static_cast<std::size_t>(*ty)] = table;
       }
     };
-    ratio_tables(e.thr.matmul_batch_time_ratio, "matmul_batch_time_ratio");
-    if (cores > 1) ratio_tables(e.thr.matmul_batch_time_ratio_parallel, "matmul_batch_time_ratio_parallel");
-    by_type(e.thr.bandwidth_efficiency_by_format, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,
+    ratio_tables(e.thr.cpu_kernel.matmul_batch_time_ratio, "matmul_batch_time_ratio");
+    if (cores > 1) ratio_tables(e.thr.cpu_kernel.matmul_batch_time_ratio_parallel, "matmul_batch_time_ratio_parallel");
+    by_type(e.thr.cpu_kernel.bandwidth_efficiency_by_format, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,
             "bandwidth_efficiency_by_format");
     if (cores > 1)
-      by_type(e.thr.bandwidth_efficiency_by_format_parallel, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,
+      by_type(e.thr.cpu_kernel.bandwidth_efficiency_by_format_parallel, s.host.memory_bandwidth_bytes_per_s, hw.weight_bytes_per_s_by_type,
               "bandwidth_efficiency_by_format_parallel");
     // A stream measured on the machine itself, for its thread count, replaces ratio x bandwidth.
     for (const auto& [name, rate] : s.host.weight_stream_bytes_per_s) {

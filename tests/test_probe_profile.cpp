@@ -228,17 +228,17 @@ TEST_CASE("reference_engine_json: the bundled engine with this probe's constants
   CHECK(p.id == "reference-box");
   CHECK(p.backend == base["backend"].get<std::string>());
   CHECK(p.thr.bandwidth_efficiency == doctest::Approx(0.875));  // hand-computed in the case above
-  CHECK(p.thr.matmul_call_s == doctest::Approx(2e-6));
-  CHECK(p.thr.matmul_call_parallel_s == doctest::Approx(3e-6));
-  CHECK(p.thr.moe_matvec_compute_efficiency == doctest::Approx(0.24));
-  CHECK(p.thr.moe_matvec_compute_efficiency_parallel == doctest::Approx(0.18));
-  CHECK(p.thr.quantized_matvec_peak == "int8");
+  CHECK(p.thr.cpu_kernel.matmul_call_s == doctest::Approx(2e-6));
+  CHECK(p.thr.cpu_kernel.matmul_call_parallel_s == doctest::Approx(3e-6));
+  CHECK(p.thr.cpu_kernel.moe_matvec_compute_efficiency == doctest::Approx(0.24));
+  CHECK(p.thr.cpu_kernel.moe_matvec_compute_efficiency_parallel == doctest::Approx(0.18));
+  CHECK(p.thr.cpu_kernel.quantized_matvec_peak == "int8");
   json bad = e;
   bad["throughput"]["cpu_ops"]["quantized_matvec_peak"] = "fp64";
   CHECK_THROWS_AS(parse_engine(bad, "bad-engine.json"), InputError);
   CHECK(p.thr.moe_prefill_efficiency == doctest::Approx(0.095 / 0.105));
   CHECK(e["throughput"]["compute_efficiency"]["int8"].get<double>() == doctest::Approx(0.1));
-  CHECK(p.thr.matmul_int8_efficiency_t64.empty());
+  CHECK(p.thr.cpu_kernel.matmul_int8_efficiency_t64.empty());
   CHECK(e["sources"]["throughput.cpu_ops"].get<std::string>().find("box") != std::string::npos);
   // the memory rules of the engine are the base's, but for the float K/V mirrors, which
   // follow the probed ISA (none where attention reads the f16 cache in place)
@@ -438,8 +438,8 @@ TEST_CASE("reference_cpu_ops: the batch time ratios at 1 and N threads reach the
   CHECK_FALSE(reference_cpu_ops(hand_probe()).contains("matmul_batch_time_ratio"));
   const EngineProfile p = parse_engine(
       reference_engine_json(read_json_file(data_path("hwdb/engines/reference.json")), j, r, "reference-box"), "e.json");
-  REQUIRE(p.thr.matmul_batch_time_ratio_parallel.size() == 1);
-  CHECK(p.thr.matmul_batch_time_ratio_parallel[0].second == std::vector<std::pair<int, double>>{{2, 2.5}, {32, 20.0}});
+  REQUIRE(p.thr.cpu_kernel.matmul_batch_time_ratio_parallel.size() == 1);
+  CHECK(p.thr.cpu_kernel.matmul_batch_time_ratio_parallel[0].second == std::vector<std::pair<int, double>>{{2, 2.5}, {32, 20.0}});
   const ProbeResult back = probe_from_json(probe_device_json(r, "batch"), "batch.json");
   REQUIRE(back.kernel_at("q8_0", 2) != nullptr);
   CHECK(back.kernel_at("q8_0", 2)->batch_time_ratio == std::vector<std::pair<int, double>>{{2, 2.5}, {32, 20.0}});
@@ -454,14 +454,14 @@ TEST_CASE("reference_engine_json: the attention call costs and the per-format ba
   const json e = reference_engine_json(base, reference_cpu_ops(r), r, "reference-box");
   const EngineProfile p = parse_engine(e, "probe-engine.json");
   int with_call = 0;
-  for (const auto& o : p.thr.cpu_ops) {
+  for (const auto& o : p.thr.cpu_kernel.cpu_ops) {
     if (o.phase != "decode" || (o.op != "attn_scores" && o.op != "attn_values")) continue;
     CHECK(o.call_s == doctest::Approx(5e-6));
     CHECK(o.call_parallel_s == doctest::Approx(10e-6));
     ++with_call;
   }
   CHECK(with_call == 2);
-  REQUIRE(p.thr.bandwidth_efficiency_by_format.size() == 2);
+  REQUIRE(p.thr.cpu_kernel.bandwidth_efficiency_by_format.size() == 2);
   CHECK(e["throughput"]["cpu_ops"]["bandwidth_efficiency_by_format"]["q8_0"].get<double>() == doctest::Approx(0.9));
   for (const char* k : {"throughput.cpu_ops.decode.attention", "throughput.cpu_ops.bandwidth_efficiency_by_format"}) {
     CAPTURE(k);
@@ -512,11 +512,11 @@ TEST_CASE("the probe's constants live in the device file: --engine reference on 
   const EngineProfile from_file =
       parse_engine(reference_engine_json(read_json_file(data_path("hwdb/engines/reference.json")), ops, r, "reference-box"), "x.json");
   CHECK(from_file.throughput_from.empty());  // an engine file of one machine takes nothing from a device file
-  CHECK(on_box.thr.matmul_call_s == doctest::Approx(2e-6).scale(0));
-  CHECK(on_box.thr.matmul_call_s == from_file.thr.matmul_call_s);
+  CHECK(on_box.thr.cpu_kernel.matmul_call_s == doctest::Approx(2e-6).scale(0));
+  CHECK(on_box.thr.cpu_kernel.matmul_call_s == from_file.thr.cpu_kernel.matmul_call_s);
   CHECK(on_box.thr.bandwidth_efficiency == from_file.thr.bandwidth_efficiency);
   CHECK(on_box.thr.moe_prefill_efficiency == from_file.thr.moe_prefill_efficiency);
-  CHECK(on_box.thr.matvec_compute_efficiency == from_file.thr.matvec_compute_efficiency);
+  CHECK(on_box.thr.cpu_kernel.matvec_compute_efficiency == from_file.thr.cpu_kernel.matvec_compute_efficiency);
   // the same estimate either way; and not the bundled default's
   Workload wl;
   wl.prompt_tokens = 64;
@@ -529,6 +529,6 @@ TEST_CASE("the probe's constants live in the device file: --engine reference on 
   CHECK(a.ttft_s == doctest::Approx(b.ttft_s).scale(0));
   CHECK(a.ttft_s != doctest::Approx(c.ttft_s).scale(0));
   // a device file without a probe keeps the bundled default
-  CHECK(resolve_engine_for("reference", resolve_hardware("i5-8500")).thr.matmul_call_s == bundled.thr.matmul_call_s);
+  CHECK(resolve_engine_for("reference", resolve_hardware("i5-8500")).thr.cpu_kernel.matmul_call_s == bundled.thr.cpu_kernel.matmul_call_s);
   std::remove(file.c_str());
 }

@@ -320,7 +320,7 @@ TEST_CASE("CPU matmul weight bytes stream at their format's bandwidth_efficiency
   j["throughput"]["cpu_ops"].erase("bandwidth_efficiency_by_format_parallel");  // the bundled file's (tested below)
   const EngineProfile e = parse_engine(j, "t.json");
   const System box = cpu_box(100e9, 1e15, 2);  // compute never binds: a mat-vec's time is its memory term + its call cost
-  const double call = e.thr.matmul_call_parallel_s;
+  const double call = e.thr.cpu_kernel.matmul_call_parallel_s;
   {
     const ModelOps mo = prepare_ops(find_model("gemma4-e2b"), find_recipe("q8_0"));
     for (int il = 0; il < mo.L; ++il) REQUIRE(mo.layer(il).up.type == GgmlType::Q8_0);
@@ -383,10 +383,10 @@ TEST_CASE("engine files: bad attention call costs and per-format bandwidth ratio
   ok["throughput"]["cpu_ops"]["decode"]["attn_scores"].erase("call_parallel_s");  // whatever the bundled probe wrote
   ok["throughput"]["cpu_ops"]["bandwidth_efficiency_by_format"] = {{"q6_k", 1.02}};
   const EngineProfile p = parse_engine(ok, "ok.json");
-  for (const auto& r : p.thr.cpu_ops)
+  for (const auto& r : p.thr.cpu_kernel.cpu_ops)
     if (r.op == "attn_scores" && r.phase == "decode") CHECK(r.call_parallel_s == doctest::Approx(2e-6));
-  REQUIRE(p.thr.bandwidth_efficiency_by_format.size() == 1);
-  CHECK(p.thr.bandwidth_efficiency_by_format[0].second == doctest::Approx(1.02));
+  REQUIRE(p.thr.cpu_kernel.bandwidth_efficiency_by_format.size() == 1);
+  CHECK(p.thr.cpu_kernel.bandwidth_efficiency_by_format[0].second == doctest::Approx(1.02));
   // On the command line: one line on stderr, exit 2.
   namespace fs = std::filesystem;
   const fs::path f = fs::temp_directory_path() / ("gemmasim_bad_engine_" + std::to_string(::getpid()) + ".json");

@@ -78,7 +78,7 @@ TEST_CASE("predictions follow the measured bandwidth: decode speeds up with it, 
   // probe measured Q4_0 at 1.07-1.20 of it on 2026-12-05).
   const EngineProfile e = resolve_engine("reference");
   double ratio = e.thr.bandwidth_efficiency;
-  for (const auto* t : {&e.thr.bandwidth_efficiency_by_format, &e.thr.bandwidth_efficiency_by_format_parallel})
+  for (const auto* t : {&e.thr.cpu_kernel.bandwidth_efficiency_by_format, &e.thr.cpu_kernel.bandwidth_efficiency_by_format_parallel})
     for (const auto& [f, v] : *t) ratio = std::max(ratio, v);
   REQUIRE(ratio > 0);
   double step_bytes = 0;
@@ -117,7 +117,7 @@ TEST_CASE("reference profile: measured op rates, serial ops at one core's rate, 
   const ModelSpec m = find_model("gemma4-e2b");
   const QuantRecipe& q = find_recipe("q4_0");
   EngineProfile e = resolve_engine("reference");
-  REQUIRE(!e.thr.cpu_ops.empty());
+  REQUIRE(!e.thr.cpu_kernel.cpu_ops.empty());
   Workload wl;
   wl.prompt_tokens = 64;
   wl.gen_tokens = 16;
@@ -125,8 +125,8 @@ TEST_CASE("reference profile: measured op rates, serial ops at one core's rate, 
   const System s1 = machine_system(machine(40e9, 1)), s2 = machine_system(machine(40e9, 2));
   auto with_rule = [&](bool serial) {
     EngineProfile x = e;
-    x.thr.cpu_ops = {{"act", "decode", 0.01, serial}};
-    x.thr.matmul_call_s = x.thr.matmul_call_parallel_s = 0;
+    x.thr.cpu_kernel.cpu_ops = {{"act", "decode", 0.01, serial}};
+    x.thr.cpu_kernel.matmul_call_s = x.thr.cpu_kernel.matmul_call_parallel_s = 0;
     return x;
   };
   System s1h = s1, s2h = s2;
@@ -146,7 +146,7 @@ TEST_CASE("reference profile: measured op rates, serial ops at one core's rate, 
   // A fixed cost per matmul call: the decode step grows by a whole number of calls, at
   // least 7 matmuls per layer (q, o, gate, up, down, PLE gate and proj).
   EngineProfile c = with_rule(true);
-  c.thr.matmul_call_parallel_s = 1e-5;
+  c.thr.cpu_kernel.matmul_call_parallel_s = 1e-5;
   const Estimate with_calls = estimate(m, s2h, q, c, RunPlacement{}, wl);
   const double calls = (with_calls.decode.time_s - a2.decode.time_s) / 1e-5;
   CHECK(calls == doctest::Approx(std::round(calls)).epsilon(1e-6));
@@ -154,23 +154,23 @@ TEST_CASE("reference profile: measured op rates, serial ops at one core's rate, 
   CHECK(calls <= 9 * m.n_layer + 2);
   // Per-format mat-vec limits apply to the weights of that format only.
   EngineProfile lo = with_rule(true), hi = with_rule(true);
-  lo.thr.matvec_compute_efficiency = {{"q4_0", 0.001}};  // of the int8 peak (the bundled profile's quantized_matvec_peak)
-  hi.thr.matvec_compute_efficiency = {{"q8_0", 0.001}};  // no Q8_0 matrix in a Q4_0 file's FFN
-  lo.thr.matvec_compute_efficiency_parallel.clear();  // the 1-thread table applies at 2 threads too
-  hi.thr.matvec_compute_efficiency_parallel.clear();
+  lo.thr.cpu_kernel.matvec_compute_efficiency = {{"q4_0", 0.001}};  // of the int8 peak (the bundled profile's quantized_matvec_peak)
+  hi.thr.cpu_kernel.matvec_compute_efficiency = {{"q8_0", 0.001}};  // no Q8_0 matrix in a Q4_0 file's FFN
+  lo.thr.cpu_kernel.matvec_compute_efficiency_parallel.clear();  // the 1-thread table applies at 2 threads too
+  hi.thr.cpu_kernel.matvec_compute_efficiency_parallel.clear();
   const auto ffn = static_cast<std::size_t>(Op::FfnUp);
   const Estimate elo = estimate(m, s2h, q, lo, RunPlacement{}, wl), ehi = estimate(m, s2h, q, hi, RunPlacement{}, wl);
   CHECK(elo.decode.ops[ffn].time_s > 10 * ehi.decode.ops[ffn].time_s);
   EngineProfile none = with_rule(true);
-  none.thr.matvec_compute_efficiency.clear();
-  none.thr.matvec_compute_efficiency_parallel.clear();
+  none.thr.cpu_kernel.matvec_compute_efficiency.clear();
+  none.thr.cpu_kernel.matvec_compute_efficiency_parallel.clear();
   CHECK(ehi.decode.ops[ffn].time_s == doctest::Approx(estimate(m, s2h, q, none, RunPlacement{}, wl).decode.ops[ffn].time_s));
   EngineProfile badf = e;
-  badf.thr.matvec_compute_efficiency = {{"q9_9", 0.5}};
+  badf.thr.cpu_kernel.matvec_compute_efficiency = {{"q9_9", 0.5}};
   CHECK_THROWS_AS(estimate(m, s2h, q, badf, RunPlacement{}, wl), InputError);
   // An op name the simulator does not know is an input error naming it.
   EngineProfile bad = e;
-  bad.thr.cpu_ops.push_back({"flux_capacitor", "decode", 0.1, false});
+  bad.thr.cpu_kernel.cpu_ops.push_back({"flux_capacitor", "decode", 0.1, false});
   CHECK_THROWS_AS(estimate(m, s2h, q, bad, RunPlacement{}, wl), InputError);
 }
 
@@ -377,8 +377,8 @@ TEST_CASE("per-format mat-vec rates at more than one thread replace the 1-thread
   const ModelSpec m = find_model("gemma4-e2b");
   const QuantRecipe& q = find_recipe("q4_0");
   EngineProfile e = resolve_engine("reference");
-  e.thr.matvec_compute_efficiency = {{"q4_0", 1.0}};
-  e.thr.matvec_compute_efficiency_parallel = {{"q4_0", 0.002}};  // far below: compute-bound at 2 threads
+  e.thr.cpu_kernel.matvec_compute_efficiency = {{"q4_0", 1.0}};
+  e.thr.cpu_kernel.matvec_compute_efficiency_parallel = {{"q4_0", 0.002}};  // far below: compute-bound at 2 threads
   Workload wl;
   wl.prompt_tokens = 8;
   wl.gen_tokens = 4;
@@ -386,7 +386,7 @@ TEST_CASE("per-format mat-vec rates at more than one thread replace the 1-thread
   const Estimate t2 = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
   const auto up = static_cast<std::size_t>(Op::FfnUp);
   CHECK(t2.decode.ops[up].time_s > 5 * t1.decode.ops[up].time_s);
-  e.thr.matvec_compute_efficiency_parallel = {{"q8_0", 0.002}};  // another format: no effect on Q4_0
+  e.thr.cpu_kernel.matvec_compute_efficiency_parallel = {{"q8_0", 0.002}};  // another format: no effect on Q4_0
   const Estimate t2b = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
   CHECK(t2b.decode.ops[up].time_s == doctest::Approx(t1.decode.ops[up].time_s).epsilon(0.05));
 }
@@ -395,10 +395,10 @@ TEST_CASE("quantized_matvec_peak int8: a quantized mat-vec follows the int8 peak
   const ModelSpec m = find_model("gemma4-26b-a4b");
   const QuantRecipe& q = find_recipe("q4_0");
   EngineProfile e = resolve_engine("reference");
-  e.thr.matvec_compute_efficiency = {{"q4_0", 0.001}, {"f32", 0.001}};  // far below: compute-bound
-  e.thr.matvec_compute_efficiency_parallel.clear();
-  e.thr.moe_matvec_compute_efficiency = 0.001;
-  e.thr.moe_matvec_compute_efficiency_parallel = 0;
+  e.thr.cpu_kernel.matvec_compute_efficiency = {{"q4_0", 0.001}, {"f32", 0.001}};  // far below: compute-bound
+  e.thr.cpu_kernel.matvec_compute_efficiency_parallel.clear();
+  e.thr.cpu_kernel.moe_matvec_compute_efficiency = 0.001;
+  e.thr.cpu_kernel.moe_matvec_compute_efficiency_parallel = 0;
   Workload wl;
   wl.prompt_tokens = 8;
   wl.gen_tokens = 4;
@@ -411,7 +411,7 @@ TEST_CASE("quantized_matvec_peak int8: a quantized mat-vec follows the int8 peak
   };
   for (const char* peak : {"fp32", "int8"}) {
     CAPTURE(peak);
-    e.thr.quantized_matvec_peak = peak;
+    e.thr.cpu_kernel.quantized_matvec_peak = peak;
     const Estimate a = run(1e12, 4e12), fp = run(2e12, 4e12), i8 = run(1e12, 8e12);
     const bool by_int8 = std::string(peak) == "int8";
     for (const auto op : {up, experts}) {
@@ -427,8 +427,8 @@ TEST_CASE("the expert mat-vec rate at more than one thread replaces the 1-thread
   const ModelSpec m = find_model("gemma4-26b-a4b");
   const QuantRecipe& q = find_recipe("q4_0");
   EngineProfile e = resolve_engine("reference");
-  e.thr.moe_matvec_compute_efficiency = 1.0;
-  e.thr.moe_matvec_compute_efficiency_parallel = 0.001;  // far below: compute-bound at 2 threads
+  e.thr.cpu_kernel.moe_matvec_compute_efficiency = 1.0;
+  e.thr.cpu_kernel.moe_matvec_compute_efficiency_parallel = 0.001;  // far below: compute-bound at 2 threads
   Workload wl;
   wl.prompt_tokens = 8;
   wl.gen_tokens = 4;
@@ -436,7 +436,7 @@ TEST_CASE("the expert mat-vec rate at more than one thread replaces the 1-thread
   const Estimate t1 = estimate(m, machine_system(machine(40e9, 1)), q, e, RunPlacement{}, wl);
   const Estimate t2 = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
   CHECK(t2.decode.ops[experts].time_s > 5 * t1.decode.ops[experts].time_s);
-  e.thr.moe_matvec_compute_efficiency_parallel = 0;  // absent: the 1-thread figure at 2 threads too
+  e.thr.cpu_kernel.moe_matvec_compute_efficiency_parallel = 0;  // absent: the 1-thread figure at 2 threads too
   const Estimate t2b = estimate(m, machine_system(machine(40e9, 2)), q, e, RunPlacement{}, wl);
   CHECK(t2.decode.ops[experts].time_s > 5 * t2b.decode.ops[experts].time_s);
   // the dense FFN at 2 threads is not touched by the expert constant
@@ -465,8 +465,8 @@ TEST_CASE("a matmul rate measured at 64 tokens applies up to 64, blends to the 5
   const ModelSpec m = find_model("gemma4-e2b");
   const QuantRecipe& q = find_recipe("q4_0");
   EngineProfile e = resolve_engine("reference");
-  e.thr.matmul_int8_efficiency = {{"q4_0", 0.1}};
-  e.thr.matmul_int8_efficiency_t64.clear();
+  e.thr.cpu_kernel.matmul_int8_efficiency = {{"q4_0", 0.1}};
+  e.thr.cpu_kernel.matmul_int8_efficiency_t64.clear();
   MachineRates mr = machine(400e9, 2);  // memory far from binding
   mr.int8_ops_per_s = 1e12;
   const System s = machine_system(mr);
@@ -478,7 +478,7 @@ TEST_CASE("a matmul rate measured at 64 tokens applies up to 64, blends to the 5
   };
   const double base64 = up_time(e, 64), base181 = up_time(e, 181), base512 = up_time(e, 512);
   EngineProfile t = e;
-  t.thr.matmul_int8_efficiency_t64 = {{"q4_0", 0.05}};
+  t.thr.cpu_kernel.matmul_int8_efficiency_t64 = {{"q4_0", 0.05}};
   CHECK(up_time(t, 64) == doctest::Approx(2 * base64));     // half the rate at 64 tokens
   CHECK(up_time(t, 512) == doctest::Approx(base512));       // the 512-token rate from 512
   // 181 tokens: log2 = 7.5, halfway: rate 0.075 -> 4/3 of the time at 0.1.
@@ -500,9 +500,9 @@ TEST_CASE("a few-token step on a CPU kernel that measured its batch time ratios:
   const ModelSpec m = find_model("gemma4-e2b");
   const QuantRecipe& q = find_recipe("q4_0");
   EngineProfile e = resolve_engine("reference");
-  e.thr.matmul_call_s = e.thr.matmul_call_parallel_s = 0;  // no fixed cost per call: times compare directly
-  e.thr.matmul_batch_time_ratio.clear();
-  e.thr.matmul_batch_time_ratio_parallel.clear();
+  e.thr.cpu_kernel.matmul_call_s = e.thr.cpu_kernel.matmul_call_parallel_s = 0;  // no fixed cost per call: times compare directly
+  e.thr.cpu_kernel.matmul_batch_time_ratio.clear();
+  e.thr.cpu_kernel.matmul_batch_time_ratio_parallel.clear();
   const System s = machine_system(machine(40e9, 2));
   auto up = [&](const EngineProfile& x, int batch) {
     Workload wl;
@@ -513,15 +513,15 @@ TEST_CASE("a few-token step on a CPU kernel that measured its batch time ratios:
   };
   const double one = up(e, 1), four_before = up(e, 4);
   EngineProfile t = e;
-  t.thr.matmul_batch_time_ratio = {{"q4_0", {{2, 1.5}, {4, 2.5}, {32, 12}}}};
+  t.thr.cpu_kernel.matmul_batch_time_ratio = {{"q4_0", {{2, 1.5}, {4, 2.5}, {32, 12}}}};
   CHECK(up(t, 1) == doctest::Approx(one));                  // one token: as before
   CHECK(up(t, 4) == doctest::Approx(2.5 * one));            // 4 tokens: 2.5 x the one-token step
   CHECK(up(t, 48) == doctest::Approx(18.0 * one));          // past the table: the last per-token time
   CHECK(up(t, 4) != doctest::Approx(four_before));
   // at 2 threads the _parallel table replaces it for its formats; other formats keep theirs
-  t.thr.matmul_batch_time_ratio_parallel = {{"q4_0", {{4, 3.0}}}};
+  t.thr.cpu_kernel.matmul_batch_time_ratio_parallel = {{"q4_0", {{4, 3.0}}}};
   CHECK(up(t, 4) == doctest::Approx(3.0 * one));
-  t.thr.matmul_batch_time_ratio_parallel = {{"q8_0", {{4, 3.0}}}};
+  t.thr.cpu_kernel.matmul_batch_time_ratio_parallel = {{"q8_0", {{4, 3.0}}}};
   CHECK(up(t, 4) == doctest::Approx(2.5 * one));
   // 64 tokens and more: the matmul rates, as before
   CHECK(up(t, 64) == doctest::Approx(up(e, 64)));
@@ -531,8 +531,8 @@ TEST_CASE("matmul_batch_time_ratio in an engine file: token counts 2..63 and rat
   json j = read_json_file(data_path("hwdb/engines/reference.json"));
   j["throughput"]["cpu_ops"]["matmul_batch_time_ratio"] = {{"q4_0", {{"2", 1.4}, {"8", 3.1}}}};
   const EngineProfile p = parse_engine(j, "e.json");
-  REQUIRE(p.thr.matmul_batch_time_ratio.size() == 1);
-  CHECK(p.thr.matmul_batch_time_ratio[0].second == std::vector<std::pair<int, double>>{{2, 1.4}, {8, 3.1}});
+  REQUIRE(p.thr.cpu_kernel.matmul_batch_time_ratio.size() == 1);
+  CHECK(p.thr.cpu_kernel.matmul_batch_time_ratio[0].second == std::vector<std::pair<int, double>>{{2, 1.4}, {8, 3.1}});
   for (const json& bad : {json{{"q4_0", {{"1", 1.0}}}}, json{{"q4_0", {{"64", 9.0}}}}, json{{"q4_0", {{"x", 2.0}}}},
                           json{{"q4_0", {{"4", -1.0}}}}, json{{"q9_9", {{"4", 2.0}}}}, json{{"q4_0", 2.0}}}) {
     json b = j;
