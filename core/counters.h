@@ -146,15 +146,22 @@ inline OpCount count_moe_experts(std::int64_t T, std::int64_t K, std::int64_t D,
   return c;
 }
 
-// Keys seen by the T queries at positions p0..p0+T-1 (window W, 0 = global).
-inline std::int64_t attn_keys_seen(std::int64_t p0, std::int64_t T, std::int64_t W) {
-  std::int64_t s = 0;
-  for (std::int64_t p = p0; p < p0 + T; ++p) s += (W > 0 && p + 1 > W) ? W : p + 1;
-  return s;
+// Keys seen by the T queries at positions p0..p0+T-1 (window W, 0 = global): the sum over
+// x = p0+1 .. p0+T of min(x, W) (of x when W <= 0), in closed form. The one formula the kernel
+// (integers) and the estimator (doubles, for averaged depths) count attention with; every
+// product halved below is even for integers (a sum of consecutive integers).
+template <class N>
+constexpr N attn_keys_seen(N p0, N T, N W) {
+  const N a = p0 + 1, b = p0 + T;
+  if (T <= 0) return 0;
+  if (W <= 0 || b <= W) return (a + b) * T / 2;
+  if (a >= W) return T * W;
+  return (a + W) * (W - a + 1) / 2 + (b - W) * W;
 }
 // Distinct cache positions read by the step.
-inline std::int64_t attn_positions_read(std::int64_t p0, std::int64_t T, std::int64_t W) {
-  const std::int64_t first = (W > 0 && p0 - W + 1 > 0) ? p0 - W + 1 : 0;
+template <class N>
+constexpr N attn_positions_read(N p0, N T, N W) {
+  const N first = (W > 0 && p0 - W + 1 > 0) ? p0 - W + 1 : 0;
   return p0 + T - first;
 }
 

@@ -77,20 +77,6 @@ double expected_distinct_experts(int E, int K, double T) {
   return E * (1.0 - std::pow(p_miss, T));
 }
 
-double attn_keys_seen(double p0, double T, double W) {
-  // sum over x = p0+1 .. p0+T of min(x, W)   (W <= 0: of x)
-  const double a = p0 + 1, b = p0 + T;
-  if (T <= 0) return 0;
-  if (W <= 0 || b <= W) return (a + b) * T / 2;
-  if (a >= W) return T * W;
-  return (a + W) * (W - a + 1) / 2 + (b - W) * W;
-}
-
-double attn_positions_read(double p0, double T, double W) {
-  const double first = (W > 0 && p0 - W + 1 > 0) ? p0 - W + 1 : 0;
-  return p0 + T - first;
-}
-
 ModelOps prepare_ops(const ModelSpec& m, const QuantRecipe& r) {
   ModelOps mo;
   mo.model_id = m.id;

@@ -125,8 +125,8 @@ double expected_distinct_experts(int E, int K, double T);
 
 // Keys seen by queries at positions p0..p0+T-1 (window W, 0 = global) and the
 // distinct cache positions one step reads: closed forms of reference/counters.h.
-double attn_keys_seen(double p0, double T, double W);
-double attn_positions_read(double p0, double T, double W);
+using ref::attn_keys_seen;       // core/counters.h: the kernel counts with the same formula
+using ref::attn_positions_read;
 
 // Costs of one layer for one step of T tokens at positions p0.. (T >= 1).
 // n_distinct: distinct experts touched (MoE layers). kv_bytes: KV element bytes.

@@ -97,14 +97,32 @@ TEST_CASE("sliding layers stop growing past W; global layers keep growing") {
   CHECK(at(g2, Op::AttnScores).kv_read_bytes == doctest::Approx(at(g1, Op::AttnScores).kv_read_bytes * (10 * W + 1) / (W + 101)));
 }
 
-TEST_CASE("closed forms equal the kernel's counting loops") {
+TEST_CASE("attention counts in closed form equal a naive count, in integers and in doubles") {
+  auto naive_keys = [](std::int64_t p0, std::int64_t T, std::int64_t W) {
+    std::int64_t s = 0;
+    for (std::int64_t p = p0; p < p0 + T; ++p) s += (W > 0 && p + 1 > W) ? W : p + 1;
+    return s;
+  };
+  auto naive_positions = [](std::int64_t p0, std::int64_t T, std::int64_t W) {
+    std::int64_t lo = p0 + T, hi = 0;  // the lowest and highest position any query reads
+    for (std::int64_t p = p0; p < p0 + T; ++p) {
+      lo = std::min(lo, (W > 0 && p + 1 > W) ? p + 1 - W : 0);
+      hi = std::max(hi, p + 1);
+    }
+    return hi - lo;
+  };
   std::mt19937 rng(7);
   for (int i = 0; i < 300; ++i) {
     const std::int64_t p0 = rng() % 5000, T = 1 + rng() % 700, W = (i % 3 == 0) ? 0 : 1 + rng() % 1500;
+    CAPTURE(p0);
+    CAPTURE(T);
+    CAPTURE(W);
+    CHECK(ref::attn_keys_seen(p0, T, W) == naive_keys(p0, T, W));
     CHECK(attn_keys_seen(static_cast<double>(p0), static_cast<double>(T), static_cast<double>(W)) ==
-          static_cast<double>(ref::attn_keys_seen(p0, T, W)));
+          static_cast<double>(naive_keys(p0, T, W)));
+    CHECK(ref::attn_positions_read(p0, T, W) == naive_positions(p0, T, W));
     CHECK(attn_positions_read(static_cast<double>(p0), static_cast<double>(T), static_cast<double>(W)) ==
-          static_cast<double>(ref::attn_positions_read(p0, T, W)));
+          static_cast<double>(naive_positions(p0, T, W)));
   }
 }
 

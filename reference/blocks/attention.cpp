@@ -647,7 +647,7 @@ void Forward::attend(int il, int T, const float* q, float* o) {
   }
 
   // Counts by the rule in counters.h (scores, softmax and values share the measured time).
-  const std::int64_t S = attn_keys_seen(pos_, T, W);
+  const std::int64_t S = attn_keys_seen<std::int64_t>(pos_, T, W);
   const std::int64_t kv_read = static_cast<std::int64_t>(Hkv) * Dh * kv_type_bytes(cache.type()) * n;
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   OpCount sc, sm, va;
