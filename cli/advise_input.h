@@ -1,6 +1,5 @@
 // advise_input.h: the advisor's flags and inputs, shared by `advise` and `report`.
 #pragma once
-#include <functional>
 #include <string>
 
 #include "advise_request.h"
@@ -11,8 +10,6 @@ namespace gs::cli {
 // --budget --hw --ctx --min-decode-tok-per-s --min-prefill-tok-per-s --use-case --modality --users --top --models --quants
 void add_advise_flags(po::options_description& d, AdviseFlags& f);
 
-// Progress on stderr (a terminal only) once the work has taken more than a second.
-std::function<void(int, int)> progress_reporter(const char* what);
 // advise.json, the advise charts and advise.html in dir (cmd_advise.cpp); returns the page path.
 std::string write_advise_files(const AdviseResult& r, std::size_t top, const std::string& dir, bool render);
 

@@ -71,20 +71,6 @@ std::string requirements_line(const Requirements& q) {
 
 }  // namespace
 
-// Progress on stderr (a terminal only) once the work has taken more than a second.
-std::function<void(int, int)> progress_reporter(const char* what) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const bool tty = isatty(fileno(stderr));
-  return [t0, tty, what](int done, int total) {
-    if (!tty) return;
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (s < 1.0 && done < total) return;
-    if (s >= 1.0)
-      std::fprintf(stderr, "\r%s: %d/%d%s   %s", what, done, total,
-                   eta_text(s, total > 0 ? static_cast<double>(done) / total : 0).c_str(), done == total ? "\n" : "");
-  };
-}
-
 // Charts and page for one advise answer, in dir. Returns the page path.
 std::string write_advise_files(const AdviseResult& r, std::size_t top, const std::string& dir, bool render) {
   namespace fs = std::filesystem;

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "calibrate.h"
-#include "advise_input.h"
 #include "options.h"
 #include "table.h"
 

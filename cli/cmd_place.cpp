@@ -13,7 +13,6 @@
 #include "moe/setup.h"
 #include "moe/trace_gen.h"
 #include "moe_flags.h"
-#include "advise_input.h"
 #include "options.h"
 #include "table.h"
 #include "tensors.h"

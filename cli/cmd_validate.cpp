@@ -473,14 +473,14 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
   // The time left on the progress lines: the rows still to run, weighted by their predicted time
   // plus what each row costs around it (reading the file, the machine samples).
   constexpr double kRowAroundS = 8;
-  std::vector<double> row_weight_s(matrix.size(), 0);
+  std::vector<double> pred_wall_s(matrix.size(), 0), row_weight_s(matrix.size(), 0);
   double total_weight_s = 0, done_weight_s = 0;
   for (std::size_t k = 0; k < matrix.size(); ++k) {
     const auto& c = matrix[k];
     if (!memory_skip_reason(c, static_cast<double>(probe.memory_bytes), probe.file_cache.fault_bytes, engine).empty()) continue;
-    const double t = predicted_wall_s(c);
-    if (max_run_s > 0 && t > max_run_s) continue;
-    row_weight_s[k] = t + kRowAroundS;
+    pred_wall_s[k] = predicted_wall_s(c);
+    if (max_run_s > 0 && pred_wall_s[k] > max_run_s) continue;
+    row_weight_s[k] = pred_wall_s[k] + kRowAroundS;
     total_weight_s += repeat * row_weight_s[k];
   }
   const auto matrix_t0 = std::chrono::steady_clock::now();
@@ -510,7 +510,7 @@ int cmd_validate_run(const std::vector<ValidateConfig>& matrix, const std::strin
       }
       // Time budget: the run's predicted wall time
       {
-        const double t_pred = predicted_wall_s(c);
+        const double t_pred = pred_wall_s[static_cast<std::size_t>(i - 1)];
         if (max_run_s > 0 && t_pred > max_run_s) {
           char b[200];
           std::snprintf(b, sizeof b, "predicted run time %.0f s (warm-up + prompt + decode) > --max-run-s %.0f", t_pred, max_run_s);

@@ -9,7 +9,6 @@
 #include <functional>
 #include <iostream>
 #include <map>
-#include <set>
 #include <string>
 
 #include "commands.h"
@@ -21,31 +20,32 @@ namespace {
 struct Command {
   std::function<int(const gs::cli::Args&)> run;
   const char* help;
-  bool json = true;  // takes --json
+  enum Output { Json = 1, Csv = 2 };
+  int output = Json;  // machine formats it offers besides its table: --json, --csv
 };
 
 const std::map<std::string, Command>& table() {
   using namespace gs::cli;
   static const std::map<std::string, Command> t = {
-      {"advise", {cmd_advise, "which Gemma 4 variant, quant, hardware and split for a budget or your hardware"}},
-      {"report", {cmd_report, "HTML report with comparison charts (PNG, SVG, CSV, gnuplot scripts) in reports/out/", false}},
-      {"fit", {cmd_fit, "memory: weights, KV cache, buffers, overhead vs capacity; largest context"}},
-      {"matrix", {cmd_fit_matrix, "the fit matrix: variants x quants x headline hardware"}},
-      {"models", {cmd_models, "list known models with parameter counts"}},
-      {"hw", {cmd_hw, "list known devices and systems"}},
-      {"quants", {cmd_quants, "list weight formats, recipes and KV-cache types"}},
-      {"import-config", {cmd_import_config, "Hugging Face config.json -> model file (models/ schema)", false}},
-      {"estimate", {cmd_estimate, "speed: prefill/decode tok/s, TTFT, binding limits, per-op breakdown"}},
-      {"calibrate", {cmd_calibrate, "estimate published measurements (CSV) and report the errors"}},
-      {"bench", {cmd_bench, "benchmark the estimator: estimates per second over a full sweep"}},
-      {"synth", {cmd_synth, "write a seeded synthetic GGUF (llama.cpp-loadable) at a model's real shapes"}},
-      {"place", {cmd_place, "MoE expert placement: replay a routing trace through GPU/CPU placement policies"}},
-      {"serve-sim", {cmd_serve_sim, "many users on one server: continuous batching, TTFT/TPOT percentiles, capacity at an SLO"}},
-      {"serve-run", {cmd_serve_run, "the reference kernel serves requests on this CPU with continuous batching (vs serve-sim)"}},
-      {"trace-gen", {cmd_trace_gen, "write a synthetic MoE routing trace (Zipf skew, locality, phases)", false}},
-      {"validate", {cmd_validate, "predicted vs measured: execute a matrix with the reference kernel, or read llama-bench JSON"}},
-      {"probe", {cmd_probe, "measure this machine (memory bandwidth, kernel rates) and write a hwdb device file"}},
-      {"run", {cmd_run, "execute a model (GGUF or synthetic) with the reference kernel: tok/s, bytes, peak memory"}},
+      {"advise", {cmd_advise, "which Gemma 4 variant, quant, hardware and split for a budget or your hardware", Command::Json | Command::Csv}},
+      {"report", {cmd_report, "HTML report with comparison charts (PNG, SVG, CSV, gnuplot scripts) in reports/out/", 0}},
+      {"fit", {cmd_fit, "memory: weights, KV cache, buffers, overhead vs capacity; largest context", Command::Json | Command::Csv}},
+      {"matrix", {cmd_fit_matrix, "the fit matrix: variants x quants x headline hardware", Command::Json | Command::Csv}},
+      {"models", {cmd_models, "list known models with parameter counts", Command::Json | Command::Csv}},
+      {"hw", {cmd_hw, "list known devices and systems", Command::Json | Command::Csv}},
+      {"quants", {cmd_quants, "list weight formats, recipes and KV-cache types", Command::Json | Command::Csv}},
+      {"import-config", {cmd_import_config, "Hugging Face config.json -> model file (models/ schema)", 0}},
+      {"estimate", {cmd_estimate, "speed: prefill/decode tok/s, TTFT, binding limits, per-op breakdown", Command::Json | Command::Csv}},
+      {"calibrate", {cmd_calibrate, "estimate published measurements (CSV) and report the errors", Command::Json}},
+      {"bench", {cmd_bench, "benchmark the estimator: estimates per second over a full sweep", Command::Json}},
+      {"synth", {cmd_synth, "write a seeded synthetic GGUF (llama.cpp-loadable) at a model's real shapes", Command::Json}},
+      {"place", {cmd_place, "MoE expert placement: replay a routing trace through GPU/CPU placement policies", Command::Json | Command::Csv}},
+      {"serve-sim", {cmd_serve_sim, "many users on one server: continuous batching, TTFT/TPOT percentiles, capacity at an SLO", Command::Json | Command::Csv}},
+      {"serve-run", {cmd_serve_run, "the reference kernel serves requests on this CPU with continuous batching (vs serve-sim)", Command::Json | Command::Csv}},
+      {"trace-gen", {cmd_trace_gen, "write a synthetic MoE routing trace (Zipf skew, locality, phases)", 0}},
+      {"validate", {cmd_validate, "predicted vs measured: execute a matrix with the reference kernel, or read llama-bench JSON", Command::Json}},
+      {"probe", {cmd_probe, "measure this machine (memory bandwidth, kernel rates) and write a hwdb device file", Command::Json}},
+      {"run", {cmd_run, "execute a model (GGUF or synthetic) with the reference kernel: tok/s, bytes, peak memory", Command::Json}},
   };
   return t;
 }
@@ -129,11 +129,9 @@ int main(int argc, char** argv) {
   }
   // --csv where a command's answer is one table of numbers; elsewhere it is refused by name
   // rather than by the option parser's "unrecognised option"
-  static const std::set<std::string> with_csv = {"advise", "estimate", "fit",       "matrix",   "place",
-                                                 "models", "hw",       "quants",    "serve-sim", "serve-run"};
-  if (csv && !with_csv.count(name)) {
+  if (csv && !(it->second.output & Command::Csv)) {
     std::fprintf(stderr, "gemmasim %s: --csv: this command has no CSV output%s\n", name.c_str(),
-                 it->second.json ? " (--json has its numbers)" : "");
+                 it->second.output & Command::Json ? " (--json has its numbers)" : "");
     return 2;
   }
   try {

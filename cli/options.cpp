@@ -1,10 +1,14 @@
 #include "options.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include "atomic_file.h"
 #include "engine_check.h"
+#include "text.h"
 #include "units.h"
 
 #include <cctype>
@@ -185,6 +189,19 @@ void write_output(const std::string& path, const std::string& text) {
     return;
   }
   write_file_atomic(path, text);
+}
+
+std::function<void(int, int)> progress_reporter(const char* what) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = isatty(fileno(stderr));
+  return [t0, tty, what](int done, int total) {
+    if (!tty) return;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s < 1.0 && done < total) return;
+    if (s >= 1.0)
+      std::fprintf(stderr, "\r%s: %d/%d%s   %s", what, done, total,
+                   eta_text(s, total > 0 ? static_cast<double>(done) / total : 0).c_str(), done == total ? "\n" : "");
+  };
 }
 
 }  // namespace gs::cli

@@ -3,6 +3,7 @@
 #pragma once
 #include <boost/program_options.hpp>
 
+#include <functional>
 #include <string>
 
 #include "commands.h"
@@ -72,5 +73,9 @@ void check_price_flags(const po::variables_map& vm, double usd_per_kwh, double r
 void write_output(const std::string& path, const std::string& text);
 // Fail fast (exit code 2) when write_output(path, ...) would fail at the end of long work.
 void check_output(const std::string& path);
+
+// Progress on stderr (a terminal only) once the work has taken more than a second: "what:
+// done/total, time left" (every long command uses it).
+std::function<void(int, int)> progress_reporter(const char* what);
 
 }  // namespace gs::cli

@@ -32,7 +32,7 @@ while read -r target files; do
   # one function a line: name, then regions/missed/% lines/missed/% branches/missed/%
   "$COV" report "$bin" -instr-profile="$out/$target.profdata" -show-functions -show-branch-summary \
     -Xdemangler=c++filt $files >"$out/$target.txt"
-  if ! python3 scripts/fuzz_coverage_table.py "$target" "$n" "$FLOOR" scripts/fuzz-coverage.txt <"$out/$target.txt"; then
+  if ! python3 scripts/fuzz_coverage_table.py "$target" "$n" "$FLOOR" <"$out/$target.txt"; then
     status=1
   fi
 done <scripts/fuzz-coverage.txt
