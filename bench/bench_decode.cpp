@@ -38,6 +38,7 @@
 
 using namespace gs;
 using namespace gs::ref;
+using namespace gs::measure;
 
 namespace {
 

@@ -43,6 +43,7 @@
 
 using namespace gs;
 using namespace gs::ref;
+using namespace gs::measure;
 
 namespace {
 
@@ -178,7 +179,7 @@ int model_sweep(const char* path) {
   for (const auto& m : mats)
     by_shape[std::string(type_info(m.type).name) + (m.interleaved ? "x16" : "") + " " + std::to_string(m.ne1) + "x" +
              std::to_string(m.ne0) + (m.ne2 > 1 ? "x" + std::to_string(m.ne2) : "")].push_back(&m);
-  // Rounds of: a triad, the probe's mat-vec stream of each format (reference/probe.cpp), each
+  // Rounds of: a triad, the probe's mat-vec stream of each format (measure/probe_machine.cpp), each
   // shape swept alone; medians over rounds of each rate and of its ratio to the round's triad.
   std::map<std::string, std::vector<double>> rate, ratio;
   std::vector<std::string> formats;

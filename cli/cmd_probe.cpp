@@ -52,7 +52,7 @@ int cmd_probe(const Args& a) {
   check_output(out);  // before minutes of measuring
   check_output(engine_out);
 
-  ref::ProbeOptions o;
+  measure::ProbeOptions o;
   o.max_threads = threads;
   o.triad_array_bytes = array_mib << 20;
   o.triad_reps = reps;
@@ -64,22 +64,22 @@ int cmd_probe(const Args& a) {
     std::filesystem::create_directories(synth_cache_dir(), ec);
     if (!ec) o.file_cache_dir = synth_cache_dir();
   }
-  ref::ProbeResult r;
+  measure::ProbeResult r;
   std::vector<json> runs;
   double total_s = 0;
   for (int k = 0; k < repeat; ++k) {
     if (repeat > 1) std::fprintf(stderr, "probe: pass %d of %d\n", k + 1, repeat);
-    r = ref::probe_machine(o);
+    r = measure::probe_machine(o);
     total_s += r.seconds;
-    runs.push_back(ref::reference_cpu_ops(r));  // the reference engine's constants from this probe (empty without op rates)
+    runs.push_back(measure::reference_cpu_ops(r));  // the reference engine's constants from this probe (empty without op rates)
   }
-  const json ops = ref::median_constants(runs);
-  json dev = ref::probe_device_json(r, id);
+  const json ops = measure::median_constants(runs);
+  json dev = measure::probe_device_json(r, id);
   if (!ops.empty()) dev["measured"]["reference_engine_throughput"] = ops;
   if (!out.empty()) write_output(out, dev.dump(2) + "\n");
   if (!engine_out.empty()) {
     if (ops.empty()) input_error("--engine-out: the probe measured no kernel op rates, so no engine constants");
-    const json eng = ref::reference_engine_json(read_json_file(data_path("hwdb/engines/reference.json")), ops, r,
+    const json eng = measure::reference_engine_json(read_json_file(data_path("hwdb/engines/reference.json")), ops, r,
                                                 "reference-" + id);
     (void)parse_engine(eng, engine_out);  // the engine schema's own checks, before anything is written
     write_output(engine_out, eng.dump(2) + "\n");
@@ -107,7 +107,7 @@ int cmd_probe(const Args& a) {
     report::Table k({"format", "threads", "T=1 GB/s of weights", "T=1 / triad", "T=1 from L2, GB/s", "T=512 GFLOP/s"});
     k.right_align_from(1);
     for (const auto& x : r.kernels) {
-      const double of_triad = ref::matvec_of_triad(r, x);
+      const double of_triad = measure::matvec_of_triad(r, x);
       k.add({x.format, std::to_string(x.threads), report::fmt_num(x.matvec_weight_bytes_per_s / kGB, 2),
              of_triad > 0 ? report::fmt_num(of_triad, 3) : "-",
              x.matvec_cached_weight_bytes_per_s > 0 ? report::fmt_num(x.matvec_cached_weight_bytes_per_s / kGB, 2) : "-",

@@ -173,7 +173,7 @@ int cmd_serve_run(const Args& a) {
     if (std::filesystem::exists(cached)) {
       bool fresh = false;
       try {
-        fresh = ref::probe_reusable(read_json_file(cached), ref::this_cpu(), omp_get_max_threads(), std::time(nullptr));
+        fresh = measure::probe_reusable(read_json_file(cached), measure::this_cpu(), omp_get_max_threads(), std::time(nullptr));
       } catch (const InputError&) {
       }
       if (fresh) probe_path = cached;

@@ -14,8 +14,8 @@ constexpr std::int64_t kStreamBytes = 64LL << 20;
 // prediction uses came from those pairs, KernelRate::matvec_of_triad): 3 x 256 MiB (the first
 // halves of the probe's 512 MiB arrays), best of 3 timed passes, on arrays allocated once for
 // the whole run (fresh arrays at every stop would cost page faults of 1.5 GB each time).
-const ref::TriadArrays& triad_arrays() {
-  static const ref::TriadArrays a(256LL << 20, ref::usable_cores());
+const TriadArrays& triad_arrays() {
+  static const TriadArrays a(256LL << 20, usable_cores());
   return a;
 }
 }  // namespace
@@ -28,10 +28,10 @@ double other_cpu_s(const MachineSample& a, const MachineSample& b) {
 MachineSample sample_machine(int threads, const std::vector<std::string>& formats) {
   MachineSample m;
   m.triad_bytes_per_s = triad_arrays().measure(threads, 3).best_bytes_per_s;
-  const auto pk = ref::vector_peaks(threads);
+  const auto pk = vector_peaks(threads);
   m.fp32_flops_per_s = pk.fp32_flops_per_s;
   m.int8_ops_per_s = pk.int8_ops_per_s;
-  for (const auto& f : formats) m.stream_bytes_per_s[f] = ref::matvec_stream_bytes_per_s(f, threads, kStreamBytes, 4);
+  for (const auto& f : formats) m.stream_bytes_per_s[f] = matvec_stream_bytes_per_s(f, threads, kStreamBytes, 4);
   return m;
 }
 
@@ -51,7 +51,7 @@ MachineRates triad_alone(MachineRates r) {
   return r;
 }
 
-MachineRates rates_at(const ref::ProbeResult& p, int threads, const json& constants) {
+MachineRates rates_at(const ProbeResult& p, int threads, const json& constants) {
   MachineRates r;
   r.engine_constants = constants;
   r.attention_reads_f16 = p.attention_reads_f16;

@@ -32,7 +32,7 @@ double other_cpu_s(const MachineSample& a, const MachineSample& b);
 // format in `formats` the kernel's stream (64 MiB matrices per row length, 3 timed passes).
 MachineSample sample_machine(int threads, const std::vector<std::string>& formats);
 // The probe's figures at `threads` threads with its kernel constants (no sample yet).
-MachineRates rates_at(const ref::ProbeResult& p, int threads, const json& constants);
+MachineRates rates_at(const ProbeResult& p, int threads, const json& constants);
 // r with the triad, peaks and streams of the mean of samples a and b.
 MachineRates between(MachineRates r, const MachineSample& a, const MachineSample& b);
 // The prediction's rates: the triad and the peaks, no measured streams.

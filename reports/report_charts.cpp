@@ -351,7 +351,7 @@ std::optional<ChartSpec> chart_validate(const json& v) {
     std::string label = r.value("label", r.value("model", std::string("?")) + " / " + r.value("hardware", std::string("?")));
     if (r.contains("skipped")) continue;
     for (const char* ph : {"decode", "prefill"}) {
-      // validate.json (sim/validate_report.cpp): {"predicted": {"decode_tok_per_s": ..}, "measured": {..}};
+      // validate.json (reports/validate_report.cpp): {"predicted": {"decode_tok_per_s": ..}, "measured": {..}};
       // flat rows with predicted_decode_tok_per_s / measured_decode_tok_per_s are read too.
       const std::string key = std::string(ph) + "_tok_per_s";
       double pred = NAN, meas = NAN;

@@ -1,4 +1,4 @@
-// sim/calibrate and the estimate/calibrate commands: row mapping, CSV parsing,
+// measure/calibrate and the estimate/calibrate commands: row mapping, CSV parsing,
 // the accuracy reached on the bundled calibration set, JSON keys, bad input.
 #include <doctest/doctest.h>
 #include <unistd.h>

@@ -18,6 +18,7 @@
 
 using namespace gs;
 using namespace gs::ref;
+using namespace gs::measure;
 namespace fs = std::filesystem;
 
 namespace {
@@ -323,12 +324,12 @@ TEST_CASE("validate reuses a fresh probe of this machine from the cache, not one
   const std::time_t t = std::time(nullptr);
   std::strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   // a probe of this CPU taken now, with constants, at 1 and 2 threads
-  gs::ref::ProbeResult me = gs::ref::this_cpu();
+  gs::measure::ProbeResult me = gs::measure::this_cpu();
   me.date_utc = now;
   me.memory_bytes = 1LL << 34;
   me.triad = {{1, 20e9, 20e9, 1, 1 << 20}, {2, 40e9, 40e9, 1, 1 << 20}};
   me.peaks = {{1, 100e9, 400e9}, {2, 200e9, 800e9}};
-  nlohmann::json dev = gs::ref::probe_device_json(me, "this-machine");
+  nlohmann::json dev = gs::measure::probe_device_json(me, "this-machine");
   dev["measured"]["reference_engine_throughput"] = {{"bandwidth_efficiency", 0.9}};
   std::ofstream(cache / "gemmasim" / "probe-this-machine.json") << dev.dump();
   // every configuration skipped by the time rule: only the probe step and the reports run
@@ -336,26 +337,26 @@ TEST_CASE("validate reuses a fresh probe of this machine from the cache, not one
   CHECK(fresh.code == 0);
   CHECK(fresh.err.find("probe: reusing") != std::string::npos);
   // which probes are reused: this CPU's, fresh, with constants and the thread count asked for
-  const gs::ref::ProbeResult cpu = gs::ref::this_cpu();
-  CHECK(gs::ref::probe_reusable(dev, cpu, 2, t));
-  CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 4, t));                // no triad at 4 threads
-  CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 2, t + 25 * 3600));    // a day later
-  CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 2, t + 2 * 3600));     // two hours later
-  CHECK(gs::ref::probe_reusable(dev, cpu, 2, t + 1800));               // half an hour later
+  const gs::measure::ProbeResult cpu = gs::measure::this_cpu();
+  CHECK(gs::measure::probe_reusable(dev, cpu, 2, t));
+  CHECK_FALSE(gs::measure::probe_reusable(dev, cpu, 4, t));                // no triad at 4 threads
+  CHECK_FALSE(gs::measure::probe_reusable(dev, cpu, 2, t + 25 * 3600));    // a day later
+  CHECK_FALSE(gs::measure::probe_reusable(dev, cpu, 2, t + 2 * 3600));     // two hours later
+  CHECK(gs::measure::probe_reusable(dev, cpu, 2, t + 1800));               // half an hour later
   nlohmann::json older = dev;
-  older["measured"]["probe_version"] = gs::ref::kProbeVersion - 1;    // by an older probe
-  CHECK_FALSE(gs::ref::probe_reusable(older, cpu, 2, t));
-  CHECK_FALSE(gs::ref::probe_reusable(dev, cpu, 2, t - 3600));         // dated in the future
-  gs::ref::ProbeResult other = cpu;
+  older["measured"]["probe_version"] = gs::measure::kProbeVersion - 1;    // by an older probe
+  CHECK_FALSE(gs::measure::probe_reusable(older, cpu, 2, t));
+  CHECK_FALSE(gs::measure::probe_reusable(dev, cpu, 2, t - 3600));         // dated in the future
+  gs::measure::ProbeResult other = cpu;
   other.cpu_name += " (another)";
-  CHECK_FALSE(gs::ref::probe_reusable(dev, other, 2, t));
+  CHECK_FALSE(gs::measure::probe_reusable(dev, other, 2, t));
   other = cpu;
   other.cores += 1;
-  CHECK_FALSE(gs::ref::probe_reusable(dev, other, 2, t));
+  CHECK_FALSE(gs::measure::probe_reusable(dev, other, 2, t));
   nlohmann::json bare = dev;
   bare["measured"].erase("reference_engine_throughput");
-  CHECK_FALSE(gs::ref::probe_reusable(bare, cpu, 2, t));
-  CHECK_FALSE(gs::ref::probe_reusable(nlohmann::json::object(), cpu, 2, t));
+  CHECK_FALSE(gs::measure::probe_reusable(bare, cpu, 2, t));
+  CHECK_FALSE(gs::measure::probe_reusable(nlohmann::json::object(), cpu, 2, t));
   if (old) ::setenv("XDG_CACHE_HOME", old_value.c_str(), 1);
   else ::unsetenv("XDG_CACHE_HOME");
   fs::remove_all(cache);

@@ -1,4 +1,4 @@
-// test_probe_profile.cpp: reference_cpu_ops (reference/probe_profile.cpp), the probe ->
+// test_probe_profile.cpp: reference_cpu_ops (measure/probe_engine_constants.cpp), the probe ->
 // `reference` engine constants, on a probe result written by hand; every expected value is
 // computed by hand below from the figures put in (docs/validation.md states the rules).
 #include <doctest/doctest.h>
@@ -19,6 +19,7 @@
 
 using namespace gs;
 using namespace gs::ref;
+using namespace gs::measure;
 
 namespace {
 

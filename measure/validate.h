@@ -51,7 +51,7 @@ struct MachineRates {
   double disk_read_bytes_per_s = 0;
   std::string cpu_name;
   // The kernel's mat-vec stream per weight format at these threads, measured next to the run
-  // (ref::matvec_stream_bytes_per_s; empty: the profile's ratio x the triad). Device::weight_stream_bytes_per_s.
+  // (measure::matvec_stream_bytes_per_s; empty: the profile's ratio x the triad). Device::weight_stream_bytes_per_s.
   std::map<std::string, double> weight_stream_bytes_per_s;
   // The reference kernel's constants a probe of this machine measured (reference_cpu_ops; empty:
   // the engine file's), whether its attention reads the f16 cache in place, its ISA, a source tag.

@@ -27,7 +27,7 @@
 #include "json_util.h"
 #include "qmatrix.h"
 
-namespace gs::ref {
+namespace gs::measure {
 
 struct TriadResult {
   int threads = 0;
@@ -109,7 +109,7 @@ double matvec_stream_bytes_per_s(const std::string& format, int threads, std::in
 // groups of about call_bytes each (the probe's 8 MiB), each starting its threads, prefetch
 // streams and static split anew; x: w.ne0 activations, y: room for one call's rows (reused).
 // Returns the seconds the pass took.
-double stream_in_calls(const QMatrix& w, std::int64_t call_bytes, const float* x, float* y, int T = 1);
+double stream_in_calls(const ref::QMatrix& w, std::int64_t call_bytes, const float* x, float* y, int T = 1);
 // The kernel's T-token products (T = 2, 4, 8, 16, 32) of one format over a DRAM-resident matrix
 // of weight_bytes at rows of 1536, 5376 and 12288 weights, in 8 MiB calls: per T the median over
 // rows and passes of time(T) / time(1), the T = 1 stream timed in the same pass. A matrix in DRAM
@@ -128,7 +128,7 @@ KernelRate kernel_rate(const std::string& format, int threads, std::int64_t weig
 double matmul_witness_flops_per_s(const std::string& format, int threads, int reps = 5);
 
 // One op of the reference kernel (counters.h name) in one phase of the probe model's run
-// (reference/probe_ops.cpp): counted FLOP and bytes, measured time, calls.
+// (measure/probe_kernel_ops.cpp): counted FLOP and bytes, measured time, calls.
 struct OpRate {
   std::string op, phase;          // phase: "prefill" (64 tokens), "decode" (one token per step), "decode_deep" / "prefill_deep" (at 512 positions);
                                   // "decode_attn_near" / "decode_attn_far" / "prefill_attn_far": attention ops of the attention
@@ -139,13 +139,13 @@ struct OpRate {
   std::int64_t depth = 0;         // positions in the KV cache before the phase's first step (0: not recorded)
   double flops_per_s() const { return time_s > 0 ? flops / time_s : 0; }
 };
-// Runs the probe model (a fixed shape, see probe_ops.cpp) through the kernel's Forward:
+// Runs the probe model (a fixed shape, see probe_kernel_ops.cpp) through the kernel's Forward:
 // phases "prefill" (prompt_tokens), "decode" (decode_steps after it), "decode_deep" and
 // "prefill_deep" (the same steps, then the same prompt, at deep_depth positions; none when
 // deep_depth <= the position reached).
 std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens = 64, int decode_steps = 8, int deep_depth = 512);
 // Decode attention at two depths, for the fit time = calls x call_s + FLOP / rate
-// (reference_cpu_ops): the "attention probe model" (probe_ops.cpp: the probe model's four
+// (reference_cpu_ops): the "attention probe model" (probe_kernel_ops.cpp: the probe model's four
 // attention layers, 3 sliding with window 512 + 1 global, at a width of 256 with a 256-wide
 // FFN and no PLE, its cache filled with seeded rows (Forward::fill_kv_seeded); a tied
 // 131072-token output head streams 36 MB per step, so the K/V a step reads comes from memory
@@ -300,4 +300,4 @@ double fma_loop_avx2(std::int64_t iters);
 double vnni_loop_avx512(std::int64_t iters);
 double int8_loop_avx2(std::int64_t iters);
 
-}  // namespace gs::ref
+}  // namespace gs::measure

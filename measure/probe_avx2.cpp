@@ -6,7 +6,7 @@
 
 #include "probe.h"
 
-namespace gs::ref {
+namespace gs::measure {
 
 // 12 independent FMA chains of 8 floats. FLOP = iters x 12 x 8 x 2.
 double fma_loop_avx2(std::int64_t iters) {
@@ -63,4 +63,4 @@ double int8_loop_avx2(std::int64_t iters) {
   return static_cast<double>(iters) * kChains * kSteps * 32 * 2;
 }
 
-}  // namespace gs::ref
+}  // namespace gs::measure

@@ -1,4 +1,4 @@
-// probe.cpp: STREAM triad, vector peaks, kernel rates, topology (see probe.h).
+// probe_machine.cpp: STREAM triad, vector peaks, kernel rates, topology (see probe.h).
 #include "probe.h"
 
 #include <fcntl.h>
@@ -27,7 +27,9 @@
 #include "units.h"
 #include "stats.h"
 
-namespace gs::ref {
+namespace gs::measure {
+
+using namespace gs::ref;  // the kernel the probe runs and times
 
 namespace {
 
@@ -655,7 +657,7 @@ ProbeResult probe_machine(const ProbeOptions& o) {
     say("vector peaks, " + std::to_string(t) + " thread(s)");
     r.peaks.push_back(vector_peaks(t));
   }
-  // Kernel and per-op rates at 1 and N threads only: the calibration (probe_profile.cpp) reads
+  // Kernel and per-op rates at 1 and N threads only: the calibration (probe_engine_constants.cpp) reads
   // those two, and at every count between, a 16-core machine would probe 8x longer than the
   // one-minute budget allows.
   std::vector<int> rate_threads{1};
@@ -703,4 +705,4 @@ ProbeResult probe_machine(const ProbeOptions& o) {
   return r;
 }
 
-}  // namespace gs::ref
+}  // namespace gs::measure

@@ -1,4 +1,4 @@
-// probe_profile.cpp: the reference engine's throughput constants derived from a probe
+// probe_engine_constants.cpp: the reference engine's throughput constants derived from a probe
 // (hwdb/engines/reference.json quotes them; docs/validation.md explains each rule).
 #include <algorithm>
 #include <functional>
@@ -11,7 +11,9 @@
 #include "quant.h"
 #include "stats.h"
 
-namespace gs::ref {
+namespace gs::measure {
+
+using namespace gs::ref;  // the kernel the probe runs and times
 
 namespace {
 
@@ -310,7 +312,7 @@ json median_constants(const std::vector<json>& runs) {
 
 json reference_engine_json(const json& base, const json& ops, const ProbeResult& r, const std::string& id) {
   const std::string tag = "measured: gemmasim probe " + r.date_utc + " on " + r.hostname + " (" + r.cpu_name +
-                          "), the rules of reference_cpu_ops (reference/probe_profile.cpp, docs/validation.md)";
+                          "), the rules of reference_cpu_ops (measure/probe_engine_constants.cpp, docs/validation.md)";
   json e = engine_json_with_probe(base, ops, r.attention_reads_f16, r.isa, tag);
   e.erase("throughput_from");  // this file is the machine's constants: nothing to take from a device file
   e["id"] = id;
@@ -318,4 +320,4 @@ json reference_engine_json(const json& base, const json& ops, const ProbeResult&
   return e;
 }
 
-}  // namespace gs::ref
+}  // namespace gs::measure

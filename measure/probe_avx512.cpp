@@ -11,7 +11,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-namespace gs::ref {
+namespace gs::measure {
 
 // 12 independent FMA chains of 16 floats: enough to cover FMA latency x 2 ports.
 // FLOP = iters x 12 x 16 x 2.
@@ -53,6 +53,6 @@ double vnni_loop_avx512(std::int64_t iters) {
   return static_cast<double>(iters) * 12 * 64 * 2;
 }
 
-}  // namespace gs::ref
+}  // namespace gs::measure
 
 #pragma GCC diagnostic pop

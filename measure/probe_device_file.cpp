@@ -1,4 +1,4 @@
-// probe_json.cpp: a probe result as a hwdb device file (hwdb/README.md schema),
+// probe_device_file.cpp: a probe result as a hwdb device file (hwdb/README.md schema),
 // and back (validate reuses a recent probe file).
 #include <algorithm>
 #include <cctype>
@@ -9,7 +9,7 @@
 #include "units.h"
 #include "text.h"
 
-namespace gs::ref {
+namespace gs::measure {
 
 namespace {
 
@@ -209,4 +209,4 @@ bool probe_reusable(const json& device, const ProbeResult& now_cpu, int threads,
   return age_s >= 0 && age_s < kProbeReuseSeconds;
 }
 
-}  // namespace gs::ref
+}  // namespace gs::measure

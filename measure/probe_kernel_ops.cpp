@@ -1,4 +1,4 @@
-// probe_ops.cpp: what the reference kernel's non-matmul ops and per-call costs achieve
+// probe_kernel_ops.cpp: what the reference kernel's non-matmul ops and per-call costs achieve
 // on this machine (probe.h: kernel_op_rates, matmul_call_seconds).
 //
 // The op rates come from the kernel itself, not from a copy of its loops: a fixed
@@ -30,7 +30,9 @@
 #include "quant.h"
 #include "weights.h"
 
-namespace gs::ref {
+namespace gs::measure {
+
+using namespace gs::ref;  // the kernel the probe runs and times
 
 namespace {
 
@@ -51,7 +53,7 @@ const char* kProbeModel = R"json({
   "kv_source": [0, 1, 2, 3],
   "ffn": {"width": [6144, 6144, 6144, 6144], "gated": true, "activation": "gelu_tanh"},
   "ple": {"dim": 256, "vocab_size": 16384},
-  "sources": {"all": "gemmasim probe: a fixed shape for measuring the kernel's per-op rates (reference/probe_ops.cpp)"}
+  "sources": {"all": "gemmasim probe: a fixed shape for measuring the kernel's per-op rates (measure/probe_kernel_ops.cpp)"}
 })json";
 
 void add_phase(const Counters& c, const std::string& phase, int threads, std::vector<OpRate>& out, std::int64_t depth,
@@ -97,8 +99,8 @@ ModelSpec attention_probe_model() {
   j["vocab_size"] = 131072;
   j["ffn"]["width"] = 256;
   j.erase("ple");
-  j["sources"] = {{"all", "gemmasim probe: the probe model's attention at width 256, for decode attention at two depths (reference/probe_ops.cpp)"}};
-  return parse_model(j, "attention probe model (reference/probe_ops.cpp)");
+  j["sources"] = {{"all", "gemmasim probe: the probe model's attention at width 256, for decode attention at two depths (measure/probe_kernel_ops.cpp)"}};
+  return parse_model(j, "attention probe model (measure/probe_kernel_ops.cpp)");
 }
 
 // Seeded K / V rows up to position `depth` (Forward::fill_kv_seeded: what the steps after it
@@ -126,7 +128,7 @@ std::int32_t decode(Forward& g, int steps, std::int32_t tok, std::int64_t vocab)
 
 }  // namespace
 
-static ModelSpec probe_model() { return parse_model(json::parse(kProbeModel), "probe model (reference/probe_ops.cpp)"); }
+static ModelSpec probe_model() { return parse_model(json::parse(kProbeModel), "probe model (measure/probe_kernel_ops.cpp)"); }
 
 std::vector<OpRate> kernel_op_rates(int threads, int prompt_tokens, int decode_steps, int deep_depth) {
   const ModelSpec m = probe_model();
@@ -375,4 +377,4 @@ double expert_matmul_rate(int threads, int tokens, bool flops) {
   return secs > 0 ? work / secs : 0;
 }
 
-}  // namespace gs::ref
+}  // namespace gs::measure
