@@ -249,13 +249,13 @@ struct PhaseAcc {
 
 // Where each layer runs: dev index (0 = CPU, 1.. GPUs); tensor parallel groups report their first GPU.
 struct Layout {
-  int L = 0, n_gpu = 0, gl = 0, tp = 1;
+  int L = 0, n_gpu = 0, gpu_layers = 0, tp = 1;
   int first_gpu_layer = 0;
   std::array<double, 18> cum{};  // cumulative split shares over GPUs (layer split)
   int dev_of(int il) const {
     if (il < first_gpu_layer || n_gpu == 0) return 0;
     if (tp > 1 || n_gpu == 1) return 1;
-    const double f = (il - first_gpu_layer + 0.5) / gl;
+    const double f = (il - first_gpu_layer + 0.5) / gpu_layers;
     for (int g = 0; g < n_gpu; ++g)
       if (f < cum[static_cast<std::size_t>(g) + 1]) return g + 1;
     return n_gpu;
@@ -401,205 +401,39 @@ HardwareRates prepare_hardware(const System& s, const EngineProfile& e) {
   return hw;
 }
 
-Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacement& pl, const Workload& wl) {
-  Estimate est;
-  const EngineThroughput& t = hw.thr;
-  const int L = mo.L;
-  const double b = wl.kv_bytes_per_element;
-  const double B = std::max(wl.batch, 1);
-  const double P = static_cast<double>(std::max<i64>(wl.prompt_tokens, 0));
-  const double G = static_cast<double>(std::max<i64>(wl.gen_tokens, 1));
-  const double D0 = static_cast<double>(std::max<i64>(wl.depth_tokens, 0));
-  const double ub = wl.ubatch_tokens > 0 ? wl.ubatch_tokens : hw.ubatch_tokens;
+namespace {
 
-  // --- placement -----------------------------------------------------------
-  Layout lay;
-  lay.L = L;
-  lay.n_gpu = hw.gpu_backend ? hw.n_gpus() : 0;
-  lay.gl = lay.n_gpu == 0 ? 0 : ((pl.gpu_layers < 0 || pl.gpu_layers > L) ? L : pl.gpu_layers);
-  if (lay.gl == 0) lay.n_gpu = 0;
-  lay.first_gpu_layer = L - lay.gl;
-  lay.tp = std::max(1, pl.tp);
-  if (lay.tp > 1 && lay.tp > lay.n_gpu)
-    input_error("--tp " + std::to_string(lay.tp) + ": the system has " + std::to_string(hw.n_gpus()) + " GPU(s) for the layers");
-  if (lay.n_gpu > 17) input_error("more than 17 GPUs are not supported");
-  if (lay.tp == 1 && lay.n_gpu > 1) {
-    double tot = 0;
-    for (int g = 0; g < lay.n_gpu; ++g)
-      tot += g < static_cast<int>(pl.split.size()) ? pl.split[static_cast<std::size_t>(g)] : hw.dev[static_cast<std::size_t>(g) + 1].memory_bytes;
-    double acc = 0;
-    for (int g = 0; g < lay.n_gpu; ++g) {
-      acc += g < static_cast<int>(pl.split.size()) ? pl.split[static_cast<std::size_t>(g)] : hw.dev[static_cast<std::size_t>(g) + 1].memory_bytes;
-      lay.cum[static_cast<std::size_t>(g) + 1] = acc / tot;
-    }
-  }
-  est.gpu_layers = lay.gl;
-  const int n_cpu_moe = pl.n_cpu_moe < 0 ? L : pl.n_cpu_moe;
-  const bool all_on_gpu = lay.gl == L && lay.n_gpu > 0;
-  const int last_dev = lay.n_gpu > 0 ? lay.dev_of(L - 1) : 0;
-  const bool head_gpu = lay.n_gpu > 0 && (!hw.output_head_on_gpu_only_if_all_layers ||
-                                          (all_on_gpu && (pl.gpu_layers < 0 || pl.gpu_layers > L)));
-  const int head_dev = head_gpu ? last_dev : 0;
-  const double tpf = lay.tp;  // work per GPU divides by tp on tensor-parallel layers
-  const bool can_upload = lay.n_gpu > 0 && !hw.unified && t.weight_upload_min_tokens > 0;
-  const double host_bw = hw.host_link_bytes_per_s;
-  const double gpu_bw = hw.gpu_link_bytes_per_s > 0 ? hw.gpu_link_bytes_per_s : host_bw;
-
-  // Count layers per (class, device, experts on CPU).
-  const int nc = static_cast<int>(mo.classes.size());
-  const int nd = static_cast<int>(hw.dev.size());
-  int counts_small[512] = {};
-  std::vector<int> counts_big;
-  int* counts = counts_small;
-  const int ncell = nc * nd * 2;
-  if (ncell > 512) {
-    counts_big.assign(static_cast<std::size_t>(ncell), 0);
-    counts = counts_big.data();
-  }
-  int transfers_host = 0, transfers_gpu = 0;  // activation hand-overs per step
-  {
-    int prev = 0;  // the embedding output starts on the host
-    for (int il = 0; il < L; ++il) {
-      const int d = lay.dev_of(il);
-      const int cpu_exp = (mo.layer(il).moe && il < n_cpu_moe && d != 0) ? 1 : 0;
-      ++counts[(mo.layer_class[static_cast<std::size_t>(il)] * nd + d) * 2 + cpu_exp];
-      if (d != prev) ((d == 0 || prev == 0) ? transfers_host : transfers_gpu) += 1;
-      transfers_host += 2 * cpu_exp;
-      if (pl.kv_on_host && d != 0) transfers_host += 2;
-      prev = d;
-    }
-    if (prev != head_dev) ((head_dev == 0 || prev == 0) ? transfers_host : transfers_gpu) += 1;
-  }
-  if (hw.unified) transfers_host = 0;  // one memory: no copies between CPU and GPU
-  // Fixed time per layer per step (kernel launches and their gaps), more for MoE layers, scaled
-  // on GPUs that run without launch graphs.
-  double layer_overhead_s = 0;
-  for (int il = 0; il < L; ++il)
-    layer_overhead_s += (t.per_layer_overhead_s + (mo.layer(il).moe ? t.moe_layer_overhead_s : 0)) *
-                        hw.dev[static_cast<std::size_t>(lay.dev_of(il))].overhead_factor;
-
-  // One step of T tokens for every layer group; attention handled by the caller's lambda.
-  // Tokens of one sequence per attention call (decode: 1; prefill: the micro-batch), for the
-  // flash-attention kernel choice below.
-  double attn_tokens_per_call = 1;
-  auto run_layers = [&](PhaseAcc& acc, double T, double mult, double n_distinct, bool upload, auto&& attention) {
-    for (int c = 0; c < nc; ++c) {
-      const LayerInfo& li = mo.classes[static_cast<std::size_t>(c)];
-      for (int d = 0; d < nd; ++d)
-        for (int ce = 0; ce < 2; ++ce) {
-          const int n = counts[(c * nd + d) * 2 + ce];
-          if (n == 0) continue;
-          OpCosts oc{};
-          add_layer_proj_step(mo, li, T, b, n_distinct, oc);
-          attention(li, oc);
-          const double per_gpu = (d != 0 && lay.tp > 1) ? 1.0 / tpf : 1.0;
-          for (int k = 0; k < kNumKernelOps; ++k) {
-            const Op op = static_cast<Op>(k);
-            const OpCost& cst = oc[static_cast<std::size_t>(k)];
-            if (cst.flops == 0 && cst.memory_bytes() == 0) continue;
-            int dev = d;
-            if (op == Op::MoeExperts && ce) dev = 0;
-            if (pl.kv_on_host && (is_attention(op))) dev = 0;
-            double share = dev == 0 ? 1.0 : per_gpu;
-            double up_bytes = 0;
-            if (dev == 0 && upload && op_class(op) == OpClass::Matmul && cst.weight_bytes > 0) {
-              // llama.cpp copies the CPU-resident weight to the GPU and multiplies there.
-              up_bytes = op == Op::MoeExperts ? li.expert_bytes : cst.weight_bytes;
-              dev = lay.n_gpu > 0 ? std::max(1, last_dev) : 0;
-              share = 1.0;
-            }
-            acc.wtype = op_wtype(li, op);
-            OpCost cc = share == 1.0 ? cst : cst.scaled(share);
-            if (dev != 0 && is_attention(op) && cc.kv_read_bytes > 0 && t.flash_attn_quantized_kv_to_f16 &&
-                wl.kv_block_quantized &&
-                (li.Dh > t.flash_attn_vec_max_head_dim || attn_tokens_per_call > t.flash_attn_vec_max_tokens)) {
-              // a conversion kernel before the attention kernel (not overlapped with it): reads
-              // the quantized view, writes F16; the attention kernel then reads the F16 copy
-              OpCost conv;
-              conv.kv_read_bytes = cc.kv_read_bytes;
-              conv.kv_write_bytes = cc.kv_read_bytes / b * 2;
-              acc.charge(op, conv, mult * n, dev, WeightClass::F32, T, 0, host_bw);
-              cc.kv_read_bytes = conv.kv_write_bytes;
-            }
-            acc.charge(op, cc, mult * n, dev, op_wclass(li, op), T, up_bytes, host_bw);
-            acc.wtype = -1;
-          }
-          if (d != 0 && lay.tp > 1) {
-            // two all-reduces per layer (after attention and after the FFN), ring algorithm, bf16 activations
-            const double bytes = 2.0 * (tpf - 1) / tpf * T * static_cast<double>(mo.D) * 2;
-            acc.link(Op::AllReduce, bytes, gpu_bw, t.allreduce_latency_s, 2 * mult * n, d);
-          }
-        }
-    }
-  };
-  auto run_model_level = [&](PhaseAcc& acc, double T, double T_out, double mult, bool upload) {
-    OpCosts oc{};
-    add_model_step(mo, T, T_out, oc);
-    const int first_dev = lay.dev_of(0);
-    for (int k = 0; k < kNumKernelOps; ++k) {
-      const Op op = static_cast<Op>(k);
-      const OpCost& cst = oc[static_cast<std::size_t>(k)];
-      if (cst.flops == 0 && cst.memory_bytes() == 0) continue;
-      int dev = first_dev;
-      if (op == Op::Embed) dev = hw.embd_on_host ? 0 : first_dev;
-      if (op == Op::PleEmbed) dev = hw.ple_on_host ? 0 : first_dev;
-      if (op == Op::OutputHead || op == Op::Softcap) dev = head_dev;
-      if (op == Op::Norms) dev = head_dev;  // final norm (and the small PLE norm) — negligible either way
-      double up_bytes = 0;
-      if (dev == 0 && upload && op_class(op) == OpClass::Matmul && cst.weight_bytes > 0) {
-        up_bytes = cst.weight_bytes;
-        dev = std::max(1, last_dev);
-      }
-      const double share = (dev != 0 && lay.tp > 1 && op == Op::OutputHead) ? 1.0 / tpf : 1.0;
-      const WeightClass wc = op == Op::OutputHead ? mo.output_head.wclass
-                             : op == Op::PleModelProj ? mo.ple_model_proj.wclass : WeightClass::F32;
-      acc.wtype = op == Op::OutputHead ? static_cast<int>(mo.output_head.type)
-                  : op == Op::PleModelProj ? static_cast<int>(mo.ple_model_proj.type) : -1;
-      acc.charge(op, cst.scaled(share), mult, dev, wc, op == Op::OutputHead ? T_out : T, up_bytes, host_bw);
-      acc.wtype = -1;
-    }
-    // Sampling on the host: logits copied off the GPU, read a few times (softmax, top-k/p).
-    if (T_out > 0) {
-      OpCost s;
-      s.flops = 5 * T_out * static_cast<double>(mo.V);
-      s.act_bytes = 3 * 4 * T_out * static_cast<double>(mo.V);
-      const double logits_link = (head_dev != 0 && !hw.unified) ? 4 * T_out * static_cast<double>(mo.V) : 0;
-      acc.charge(Op::Sampling, s, mult, 0, WeightClass::F32, T_out, logits_link, host_bw);
-    }
-    // Activation hand-overs between devices.
-    const double act = 4 * T * static_cast<double>(mo.D);
-    acc.link(Op::LayerTransfer, act, host_bw, t.device_switch_s, mult * transfers_host, 0);
-    acc.link(Op::LayerTransfer, act, gpu_bw, t.device_switch_s, mult * transfers_gpu, 1);
-    acc.overhead(mult * (t.step_overhead_s + layer_overhead_s));
-  };
-
-  // A model with a head dim beyond the engine's attention backend runs on its fallback backend.
-  double attn_scale = 1;
-  if (t.attention_max_head_dim > 0) {
-    int max_dh = 0;
-    for (const auto& li : mo.classes) max_dh = std::max(max_dh, static_cast<int>(li.Dh));
-    if (max_dh > t.attention_max_head_dim) attn_scale = t.attention_fallback_efficiency / t.attention_compute_efficiency;
+// One estimate's model of a step: where each layer and model-level op runs (the placement),
+// how many layers of each class sit on each device, and the costs of one step of T tokens
+// through them. estimate() builds one and asks it for the prefill and the decode phase.
+class StepModel {
+ public:
+  StepModel(const ModelOps& mo, const HardwareRates& hw, const RunPlacement& pl, const Workload& wl)
+      : mo_(mo), hw_(hw), t_(hw.thr), pl_(pl), wl_(wl), b_(wl.kv_bytes_per_element) {
+    place_layers();
+    count_layers();
+    layer_overhead_s_ = per_step_layer_overhead_s();
+    attn_scale_ = attention_fallback_scale();
   }
 
-  // --- prefill: B prompts of P tokens at depth D0, in micro-batches of ub ---
-  if (P > 0) {
-    PhaseAcc acc{est.prefill, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop, t.prefill_dequant_to_f16};
+  int gpu_layers() const { return lay_.gpu_layers; }
+
+  // B prompts of P tokens at depth D0, in micro-batches of `ubatch` tokens.
+  void prefill(Estimate& est, double B, double P, double D0, double ubatch) {
+    PhaseAcc acc{est.prefill, hw_, t_.matvec_max_tokens, t_.prefill_dequant_flops_per_flop, t_.prefill_dequant_to_f16};
     acc.phase = 0;
-    acc.attn_scale = attn_scale;
-    const double n_full = std::floor(P / ub), r = P - n_full * ub;
+    acc.attn_scale = attn_scale_;
+    const double n_full = std::floor(P / ubatch), r = P - n_full * ubatch;
     bool first_chunk = true;
     for (int part = 0; part < 2; ++part) {
-      const double T = part == 0 ? ub : r;
+      const double T = part == 0 ? ubatch : r;
       const double reps = part == 0 ? n_full : (r > 0 ? 1 : 0);
       if (reps <= 0) continue;
-      const bool upload = can_upload && T >= t.weight_upload_min_tokens;
-      double nd_exp = 0;
-      if (mo.classes.size() > 0)
-        for (const auto& li : mo.classes)
-          if (li.moe) nd_exp = expected_distinct_experts(li.E, li.K, T);
+      const bool upload = can_upload_ && T >= t_.weight_upload_min_tokens;
+      const double nd_exp = distinct_experts(T);
       if (part == 0) est.expert_distinct_prefill = nd_exp;
       acc.moe_calls = 2 * nd_exp;
-      attn_tokens_per_call = T;
+      attn_tokens_per_call_ = T;
       // attention is added once for the whole prompt, with the first group of chunks
       const bool with_attn = first_chunk;
       // ... as one attention call per micro-batch: (n_full + a partial one) calls over these reps
@@ -607,7 +441,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
       auto attention = [&](const LayerInfo& li, OpCosts& oc) {
         if (!with_attn) return;
         OpCosts a{};
-        add_layer_attention_prefill(mo, li, D0, P, ub, b, a);
+        add_layer_attention_prefill(mo_, li, D0, P, ubatch, b_, a);
         for (int k : {static_cast<int>(Op::AttnScores), static_cast<int>(Op::AttnSoftmax), static_cast<int>(Op::AttnValues)})
           oc[static_cast<std::size_t>(k)] += a[static_cast<std::size_t>(k)].scaled(1.0 / reps);
       };
@@ -615,54 +449,293 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
       first_chunk = false;
     }
     // Model-level ops: embeddings and PLE on every token; logits on the last token of each prompt.
-    run_model_level(acc, ub, 0, B * n_full, can_upload && ub >= t.weight_upload_min_tokens);
-    if (r > 0) run_model_level(acc, r, 0, B, can_upload && r >= t.weight_upload_min_tokens);
-    // the output head of the last token (T_out = 1) runs once per prompt; its step overhead is already counted
-    {
-      OpCosts oc{};
-      add_model_step(mo, 0, 1, oc);
-      for (Op op : {Op::Norms, Op::OutputHead, Op::Softcap}) {
-        const OpCost& cst = oc[static_cast<std::size_t>(op)];
-        const WeightClass wc = op == Op::OutputHead ? mo.output_head.wclass : WeightClass::F32;
-        acc.wtype = op == Op::OutputHead ? static_cast<int>(mo.output_head.type) : -1;
-        acc.charge(op, cst, B, head_dev, wc, 1, 0, host_bw);
-        acc.wtype = -1;
-      }
-      OpCost s;
-      s.flops = 5 * static_cast<double>(mo.V);
-      s.act_bytes = 12 * static_cast<double>(mo.V);
-      acc.charge(Op::Sampling, s, B, 0, WeightClass::F32, 1, (head_dev != 0 && !hw.unified) ? 4 * static_cast<double>(mo.V) : 0,
-                 host_bw);
-    }
+    run_model_level(acc, ubatch, 0, B * n_full, can_upload_ && ubatch >= t_.weight_upload_min_tokens);
+    if (r > 0) run_model_level(acc, r, 0, B, can_upload_ && r >= t_.weight_upload_min_tokens);
+    last_token_logits(acc, B);
     est.prefill.tokens = B * P;
     finish_phase(est.prefill);
   }
 
-  // --- decode: one step of B tokens (one per sequence) at the mean depth -----
-  {
-    PhaseAcc acc{est.decode, hw, t.matvec_max_tokens, t.prefill_dequant_flops_per_flop, t.prefill_dequant_to_f16};
+  // One step of B tokens (one per sequence) at the sequences' mean depth over G steps.
+  void decode(Estimate& est, double B, double mean_depth) {
+    PhaseAcc acc{est.decode, hw_, t_.matvec_max_tokens, t_.prefill_dequant_flops_per_flop, t_.prefill_dequant_to_f16};
     acc.phase = 1;
-    acc.attn_scale = attn_scale;
-    const double start = D0 + (wl.decode_after_prompt ? P : 0);
-    const double p_mean = start + (G - 1) / 2;
-    double nd_exp = 0;
-    for (const auto& li : mo.classes)
-      if (li.moe) nd_exp = expected_distinct_experts(li.E, li.K, B);
+    acc.attn_scale = attn_scale_;
+    const double nd_exp = distinct_experts(B);
     est.expert_distinct_decode = nd_exp;
     acc.moe_calls = 2 * nd_exp;
     acc.attn_calls = B;  // one attention call per layer per sequence
-    attn_tokens_per_call = 1;
+    attn_tokens_per_call_ = 1;
     auto attention = [&](const LayerInfo& li, OpCosts& oc) {
       OpCosts a{};
-      add_layer_attention_step(mo, li, 1, p_mean, b, a);
+      add_layer_attention_step(mo_, li, 1, mean_depth, b_, a);
       for (int k : {static_cast<int>(Op::AttnScores), static_cast<int>(Op::AttnSoftmax), static_cast<int>(Op::AttnValues)})
         oc[static_cast<std::size_t>(k)] += a[static_cast<std::size_t>(k)].scaled(B);
     };
-    run_layers(acc, B, 1, nd_exp, can_upload && B >= t.weight_upload_min_tokens, attention);
-    run_model_level(acc, B, wl.decode_logits ? B : 0, 1, can_upload && B >= t.weight_upload_min_tokens);
+    run_layers(acc, B, 1, nd_exp, can_upload_ && B >= t_.weight_upload_min_tokens, attention);
+    run_model_level(acc, B, wl_.decode_logits ? B : 0, 1, can_upload_ && B >= t_.weight_upload_min_tokens);
     est.decode.tokens = B;
     finish_phase(est.decode);
   }
+
+ private:
+  const ModelOps& mo_;
+  const HardwareRates& hw_;
+  const EngineThroughput& t_;
+  const RunPlacement& pl_;
+  const Workload& wl_;
+  const double b_;  // KV bytes per element
+
+  Layout lay_;
+  int n_cpu_moe_ = 0;        // MoE layers (from the first) whose experts stay on the CPU
+  int last_dev_ = 0, head_dev_ = 0;
+  double tp_ = 1;            // work per GPU divides by tp on tensor-parallel layers
+  bool can_upload_ = false;  // CPU-resident weights may be copied to a GPU for large batches
+  double host_link_bytes_per_s_ = 0, gpu_link_bytes_per_s_ = 0;
+  // layers per (class, device, experts on CPU); a fixed array for the usual sizes
+  int nc_ = 0, nd_ = 0;
+  int counts_small_[512] = {};
+  std::vector<int> counts_big_;
+  int* counts_ = counts_small_;
+  int transfers_host_ = 0, transfers_gpu_ = 0;  // activation hand-overs per step
+  double layer_overhead_s_ = 0;
+  double attn_scale_ = 1;
+  // Tokens of one sequence per attention call (decode: 1; prefill: the micro-batch), for the
+  // flash-attention kernel choice in run_layers.
+  double attn_tokens_per_call_ = 1;
+
+  // Which device runs each layer, the output head's device, tensor parallelism, the links.
+  void place_layers() {
+    const int L = mo_.L;
+    lay_.L = L;
+    lay_.n_gpu = hw_.gpu_backend ? hw_.n_gpus() : 0;
+    lay_.gpu_layers = lay_.n_gpu == 0 ? 0 : ((pl_.gpu_layers < 0 || pl_.gpu_layers > L) ? L : pl_.gpu_layers);
+    if (lay_.gpu_layers == 0) lay_.n_gpu = 0;
+    lay_.first_gpu_layer = L - lay_.gpu_layers;
+    lay_.tp = std::max(1, pl_.tp);
+    if (lay_.tp > 1 && lay_.tp > lay_.n_gpu)
+      input_error("--tp " + std::to_string(lay_.tp) + ": the system has " + std::to_string(hw_.n_gpus()) + " GPU(s) for the layers");
+    if (lay_.n_gpu > 17) input_error("more than 17 GPUs are not supported");
+    if (lay_.tp == 1 && lay_.n_gpu > 1) {  // layer split: shares by --split or by memory
+      auto share = [&](int g) {
+        return g < static_cast<int>(pl_.split.size()) ? pl_.split[static_cast<std::size_t>(g)]
+                                                      : hw_.dev[static_cast<std::size_t>(g) + 1].memory_bytes;
+      };
+      double tot = 0;
+      for (int g = 0; g < lay_.n_gpu; ++g) tot += share(g);
+      double acc = 0;
+      for (int g = 0; g < lay_.n_gpu; ++g) {
+        acc += share(g);
+        lay_.cum[static_cast<std::size_t>(g) + 1] = acc / tot;
+      }
+    }
+    n_cpu_moe_ = pl_.n_cpu_moe < 0 ? L : pl_.n_cpu_moe;
+    const bool all_on_gpu = lay_.gpu_layers == L && lay_.n_gpu > 0;
+    last_dev_ = lay_.n_gpu > 0 ? lay_.dev_of(L - 1) : 0;
+    const bool head_gpu = lay_.n_gpu > 0 && (!hw_.output_head_on_gpu_only_if_all_layers ||
+                                             (all_on_gpu && (pl_.gpu_layers < 0 || pl_.gpu_layers > L)));
+    head_dev_ = head_gpu ? last_dev_ : 0;
+    tp_ = lay_.tp;
+    can_upload_ = lay_.n_gpu > 0 && !hw_.unified && t_.weight_upload_min_tokens > 0;
+    host_link_bytes_per_s_ = hw_.host_link_bytes_per_s;
+    gpu_link_bytes_per_s_ = hw_.gpu_link_bytes_per_s > 0 ? hw_.gpu_link_bytes_per_s : host_link_bytes_per_s_;
+  }
+
+  int& count(int layer_class, int dev, int experts_on_cpu) { return counts_[(layer_class * nd_ + dev) * 2 + experts_on_cpu]; }
+
+  // Layers per (class, device, experts on CPU), and the activation hand-overs of one step.
+  void count_layers() {
+    nc_ = static_cast<int>(mo_.classes.size());
+    nd_ = static_cast<int>(hw_.dev.size());
+    const int ncell = nc_ * nd_ * 2;
+    if (ncell > 512) {
+      counts_big_.assign(static_cast<std::size_t>(ncell), 0);
+      counts_ = counts_big_.data();
+    }
+    int prev = 0;  // the embedding output starts on the host
+    for (int il = 0; il < mo_.L; ++il) {
+      const int d = lay_.dev_of(il);
+      const int cpu_exp = (mo_.layer(il).moe && il < n_cpu_moe_ && d != 0) ? 1 : 0;
+      ++count(mo_.layer_class[static_cast<std::size_t>(il)], d, cpu_exp);
+      if (d != prev) ((d == 0 || prev == 0) ? transfers_host_ : transfers_gpu_) += 1;
+      transfers_host_ += 2 * cpu_exp;
+      if (pl_.kv_on_host && d != 0) transfers_host_ += 2;
+      prev = d;
+    }
+    if (prev != head_dev_) ((head_dev_ == 0 || prev == 0) ? transfers_host_ : transfers_gpu_) += 1;
+    if (hw_.unified) transfers_host_ = 0;  // one memory: no copies between CPU and GPU
+  }
+
+  // Fixed time per layer per step (kernel launches and their gaps), more for MoE layers, scaled
+  // on GPUs that run without launch graphs.
+  double per_step_layer_overhead_s() const {
+    double s = 0;
+    for (int il = 0; il < mo_.L; ++il)
+      s += (t_.per_layer_overhead_s + (mo_.layer(il).moe ? t_.moe_layer_overhead_s : 0)) *
+           hw_.dev[static_cast<std::size_t>(lay_.dev_of(il))].overhead_factor;
+    return s;
+  }
+
+  // A model with a head dim beyond the engine's attention backend runs on its fallback backend.
+  double attention_fallback_scale() const {
+    if (t_.attention_max_head_dim <= 0) return 1;
+    int max_dh = 0;
+    for (const auto& li : mo_.classes) max_dh = std::max(max_dh, static_cast<int>(li.Dh));
+    return max_dh > t_.attention_max_head_dim ? t_.attention_fallback_efficiency / t_.attention_compute_efficiency : 1;
+  }
+
+  // Distinct experts T tokens route to (the last MoE class's; 0 without MoE).
+  double distinct_experts(double T) const {
+    double nd_exp = 0;
+    for (const auto& li : mo_.classes)
+      if (li.moe) nd_exp = expected_distinct_experts(li.E, li.K, T);
+    return nd_exp;
+  }
+
+  // One step of T tokens through every layer group, `mult` times; `attention` adds the
+  // attention ops of a layer class.
+  template <class Attention>
+  void run_layers(PhaseAcc& acc, double T, double mult, double n_distinct, bool upload, Attention&& attention) {
+    for (int c = 0; c < nc_; ++c) {
+      const LayerInfo& li = mo_.classes[static_cast<std::size_t>(c)];
+      for (int d = 0; d < nd_; ++d)
+        for (int ce = 0; ce < 2; ++ce) {
+          const int n = count(c, d, ce);
+          if (n == 0) continue;
+          OpCosts oc{};
+          add_layer_proj_step(mo_, li, T, b_, n_distinct, oc);
+          attention(li, oc);
+          const double per_gpu = (d != 0 && lay_.tp > 1) ? 1.0 / tp_ : 1.0;
+          for (int k = 0; k < kNumKernelOps; ++k) {
+            const Op op = static_cast<Op>(k);
+            const OpCost& cst = oc[static_cast<std::size_t>(k)];
+            if (cst.flops == 0 && cst.memory_bytes() == 0) continue;
+            int dev = d;
+            if (op == Op::MoeExperts && ce) dev = 0;
+            if (pl_.kv_on_host && (is_attention(op))) dev = 0;
+            double share = dev == 0 ? 1.0 : per_gpu;
+            double up_bytes = 0;
+            if (dev == 0 && upload && op_class(op) == OpClass::Matmul && cst.weight_bytes > 0) {
+              // llama.cpp copies the CPU-resident weight to the GPU and multiplies there.
+              up_bytes = op == Op::MoeExperts ? li.expert_bytes : cst.weight_bytes;
+              dev = lay_.n_gpu > 0 ? std::max(1, last_dev_) : 0;
+              share = 1.0;
+            }
+            acc.wtype = op_wtype(li, op);
+            OpCost cc = share == 1.0 ? cst : cst.scaled(share);
+            if (dev != 0 && is_attention(op) && cc.kv_read_bytes > 0 && t_.flash_attn_quantized_kv_to_f16 &&
+                wl_.kv_block_quantized &&
+                (li.Dh > t_.flash_attn_vec_max_head_dim || attn_tokens_per_call_ > t_.flash_attn_vec_max_tokens)) {
+              // a conversion kernel before the attention kernel (not overlapped with it): reads
+              // the quantized view, writes F16; the attention kernel then reads the F16 copy
+              OpCost conv;
+              conv.kv_read_bytes = cc.kv_read_bytes;
+              conv.kv_write_bytes = cc.kv_read_bytes / b_ * 2;
+              acc.charge(op, conv, mult * n, dev, WeightClass::F32, T, 0, host_link_bytes_per_s_);
+              cc.kv_read_bytes = conv.kv_write_bytes;
+            }
+            acc.charge(op, cc, mult * n, dev, op_wclass(li, op), T, up_bytes, host_link_bytes_per_s_);
+            acc.wtype = -1;
+          }
+          if (d != 0 && lay_.tp > 1) {
+            // two all-reduces per layer (after attention and after the FFN), ring algorithm, bf16 activations
+            const double bytes = 2.0 * (tp_ - 1) / tp_ * T * static_cast<double>(mo_.D) * 2;
+            acc.link(Op::AllReduce, bytes, gpu_link_bytes_per_s_, t_.allreduce_latency_s, 2 * mult * n, d);
+          }
+        }
+    }
+  }
+
+  // The model-level ops of one step of T tokens (logits for T_out of them), `mult` times:
+  // embeddings, PLE, output head, sampling, hand-overs between devices, step overheads.
+  void run_model_level(PhaseAcc& acc, double T, double T_out, double mult, bool upload) {
+    OpCosts oc{};
+    add_model_step(mo_, T, T_out, oc);
+    const int first_dev = lay_.dev_of(0);
+    for (int k = 0; k < kNumKernelOps; ++k) {
+      const Op op = static_cast<Op>(k);
+      const OpCost& cst = oc[static_cast<std::size_t>(k)];
+      if (cst.flops == 0 && cst.memory_bytes() == 0) continue;
+      int dev = first_dev;
+      if (op == Op::Embed) dev = hw_.embd_on_host ? 0 : first_dev;
+      if (op == Op::PleEmbed) dev = hw_.ple_on_host ? 0 : first_dev;
+      if (op == Op::OutputHead || op == Op::Softcap) dev = head_dev_;
+      if (op == Op::Norms) dev = head_dev_;  // final norm (and the small PLE norm) — negligible either way
+      double up_bytes = 0;
+      if (dev == 0 && upload && op_class(op) == OpClass::Matmul && cst.weight_bytes > 0) {
+        up_bytes = cst.weight_bytes;
+        dev = std::max(1, last_dev_);
+      }
+      const double share = (dev != 0 && lay_.tp > 1 && op == Op::OutputHead) ? 1.0 / tp_ : 1.0;
+      const WeightClass wc = op == Op::OutputHead ? mo_.output_head.wclass
+                             : op == Op::PleModelProj ? mo_.ple_model_proj.wclass : WeightClass::F32;
+      acc.wtype = op == Op::OutputHead ? static_cast<int>(mo_.output_head.type)
+                  : op == Op::PleModelProj ? static_cast<int>(mo_.ple_model_proj.type) : -1;
+      acc.charge(op, cst.scaled(share), mult, dev, wc, op == Op::OutputHead ? T_out : T, up_bytes, host_link_bytes_per_s_);
+      acc.wtype = -1;
+    }
+    // Sampling on the host: logits copied off the GPU, read a few times (softmax, top-k/p).
+    if (T_out > 0) {
+      OpCost s;
+      s.flops = 5 * T_out * static_cast<double>(mo_.V);
+      s.act_bytes = 3 * 4 * T_out * static_cast<double>(mo_.V);
+      const double logits_link = (head_dev_ != 0 && !hw_.unified) ? 4 * T_out * static_cast<double>(mo_.V) : 0;
+      acc.charge(Op::Sampling, s, mult, 0, WeightClass::F32, T_out, logits_link, host_link_bytes_per_s_);
+    }
+    // Activation hand-overs between devices.
+    const double act = 4 * T * static_cast<double>(mo_.D);
+    acc.link(Op::LayerTransfer, act, host_link_bytes_per_s_, t_.device_switch_s, mult * transfers_host_, 0);
+    acc.link(Op::LayerTransfer, act, gpu_link_bytes_per_s_, t_.device_switch_s, mult * transfers_gpu_, 1);
+    acc.overhead(mult * (t_.step_overhead_s + layer_overhead_s_));
+  }
+
+  // The output head of each prompt's last token (T_out = 1) runs once per prompt; its step
+  // overhead is already counted.
+  void last_token_logits(PhaseAcc& acc, double B) {
+    OpCosts oc{};
+    add_model_step(mo_, 0, 1, oc);
+    for (Op op : {Op::Norms, Op::OutputHead, Op::Softcap}) {
+      const OpCost& cst = oc[static_cast<std::size_t>(op)];
+      const WeightClass wc = op == Op::OutputHead ? mo_.output_head.wclass : WeightClass::F32;
+      acc.wtype = op == Op::OutputHead ? static_cast<int>(mo_.output_head.type) : -1;
+      acc.charge(op, cst, B, head_dev_, wc, 1, 0, host_link_bytes_per_s_);
+      acc.wtype = -1;
+    }
+    OpCost s;
+    s.flops = 5 * static_cast<double>(mo_.V);
+    s.act_bytes = 12 * static_cast<double>(mo_.V);
+    acc.charge(Op::Sampling, s, B, 0, WeightClass::F32, 1, (head_dev_ != 0 && !hw_.unified) ? 4 * static_cast<double>(mo_.V) : 0,
+               host_link_bytes_per_s_);
+  }
+};
+
+// KV cache held by one sequence of ctx tokens at its longest (no engine padding).
+double kv_bytes_per_sequence(const ModelOps& mo, double ctx, double kv_bytes_per_element) {
+  double bytes = 0;
+  for (int il = 0; il < mo.L; ++il) {
+    const LayerInfo& li = mo.layer(il);
+    if (!li.owns_kv) continue;
+    const double cells = li.sliding && mo.W > 0 ? std::min(ctx, static_cast<double>(mo.W)) : ctx;
+    bytes += cells * 2.0 * li.Hkv * li.Dh * kv_bytes_per_element;
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacement& pl, const Workload& wl) {
+  const double B = std::max(wl.batch, 1);
+  const double P = static_cast<double>(std::max<i64>(wl.prompt_tokens, 0));
+  const double G = static_cast<double>(std::max<i64>(wl.gen_tokens, 1));
+  const double D0 = static_cast<double>(std::max<i64>(wl.depth_tokens, 0));
+  const double ubatch = wl.ubatch_tokens > 0 ? wl.ubatch_tokens : hw.ubatch_tokens;
+
+  Estimate est;
+  StepModel step(mo, hw, pl, wl);
+  est.gpu_layers = step.gpu_layers();
+  if (P > 0) step.prefill(est, B, P, D0, ubatch);
+  const double decode_start = D0 + (wl.decode_after_prompt ? P : 0);
+  step.decode(est, B, decode_start + (G - 1) / 2);
 
   est.tpot_s = est.decode.time_s;
   est.decode_tok_per_s = est.tpot_s > 0 ? 1.0 / est.tpot_s : 0;
@@ -670,14 +743,7 @@ Estimate estimate(const ModelOps& mo, const HardwareRates& hw, const RunPlacemen
   est.ttft_s = est.prefill.time_s;
   est.prefill_tok_per_s = est.prefill.time_s > 0 ? est.prefill.tokens / est.prefill.time_s : 0;
   est.total_s = est.ttft_s + (G - 1) * est.tpot_s;
-  // KV cache held by one sequence at its longest (no engine padding).
-  const double ctx = D0 + P + G;
-  for (int il = 0; il < L; ++il) {
-    const LayerInfo& li = mo.layer(il);
-    if (!li.owns_kv) continue;
-    const double cells = li.sliding && mo.W > 0 ? std::min(ctx, static_cast<double>(mo.W)) : ctx;
-    est.kv_bytes_per_seq += cells * 2.0 * li.Hkv * li.Dh * b;
-  }
+  est.kv_bytes_per_seq = kv_bytes_per_sequence(mo, D0 + P + G, wl.kv_bytes_per_element);
   return est;
 }
 
