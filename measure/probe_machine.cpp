@@ -111,7 +111,7 @@ GgmlType format_type(const std::string& f) {
 // (the values do not change the speed; quantizing 256 MiB would take longer than the probe).
 // Weights in 2 MiB-aligned memory with transparent huge pages requested: the way a run's
 // mapped GGUF is held after validate reads it (2 MiB page-cache folios here, file_cache_rates'
-// fault unit). On 4 KiB pages the kernel's mat-vec ran 15-20% slower than on the mapped file.
+// fault unit); on 4 KiB pages the kernel's mat-vec is slower than on the mapped file.
 struct OwnedMatrix {
   QMatrix m;
   HugeBuffer data;
@@ -317,8 +317,8 @@ double median_matmul_flops_per_s(const QMatrix& w, const float* x, int T, float*
 // not in the caches from the call before, as they are when one matrix is multiplied again and
 // again. So the T-token rate is timed over a ring of distinct ne0 x ne1 matrices holding at least
 // kColdRingBytes (beyond the last-level caches), each call on the next matrix, 3 rounds after one
-// untimed round; the median FLOP/s of the timed calls. (At T = 64 a Q8_0 matrix multiplied warm
-// ran 8-12% faster than the same shapes taken cold, the amount a warm probe over-predicted prefill.)
+// untimed round; the median FLOP/s of the timed calls. (A matrix multiplied warm runs faster
+// than the same shape taken cold, and a warm probe over-predicts prefill by that much.)
 constexpr std::int64_t kColdRingBytes = 64LL << 20;
 double cold_matmul_flops_per_s(GgmlType t, std::int64_t ne0, std::int64_t ne1, const float* x, int T, float* y) {
   const std::int64_t one = tensor_bytes(t, ne0) * ne1;

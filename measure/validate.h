@@ -105,7 +105,7 @@ struct Measured {
 // Decode measured in reps of a few steps, each next to its own figures of the machine:
 // gemmasim validate stops the run between reps (gemmasim run --pause-every) and measures
 // the triad and the vector peaks while nothing of the run executes, so a rep's prediction
-// uses the bandwidth of its own minute (this machine's triad moved 20-41 GB/s within minutes).
+// uses the bandwidth of its own minute (a shared machine's triad can double within minutes).
 struct DecodeRep {
   double meas_tok_per_s = 0;        // 1 / median step time of the rep
   double pred_tok_per_s = 0;        // predicted from the figures measured just before and after it

@@ -133,7 +133,7 @@ std::size_t matrix_bytes(const QMatrix& q) { return q.row_bytes * static_cast<st
 
 // One arena for the copies of `mats`, each 64-byte aligned (the kernel's loads stay inside cache
 // lines), as transparent huge pages: with 4 KiB pages the hardware prefetchers stop at every
-// page and E2B's FFN matrices streamed 20 GB/s instead of 27 from the file's huge-page mapping.
+// page boundary, and large matrices stream markedly slower than from a huge-page mapping.
 // Pages are touched as they are written. Returns each matrix's destination (none: empty).
 std::vector<std::uint8_t*> huge_arena(ModelWeights& w, const std::vector<QMatrix*>& mats) {
   std::size_t total = 0;

@@ -92,7 +92,7 @@ std::int64_t huge_page_weights(ModelWeights& w, const GgufFile* file);
 // Read one byte of every page of the matrices the forward pass multiplies by that are still
 // mapped from the file (not interleaved), as llama.cpp's MAP_POPULATE mapping does: a timed
 // step then never waits for the disk for pages a memory-tight load pushed out of the page
-// cache (31B Q4_0 prefill read 2.2 tok/s in a validate pass, 7.2 standalone). The gathered
+// cache (a memory-tight 31B run otherwise times disk reads in its prefill). The gathered
 // tables (PLE, an untied embedding) are left alone: a run touches only its tokens' rows.
 // Returns the bytes covered.
 std::int64_t prefault_weights(ModelWeights& w);

@@ -345,9 +345,8 @@ void row_q_legacy_nt(std::int64_t n, const std::uint8_t* w, const std::uint8_t* 
     }
   };
   std::int64_t b0 = 0;
-  // (AVX-512 Q4_0 in 16-block groups, group_q4<4>, was faster from L3 and in prefill
-  // but streamed half as fast from DRAM on 6144-wide rows: 13-15 GB/s against 29 for
-  // one core; not used.)
+  // (AVX-512 Q4_0 in 16-block groups, group_q4<4>, is faster from L3 and in prefill
+  // but streams wide rows from DRAM about half as fast: not used.)
   for (; b0 < nfull; b0 += 8) {
     at(b0);
     if constexpr (NT == 1) prefetch_ahead<Pf::Row, 8 * kBB>(w + b0 * kBB);
@@ -552,8 +551,8 @@ void row_q6_k(std::int64_t n, const std::uint8_t* w, const std::uint8_t* const* 
   for (int t = 0; t < nt; ++t) out[t] = reduce8(acc[t]);
 }
 
-// Decode (one token): the accumulators in a fixed-size array (the run-time token
-// loop of row_q6_k measured 35 GB/s per core from L3, this loop 43-45).
+// Decode (one token): the accumulators in a fixed-size array, kept in registers (the
+// run-time token loop of row_q6_k spills them to the stack at every block).
 void row_q6_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, float* out) {
   const auto* xb = reinterpret_cast<const ActQ8K*>(x);
   const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
@@ -684,8 +683,8 @@ void tile_q6_k(const Tile& k) {
 // run-time token loop of row_q6_k keeps 16 unpacked vectors on the stack, a store and a
 // load of each per block), the offset 32 * sum_g sc_g * bsum_g taken in the vector before
 // one horizontal sum. Same exact sumi, same float part. (Rows 8 at a time, block by block,
-// reduced together, ran 5% faster from L3 but streamed the output head from DRAM at 0.6x:
-// 8 interleaved streams, each prefetched inside the group.)
+// reduced together, are a little faster from L3 but stream the output head from DRAM much
+// slower: 8 interleaved streams, each prefetched inside the group.)
 void row_q6_k_t1(std::int64_t n, const std::uint8_t* w, const std::uint8_t* x, float* out) {
   const auto* xb = reinterpret_cast<const ActQ8K*>(x);
   const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
@@ -966,8 +965,8 @@ void kx16_tokens(const Tile& k) {
     for (int t = 0; t < nt; ++t) x[t] = reinterpret_cast<const ActQ8K*>(k.x + (t0 + t) * k.x_stride);
     std::memset(accm, 0, static_cast<std::size_t>(nt) * sizeof accm[0]);
     for (std::int64_t b = 0; b < nb; ++b) {
-      // Ahead of the group's first pass only: later token passes find it in L2 (the prefetches
-      // of a 3360-byte Q6_K super-block cost ~15% of the product's rate from L2: 28 against 33 GB/s).
+      // Ahead of the group's first pass only: later token passes find it in L2, where the
+      // prefetches of a 3360-byte Q6_K super-block would only cost issue slots.
       if (t0 == 0) prefetch_ahead<Pf::Kx16, K::kBytes>(g + b * K::kBytes);
       K::template step<KT>(g, b, x, nt, accm);
     }
@@ -1122,7 +1121,7 @@ inline void store_acc16_avx2(const float (*acc)[16], float* y) {
 }
 
 // Decode: each 64-byte line read once, both halves at a time (the two-pass order of the
-// multi-token loop below streamed from DRAM at 5 GB/s on one Zen 3 core, GGUF order 9).
+// multi-token loop below reads every line twice and streams from DRAM far slower).
 void q4x16_avx2_t1(const Tile& k) {
   const std::int64_t nb = k.n / kQK;
   const std::uint8_t* g = k.w;
