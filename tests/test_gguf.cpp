@@ -311,3 +311,34 @@ TEST_CASE("binding refuses a tensor with a fourth dimension the model does not h
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("binding refuses a model the kernel does not run (another arch, biases, sinks, shared experts)") {
+  const ModelSpec base = load_model_file(std::string(GEMMASIM_SOURCE_DIR) + "/models/tiny/gemma4-e2b-tiny.json");
+  SynthOptions o;
+  o.quant = "f32";
+  const fs::path dir = temp_dir();
+  const std::string path = (dir / "e2b-tiny.gguf").string();
+  synth_gguf(base, o, path);
+  const GgufFile f(path);
+  CHECK_NOTHROW(bind_weights(base, f));
+  struct Case {
+    const char* what;
+    void (*change)(ModelSpec&);
+    const char* says;
+  };
+  const Case cases[] = {
+      {"arch", [](ModelSpec& m) { m.arch = "llama"; }, "arch 'llama'"},
+      {"attention bias", [](ModelSpec& m) { m.attn_bias = true; }, "attention bias"},
+      {"attention sinks", [](ModelSpec& m) { m.attn_sinks = true; }, "attention bias/sinks"},
+      {"expert bias", [](ModelSpec& m) { m.moe.expert_bias = true; }, "expert biases"},
+      {"router bias", [](ModelSpec& m) { m.moe.router_bias = true; }, "expert biases"},
+      {"shared expert", [](ModelSpec& m) { m.moe.shared_expert_ffn = 64; }, "shared experts"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    ModelSpec m = base;
+    c.change(m);
+    CHECK_THROWS_WITH_AS(bind_weights(m, f), doctest::Contains(c.says), InputError);
+  }
+  fs::remove_all(dir);
+}
