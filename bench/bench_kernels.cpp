@@ -35,7 +35,7 @@
 
 #include "gguf.h"
 #include "huge_pages.h"
-#include "kernels/blocks.h"
+#include "kernels/block_layouts.h"
 #include "probe.h"
 #include "qmatrix.h"
 #include "stats.h"

@@ -8,9 +8,9 @@
 #include <optional>
 
 #include "moe/policies.h"
-#include "moe/realise.h"
+#include "moe/llama_cpp_flags.h"
 #include "moe/replay.h"
-#include "moe/setup.h"
+#include "moe/replay_inputs.h"
 #include "moe/trace_gen.h"
 #include "moe_flags.h"
 #include "options.h"

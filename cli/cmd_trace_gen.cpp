@@ -6,7 +6,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "moe/setup.h"
+#include "moe/replay_inputs.h"
 #include "moe_flags.h"
 #include "moe/trace_gen.h"
 #include "options.h"

@@ -21,7 +21,7 @@ json engine_json_with_probe(const json& base, const json& ops, bool attention_re
   }
   thr["cpu_ops"] = c;
   // The kernel keeps float mirrors of an f16 KV cache only where attention cannot read the f16
-  // rows in place (blocks/attention.cpp: the AVX-512 and AVX2 + F16C forms read them; the SSE2
+  // rows in place (layers/attention.cpp: the AVX-512 and AVX2 + F16C forms read them; the SSE2
   // form reads floats): 4 bytes per element where it cannot, none where it can.
   if (e.contains("compute_buffer") && e["compute_buffer"].is_object()) {
     e["compute_buffer"]["kv_float_bytes_per_element"] = attention_reads_f16 ? 0 : 4;

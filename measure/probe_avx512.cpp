@@ -6,7 +6,7 @@
 #include "probe.h"
 
 // GCC 12 reports its own _mm512_reduce_add_ps as reading an uninitialised value (a false
-// positive, as in kernels/simd_tiles.inl); silenced for this file only.
+// positive, as in kernels/dot_x86.inl); silenced for this file only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"

@@ -17,9 +17,9 @@
 #include <memory>
 #include <thread>
 
-#include "blocks/attention.h"
+#include "layers/attention.h"
 #include "error.h"
-#include "kernels/blocks.h"
+#include "kernels/block_layouts.h"
 #include "huge_pages.h"
 #include "kernels/kernels.h"
 #include "qmatrix.h"

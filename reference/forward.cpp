@@ -10,7 +10,7 @@
 //   logits = softcap(output(final_norm(x)))             [T_out, V]
 //
 // Sources: llama.cpp src/models/gemma4-iswa.cpp, transformers modular_gemma4.py and the
-// models' config.json (models/gemma4-*.json cite each value). Blocks: blocks/attention.cpp, blocks/ffn.cpp, blocks/ple.cpp.
+// models' config.json (models/gemma4-*.json cite each value). Blocks: layers/attention.cpp, layers/ffn.cpp, layers/ple.cpp.
 #include "forward.h"
 
 #include <algorithm>
@@ -18,7 +18,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "blocks/elementwise.h"
+#include "layers/elementwise.h"
 #include "error.h"
 
 namespace gs::ref {

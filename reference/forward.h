@@ -5,8 +5,8 @@
 // at most n_ubatch tokens (prefill: T > 1, one batched matmul per weight;
 // decode: T = 1) and returns the logits of the last token (or of every token
 // with all_logits). Everything is driven by ModelSpec: no per-variant code.
-// Blocks live in forward.cpp (the layer, top to bottom), blocks/attention.cpp,
-// blocks/ffn.cpp, blocks/ple.cpp, blocks/elementwise.{h,cpp}.
+// The layer's parts live in forward.cpp (the layer, top to bottom), layers/attention.cpp,
+// layers/ffn.cpp, layers/ple.cpp, layers/elementwise.{h,cpp}.
 #pragma once
 #include <chrono>
 #include <cstdint>

@@ -11,7 +11,7 @@
 #include <random>
 
 #include "error.h"
-#include "kernels/blocks.h"
+#include "kernels/block_layouts.h"
 
 namespace gs::ref {
 namespace {

@@ -9,8 +9,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "blocks/attention.h"
-#include "blocks/elementwise.h"
+#include "layers/attention.h"
+#include "layers/elementwise.h"
 #include "kernels/fp16.h"
 #include "qmatrix.h"
 

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "blocks/elementwise.h"
+#include "layers/elementwise.h"
 #include "error.h"
 #include "forward.h"
 #include "model.h"

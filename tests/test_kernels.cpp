@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "error.h"
-#include "kernels/blocks.h"
+#include "kernels/block_layouts.h"
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
 #include "kv_cache.h"

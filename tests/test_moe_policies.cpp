@@ -7,7 +7,7 @@
 #include "moe/expert_cache.h"
 #include "moe/knapsack.h"
 #include "moe/policies.h"
-#include "moe/realise.h"
+#include "moe/llama_cpp_flags.h"
 #include "moe/replay.h"
 #include "moe/trace_gen.h"
 #include "moe_test_util.h"

@@ -17,7 +17,7 @@
 #include "model.h"
 #include "moe/policies.h"
 #include "moe/replay.h"
-#include "moe/setup.h"
+#include "moe/replay_inputs.h"
 #include "moe/trace_gen.h"
 #include "moe_test_util.h"
 #include "quant.h"

@@ -17,7 +17,7 @@
 
 #include "error.h"
 #include "gguf.h"
-#include "kernels/blocks.h"
+#include "kernels/block_layouts.h"
 #include "model.h"
 #include "synth.h"
 

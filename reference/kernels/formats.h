@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "blocks.h"
+#include "block_layouts.h"
 
 namespace gs::ref::fmt {
 

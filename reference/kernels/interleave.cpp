@@ -2,7 +2,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "blocks.h"
+#include "block_layouts.h"
 #include "kernels.h"
 #include "qmatrix.h"
 

@@ -18,7 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "blocks.h"
+#include "block_layouts.h"
 
 namespace gs::ref {
 

@@ -1,5 +1,5 @@
-// setup.cpp: model x quant x hardware -> replay inputs (see setup.h).
-#include "moe/setup.h"
+// replay_inputs.cpp: model x quant x hardware -> replay inputs (see replay_inputs.h).
+#include "moe/replay_inputs.h"
 
 #include <algorithm>
 #include <memory>

@@ -1,4 +1,4 @@
-// blocks.h: GGUF block layouts (ggml-common.h) and the 8-bit activation blocks
+// block_layouts.h: GGUF block layouts (ggml-common.h) and the 8-bit activation blocks
 // the integer dot products use. Byte-exact: static_asserts pin every size.
 //
 //   Q4_0: d f16 | qs[16]: weight j in low nibble of qs[j], j+16 in the high nibble; w = (q-8)*d

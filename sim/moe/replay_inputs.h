@@ -1,4 +1,4 @@
-// setup.h: the MoE replay inputs for one model x quant x hardware x engine.
+// replay_inputs.h: the MoE replay inputs for one model x quant x hardware x engine.
 //
 // Expert sizes come from gs::weight_bytes (per-layer expert bytes / E); device rates are
 // the throughput model's (gs::prepare_hardware: hwdb peaks x the engine profile's

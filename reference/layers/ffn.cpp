@@ -12,7 +12,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "blocks/elementwise.h"
+#include "layers/elementwise.h"
 #include "forward.h"
 
 namespace gs::ref {

@@ -1,5 +1,5 @@
-// realise.cpp: rounding a per-expert placement to llama.cpp's whole-layer placements.
-#include "moe/realise.h"
+// llama_cpp_flags.cpp: rounding a per-expert placement to llama.cpp's whole-layer placements.
+#include "moe/llama_cpp_flags.h"
 
 #include <algorithm>
 #include <numeric>

@@ -1,5 +1,5 @@
 // elementwise.cpp: RMSNorm, RoPE, softmax, vectorised GELU and softcap.
-#include "blocks/elementwise.h"
+#include "layers/elementwise.h"
 
 #include <emmintrin.h>
 #include <omp.h>

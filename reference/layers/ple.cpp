@@ -9,7 +9,7 @@
 //   x += post_norm(proj(gelu(inp_gate(x)) * ple[:, il, :]))        [T, D] -> [T, P] -> [T, D]
 #include <cmath>
 
-#include "blocks/elementwise.h"
+#include "layers/elementwise.h"
 #include "error.h"
 #include "forward.h"
 

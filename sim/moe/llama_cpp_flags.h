@@ -1,4 +1,4 @@
-// realise.h: the llama.cpp command line that realises a static expert placement.
+// llama_cpp_flags.h: the llama.cpp command line that realises a static expert placement.
 //
 // llama.cpp stores a layer's experts as one tensor per matrix (blk.N.ffn_gate_up_exps,
 // blk.N.ffn_down_exps, [D, 2F, E] and [F, D, E]), and a tensor lives in one buffer: it

@@ -16,8 +16,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "blocks/attention.h"
-#include "blocks/elementwise.h"
+#include "layers/attention.h"
+#include "layers/elementwise.h"
 #include "forward.h"
 #include "kernels/fp16.h"
 #include "qmatrix.h"

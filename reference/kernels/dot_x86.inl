@@ -1,4 +1,4 @@
-// simd_tiles.inl: the 256-bit integer and float tiles, compiled twice: by
+// dot_x86.inl: the 256-bit integer and float tiles, compiled twice: by
 // dot_avx2.cpp (AVX2 + FMA + F16C: maddubs/madd) and by dot_avx512.cpp (the same
 // 256-bit code with AVX-512 VL + VNNI's vpdpbusd, which needs no int16 step).
 // Everything here has internal linkage so the two compilations never mix.
