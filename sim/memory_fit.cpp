@@ -137,56 +137,107 @@ double kv_float_bytes(const ModelSpec& m, const MemoryRules& r, i64 ctx, double 
 }  // namespace
 
 // layout: weight_layout(m, q), looked up once by the callers that fit many times
-static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules,
-                               const FitOptions& o, const WeightLayout& layout) {
-  FitResult res;
-  res.model = m.id;
-  res.quant = q.id;
-  res.hardware = hw.id;
-  res.engine = rules.engine;
-  res.kv_type = o.kv_type;
-  res.context_tokens = o.context_tokens;
-  res.n_seq = o.n_seq;
-  const KvType& kv = find_kv_type(o.kv_type);
-  const WeightBytes& wb = layout.totals;
-  const ModelLevelBytes ml = model_level_bytes(m, layout);
-  const int L = m.n_layer;
+namespace {
 
-  // Devices: GPUs (or the unified chip's GPU share), then host.
-  const bool unified_gpu = hw.unified() && hw.host.backend != "cpu";
+// The memories a fit fills: the GPUs (or a unified chip's GPU share), then the host.
+struct FitDevices {
   std::vector<DeviceMemory> gpus;
-  if (unified_gpu) {
-    DeviceMemory d;
-    d.role = "gpu0";
-    d.device = hw.host.id;
+  DeviceMemory host;
+  bool unified_gpu = false;
+};
+
+FitDevices memory_devices(const System& hw, const MemoryRules& rules) {
+  FitDevices d;
+  d.unified_gpu = hw.unified() && hw.host.backend != "cpu";
+  if (d.unified_gpu) {
+    DeviceMemory g;
+    g.role = "gpu0";
+    g.device = hw.host.id;
     // the GPU may wire its share of the pool, and never what the OS keeps
-    d.capacity_bytes = std::min(hw.host_memory_bytes * hw.host.gpu_memory_fraction, usable_host_memory_bytes(hw)) *
+    g.capacity_bytes = std::min(hw.host_memory_bytes * hw.host.gpu_memory_fraction, usable_host_memory_bytes(hw)) *
                        rules.usable_memory_fraction;
-    d.reserve_bytes = hw.host_reserve_bytes;
-    gpus.push_back(d);
+    g.reserve_bytes = hw.host_reserve_bytes;
+    d.gpus.push_back(g);
   } else {
-    for (std::size_t g = 0; g < hw.gpus.size(); ++g) {
-      DeviceMemory d;
-      d.role = "gpu" + std::to_string(g);
-      d.device = hw.gpus[g].id;
-      d.reserve_bytes = g == 0 ? hw.display_reserve_bytes : 0.0;  // the first GPU drives the display
-      d.capacity_bytes = (hw.gpus[g].memory_bytes - d.reserve_bytes) * rules.usable_memory_fraction;
-      gpus.push_back(d);
+    for (std::size_t i = 0; i < hw.gpus.size(); ++i) {
+      DeviceMemory g;
+      g.role = "gpu" + std::to_string(i);
+      g.device = hw.gpus[i].id;
+      g.reserve_bytes = i == 0 ? hw.display_reserve_bytes : 0.0;  // the first GPU drives the display
+      g.capacity_bytes = (hw.gpus[i].memory_bytes - g.reserve_bytes) * rules.usable_memory_fraction;
+      d.gpus.push_back(g);
     }
   }
-  DeviceMemory host;
-  host.role = "host";
-  host.device = hw.host.id;
-  host.capacity_bytes = usable_host_memory_bytes(hw);
-  host.reserve_bytes = hw.host_reserve_bytes;
+  d.host.role = "host";
+  d.host.device = hw.host.id;
+  d.host.capacity_bytes = usable_host_memory_bytes(hw);
+  d.host.reserve_bytes = hw.host_reserve_bytes;
+  return d;
+}
 
-  const int ngl = gpus.empty() ? 0 : (o.placement.gpu_layers < 0 ? L + 1 : std::min(o.placement.gpu_layers, L + 1));
-  res.placement = o.placement;
-  res.placement.gpu_layers = ngl;
+// What every placement step of one fit reads.
+struct FitInputs {
+  const ModelSpec& m;
+  const MemoryRules& rules;
+  const FitOptions& o;
+  const KvType& kv;
+  const WeightBytes& wb;
+  const ModelLevelBytes& ml;
+  double max_layer_act;  // one layer's activations at the buffers' micro-batch, plus float KV views
+  double kv_bytes(int il) const {
+    return kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) *
+           kv_cells(m, il, o.context_tokens, o.n_seq, rules);
+  }
+  double encoder_bytes() const {
+    double bytes = 0;
+    for (const auto& name : o.encoders)
+      for (const auto& e : m.encoders)
+        if (e.name == name) bytes += e.params * kEncoderBytesPerParam;
+    return bytes;
+  }
+  double logits_rows() const { return rules.logits_tokens > 0 ? rules.logits_tokens : static_cast<double>(rules.ubatch_tokens); }
+};
+
+// vLLM / TensorRT-LLM --tp N: every layer on N GPUs, each holding 1/N of the weights and of
+// the KV heads (a KV head is replicated when N exceeds the layer's KV heads).
+void place_tensor_parallel(const FitInputs& in, int tp, FitDevices& d, FitResult& res) {
+  const ModelSpec& m = in.m;
+  const int L = m.n_layer;
+  res.placement.gpu_layers = L + 1;
+  const double embd = in.ml.token_embd + (m.tied_embeddings ? 0.0 : in.ml.output_head);  // vocab-parallel
+  for (int il = 0; il < L; ++il) {
+    const double kvb = in.kv_bytes(il);
+    res.kv_layer_bytes[il] = kvb;
+    const int h = std::max(1, m.n_head_kv(il));
+    const double kv_share = static_cast<double>(std::max(1, (h + tp - 1) / tp)) / h;
+    for (auto& g : d.gpus) {
+      g.weights_bytes += in.wb.layer_bytes[il] / tp;
+      g.kv_cache_bytes += kvb * kv_share;
+      g.layers += 1;
+    }
+  }
+  res.encoder_bytes += in.encoder_bytes();
+  for (auto& g : d.gpus) {
+    g.weights_bytes += (embd + in.ml.ple_table + in.ml.ple_input) / tp + in.ml.output_norm + res.encoder_bytes;
+    g.compute_buffer_bytes += in.max_layer_act + in.logits_rows() * static_cast<double>(m.n_vocab) * in.rules.logits_bytes_per_value;
+    g.overhead_bytes += in.rules.runtime_overhead_bytes;
+  }
+  res.ple_table_bytes = in.ml.ple_table;
+  res.ple_location = in.ml.ple_table > 0 ? "device" : "none";
+}
+
+// llama.cpp's layer split: the last ngl layers on the GPUs in proportion to their capacity
+// (its default tensor split), the rest and the experts of --n-cpu-moe layers on the host;
+// the output head on the GPU when ngl > L; embeddings and the PLE table where the engine
+// keeps them. Returns whether the host computes anything (a layer or experts).
+bool place_layer_split(const FitInputs& in, int ngl, FitDevices& d, FitResult& res) {
+  const ModelSpec& m = in.m;
+  const MemoryRules& rules = in.rules;
+  const int L = m.n_layer;
+  auto& gpus = d.gpus;
+  DeviceMemory& host = d.host;
   const int first_gpu_layer = L - std::min(ngl, L);
   const bool output_on_gpu = !gpus.empty() && (ngl > L || (!rules.output_on_gpu_only_if_all_layers && ngl >= L));
-
-  // Which GPU holds layer il: split proportional to capacity (llama.cpp's default tensor split).
   double cap_sum = 0;
   for (const auto& g : gpus) cap_sum += g.capacity_bytes;
   auto gpu_of_layer = [&](int il) -> int {
@@ -199,111 +250,70 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
     }
     return static_cast<int>(gpus.size()) - 1;
   };
-
-  res.kv_layer_bytes.assign(L, 0.0);
-  // Micro-batch of the buffers: the engine's, or the run's largest step when the engine sizes them so.
-  const double act_tokens = rules.activations_at_step && o.step_tokens > 0
-                                ? static_cast<double>(std::min<i64>(o.step_tokens, rules.ubatch_tokens))
-                                : static_cast<double>(rules.ubatch_tokens);
-  double max_layer_act = activation_bytes(m, rules, act_tokens) +
-                         kv_float_bytes(m, rules, o.context_tokens * o.n_seq, kv.bytes_per_element);
   bool host_computes = false;
-  // vLLM / TensorRT-LLM --tp N: every layer on N GPUs, each holding 1/N of the weights and of
-  // the KV heads (a KV head is replicated when N exceeds the layer's KV heads).
-  // Such an engine uses --tp GPUs of the system (one without --tp), never a layer split.
-  const int tp = rules.tensor_parallel && o.tp > 1 ? std::min<int>(o.tp, static_cast<int>(gpus.size())) : 1;
-  if (rules.tensor_parallel && static_cast<int>(gpus.size()) > tp) gpus.resize(static_cast<std::size_t>(tp));
-  if (tp > 1) {
-    res.placement.gpu_layers = L + 1;
-    const double embd = ml.token_embd + (m.tied_embeddings ? 0.0 : ml.output_head);  // vocab-parallel
-    for (int il = 0; il < L; ++il) {
-      const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) *
-                         kv_cells(m, il, o.context_tokens, o.n_seq, rules);
-      res.kv_layer_bytes[il] = kvb;
-      const int h = std::max(1, m.n_head_kv(il));
-      const double kv_share = static_cast<double>(std::max(1, (h + tp - 1) / tp)) / h;
-      for (auto& g : gpus) {
-        g.weights_bytes += wb.layer_bytes[il] / tp;
-        g.kv_cache_bytes += kvb * kv_share;
-        g.layers += 1;
+  for (int il = 0; il < L; ++il) {
+    const double kvb = in.kv_bytes(il);
+    res.kv_layer_bytes[il] = kvb;
+    const double experts = in.wb.layer_expert_bytes[il];
+    const double rest = in.wb.layer_bytes[il] - experts;
+    const bool experts_on_cpu = in.o.placement.cpu_moe || il < in.o.placement.n_cpu_moe;
+    if (il >= first_gpu_layer && !gpus.empty()) {
+      DeviceMemory& g = gpus[gpu_of_layer(il)];
+      g.weights_bytes += rest;
+      g.kv_cache_bytes += kvb;
+      g.layers += 1;
+      if (experts_on_cpu) {
+        host.weights_bytes += experts;
+        if (experts > 0) host_computes = true;
+      } else {
+        g.weights_bytes += experts;
       }
+    } else {
+      host.weights_bytes += rest + experts;
+      host.kv_cache_bytes += kvb;
+      host.layers += 1;
+      host_computes = true;
     }
-    for (const auto& name : o.encoders)
-      for (const auto& e : m.encoders)
-        if (e.name == name) res.encoder_bytes += e.params * kEncoderBytesPerParam;
-    for (auto& g : gpus) {
-      g.weights_bytes += (embd + ml.ple_table + ml.ple_input) / tp + ml.output_norm + res.encoder_bytes;
-      const double rows = rules.logits_tokens > 0 ? rules.logits_tokens : static_cast<double>(rules.ubatch_tokens);
-      g.compute_buffer_bytes += max_layer_act + rows * static_cast<double>(m.n_vocab) * rules.logits_bytes_per_value;
+  }
+  // Model-level tensors.
+  const double logits = in.logits_rows() * m.n_vocab * rules.logits_bytes_per_value;
+  DeviceMemory& out_dev = output_on_gpu ? gpus.back() : host;
+  const bool embd_on_host = gpus.empty() || rules.input_embedding_on_host;
+  // A tied output head is the token embedding itself. llama.cpp duplicates it only
+  // into a discrete GPU's memory; on the CPU, and in a unified-memory chip's single
+  // pool, the output layer reads the same (mmap'd) bytes as the embedding lookup.
+  const bool tied_shares_embd = m.tied_embeddings && (!output_on_gpu || d.unified_gpu);
+  out_dev.weights_bytes += (tied_shares_embd ? 0.0 : in.ml.output_head) + in.ml.output_norm;
+  out_dev.compute_buffer_bytes += logits;
+  if (tied_shares_embd || !(m.tied_embeddings && !embd_on_host && output_on_gpu)) {
+    (embd_on_host ? host : gpus.front()).weights_bytes += in.ml.token_embd;
+  }
+  const bool ple_on_host = gpus.empty() || rules.ple_location == "host";
+  (ple_on_host ? host : gpus.front()).weights_bytes += in.ml.ple_table + in.ml.ple_input;
+  res.encoder_bytes += in.encoder_bytes();
+  (gpus.empty() ? host : gpus.front()).weights_bytes += res.encoder_bytes;
+  res.ple_table_bytes = in.ml.ple_table;
+  res.ple_location = in.ml.ple_table > 0 ? (ple_on_host ? "host" : "device") : "none";
+
+  for (auto& g : gpus) {
+    if (g.layers > 0 || &g == &out_dev) {
+      g.compute_buffer_bytes += in.max_layer_act;
       g.overhead_bytes += rules.runtime_overhead_bytes;
     }
-    res.ple_table_bytes = ml.ple_table;
-    res.ple_location = ml.ple_table > 0 ? "device" : "none";
-  } else {
-    for (int il = 0; il < L; ++il) {
-      const double kvb = kv_bytes_per_cell(m, il, kv, o.kv_single_for_k_eq_v || rules.kv_single_for_k_eq_v) * kv_cells(m, il, o.context_tokens, o.n_seq, rules);
-      res.kv_layer_bytes[il] = kvb;
-      const double experts = wb.layer_expert_bytes[il];
-      const double rest = wb.layer_bytes[il] - experts;
-      const bool experts_on_cpu = o.placement.cpu_moe || il < o.placement.n_cpu_moe;
-      if (il >= first_gpu_layer && !gpus.empty()) {
-        DeviceMemory& g = gpus[gpu_of_layer(il)];
-        g.weights_bytes += rest;
-        g.kv_cache_bytes += kvb;
-        g.layers += 1;
-        if (experts_on_cpu) {
-          host.weights_bytes += experts;
-          if (experts > 0) host_computes = true;
-        } else {
-          g.weights_bytes += experts;
-        }
-      } else {
-        host.weights_bytes += rest + experts;
-        host.kv_cache_bytes += kvb;
-        host.layers += 1;
-        host_computes = true;
-      }
-    }
-    // Model-level tensors.
-    const double logits_rows = rules.logits_tokens > 0 ? rules.logits_tokens : static_cast<double>(rules.ubatch_tokens);
-    const double logits = logits_rows * m.n_vocab * rules.logits_bytes_per_value;
-    DeviceMemory& out_dev = output_on_gpu ? gpus.back() : host;
-    const bool embd_on_host = gpus.empty() || rules.input_embedding_on_host;
-    // A tied output head is the token embedding itself. llama.cpp duplicates it only
-    // into a discrete GPU's memory; on the CPU, and in a unified-memory chip's single
-    // pool, the output layer reads the same (mmap'd) bytes as the embedding lookup.
-    const bool tied_shares_embd = m.tied_embeddings && (!output_on_gpu || unified_gpu);
-    out_dev.weights_bytes += (tied_shares_embd ? 0.0 : ml.output_head) + ml.output_norm;
-    out_dev.compute_buffer_bytes += logits;
-    if (tied_shares_embd || !(m.tied_embeddings && !embd_on_host && output_on_gpu)) {
-      (embd_on_host ? host : gpus.front()).weights_bytes += ml.token_embd;
-    }
-    const bool ple_on_host = gpus.empty() || rules.ple_location == "host";
-    (ple_on_host ? host : gpus.front()).weights_bytes += ml.ple_table + ml.ple_input;
-    for (const auto& name : o.encoders) {
-      for (const auto& e : m.encoders)
-        if (e.name == name) res.encoder_bytes += e.params * kEncoderBytesPerParam;
-    }
-    (gpus.empty() ? host : gpus.front()).weights_bytes += res.encoder_bytes;
-    res.ple_table_bytes = ml.ple_table;
-    res.ple_location = ml.ple_table > 0 ? (ple_on_host ? "host" : "device") : "none";
-
-    for (auto& g : gpus) {
-      if (g.layers > 0 || &g == &out_dev) {
-        g.compute_buffer_bytes += max_layer_act;
-        g.overhead_bytes += rules.runtime_overhead_bytes;
-      }
-    }
   }
-  if (host_computes || (gpus.empty() && tp == 1)) host.compute_buffer_bytes += max_layer_act;
-  host.overhead_bytes += rules.host_bytes_per_vocab_token * m.n_vocab;  // the process reading the GGUF
+  return host_computes;
+}
 
-  for (auto& d : gpus) {
-    d.total_bytes = d.weights_bytes + d.kv_cache_bytes + d.compute_buffer_bytes + d.overhead_bytes;
-    d.fits = d.total_bytes <= d.capacity_bytes;
+// Each device's total and verdict, and the fit's sums over devices.
+void sum_devices(const System& hw, FitDevices& d, FitResult& res) {
+  auto& gpus = d.gpus;
+  DeviceMemory& host = d.host;
+  for (auto& g : gpus) {
+    g.total_bytes = g.weights_bytes + g.kv_cache_bytes + g.compute_buffer_bytes + g.overhead_bytes;
+    g.fits = g.total_bytes <= g.capacity_bytes;
   }
   host.total_bytes = host.weights_bytes + host.kv_cache_bytes + host.compute_buffer_bytes + host.overhead_bytes;
-  if (unified_gpu) {
+  if (d.unified_gpu) {
     // GPU share and host share come out of the same memory.
     host.capacity_bytes = usable_host_memory_bytes(hw) - gpus.front().total_bytes;
     host.reserve_bytes = 0;  // counted once, on the GPU share's line
@@ -311,22 +321,63 @@ static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const Quant
   host.fits = host.total_bytes <= host.capacity_bytes;
 
   res.fits = host.fits;
-  for (auto& d : gpus) {
-    res.devices.push_back(d);
-    res.fits = res.fits && d.fits;
+  for (auto& g : gpus) {
+    res.devices.push_back(g);
+    res.fits = res.fits && g.fits;
   }
   res.devices.push_back(host);
-  for (const auto& d : res.devices) {
-    res.weights_bytes += d.weights_bytes;
-    res.kv_cache_bytes += d.kv_cache_bytes;
-    res.compute_buffer_bytes += d.compute_buffer_bytes;
-    res.overhead_bytes += d.overhead_bytes;
-    res.total_bytes += d.total_bytes;
+  for (const auto& x : res.devices) {
+    res.weights_bytes += x.weights_bytes;
+    res.kv_cache_bytes += x.kv_cache_bytes;
+    res.compute_buffer_bytes += x.compute_buffer_bytes;
+    res.overhead_bytes += x.overhead_bytes;
+    res.total_bytes += x.total_bytes;
   }
-  res.capacity_bytes = unified_gpu ? usable_host_memory_bytes(hw) : 0.0;
-  if (!unified_gpu)
-    for (const auto& d : res.devices) res.capacity_bytes += d.capacity_bytes;
-  for (const auto& d : res.devices) res.reserve_bytes += d.reserve_bytes;
+  res.capacity_bytes = d.unified_gpu ? usable_host_memory_bytes(hw) : 0.0;
+  if (!d.unified_gpu)
+    for (const auto& x : res.devices) res.capacity_bytes += x.capacity_bytes;
+  for (const auto& x : res.devices) res.reserve_bytes += x.reserve_bytes;
+}
+
+}  // namespace
+
+static FitResult fit_unchecked(const ModelSpec& m, const System& hw, const QuantRecipe& q, const MemoryRules& rules,
+                               const FitOptions& o, const WeightLayout& layout) {
+  FitResult res;
+  res.model = m.id;
+  res.quant = q.id;
+  res.hardware = hw.id;
+  res.engine = rules.engine;
+  res.kv_type = o.kv_type;
+  res.context_tokens = o.context_tokens;
+  res.n_seq = o.n_seq;
+  const int L = m.n_layer;
+  res.kv_layer_bytes.assign(L, 0.0);
+
+  FitDevices d = memory_devices(hw, rules);
+  const int ngl = d.gpus.empty() ? 0 : (o.placement.gpu_layers < 0 ? L + 1 : std::min(o.placement.gpu_layers, L + 1));
+  res.placement = o.placement;
+  res.placement.gpu_layers = ngl;
+
+  const KvType& kv = find_kv_type(o.kv_type);
+  const ModelLevelBytes ml = model_level_bytes(m, layout);
+  // Micro-batch of the buffers: the engine's, or the run's largest step when the engine sizes them so.
+  const double act_tokens = rules.activations_at_step && o.step_tokens > 0
+                                ? static_cast<double>(std::min<i64>(o.step_tokens, rules.ubatch_tokens))
+                                : static_cast<double>(rules.ubatch_tokens);
+  const FitInputs in{m, rules, o, kv, layout.totals, ml,
+                     activation_bytes(m, rules, act_tokens) + kv_float_bytes(m, rules, o.context_tokens * o.n_seq, kv.bytes_per_element)};
+
+  // An engine with tensor parallelism uses --tp GPUs of the system (one without --tp), never a layer split.
+  const int tp = rules.tensor_parallel && o.tp > 1 ? std::min<int>(o.tp, static_cast<int>(d.gpus.size())) : 1;
+  if (rules.tensor_parallel && static_cast<int>(d.gpus.size()) > tp) d.gpus.resize(static_cast<std::size_t>(tp));
+  bool host_computes = false;
+  if (tp > 1) place_tensor_parallel(in, tp, d, res);
+  else host_computes = place_layer_split(in, ngl, d, res);
+  if (host_computes || (d.gpus.empty() && tp == 1)) d.host.compute_buffer_bytes += in.max_layer_act;
+  d.host.overhead_bytes += rules.host_bytes_per_vocab_token * m.n_vocab;  // the process reading the GGUF
+
+  sum_devices(hw, d, res);
   res.reserve_source = hw.reserve_source;
   res.gguf_file_bytes = layout.gguf_file_bytes;
   return res;
