@@ -19,6 +19,7 @@
 #include "options.h"
 #include "stats.h"
 #include "table.h"
+#include "text.h"
 #include "validate.h"
 #include "validate_run.h"
 #include "validate_serving.h"
@@ -90,12 +91,6 @@ int llama_bench_mode(const std::string& file, const std::string& hw, bool as_jso
   std::printf("\nprefill: %d runs, median |error| %.1f%%, max %.1f%%\n", sp.n, 100 * sp.median_abs, 100 * sp.max_abs);
   std::printf("decode:  %d runs, median |error| %.1f%%, max %.1f%%\n", st.n, 100 * st.median_abs, 100 * st.max_abs);
   return 0;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return o + "'";
 }
 
 // validate.{json,md,csv,gp} in out_dir and the chart (gnuplot, when installed); prints the

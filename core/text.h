@@ -19,6 +19,13 @@ inline std::string trim(const std::string& s) {
   return s.substr(a, b - a + 1);
 }
 
+// s as one word for /bin/sh: in single quotes, each ' written as '\''.
+inline std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 // A number in a message as people write it: "-1", "0.5", "20000000" (no trailing zeros).
 inline std::string num_text(double v) {
   char b[32];

@@ -144,10 +144,7 @@ void time_decode(ref::Forward& f, std::vector<float> logits, const KernelRunOpti
 
 // tok/s from the median and the mean decode step; bytes per decoded token from the counts.
 void compute_figures(KernelRun& run, long long gen) {
-  std::vector<double> sorted = run.decode_step_s;
-  std::sort(sorted.begin(), sorted.end());
-  const double median_s = sorted.empty() ? 0 : (sorted.size() % 2 ? sorted[sorted.size() / 2]
-                                                                  : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]));
+  const double median_s = gs::median(run.decode_step_s);
   double sum_s = 0;
   for (double s : run.decode_step_s) sum_s += s;
   const double G = static_cast<double>(std::max<long long>(gen, 1));

@@ -10,16 +10,11 @@
 #include "atomic_file.h"
 #include "error.h"
 #include "table.h"
+#include "text.h"
 
 namespace gs::report {
 
 namespace fs = std::filesystem;
-
-static std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return q + "'";
-}
 
 bool gnuplot_available() { return !gnuplot_png_terminal().empty(); }
 
